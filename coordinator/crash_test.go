@@ -1,0 +1,151 @@
+package coordinator
+
+import (
+	"errors"
+	"testing"
+)
+
+// The coordinator is killed at each point of the protocol while writing
+// k=new over k=old, then restarted from its log. Whatever the point, the
+// replicas must end identical with nothing prepared, and the write must
+// have happened everywhere exactly when the COMMIT record was durable.
+func TestCoordinatorCrashPoints(t *testing.T) {
+	for _, tc := range []struct {
+		point     string
+		acked     bool // the client heard success before the crash
+		committed bool // the write survives recovery
+	}{
+		{"before-prepare", false, false},
+		{"prepared:p1", false, false}, // some participants prepared
+		{"prepared:p3", false, false},
+		{"after-votes", false, false}, // all voted YES, no decision
+		{"before-decision", false, false},
+		{"after-decision", true, true}, // durable, no commit sent
+		{"commit:p2", true, true},      // some commits delivered
+		{"before-end", true, true},     // all committed, END not logged
+	} {
+		t.Run(tc.point, func(t *testing.T) {
+			cl := newCluster(t)
+			cl.mustPut("k", "old")
+			cl.mustPut("other", "x")
+			cl.settle()
+
+			fp, fired := trigger(tc.point, true, nil)
+			cl.stop()
+			cl.start(fp)
+			err := cl.put("k", "new")
+			waitFired(t, fired, tc.point)
+			if acked := err == nil; acked != tc.acked {
+				t.Fatalf("put returned %v, want acked=%v", err, tc.acked)
+			}
+			if err != nil && !errors.Is(err, errCrashed) {
+				t.Fatalf("put: %v", err)
+			}
+
+			cl.restart()
+			cl.settle()
+			want := "old"
+			if tc.committed {
+				want = "new"
+			}
+			cl.check(map[string]string{"k": want, "other": "x"})
+
+			// The key is usable again: nothing stays locked.
+			cl.mustPut("k", "after")
+			cl.settle()
+			cl.check(map[string]string{"k": "after"})
+		})
+	}
+}
+
+// A participant killed after voting YES keeps its promise: once restarted
+// it holds the prepared write, and the commit the coordinator keeps
+// re-sending applies it.
+func TestParticipantKilledAfterVote(t *testing.T) {
+	cl := newCluster(t)
+	p2 := cl.parts[1]
+	fp, fired := trigger("prepared:p2", false, p2.kill)
+	cl.stop()
+	cl.start(fp)
+	cl.mustPut("k", "v") // the decision is durable: success
+	waitFired(t, fired, "prepared:p2")
+	if n := cl.c.inDoubt.Load(); n != 1 {
+		t.Fatalf("in doubt while p2 is down: %d, want 1", n)
+	}
+	if st := cl.c.Status(bg); st.Participants[1].State != StateOffline {
+		t.Fatalf("status of p2: %+v", st.Participants[1])
+	}
+	// Reads are served by the others meanwhile, and see the write.
+	for range 3 {
+		v, err := cl.c.Get(bg, "k")
+		if err != nil || string(v.Data) != "v" {
+			t.Fatalf("get while p2 is down: %q %v", v.Data, err)
+		}
+	}
+	p2.restart(t)
+	cl.settle()
+	cl.check(map[string]string{"k": "v"})
+}
+
+// A participant killed after applying a commit but before acknowledging
+// it gets the commit again, which is a no-op.
+func TestParticipantKilledAfterCommit(t *testing.T) {
+	cl := newCluster(t)
+	p2 := cl.parts[1]
+	var once bool
+	p2.afterCommit = func() error {
+		if once {
+			return nil
+		}
+		once = true
+		p2.restart(t)
+		return errors.New("connection reset")
+	}
+	cl.mustPut("k", "v")
+	cl.settle()
+	cl.check(map[string]string{"k": "v"})
+	if !once {
+		t.Fatal("the kill never happened")
+	}
+}
+
+// A participant that is down during prepare makes the write fail with
+// "unavailable" and leaves nothing behind anywhere.
+func TestParticipantDownDuringPrepare(t *testing.T) {
+	cl := newCluster(t)
+	cl.mustPut("k", "old")
+	cl.parts[2].kill()
+	err := cl.put("k", "new")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put with p3 down: %v, want ErrUnavailable", err)
+	}
+	cl.parts[2].restart(t)
+	cl.settle()
+	cl.check(map[string]string{"k": "old"})
+}
+
+// A participant restarted while a transaction is being prepared asks for
+// its outcome; the coordinator must answer abort and then not commit.
+func TestOutcomeQueryAbortsUndecided(t *testing.T) {
+	cl := newCluster(t)
+	var asked bool
+	fp, fired := trigger("after-votes", false, func() {
+		cl.c.txs.Range(func(k, _ any) bool {
+			commit, err := cl.c.Outcome(bg, k.(string))
+			asked = err == nil && !commit
+			return false
+		})
+	})
+	cl.stop()
+	cl.start(fp)
+	err := cl.put("k", "v")
+	waitFired(t, fired, "after-votes")
+	if !asked {
+		t.Fatal("outcome of a preparing transaction was not abort")
+	}
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put after its transaction was aborted by a query: %v", err)
+	}
+	cl.settle()
+	cl.check(map[string]string{"k": ""})
+}

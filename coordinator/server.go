@@ -1,0 +1,177 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/txlog"
+)
+
+// Limits on what a client may store.
+type Limits struct {
+	MaxKeyBytes   int
+	MaxValueBytes int
+}
+
+// DefaultLimits: keys up to 1 KiB, values up to 1 MiB.
+func DefaultLimits() Limits { return Limits{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20} }
+
+// Register adds the public methods (put, get, delete, status) and the
+// participants' tx.outcome to srv.
+func Register(srv *rpc.Server, c *Coordinator, lim Limits) {
+	key := func(ps []any) (string, error) {
+		k, err := rpc.String(ps, 0, "key")
+		if err != nil {
+			return "", err
+		}
+		if k == "" {
+			return "", rpc.Faultf(rpc.InvalidParams, "param 1 (key): must not be empty")
+		}
+		if len(k) > lim.MaxKeyBytes {
+			return "", rpc.Faultf(rpc.TooLarge, "key is %d bytes, the limit is %d", len(k), lim.MaxKeyBytes)
+		}
+		return k, nil
+	}
+	srv.Register(rpc.Method{
+		Name: "put",
+		Help: "put(key, value): store value (string or base64) under key on every participant atomically; " +
+			"returns true once the write is durable. Faults: 2 conflict, 3 unavailable (both: nothing written, safe to retry), 4 too large.",
+		Signature: [][]string{{"boolean", "string", "string"}, {"boolean", "string", "base64"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "key", "value"); err != nil {
+				return nil, err
+			}
+			k, err := key(ps)
+			if err != nil {
+				return nil, err
+			}
+			data, bin, err := rpc.StringOrBytes(ps, 1, "value")
+			if err != nil {
+				return nil, err
+			}
+			if len(data) > lim.MaxValueBytes {
+				return nil, rpc.Faultf(rpc.TooLarge, "value is %d bytes, the limit is %d", len(data), lim.MaxValueBytes)
+			}
+			if err := c.Put(ctx, k, participant.Value{Data: data, Binary: bin}); err != nil {
+				return nil, fault(err)
+			}
+			return true, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name:      "get",
+		Help:      "get(key): the value of key, in the type it was put with (string or base64). Faults: 1 not found, 3 unavailable.",
+		Signature: [][]string{{"string", "string"}, {"base64", "string"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "key"); err != nil {
+				return nil, err
+			}
+			k, err := key(ps)
+			if err != nil {
+				return nil, err
+			}
+			v, err := c.Get(ctx, k)
+			if err != nil {
+				return nil, fault(err)
+			}
+			return wire(v), nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name:      "delete",
+		Help:      "delete(key): remove key on every participant atomically; true if it existed, false if not. Faults as for put.",
+		Signature: [][]string{{"boolean", "string"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "key"); err != nil {
+				return nil, err
+			}
+			k, err := key(ps)
+			if err != nil {
+				return nil, err
+			}
+			existed, err := c.Delete(ctx, k)
+			if err != nil {
+				return nil, fault(err)
+			}
+			return existed, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "status",
+		Help: "status(): each participant (name, url, state active/offline/overloaded, in_flight, prepared) " +
+			"and counts of committed, aborted, in-doubt (committed, not yet acknowledged by all) and active transactions.",
+		Signature: [][]string{{"struct"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps); err != nil {
+				return nil, err
+			}
+			return statusStruct(c), nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "tx.outcome",
+		Help: "tx.outcome(txid): \"commit\" or \"abort\". Used by participants to resolve what they hold prepared; " +
+			"a transaction not yet decided is aborted by this call.",
+		Signature: [][]string{{"string", "string"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "txid"); err != nil {
+				return nil, err
+			}
+			id, err := rpc.String(ps, 0, "txid")
+			if err != nil {
+				return nil, err
+			}
+			commit, err := c.Outcome(ctx, id)
+			if err != nil {
+				return nil, rpc.Faultf(rpc.Unavailable, "%v", err)
+			}
+			if commit {
+				return "commit", nil
+			}
+			return "abort", nil
+		},
+	})
+}
+
+func statusStruct(c *Coordinator) map[string]any {
+	st := c.Status(context.Background())
+	ps := make([]any, len(st.Participants))
+	for i, p := range st.Participants {
+		ps[i] = map[string]any{"name": p.Name, "url": p.URL, "state": p.State, "in_flight": p.InFlight, "prepared": p.Prepared}
+	}
+	out := map[string]any{
+		"epoch": int64(st.Epoch), "participants": ps,
+		"committed": int64(st.Committed), "aborted": int64(st.Aborted),
+		"in_doubt": st.InDoubt, "active": st.Active,
+	}
+	if l, ok := c.cfg.Log.(interface{ Stats() txlog.Stats }); ok {
+		ls := l.Stats()
+		out["log"] = map[string]any{"fsyncs": int64(ls.Fsyncs), "records": int64(ls.Records), "bytes": ls.Bytes, "compactions": int64(ls.Compactions)}
+	}
+	return out
+}
+
+func wire(v participant.Value) any {
+	if v.Binary {
+		return v.Data
+	}
+	return string(v.Data)
+}
+
+// fault maps the coordinator's errors to documented fault codes.
+func fault(err error) error {
+	var code int
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = rpc.NotFound
+	case errors.Is(err, ErrConflict):
+		code = rpc.Conflict
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStopped):
+		code = rpc.Unavailable
+	default:
+		return err
+	}
+	return &rpc.Fault{Code: code, Message: err.Error()}
+}

@@ -1,0 +1,65 @@
+package coordinator
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Participant states as status reports them.
+const (
+	StateActive     = "active"
+	StateOffline    = "offline"    // did not answer a probe
+	StateOverloaded = "overloaded" // more calls in flight than Config.Overloaded
+)
+
+// Status is the coordinator's view of the system.
+type Status struct {
+	Epoch        uint64
+	Participants []ParticipantStatus
+	// Committed and Aborted count this incarnation's finished transactions.
+	Committed, Aborted uint64
+	// InDoubt counts committed transactions not yet acknowledged by every
+	// participant; Active counts transactions still being prepared.
+	InDoubt, Active int64
+}
+
+// ParticipantStatus is one participant as the coordinator sees it.
+type ParticipantStatus struct {
+	Name, URL, State string
+	InFlight         int64
+	Prepared         int // transactions it holds prepared (-1 if offline)
+}
+
+// Status probes every participant (bounded by a second) and reports.
+func (c *Coordinator) Status(ctx context.Context) Status {
+	st := Status{
+		Epoch:        c.cfg.Epoch,
+		Committed:    c.committed.Load(),
+		Aborted:      c.aborted.Load(),
+		InDoubt:      c.inDoubt.Load(),
+		Active:       c.active.Load(),
+		Participants: make([]ParticipantStatus, len(c.members)),
+	}
+	var wg sync.WaitGroup
+	for i, m := range c.members {
+		wg.Go(func() {
+			ps := ParticipantStatus{Name: m.Name, URL: m.URL, State: StateActive, InFlight: m.inflight.Load()}
+			ctx, cancel := context.WithTimeout(ctx, min(c.cfg.CallTimeout, time.Second))
+			defer cancel()
+			pts, err := m.PreparedTxs(ctx)
+			switch {
+			case err != nil:
+				ps.State, ps.Prepared = StateOffline, -1
+			case ps.InFlight > int64(c.cfg.Overloaded):
+				ps.State = StateOverloaded
+			}
+			if err == nil {
+				ps.Prepared = len(pts)
+			}
+			st.Participants[i] = ps
+		})
+	}
+	wg.Wait()
+	return st
+}

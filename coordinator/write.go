@@ -1,0 +1,123 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/txlog"
+)
+
+// Put stores value under key on every participant, or on none.
+func (c *Coordinator) Put(ctx context.Context, key string, value participant.Value) error {
+	_, err := c.write(ctx, participant.Write{Key: key, Op: participant.OpPut, Value: value})
+	return err
+}
+
+// Delete removes key on every participant, or on none, and reports
+// whether it had a value.
+func (c *Coordinator) Delete(ctx context.Context, key string) (existed bool, err error) {
+	return c.write(ctx, participant.Write{Key: key, Op: participant.OpDelete})
+}
+
+// write runs one transaction. It returns once the outcome is durable; the
+// commit phase goes on in the background, holding the key until every
+// participant has applied it (or been handed to the re-sender).
+func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed bool, err error) {
+	if c.ctx.Err() != nil {
+		return false, ErrStopped
+	}
+	unlock, ok := c.locks.lock(ctx, w.Key, c.cfg.LockTimeout)
+	if !ok {
+		return false, fmt.Errorf("%w: key busy for longer than %v", ErrConflict, c.cfg.LockTimeout)
+	}
+	t := newTxn(txID(c.cfg.Epoch, c.seq.Add(1)), w)
+	c.txs.Store(t.id, t)
+	c.active.Add(1)
+
+	existed, err = c.prepare(ctx, t)
+	if err == nil && !t.decide(stateCommitting) {
+		// A participant asked for the outcome first and was told abort.
+		err = fmt.Errorf("%w: a participant gave up waiting for the decision", ErrUnavailable)
+	}
+	if err != nil {
+		t.decide(stateAborted)
+		c.active.Add(-1)
+		c.aborted.Add(1)
+		if errors.Is(err, errCrashed) {
+			return false, err
+		}
+		c.goBackground(func() { c.abortAll(t); unlock() })
+		return false, err
+	}
+	if c.crashAt("before-decision") {
+		return false, errCrashed
+	}
+	rec := txlog.Record{Kind: txlog.KindCommit, TxID: t.id, Participants: c.names, Key: w.Key}
+	if err := c.cfg.Log.Append(rec); err != nil {
+		// The record may or may not be on disk: only recovery can tell.
+		c.cfg.Fatal(err)
+		return false, fmt.Errorf("coordinator: outcome unknown, decision log failed: %w", err)
+	}
+	t.decide(stateCommitted)
+	c.active.Add(-1)
+	c.inDoubt.Add(1)
+	if c.crashAt("after-decision") {
+		return existed, nil // durable: the client may hear success
+	}
+	c.goBackground(func() { c.commitAll(t, c.members); unlock() })
+	return existed, nil
+}
+
+// prepare asks every participant to prepare t in parallel, within the
+// prepare timeout, and returns at the first refusal or failure.
+func (c *Coordinator) prepare(ctx context.Context, t *txn) (existed bool, err error) {
+	if c.crashAt("before-prepare") {
+		return false, errCrashed
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.PrepareTimeout)
+	defer cancel()
+	type answer struct {
+		m    *member
+		vote participant.Vote
+		err  error
+	}
+	answers := make(chan answer, len(c.members))
+	for _, m := range c.members {
+		go func() {
+			v, err := c.call(m, func() (participant.Vote, error) { return m.Prepare(ctx, t.id, t.write) })
+			answers <- answer{m, v, err}
+		}()
+	}
+	for range c.members {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			return false, fmt.Errorf("%w: %s did not vote: %v", ErrUnavailable, a.m.Name, a.err)
+		case !a.vote.Yes && a.vote.Conflict:
+			return false, fmt.Errorf("%w: %s: %s", ErrConflict, a.m.Name, a.vote.Reason)
+		case !a.vote.Yes:
+			return false, fmt.Errorf("%w: %s refused: %s", ErrUnavailable, a.m.Name, a.vote.Reason)
+		}
+		existed = a.vote.Existed
+		if c.crashAt("prepared:" + a.m.Name) {
+			return false, errCrashed
+		}
+	}
+	if c.crashAt("after-votes") {
+		return false, errCrashed
+	}
+	return existed, nil
+}
+
+// call runs one participant call, counting it in flight and refusing it
+// once a simulated crash has happened.
+func (c *Coordinator) call(m *member, f func() (participant.Vote, error)) (participant.Vote, error) {
+	if c.dead.Load() {
+		return participant.Vote{}, errCrashed
+	}
+	m.inflight.Add(1)
+	defer m.inflight.Add(-1)
+	return f()
+}

@@ -1,0 +1,164 @@
+package participant
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// Client calls a participant over XML-RPC. It is safe for concurrent use
+// and carries many calls at once.
+type Client struct {
+	rpc *rpc.Client
+}
+
+// NewClient returns a client of the participant at url; hc may be nil.
+func NewClient(url string, hc *http.Client) *Client {
+	return &Client{rpc: rpc.NewClient(url, hc)}
+}
+
+func (c *Client) Prepare(ctx context.Context, txid string, w Write) (Vote, error) {
+	res, err := c.rpc.Call(ctx, "prepare", txid, w.Key, w.Op.String(), wireValue(w.Value))
+	if err != nil {
+		return Vote{}, err
+	}
+	m, err := asStruct(res)
+	if err != nil {
+		return Vote{}, err
+	}
+	vote, _ := m["vote"].(string)
+	existed, _ := m["existed"].(bool)
+	conflict, _ := m["conflict"].(bool)
+	reason, _ := m["reason"].(string)
+	if vote != "yes" && vote != "no" {
+		return Vote{}, fmt.Errorf("participant: prepare: unexpected vote %q", vote)
+	}
+	return Vote{Yes: vote == "yes", Existed: existed, Conflict: conflict, Reason: reason}, nil
+}
+
+func (c *Client) Commit(ctx context.Context, txid string) error {
+	_, err := c.rpc.Call(ctx, "commit", txid)
+	return err
+}
+
+func (c *Client) Abort(ctx context.Context, txid string) error {
+	_, err := c.rpc.Call(ctx, "abort", txid)
+	return err
+}
+
+func (c *Client) Read(ctx context.Context, key string) (ReadResult, error) {
+	res, err := c.rpc.Call(ctx, "read", key)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	m, err := asStruct(res)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	var r ReadResult
+	r.Found, _ = m["found"].(bool)
+	if r.Value, err = valueOf(m["value"]); err != nil {
+		return ReadResult{}, err
+	}
+	r.Pending, _ = m["pending"].(string)
+	if r.Pending != "" {
+		op, _ := m["pending_op"].(string)
+		if r.Write.Op, err = ParseOp(op); err != nil {
+			return ReadResult{}, fmt.Errorf("participant: read: %w", err)
+		}
+		if r.Write.Value, err = valueOf(m["pending_value"]); err != nil {
+			return ReadResult{}, err
+		}
+		r.Write.Key = key
+	}
+	return r, nil
+}
+
+func (c *Client) PreparedTxs(ctx context.Context) ([]PreparedTx, error) {
+	res, err := c.rpc.Call(ctx, "prepared")
+	if err != nil {
+		return nil, err
+	}
+	list, ok := res.([]any)
+	if !ok {
+		return nil, fmt.Errorf("participant: prepared: want array, got %T", res)
+	}
+	out := make([]PreparedTx, 0, len(list))
+	for _, e := range list {
+		m, err := asStruct(e)
+		if err != nil {
+			return nil, err
+		}
+		var p PreparedTx
+		p.TxID, _ = m["txid"].(string)
+		p.Key, _ = m["key"].(string)
+		if s, _ := m["since"].(string); s != "" {
+			p.Since, _ = time.Parse(time.RFC3339Nano, s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Digest fetches the participant's digest.
+func (c *Client) Digest(ctx context.Context) (Digest, error) {
+	res, err := c.rpc.Call(ctx, "digest")
+	if err != nil {
+		return Digest{}, err
+	}
+	m, err := asStruct(res)
+	if err != nil {
+		return Digest{}, err
+	}
+	var d Digest
+	d.Keys, _ = m["keys"].(int64)
+	d.Hash, _ = m["hash"].(string)
+	d.Prepared, _ = m["prepared"].(int64)
+	return d, nil
+}
+
+func asStruct(v any) (map[string]any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("participant: want a struct in the reply, got %T", v)
+	}
+	return m, nil
+}
+
+func valueOf(v any) (Value, error) {
+	switch x := v.(type) {
+	case string:
+		return Value{Data: []byte(x)}, nil
+	case []byte:
+		return Value{Data: x, Binary: true}, nil
+	}
+	return Value{}, fmt.Errorf("participant: want string or base64 value, got %T", v)
+}
+
+// OutcomeClient asks a coordinator for transaction outcomes over XML-RPC
+// (its tx.outcome method). It implements Resolver.
+type OutcomeClient struct {
+	rpc *rpc.Client
+}
+
+// NewOutcomeClient returns a Resolver for the coordinator at url.
+func NewOutcomeClient(url string, hc *http.Client) *OutcomeClient {
+	return &OutcomeClient{rpc: rpc.NewClient(url, hc)}
+}
+
+func (c *OutcomeClient) Outcome(ctx context.Context, txid string) (bool, error) {
+	res, err := c.rpc.Call(ctx, "tx.outcome", txid)
+	if err != nil {
+		return false, err
+	}
+	switch res {
+	case "commit":
+		return true, nil
+	case "abort":
+		return false, nil
+	}
+	return false, fmt.Errorf("participant: tx.outcome: unexpected answer %v", res)
+}
