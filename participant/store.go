@@ -59,7 +59,7 @@ type Store struct {
 
 	// Written only by the writer goroutine; mu lets others read them.
 	mu       sync.Mutex
-	locks    map[string]string       // key -> id of the transaction holding it
+	locks    map[string]string      // key -> id of the transaction holding it
 	prepared map[string]*preparedTx // txid -> its write
 	tombs    *tombstones
 	failed   error // set once a SQLite commit fails: the store stops
