@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// faultNames are the documented application fault codes, for messages.
+var faultNames = map[int]string{
+	rpc.NotFound: "not found", rpc.Conflict: "conflict", rpc.Unavailable: "unavailable",
+	rpc.TooLarge: "too large", rpc.NotAuthorised: "not authorised",
+}
+
+// clientFlags are the flags every client command takes.
+func clientFlags(name, args, summary string) (*flag.FlagSet, *string, *time.Duration) {
+	fs := newFlags(name, args, summary)
+	addr := fs.String("addr", "http://"+defaultCoordinator+"/RPC2", "coordinator URL")
+	timeout := fs.Duration("timeout", 10*time.Second, "give up on the call after this long")
+	return fs, addr, timeout
+}
+
+func call(addr string, timeout time.Duration, method string, args ...any) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res, err := rpc.NewClient(addr, nil).Call(ctx, method, args...)
+	var f *rpc.Fault
+	if errors.As(err, &f) {
+		if name, ok := faultNames[f.Code]; ok {
+			return nil, fmt.Errorf("fault %d (%s): %s", f.Code, name, f.Message)
+		}
+		return nil, fmt.Errorf("fault %d: %s", f.Code, f.Message)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	return res, nil
+}
+
+func runPut(args []string) error {
+	fs, addr, timeout := clientFlags("put", "[flags] KEY VALUE", "Store VALUE under KEY on every participant, atomically")
+	binary := fs.Bool("base64", false, "VALUE is base64: store the decoded bytes as a binary value")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return errors.New("want KEY VALUE")
+	}
+	var value any = fs.Arg(1)
+	if *binary {
+		b, err := base64.StdEncoding.DecodeString(fs.Arg(1))
+		if err != nil {
+			return fmt.Errorf("VALUE is not base64: %w", err)
+		}
+		value = b
+	}
+	_, err := call(*addr, *timeout, "put", fs.Arg(0), value)
+	return err
+}
+
+func runGet(args []string) error {
+	fs, addr, timeout := clientFlags("get", "[flags] KEY", "Print the value of KEY (a binary value is written as raw bytes)")
+	asBase64 := fs.Bool("base64", false, "print a binary value as base64")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("want KEY")
+	}
+	res, err := call(*addr, *timeout, "get", fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	switch v := res.(type) {
+	case string:
+		fmt.Println(v)
+	case []byte:
+		if *asBase64 {
+			fmt.Println(base64.StdEncoding.EncodeToString(v))
+		} else {
+			os.Stdout.Write(v)
+		}
+	default:
+		return fmt.Errorf("unexpected reply %T", res)
+	}
+	return nil
+}
+
+func runDelete(args []string) error {
+	fs, addr, timeout := clientFlags("delete", "[flags] KEY", "Delete KEY on every participant, atomically; prints whether it existed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("want KEY")
+	}
+	res, err := call(*addr, *timeout, "delete", fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Println(res)
+	return nil
+}
+
+func runStatus(args []string) error {
+	fs, addr, timeout := clientFlags("status", "[flags]", "Show the coordinator's view of the participants and of its transactions")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := call(*addr, *timeout, "status")
+	if err != nil {
+		return err
+	}
+	st, ok := res.(map[string]any)
+	if !ok {
+		return fmt.Errorf("unexpected reply %T", res)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PARTICIPANT\tSTATE\tIN FLIGHT\tPREPARED\tURL")
+	ps, _ := st["participants"].([]any)
+	for _, p := range ps {
+		m, _ := p.(map[string]any)
+		fmt.Fprintf(w, "%v\t%v\t%v\t%v\t%v\n", m["name"], m["state"], m["in_flight"], m["prepared"], m["url"])
+	}
+	w.Flush()
+	var keys []string
+	for k := range st {
+		if k != "participants" && k != "log" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var line []string
+	for _, k := range keys {
+		line = append(line, fmt.Sprintf("%s=%v", k, st[k]))
+	}
+	fmt.Println("\n" + strings.Join(line, " "))
+	if l, ok := st["log"].(map[string]any); ok {
+		fmt.Printf("log: fsyncs=%v records=%v bytes=%v compactions=%v\n", l["fsyncs"], l["records"], l["bytes"], l["compactions"])
+	}
+	return nil
+}

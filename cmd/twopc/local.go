@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// runLocal starts a coordinator and three participants, each its own
+// process of this binary, on loopback, and stops them on Ctrl-C.
+func runLocal(args []string) error {
+	fs := newFlags("local", "[flags]", "Run a coordinator and 3 participants on loopback, each its own process; Ctrl-C stops them all")
+	dir := fs.String("dir", "twopc-data", "folder for the databases, the transaction log and the process logs")
+	port := fs.Int("port", 7400, "coordinator port; participants use the next three")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	coordURL := fmt.Sprintf("http://127.0.0.1:%d/RPC2", *port)
+	var parts string
+	procs := []*process{}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("p%d", i)
+		addr := "127.0.0.1:" + strconv.Itoa(*port+i)
+		if parts != "" {
+			parts += ","
+		}
+		parts += name + "=http://" + addr + "/RPC2"
+		procs = append(procs, &process{name: name, args: []string{"participant",
+			"--listen", addr, "--db", filepath.Join(*dir, name+".db"), "--coordinator", coordURL}})
+	}
+	procs = append(procs, &process{name: "coordinator", args: []string{"coordinator",
+		"--listen", "127.0.0.1:" + strconv.Itoa(*port), "--participants", parts,
+		"--log", filepath.Join(*dir, "coordinator.txlog")}})
+
+	exited := make(chan *process, len(procs))
+	defer stopAll(procs)
+	for _, p := range procs {
+		if err := p.start(self, *dir, exited); err != nil {
+			return err
+		}
+	}
+	if err := waitReady(coordURL, 30*time.Second, exited); err != nil {
+		return err
+	}
+	fmt.Printf(`twopc local cluster is up: coordinator %s, participants %s
+data and process logs in %s/
+
+Try it:
+  twopc put hello world && twopc get hello        (or: go run ./cmd/twopc put hello world)
+  python3 -c 'import xmlrpc.client as x; s = x.ServerProxy("%s"); s.put("hello", "world"); print(s.get("hello"))'
+  twopc status
+
+Ctrl-C stops everything.
+`, coordURL, parts, *dir, coordURL)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case <-sig:
+		fmt.Println("\nstopping...")
+		return nil
+	case p := <-exited:
+		return fmt.Errorf("%s exited unexpectedly: %v (see %s)", p.name, p.err, p.logPath)
+	}
+}
+
+type process struct {
+	name, logPath string
+	args          []string
+	cmd           *exec.Cmd
+	err           error         // from Wait, valid once done is closed
+	done          chan struct{} // closed when the process has exited
+}
+
+func (p *process) start(self, dir string, exited chan<- *process) error {
+	p.logPath = filepath.Join(dir, p.name+".log")
+	out, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	p.cmd = exec.Command(self, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	// If this process dies, its children must not outlive it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := p.cmd.Start(); err != nil {
+		out.Close()
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	p.done = make(chan struct{})
+	go func() {
+		p.err = p.cmd.Wait()
+		out.Close()
+		close(p.done)
+		exited <- p
+	}()
+	return nil
+}
+
+// stopAll sends SIGTERM to every process still running and waits for it
+// to exit, up to 10 s, then kills it.
+func stopAll(procs []*process) {
+	for i := len(procs) - 1; i >= 0; i-- {
+		if p := procs[i]; p.done != nil {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(10 * time.Second)
+	for _, p := range procs {
+		if p.done == nil {
+			continue
+		}
+		select {
+		case <-p.done:
+		case <-deadline:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+}
+
+// waitReady polls the coordinator until it answers status or a process
+// exits, up to timeout.
+func waitReady(url string, timeout time.Duration, exited <-chan *process) error {
+	deadline := time.Now().Add(timeout)
+	c := rpc.NewClient(url, nil)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Call(ctx, "status")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case p := <-exited:
+			return fmt.Errorf("%s exited during start: %v (see %s)", p.name, p.err, p.logPath)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errors.Join(fmt.Errorf("coordinator not ready after %v", timeout), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twopc/twopc/coordinator"
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/txlog"
+)
+
+const (
+	defaultCoordinator  = "127.0.0.1:7400"
+	defaultParticipants = "p1=http://127.0.0.1:7401/RPC2,p2=http://127.0.0.1:7402/RPC2,p3=http://127.0.0.1:7403/RPC2"
+)
+
+func runCoordinator(args []string) error {
+	fs := newFlags("coordinator", "[flags]", "Serve the public XML-RPC API (put, get, delete, status) and drive two-phase commit across the participants")
+	listen := fs.String("listen", defaultCoordinator, "address to serve XML-RPC on (paths / and /RPC2)")
+	parts := fs.String("participants", defaultParticipants, "participants as comma-separated NAME=URL")
+	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing)")
+	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
+	lockWait := fs.Duration("lock-timeout", 2*time.Second, "longest wait for a key another write holds before failing with 'conflict'")
+	callTimeout := fs.Duration("call-timeout", 2*time.Second, "timeout of one commit, abort or read call to a participant")
+	lim := coordinator.DefaultLimits()
+	fs.IntVar(&lim.MaxKeyBytes, "max-key-bytes", lim.MaxKeyBytes, "largest key accepted")
+	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
+	rlim := rpc.DefaultLimits()
+	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	members, err := parseParticipants(*parts)
+	if err != nil {
+		return err
+	}
+	log := newLogger("coordinator")
+
+	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
+		return err
+	}
+	tl, state, err := txlog.Open(*logPath, txlog.Options{})
+	if err != nil {
+		return err
+	}
+	defer tl.Close()
+	if state.TornTail != nil {
+		log.Warn("cut a torn tail off the transaction log", "offset", state.TornTail.Offset, "bytes", state.TornTail.Bytes, "copy", state.TornTail.CopyPath)
+	}
+	epoch := state.Epoch + 1
+	if err := tl.Append(txlog.Record{Kind: txlog.KindEpoch, Epoch: epoch}); err != nil {
+		return err
+	}
+	c, err := coordinator.New(coordinator.Config{
+		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending,
+		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
+
+	srv := rpc.NewServer(rlim, log)
+	coordinator.Register(srv, c, lim)
+	return serve(log, *listen, srv)
+}
+
+// parseParticipants reads "p1=http://...,p2=http://...".
+func parseParticipants(s string) ([]coordinator.Member, error) {
+	hc := &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 256,
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+	}}
+	var out []coordinator.Member
+	for _, part := range strings.Split(s, ",") {
+		name, url, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" || !strings.HasPrefix(url, "http") {
+			return nil, fmt.Errorf("--participants: %q is not NAME=http://HOST:PORT/RPC2", part)
+		}
+		if strings.ContainsAny(name, " \t,") {
+			return nil, fmt.Errorf("--participants: name %q must not contain spaces or commas", name)
+		}
+		out = append(out, coordinator.Member{Name: name, URL: url, Participant: participant.NewClient(url, hc)})
+	}
+	return out, nil
+}
+
+func runParticipant(args []string) error {
+	fs := newFlags("participant", "[flags]", "Serve one SQLite replica to a coordinator")
+	listen := fs.String("listen", "127.0.0.1:7401", "address to serve XML-RPC on")
+	db := fs.String("db", "twopc-data/p1.db", "SQLite database file (created if missing)")
+	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
+	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
+	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log := newLogger("participant")
+	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
+		return err
+	}
+	store, err := participant.Open(*db, participant.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if n := store.Stats().Prepared; n > 0 {
+		log.Info("reloaded prepared transactions; their keys stay locked until resolved", "count", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go store.RunResolver(ctx, participant.NewOutcomeClient(*coord, nil), *every, *after)
+
+	srv := rpc.NewServer(rpc.DefaultLimits(), log)
+	participant.Register(srv, store)
+	return serve(log, *listen, srv)
+}
+
+// serve runs h on addr until SIGINT or SIGTERM, then shuts down cleanly.
+func serve(log *slog.Logger, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/RPC2", "version", versionString())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		return err
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newLogger(role string) *slog.Logger {
+	l := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", role)
+	slog.SetDefault(l)
+	return l
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/twopc/twopc/txlog"
+)
+
+func runTxlog(args []string) error {
+	fs := newFlags("txlog", "FILE", "List the transactions in a coordinator log that are decided but not yet acknowledged by every participant (read-only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("want FILE")
+	}
+	st, err := txlog.Scan(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: epoch %d, %d committed transaction(s) not yet acknowledged by every participant\n", fs.Arg(0), st.Epoch, len(st.Pending))
+	if st.TornTail != nil {
+		fmt.Printf("torn tail: %d byte(s) at offset %d will be cut off (a copy kept) when the coordinator starts\n", st.TornTail.Bytes, st.TornTail.Offset)
+	}
+	if len(st.Pending) > 0 {
+		fmt.Println("Transactions with no COMMIT record were never committed (presumed abort) and are not listed.")
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "TXID\tDECISION\tPARTICIPANTS\tKEY")
+		for _, r := range st.Pending {
+			fmt.Fprintf(w, "%s\tcommit\t%s\t%q\n", r.TxID, strings.Join(r.Participants, ","), r.Key)
+		}
+		w.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// binary is the twopc executable built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "twopc-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "twopc")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/twopc")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building twopc:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is one running twopc process.
+type proc struct {
+	name string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// cluster is a coordinator and three participants, each a process.
+type cluster struct {
+	t     *testing.T
+	dir   string
+	coord *proc
+	parts []*proc
+	url   string   // coordinator
+	purls []string // participants
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newCluster(t *testing.T) *cluster {
+	cl := &cluster{t: t, dir: t.TempDir()}
+	caddr := freePort(t)
+	cl.url = "http://" + caddr + "/RPC2"
+	var members []string
+	for i := 1; i <= 3; i++ {
+		addr := freePort(t)
+		name := fmt.Sprintf("p%d", i)
+		u := "http://" + addr + "/RPC2"
+		cl.purls = append(cl.purls, u)
+		members = append(members, name+"="+u)
+		cl.parts = append(cl.parts, &proc{name: name, args: []string{"participant",
+			"--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
+			"--resolve-after", "1s", "--resolve-interval", "200ms"}})
+	}
+	cl.coord = &proc{name: "coordinator", args: []string{"coordinator",
+		"--listen", caddr, "--participants", strings.Join(members, ","),
+		"--log", filepath.Join(cl.dir, "coordinator.txlog"), "--prepare-timeout", "1s"}}
+	t.Cleanup(func() {
+		for _, p := range append(cl.parts, cl.coord) {
+			p.kill()
+		}
+		if t.Failed() {
+			for _, p := range append(cl.parts, cl.coord) {
+				b, _ := os.ReadFile(p.log)
+				t.Logf("--- %s log (last 3000 bytes):\n%s", p.name, tail(b, 3000))
+			}
+		}
+	})
+	for _, p := range cl.parts {
+		cl.start(p)
+	}
+	cl.start(cl.coord)
+	cl.waitReady()
+	return cl
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func (cl *cluster) start(p *proc) {
+	cl.t.Helper()
+	p.log = filepath.Join(cl.dir, p.name+".log")
+	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	p.cmd = exec.Command(binary, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	if err := p.cmd.Start(); err != nil {
+		cl.t.Fatal(err)
+	}
+	p.done = make(chan struct{})
+	go func() { p.cmd.Wait(); out.Close(); close(p.done) }()
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (p *proc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	p.cmd = nil
+}
+
+func (cl *cluster) restart(p *proc) {
+	p.kill()
+	cl.start(p)
+}
+
+// call makes one XML-RPC call with a bounded wait.
+func call(url, method string, args ...any) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return rpc.NewClient(url, nil).Call(ctx, method, args...)
+}
+
+// eventually retries f until it returns nil, for at most limit: the
+// processes recover in the background and this waits for them to.
+func eventually(t *testing.T, limit time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %v: %v", what, limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (cl *cluster) waitReady() {
+	cl.t.Helper()
+	eventually(cl.t, 30*time.Second, "coordinator ready", func() error {
+		_, err := call(cl.url, "status")
+		return err
+	})
+}
+
+func ctxTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// Clients write while the coordinator is killed with SIGKILL three times
+// and a participant once. Afterwards every acknowledged put must be
+// present on every replica, the replicas identical, nothing prepared and
+// nothing in doubt.
+func TestKillNineUnderLoad(t *testing.T) {
+	cl := newCluster(t)
+	const clients = 8
+	var (
+		mu    sync.Mutex
+		acked = map[string]string{} // key -> value, for puts that returned true
+		n     atomic.Int64          // acknowledged puts so far
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+	)
+	progress := make(chan struct{}, 1)
+	for c := range clients {
+		wg.Go(func() {
+			client := rpc.NewClient(cl.url, nil)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key, value := fmt.Sprintf("c%d-%d", c, i), fmt.Sprintf("v%d-%d", c, i)
+				ctx, cancel := ctxTimeout()
+				_, err := client.Call(ctx, "put", key, value)
+				cancel()
+				if err != nil {
+					var f *rpc.Fault
+					if errors.As(err, &f) && f.Code != rpc.Unavailable && f.Code != rpc.Conflict {
+						t.Errorf("put %s: unexpected fault %v", key, f)
+					}
+					time.Sleep(10 * time.Millisecond) // back off while the server restarts
+					continue
+				}
+				mu.Lock()
+				acked[key] = value
+				mu.Unlock()
+				n.Add(1)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	// waitAcks blocks until k more puts have been acknowledged.
+	waitAcks := func(k int64) {
+		target := n.Load() + k
+		for n.Load() < target {
+			select {
+			case <-progress:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no progress: %d acknowledged puts, waiting for %d", n.Load(), target)
+			}
+		}
+	}
+	for range 3 {
+		waitAcks(100)
+		cl.restart(cl.coord)
+	}
+	waitAcks(100)
+	cl.restart(cl.parts[1])
+	waitAcks(100)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d puts acknowledged across 3 coordinator kills and 1 participant kill", len(acked))
+
+	cl.waitSettled()
+	digests := cl.digests()
+	for i, d := range digests {
+		if d["hash"] != digests[0]["hash"] || d["keys"] != digests[0]["keys"] {
+			t.Fatalf("replicas diverge: p1 %v, p%d %v", digests[0], i+1, d)
+		}
+	}
+	for key, want := range acked {
+		for i, u := range cl.purls {
+			res, err := call(u, "read", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := res.(map[string]any)
+			if m["found"] != true || m["value"] != want {
+				t.Fatalf("acknowledged put %s=%s missing on p%d: %v", key, want, i+1, m)
+			}
+		}
+	}
+	if got := digests[0]["keys"].(int64); got < int64(len(acked)) {
+		t.Fatalf("replicas hold %d keys, fewer than the %d acknowledged", got, len(acked))
+	}
+}
+
+// waitSettled waits until the coordinator reports nothing in doubt and
+// every participant holds nothing prepared.
+func (cl *cluster) waitSettled() {
+	cl.t.Helper()
+	eventually(cl.t, 60*time.Second, "settle", func() error {
+		res, err := call(cl.url, "status")
+		if err != nil {
+			return err
+		}
+		st := res.(map[string]any)
+		if st["in_doubt"] != int64(0) {
+			return fmt.Errorf("in doubt: %v", st["in_doubt"])
+		}
+		for _, u := range cl.purls {
+			res, err := call(u, "digest")
+			if err != nil {
+				return err
+			}
+			if p := res.(map[string]any)["prepared"]; p != int64(0) {
+				return fmt.Errorf("%s holds %v prepared", u, p)
+			}
+		}
+		return nil
+	})
+}
+
+func (cl *cluster) digests() []map[string]any {
+	var out []map[string]any
+	for _, u := range cl.purls {
+		res, err := call(u, "digest")
+		if err != nil {
+			cl.t.Fatal(err)
+		}
+		out = append(out, res.(map[string]any))
+	}
+	return out
+}
