@@ -263,3 +263,7 @@ func waitFired(t *testing.T, fired <-chan struct{}, point string) {
 		t.Fatalf("failpoint %s never reached", point)
 	}
 }
+
+func (s *swappable) writeOf(key string) participant.Write {
+	return participant.Write{Key: key, Op: participant.OpPut, Value: participant.Value{Data: []byte("stale")}}
+}

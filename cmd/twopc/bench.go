@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// runBench drives a running coordinator and prints one summary line.
+func runBench(args []string) error {
+	fs, addr, timeout := clientFlags("bench", "[flags]", "Drive a running coordinator with concurrent clients and print throughput and latency")
+	clients := fs.Int("clients", 1, "concurrent clients, each with one call in flight")
+	duration := fs.Duration("duration", 10*time.Second, "how long to run")
+	op := fs.String("op", "put", "put, get or mix (half each)")
+	keySize := fs.Int("key-size", 8, "key length in bytes")
+	valueSize := fs.Int("value-size", 64, "value length in bytes")
+	keys := fs.Int("keys", 100000, "number of distinct keys")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *op != "put" && *op != "get" && *op != "mix" {
+		return fmt.Errorf("--op %q: want put, get or mix", *op)
+	}
+	if *clients < 1 || *keys < 1 || *keySize < 1 {
+		return errors.New("--clients, --keys and --key-size must be positive")
+	}
+	key := func(i int) string { return fmt.Sprintf("%0*d", *keySize, i%*keys)[:*keySize] }
+	value := fmt.Sprintf("%-*s", *valueSize, "v")[:*valueSize]
+	c := rpc.NewClient(*addr, nil)
+	if *op != "put" { // gets need keys to find
+		for i := range min(*keys, 1000) {
+			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+			_, err := c.Call(ctx, "put", key(i), value)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("preloading keys: %w", err)
+			}
+		}
+		*keys = min(*keys, 1000)
+	}
+
+	var (
+		mu     sync.Mutex
+		lat    []time.Duration
+		faults = map[string]int{}
+		wg     sync.WaitGroup
+	)
+	start := time.Now()
+	end := start.Add(*duration)
+	for w := range *clients {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			var mine []time.Duration
+			errs := map[string]int{}
+			for time.Now().Before(end) {
+				k := key(r.IntN(*keys))
+				method, args := "put", []any{k, value}
+				if *op == "get" || (*op == "mix" && r.IntN(2) == 0) {
+					method, args = "get", []any{k}
+				}
+				t0 := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+				_, err := c.Call(ctx, method, args...)
+				cancel()
+				if err != nil {
+					var f *rpc.Fault
+					if errors.As(err, &f) {
+						errs[fmt.Sprintf("fault %d", f.Code)]++
+					} else {
+						errs["transport"]++
+					}
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			for k, v := range errs {
+				faults[k] += v
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v\n",
+		*op, *clients, *keySize, *valueSize, len(lat), float64(len(lat))/elapsed.Seconds(),
+		ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)), faults)
+	return nil
+}
