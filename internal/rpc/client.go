@@ -1,0 +1,202 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/kolo/xmlrpc"
+)
+
+// maxResponseBytes bounds what one reply may make the client read.
+const maxResponseBytes = 64 << 20
+
+// Client calls one XML-RPC endpoint. It is safe for concurrent use, and
+// concurrent calls really are in flight together: kolo's own Client holds a
+// lock across each round trip, so the project uses kolo only to encode.
+type Client struct {
+	url string
+	hc  *http.Client
+	lim Limits
+}
+
+// NewClient returns a client for url. A nil hc gets a client whose
+// transport keeps many idle connections per host, so that a burst of
+// concurrent calls to one participant reuses connections instead of
+// opening (and leaving in TIME_WAIT) a new one per call. Neither has a
+// timeout: each call's ctx is its deadline.
+func NewClient(url string, hc *http.Client) *Client {
+	if hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 1024
+		t.MaxIdleConnsPerHost = 256
+		hc = &http.Client{Transport: t}
+	}
+	lim := DefaultLimits()
+	lim.MaxBodyBytes = maxResponseBytes
+	// A multicall reply holds each result two levels deeper than a plain
+	// reply would; leave room for that.
+	lim.MaxDepth *= 2
+	return &Client{url: url, hc: hc, lim: lim}
+}
+
+// Call calls method with args and returns the decoded result (types as in
+// doc.go: a base64 comes back as []byte, a string as string). A fault reply
+// is returned as a *Fault; a transport problem, a non-200 status or a
+// malformed reply as another error. ctx bounds the whole call.
+func (c *Client) Call(ctx context.Context, method string, args ...any) (any, error) {
+	if f := checkMethodName(method); f != nil {
+		return nil, fmt.Errorf("rpc: call %s: %s", excerpt(method), f.Message)
+	}
+	kargs := make([]any, len(args))
+	for i, a := range args {
+		ka, err := toKolo(a, 0)
+		if err != nil {
+			return nil, fmt.Errorf("rpc: call %s: param %d: %w", method, i+1, err)
+		}
+		kargs[i] = ka
+	}
+	body, err := xmlrpc.EncodeMethodCall(method, kargs...)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+	}
+	defer func() {
+		// Drain what is left (bounded) so that the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("rpc: call %s to %s: HTTP %s", method, c.url, resp.Status)
+	}
+	v, err := DecodeResponse(resp.Body, c.lim)
+	if f, ok := asFault(err); ok {
+		return nil, f
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rpc: call %s to %s: %w", method, c.url, err)
+	}
+	return v, nil
+}
+
+// toKolo rewrites an argument into values kolo encodes correctly, copying
+// (never changing) the caller's maps and slices. It works around kolo's
+// encoder: []byte would go out as an array of ints, xmlrpc.Base64 is sent
+// as given (so it must be encoded here), map keys are not escaped, times
+// lose their zone, out-of-range ints go out as <int>, NaN as "NaN", nil
+// cannot be sent, and strings XML cannot carry are silently mangled. Each
+// of those is either fixed here or refused with an error.
+func toKolo(v any, depth int) (any, error) {
+	if depth > maxEncodeDepth {
+		return nil, fmt.Errorf("values nested deeper than %d levels (a value that contains itself?)", maxEncodeDepth)
+	}
+	switch v := v.(type) {
+	case nil:
+		return nil, fmt.Errorf("cannot send nil: kolo/xmlrpc has no <nil/>")
+	case xmlrpc.Base64:
+		return v, nil // already encoded by the caller
+	case []byte:
+		return xmlrpc.Base64(base64.StdEncoding.EncodeToString(v)), nil
+	case time.Time:
+		if err := checkYear(v); err != nil {
+			return nil, err
+		}
+		return v.UTC(), nil // kolo writes the wall clock without its zone
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return nil, fmt.Errorf("cannot send a nil %s: kolo/xmlrpc has no <nil/>", rv.Type())
+		}
+		return toKolo(rv.Elem().Interface(), depth+1)
+	case reflect.String:
+		if err := new(encoder).text(rv.String()); err != nil {
+			return nil, err
+		}
+		return rv.String(), nil
+	case reflect.Bool:
+		return rv.Bool(), nil
+	// kolo writes every integer as <int>, which is 32-bit: refuse the
+	// others rather than have the server refuse them.
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n := rv.Int(); n >= math.MinInt32 && n <= math.MaxInt32 {
+			return n, nil
+		}
+		return nil, errKoloInt
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if n := rv.Uint(); n <= math.MaxInt32 {
+			return int64(n), nil
+		}
+		return nil, errKoloInt
+	case reflect.Float32, reflect.Float64:
+		f := rv.Float()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("cannot send %v: XML-RPC doubles are finite", f)
+		}
+		return f, nil
+	case reflect.Slice:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return xmlrpc.Base64(base64.StdEncoding.EncodeToString(rv.Bytes())), nil
+		}
+		fallthrough
+	case reflect.Array:
+		out := make([]any, rv.Len())
+		for i := range out {
+			x, err := toKolo(rv.Index(i).Interface(), depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("element %d: %w", i, err)
+			}
+			out[i] = x
+		}
+		return out, nil
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			return nil, fmt.Errorf("cannot send %s: struct member names must be strings", rv.Type())
+		}
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			k := it.Key().String()
+			if err := checkKoloName(k); err != nil {
+				return nil, err
+			}
+			x, err := toKolo(it.Value().Interface(), depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("member %s: %w", excerpt(k), err)
+			}
+			out[k] = x
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("cannot send %T: use map[string]any for a struct", v)
+}
+
+var errKoloInt = errors.New("integer outside the 32-bit range of <int>: kolo/xmlrpc cannot send <i8>")
+
+// checkKoloName refuses a struct member name that kolo would write
+// unescaped into broken or different XML.
+func checkKoloName(k string) error {
+	if err := new(encoder).text(k); err != nil {
+		return fmt.Errorf("member name: %w", err)
+	}
+	if strings.ContainsAny(k, "<>&\r") {
+		return fmt.Errorf("member name %s: kolo/xmlrpc cannot send < > & or CR in a name", excerpt(k))
+	}
+	return nil
+}

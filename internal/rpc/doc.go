@@ -1,0 +1,61 @@
+// Package rpc is twopc's XML-RPC layer: the server (kolo/xmlrpc has none),
+// the codec it needs, and a concurrent client built on kolo's encoder.
+//
+// The coordinator serves its public API with Server; coordinator and
+// participants talk to each other with Client. Python's xmlrpc.client is
+// the reference peer: whatever it sends decodes to the values it meant, and
+// whatever we send it reads back exactly.
+//
+// # Types
+//
+// Decoding (DecodeCall, DecodeResponse) gives these Go values:
+//
+//	<string>, untyped <value>   string (byte for byte, whitespace kept, as Python does)
+//	<int>, <i4>                 int64 (must fit in 32 bits)
+//	<i8>                        int64
+//	<boolean>                   bool (only 0 or 1)
+//	<double>                    float64 (decimal, finite)
+//	<base64>                    []byte, never nil (whitespace inside is ignored)
+//	<dateTime.iso8601>          time.Time in UTC (20060102T15:04:05, optionally
+//	                            with Z or ±hh:mm, or 2006-01-02T15:04:05...);
+//	                            no zone means UTC
+//	<struct>                    map[string]any (a repeated name keeps the last value)
+//	<array>                     []any, never nil
+//	<nil/>, <ex:nil/>           nil
+//
+// Encoding (EncodeResponse, EncodeCall) takes the same values and also:
+// every integer type (<int> when it fits in 32 bits, else <i8>), float32,
+// any slice or array (<array>; a slice of bytes is <base64>), any map with
+// string keys (<struct>, members sorted by name), pointers (nil is <nil/>)
+// and named types of those kinds. time.Time goes out in UTC at second
+// precision, without a zone, the only form Python reads. Go structs are not
+// encoded: build a map[string]any.
+//
+// Every string XML 1.0 can carry goes out and comes back byte for byte: CR
+// is sent as &#xD; (a parser would turn a raw CR into LF) and > as &gt;, so
+// "]]>" cannot appear. A string XML cannot carry (invalid UTF-8, U+0000 and
+// the other C0 controls except tab, LF and CR, U+FFFE, U+FFFF) is an encode
+// error: we never send broken XML. Fault messages are the exception: their
+// bad characters are replaced with U+FFFD, because a fault must get out.
+//
+// # Faults
+//
+// faults.go holds the project's one table of fault codes. Decoding errors
+// in a request are faults with the XML-RPC interoperability codes
+// (ParseError for bad XML or scalar text, InvalidRequest for XML that is
+// not a methodCall), or TooLarge for a request beyond Limits.
+//
+// # Limits
+//
+// Limits bound the body size, the nesting of values, the number of params
+// and of system.multicall entries; each is enforced with a TooLarge fault
+// that states it. The decoder never recurses except into <value>, whose
+// nesting is bounded, so no input can exhaust the stack.
+//
+// What is not supported: XML encodings other than UTF-8 (a declared
+// encoding="ISO-8859-1" is a ParseError), DOCTYPE declarations (refused),
+// and extension types other than <i8> and <nil/>. Element names are
+// matched without their namespace prefix. encoding/xml turns a character
+// reference to a surrogate (&#xD800;) into U+FFFD rather than refusing it;
+// that is the one ill-formed input accepted.
+package rpc

@@ -1,0 +1,323 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// xmlHeader starts every document we write. No encoding attribute: UTF-8 is
+// XML's default, and it is what Python writes too.
+const xmlHeader = `<?xml version="1.0"?>` + "\n"
+
+// maxEncodeDepth stops the encoder on a value that contains itself (a map
+// holding itself, say) long before the stack would overflow.
+const maxEncodeDepth = 1000
+
+// dateTimeFormat is the spec's dateTime.iso8601 spelling, the one Python's
+// and kolo's parsers read; times are always sent in UTC.
+const dateTimeFormat = "20060102T15:04:05"
+
+// EncodeCall writes a methodCall document. The whole document is built
+// before anything is written, so an error leaves w untouched.
+func EncodeCall(w io.Writer, method string, params ...any) error {
+	if f := checkMethodName(method); f != nil {
+		return fmt.Errorf("rpc: %s", f.Message)
+	}
+	var e encoder
+	e.WriteString(xmlHeader + "<methodCall><methodName>" + method + "</methodName><params>")
+	for i, p := range params {
+		e.WriteString("<param>")
+		if err := e.value(p, 0); err != nil {
+			return fmt.Errorf("rpc: param %d: %w", i+1, err)
+		}
+		e.WriteString("</param>")
+	}
+	e.WriteString("</params></methodCall>\n")
+	_, err := w.Write(e.Bytes())
+	return err
+}
+
+// EncodeResponse writes a methodResponse document carrying v. An error
+// (a value of a type XML-RPC cannot carry) leaves w untouched.
+func EncodeResponse(w io.Writer, v any) error {
+	var e encoder
+	e.WriteString(xmlHeader + "<methodResponse><params><param>")
+	if err := e.value(v, 0); err != nil {
+		return fmt.Errorf("rpc: result: %w", err)
+	}
+	e.WriteString("</param></params></methodResponse>\n")
+	_, err := w.Write(e.Bytes())
+	return err
+}
+
+// EncodeFault writes a methodResponse document carrying the fault f. It
+// cannot fail on f's content: characters XML cannot carry in the message
+// are replaced with U+FFFD, because a fault must always reach the client.
+func EncodeFault(w io.Writer, f *Fault) error {
+	var e encoder
+	e.WriteString(xmlHeader + "<methodResponse><fault>")
+	fault := map[string]any{"faultCode": f.Code, "faultString": sanitize(f.Message)}
+	if err := e.value(fault, 0); err != nil {
+		return fmt.Errorf("rpc: fault: %w", err) // unreachable: both members are valid
+	}
+	e.WriteString("</fault></methodResponse>\n")
+	_, err := w.Write(e.Bytes())
+	return err
+}
+
+// encoder appends XML-RPC <value> elements to a buffer.
+type encoder struct {
+	bytes.Buffer
+}
+
+// value writes v as a <value>. The common types are matched directly;
+// others (named types, typed slices and maps, pointers) go through reflect.
+func (e *encoder) value(v any, depth int) error {
+	if depth > maxEncodeDepth {
+		return fmt.Errorf("values nested deeper than %d levels (a value that contains itself?)", maxEncodeDepth)
+	}
+	e.WriteString("<value>")
+	var err error
+	switch v := v.(type) {
+	case nil:
+		e.WriteString("<nil/>")
+	case string:
+		err = e.str(v)
+	case bool:
+		e.boolean(v)
+	case int:
+		e.integer(int64(v))
+	case int64:
+		e.integer(v)
+	case float64:
+		err = e.double(v)
+	case []byte:
+		e.bytes(v)
+	case time.Time:
+		err = e.dateTime(v)
+	case map[string]any:
+		err = e.structure(reflect.ValueOf(v), depth)
+	case []any:
+		e.WriteString("<array><data>")
+		for _, x := range v {
+			if err = e.value(x, depth+1); err != nil {
+				break
+			}
+		}
+		e.WriteString("</data></array>")
+	default:
+		err = e.reflectValue(reflect.ValueOf(v), depth)
+	}
+	e.WriteString("</value>")
+	return err
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// reflectValue writes the inside of a <value> for the types the type switch
+// in value does not name.
+func (e *encoder) reflectValue(v reflect.Value, depth int) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			e.WriteString("<nil/>")
+			return nil
+		}
+		return e.reflectValue(v.Elem(), depth+1)
+	case reflect.String:
+		return e.str(v.String())
+	case reflect.Bool:
+		e.boolean(v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		e.integer(v.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if v.Uint() > math.MaxInt64 {
+			return fmt.Errorf("integer %d does not fit in i8", v.Uint())
+		}
+		e.integer(int64(v.Uint()))
+	case reflect.Float32:
+		return e.double(v.Float())
+	case reflect.Float64:
+		return e.double(v.Float())
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			e.bytes(v.Bytes())
+			return nil
+		}
+		fallthrough
+	case reflect.Array:
+		e.WriteString("<array><data>")
+		for i := range v.Len() {
+			if err := e.value(v.Index(i).Interface(), depth+1); err != nil {
+				return err
+			}
+		}
+		e.WriteString("</data></array>")
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return fmt.Errorf("cannot encode %s: struct member names must be strings", v.Type())
+		}
+		return e.structure(v, depth)
+	case reflect.Struct:
+		if v.Type() == timeType {
+			return e.dateTime(v.Interface().(time.Time))
+		}
+		return fmt.Errorf("cannot encode %s: use map[string]any for a struct", v.Type())
+	default:
+		return fmt.Errorf("cannot encode %s", v.Type())
+	}
+	return nil
+}
+
+func (e *encoder) str(s string) error {
+	e.WriteString("<string>")
+	if err := e.text(s); err != nil {
+		return err
+	}
+	e.WriteString("</string>")
+	return nil
+}
+
+func (e *encoder) boolean(b bool) {
+	if b {
+		e.WriteString("<boolean>1</boolean>")
+	} else {
+		e.WriteString("<boolean>0</boolean>")
+	}
+}
+
+// integer uses <int> whenever the value fits, because <i8> is an extension
+// that strict peers (and kolo's i4-typed fields) may not read.
+func (e *encoder) integer(n int64) {
+	if n >= math.MinInt32 && n <= math.MaxInt32 {
+		e.WriteString("<int>")
+		e.WriteString(strconv.FormatInt(n, 10))
+		e.WriteString("</int>")
+		return
+	}
+	e.WriteString("<i8>")
+	e.WriteString(strconv.FormatInt(n, 10))
+	e.WriteString("</i8>")
+}
+
+// double writes plain decimal notation (no exponent), the only one the
+// spec allows; the shortest such text parses back to the same float64.
+func (e *encoder) double(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("cannot encode %v: XML-RPC doubles are finite", f)
+	}
+	e.WriteString("<double>")
+	e.WriteString(strconv.FormatFloat(f, 'f', -1, 64))
+	e.WriteString("</double>")
+	return nil
+}
+
+func (e *encoder) bytes(b []byte) {
+	e.WriteString("<base64>")
+	e.WriteString(base64.StdEncoding.EncodeToString(b))
+	e.WriteString("</base64>")
+}
+
+// dateTime sends t in UTC at second precision, without a zone suffix,
+// because that is the only form Python's parser reads back.
+func (e *encoder) dateTime(t time.Time) error {
+	if err := checkYear(t); err != nil {
+		return err
+	}
+	e.WriteString("<dateTime.iso8601>")
+	e.WriteString(t.UTC().Format(dateTimeFormat))
+	e.WriteString("</dateTime.iso8601>")
+	return nil
+}
+
+// checkYear refuses times whose UTC year does not have four digits: the
+// format has no room for them.
+func checkYear(t time.Time) error {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("cannot encode time %v: year outside 0000-9999", t)
+	}
+	return nil
+}
+
+// structure writes a map with string keys as a <struct>, members sorted by
+// name so that the same value always gives the same bytes.
+func (e *encoder) structure(m reflect.Value, depth int) error {
+	keys := m.MapKeys()
+	slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+	e.WriteString("<struct>")
+	for _, k := range keys {
+		e.WriteString("<member><name>")
+		if err := e.text(k.String()); err != nil {
+			return fmt.Errorf("member name: %w", err)
+		}
+		e.WriteString("</name>")
+		if err := e.value(m.MapIndex(k).Interface(), depth+1); err != nil {
+			return fmt.Errorf("member %s: %w", excerpt(k.String()), err)
+		}
+		e.WriteString("</member>")
+	}
+	e.WriteString("</struct>")
+	return nil
+}
+
+// text writes s as character data that any conforming parser reads back
+// byte for byte. Besides < and &, it escapes > (so "]]>" cannot appear) and
+// CR, which a parser would otherwise turn into LF. A string XML 1.0 cannot
+// carry at all (invalid UTF-8, U+0000 and the other control characters,
+// U+FFFE, U+FFFF) is an error: there is no escape for those.
+func (e *encoder) text(s string) error {
+	start := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		var esc string
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("string %s is not valid UTF-8", excerpt(s))
+		case !isXMLChar(r):
+			return fmt.Errorf("string %s holds %U, which XML cannot carry", excerpt(s), r)
+		case r == '<':
+			esc = "&lt;"
+		case r == '>':
+			esc = "&gt;"
+		case r == '&':
+			esc = "&amp;"
+		case r == '\r':
+			esc = "&#xD;"
+		}
+		if esc != "" {
+			e.WriteString(s[start:i])
+			e.WriteString(esc)
+			start = i + size
+		}
+		i += size
+	}
+	e.WriteString(s[start:])
+	return nil
+}
+
+// isXMLChar reports whether r is in XML 1.0's Char production.
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
+
+// sanitize replaces what XML cannot carry with U+FFFD.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if !isXMLChar(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+}

@@ -1,0 +1,155 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+)
+
+// Handler serves one method. params are decoded values (see doc.go for the
+// types). A returned error that is, or wraps, a *Fault goes to the client
+// as that fault; any other error becomes an InternalError fault. ctx is the
+// HTTP request's: it is cancelled when the client goes away.
+type Handler func(ctx context.Context, params []any) (any, error)
+
+// Method is a registered method with its introspection data.
+type Method struct {
+	Name string
+	Help string // returned by system.methodHelp
+	// Signature as system.methodSignature returns it: each entry is
+	// [return type, param types...], e.g. {{"boolean", "string", "string"}}.
+	Signature [][]string
+	Handler   Handler
+}
+
+// Server is an http.Handler that serves XML-RPC calls to registered methods
+// at "/" and "/RPC2". It is safe for concurrent use.
+type Server struct {
+	lim Limits
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	methods map[string]Method
+}
+
+// NewServer returns a server with the system.* methods registered. A nil
+// logger means slog.Default().
+func NewServer(lim Limits, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{lim: lim.orDefaults(), log: log, methods: map[string]Method{}}
+	s.registerSystem()
+	return s
+}
+
+// Register adds a method. It panics if the name is taken or invalid, or the
+// handler is nil: those are programming errors, found at start-up.
+func (s *Server) Register(m Method) {
+	if f := checkMethodName(m.Name); f != nil {
+		panic("rpc: Register: " + f.Message)
+	}
+	if m.Handler == nil {
+		panic(fmt.Sprintf("rpc: Register: method %q has no handler", m.Name))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.methods[m.Name]; dup {
+		panic(fmt.Sprintf("rpc: Register: method %q registered twice", m.Name))
+	}
+	s.methods[m.Name] = m
+}
+
+func (s *Server) lookup(name string) (Method, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.methods[name]
+	return m, ok
+}
+
+// ServeHTTP answers one XML-RPC call. Every answer to a POST is HTTP 200,
+// faults included, as XML-RPC clients expect.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The two paths Python's SimpleXMLRPCServer serves by default.
+	if r.URL.Path != "/" && r.URL.Path != "/RPC2" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "this is an XML-RPC endpoint: POST a methodCall to it", http.StatusMethodNotAllowed)
+		return
+	}
+	// MaxBytesReader also tells net/http to close the connection rather
+	// than read the rest of an oversized body.
+	body := http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
+	method, params, err := DecodeCall(body, s.lim)
+	if err != nil {
+		f, _ := asFault(err) // DecodeCall returns only faults
+		s.log.Info("rpc: refused request", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
+		s.writeFault(w, f)
+		return
+	}
+	result, err := s.call(r.Context(), method, params)
+	if err != nil {
+		s.writeFault(w, s.faultOf(method, err))
+		return
+	}
+	var buf bytes.Buffer
+	if err := EncodeResponse(&buf, result); err != nil {
+		s.log.Warn("rpc: cannot encode result", "method", method, "err", err)
+		s.writeFault(w, Faultf(InternalError, "internal error: %v", err))
+		return
+	}
+	writeXML(w, buf.Bytes())
+}
+
+// call runs the named method. A panic in the handler is recovered, logged
+// with its stack and turned into an InternalError fault: one bad request
+// must not take the server down.
+func (s *Server) call(ctx context.Context, name string, params []any) (result any, err error) {
+	m, ok := s.lookup(name)
+	if !ok {
+		return nil, Faultf(MethodNotFound, "unknown method %q", name)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("rpc: handler panicked", "method", name, "panic", p, "stack", string(debug.Stack()))
+			result, err = nil, Faultf(InternalError, "internal error: method %s panicked", name)
+		}
+	}()
+	return m.Handler(ctx, params)
+}
+
+// faultOf turns a handler's error into the fault to send.
+func (s *Server) faultOf(method string, err error) *Fault {
+	if f, ok := asFault(err); ok {
+		return f
+	}
+	s.log.Warn("rpc: handler failed", "method", method, "err", err)
+	return Faultf(InternalError, "internal error: %v", err)
+}
+
+func (s *Server) writeFault(w http.ResponseWriter, f *Fault) {
+	var buf bytes.Buffer
+	if err := EncodeFault(&buf, f); err != nil {
+		// Unreachable: EncodeFault only fails on its writer, a buffer.
+		s.log.Error("rpc: cannot encode fault", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeXML(w, buf.Bytes())
+}
+
+func writeXML(w http.ResponseWriter, doc []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/xml; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(doc)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(doc) // a failed write means the client is gone
+}

@@ -1,0 +1,156 @@
+package rpc
+
+import (
+	"context"
+	"slices"
+)
+
+// The system.* methods are the de facto standard introspection and
+// batching methods (Python's SimpleXMLRPCServer, Apache), registered on
+// every Server.
+
+func (s *Server) registerSystem() {
+	s.Register(Method{
+		Name:      "system.listMethods",
+		Help:      "Returns the names of all methods, sorted.",
+		Signature: [][]string{{"array"}},
+		Handler:   s.listMethods,
+	})
+	s.Register(Method{
+		Name:      "system.methodHelp",
+		Help:      "Returns the help text of the named method.",
+		Signature: [][]string{{"string", "string"}},
+		Handler:   s.methodHelp,
+	})
+	s.Register(Method{
+		Name:      "system.methodSignature",
+		Help:      `Returns the signatures of the named method, each [return type, param types...], or "undef" when it has none.`,
+		Signature: [][]string{{"array", "string"}},
+		Handler:   s.methodSignature,
+	})
+	s.Register(Method{
+		Name: "system.multicall",
+		Help: "Runs several calls in one request, in order. Takes an array of {methodName, params} structs; " +
+			"returns an array with, for each call, a one-element array holding its result or a {faultCode, faultString} struct.",
+		Signature: [][]string{{"array", "array"}},
+		Handler:   s.multicall,
+	})
+}
+
+func (s *Server) listMethods(_ context.Context, params []any) (any, error) {
+	if err := Arity(params); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	names := make([]string, 0, len(s.methods))
+	for name := range s.methods {
+		names = append(names, name)
+	}
+	s.mu.RUnlock()
+	slices.Sort(names)
+	return names, nil
+}
+
+// method returns the method named by the one param of methodHelp and
+// methodSignature.
+func (s *Server) method(params []any) (Method, error) {
+	if err := Arity(params, "name"); err != nil {
+		return Method{}, err
+	}
+	name, err := String(params, 0, "name")
+	if err != nil {
+		return Method{}, err
+	}
+	m, ok := s.lookup(name)
+	if !ok {
+		return Method{}, Faultf(MethodNotFound, "unknown method %q", name)
+	}
+	return m, nil
+}
+
+func (s *Server) methodHelp(_ context.Context, params []any) (any, error) {
+	m, err := s.method(params)
+	if err != nil {
+		return nil, err
+	}
+	return m.Help, nil
+}
+
+func (s *Server) methodSignature(_ context.Context, params []any) (any, error) {
+	m, err := s.method(params)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Signature) == 0 {
+		return "undef", nil // the introspection spec's answer for "not known"
+	}
+	return m.Signature, nil
+}
+
+// multicall runs each entry in order. A failing or malformed entry gets a
+// fault entry and the others still run: only a batch over the limit, or one
+// that is not an array, fails as a whole.
+func (s *Server) multicall(ctx context.Context, params []any) (any, error) {
+	if err := Arity(params, "calls"); err != nil {
+		return nil, err
+	}
+	calls, ok := params[0].([]any)
+	if !ok {
+		return nil, mistyped(0, "calls", "array", params[0])
+	}
+	if len(calls) > s.lim.MaxMulticall {
+		return nil, Faultf(TooLarge, "system.multicall of %d calls exceeds the limit of %d", len(calls), s.lim.MaxMulticall)
+	}
+	results := make([]any, len(calls))
+	for i, c := range calls {
+		results[i] = s.multicallEntry(ctx, i, c)
+	}
+	return results, nil
+}
+
+// multicallEntry runs entry i (0-based) and returns its result entry.
+func (s *Server) multicallEntry(ctx context.Context, i int, c any) any {
+	name, params, f := parseMulticallEntry(i, c)
+	if f != nil {
+		return faultEntry(f)
+	}
+	if name == "system.multicall" {
+		// Nesting would multiply the MaxMulticall limit.
+		return faultEntry(Faultf(InvalidRequest, "multicall entry %d: system.multicall cannot be nested", i+1))
+	}
+	result, err := s.call(ctx, name, params)
+	if err != nil {
+		return faultEntry(s.faultOf(name, err))
+	}
+	// Check here that the result can be encoded, so that one bad result
+	// costs its entry rather than the whole batch.
+	var e encoder
+	if err := e.value(result, 0); err != nil {
+		s.log.Warn("rpc: cannot encode result", "method", name, "err", err)
+		return faultEntry(Faultf(InternalError, "internal error: %v", err))
+	}
+	return []any{result}
+}
+
+func parseMulticallEntry(i int, c any) (string, []any, *Fault) {
+	m, ok := c.(map[string]any)
+	if !ok {
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: want struct {methodName, params}, got %s", i+1, typeName(c))
+	}
+	name, ok := m["methodName"].(string)
+	if !ok {
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: methodName: want string, got %s", i+1, typeName(m["methodName"]))
+	}
+	if f := checkMethodName(name); f != nil {
+		return "", nil, Faultf(InvalidRequest, "multicall entry %d: %s", i+1, f.Message)
+	}
+	params, ok := m["params"].([]any)
+	if !ok {
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: params: want array, got %s", i+1, typeName(m["params"]))
+	}
+	return name, params, nil
+}
+
+func faultEntry(f *Fault) map[string]any {
+	return map[string]any{"faultCode": f.Code, "faultString": f.Message}
+}

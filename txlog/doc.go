@@ -1,0 +1,126 @@
+/*
+Package txlog is the coordinator's durable transaction log.
+
+The coordinator runs presumed-abort two-phase commit. It logs only what it
+cannot afford to forget:
+
+  - the decision to COMMIT a transaction, durably, before it answers the client;
+  - an END once every participant acknowledged that commit (queued, not waited
+    for: losing an END only means commits are re-sent after a restart);
+  - an EPOCH at every start, so that transaction ids of different incarnations
+    never collide.
+
+Aborts are never logged: a transaction with no COMMIT record was aborted. On
+restart the coordinator needs the highest epoch and every COMMIT that has no
+END; Open returns exactly that in State.
+
+# File format
+
+The log is one UTF-8 text file, one record per line, readable with less and
+grep:
+
+	<crc> <kind> <fields...>\n
+
+<crc> is 8 lowercase hex digits of the CRC-32C (Castagnoli) of the line's
+body: the bytes after the first space up to, not including, the newline.
+Fields are separated by exactly one space. The kinds are:
+
+	epoch <n>
+	    A coordinator incarnation started. n is a decimal uint64 without
+	    leading zeros; every epoch record is greater than the one before it.
+
+	commit <txid> <p1,p2,...> <key>
+	    The decision to commit txid was made. txid and the participant names
+	    are non-empty, valid UTF-8, and contain no whitespace or control
+	    characters; names contain no commas and the list has at least one
+	    name. key is the transaction's key written with strconv.Quote, so any
+	    key stays on one line; it is for operators and not interpreted.
+
+	end <txid>
+	    Every participant acknowledged the commit of txid.
+
+Examples (the CRCs are real):
+
+	a056e9c2 epoch 7
+	6c6e28f5 commit 7.1523 p1,p2,p3 "user:42"
+	130ce873 end 7.1523
+
+The encoding is canonical: a line is accepted only if re-encoding the record
+it holds gives back the very same bytes (no "007", no `raw` keys, no "\x41"
+where "A" is meant). That keeps the checksum meaningful and lets a fuzz test
+check parse and encode against each other.
+
+# Replay
+
+Records are applied in file order:
+
+  - epoch: the epoch must exceed the previous one, or the file is corrupt.
+  - commit: txid becomes pending, at this position in log order. A commit for
+    a txid that is already pending is a duplicate and is ignored (the first
+    record stays, with its fields and position).
+  - end: txid is no longer pending. An end for a txid that is not pending
+    (unknown, already ended, or compacted away) is ignored.
+
+So the fate of a txid is decided by its last record: a commit after an end
+makes it pending again. That errs on the safe side (a commit re-sent to a
+participant is idempotent; a forgotten commit is lost data), and it gives
+the same answer before and after compaction, which forgets ended txids.
+
+# Torn tails and corruption
+
+A crash in the middle of a write leaves a torn tail: a last line without its
+newline, a last line whose checksum does not match, or a run of NUL bytes or
+garbage where the file system extended the file but never stored the data.
+Open tells it from corruption this way:
+
+ 1. Find the first line whose framing is bad: no terminating newline, not
+    "<8 lowercase hex> ", or a checksum mismatch.
+ 2. If any later line has good framing, the damage is in the middle of the
+    file: Open refuses with ErrCorrupt, naming the file and the byte offset of
+    the bad line. A refused file is never modified.
+ 3. Otherwise it is a torn tail. Open copies the whole original file to
+    <path>.torn-<unixnano> (and fsyncs it), truncates the log at the start of
+    the bad line, fsyncs the file and the directory, and reports the cut in
+    State.TornTail. The records before the cut are intact.
+
+A line with good framing but bad content (unknown kind, malformed fields,
+non-canonical encoding, an epoch that does not increase) was written whole by
+someone: it is not a torn write but a bug or a newer format, so it is
+ErrCorrupt wherever it appears, even at the end.
+
+Scan applies the same rules read-only: it reports a torn tail with an empty
+CopyPath instead of cutting it.
+
+# Writing and durability
+
+Append returns once the record is written and fsynced. A single writer
+goroutine does all file I/O: it takes every record queued while the previous
+batch was being written, writes them with one write and makes them durable
+with one fsync (group commit), then wakes all their callers at once.
+AppendAsync queues a record and returns; it is written with the next batch
+and durable with the next fsync. A batch holding only AppendAsync records is
+written without an fsync; the next Append, compaction or Close covers it.
+
+The log is fail-stop. Once a write, fsync, or compaction step fails, the log
+is failed: every waiting and later call returns that error (wrapping
+ErrFailed), and nothing more is written. A later fsync is never trusted to
+cover an earlier failed one (after a failed fsync Linux may drop the dirty
+pages and report the next fsync as clean), and no record is ever written
+after a possibly partial one. The way out is to Close and Open again, which
+re-reads what actually reached the file.
+
+# Compaction
+
+The log keeps its own set of live records: the latest epoch and every pending
+commit. Compaction writes them, in log order, to <path>.compact.tmp, fsyncs
+it, renames it over the log, fsyncs the directory, and continues appending
+to the new file. It runs inside the writer goroutine between batches, so a
+record appended meanwhile is queued and lands in the new file. It runs
+automatically after a batch when the file exceeds Options.CompactBytes and
+the live records take less than a quarter of it, and on demand with Compact.
+A <path>.compact.tmp found by Open is the remains of a compaction that crashed
+before its rename; Open removes it (the log itself is still whole).
+
+Only one Log may have a file open at a time; txlog does not lock the file.
+*/
+package txlog

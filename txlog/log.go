@@ -1,0 +1,201 @@
+package txlog
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultCompactBytes is the file size above which a log compacts itself
+// when Options.CompactBytes is 0.
+const DefaultCompactBytes = 4 << 20
+
+// Options tune a Log. The zero value is ready to use.
+type Options struct {
+	// CompactBytes: after a batch, compact when the file is larger than
+	// this and the live records take less than a quarter of it. 0 means
+	// DefaultCompactBytes; a negative value turns automatic compaction off.
+	CompactBytes int64
+
+	// failpoint, set only by tests, is called by the writer at named points
+	// ("write", "sync", "compact-sync", "compact-rename"); an error it
+	// returns is handled as if the I/O at that point had failed.
+	failpoint func(point string) error
+}
+
+// Stats are counters since Open, and the file size now.
+type Stats struct {
+	Fsyncs      uint64 // fsync calls: batches, compactions, the directory
+	Records     uint64 // records written
+	Batches     uint64 // writes, each of every record queued at the time
+	Compactions uint64
+	Bytes       int64 // size of the log file now
+}
+
+// Log is an open transaction log. Its methods are safe for concurrent use.
+//
+// Callers only queue records; one writer goroutine (run) does all the file
+// I/O, so no caller ever holds a lock across a write or an fsync.
+type Log struct {
+	path string
+	opts Options
+	wake chan struct{} // capacity 1: "there is something to do"
+	done chan struct{} // closed when the writer has exited
+
+	mu           sync.Mutex
+	cur          *batch       // records queued for the next write
+	compactCalls []chan error // Compact calls waiting for the writer
+	epoch        uint64       // highest epoch queued or written
+	closed       bool
+	err          error // why the log failed; sticky
+
+	// Owned by the writer goroutine (and by Close after the writer exited).
+	f        *os.File
+	live     *live
+	unsynced bool // bytes written since the last fsync
+	spare    *batch
+
+	fsyncs, records, batches, compactions atomic.Uint64
+	size                                  atomic.Int64
+}
+
+// batch is a group of records written with one write and, if anyone waits
+// for it, made durable with one fsync.
+type batch struct {
+	buf  []byte
+	recs []queued
+	sync bool          // some Append waits for durability
+	done chan struct{} // closed when written (and synced, if sync) or failed
+	err  error         // valid once done is closed
+}
+
+type queued struct {
+	rec Record
+	len int64 // length of its line in buf
+}
+
+// newBatch returns an empty batch, reusing the buffers of a written one
+// unless they grew too large to keep around.
+func newBatch(reuse *batch) *batch {
+	b := &batch{done: make(chan struct{})}
+	if reuse != nil && cap(reuse.buf) <= 1<<20 {
+		clear(reuse.recs) // let the records go
+		b.buf, b.recs = reuse.buf[:0], reuse.recs[:0]
+	}
+	return b
+}
+
+// Append writes rec and returns once it is durable (written and fsynced),
+// together with every other record queued at the time.
+func (l *Log) Append(rec Record) error {
+	b, err := l.enqueue(rec, true)
+	if err != nil {
+		return err
+	}
+	<-b.done
+	return b.err
+}
+
+// AppendAsync queues rec and returns. It is written with the next batch and
+// durable with the next fsync: that of a later Append, Compact or Close.
+// The error reports an invalid record or a closed or failed log only.
+func (l *Log) AppendAsync(rec Record) error {
+	_, err := l.enqueue(rec, false)
+	return err
+}
+
+func (l *Log) enqueue(rec Record, sync bool) (*batch, error) {
+	if err := rec.check(); err != nil {
+		return nil, invalid(err)
+	}
+	// The log keeps rec until it is ended; the caller may reuse its slice.
+	rec.Participants = slices.Clone(rec.Participants)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return nil, err
+	}
+	if rec.Kind == KindEpoch {
+		// Checked here, in queue order, which is file order: the writer
+		// must never put a decreasing epoch into the file.
+		if rec.Epoch <= l.epoch {
+			return nil, invalid(fmt.Errorf("epoch %d is not greater than the current epoch %d", rec.Epoch, l.epoch))
+		}
+		l.epoch = rec.Epoch
+	}
+	b := l.cur
+	n := len(b.buf)
+	b.buf = appendLine(b.buf, rec)
+	b.recs = append(b.recs, queued{rec: rec, len: int64(len(b.buf) - n)})
+	b.sync = b.sync || sync
+	l.signal()
+	return b, nil
+}
+
+// usable reports why nothing can be queued, or nil. l.mu must be held.
+func (l *Log) usable() error {
+	if l.err != nil {
+		return l.err
+	}
+	if l.closed {
+		return fmt.Errorf("txlog: %w: %s", ErrClosed, l.path)
+	}
+	return nil
+}
+
+func (l *Log) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default: // the writer has a wake-up pending already
+	}
+}
+
+// Compact rewrites the log to its live records now, between two batches.
+func (l *Log) Compact() error {
+	c := make(chan error, 1)
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	l.compactCalls = append(l.compactCalls, c)
+	l.signal()
+	l.mu.Unlock()
+	return <-c
+}
+
+// Close writes and fsyncs what is queued, stops the writer and closes the
+// file. It returns the error that failed the log, if one did.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return fmt.Errorf("txlog: %w: %s", ErrClosed, l.path)
+	}
+	l.closed = true
+	l.signal()
+	l.mu.Unlock()
+
+	<-l.done
+	l.mu.Lock()
+	err := l.err
+	l.mu.Unlock()
+	if cerr := l.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("txlog: close %s: %w", l.path, cerr)
+	}
+	return err
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	return Stats{
+		Fsyncs:      l.fsyncs.Load(),
+		Records:     l.records.Load(),
+		Batches:     l.batches.Load(),
+		Compactions: l.compactions.Load(),
+		Bytes:       l.size.Load(),
+	}
+}

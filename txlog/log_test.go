@@ -1,0 +1,388 @@
+package txlog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// queuedLen is how many records wait for the writer.
+func (l *Log) queuedLen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.cur.recs)
+}
+
+func TestOpenCreatesFile(t *testing.T) {
+	path := tempLog(t)
+	l, st := openLog(t, path, Options{})
+	if st.Epoch != 0 || len(st.Pending) != 0 || st.TornTail != nil {
+		t.Errorf("new log state = %+v", st)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("Open did not create the file: %v", err)
+	}
+	mustClose(t, l)
+	if err := l.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+	if err := l.Append(epochRec(1)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Append after Close = %v, want ErrClosed", err)
+	}
+	if err := l.AppendAsync(epochRec(1)); !errors.Is(err, ErrClosed) {
+		t.Errorf("AppendAsync after Close = %v, want ErrClosed", err)
+	}
+	if err := l.Compact(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Compact after Close = %v, want ErrClosed", err)
+	}
+}
+
+// All N appenders start together; the writer's first fsync is held until
+// the other records are queued. Every record must then be durable after
+// exactly two write+fsync rounds: one for whoever came first, one for the
+// rest.
+func TestGroupCommit(t *testing.T) {
+	const n = 64
+	path := tempLog(t)
+	var l *Log
+	var held atomic.Bool
+	opts := Options{failpoint: func(point string) error {
+		if point == "sync" && held.CompareAndSwap(false, true) {
+			// Records of the first batch are counted once written.
+			for int(l.records.Load())+l.queuedLen() < n {
+				runtime.Gosched()
+			}
+		}
+		return nil
+	}}
+	l, _ = openLog(t, path, opts)
+
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs <- l.Append(commitRec(fmt.Sprintf("1.%d", i), "k", "p1", "p2"))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	}
+	s := l.Stats()
+	if s.Records != n || s.Batches != 2 || s.Fsyncs != 2 {
+		t.Errorf("stats = %+v, want %d records in 2 batches with 2 fsyncs", s, n)
+	}
+	if s.Fsyncs >= n {
+		t.Errorf("%d fsyncs for %d appends: no group commit", s.Fsyncs, n)
+	}
+	mustClose(t, l)
+	if st := reopenState(t, path); len(st.Pending) != n {
+		t.Errorf("after reopen %d pending, want %d", len(st.Pending), n)
+	}
+}
+
+// Appends are durable in order whatever the interleaving: a concurrent mix
+// of Append and AppendAsync, then a reopen, finds every record.
+func TestConcurrentAppendsAllDurable(t *testing.T) {
+	const writers, each = 16, 50
+	path := tempLog(t)
+	l, _ := openLog(t, path, Options{CompactBytes: 2048})
+	mustAppend(t, l, epochRec(1))
+
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var failures atomic.Int32
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range each {
+				tx := fmt.Sprintf("1.%d.%d", w, i)
+				if l.Append(commitRec(tx, "k", "p1")) != nil {
+					failures.Add(1)
+				}
+				// Keep every tenth pending; end the rest without waiting.
+				if i%10 != 0 && l.AppendAsync(endRec(tx)) != nil {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d appends failed", failures.Load())
+	}
+	if l.Stats().Compactions == 0 {
+		t.Errorf("no automatic compaction: %+v", l.Stats())
+	}
+	mustClose(t, l)
+
+	st := reopenState(t, path)
+	if st.Epoch != 1 || len(st.Pending) != writers*each/10 {
+		t.Fatalf("after reopen %s, want %d pending", describe(st), writers*each/10)
+	}
+	// Each writer's records stay in its own order.
+	next := make(map[string]int)
+	for _, r := range st.Pending {
+		var w, i int
+		fmt.Sscanf(r.TxID, "1.%d.%d", &w, &i)
+		key := fmt.Sprint(w)
+		if i != next[key] {
+			t.Errorf("writer %d: pending %s, want 1.%d.%d", w, r.TxID, w, next[key])
+		}
+		next[key] = i + 10
+	}
+}
+
+func TestAutomaticCompactionShrinksFile(t *testing.T) {
+	path := tempLog(t)
+	const budget = 4096
+	l, _ := openLog(t, path, Options{CompactBytes: budget})
+	mustAppend(t, l, epochRec(1), epochRec(2))
+	var written int
+	var keep []string
+	for i := range 1000 {
+		tx := fmt.Sprintf("2.%d", i)
+		c, e := commitRec(tx, "user:"+tx, "p1", "p2", "p3"), endRec(tx)
+		mustAppend(t, l, c)
+		written += len(line(c))
+		if i%250 == 7 {
+			keep = append(keep, tx)
+			continue
+		}
+		if err := l.AppendAsync(e); err != nil {
+			t.Fatal(err)
+		}
+		written += len(line(e))
+	}
+	mustAppend(t, l, epochRec(3)) // and wait for everything before it
+	s := l.Stats()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Compactions == 0 || fi.Size() != s.Bytes || s.Bytes > budget+128 {
+		t.Errorf("after writing %d bytes: file %d bytes, stats %+v", written, fi.Size(), s)
+	}
+	mustClose(t, l)
+	if got, want := describe(reopenState(t, path)), fmt.Sprintf("epoch=3 pending=%s", strings.Join(keep, ",")); got != want {
+		t.Errorf("after reopen %s, want %s", got, want)
+	}
+}
+
+// Live records alone over the budget must not make every batch compact.
+func TestNoCompactionWhenMostlyLive(t *testing.T) {
+	l, _ := openLog(t, tempLog(t), Options{CompactBytes: 1024})
+	defer l.Close()
+	for i := range 100 {
+		mustAppend(t, l, commitRec(fmt.Sprint(i), "k", "p1"))
+	}
+	if s := l.Stats(); s.Compactions != 0 || s.Bytes <= 1024 {
+		t.Errorf("stats = %+v, want a large file and no compaction", s)
+	}
+}
+
+// Records appended while a compaction is in progress land in the new file.
+func TestAppendsDuringCompaction(t *testing.T) {
+	path := tempLog(t)
+	inCompaction, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l, _ := openLog(t, path, Options{CompactBytes: -1, failpoint: func(point string) error {
+		if point == "compact-rename" {
+			once.Do(func() {
+				close(inCompaction)
+				<-release
+			})
+		}
+		return nil
+	}})
+	mustAppend(t, l, epochRec(1))
+	for i := range 100 {
+		mustAppend(t, l, commitRec(fmt.Sprintf("old.%d", i), "k", "p1"))
+		if i >= 10 {
+			mustAppend(t, l, endRec(fmt.Sprintf("old.%d", i)))
+		}
+	}
+
+	compacted := make(chan error)
+	go func() { compacted <- l.Compact() }()
+	<-inCompaction
+
+	// The writer is inside the compaction: these are queued behind it.
+	for i := range 50 {
+		if err := l.AppendAsync(commitRec(fmt.Sprintf("async.%d", i), "k", "p1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.AppendAsync(endRec("old.0")); err != nil {
+		t.Fatal(err)
+	}
+	start := make(chan struct{})
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			<-start
+			errs <- l.Append(commitRec(fmt.Sprintf("sync.%d", i), "k", "p2"))
+		}()
+	}
+	close(start)
+	close(release)
+	if err := <-compacted; err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	}
+	if s := l.Stats(); s.Compactions != 1 {
+		t.Errorf("stats = %+v, want one compaction", s)
+	}
+	mustClose(t, l)
+
+	st := reopenState(t, path)
+	got := make(map[string]bool)
+	for _, r := range st.Pending {
+		got[r.TxID] = true
+	}
+	want := 9 + 50 + 8
+	if len(got) != want || got["old.0"] || !got["old.9"] || !got["async.49"] || !got["sync.7"] {
+		t.Errorf("after reopen %d pending (%s), want %d: old.1-9, async.*, sync.*", len(got), describe(st), want)
+	}
+	if _, err := os.Stat(path + ".compact.tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("compact.tmp left behind: %v", err)
+	}
+}
+
+func TestLeftoverCompactTmpRemoved(t *testing.T) {
+	path := tempLog(t)
+	l, _ := openLog(t, path, Options{})
+	mustAppend(t, l, epochRec(4), commitRec("4.1", "k", "p1"))
+	mustClose(t, l)
+	// A compaction that crashed before its rename, half written.
+	tmp := path + ".compact.tmp"
+	if err := os.WriteFile(tmp, []byte(line(epochRec(4))+"0000"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st := reopenState(t, path)
+	if got := describe(st); got != "epoch=4 pending=4.1" {
+		t.Errorf("state %s", got)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover %s not removed: %v", tmp, err)
+	}
+}
+
+// A failed write or fsync fails the log for good: a later fsync must never
+// be taken to cover an earlier failed one.
+func TestFailStop(t *testing.T) {
+	for _, point := range []string{"write", "sync", "compact-sync", "compact-rename"} {
+		t.Run(point, func(t *testing.T) {
+			path := tempLog(t)
+			injected := errors.New("injected I/O error")
+			var armed atomic.Bool
+			l, _ := openLog(t, path, Options{CompactBytes: -1, failpoint: func(p string) error {
+				if p == point && armed.Load() {
+					return injected
+				}
+				return nil
+			}})
+			mustAppend(t, l, epochRec(1), commitRec("1.1", "k", "p1"))
+			armed.Store(true)
+
+			var err error
+			if point == "write" || point == "sync" {
+				err = l.Append(commitRec("1.2", "k", "p1"))
+			} else {
+				err = l.Compact()
+			}
+			if !errors.Is(err, ErrFailed) || !errors.Is(err, injected) {
+				t.Fatalf("failing call = %v, want ErrFailed wrapping the injected error", err)
+			}
+			armed.Store(false) // the disk is fine again; the log must stay failed
+			checkFailed(t, l, injected)
+			if _, err := os.Stat(path + ".compact.tmp"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("compact.tmp left behind: %v", err)
+			}
+			if st := reopenState(t, path); st.Epoch != 1 || len(st.Pending) == 0 || st.Pending[0].TxID != "1.1" {
+				t.Errorf("after reopen %s, want epoch 1 with 1.1 pending", describe(st))
+			}
+		})
+	}
+}
+
+// The descriptor is closed under the log's feet, as if the disk went away.
+func TestFailStopClosedDescriptor(t *testing.T) {
+	path := tempLog(t)
+	l, _ := openLog(t, path, Options{})
+	mustAppend(t, l, epochRec(1))
+	l.f.Close()
+	err := l.Append(commitRec("1.1", "k", "p1"))
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Append = %v, want ErrFailed wrapping os.ErrClosed", err)
+	}
+	checkFailed(t, l, os.ErrClosed)
+}
+
+func checkFailed(t *testing.T, l *Log, cause error) {
+	t.Helper()
+	for name, err := range map[string]error{
+		"Append":      l.Append(commitRec("1.3", "k", "p1")),
+		"AppendAsync": l.AppendAsync(endRec("1.1")),
+		"Compact":     l.Compact(),
+		"Close":       l.Close(),
+	} {
+		if !errors.Is(err, ErrFailed) || !errors.Is(err, cause) {
+			t.Errorf("%s on a failed log = %v, want ErrFailed wrapping %v", name, err, cause)
+		}
+	}
+}
+
+// BenchmarkAppendParallel measures Append from many goroutines, the
+// coordinator's pattern: a durable commit, then an end that is not waited
+// for. fsyncs/op below 1 is group commit at work.
+func BenchmarkAppendParallel(b *testing.B) {
+	for _, par := range []int{1, 64} {
+		b.Run(fmt.Sprintf("goroutines=%dxGOMAXPROCS", par), func(b *testing.B) {
+			l, _ := openLog(b, tempLog(b), Options{})
+			defer l.Close()
+			mustAppend(b, l, epochRec(1))
+			var seq atomic.Uint64
+			before := l.Stats()
+			b.SetParallelism(par)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					tx := fmt.Sprintf("1.%d", seq.Add(1))
+					if err := l.Append(commitRec(tx, "user:42", "p1", "p2", "p3")); err != nil {
+						b.Error(err)
+						return
+					}
+					if err := l.AppendAsync(endRec(tx)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			s := l.Stats()
+			b.ReportMetric(float64(s.Fsyncs-before.Fsyncs)/float64(b.N), "fsyncs/op")
+			b.ReportMetric(float64(s.Records-before.Records)/float64(s.Batches-before.Batches), "records/batch")
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package txlog
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+)
+
+// replay applies the lines of data, the content of the file at path (named
+// in errors). It returns the state of the valid prefix and that prefix's
+// length; a length short of len(data) means the rest is a torn tail. Damage
+// that is not a torn tail is ErrCorrupt. See doc.go for the rules.
+func replay(path string, data []byte) (*live, int64, error) {
+	s := newLive()
+	off := 0
+	for off < len(data) {
+		n := bytes.IndexByte(data[off:], '\n')
+		if n < 0 {
+			// The last line never got its newline: a torn write, whatever it
+			// holds. Appending after it would glue two records together.
+			return s, int64(off), nil
+		}
+		next := off + n + 1
+		body, err := checkFrame(data[off : off+n])
+		if err != nil {
+			if at := findFramed(data, next); at >= 0 {
+				return nil, 0, corruptf(path, int64(off), "%v; a line with a good checksum follows at offset %d", err, at)
+			}
+			return s, int64(off), nil
+		}
+		rec, err := parseBody(body)
+		if err != nil {
+			return nil, 0, corruptf(path, int64(off), "%v", err)
+		}
+		if err := s.apply(rec, int64(next-off)); err != nil {
+			return nil, 0, corruptf(path, int64(off), "%v", err)
+		}
+		off = next
+	}
+	return s, int64(off), nil
+}
+
+// findFramed returns the offset of the first line at or after off whose
+// framing is good (the last line need not end in a newline), or -1.
+func findFramed(data []byte, off int) int {
+	for off < len(data) {
+		n := bytes.IndexByte(data[off:], '\n')
+		end := off + n
+		if n < 0 {
+			end = len(data)
+		}
+		if _, err := checkFrame(data[off:end]); err == nil {
+			return off
+		}
+		off = end + 1
+	}
+	return -1
+}
+
+// Scan reads the log at path without modifying it, for operators and tools:
+// it applies the same rules as Open but reports a torn tail (with an empty
+// CopyPath) instead of cutting it off. It does not look at or remove a
+// leftover <path>.compact.tmp.
+func Scan(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("txlog: %w", err)
+	}
+	s, end, err := replay(path, data)
+	if err != nil {
+		return nil, err
+	}
+	st := s.state()
+	if end < int64(len(data)) {
+		st.TornTail = &Torn{Offset: end, Bytes: int64(len(data)) - end}
+	}
+	return st, nil
+}

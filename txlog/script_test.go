@@ -1,0 +1,136 @@
+package txlog
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestScripts runs the scenarios in testdata/script against a real log file.
+// A line "> command" runs a command; the lines after it, up to the next
+// command, are its expected output. Blank lines and lines starting with #
+// are ignored. Commands:
+//
+//	epoch N                     Append an epoch record
+//	commit TX P1,P2 KEY...      Append a commit (KEY is the rest of the line)
+//	end TX                      Append an end
+//	async epoch|commit|end ...  the same with AppendAsync
+//	compact                     Compact
+//	reopen                      Close and Open again
+//	state                       the state Open returned last
+//	scan                        Scan the file (prints like state)
+//	file                        the file's lines, without checksums
+//
+// A command that fails prints "error: " and the error.
+func TestScripts(t *testing.T) {
+	files, err := filepath.Glob("testdata/script/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) { runScript(t, file) })
+	}
+}
+
+type scriptStep struct {
+	line int
+	cmd  string
+	want []string
+}
+
+func parseScript(t *testing.T, file string) []scriptStep {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []scriptStep
+	for i, l := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "> "):
+			steps = append(steps, scriptStep{line: i + 1, cmd: l[2:]})
+		case len(steps) == 0:
+			t.Fatalf("%s:%d: output before the first command", file, i+1)
+		default:
+			s := &steps[len(steps)-1]
+			s.want = append(s.want, l)
+		}
+	}
+	return steps
+}
+
+func runScript(t *testing.T, file string) {
+	path := tempLog(t)
+	l, st := openLog(t, path, Options{CompactBytes: -1})
+	defer func() { l.Close() }()
+
+	for _, step := range parseScript(t, file) {
+		var out []string
+		printf := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+		check := func(err error) {
+			if err != nil {
+				printf("error: %v", strings.ReplaceAll(err.Error(), path, "LOG"))
+			}
+		}
+
+		args := strings.Fields(step.cmd)
+		appendFn := l.Append
+		if args[0] == "async" {
+			appendFn, args = l.AppendAsync, args[1:]
+		}
+		switch args[0] {
+		case "epoch":
+			n, err := strconv.ParseUint(args[1], 10, 64)
+			if err != nil {
+				t.Fatalf("%s:%d: %v", file, step.line, err)
+			}
+			check(appendFn(epochRec(n)))
+		case "commit":
+			f := strings.SplitN(strings.TrimPrefix(step.cmd, "async "), " ", 4)
+			if len(f) < 4 {
+				t.Fatalf("%s:%d: want commit TX P1,P2 KEY", file, step.line)
+			}
+			check(appendFn(commitRec(f[1], f[3], strings.Split(f[2], ",")...)))
+		case "end":
+			check(appendFn(endRec(args[1])))
+		case "compact":
+			check(l.Compact())
+		case "reopen":
+			check(l.Close())
+			l, st = openLog(t, path, Options{CompactBytes: -1})
+			if st.TornTail != nil {
+				printf("torn tail at %d", st.TornTail.Offset)
+			}
+		case "state":
+			printState(printf, st)
+		case "scan":
+			s, err := Scan(path)
+			check(err)
+			if err == nil {
+				printState(printf, s)
+			}
+		case "file":
+			for _, ln := range bytes.SplitAfter(readFile(t, path), []byte("\n")) {
+				if len(ln) > 0 {
+					printf("%s", strings.TrimSuffix(string(ln[headerLen:]), "\n"))
+				}
+			}
+		default:
+			t.Fatalf("%s:%d: unknown command %q", file, step.line, step.cmd)
+		}
+		if got, want := strings.Join(out, "\n"), strings.Join(step.want, "\n"); got != want {
+			t.Errorf("%s:%d: > %s\ngot:\n%s\nwant:\n%s", file, step.line, step.cmd, got, want)
+		}
+	}
+}
+
+func printState(printf func(string, ...any), st *State) {
+	printf("epoch %d", st.Epoch)
+	for _, r := range st.Pending {
+		printf("pending %s %s %q", r.TxID, strings.Join(r.Participants, ","), r.Key)
+	}
+}

@@ -1,0 +1,106 @@
+package txlog
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// State is what a log holds for recovery.
+type State struct {
+	Epoch    uint64   // highest epoch in the log, 0 for a new log
+	Pending  []Record // commit records without an end, in log order
+	TornTail *Torn    // non-nil when a torn tail was found (and, by Open, cut)
+}
+
+// Torn describes a torn tail.
+type Torn struct {
+	Offset   int64  // where the tail started; the file now ends here (Open)
+	Bytes    int64  // how many bytes it held
+	CopyPath string // copy of the whole file before the cut; "" from Scan
+}
+
+// live is the replay state machine: what the log still has to remember. It
+// does no I/O. Open feeds it the file, the writer feeds it every batch it
+// writes, and compaction writes it out, so it always describes the file.
+type live struct {
+	epoch    uint64
+	epochLen int64 // length of the epoch line, 0 while there is none
+	seq      uint64
+	pending  map[string]liveCommit
+	bytes    int64 // length of the lines compaction would write
+}
+
+type liveCommit struct {
+	seq uint64 // log order
+	rec Record
+	len int64 // line length
+}
+
+func newLive() *live {
+	return &live{pending: make(map[string]liveCommit)}
+}
+
+// apply takes a valid record whose line is n bytes long. The only error is
+// an epoch that does not increase; the caller decides what that means
+// (corruption on replay, an invalid record on append).
+func (s *live) apply(r Record, n int64) error {
+	switch r.Kind {
+	case KindEpoch:
+		if r.Epoch == 0 {
+			return errors.New("epoch 0: epochs start at 1")
+		}
+		if r.Epoch <= s.epoch {
+			return fmt.Errorf("epoch %d is not greater than the previous epoch %d", r.Epoch, s.epoch)
+		}
+		s.bytes += n - s.epochLen
+		s.epoch, s.epochLen = r.Epoch, n
+	case KindCommit:
+		if _, dup := s.pending[r.TxID]; dup {
+			return nil
+		}
+		s.seq++
+		s.pending[r.TxID] = liveCommit{seq: s.seq, rec: r, len: n}
+		s.bytes += n
+	case KindEnd:
+		if c, ok := s.pending[r.TxID]; ok {
+			delete(s.pending, r.TxID)
+			s.bytes -= c.len
+		}
+	}
+	return nil
+}
+
+// commits returns the pending commits in log order.
+func (s *live) commits() []Record {
+	cs := make([]liveCommit, 0, len(s.pending))
+	for _, c := range s.pending {
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(a, b liveCommit) int { return cmp.Compare(a.seq, b.seq) })
+	recs := make([]Record, len(cs))
+	for i, c := range cs {
+		recs[i] = c.rec
+	}
+	return recs
+}
+
+// records returns what a compacted log holds: the epoch, then the pending
+// commits in log order.
+func (s *live) records() []Record {
+	var recs []Record
+	if s.epoch > 0 {
+		recs = append(recs, Record{Kind: KindEpoch, Epoch: s.epoch})
+	}
+	return append(recs, s.commits()...)
+}
+
+// state returns a State that shares nothing with s.
+func (s *live) state() *State {
+	pending := s.commits()
+	for i := range pending {
+		pending[i].Participants = slices.Clone(pending[i].Participants)
+	}
+	return &State{Epoch: s.epoch, Pending: pending}
+}
