@@ -38,6 +38,7 @@ func runCoordinator(args []string) error {
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
 	rlim := rpc.DefaultLimits()
 	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
+	pprofAddr := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +50,7 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	log := newLogger("coordinator")
+	servePprof(log, *pprofAddr)
 
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
 		return err
@@ -108,6 +110,7 @@ func runParticipant(args []string) error {
 	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
+	pprofAddr := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,6 +118,7 @@ func runParticipant(args []string) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	log := newLogger("participant")
+	servePprof(log, *pprofAddr)
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
 		return err
 	}
