@@ -49,24 +49,32 @@ func (s *Store) Abort(ctx context.Context, txid string) error {
 	return s.submit(ctx, &request{kind: reqAbort, txid: txid})
 }
 
-// submit hands r to the writer and waits for its durable result. Once the
-// writer has taken r, the wait does not honour ctx: the outcome is decided
-// in at most one SQLite commit, and abandoning it would hide a YES vote.
-func (s *Store) submit(ctx context.Context, r *request) error {
-	r.done = make(chan struct{})
+// submit hands rs to the writer as one unit, so that they share one
+// SQLite transaction, and waits for their durable results. Once the writer
+// has taken them, the wait does not honour ctx: the outcome is decided in
+// at most one SQLite commit, and abandoning it would hide a YES vote.
+func (s *Store) submit(ctx context.Context, rs ...*request) error {
+	for _, r := range rs {
+		r.done = make(chan struct{})
+	}
 	select {
-	case s.reqs <- r:
+	case s.reqs <- rs:
 	case <-s.quit:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-s.done:
-		return ErrClosed
+	for _, r := range rs {
+		select {
+		case <-r.done:
+		case <-s.done:
+			return ErrClosed
+		}
 	}
+	if len(rs) == 1 {
+		return rs[0].err
+	}
+	return nil
 }
 
 // run is the writer goroutine: it takes every request waiting at that
@@ -79,14 +87,14 @@ func (s *Store) run() {
 		select {
 		case <-s.quit:
 			return
-		case r := <-s.reqs:
-			batch = append(batch[:0], r)
+		case rs := <-s.reqs:
+			batch = append(batch[:0], rs...)
 		}
 	fill:
 		for len(batch) < s.max {
 			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
+			case rs := <-s.reqs:
+				batch = append(batch, rs...)
 			default:
 				break fill
 			}

@@ -9,72 +9,45 @@ import (
 	"github.com/twopc/twopc/internal/rpc"
 )
 
-// Client calls a participant over XML-RPC. It is safe for concurrent use
-// and carries many calls at once.
+// Client calls a participant over XML-RPC. It is safe for concurrent use:
+// concurrent prepares, commits and aborts travel together in batch
+// requests, and so do concurrent reads (see batcher).
 type Client struct {
-	rpc *rpc.Client
+	rpc    *rpc.Client
+	writes *batcher
+	reads  *batcher
 }
+
+// Batching depth: requests in flight per participant and kind. Two keeps
+// the link busy while one request waits on the participant's fsync.
+const batchDepth = 2
 
 // NewClient returns a client of the participant at url; hc may be nil.
 func NewClient(url string, hc *http.Client) *Client {
-	return &Client{rpc: rpc.NewClient(url, hc)}
+	c := rpc.NewClient(url, hc)
+	return &Client{
+		rpc:    c,
+		writes: &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
+		reads:  &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
+	}
 }
 
 func (c *Client) Prepare(ctx context.Context, txid string, w Write) (Vote, error) {
-	res, err := c.rpc.Call(ctx, "prepare", txid, w.Key, w.Op.String(), wireValue(w.Value))
-	if err != nil {
-		return Vote{}, err
-	}
-	m, err := asStruct(res)
-	if err != nil {
-		return Vote{}, err
-	}
-	vote, _ := m["vote"].(string)
-	existed, _ := m["existed"].(bool)
-	conflict, _ := m["conflict"].(bool)
-	reason, _ := m["reason"].(string)
-	if vote != "yes" && vote != "no" {
-		return Vote{}, fmt.Errorf("participant: prepare: unexpected vote %q", vote)
-	}
-	return Vote{Yes: vote == "yes", Existed: existed, Conflict: conflict, Reason: reason}, nil
+	r := c.writes.do(ctx, Call{Kind: CallPrepare, TxID: txid, Write: w})
+	return r.Vote, r.Err
 }
 
 func (c *Client) Commit(ctx context.Context, txid string) error {
-	_, err := c.rpc.Call(ctx, "commit", txid)
-	return err
+	return c.writes.do(ctx, Call{Kind: CallCommit, TxID: txid}).Err
 }
 
 func (c *Client) Abort(ctx context.Context, txid string) error {
-	_, err := c.rpc.Call(ctx, "abort", txid)
-	return err
+	return c.writes.do(ctx, Call{Kind: CallAbort, TxID: txid}).Err
 }
 
 func (c *Client) Read(ctx context.Context, key string) (ReadResult, error) {
-	res, err := c.rpc.Call(ctx, "read", key)
-	if err != nil {
-		return ReadResult{}, err
-	}
-	m, err := asStruct(res)
-	if err != nil {
-		return ReadResult{}, err
-	}
-	var r ReadResult
-	r.Found, _ = m["found"].(bool)
-	if r.Value, err = valueOf(m["value"]); err != nil {
-		return ReadResult{}, err
-	}
-	r.Pending, _ = m["pending"].(string)
-	if r.Pending != "" {
-		op, _ := m["pending_op"].(string)
-		if r.Write.Op, err = ParseOp(op); err != nil {
-			return ReadResult{}, fmt.Errorf("participant: read: %w", err)
-		}
-		if r.Write.Value, err = valueOf(m["pending_value"]); err != nil {
-			return ReadResult{}, err
-		}
-		r.Write.Key = key
-	}
-	return r, nil
+	r := c.reads.do(ctx, Call{Kind: CallRead, Key: key})
+	return r.Read, r.Err
 }
 
 func (c *Client) PreparedTxs(ctx context.Context) ([]PreparedTx, error) {

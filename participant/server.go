@@ -7,80 +7,18 @@ import (
 	"github.com/twopc/twopc/internal/rpc"
 )
 
-// The participant's XML-RPC methods. They are called by the coordinator
-// (prepare, commit, abort, read, prepared) and by operators and drills
-// (digest). Wire formats, shared with Client:
+// The participant's XML-RPC methods. The coordinator calls batch (every
+// prepare, commit, abort and read; format in wire.go) and prepared;
+// operators and drills call read, digest and stats:
 //
-//	prepare(txid, key, op "put"|"delete", value string|base64)
-//	    -> {vote "yes"|"no", existed bool, conflict bool, reason string}
-//	commit(txid), abort(txid) -> true
 //	read(key) -> {found bool, value, pending txid|"", pending_op, pending_value}
 //	digest() -> {keys int, hash string, prepared int}
+//	stats() -> {batches, prepares, commits, aborts, prepared int}
 //	prepared() -> [{txid, key, since "RFC 3339"|""}]
 
 // Register adds the participant's methods to srv.
 func Register(srv *rpc.Server, s *Store) {
 	str := func(ps []any, i int, name string) (string, error) { return rpc.String(ps, i, name) }
-	srv.Register(rpc.Method{
-		Name:      "prepare",
-		Help:      "Durably record a write and lock its key, then vote yes; vote no if the key is locked or the transaction was aborted.",
-		Signature: [][]string{{"struct", "string", "string", "string", "string"}, {"struct", "string", "string", "string", "base64"}},
-		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "txid", "key", "op", "value"); err != nil {
-				return nil, err
-			}
-			txid, err := str(ps, 0, "txid")
-			if err != nil {
-				return nil, err
-			}
-			key, err := str(ps, 1, "key")
-			if err != nil {
-				return nil, err
-			}
-			opName, err := str(ps, 2, "op")
-			if err != nil {
-				return nil, err
-			}
-			op, err := ParseOp(opName)
-			if err != nil {
-				return nil, rpc.Faultf(rpc.InvalidParams, "param 3 (op): %v", err)
-			}
-			data, bin, err := rpc.StringOrBytes(ps, 3, "value")
-			if err != nil {
-				return nil, err
-			}
-			v, err := s.Prepare(ctx, txid, Write{Key: key, Op: op, Value: Value{Data: data, Binary: bin}})
-			if err != nil {
-				return nil, err
-			}
-			vote := "no"
-			if v.Yes {
-				vote = "yes"
-			}
-			return map[string]any{"vote": vote, "existed": v.Existed, "conflict": v.Conflict, "reason": v.Reason}, nil
-		},
-	})
-	for _, m := range []struct {
-		name, help string
-		f          func(context.Context, string) error
-	}{
-		{"commit", "Apply a prepared transaction and unlock its key (idempotent).", s.Commit},
-		{"abort", "Discard a prepared transaction and unlock its key (idempotent); a later prepare of it is refused.", s.Abort},
-	} {
-		srv.Register(rpc.Method{
-			Name: m.name, Help: m.help, Signature: [][]string{{"boolean", "string"}},
-			Handler: func(ctx context.Context, ps []any) (any, error) {
-				if err := rpc.Arity(ps, "txid"); err != nil {
-					return nil, err
-				}
-				txid, err := str(ps, 0, "txid")
-				if err != nil {
-					return nil, err
-				}
-				return true, m.f(ctx, txid)
-			},
-		})
-	}
 	srv.Register(rpc.Method{
 		Name:      "read",
 		Help:      "The committed value of a key and, if it is prepared, the pending transaction and its write, from one snapshot.",
@@ -101,6 +39,37 @@ func Register(srv *rpc.Server, s *Store) {
 				"found": r.Found, "value": wireValue(r.Value),
 				"pending": r.Pending, "pending_op": r.Write.Op.String(), "pending_value": wireValue(r.Write.Value),
 			}, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "batch",
+		Help: "Many prepare/commit/abort/read calls in one request (see participant/wire.go); " +
+			"its writes share one SQLite transaction. Used by the coordinator.",
+		Signature: [][]string{{"array", "array"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "calls"); err != nil {
+				return nil, err
+			}
+			list, ok := ps[0].([]any)
+			if !ok {
+				return nil, rpc.Faultf(rpc.InvalidParams, "param 1 (calls): want array, got %T", ps[0])
+			}
+			out := make([]any, len(list))
+			var calls []Call
+			var at []int
+			for i, v := range list {
+				c, err := decodeCall(v)
+				if err != nil {
+					out[i] = encodeReply(c, Reply{Err: rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)})
+					continue
+				}
+				calls = append(calls, c)
+				at = append(at, i)
+			}
+			for j, r := range s.Batch(ctx, calls) {
+				out[at[j]] = encodeReply(calls[j], r)
+			}
+			return out, nil
 		},
 	})
 	srv.Register(rpc.Method{

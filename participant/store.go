@@ -53,7 +53,7 @@ type Store struct {
 	now  func() time.Time
 	max  int
 
-	reqs chan *request
+	reqs chan []*request // each element is applied in one batch
 	quit chan struct{} // closed by Close
 	done chan struct{} // closed when the writer has exited
 
@@ -115,7 +115,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch,
-		reqs:     make(chan *request, opts.MaxBatch),
+		reqs:     make(chan []*request, opts.MaxBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		locks:    map[string]string{},

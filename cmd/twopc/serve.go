@@ -134,7 +134,11 @@ func runParticipant(args []string) error {
 	defer cancel()
 	go store.RunResolver(ctx, participant.NewOutcomeClient(*coord, nil), *every, *after)
 
-	srv := rpc.NewServer(rpc.DefaultLimits(), log)
+	// The coordinator's batches carry many values, each up to the
+	// coordinator's own value limit.
+	plim := rpc.DefaultLimits()
+	plim.MaxBodyBytes = 64 << 20
+	srv := rpc.NewServer(plim, log)
 	participant.Register(srv, store)
 	return serve(log, *listen, srv)
 }
