@@ -75,7 +75,9 @@ func (b *batcher) run() {
 	}
 }
 
-func approxSize(c Call) int { return 64 + len(c.TxID) + len(c.Key) + len(c.Write.Key) + len(c.Write.Value.Data) }
+func approxSize(c Call) int {
+	return 64 + len(c.TxID) + len(c.Key) + len(c.Write.Key) + len(c.Write.Value.Data)
+}
 
 func (b *batcher) send(batch []*pending) {
 	calls := make([]any, len(batch))

@@ -54,8 +54,8 @@ type Store struct {
 	max  int
 
 	reqs chan []*request // each element is applied in one batch
-	quit chan struct{} // closed by Close
-	done chan struct{} // closed when the writer has exited
+	quit chan struct{}   // closed by Close
+	done chan struct{}   // closed when the writer has exited
 
 	// Written only by the writer goroutine; mu lets others read them.
 	mu       sync.Mutex
