@@ -45,6 +45,7 @@ func runBench(args []string) error {
 		*keys = min(*keys, 1000)
 	}
 
+	before := fsyncCounts(c, *timeout)
 	var (
 		mu     sync.Mutex
 		lat    []time.Duration
@@ -97,8 +98,52 @@ func runBench(args []string) error {
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
-	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v\n",
+	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v",
 		*op, *clients, *keySize, *valueSize, len(lat), float64(len(lat))/elapsed.Seconds(),
 		ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)), faults)
+	if after := fsyncCounts(c, *timeout); len(lat) > 0 && len(after) == len(before) {
+		fmt.Print(" fsyncs/op:")
+		for i, a := range after {
+			fmt.Printf(" %s=%.2f", a.name, float64(a.n-before[i].n)/float64(len(lat)))
+		}
+	}
+	fmt.Println()
 	return nil
+}
+
+type fsyncCount struct {
+	name string
+	n    int64
+}
+
+// fsyncCounts reads the coordinator's log fsyncs and each participant's
+// SQLite commits (one WAL fsync each) through status and stats. It
+// returns nil if any of them cannot be read: the figures are then left out.
+func fsyncCounts(c *rpc.Client, timeout time.Duration) []fsyncCount {
+	get := func(c *rpc.Client, method string) map[string]any {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		res, _ := c.Call(ctx, method)
+		m, _ := res.(map[string]any)
+		return m
+	}
+	st := get(c, "status")
+	lg, _ := st["log"].(map[string]any)
+	n, ok := lg["fsyncs"].(int64)
+	if !ok {
+		return nil
+	}
+	out := []fsyncCount{{"coordinator", n}}
+	ps, _ := st["participants"].([]any)
+	for _, p := range ps {
+		pm, _ := p.(map[string]any)
+		url, _ := pm["url"].(string)
+		name, _ := pm["name"].(string)
+		n, ok := get(rpc.NewClient(url, nil), "stats")["batches"].(int64)
+		if !ok {
+			return nil
+		}
+		out = append(out, fsyncCount{name, n})
+	}
+	return out
 }
