@@ -41,8 +41,9 @@ func (l *keyLocks) shard(key string) *lockShard {
 }
 
 // lock takes key's lock, waiting at most timeout (and no longer than ctx).
-// It returns the function that releases it, or false if it gave up.
-func (l *keyLocks) lock(ctx context.Context, key string, timeout time.Duration) (unlock func(), ok bool) {
+// If it has to wait, it calls onWait first (nil: nothing). It returns the
+// function that releases the lock, or false if it gave up.
+func (l *keyLocks) lock(ctx context.Context, key string, timeout time.Duration, onWait func()) (unlock func(), ok bool) {
 	sh := l.shard(key)
 	sh.mu.Lock()
 	kl := sh.m[key]
@@ -65,6 +66,9 @@ func (l *keyLocks) lock(ctx context.Context, key string, timeout time.Duration) 
 	case kl.slot <- struct{}{}:
 		return func() { <-kl.slot; release() }, true
 	default:
+	}
+	if onWait != nil {
+		onWait()
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()

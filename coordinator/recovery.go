@@ -19,7 +19,7 @@ func (c *Coordinator) recover() {
 		members := c.named(rec.Participants)
 		// Hold the key so that new writes queue behind the re-sent commit
 		// instead of conflicting with it at the participants.
-		unlock, _ := c.locks.lock(c.ctx, rec.Key, c.cfg.LockTimeout)
+		unlock, _ := c.locks.lock(c.ctx, rec.Key, c.cfg.LockTimeout, nil)
 		c.goBackground(func() {
 			c.commitAll(t, members)
 			if unlock != nil {

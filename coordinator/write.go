@@ -28,7 +28,7 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 	if c.ctx.Err() != nil {
 		return false, ErrStopped
 	}
-	unlock, ok := c.locks.lock(ctx, w.Key, c.cfg.LockTimeout)
+	unlock, ok := c.locks.lock(ctx, w.Key, c.cfg.LockTimeout, c.flush)
 	if !ok {
 		return false, fmt.Errorf("%w: key busy for longer than %v", ErrConflict, c.cfg.LockTimeout)
 	}
@@ -120,4 +120,18 @@ func (c *Coordinator) call(m *member, f func() (participant.Vote, error)) (parti
 	m.inflight.Add(1)
 	defer m.inflight.Add(-1)
 	return f()
+}
+
+// flushable is a participant transport that may hold commits and aborts
+// back for a moment to batch them (participant.Client does).
+type flushable interface{ Flush() }
+
+// flush sends held-back commits and aborts now: a write is waiting for a
+// key that one of them still holds.
+func (c *Coordinator) flush() {
+	for _, m := range c.members {
+		if f, ok := m.Participant.(flushable); ok {
+			f.Flush()
+		}
+	}
 }

@@ -90,6 +90,9 @@ func (s *Store) run() {
 		case rs := <-s.reqs:
 			batch = append(batch[:0], rs...)
 		}
+		if s.holdBatch != nil {
+			s.holdBatch()
+		}
 	fill:
 		for len(batch) < s.max {
 			select {
@@ -184,13 +187,12 @@ func (s *Store) prepare(tx *sql.Tx, r *request) error {
 		return nil
 	}
 	var one int
-	err := tx.QueryRow(`SELECT 1 FROM kv WHERE key = ?`, w.Key).Scan(&one)
+	err := tx.Stmt(s.stmt.exists).QueryRow(w.Key).Scan(&one)
 	existed := err == nil
 	if err != nil && err != sql.ErrNoRows {
 		return err
 	}
-	_, err = tx.Exec(`INSERT INTO prepared (txid, key, op, value, binary, existed) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.txid, w.Key, w.Op, w.Value.Data, w.Value.Binary, existed)
+	_, err = tx.Stmt(s.stmt.insertPrepared).Exec(r.txid, w.Key, w.Op, w.Value.Data, w.Value.Binary, existed)
 	if err != nil {
 		return err
 	}
@@ -211,11 +213,9 @@ func (s *Store) commit(tx *sql.Tx, r *request) error {
 	s.stats.commits.Add(1)
 	var err error
 	if p.write.Op == OpDelete {
-		_, err = tx.Exec(`DELETE FROM kv WHERE key = ?`, p.write.Key)
+		_, err = tx.Stmt(s.stmt.deleteKV).Exec(p.write.Key)
 	} else {
-		_, err = tx.Exec(`INSERT INTO kv (key, value, binary) VALUES (?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary`,
-			p.write.Key, p.write.Value.Data, p.write.Value.Binary)
+		_, err = tx.Stmt(s.stmt.upsertKV).Exec(p.write.Key, p.write.Value.Data, p.write.Value.Binary)
 	}
 	if err != nil {
 		return err
@@ -234,7 +234,7 @@ func (s *Store) abort(tx *sql.Tx, r *request) error {
 }
 
 func (s *Store) forget(tx *sql.Tx, txid string, p *preparedTx) error {
-	if _, err := tx.Exec(`DELETE FROM prepared WHERE txid = ?`, txid); err != nil {
+	if _, err := tx.Stmt(s.stmt.deletePrepared).Exec(txid); err != nil {
 		return err
 	}
 	delete(s.prepared, txid)
@@ -265,4 +265,31 @@ func (t *tombstones) add(id string) {
 	t.ring[t.next] = id
 	t.set[id] = struct{}{}
 	t.next = (t.next + 1) % len(t.ring)
+}
+
+// writeStmts are the writer's statements, prepared once: preparing SQL
+// for every write cost as much as executing it.
+type writeStmts struct {
+	exists, insertPrepared, upsertKV, deleteKV, deletePrepared *sql.Stmt
+}
+
+func (w *writeStmts) prepare(db *sql.DB) error {
+	for _, s := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&w.exists, `SELECT 1 FROM kv WHERE key = ?`},
+		{&w.insertPrepared, `INSERT INTO prepared (txid, key, op, value, binary, existed) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&w.upsertKV, `INSERT INTO kv (key, value, binary) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary`},
+		{&w.deleteKV, `DELETE FROM kv WHERE key = ?`},
+		{&w.deletePrepared, `DELETE FROM prepared WHERE txid = ?`},
+	} {
+		st, err := db.Prepare(s.sql)
+		if err != nil {
+			return err
+		}
+		*s.dst = st
+	}
+	return nil
 }

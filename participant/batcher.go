@@ -14,14 +14,21 @@ import (
 // carries all of them: under load one HTTP round trip and one SQLite
 // commit serve many transactions, while a lone call still goes out at
 // once. The mutex guards only the queue, never I/O.
+//
+// Lazy calls (commits and aborts, whose client has had its answer) do not
+// start a request: they wait up to linger for one that is going anyway, so
+// that under serial load commit N shares its request and its fsync with
+// prepare N+1. Flush sends them at once.
 type batcher struct {
 	rpc      *rpc.Client
 	depth    int
-	maxBytes int // rough cap on the raw size of one request
+	maxBytes int           // rough cap on the raw size of one request
+	linger   time.Duration // longest wait of a lazy call
 
 	mu       sync.Mutex
 	queue    []*pending
 	inflight int
+	timer    *time.Timer // armed while lazy calls wait
 }
 
 type pending struct {
@@ -33,24 +40,41 @@ type pending struct {
 
 // do queues c and waits for its reply or for ctx to end. If ctx ends
 // first, the call may still take effect, as with any lost reply.
-func (b *batcher) do(ctx context.Context, c Call) Reply {
+func (b *batcher) do(ctx context.Context, c Call, lazy bool) Reply {
 	p := &pending{call: c, done: make(chan struct{})}
 	p.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
-	start := b.inflight < b.depth
-	if start {
-		b.inflight++
+	if !lazy {
+		b.startLocked()
+	} else if b.inflight == 0 && b.timer == nil {
+		b.timer = time.AfterFunc(b.linger, b.flush)
 	}
 	b.mu.Unlock()
-	if start {
-		go b.run()
-	}
 	select {
 	case <-p.done:
 		return p.reply
 	case <-ctx.Done():
 		return Reply{Err: ctx.Err()}
+	}
+}
+
+// flush sends whatever is queued now.
+func (b *batcher) flush() {
+	b.mu.Lock()
+	b.startLocked()
+	b.mu.Unlock()
+}
+
+// startLocked starts a sender if there is work and room for one.
+func (b *batcher) startLocked() {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	if len(b.queue) > 0 && b.inflight < b.depth {
+		b.inflight++
+		go b.run()
 	}
 }
 

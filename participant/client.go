@@ -22,31 +22,41 @@ type Client struct {
 // the link busy while one request waits on the participant's fsync.
 const batchDepth = 2
 
+// commitLinger is how long a commit or abort may wait for a request to
+// ride on; about one client round trip plus a prepare.
+const commitLinger = time.Millisecond
+
 // NewClient returns a client of the participant at url; hc may be nil.
 func NewClient(url string, hc *http.Client) *Client {
 	c := rpc.NewClient(url, hc)
 	return &Client{
 		rpc:    c,
-		writes: &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
+		writes: &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20, linger: commitLinger},
 		reads:  &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
 	}
 }
 
 func (c *Client) Prepare(ctx context.Context, txid string, w Write) (Vote, error) {
-	r := c.writes.do(ctx, Call{Kind: CallPrepare, TxID: txid, Write: w})
+	r := c.writes.do(ctx, Call{Kind: CallPrepare, TxID: txid, Write: w}, false)
 	return r.Vote, r.Err
 }
 
+// Commit may wait up to commitLinger to share a request (see batcher).
 func (c *Client) Commit(ctx context.Context, txid string) error {
-	return c.writes.do(ctx, Call{Kind: CallCommit, TxID: txid}).Err
+	return c.writes.do(ctx, Call{Kind: CallCommit, TxID: txid}, true).Err
 }
 
+// Abort may wait up to commitLinger to share a request (see batcher).
 func (c *Client) Abort(ctx context.Context, txid string) error {
-	return c.writes.do(ctx, Call{Kind: CallAbort, TxID: txid}).Err
+	return c.writes.do(ctx, Call{Kind: CallAbort, TxID: txid}, true).Err
 }
+
+// Flush sends waiting commits and aborts now: the coordinator calls it
+// when a write waits for a key that a lingering commit still holds.
+func (c *Client) Flush() { c.writes.flush() }
 
 func (c *Client) Read(ctx context.Context, key string) (ReadResult, error) {
-	r := c.reads.do(ctx, Call{Kind: CallRead, Key: key})
+	r := c.reads.do(ctx, Call{Kind: CallRead, Key: key}, false)
 	return r.Read, r.Err
 }
 

@@ -42,6 +42,10 @@ type Options struct {
 	Tombstones int
 	// Now is the clock used to age prepared transactions; nil = time.Now.
 	Now func() time.Time
+
+	// holdBatch, set only by tests, runs on the writer after it took the
+	// first request of a batch and before it gathers the rest.
+	holdBatch func()
 }
 
 // Store is a participant's SQLite database plus the in-memory lock table
@@ -50,6 +54,7 @@ type Store struct {
 	path string
 	wdb  *sql.DB // the writer goroutine's single connection
 	rdb  *sql.DB // concurrent readers
+	stmt writeStmts
 	now  func() time.Time
 	max  int
 
@@ -66,6 +71,7 @@ type Store struct {
 
 	closeOnce sync.Once
 	stats     counters
+	holdBatch func() // Options.holdBatch
 }
 
 // preparedTx is a durable promise: a YES vote given, outcome not yet known.
@@ -114,7 +120,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch,
+		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, holdBatch: opts.holdBatch,
 		reqs:     make(chan []*request, opts.MaxBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -122,10 +128,14 @@ func Open(path string, opts Options) (*Store, error) {
 		prepared: map[string]*preparedTx{},
 		tombs:    newTombstones(opts.Tombstones),
 	}
-	if err := s.reload(); err != nil {
+	err = s.stmt.prepare(wdb)
+	if err == nil {
+		err = s.reload()
+	}
+	if err != nil {
 		wdb.Close()
 		rdb.Close()
-		return nil, err
+		return nil, fmt.Errorf("participant: open %s: %w", path, err)
 	}
 	go s.run()
 	return s, nil
@@ -162,7 +172,7 @@ func openDB(path string, conns int) (*sql.DB, error) {
 func (s *Store) reload() error {
 	rows, err := s.wdb.Query(`SELECT txid, key, op, value, binary, existed FROM prepared`)
 	if err != nil {
-		return fmt.Errorf("participant: reload prepared from %s: %w", s.path, err)
+		return fmt.Errorf("reload prepared: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -173,7 +183,7 @@ func (s *Store) reload() error {
 			binary, existed bool
 		)
 		if err := rows.Scan(&txid, &key, &op, &value, &binary, &existed); err != nil {
-			return fmt.Errorf("participant: reload prepared from %s: %w", s.path, err)
+			return fmt.Errorf("reload prepared: %w", err)
 		}
 		s.locks[key] = txid
 		s.prepared[txid] = &preparedTx{

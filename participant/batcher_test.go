@@ -1,0 +1,89 @@
+package participant
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// countingServer serves a store and counts the batch requests it gets.
+func countingServer(t *testing.T) (*Client, *atomic.Int64, *Store) {
+	t.Helper()
+	s := open(t, filepath.Join(t.TempDir(), "p.db"))
+	srv := rpc.NewServer(rpc.DefaultLimits(), nil)
+	Register(srv, s)
+	var n atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	c := NewClient(hs.URL+"/RPC2", nil)
+	c.writes.linger = time.Hour // only a prepare or Flush can send a commit
+	return c, &n, s
+}
+
+// A commit waits for the next prepare and travels with it: one request,
+// one SQLite transaction for both.
+func TestLazyCommitRidesWithNextPrepare(t *testing.T) {
+	c, requests, s := countingServer(t)
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || !v.Yes {
+		t.Fatal(v, err)
+	}
+	batches := s.Stats().Batches
+	committed := make(chan error, 1)
+	go func() { committed <- c.Commit(ctx, "1.1") }()
+	for { // wait until the commit is queued
+		c.writes.mu.Lock()
+		queued := len(c.writes.queue)
+		c.writes.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+	}
+	if v, err := c.Prepare(ctx, "1.2", put("b", "2")); err != nil || !v.Yes {
+		t.Fatal(v, err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if got := requests.Load(); got != 2 {
+		t.Fatalf("%d requests, want 2 (the commit rides with the second prepare)", got)
+	}
+	if got := s.Stats().Batches - batches; got != 1 {
+		t.Fatalf("commit and prepare took %d SQLite transactions, want 1", got)
+	}
+}
+
+// Flush sends a waiting commit at once.
+func TestFlushSendsLazyCommit(t *testing.T) {
+	c, _, s := countingServer(t)
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || !v.Yes {
+		t.Fatal(v, err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.Commit(ctx, "1.1"); err != nil {
+			t.Error(err)
+		}
+	})
+	for {
+		c.writes.mu.Lock()
+		queued := len(c.writes.queue)
+		c.writes.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+	}
+	c.Flush()
+	wg.Wait()
+	if r := mustRead(t, s, "a"); !r.Found {
+		t.Fatal("flushed commit not applied")
+	}
+}
