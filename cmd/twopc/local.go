@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/twopc/twopc/internal/proc"
 	"github.com/twopc/twopc/internal/rpc"
 )
 
@@ -33,7 +34,12 @@ func runLocal(args []string) error {
 	}
 	coordURL := fmt.Sprintf("http://127.0.0.1:%d/RPC2", *port)
 	var parts string
-	procs := []*process{}
+	var procs []*proc.Process
+	spec := func(name string, args ...string) *proc.Process {
+		// If this process dies, its children must not outlive it; SIGTERM
+		// lets them shut down cleanly.
+		return proc.New(proc.Spec{Name: name, Path: self, Args: args, Log: filepath.Join(*dir, name+".log"), DeathSignal: syscall.SIGTERM})
+	}
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("p%d", i)
 		addr := "127.0.0.1:" + strconv.Itoa(*port+i)
@@ -41,19 +47,20 @@ func runLocal(args []string) error {
 			parts += ","
 		}
 		parts += name + "=http://" + addr + "/RPC2"
-		procs = append(procs, &process{name: name, args: []string{"participant",
-			"--listen", addr, "--db", filepath.Join(*dir, name+".db"), "--coordinator", coordURL}})
+		procs = append(procs, spec(name, "participant",
+			"--listen", addr, "--db", filepath.Join(*dir, name+".db"), "--coordinator", coordURL))
 	}
-	procs = append(procs, &process{name: "coordinator", args: []string{"coordinator",
-		"--listen", "127.0.0.1:" + strconv.Itoa(*port), "--participants", parts,
-		"--log", filepath.Join(*dir, "coordinator.txlog")}})
+	procs = append(procs, spec("coordinator", "coordinator",
+		"--listen", "127.0.0.1:"+strconv.Itoa(*port), "--participants", parts,
+		"--log", filepath.Join(*dir, "coordinator.txlog")))
 
-	exited := make(chan *process, len(procs))
+	exited := make(chan *proc.Process, len(procs))
 	defer stopAll(procs)
 	for _, p := range procs {
-		if err := p.start(self, *dir, exited); err != nil {
+		if err := p.Start(); err != nil {
 			return err
 		}
+		go func() { <-p.Done(); exited <- p }()
 	}
 	if err := waitReady(coordURL, 30*time.Second, exited); err != nil {
 		return err
@@ -76,67 +83,23 @@ Ctrl-C stops everything.
 		fmt.Println("\nstopping...")
 		return nil
 	case p := <-exited:
-		return fmt.Errorf("%s exited unexpectedly: %v (see %s)", p.name, p.err, p.logPath)
+		return fmt.Errorf("%s exited unexpectedly: %v (see %s)", p.Name(), p.Err(), p.LogPath())
 	}
-}
-
-type process struct {
-	name, logPath string
-	args          []string
-	cmd           *exec.Cmd
-	err           error         // from Wait, valid once done is closed
-	done          chan struct{} // closed when the process has exited
-}
-
-func (p *process) start(self, dir string, exited chan<- *process) error {
-	p.logPath = filepath.Join(dir, p.name+".log")
-	out, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	p.cmd = exec.Command(self, p.args...)
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	// If this process dies, its children must not outlive it.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := p.cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("start %s: %w", p.name, err)
-	}
-	p.done = make(chan struct{})
-	go func() {
-		p.err = p.cmd.Wait()
-		out.Close()
-		close(p.done)
-		exited <- p
-	}()
-	return nil
 }
 
 // stopAll sends SIGTERM to every process still running and waits for it
 // to exit, up to 10 s, then kills it.
-func stopAll(procs []*process) {
-	for i := len(procs) - 1; i >= 0; i-- {
-		if p := procs[i]; p.done != nil {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	deadline := time.After(10 * time.Second)
+func stopAll(procs []*proc.Process) {
+	var wg sync.WaitGroup
 	for _, p := range procs {
-		if p.done == nil {
-			continue
-		}
-		select {
-		case <-p.done:
-		case <-deadline:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
+		wg.Go(func() { p.Terminate(10 * time.Second) })
 	}
+	wg.Wait()
 }
 
 // waitReady polls the coordinator until it answers status or a process
 // exits, up to timeout.
-func waitReady(url string, timeout time.Duration, exited <-chan *process) error {
+func waitReady(url string, timeout time.Duration, exited <-chan *proc.Process) error {
 	deadline := time.Now().Add(timeout)
 	c := rpc.NewClient(url, nil)
 	for {
@@ -148,7 +111,7 @@ func waitReady(url string, timeout time.Duration, exited <-chan *process) error 
 		}
 		select {
 		case p := <-exited:
-			return fmt.Errorf("%s exited during start: %v (see %s)", p.name, p.err, p.logPath)
+			return fmt.Errorf("%s exited during start: %v (see %s)", p.Name(), p.Err(), p.LogPath())
 		default:
 		}
 		if time.Now().After(deadline) {
