@@ -8,10 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twopc/twopc/internal/proc"
 	"github.com/twopc/twopc/internal/rpc"
 )
 
@@ -36,21 +36,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is one running twopc process.
-type proc struct {
-	name string
-	args []string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
 // cluster is a coordinator and three participants, each a process.
 type cluster struct {
 	t     *testing.T
 	dir   string
-	coord *proc
-	parts []*proc
+	coord *proc.Process
+	parts []*proc.Process
 	url   string   // coordinator
 	purls []string // participants
 }
@@ -76,21 +67,20 @@ func newCluster(t *testing.T) *cluster {
 		u := "http://" + addr + "/RPC2"
 		cl.purls = append(cl.purls, u)
 		members = append(members, name+"="+u)
-		cl.parts = append(cl.parts, &proc{name: name, args: []string{"participant",
-			"--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
-			"--resolve-after", "1s", "--resolve-interval", "200ms"}})
+		cl.parts = append(cl.parts, proc.New(proc.Spec{Name: name, Path: binary, Log: filepath.Join(cl.dir, name+".log"),
+			Args: []string{"participant", "--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
+				"--resolve-after", "1s", "--resolve-interval", "200ms"}}))
 	}
-	cl.coord = &proc{name: "coordinator", args: []string{"coordinator",
-		"--listen", caddr, "--participants", strings.Join(members, ","),
-		"--log", filepath.Join(cl.dir, "coordinator.txlog"), "--prepare-timeout", "1s"}}
+	cl.coord = proc.New(proc.Spec{Name: "coordinator", Path: binary, Log: filepath.Join(cl.dir, "coordinator.log"),
+		Args: []string{"coordinator", "--listen", caddr, "--participants", strings.Join(members, ","),
+			"--log", filepath.Join(cl.dir, "coordinator.txlog"), "--prepare-timeout", "1s"}})
 	t.Cleanup(func() {
 		for _, p := range append(cl.parts, cl.coord) {
-			p.kill()
+			p.Kill()
 		}
 		if t.Failed() {
 			for _, p := range append(cl.parts, cl.coord) {
-				b, _ := os.ReadFile(p.log)
-				t.Logf("--- %s log (last 3000 bytes):\n%s", p.name, tail(b, 3000))
+				t.Logf("--- %s log (last 3000 bytes):\n%s", p.Name(), p.Tail(3000))
 			}
 		}
 	})
@@ -102,41 +92,19 @@ func newCluster(t *testing.T) *cluster {
 	return cl
 }
 
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-func (cl *cluster) start(p *proc) {
+func (cl *cluster) start(p *proc.Process) {
 	cl.t.Helper()
-	p.log = filepath.Join(cl.dir, p.name+".log")
-	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := p.Start(); err != nil {
 		cl.t.Fatal(err)
 	}
-	p.cmd = exec.Command(binary, p.args...)
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
+}
+
+// restart kills p with SIGKILL, waits until it is gone, and starts it again.
+func (cl *cluster) restart(p *proc.Process) {
+	cl.t.Helper()
+	if err := p.Kill(); err != nil {
 		cl.t.Fatal(err)
 	}
-	p.done = make(chan struct{})
-	go func() { p.cmd.Wait(); out.Close(); close(p.done) }()
-}
-
-// kill sends SIGKILL and waits until the process is gone.
-func (p *proc) kill() {
-	if p.cmd == nil {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	p.cmd = nil
-}
-
-func (cl *cluster) restart(p *proc) {
-	p.kill()
 	cl.start(p)
 }
 

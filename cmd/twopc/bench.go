@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -14,13 +15,14 @@ import (
 
 // runBench drives a running coordinator and prints one summary line.
 func runBench(args []string) error {
-	fs, addr, timeout := clientFlags("bench", "[flags]", "Drive a running coordinator with concurrent clients and print throughput and latency")
+	fs, o := clientFlags("bench", "[flags]", "Drive a running coordinator with concurrent clients and print throughput and latency")
 	clients := fs.Int("clients", 1, "concurrent clients, each with one call in flight")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
 	op := fs.String("op", "put", "put, get or mix (half each)")
 	keySize := fs.Int("key-size", 8, "key length in bytes")
 	valueSize := fs.Int("value-size", 64, "value length in bytes")
 	keys := fs.Int("keys", 100000, "number of distinct keys")
+	peerTokenFile := fs.String("peer-token-file", "", "peer token, to read the participants' fsync counters (or set "+envPeerToken+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,7 +34,11 @@ func runBench(args []string) error {
 	}
 	key := func(i int) string { return fmt.Sprintf("%0*d", *keySize, i%*keys)[:*keySize] }
 	value := fmt.Sprintf("%-*s", *valueSize, "v")[:*valueSize]
-	c := rpc.NewClient(*addr, nil)
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	timeout := &o.timeout
 	if *op != "put" { // gets need keys to find
 		for i := range min(*keys, 1000) {
 			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -45,7 +51,12 @@ func runBench(args []string) error {
 		*keys = min(*keys, 1000)
 	}
 
-	before := fsyncCounts(c, *timeout)
+	peerToken, err := loadSecret(*peerTokenFile, envPeerToken)
+	if err != nil {
+		return err
+	}
+	peers := rpc.WithToken(nil, peerToken)
+	before := fsyncCounts(c, peers, *timeout)
 	var (
 		mu     sync.Mutex
 		lat    []time.Duration
@@ -101,7 +112,7 @@ func runBench(args []string) error {
 	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v",
 		*op, *clients, *keySize, *valueSize, len(lat), float64(len(lat))/elapsed.Seconds(),
 		ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)), faults)
-	if after := fsyncCounts(c, *timeout); len(lat) > 0 && len(after) == len(before) {
+	if after := fsyncCounts(c, peers, *timeout); len(lat) > 0 && len(after) == len(before) {
 		fmt.Print(" fsyncs/op:")
 		for i, a := range after {
 			fmt.Printf(" %s=%.2f", a.name, float64(a.n-before[i].n)/float64(len(lat)))
@@ -119,7 +130,7 @@ type fsyncCount struct {
 // fsyncCounts reads the coordinator's log fsyncs and each participant's
 // SQLite commits (one WAL fsync each) through status and stats. It
 // returns nil if any of them cannot be read: the figures are then left out.
-func fsyncCounts(c *rpc.Client, timeout time.Duration) []fsyncCount {
+func fsyncCounts(c *rpc.Client, peers *http.Client, timeout time.Duration) []fsyncCount {
 	get := func(c *rpc.Client, method string) map[string]any {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -139,7 +150,7 @@ func fsyncCounts(c *rpc.Client, timeout time.Duration) []fsyncCount {
 		pm, _ := p.(map[string]any)
 		url, _ := pm["url"].(string)
 		name, _ := pm["name"].(string)
-		n, ok := get(rpc.NewClient(url, nil), "stats")["batches"].(int64)
+		n, ok := get(rpc.NewClient(url, peers), "stats")["batches"].(int64)
 		if !ok {
 			return nil
 		}

@@ -21,18 +21,44 @@ var faultNames = map[int]string{
 	rpc.TooLarge: "too large", rpc.NotAuthorised: "not authorised",
 }
 
-// clientFlags are the flags every client command takes.
-func clientFlags(name, args, summary string) (*flag.FlagSet, *string, *time.Duration) {
-	fs := newFlags(name, args, summary)
-	addr := fs.String("addr", "http://"+defaultCoordinator+"/RPC2", "coordinator URL")
-	timeout := fs.Duration("timeout", 10*time.Second, "give up on the call after this long")
-	return fs, addr, timeout
+// clientOpts are the flags every client command takes.
+type clientOpts struct {
+	addr             string
+	timeout          time.Duration
+	tokenFile, tlsCA string
 }
 
-func call(addr string, timeout time.Duration, method string, args ...any) (any, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func clientFlags(name, args, summary string) (*flag.FlagSet, *clientOpts) {
+	fs := newFlags(name, args, summary)
+	o := &clientOpts{}
+	fs.StringVar(&o.addr, "addr", "http://"+defaultCoordinator+"/RPC2", "coordinator URL")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on a call after this long")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the coordinator's client token (or set "+envClientToken+")")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "CA certificates (PEM file) the coordinator's HTTPS certificate must chain to")
+	return fs, o
+}
+
+// client returns an XML-RPC client of the coordinator.
+func (o *clientOpts) client() (*rpc.Client, error) {
+	token, err := loadSecret(o.tokenFile, envClientToken)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := (&security{tlsCA: o.tlsCA}).httpClient(token)
+	if err != nil {
+		return nil, err
+	}
+	return rpc.NewClient(o.addr, hc), nil
+}
+
+func (o *clientOpts) call(method string, args ...any) (any, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	res, err := rpc.NewClient(addr, nil).Call(ctx, method, args...)
+	res, err := c.Call(ctx, method, args...)
 	var f *rpc.Fault
 	if errors.As(err, &f) {
 		if name, ok := faultNames[f.Code]; ok {
@@ -41,13 +67,13 @@ func call(addr string, timeout time.Duration, method string, args ...any) (any, 
 		return nil, fmt.Errorf("fault %d: %s", f.Code, f.Message)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
+		return nil, fmt.Errorf("%s: %w", o.addr, err)
 	}
 	return res, nil
 }
 
 func runPut(args []string) error {
-	fs, addr, timeout := clientFlags("put", "[flags] KEY VALUE", "Store VALUE under KEY on every participant, atomically")
+	fs, o := clientFlags("put", "[flags] KEY VALUE", "Store VALUE under KEY on every participant, atomically")
 	binary := fs.Bool("base64", false, "VALUE is base64: store the decoded bytes as a binary value")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,12 +90,12 @@ func runPut(args []string) error {
 		}
 		value = b
 	}
-	_, err := call(*addr, *timeout, "put", fs.Arg(0), value)
+	_, err := o.call("put", fs.Arg(0), value)
 	return err
 }
 
 func runGet(args []string) error {
-	fs, addr, timeout := clientFlags("get", "[flags] KEY", "Print the value of KEY (a binary value is written as raw bytes)")
+	fs, o := clientFlags("get", "[flags] KEY", "Print the value of KEY (a binary value is written as raw bytes)")
 	asBase64 := fs.Bool("base64", false, "print a binary value as base64")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,7 +104,7 @@ func runGet(args []string) error {
 		fs.Usage()
 		return errors.New("want KEY")
 	}
-	res, err := call(*addr, *timeout, "get", fs.Arg(0))
+	res, err := o.call("get", fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -98,7 +124,7 @@ func runGet(args []string) error {
 }
 
 func runDelete(args []string) error {
-	fs, addr, timeout := clientFlags("delete", "[flags] KEY", "Delete KEY on every participant, atomically; prints whether it existed")
+	fs, o := clientFlags("delete", "[flags] KEY", "Delete KEY on every participant, atomically; prints whether it existed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -106,7 +132,7 @@ func runDelete(args []string) error {
 		fs.Usage()
 		return errors.New("want KEY")
 	}
-	res, err := call(*addr, *timeout, "delete", fs.Arg(0))
+	res, err := o.call("delete", fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -115,11 +141,11 @@ func runDelete(args []string) error {
 }
 
 func runStatus(args []string) error {
-	fs, addr, timeout := clientFlags("status", "[flags]", "Show the coordinator's view of the participants and of its transactions")
+	fs, o := clientFlags("status", "[flags]", "Show the coordinator's view of the participants and of its transactions")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	res, err := call(*addr, *timeout, "status")
+	res, err := o.call("status")
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +34,10 @@ func runLocal(args []string) error {
 	if err != nil {
 		return err
 	}
+	tokenFile, err := peerTokenFile(*dir)
+	if err != nil {
+		return err
+	}
 	coordURL := fmt.Sprintf("http://127.0.0.1:%d/RPC2", *port)
 	var parts string
 	var procs []*proc.Process
@@ -48,11 +54,12 @@ func runLocal(args []string) error {
 		}
 		parts += name + "=http://" + addr + "/RPC2"
 		procs = append(procs, spec(name, "participant",
-			"--listen", addr, "--db", filepath.Join(*dir, name+".db"), "--coordinator", coordURL))
+			"--listen", addr, "--db", filepath.Join(*dir, name+".db"), "--coordinator", coordURL,
+			"--peer-token-file", tokenFile))
 	}
 	procs = append(procs, spec("coordinator", "coordinator",
 		"--listen", "127.0.0.1:"+strconv.Itoa(*port), "--participants", parts,
-		"--log", filepath.Join(*dir, "coordinator.txlog")))
+		"--log", filepath.Join(*dir, "coordinator.txlog"), "--peer-token-file", tokenFile))
 
 	exited := make(chan *proc.Process, len(procs))
 	defer stopAll(procs)
@@ -73,8 +80,9 @@ Try it:
   python3 -c 'import xmlrpc.client as x; s = x.ServerProxy("%s"); s.put("hello", "world"); print(s.get("hello"))'
   twopc status
 
+Participants accept calls only with the peer token in %s.
 Ctrl-C stops everything.
-`, coordURL, parts, *dir, coordURL)
+`, coordURL, parts, *dir, coordURL, tokenFile)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -119,4 +127,22 @@ func waitReady(url string, timeout time.Duration, exited <-chan *proc.Process) e
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// peerTokenFile returns dir/peer.token, creating it with a random token
+// (mode 0600) the first time, so that even a local cluster's participants
+// answer only their coordinator.
+func peerTokenFile(dir string) (string, error) {
+	path := filepath.Join(dir, "peer.token")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
 }

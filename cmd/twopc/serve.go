@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,8 @@ func runCoordinator(args []string) error {
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
 	rlim := rpc.DefaultLimits()
 	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
+	clientTokenFile := fs.String("client-token-file", "", "require clients to present the token in this file (or set "+envClientToken+"); default: no client token")
+	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,11 +49,31 @@ func runCoordinator(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	members, err := parseParticipants(*parts)
+	peerToken, err := sec.peerToken()
+	if err != nil {
+		return err
+	}
+	clientToken, err := loadSecret(*clientTokenFile, envClientToken)
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, err := sec.tlsFiles()
+	if err != nil {
+		return err
+	}
+	if err := sec.checkExposure(*listen, peerToken); err != nil {
+		return err
+	}
+	hc, err := sec.httpClient(peerToken)
+	if err != nil {
+		return err
+	}
+	members, err := parseParticipants(*parts, hc)
 	if err != nil {
 		return err
 	}
 	log := newLogger("coordinator")
+	logAuth(log, peerToken != "", clientToken != "", certFile != "")
 	servePprof(log, *pprofAddr)
 
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
@@ -81,15 +104,12 @@ func runCoordinator(args []string) error {
 
 	srv := rpc.NewServer(rlim, log)
 	coordinator.Register(srv, c, lim)
-	return serve(log, *listen, srv)
+	srv.SetAuthorizer(coordinator.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
+	return serve(log, *listen, srv, certFile, keyFile)
 }
 
-// parseParticipants reads "p1=http://...,p2=http://...".
-func parseParticipants(s string) ([]coordinator.Member, error) {
-	hc := &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: 256,
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-	}}
+// parseParticipants reads "p1=http://...,p2=https://...".
+func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) {
 	var out []coordinator.Member
 	for _, part := range strings.Split(s, ",") {
 		name, url, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -111,6 +131,7 @@ func runParticipant(args []string) error {
 	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
+	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,7 +139,23 @@ func runParticipant(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	peerToken, err := sec.peerToken()
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, err := sec.tlsFiles()
+	if err != nil {
+		return err
+	}
+	if err := sec.checkExposure(*listen, peerToken); err != nil {
+		return err
+	}
+	hc, err := sec.httpClient(peerToken)
+	if err != nil {
+		return err
+	}
 	log := newLogger("participant")
+	logAuth(log, peerToken != "", false, certFile != "")
 	servePprof(log, *pprofAddr)
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
 		return err
@@ -133,7 +170,7 @@ func runParticipant(args []string) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go store.RunResolver(ctx, participant.NewOutcomeClient(*coord, nil), *every, *after)
+	go store.RunResolver(ctx, participant.NewOutcomeClient(*coord, hc), *every, *after)
 
 	// The coordinator's batches carry many values, each up to the
 	// coordinator's own value limit.
@@ -141,11 +178,13 @@ func runParticipant(args []string) error {
 	plim.MaxBodyBytes = 64 << 20
 	srv := rpc.NewServer(plim, log)
 	participant.Register(srv, store)
-	return serve(log, *listen, srv)
+	srv.SetAuthorizer(rpc.RequireToken(rpc.NewSecret(peerToken)))
+	return serve(log, *listen, srv, certFile, keyFile)
 }
 
-// serve runs h on addr until SIGINT or SIGTERM, then shuts down cleanly.
-func serve(log *slog.Logger, addr string, h http.Handler) error {
+// serve runs h on addr (over TLS when certFile is set) until SIGINT or
+// SIGTERM, then shuts down cleanly.
+func serve(log *slog.Logger, addr string, h http.Handler, certFile, keyFile string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -159,9 +198,21 @@ func serve(log *slog.Logger, addr string, h http.Handler) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	scheme := "http"
+	if certFile != "" {
+		// Load now, so that a bad certificate fails the start, not the
+		// first client.
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "url", "http://"+ln.Addr().String()+"/RPC2", "version", versionString())
+	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+"/RPC2", "version", versionString())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

@@ -35,10 +35,7 @@ type Client struct {
 // timeout: each call's ctx is its deadline.
 func NewClient(url string, hc *http.Client) *Client {
 	if hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 1024
-		t.MaxIdleConnsPerHost = 256
-		hc = &http.Client{Transport: t}
+		hc = &http.Client{Transport: defaultTransport()}
 	}
 	lim := DefaultLimits()
 	lim.MaxBodyBytes = maxResponseBytes
@@ -46,6 +43,17 @@ func NewClient(url string, hc *http.Client) *Client {
 	// reply would; leave room for that.
 	lim.MaxDepth *= 2
 	return &Client{url: url, hc: hc, lim: lim}
+}
+
+// defaultTransport keeps many idle connections per host. Calls go to the
+// named host, never through an HTTP proxy from the environment: these are
+// calls inside one cluster, and a proxy would see its tokens.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
 }
 
 // Call calls method with args and returns the decoded result (types as in

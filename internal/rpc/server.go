@@ -30,8 +30,9 @@ type Method struct {
 // Server is an http.Handler that serves XML-RPC calls to registered methods
 // at "/" and "/RPC2". It is safe for concurrent use.
 type Server struct {
-	lim Limits
-	log *slog.Logger
+	lim       Limits
+	log       *slog.Logger
+	authorize Authorizer // nil: everyone may call everything
 
 	mu      sync.RWMutex
 	methods map[string]Method
@@ -95,7 +96,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, f)
 		return
 	}
-	result, err := s.call(r.Context(), method, params)
+	result, err := s.call(withToken(r.Context(), presentedToken(r)), method, params)
 	if err != nil {
 		s.writeFault(w, s.faultOf(method, err))
 		return
@@ -113,6 +114,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with its stack and turned into an InternalError fault: one bad request
 // must not take the server down.
 func (s *Server) call(ctx context.Context, name string, params []any) (result any, err error) {
+	if s.authorize != nil {
+		if err := s.authorize(name, tokenFrom(ctx)); err != nil {
+			return nil, err
+		}
+	}
 	m, ok := s.lookup(name)
 	if !ok {
 		return nil, Faultf(MethodNotFound, "unknown method %q", name)

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// Secrets come from files or the environment, never from arguments (which
+// any local user can read in ps) and never into logs.
+const (
+	envPeerToken   = "TWOPC_PEER_TOKEN"   // coordinator <-> participants
+	envClientToken = "TWOPC_CLIENT_TOKEN" // clients -> coordinator
+)
+
+// security holds the TLS and token flags the servers share.
+type security struct {
+	tlsCert, tlsKey, tlsCA string
+	peerTokenFile          string
+	insecure               bool
+}
+
+func securityFlags(fs *flag.FlagSet) *security {
+	s := &security{}
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM file); needs --tls-key")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "private key of --tls-cert (PEM file)")
+	fs.StringVar(&s.tlsCA, "tls-ca", "", "CA certificates (PEM file) that peers' HTTPS certificates must chain to; default: the system's")
+	fs.StringVar(&s.peerTokenFile, "peer-token-file", "", "file holding the token shared by the coordinator and its participants (or set "+envPeerToken+")")
+	fs.BoolVar(&s.insecure, "insecure", false, "allow serving beyond loopback without a peer token (anyone who reaches the port could then write)")
+	return s
+}
+
+// peerToken loads the shared token; "" when none is configured.
+func (s *security) peerToken() (string, error) {
+	return loadSecret(s.peerTokenFile, envPeerToken)
+}
+
+// checkExposure refuses to serve an unauthenticated endpoint beyond
+// loopback: security by default, with an explicit way out.
+func (s *security) checkExposure(listen string, peerToken string) error {
+	if peerToken != "" || s.insecure || isLoopback(listen) {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without a peer token: anyone who can reach it could "+
+		"change data. Put one token in a file on the coordinator and every participant and pass "+
+		"--peer-token-file (or set %s), or pass --insecure", listen, envPeerToken)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// httpClient returns the client used to call peers: it trusts --tls-ca
+// and presents token, if any.
+func (s *security) httpClient(token string) (*http.Client, error) {
+	t := &http.Transport{
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
+	}
+	if s.tlsCA != "" {
+		pool, err := loadCA(s.tlsCA)
+		if err != nil {
+			return nil, err
+		}
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	hc := &http.Client{Transport: t}
+	if token != "" {
+		hc = rpc.WithToken(hc, token)
+	}
+	return hc, nil
+}
+
+// tlsFiles checks that --tls-cert and --tls-key come together.
+func (s *security) tlsFiles() (cert, key string, err error) {
+	if (s.tlsCert == "") != (s.tlsKey == "") {
+		return "", "", errors.New("--tls-cert and --tls-key go together")
+	}
+	return s.tlsCert, s.tlsKey, nil
+}
+
+func loadCA(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificates in it", path)
+	}
+	return pool, nil
+}
+
+// loadSecret reads a token from file (first line, trimmed), else from the
+// environment variable env. A file that others can read is refused: a
+// secret anyone on the host can read is no secret.
+func loadSecret(file, env string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(os.Getenv(env)), nil
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is readable by others (mode %v): chmod 600 it", file, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return tok, nil
+}
+
+// logAuth says which protections are on, without the secrets.
+func logAuth(log *slog.Logger, peer, client bool, tlsOn bool) {
+	log.Info("security", "peer_token", peer, "client_token", client, "tls", tlsOn)
+}

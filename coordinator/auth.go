@@ -1,0 +1,16 @@
+package coordinator
+
+import "github.com/twopc/twopc/internal/rpc"
+
+// Authorizer guards the coordinator's endpoint: tx.outcome can abort a
+// transaction in flight, so only participants (holders of the peer token)
+// may call it; every other method needs the client token, if one is set.
+func Authorizer(peer, client rpc.Secret) rpc.Authorizer {
+	forPeers, forClients := rpc.RequireToken(peer), rpc.RequireToken(client)
+	return func(method, token string) error {
+		if method == "tx.outcome" {
+			return forPeers(method, token)
+		}
+		return forClients(method, token)
+	}
+}

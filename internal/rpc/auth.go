@@ -1,0 +1,107 @@
+package rpc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// Authentication is by shared secret: the caller presents a token in the
+// Authorization header, either "Bearer <token>" or as the password of
+// Basic auth (what Python's xmlrpc.client sends for a URL of the form
+// http://user:token@host/). The server hands it to its authorizer with
+// the method name before every call, multicall entries included.
+
+// Secret is a token to check callers against. The zero Secret is unset.
+type Secret struct {
+	sum [sha256.Size]byte
+	set bool
+}
+
+// NewSecret returns a Secret for token; an empty token gives an unset one.
+func NewSecret(token string) Secret {
+	if token == "" {
+		return Secret{}
+	}
+	return Secret{sum: sha256.Sum256([]byte(token)), set: true}
+}
+
+// IsSet reports whether a token is configured.
+func (s Secret) IsSet() bool { return s.set }
+
+// Check reports whether presented is the token. It compares hashes in
+// constant time, so neither the token nor its length leaks through timing.
+func (s Secret) Check(presented string) bool {
+	sum := sha256.Sum256([]byte(presented))
+	return s.set && subtle.ConstantTimeCompare(sum[:], s.sum[:]) == 1
+}
+
+// Authorizer decides whether a caller that presented token may call
+// method. A refusal should be a NotAuthorised fault that does not repeat
+// the token.
+type Authorizer func(method, token string) error
+
+// SetAuthorizer installs a; call it before serving.
+func (s *Server) SetAuthorizer(a Authorizer) { s.authorize = a }
+
+// RequireToken is an Authorizer that admits callers presenting secret to
+// every method (any caller when secret is unset).
+func RequireToken(secret Secret) Authorizer {
+	return func(method, token string) error {
+		if !secret.IsSet() || secret.Check(token) {
+			return nil
+		}
+		return Faultf(NotAuthorised, "not authorised to call %s: missing or wrong token", method)
+	}
+}
+
+type tokenKey struct{}
+
+// presentedToken extracts the token from an Authorization header.
+func presentedToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return tok
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return pass
+	}
+	return ""
+}
+
+func withToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, tokenKey{}, token)
+}
+
+func tokenFrom(ctx context.Context) string {
+	t, _ := ctx.Value(tokenKey{}).(string)
+	return t
+}
+
+// WithToken returns an HTTP client like hc (nil: a default one) that
+// presents token as a Bearer token on every request.
+func WithToken(hc *http.Client, token string) *http.Client {
+	if hc == nil {
+		hc = &http.Client{Transport: defaultTransport()}
+	}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c := *hc
+	c.Transport = bearer{token: token, base: base}
+	return &c
+}
+
+type bearer struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context()) // a RoundTripper must not modify its request
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}
