@@ -170,6 +170,27 @@ func TestSecureCluster(t *testing.T) {
 	if v, err := good.Call(ctx, "get", "k"); err != nil || v != "v" {
 		t.Fatalf("get: %v %v", v, err)
 	}
+	// Python's reference client: HTTPS with the CA, token in the URL.
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is required: ", err)
+	}
+	script := `
+import ssl, sys, xmlrpc.client as x
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+url = sys.argv[2]
+ok = x.ServerProxy(url.replace("https://", "https://client:client-secret-2@"), context=ctx)
+assert ok.get("k") == "v", "get with the token"
+try:
+    x.ServerProxy(url, context=ctx).get("k")
+    sys.exit("get without the token succeeded")
+except x.Fault as f:
+    assert f.faultCode == 5, f
+`
+	if out, err := exec.Command(python, "-c", script, caFile, coordURL).CombinedOutput(); err != nil {
+		t.Fatalf("python over TLS with a token: %v %s", err, out)
+	}
+
 	// The secrets never reach the logs.
 	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	for _, l := range logs {

@@ -28,6 +28,8 @@ type security struct {
 	tlsCert, tlsKey, tlsCA string
 	peerTokenFile          string
 	insecure               bool
+	readTimeout            time.Duration
+	idleTimeout            time.Duration
 }
 
 func securityFlags(fs *flag.FlagSet) *security {
@@ -37,6 +39,8 @@ func securityFlags(fs *flag.FlagSet) *security {
 	fs.StringVar(&s.tlsCA, "tls-ca", "", "CA certificates (PEM file) that peers' HTTPS certificates must chain to; default: the system's")
 	fs.StringVar(&s.peerTokenFile, "peer-token-file", "", "file holding the token shared by the coordinator and its participants (or set "+envPeerToken+")")
 	fs.BoolVar(&s.insecure, "insecure", false, "allow serving beyond loopback without a peer token (anyone who reaches the port could then write)")
+	fs.DurationVar(&s.readTimeout, "read-timeout", 30*time.Second, "longest time a client may take to send one request (headers: at most 5s)")
+	fs.DurationVar(&s.idleTimeout, "idle-timeout", 2*time.Minute, "close a kept-alive connection idle this long")
 	return s
 }
 

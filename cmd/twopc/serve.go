@@ -57,7 +57,7 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	certFile, keyFile, err := sec.tlsFiles()
+	certFile, _, err := sec.tlsFiles() // checked early: fail before touching any file
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func runCoordinator(args []string) error {
 	srv := rpc.NewServer(rlim, log)
 	coordinator.Register(srv, c, lim)
 	srv.SetAuthorizer(coordinator.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
-	return serve(log, *listen, srv, certFile, keyFile)
+	return serve(log, *listen, srv, sec)
 }
 
 // parseParticipants reads "p1=http://...,p2=https://...".
@@ -143,7 +143,7 @@ func runParticipant(args []string) error {
 	if err != nil {
 		return err
 	}
-	certFile, keyFile, err := sec.tlsFiles()
+	certFile, _, err := sec.tlsFiles() // checked early: fail before touching any file
 	if err != nil {
 		return err
 	}
@@ -179,22 +179,27 @@ func runParticipant(args []string) error {
 	srv := rpc.NewServer(plim, log)
 	participant.Register(srv, store)
 	srv.SetAuthorizer(rpc.RequireToken(rpc.NewSecret(peerToken)))
-	return serve(log, *listen, srv, certFile, keyFile)
+	return serve(log, *listen, srv, sec)
 }
 
-// serve runs h on addr (over TLS when certFile is set) until SIGINT or
-// SIGTERM, then shuts down cleanly.
-func serve(log *slog.Logger, addr string, h http.Handler, certFile, keyFile string) error {
+// serve runs h on addr (over TLS when sec has a certificate) until SIGINT
+// or SIGTERM, then shuts down cleanly.
+func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
+	certFile, keyFile, err := sec.tlsFiles()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A client that sends slowly, or never finishes, is cut off.
+		ReadHeaderTimeout: min(5*time.Second, sec.readTimeout),
+		ReadTimeout:       sec.readTimeout,
+		WriteTimeout:      sec.readTimeout + 60*time.Second,
+		IdleTimeout:       sec.idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

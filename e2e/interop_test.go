@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Python's xmlrpc.client, the reference client, against a real cluster:
+// e2e/testdata/interop.py lists the checks. python3 is required: in CI a
+// missing interpreter must fail the test, not skip it.
+func TestPythonInterop(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is required for the interoperability test: ", err)
+	}
+	cl := newCluster(t)
+	out, err := exec.Command(python, "testdata/interop.py", cl.url, "1048576", "1024").CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("interop.py: %v", err)
+	}
+	if !strings.Contains(string(out), "all interoperability checks passed") {
+		t.Fatal("interop.py did not finish")
+	}
+
+	// Fault 2: a transaction nobody decided holds "locked" at p1 (it will
+	// be presumed aborted once p1 asks, but not within this call).
+	if _, err := call(cl.purls[0], "batch", []any{[]any{"prepare", "0.1", "locked", "put", "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	pythonFault(t, python, cl.url, `s.put("locked", "v")`, 2)
+	// Fault 3: a participant is down.
+	cl.parts[2].Kill()
+	pythonFault(t, python, cl.url, `s.put("k", "v")`, 3)
+}
+
+// pythonFault runs one xmlrpc.client call that must fail with code.
+func pythonFault(t *testing.T, python, url, callExpr string, code int) {
+	t.Helper()
+	script := fmt.Sprintf(`
+import sys, xmlrpc.client as x
+s = x.ServerProxy(%q)
+try:
+    %s
+except x.Fault as f:
+    sys.exit(0 if f.faultCode == %d else "fault %%d: %%s" %% (f.faultCode, f.faultString))
+sys.exit("no fault")
+`, url, callExpr, code)
+	if out, err := exec.Command(python, "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("%s: want fault %d: %v %s", callExpr, code, err, out)
+	}
+}
