@@ -194,7 +194,7 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler: h,
 		// A client that sends slowly, or never finishes, is cut off.
 		ReadHeaderTimeout: min(5*time.Second, sec.readTimeout),
 		ReadTimeout:       sec.readTimeout,
