@@ -139,7 +139,8 @@ func statusStruct(c *Coordinator) map[string]any {
 	st := c.Status(context.Background())
 	ps := make([]any, len(st.Participants))
 	for i, p := range st.Participants {
-		ps[i] = map[string]any{"name": p.Name, "url": p.URL, "state": p.State, "in_flight": p.InFlight, "prepared": p.Prepared}
+		ps[i] = map[string]any{"name": p.Name, "url": p.URL, "state": p.State, "in_flight": p.InFlight, "prepared": p.Prepared,
+			"bytes_sent": p.BytesSent, "bytes_received": p.BytesReceived}
 	}
 	out := map[string]any{
 		"epoch": int64(st.Epoch), "participants": ps,

@@ -29,7 +29,13 @@ type ParticipantStatus struct {
 	Name, URL, State string
 	InFlight         int64
 	Prepared         int // transactions it holds prepared (-1 if offline)
+	// BytesSent and BytesReceived count XML bodies exchanged with it, when
+	// the transport counts them (participant.Client does).
+	BytesSent, BytesReceived int64
 }
+
+// metered is a participant transport that counts its traffic.
+type metered interface{ Traffic() (sent, received int64) }
 
 // Status probes every participant (bounded by a second) and reports.
 func (c *Coordinator) Status(ctx context.Context) Status {
@@ -45,6 +51,9 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 	for i, m := range c.members {
 		wg.Go(func() {
 			ps := ParticipantStatus{Name: m.Name, URL: m.URL, State: StateActive, InFlight: m.inflight.Load()}
+			if t, ok := m.Participant.(metered); ok {
+				ps.BytesSent, ps.BytesReceived = t.Traffic()
+			}
 			ctx, cancel := context.WithTimeout(ctx, min(c.cfg.CallTimeout, time.Second))
 			defer cancel()
 			pts, err := m.PreparedTxs(ctx)

@@ -13,9 +13,10 @@ import (
 // concurrent prepares, commits and aborts travel together in batch
 // requests, and so do concurrent reads (see batcher).
 type Client struct {
-	rpc    *rpc.Client
-	writes *batcher
-	reads  *batcher
+	rpc     *rpc.Client
+	writes  *batcher
+	reads   *batcher
+	traffic *rpc.Traffic
 }
 
 // Batching depth: requests in flight per participant and kind. Two keeps
@@ -28,9 +29,11 @@ const commitLinger = time.Millisecond
 
 // NewClient returns a client of the participant at url; hc may be nil.
 func NewClient(url string, hc *http.Client) *Client {
+	hc, t := rpc.Metered(hc)
 	c := rpc.NewClient(url, hc)
 	return &Client{
-		rpc:    c,
+		rpc:     c,
+		traffic: t,
 		writes: &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20, linger: commitLinger},
 		reads:  &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
 	}
@@ -49,6 +52,12 @@ func (c *Client) Commit(ctx context.Context, txid string) error {
 // Abort may wait up to commitLinger to share a request (see batcher).
 func (c *Client) Abort(ctx context.Context, txid string) error {
 	return c.writes.do(ctx, Call{Kind: CallAbort, TxID: txid}, true).Err
+}
+
+// Traffic returns the XML bytes sent to and received from the
+// participant so far (request and response bodies).
+func (c *Client) Traffic() (sent, received int64) {
+	return c.traffic.Bytes()
 }
 
 // Flush sends waiting commits and aborts now: the coordinator calls it

@@ -34,7 +34,7 @@ func runBench(args []string) error {
 	}
 	key := func(i int) string { return fmt.Sprintf("%0*d", *keySize, i%*keys)[:*keySize] }
 	value := fmt.Sprintf("%-*s", *valueSize, "v")[:*valueSize]
-	c, err := o.client()
+	c, traffic, err := o.meteredClient()
 	if err != nil {
 		return err
 	}
@@ -57,6 +57,7 @@ func runBench(args []string) error {
 	}
 	peers := rpc.WithToken(nil, peerToken)
 	before := fsyncCounts(c, peers, *timeout)
+	sent0, recv0 := traffic.Bytes()
 	var (
 		mu     sync.Mutex
 		lat    []time.Duration
@@ -112,10 +113,15 @@ func runBench(args []string) error {
 	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v",
 		*op, *clients, *keySize, *valueSize, len(lat), float64(len(lat))/elapsed.Seconds(),
 		ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)), faults)
-	if after := fsyncCounts(c, peers, *timeout); len(lat) > 0 && len(after) == len(before) {
-		fmt.Print(" fsyncs/op:")
-		for i, a := range after {
-			fmt.Printf(" %s=%.2f", a.name, float64(a.n-before[i].n)/float64(len(lat)))
+	sent1, recv1 := traffic.Bytes()
+	if n := float64(len(lat)); n > 0 {
+		fmt.Printf(" bytes/op: client<->coordinator=%.0f", float64(sent1-sent0+recv1-recv0)/n)
+		after := fsyncCounts(c, peers, *timeout)
+		if len(after) == len(before) {
+			fmt.Printf(" coordinator<->participants=%.0f fsyncs/op:", float64(after[0].wire-before[0].wire)/n)
+			for i, a := range after {
+				fmt.Printf(" %s=%.2f", a.name, float64(a.n-before[i].n)/n)
+			}
 		}
 	}
 	fmt.Println()
@@ -125,6 +131,7 @@ func runBench(args []string) error {
 type fsyncCount struct {
 	name string
 	n    int64
+	wire int64 // coordinator only: XML bytes exchanged with all participants
 }
 
 // fsyncCounts reads the coordinator's log fsyncs and each participant's
@@ -144,17 +151,21 @@ func fsyncCounts(c *rpc.Client, peers *http.Client, timeout time.Duration) []fsy
 	if !ok {
 		return nil
 	}
-	out := []fsyncCount{{"coordinator", n}}
+	out := []fsyncCount{{name: "coordinator", n: n}}
 	ps, _ := st["participants"].([]any)
 	for _, p := range ps {
 		pm, _ := p.(map[string]any)
+		for _, k := range []string{"bytes_sent", "bytes_received"} {
+			b, _ := pm[k].(int64)
+			out[0].wire += b
+		}
 		url, _ := pm["url"].(string)
 		name, _ := pm["name"].(string)
 		n, ok := get(rpc.NewClient(url, peers), "stats")["batches"].(int64)
 		if !ok {
 			return nil
 		}
-		out = append(out, fsyncCount{name, n})
+		out = append(out, fsyncCount{name: name, n: n})
 	}
 	return out
 }

@@ -40,15 +40,22 @@ func clientFlags(name, args, summary string) (*flag.FlagSet, *clientOpts) {
 
 // client returns an XML-RPC client of the coordinator.
 func (o *clientOpts) client() (*rpc.Client, error) {
+	c, _, err := o.meteredClient()
+	return c, err
+}
+
+// meteredClient is client, plus a count of the bytes it exchanges.
+func (o *clientOpts) meteredClient() (*rpc.Client, *rpc.Traffic, error) {
 	token, err := loadSecret(o.tokenFile, envClientToken)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hc, err := (&security{tlsCA: o.tlsCA}).httpClient(token)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return rpc.NewClient(o.addr, hc), nil
+	hc, t := rpc.Metered(hc)
+	return rpc.NewClient(o.addr, hc), t, nil
 }
 
 func (o *clientOpts) call(method string, args ...any) (any, error) {

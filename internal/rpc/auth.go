@@ -80,11 +80,18 @@ func tokenFrom(ctx context.Context) string {
 	return t
 }
 
-// WithToken returns an HTTP client like hc (nil: a default one) that
-// presents token as a Bearer token on every request.
+// NewHTTPClient returns the HTTP client a nil one stands for in NewClient.
+func NewHTTPClient() *http.Client { return &http.Client{Transport: defaultTransport()} }
+
+// WithToken returns an HTTP client like hc (nil: NewHTTPClient) that
+// presents token as a Bearer token on every request; with an empty token,
+// one that presents nothing.
 func WithToken(hc *http.Client, token string) *http.Client {
 	if hc == nil {
-		hc = &http.Client{Transport: defaultTransport()}
+		hc = NewHTTPClient()
+	}
+	if token == "" {
+		return hc
 	}
 	base := hc.Transport
 	if base == nil {
