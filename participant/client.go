@@ -34,8 +34,8 @@ func NewClient(url string, hc *http.Client) *Client {
 	return &Client{
 		rpc:     c,
 		traffic: t,
-		writes: &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20, linger: commitLinger},
-		reads:  &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
+		writes:  &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20, linger: commitLinger},
+		reads:   &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
 	}
 }
 
