@@ -51,6 +51,8 @@ type Log struct {
 	closed       bool
 	err          error // why the log failed; sticky
 
+	lock *os.File // holds the lock file's flock while the log is open
+
 	// Owned by the writer goroutine (and by Close after the writer exited).
 	f        *os.File
 	live     *live
@@ -186,6 +188,7 @@ func (l *Log) Close() error {
 	if cerr := l.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("txlog: close %s: %w", l.path, cerr)
 	}
+	l.lock.Close() // releases the flock
 	return err
 }
 

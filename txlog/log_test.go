@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -385,4 +386,24 @@ func BenchmarkAppendParallel(b *testing.B) {
 			b.ReportMetric(float64(s.Records-before.Records)/float64(s.Batches-before.Batches), "records/batch")
 		})
 	}
+}
+
+// A second Open of a log that is open fails; after Close it succeeds.
+func TestOpenIsExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tx.log")
+	l, _, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Open(path, Options{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, _, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	l.Close()
 }

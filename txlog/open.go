@@ -18,6 +18,20 @@ func Open(path string, opts Options) (*Log, *State, error) {
 	if opts.CompactBytes == 0 {
 		opts.CompactBytes = DefaultCompactBytes
 	}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, st, err := open(path, opts)
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	l.lock = lock
+	return l, st, nil
+}
+
+func open(path string, opts Options) (*Log, *State, error) {
 	f, err := openOrCreate(path)
 	if err != nil {
 		return nil, nil, err
