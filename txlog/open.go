@@ -18,13 +18,13 @@ func Open(path string, opts Options) (*Log, *State, error) {
 	if opts.CompactBytes == 0 {
 		opts.CompactBytes = DefaultCompactBytes
 	}
-	lock, err := lockFile(path)
+	lock, release, err := lockFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	l, st, err := open(path, opts)
 	if err != nil {
-		lock.Close()
+		release()
 		return nil, nil, err
 	}
 	l.lock = lock
