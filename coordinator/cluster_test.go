@@ -25,6 +25,9 @@ type cluster struct {
 	logPath string
 	log     *txlog.Log
 	c       *Coordinator
+	// cacheBytes is the coordinator's value cache; on in every test so
+	// that each scenario exercises it.
+	cacheBytes int64
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -108,7 +111,7 @@ func (s *swappable) restart(t *testing.T) {
 }
 
 func newCluster(t *testing.T) *cluster {
-	cl := &cluster{t: t, dir: t.TempDir()}
+	cl := &cluster{t: t, dir: t.TempDir(), cacheBytes: 1 << 20}
 	cl.logPath = filepath.Join(cl.dir, "coordinator.txlog")
 	for i := 1; i <= 3; i++ {
 		p := &swappable{name: fmt.Sprintf("p%d", i), path: filepath.Join(cl.dir, fmt.Sprintf("p%d.db", i))}
@@ -142,7 +145,7 @@ func (cl *cluster) start(failpoint func(string) bool) {
 	}
 	c, err := New(Config{
 		Members: members, Log: log, Epoch: epoch, Pending: state.Pending,
-		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond,
+		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes,
 		Fatal:     func(err error) { cl.t.Errorf("decision log failed: %v", err) },
 		failpoint: failpoint,
 	})

@@ -67,6 +67,9 @@ type Config struct {
 	// Overloaded is the number of calls in flight to one participant above
 	// which status reports it overloaded (default 256).
 	Overloaded int
+	// ReadCacheBytes bounds the cache of committed values that serves gets
+	// without a participant (see valueCache); 0 turns it off.
+	ReadCacheBytes int64
 	// Fatal is called when the decision log fails: the outcome of the
 	// transaction being logged is then unknown and the process must
 	// restart and recover. Default: log and exit(2).
@@ -112,6 +115,8 @@ type Coordinator struct {
 	members []*member
 	names   []string
 	locks   *keyLocks
+	cache   *valueCache // nil when off
+	cstats  cacheStats
 	txs     sync.Map // txid -> *txn, until every participant has the outcome
 	seq     atomic.Uint64
 	rr      atomic.Uint64 // round-robin start for reads
@@ -150,7 +155,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Epoch == 0 {
 		return nil, errors.New("coordinator: epoch must be positive (log it first)")
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, locks: newKeyLocks()}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, locks: newKeyLocks(), cache: newValueCache(cfg.ReadCacheBytes)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, m := range cfg.Members {

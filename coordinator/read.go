@@ -9,12 +9,20 @@ import (
 )
 
 // Get returns key's value as of some instant during the call
-// (linearizable). It reads one participant, round-robin, trying the next
-// if one fails.
+// (linearizable): from the cache of committed values if it is there, else
+// from one participant, round-robin, trying the next if one fails.
 func (c *Coordinator) Get(ctx context.Context, key string) (participant.Value, error) {
 	if c.ctx.Err() != nil {
 		return participant.Value{}, ErrStopped
 	}
+	if e, ok := c.cache.get(key); ok {
+		c.cstats.hits.Add(1)
+		if !e.found {
+			return participant.Value{}, ErrNotFound
+		}
+		return e.value, nil
+	}
+	c.cstats.misses.Add(1)
 	n := len(c.members)
 	start := int(c.rr.Add(1) % uint64(n))
 	var errs []error

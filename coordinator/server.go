@@ -146,6 +146,7 @@ func statusStruct(c *Coordinator) map[string]any {
 		"epoch": int64(st.Epoch), "participants": ps,
 		"committed": int64(st.Committed), "aborted": int64(st.Aborted),
 		"in_doubt": st.InDoubt, "active": st.Active,
+		"cache_hits": int64(st.CacheHits), "cache_misses": int64(st.CacheMisses),
 	}
 	if l, ok := c.cfg.Log.(interface{ Stats() txlog.Stats }); ok {
 		ls := l.Stats()

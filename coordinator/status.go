@@ -22,6 +22,9 @@ type Status struct {
 	// InDoubt counts committed transactions not yet acknowledged by every
 	// participant; Active counts transactions still being prepared.
 	InDoubt, Active int64
+	// CacheHits and CacheMisses count gets served from the value cache or
+	// from a participant.
+	CacheHits, CacheMisses uint64
 }
 
 // ParticipantStatus is one participant as the coordinator sees it.
@@ -45,6 +48,8 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 		Aborted:      c.aborted.Load(),
 		InDoubt:      c.inDoubt.Load(),
 		Active:       c.active.Load(),
+		CacheHits:    c.cstats.hits.Load(),
+		CacheMisses:  c.cstats.misses.Load(),
 		Participants: make([]ParticipantStatus, len(c.members)),
 	}
 	var wg sync.WaitGroup

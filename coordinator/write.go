@@ -57,10 +57,12 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 	rec := txlog.Record{Kind: txlog.KindCommit, TxID: t.id, Participants: c.names, Key: w.Key}
 	if err := c.cfg.Log.Append(rec); err != nil {
 		// The record may or may not be on disk: only recovery can tell.
+		c.cache.forget(w.Key)
 		c.cfg.Fatal(err)
 		return false, fmt.Errorf("coordinator: outcome unknown, decision log failed: %w", err)
 	}
 	t.decide(stateCommitted)
+	c.cache.set(w) // before the client hears of it: gets see it from now on
 	c.active.Add(-1)
 	c.inDoubt.Add(1)
 	if c.crashAt("after-decision") {

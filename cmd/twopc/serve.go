@@ -35,6 +35,7 @@ func runCoordinator(args []string) error {
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
 	lockWait := fs.Duration("lock-timeout", 2*time.Second, "longest wait for a key another write holds before failing with 'conflict'")
 	callTimeout := fs.Duration("call-timeout", 2*time.Second, "timeout of one commit, abort or read call to a participant")
+	cacheBytes := fs.Int64("read-cache-bytes", 32<<20, "memory for values of recent writes, served to gets without a participant (0: off)")
 	lim := coordinator.DefaultLimits()
 	fs.IntVar(&lim.MaxKeyBytes, "max-key-bytes", lim.MaxKeyBytes, "largest key accepted")
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
@@ -93,7 +94,7 @@ func runCoordinator(args []string) error {
 	}
 	c, err := coordinator.New(coordinator.Config{
 		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending,
-		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout,
+		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
 		Logger: log,
 	})
 	if err != nil {

@@ -1,0 +1,112 @@
+package coordinator
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twopc/twopc/participant"
+)
+
+// valueCache remembers the values of recently committed writes so that a
+// get of them needs no participant. Invariant: an entry holds the value
+// of the latest durably committed write on its key (or that it was
+// deleted). It holds because every write goes through this coordinator
+// under its key lock, an entry is set only once the write's COMMIT record
+// is durable, and the cache starts empty at every start (recovered
+// commits carry no values). Entries may be dropped at any time: a miss
+// reads a participant, which is always correct.
+type valueCache struct {
+	seed   maphash.Seed
+	shards [64]cacheShard
+	budget int64 // bytes per shard
+}
+
+type cacheShard struct {
+	mu    sync.Mutex
+	m     map[string]cached
+	bytes int64
+}
+
+type cached struct {
+	value participant.Value
+	found bool // false: the latest write was a delete
+}
+
+// cacheEntryOverhead approximates a map entry's own size.
+const cacheEntryOverhead = 64
+
+func newValueCache(budget int64) *valueCache {
+	if budget <= 0 {
+		return nil
+	}
+	c := &valueCache{seed: maphash.MakeSeed(), budget: budget / 64}
+	for i := range c.shards {
+		c.shards[i].m = map[string]cached{}
+	}
+	return c
+}
+
+func (c *valueCache) shard(key string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, key)%uint64(len(c.shards))]
+}
+
+func size(key string, e cached) int64 {
+	return int64(len(key)+len(e.value.Data)) + cacheEntryOverhead
+}
+
+// set records the committed write w; the caller holds w.Key's lock.
+func (c *valueCache) set(w participant.Write) {
+	if c == nil {
+		return
+	}
+	e := cached{value: w.Value, found: w.Op == participant.OpPut}
+	if !e.found {
+		e.value = participant.Value{}
+	}
+	sh := c.shard(w.Key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.m[w.Key]; ok {
+		sh.bytes -= size(w.Key, old)
+	}
+	sh.m[w.Key] = e
+	sh.bytes += size(w.Key, e)
+	for k, old := range sh.m { // map order is random enough for eviction
+		if sh.bytes <= c.budget {
+			break
+		}
+		if k != w.Key {
+			delete(sh.m, k)
+			sh.bytes -= size(k, old)
+		}
+	}
+}
+
+// forget drops key: its latest write is no longer known here.
+func (c *valueCache) forget(key string) {
+	if c == nil {
+		return
+	}
+	sh := c.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.m[key]; ok {
+		delete(sh.m, key)
+		sh.bytes -= size(key, old)
+	}
+}
+
+func (c *valueCache) get(key string) (cached, bool) {
+	if c == nil {
+		return cached{}, false
+	}
+	sh := c.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[key]
+	return e, ok
+}
+
+// cacheStats counts cache hits and misses for status.
+type cacheStats struct{ hits, misses atomic.Uint64 }
