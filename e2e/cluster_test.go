@@ -134,10 +134,23 @@ func eventually(t *testing.T, limit time.Duration, what string, f func() error) 
 
 func (cl *cluster) waitReady() {
 	cl.t.Helper()
-	eventually(cl.t, 30*time.Second, "coordinator ready", func() error {
-		_, err := call(cl.url, "status")
-		return err
+	eventually(cl.t, 30*time.Second, "cluster ready", func() error {
+		res, err := call(cl.url, "status")
+		if err != nil {
+			return err
+		}
+		return allActive(res)
 	})
+}
+
+// allActive checks a status reply: the coordinator sees every participant.
+func allActive(status any) error {
+	for _, p := range status.(map[string]any)["participants"].([]any) {
+		if st := p.(map[string]any)["state"]; st != "active" {
+			return fmt.Errorf("%v is %v", p.(map[string]any)["name"], st)
+		}
+	}
+	return nil
 }
 
 func ctxTimeout() (context.Context, context.CancelFunc) {

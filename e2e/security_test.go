@@ -117,9 +117,12 @@ func TestSecureCluster(t *testing.T) {
 	pool.AppendCertsFromPEM(caPEM)
 	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	good := rpc.NewClient(coordURL, rpc.WithToken(tlsClient, "client-secret-2"))
-	eventually(t, 30*time.Second, "secure coordinator ready", func() error {
-		_, err := good.Call(context.Background(), "status")
-		return err
+	eventually(t, 30*time.Second, "secure cluster ready", func() error {
+		res, err := good.Call(context.Background(), "status")
+		if err != nil {
+			return err
+		}
+		return allActive(res)
 	})
 	ctx := context.Background()
 	if _, err := good.Call(ctx, "put", "k", "v"); err != nil {
