@@ -34,6 +34,13 @@ func Register(srv *rpc.Server, c *Coordinator, lim Limits) {
 		}
 		return k, nil
 	}
+	// onlyKey reads the params of a call that takes just a key.
+	onlyKey := func(ps []any) (string, error) {
+		if err := rpc.Arity(ps, "key"); err != nil {
+			return "", err
+		}
+		return key(ps)
+	}
 	srv.Register(rpc.Method{
 		Name: "put",
 		Help: "put(key, value): store value (string or base64) under key on every participant atomically; " +
@@ -65,10 +72,7 @@ func Register(srv *rpc.Server, c *Coordinator, lim Limits) {
 		Help:      "get(key): the value of key, in the type it was put with (string or base64). Faults: 1 not found, 3 unavailable.",
 		Signature: [][]string{{"string", "string"}, {"base64", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "key"); err != nil {
-				return nil, err
-			}
-			k, err := key(ps)
+			k, err := onlyKey(ps)
 			if err != nil {
 				return nil, err
 			}
@@ -84,10 +88,7 @@ func Register(srv *rpc.Server, c *Coordinator, lim Limits) {
 		Help:      "delete(key): remove key on every participant atomically; true if it existed, false if not. Faults as for put.",
 		Signature: [][]string{{"boolean", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "key"); err != nil {
-				return nil, err
-			}
-			k, err := key(ps)
+			k, err := onlyKey(ps)
 			if err != nil {
 				return nil, err
 			}

@@ -44,6 +44,23 @@ func securityFlags(fs *flag.FlagSet) *security {
 	return s
 }
 
+// setup checks the security flags of a server that will listen on addr,
+// before anything is opened, and returns the peer token ("" if none) and
+// the HTTP client for calls to peers (which presents the token).
+func (s *security) setup(addr string) (peerToken string, hc *http.Client, err error) {
+	if peerToken, err = s.peerToken(); err != nil {
+		return "", nil, err
+	}
+	if _, _, err = s.tlsFiles(); err != nil {
+		return "", nil, err
+	}
+	if err = s.checkExposure(addr, peerToken); err != nil {
+		return "", nil, err
+	}
+	hc, err = s.httpClient(peerToken)
+	return peerToken, hc, err
+}
+
 // peerToken loads the shared token; "" when none is configured.
 func (s *security) peerToken() (string, error) {
 	return loadSecret(s.peerTokenFile, envPeerToken)

@@ -50,22 +50,11 @@ func runCoordinator(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	peerToken, err := sec.peerToken()
+	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
 	}
 	clientToken, err := loadSecret(*clientTokenFile, envClientToken)
-	if err != nil {
-		return err
-	}
-	certFile, _, err := sec.tlsFiles() // checked early: fail before touching any file
-	if err != nil {
-		return err
-	}
-	if err := sec.checkExposure(*listen, peerToken); err != nil {
-		return err
-	}
-	hc, err := sec.httpClient(peerToken)
 	if err != nil {
 		return err
 	}
@@ -74,7 +63,7 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	log := newLogger("coordinator")
-	logAuth(log, peerToken != "", clientToken != "", certFile != "")
+	logAuth(log, peerToken != "", clientToken != "", sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
@@ -140,23 +129,12 @@ func runParticipant(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	peerToken, err := sec.peerToken()
-	if err != nil {
-		return err
-	}
-	certFile, _, err := sec.tlsFiles() // checked early: fail before touching any file
-	if err != nil {
-		return err
-	}
-	if err := sec.checkExposure(*listen, peerToken); err != nil {
-		return err
-	}
-	hc, err := sec.httpClient(peerToken)
+	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
 	}
 	log := newLogger("participant")
-	logAuth(log, peerToken != "", false, certFile != "")
+	logAuth(log, peerToken != "", false, sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
 		return err
