@@ -35,6 +35,9 @@ twopc_round() {
     line+=" | $(awk -v n="$1_c$2" '{for(i=1;i<=NF;i++){split($i,kv,"="); v[kv[1]]=kv[2]}}
       END{gsub("ms","",v["p50"]); gsub("ms","",v["p99"]); printf "%s %s/s p50=%.2fms p99=%.2fms", n, v["ops/s"], v["p50"], v["p99"]}' <<<"$out")"
   done
+  for pid in $(pgrep -P "$LOCAL"); do # memory after the load, per process
+    echo "  rss $(ps -o rss= -p "$pid" | awk '{printf "%.0fMB", $1/1024}') $(ps -o args= -p "$pid" | awk '{print $2, $4}')" >&2
+  done
   kill -INT "$LOCAL"; wait "$LOCAL" || true; LOCAL=
   echo "$line"
 }
