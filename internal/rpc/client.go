@@ -135,7 +135,7 @@ func toKolo(v any, depth int) (any, error) {
 		}
 		return toKolo(rv.Elem().Interface(), depth+1)
 	case reflect.String:
-		if err := new(encoder).text(rv.String()); err != nil {
+		if err := checkText(rv.String()); err != nil {
 			return nil, err
 		}
 		return rv.String(), nil
@@ -200,7 +200,7 @@ var errKoloInt = errors.New("integer outside the 32-bit range of <int>: kolo/xml
 // checkKoloName refuses a struct member name that kolo would write
 // unescaped into broken or different XML.
 func checkKoloName(k string) error {
-	if err := new(encoder).text(k); err != nil {
+	if err := checkText(k); err != nil {
 		return fmt.Errorf("member name: %w", err)
 	}
 	if strings.ContainsAny(k, "<>&\r") {

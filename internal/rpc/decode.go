@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -12,8 +13,25 @@ import (
 // Every error is a *Fault, ready to send back: ParseError when the body is
 // not well-formed XML (including invalid UTF-8 and characters XML forbids)
 // or a scalar's text does not parse; InvalidRequest when it is XML but not a
-// methodCall; TooLarge when it is beyond lim. params is never nil.
+// methodCall; TooLarge when it is beyond lim. params is never nil. r is
+// read to its end, or past lim.MaxBodyBytes (see "Fast path" in doc.go).
 func DecodeCall(r io.Reader, lim Limits) (method string, params []any, err error) {
+	lim = lim.orDefaults()
+	s := getScanner(lim)
+	defer putScanner(s)
+	rest := s.read(r, lim.MaxBodyBytes)
+	if rest == nil {
+		if method, params, ok := s.call(); ok {
+			return method, params, nil
+		}
+		rest = bytes.NewReader(s.b)
+	}
+	return decodeCallXML(rest, lim)
+}
+
+// decodeCallXML is DecodeCall's slow path, with encoding/xml: the one
+// that decides every input the fast path (fastdecode.go) leaves to it.
+func decodeCallXML(r io.Reader, lim Limits) (method string, params []any, err error) {
 	d := newDecoder(r, lim, "request")
 	method, params, f := d.call()
 	if f != nil {
@@ -28,6 +46,24 @@ func DecodeCall(r io.Reader, lim Limits) (method string, params []any, err error
 // so that a caller can tell "the server said no" from "the reply was
 // broken".
 func DecodeResponse(r io.Reader, lim Limits) (any, error) {
+	lim = lim.orDefaults()
+	s := getScanner(lim)
+	defer putScanner(s)
+	rest := s.read(r, lim.MaxBodyBytes)
+	if rest == nil {
+		if v, fault, ok := s.response(); ok {
+			if fault != nil {
+				return nil, fault
+			}
+			return v, nil
+		}
+		rest = bytes.NewReader(s.b)
+	}
+	return decodeResponseXML(rest, lim)
+}
+
+// decodeResponseXML is DecodeResponse's slow path, with encoding/xml.
+func decodeResponseXML(r io.Reader, lim Limits) (any, error) {
 	d := newDecoder(r, lim, "response")
 	v, fault, f := d.response()
 	if f != nil {

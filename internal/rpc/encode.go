@@ -32,7 +32,8 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 	if f := checkMethodName(method); f != nil {
 		return fmt.Errorf("rpc: %s", f.Message)
 	}
-	var e encoder
+	e := getEncoder()
+	defer putEncoder(e)
 	e.WriteString(xmlHeader + "<methodCall><methodName>" + method + "</methodName><params>")
 	for i, p := range params {
 		e.WriteString("<param>")
@@ -49,7 +50,8 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 // EncodeResponse writes a methodResponse document carrying v. An error
 // (a value of a type XML-RPC cannot carry) leaves w untouched.
 func EncodeResponse(w io.Writer, v any) error {
-	var e encoder
+	e := getEncoder()
+	defer putEncoder(e)
 	e.WriteString(xmlHeader + "<methodResponse><params><param>")
 	if err := e.value(v, 0); err != nil {
 		return fmt.Errorf("rpc: result: %w", err)
@@ -63,7 +65,8 @@ func EncodeResponse(w io.Writer, v any) error {
 // cannot fail on f's content: characters XML cannot carry in the message
 // are replaced with U+FFFD, because a fault must always reach the client.
 func EncodeFault(w io.Writer, f *Fault) error {
-	var e encoder
+	e := getEncoder()
+	defer putEncoder(e)
 	e.WriteString(xmlHeader + "<methodResponse><fault>")
 	fault := map[string]any{"faultCode": f.Code, "faultString": sanitize(f.Message)}
 	if err := e.value(fault, 0); err != nil {
@@ -277,6 +280,11 @@ func (e *encoder) structure(m reflect.Value, depth int) error {
 func (e *encoder) text(s string) error {
 	start := 0
 	for i := 0; i < len(s); {
+		// Most text is ASCII that needs no escape: skip it a byte at a time.
+		if c := s[i]; c >= 0x20 && c < utf8.RuneSelf && c != '<' && c != '>' && c != '&' || c == '\t' || c == '\n' {
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		var esc string
 		switch {
