@@ -36,6 +36,7 @@ func runCoordinator(args []string) error {
 	lockWait := fs.Duration("lock-timeout", 2*time.Second, "longest wait for a key another write holds before failing with 'conflict'")
 	callTimeout := fs.Duration("call-timeout", 2*time.Second, "timeout of one commit, abort or read call to a participant")
 	cacheBytes := fs.Int64("read-cache-bytes", 32<<20, "memory for values of recent writes, served to gets without a participant (0: off)")
+	compactBytes := fs.Int64("compact-bytes", txlog.DefaultCompactBytes, "compact the transaction log when it grows past this size and is mostly finished transactions")
 	lim := coordinator.DefaultLimits()
 	fs.IntVar(&lim.MaxKeyBytes, "max-key-bytes", lim.MaxKeyBytes, "largest key accepted")
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
@@ -69,7 +70,7 @@ func runCoordinator(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
 		return err
 	}
-	tl, state, err := txlog.Open(*logPath, txlog.Options{})
+	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twopc/twopc/drill"
+)
+
+// runDrill attacks a cluster with load and faults and checks it; see
+// package drill.
+func runDrill(args []string) error {
+	fs := newFlags("drill", "[flags]", "Run random put/get/delete from concurrent clients while killing and pausing processes, then check linearizability, replicas, prepared records and the txlog")
+	seed := fs.Uint64("seed", 0, "seed of the operations and of the fault schedule; 0 picks one at random (printed)")
+	duration := fs.Duration("duration", time.Minute, "how long the load and the faults run")
+	clients := fs.Int("clients", 8, "concurrent clients")
+	keys := fs.Int("keys", 8, "number of keys (few keys: many conflicts)")
+	every := fs.Duration("fault-every", 2*time.Second, "mean gap between faults; 0 for no faults")
+	maxDown := fs.Duration("max-down", time.Second, "longest a killed process stays down")
+	prepare := fs.Duration("prepare-timeout", time.Second, "the local coordinator's --prepare-timeout; pauses last 1.5x to 3x this")
+	settle := fs.Duration("settle-timeout", time.Minute, "how long the cluster may take to finish everything after the load stops")
+	dir := fs.String("dir", "", "folder for the local cluster's data and logs and the drill's output (default: a new temporary folder)")
+	coordURL := fs.String("coordinator", "", "target this running coordinator instead of starting a cluster (no faults: they need process control)")
+	partURLs := fs.String("participants", "", "with --coordinator: the participants' URLs, comma-separated")
+	tokenFile := fs.String("token-file", "", "with --coordinator: file holding the coordinator's client token (or set "+envClientToken+")")
+	peerTokenFile := fs.String("peer-token-file", "", "with --coordinator: file holding the participants' peer token (or set "+envPeerToken+")")
+	tlsCA := fs.String("tls-ca", "", "with --coordinator: CA certificates (PEM file) the cluster's HTTPS certificates chain to")
+	check := fs.String("check", "", "only check this history file (history.jsonl of an earlier drill) for linearizability")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *check != "" {
+		return checkHistory(*check)
+	}
+	if *seed == 0 {
+		*seed = rand.Uint64()
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "twopc-drill-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	}
+	log := newLogger("drill")
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	var cl drill.Cluster
+	var coordHC, partHC *http.Client
+	if *coordURL != "" {
+		if *partURLs == "" {
+			return errors.New("--coordinator needs --participants")
+		}
+		cl = &drill.Static{Coordinator: *coordURL, Participants: strings.Split(*partURLs, ",")}
+		*every = 0
+		var err error
+		if coordHC, err = drillHTTPClient(*tokenFile, envClientToken, *tlsCA); err != nil {
+			return err
+		}
+		if partHC, err = drillHTTPClient(*peerTokenFile, envPeerToken, *tlsCA); err != nil {
+			return err
+		}
+	} else {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		lc, err := drill.StartLocal(ctx, drill.LocalConfig{Binary: self, Dir: filepath.Join(*dir, "cluster"), PrepareTimeout: *prepare})
+		if err != nil {
+			return err
+		}
+		cl = lc
+		log.Info("local cluster up", "coordinator", lc.CoordinatorURL(), "dir", lc.Dir())
+	}
+	defer cl.Close()
+
+	res, err := drill.Run(ctx, cl, drill.Config{
+		Seed: *seed, Duration: *duration, Clients: *clients, Keys: *keys, SettleTimeout: *settle,
+		Faults:          drill.FaultConfig{Every: *every, MaxDown: *maxDown, PauseMin: *prepare * 3 / 2, PauseMax: *prepare * 3},
+		CoordinatorHTTP: coordHC, ParticipantHTTP: partHC, OutDir: *dir, Log: log,
+	})
+	fmt.Println(res.Summary())
+	if res.Linearizability != "" {
+		fmt.Printf("linearizability: %s; %s\n", res.Linearizability, res.Txlog)
+	}
+	if err != nil {
+		return fmt.Errorf("drill could not run (seed %d): %w", *seed, err)
+	}
+	if res.Passed() {
+		fmt.Printf("history: %s\n", res.HistoryPath)
+		return nil
+	}
+	for _, v := range res.Violations {
+		fmt.Println("violation:", v)
+	}
+	fmt.Printf("history: %s\n", res.HistoryPath)
+	if res.VisualizationPath != "" {
+		fmt.Printf("visualization: %s\n", res.VisualizationPath)
+	}
+	fmt.Printf("process logs and data: %s\n", *dir)
+	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d --keys %d --fault-every %v\n", *seed, *duration, *clients, *keys, *every)
+	return fmt.Errorf("%d violations (seed %d)", len(res.Violations), *seed)
+}
+
+// checkHistory runs the checker alone on a recorded history.
+func checkHistory(path string) error {
+	h, err := drill.ReadHistory(path)
+	if err != nil {
+		return err
+	}
+	v := drill.Check(h, 10*time.Minute)
+	fmt.Printf("%s: %d operations, %d checked: %s\n", path, len(h.Ops), v.Checked, v.Result)
+	if v.Linearizable() {
+		return nil
+	}
+	html := strings.TrimSuffix(path, filepath.Ext(path)) + ".html"
+	if err := v.Visualize(html, h.Events); err != nil {
+		return err
+	}
+	fmt.Printf("keys not linearizable: %q\nvisualization: %s\n", v.BadKeys, html)
+	return fmt.Errorf("history %s is not linearizable", path)
+}
+
+// drillHTTPClient is an HTTP client that presents the token from file (or
+// env) and trusts ca, for calls to a cluster the drill did not start.
+func drillHTTPClient(file, env, ca string) (*http.Client, error) {
+	token, err := loadSecret(file, env)
+	if err != nil {
+		return nil, err
+	}
+	return (&security{tlsCA: ca}).httpClient(token)
+}

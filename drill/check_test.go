@@ -1,0 +1,136 @@
+package drill
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Shorthands for hand-made histories; times are abstract ticks.
+func put(c int, k, v string, call, ret int64) Op {
+	return Op{Client: c, Kind: Put, Key: k, Value: v, Outcome: OK, Call: call, Return: ret}
+}
+func get(c int, k, v string, call, ret int64) Op {
+	return Op{Client: c, Kind: Get, Key: k, Value: v, Found: true, Outcome: OK, Call: call, Return: ret}
+}
+func getMissing(c int, k string, call, ret int64) Op {
+	return Op{Client: c, Kind: Get, Key: k, Outcome: OK, Call: call, Return: ret}
+}
+func del(c int, k string, existed bool, call, ret int64) Op {
+	return Op{Client: c, Kind: Delete, Key: k, Existed: existed, Outcome: OK, Call: call, Return: ret}
+}
+func outcome(o Op, out Outcome) Op { o.Outcome = out; o.Found, o.Existed = false, false; return o }
+func at(o Op, replica string) Op   { o.Replica = replica; return o }
+
+func TestCheckerVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ops     []Op
+		illegal []string // keys reported; nil: linearizable
+	}{
+		{"sequential put get delete", []Op{
+			put(0, "k", "a", 0, 10), get(0, "k", "a", 20, 30), del(0, "k", true, 40, 50), getMissing(0, "k", 60, 70),
+		}, nil},
+		{"stale read: a get after an acknowledged put returns the older value", []Op{
+			put(0, "k", "a", 0, 10), put(0, "k", "b", 20, 30), get(1, "k", "a", 40, 50),
+		}, []string{"k"}},
+		{"a get concurrent with the put may return either value", []Op{
+			put(0, "k", "a", 0, 10), put(0, "k", "b", 20, 60), get(1, "k", "a", 30, 40), get(2, "k", "b", 35, 45),
+		}, nil},
+		{"new value seen, then the old one again", []Op{
+			put(0, "k", "a", 0, 10), put(0, "k", "b", 20, 100), get(1, "k", "b", 30, 40), get(2, "k", "a", 50, 60),
+		}, []string{"k"}},
+		{"lost acknowledged write: not found after put returned", []Op{
+			put(0, "k", "a", 0, 10), getMissing(1, "k", 20, 30),
+		}, []string{"k"}},
+		{"lost acknowledged write: a final read on a replica misses it", []Op{
+			put(0, "k", "a", 0, 10), put(0, "k", "b", 20, 30),
+			at(get(10, "k", "b", 100, 110), "p1"), at(get(11, "k", "a", 100, 110), "p2"), at(get(12, "k", "b", 100, 110), "p3"),
+		}, []string{"k"}},
+		{"write visible on one replica only: an unknown put seen by one final read, not the others", []Op{
+			put(0, "k", "a", 0, 10), outcome(put(1, "k", "b", 20, 30), Unknown),
+			at(get(10, "k", "b", 100, 110), "p1"), at(get(11, "k", "a", 100, 110), "p2"), at(get(12, "k", "a", 100, 110), "p3"),
+		}, []string{"k"}},
+		{"an unknown put may have taken effect", []Op{
+			put(0, "k", "a", 0, 10), outcome(put(1, "k", "b", 20, 30), Unknown), get(2, "k", "b", 40, 50),
+		}, nil},
+		{"an unknown put may never take effect", []Op{
+			put(0, "k", "a", 0, 10), outcome(put(1, "k", "b", 20, 30), Unknown), get(2, "k", "a", 40, 50),
+		}, nil},
+		{"unknown writes that never took effect, then final reads of the older value", []Op{
+			put(0, "k", "a", 0, 10), outcome(put(1, "k", "b", 20, 30), Unknown), outcome(del(2, "k", false, 20, 30), Unknown),
+			at(get(10, "k", "a", 100, 110), "p1"), at(get(11, "k", "a", 100, 110), "p2"), at(get(12, "k", "a", 100, 110), "p3"),
+		}, nil},
+		{"an unknown put that took effect, seen by every final read", []Op{
+			put(0, "k", "a", 0, 10), outcome(put(1, "k", "b", 20, 30), Unknown),
+			at(get(10, "k", "b", 100, 110), "p1"), at(get(11, "k", "b", 101, 111), "p2"), at(get(12, "k", "b", 102, 112), "p3"),
+		}, nil},
+		{"an unknown put may take effect long after its caller gave up", []Op{
+			outcome(put(1, "k", "b", 0, 10), Unknown), getMissing(2, "k", 20, 30), get(2, "k", "b", 40, 50),
+		}, nil},
+		{"a failed put (fault: no effect) is read", []Op{
+			put(0, "k", "a", 0, 10), outcome(put(1, "k", "b", 20, 30), Failed), get(2, "k", "b", 40, 50),
+		}, []string{"k"}},
+		{"delete reports a value that was not there", []Op{
+			put(0, "k", "a", 0, 10), del(0, "k", true, 20, 30), del(1, "k", true, 40, 50),
+		}, []string{"k"}},
+		{"delete loses its acknowledged effect", []Op{
+			put(0, "k", "a", 0, 10), del(0, "k", true, 20, 30), get(1, "k", "a", 40, 50),
+		}, []string{"k"}},
+		{"keys are independent: only the bad key is named", []Op{
+			put(0, "x", "1", 0, 10), get(1, "x", "1", 20, 30),
+			put(0, "y", "2", 0, 10), getMissing(1, "y", 20, 30),
+		}, []string{"y"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Check(History{Ops: tc.ops}, 0)
+			want := porcupine.Ok
+			if tc.illegal != nil {
+				want = porcupine.Illegal
+			}
+			if v.Result != want {
+				t.Fatalf("Check = %v, want %v", v.Result, want)
+			}
+			if !slices.Equal(v.BadKeys, tc.illegal) {
+				t.Fatalf("bad keys %q, want %q", v.BadKeys, tc.illegal)
+			}
+		})
+	}
+}
+
+func TestVisualizeAndHistoryRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	h := History{
+		Ops:    []Op{put(0, "k", "a", 0, 10), put(0, "k", "b", 20, 30), get(1, "k", "a", 40, 50)},
+		Events: []Event{{Start: 15, End: 25, What: "kill coordinator"}},
+	}
+	path := filepath.Join(dir, "h.jsonl")
+	if err := WriteHistory(path, h); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Ops, h.Ops) || !slices.Equal(back.Events, h.Events) {
+		t.Fatalf("read back %+v, wrote %+v", back, h)
+	}
+	v := Check(back, 0)
+	html := filepath.Join(dir, "h.html")
+	if err := v.Visualize(html, back.Events); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kill coordinator", `put(\"k\", \"b\")`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("visualization lacks %s", want)
+		}
+	}
+}
