@@ -1,0 +1,245 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/twopc/twopc/drill"
+)
+
+// Cluster is a deployed twopc cluster driven over SSH: drill.Cluster for
+// hosts of an inventory. It targets processes Deploy started; Close leaves
+// them running (it only closes the SSH connections).
+//
+// The coordinator's URL is its public one (listen address, or the host's
+// address for 0.0.0.0): the drill's load goes there directly, so the
+// operator's machine must reach that port. The participants' URLs are
+// local proxies that tunnel through SSH and add the peer token.
+type Cluster struct {
+	inv   *Inventory
+	token string
+	// clientToken is what the coordinator wants from clients ("" for
+	// none); the drill's coordinator calls must present it.
+	clientToken string
+	coord       *target
+	parts       []*target
+	proxies     []*peerProxy
+	mu          sync.Mutex
+	killed      map[*target]bool // killed by Kill and not restarted: not a finding
+	closeMu     sync.Once
+	conns       []*Conn
+}
+
+// target is one process: a role on a host, with the host's connection.
+type target struct {
+	conn    *Conn
+	role    string
+	systemd bool
+}
+
+func (t *target) String() string { return t.role + " on " + t.conn.Host.Name }
+
+var _ drill.Cluster = (*Cluster)(nil)
+
+// OpenCluster connects to every host of inv (in parallel; any failure is
+// an error naming the hosts) and returns the cluster.
+func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
+	token, err := inv.PeerToken(false)
+	if err != nil {
+		return nil, err
+	}
+	clientToken, err := inv.ClientToken()
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]*Conn, len(inv.Hosts))
+	systemd := make([]bool, len(inv.Hosts))
+	errs := make([]error, len(inv.Hosts))
+	var wg sync.WaitGroup
+	for i, h := range inv.Hosts {
+		wg.Go(func() {
+			c, err := Dial(ctx, h, inv.KnownHosts)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			conns[i] = c
+			systemd[i], errs[i] = c.serviceManager(ctx)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("host %s: %w", h.Name, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	cl := &Cluster{inv: inv, token: token, clientToken: clientToken, killed: map[*target]bool{}}
+	for i, c := range conns {
+		if c == nil {
+			continue
+		}
+		cl.conns = append(cl.conns, c)
+		if c.Host.Has(RoleCoordinator) {
+			cl.coord = &target{c, RoleCoordinator, systemd[i]}
+		}
+		if c.Host.Has(RoleParticipant) {
+			cl.parts = append(cl.parts, &target{c, RoleParticipant, systemd[i]})
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	for _, p := range cl.parts {
+		px, err := newPeerProxy(p.conn, token)
+		if err != nil {
+			cl.Close()
+			return nil, err
+		}
+		cl.proxies = append(cl.proxies, px)
+	}
+	return cl, nil
+}
+
+func (cl *Cluster) CoordinatorURL() string { return cl.coord.conn.Host.URL(RoleCoordinator) }
+
+// ClientToken is the token the coordinator wants from clients, "" if none.
+func (cl *Cluster) ClientToken() string { return cl.clientToken }
+
+func (cl *Cluster) ParticipantURLs() []string {
+	var out []string
+	for _, p := range cl.proxies {
+		out = append(out, p.url)
+	}
+	return out
+}
+
+func (cl *Cluster) target(role drill.Role, i int) (*target, error) {
+	switch {
+	case role == drill.Coordinator && i == 0:
+		return cl.coord, nil
+	case role == drill.Participant && i >= 0 && i < len(cl.parts):
+		return cl.parts[i], nil
+	}
+	return nil, fmt.Errorf("deploy: no process %v %d in a cluster of %d participants", role, i, len(cl.parts))
+}
+
+// Kill sends SIGKILL and returns once the process is gone. Under systemd
+// the unit is then stopped too, so that systemd does not restart it behind
+// the drill's back (Restart does).
+func (cl *Cluster) Kill(ctx context.Context, role drill.Role, i int) error {
+	t, err := cl.target(role, i)
+	if err != nil {
+		return err
+	}
+	h := t.conn.Host
+	var script string
+	if t.systemd {
+		u := shQuote(unitName(h, t.role))
+		script = fmt.Sprintf("systemctl kill --kill-who=main -s SIGKILL %s && systemctl stop %s", u, u)
+	} else {
+		script = shLib + fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true); tag=%s
+alive "$pid" "$tag" || { echo "not running" >&2; exit 1; }
+kill -KILL "$pid"
+i=0; while alive "$pid" "$tag" && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+alive "$pid" "$tag" && { echo "still alive 10s after SIGKILL" >&2; exit 1; }
+exit 0
+`, shQuote(pidPath(h, t.role)), shQuote(binPath(h)+" "+t.role))
+	}
+	if _, err := t.conn.Run(ctx, script, nil); err != nil {
+		return fmt.Errorf("kill %v: %w", t, err)
+	}
+	cl.mu.Lock()
+	cl.killed[t] = true
+	cl.mu.Unlock()
+	return nil
+}
+
+// Restart starts a process that is not running and waits until it serves.
+func (cl *Cluster) Restart(ctx context.Context, role drill.Role, i int) error {
+	t, err := cl.target(role, i)
+	if err != nil {
+		return err
+	}
+	st, err := t.conn.state(ctx, t.role, t.systemd)
+	if err != nil {
+		return err
+	}
+	if st.Running {
+		return fmt.Errorf("restart %v: it is running (pid %d)", t, st.PID)
+	}
+	if _, err := t.conn.start(ctx, t.role, t.systemd); err != nil {
+		return err
+	}
+	if err := t.conn.waitReady(ctx, t.role, t.systemd, callerToken(t.role, cl.token, cl.clientToken)); err != nil {
+		return err
+	}
+	cl.mu.Lock()
+	delete(cl.killed, t)
+	cl.mu.Unlock()
+	return nil
+}
+
+func (cl *Cluster) Pause(ctx context.Context, role drill.Role, i int) error {
+	return cl.signal(ctx, role, i, "STOP")
+}
+
+func (cl *Cluster) Resume(ctx context.Context, role drill.Role, i int) error {
+	return cl.signal(ctx, role, i, "CONT")
+}
+
+func (cl *Cluster) signal(ctx context.Context, role drill.Role, i int, sig string) error {
+	t, err := cl.target(role, i)
+	if err != nil {
+		return err
+	}
+	return t.conn.signal(ctx, t.role, t.systemd, sig)
+}
+
+// Healthy checks every process runs and is not stopped by SIGSTOP.
+func (cl *Cluster) Healthy(ctx context.Context) error {
+	var errs []error
+	for _, t := range append([]*target{cl.coord}, cl.parts...) {
+		st, err := t.conn.state(ctx, t.role, t.systemd)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case !st.Running:
+			cl.mu.Lock()
+			why := "exited without being killed by the drill"
+			if cl.killed[t] {
+				why = "killed"
+			}
+			cl.mu.Unlock()
+			errs = append(errs, fmt.Errorf("%v is not running (%s, %s)", t, st.Detail, why))
+		default:
+			res, err := t.conn.Run(ctx, fmt.Sprintf("sed 's/.*) //' /proc/%d/stat | cut -c1", st.PID), nil)
+			if err == nil && strings.TrimSpace(string(res.Stdout)) == "T" {
+				errs = append(errs, fmt.Errorf("%v is paused (SIGSTOP)", t))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (cl *Cluster) ReadTxlog(ctx context.Context) ([]byte, error) {
+	h := cl.coord.conn.Host
+	res, err := cl.coord.conn.Run(ctx, "cat "+shQuote(path.Join(h.Dir, "data", "coordinator.txlog")), nil)
+	return res.Stdout, err
+}
+
+// Close closes the proxies and the SSH connections; the processes keep
+// running.
+func (cl *Cluster) Close() error {
+	cl.closeMu.Do(func() {
+		for _, p := range cl.proxies {
+			p.Close()
+		}
+		for _, c := range cl.conns {
+			c.Close()
+		}
+	})
+	return nil
+}

@@ -1,0 +1,67 @@
+// Package deploy operates twopc on the operator's own hosts over SSH: it
+// reads the inventory, installs the binary and each host's generated
+// config, starts, stops and inspects the processes, and drives recovery
+// drills against the deployed cluster. The mage targets in magefiles/ are
+// thin wrappers around Ops, OpenCluster and RunDrill.
+//
+// # Inventory
+//
+// One JSON file (example: deploy/inventory.example.json). Top level:
+//
+//	known_hosts      file the host keys are checked against (default ~/.ssh/known_hosts)
+//	peer_token_file  the coordinator's and participants' shared token (default peer.token
+//	                 beside the inventory); deploy creates it (0600) if missing. Keep it
+//	                 out of version control.
+//	client_token_file  optional: a token (file mode 0600, made by the operator) the
+//	                 coordinator then demands from clients; status and the drill present it
+//	defaults         a host; its fields fill those a host leaves empty
+//	hosts            the hosts, each:
+//	  name                stable name; also the participant's name in the coordinator's log
+//	  address             what SSH connects to (host name or IP)
+//	  user, port          SSH login (port default 22)
+//	  key                 private key file (~ and paths relative to the inventory work),
+//	                      or "agent": the keys of the SSH agent at $SSH_AUTH_SOCK only
+//	  roles               ["coordinator"], ["participant"] or both
+//	  coordinator_listen  host:port, with the coordinator role
+//	  participant_listen  host:port, with the participant role
+//	  dir                 remote directory, absolute (see layout.go)
+//	  service             auto (default): systemd if the host booted with it and user is root,
+//	                      else background; or systemd, or background
+//	  comment             free text, ignored
+//
+// Others reach a role at its listen address; 0.0.0.0 means the host's
+// address. The whole file is checked before any host is contacted: unknown
+// fields, duplicate names, two hosts sharing a directory or a port, not
+// exactly one coordinator, no participant, a role without its listen
+// address (or the reverse) are all reported at once.
+//
+// # Invariants
+//
+//   - Host keys are verified against known_hosts, always. An unknown,
+//     changed or revoked key stops the work on that host before a byte is
+//     sent to it, with the fingerprint and the command that fixes it.
+//   - Key material and the peer token never appear in output, errors,
+//     command lines or unit files: processes read the token from
+//     dir/etc/peer.token. Remote files are created with umask 077 (binary
+//     0700, config and token 0600).
+//   - A binary or config file is replaced by upload to a temporary name
+//     and rename, never rewritten in place.
+//   - Deploy is idempotent: a process is restarted only when its binary or
+//     config changed, started only when it is not running.
+//   - Hosts are worked on in parallel; every command prints one line per
+//     host and fails if any host failed, naming it.
+//   - Every wait is bounded: SSH dial and handshake, each host's whole
+//     command, process start and stop, the drill's settling.
+//   - A background process is identified by its pidfile and its command
+//     line (binary path and role), so a stale pidfile whose pid was reused
+//     is never signalled.
+//
+// Processes run under systemd (a unit per role, Restart=on-failure) where
+// the host has it, else as a background process: setsid, a pidfile in
+// dir/run and stdout+stderr appended to dir/log. The operator's tools
+// reach the services through the SSH connection (status, readiness, the
+// drill's participant reads, with the peer token added) except the
+// drill's load, which goes to the coordinator's public URL directly.
+//
+// Not yet managed by the deploy: TLS (--tls-cert/--tls-key/--tls-ca).
+package deploy

@@ -1,0 +1,366 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// hostTimeout bounds all the work on one host in one command; a host that
+// hangs is reported as failed when it runs out.
+const hostTimeout = 5 * time.Minute
+
+// readyTimeout bounds the wait for a started process to answer.
+const readyTimeout = 30 * time.Second
+
+// Ops runs operator commands against the hosts of an inventory.
+type Ops struct {
+	Inv *Inventory
+	Out io.Writer // one result line per host, then a summary
+
+	token       string // the peer token, once loaded
+	clientToken string // the client token, "" if none
+}
+
+// loadTokens loads the peer token (creating it if create) and the client
+// token; call it before working on hosts in parallel, which read them.
+func (o *Ops) loadTokens(create bool) error {
+	tok, err := o.Inv.PeerToken(create)
+	if err != nil {
+		return err
+	}
+	o.token = tok
+	o.clientToken, err = o.Inv.ClientToken()
+	return err
+}
+
+// callerToken is what a caller of role must present.
+func callerToken(role, peer, client string) string {
+	if role == RoleCoordinator {
+		return client // the coordinator's public methods want the client token
+	}
+	return peer
+}
+
+// hostResult is the outcome of a command on one host.
+type hostResult struct {
+	host Host
+	msg  string
+	err  error
+	took time.Duration
+}
+
+// each runs fn on every host in parallel, each with its own SSH connection
+// and timeout, then prints one line per host in inventory order and a
+// summary. Any failed host makes the returned error non-nil: a failure
+// never hides behind the others' success.
+func (o *Ops) each(ctx context.Context, verb string, hosts []Host, fn func(context.Context, *Conn) (string, error)) error {
+	results := make([]hostResult, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, hostTimeout)
+			defer cancel()
+			results[i] = hostResult{host: h}
+			start := time.Now()
+			defer func() { results[i].took = time.Since(start) }()
+			c, err := Dial(ctx, h, o.Inv.KnownHosts)
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			defer c.Close()
+			results[i].msg, results[i].err = fn(ctx, c)
+		})
+	}
+	wg.Wait()
+	var failed []string
+	for _, r := range results {
+		took := r.took.Round(100 * time.Millisecond)
+		if r.err != nil {
+			failed = append(failed, r.host.Name)
+			fmt.Fprintf(o.Out, "FAIL  %-12s %s [%v]\n", r.host.Name, indent(r.err.Error()), took)
+		} else {
+			fmt.Fprintf(o.Out, "ok    %-12s %s [%v]\n", r.host.Name, r.msg, took)
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(o.Out, "%s: %d of %d host(s) FAILED: %s\n", verb, len(failed), len(hosts), strings.Join(failed, ", "))
+		return fmt.Errorf("%s failed on %s", verb, strings.Join(failed, ", "))
+	}
+	fmt.Fprintf(o.Out, "%s: %d host(s) ok\n", verb, len(hosts))
+	return nil
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", 19)) }
+
+// rolesOf lists h's roles, participants first: on one host, the
+// participant should be up before the coordinator starts calling it.
+func rolesOf(h Host) []string {
+	var out []string
+	for _, r := range []string{RoleParticipant, RoleCoordinator} {
+		if h.Has(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Deploy installs binary and the generated config on the target's hosts
+// and (re)starts what changed or is not running. Rerunning it with nothing
+// changed leaves running processes alone.
+func (o *Ops) Deploy(ctx context.Context, target, binary string) error {
+	hosts, err := o.Inv.Select(target)
+	if err != nil {
+		return err
+	}
+	bin, err := readBinary(binary)
+	if err != nil {
+		return err
+	}
+	if err := o.loadTokens(true); err != nil {
+		return err
+	}
+	return o.each(ctx, "deploy", hosts, func(ctx context.Context, c *Conn) (string, error) {
+		return o.deployHost(ctx, c, bin)
+	})
+}
+
+// secrets are the token files h needs, by remote path.
+func (o *Ops) secrets(h Host) map[string][]byte {
+	m := map[string][]byte{tokenPath(h): []byte(o.token + "\n")}
+	if h.Has(RoleCoordinator) && o.clientToken != "" {
+		m[clientTokenPath(h)] = []byte(o.clientToken + "\n")
+	}
+	return m
+}
+
+func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, error) {
+	h := c.Host
+	roles := rolesOf(h)
+	secrets := o.secrets(h)
+	files := []string{binPath(h)}
+	for f := range secrets {
+		files = append(files, f)
+	}
+	for _, r := range roles {
+		files = append(files, argsPath(h, r))
+	}
+	p, err := c.probe(ctx, files...)
+	if err != nil {
+		return "", err
+	}
+	if p.arch != bin.arch {
+		return "", fmt.Errorf("host is %s, the binary is built for %s", p.arch, bin.arch)
+	}
+	systemd, err := useSystemd(h, p)
+	if err != nil {
+		return "", err
+	}
+	var notes []string
+	binChanged := p.sums[binPath(h)] != bin.sum
+	if binChanged {
+		if err := c.put(ctx, binPath(h), 0o700, bin.data); err != nil {
+			return "", err
+		}
+		notes = append(notes, "binary updated")
+	}
+	tokenChanged := false
+	for f, data := range secrets {
+		if p.sums[f] == sha256hex(data) {
+			continue
+		}
+		if err := c.put(ctx, f, 0o600, data); err != nil {
+			return "", err
+		}
+		tokenChanged = true
+	}
+	if tokenChanged {
+		notes = append(notes, "tokens installed")
+	}
+	for _, r := range roles {
+		args := argsFile(o.Inv.Args(h, r))
+		argsChanged := p.sums[argsPath(h, r)] != sha256hex(args)
+		changed := binChanged || tokenChanged || argsChanged
+		if argsChanged {
+			if err := c.put(ctx, argsPath(h, r), 0o600, args); err != nil {
+				return "", err
+			}
+		}
+		if systemd {
+			if err := c.put(ctx, "/etc/systemd/system/"+unitName(h, r), 0o644, o.Inv.unitFile(h, r)); err != nil {
+				return "", err
+			}
+			if _, err := c.Run(ctx, "systemctl daemon-reload && systemctl enable --quiet "+shQuote(unitName(h, r)), nil); err != nil {
+				return "", fmt.Errorf("systemctl enable: %w", err)
+			}
+		}
+		msg, err := o.ensureRunning(ctx, c, r, systemd, changed)
+		if err != nil {
+			return "", err
+		}
+		notes = append(notes, msg)
+	}
+	// A role taken off the host in the inventory must not keep running.
+	for _, r := range []string{RoleParticipant, RoleCoordinator} {
+		if h.Has(r) {
+			continue
+		}
+		if was, err := c.stop(ctx, r, systemd); err != nil {
+			return "", err
+		} else if was {
+			notes = append(notes, r+" stopped (no longer in the inventory)")
+		}
+	}
+	how := "background"
+	if systemd {
+		how = "systemd"
+	}
+	return fmt.Sprintf("%s (%s, %s)", strings.Join(notes, "; "), bin.version, how), nil
+}
+
+// ensureRunning restarts role if its binary or config changed, starts it
+// if it is not running, and waits until it answers.
+func (o *Ops) ensureRunning(ctx context.Context, c *Conn, role string, systemd, changed bool) (string, error) {
+	st, err := c.state(ctx, role, systemd)
+	if err != nil {
+		return "", err
+	}
+	verb := "unchanged, running"
+	switch {
+	case st.Running && changed:
+		if _, err := c.stop(ctx, role, systemd); err != nil {
+			return "", err
+		}
+		verb = "restarted"
+	case !st.Running:
+		verb = "started"
+	}
+	pid, err := c.start(ctx, role, systemd)
+	if err != nil {
+		return "", err
+	}
+	// The tokens were loaded before the hosts were worked on in parallel.
+	if err := c.waitReady(ctx, role, systemd, callerToken(role, o.token, o.clientToken)); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %s pid %d", role, verb, pid), nil
+}
+
+// waitReady polls role's XML-RPC endpoint through the SSH connection until
+// it answers, the process exits, or readyTimeout passes.
+func (c *Conn) waitReady(ctx context.Context, role string, systemd bool, token string) error {
+	cl := rpc.NewClient(c.Host.LocalURL(role), rpc.WithToken(c.HTTPClient(), token))
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := cl.Call(cctx, "system.listMethods")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if st, serr := c.state(ctx, role, systemd); serr == nil && !st.Running {
+			return fmt.Errorf("%s exited during start (%s)%s", role, st.Detail, c.tail(ctx, role, systemd, 5))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s not answering on %s after %v: %v%s", role, c.Host.LocalURL(role), readyTimeout, err, c.tail(ctx, role, systemd, 5))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// serviceManager tells whether the host runs twopc under systemd.
+func (c *Conn) serviceManager(ctx context.Context) (bool, error) {
+	p, err := c.probe(ctx)
+	if err != nil {
+		return false, err
+	}
+	return useSystemd(c.Host, p)
+}
+
+// Start starts the target's processes that are not running.
+func (o *Ops) Start(ctx context.Context, target string) error {
+	if err := o.loadTokens(false); err != nil {
+		return err
+	}
+	return o.perRole(ctx, "start", target, func(ctx context.Context, c *Conn, role string, systemd bool) (string, error) {
+		return o.ensureRunning(ctx, c, role, systemd, false)
+	})
+}
+
+// Stop stops the target's processes: SIGTERM, then SIGKILL after 15 s.
+func (o *Ops) Stop(ctx context.Context, target string) error {
+	return o.perRole(ctx, "stop", target, func(ctx context.Context, c *Conn, role string, systemd bool) (string, error) {
+		was, err := c.stop(ctx, role, systemd)
+		if !was {
+			return role + " was not running", err
+		}
+		return role + " stopped", err
+	})
+}
+
+// Restart stops then starts the target's processes.
+func (o *Ops) Restart(ctx context.Context, target string) error {
+	if err := o.loadTokens(false); err != nil {
+		return err
+	}
+	return o.perRole(ctx, "restart", target, func(ctx context.Context, c *Conn, role string, systemd bool) (string, error) {
+		if _, err := c.stop(ctx, role, systemd); err != nil {
+			return "", err
+		}
+		return o.ensureRunning(ctx, c, role, systemd, false)
+	})
+}
+
+// Logs prints the last lines of each of the target's process logs.
+func (o *Ops) Logs(ctx context.Context, target string, lines int) error {
+	var mu sync.Mutex
+	return o.perRole(ctx, "logs", target, func(ctx context.Context, c *Conn, role string, systemd bool) (string, error) {
+		out, err := c.logs(ctx, role, systemd, lines)
+		if err != nil {
+			return "", err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(o.Out, "==> %s %s <==\n%s\n", c.Host.Name, role, strings.TrimRight(string(out), "\n"))
+		return fmt.Sprintf("%s: %d line(s)", role, strings.Count(string(out), "\n")), nil
+	})
+}
+
+// perRole runs fn for each role of each target host (a role target picks
+// that role only).
+func (o *Ops) perRole(ctx context.Context, verb, target string, fn func(context.Context, *Conn, string, bool) (string, error)) error {
+	hosts, err := o.Inv.Select(target)
+	if err != nil {
+		return err
+	}
+	return o.each(ctx, verb, hosts, func(ctx context.Context, c *Conn) (string, error) {
+		systemd, err := c.serviceManager(ctx)
+		if err != nil {
+			return "", err
+		}
+		var notes []string
+		var errs []error
+		for _, r := range rolesOf(c.Host) {
+			if (target == RoleCoordinator || target == RoleParticipant) && r != target {
+				continue
+			}
+			msg, err := fn(ctx, c, r, systemd)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			notes = append(notes, msg)
+		}
+		return strings.Join(notes, "; "), errors.Join(errs...)
+	})
+}

@@ -1,0 +1,246 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Remote work is done by short POSIX sh scripts, one round trip each.
+// Every value put into a script goes through shQuote; the inventory check
+// keeps names and dirs to characters a shell does not interpret anyway.
+
+// shLib is prepended to scripts that look at processes. alive checks the
+// pid's command line too, so a pidfile left by a crash never makes us
+// signal an unrelated process that reused the pid (or a zombie).
+const shLib = `set -u
+umask 077
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2 "; }
+`
+
+// probe is what a host tells us before we change anything.
+type probe struct {
+	arch    string            // uname -m
+	systemd bool              // booted with systemd and we may manage units
+	sums    map[string]string // remote file -> sha256, "" if missing
+}
+
+// probe asks the host for its architecture, service manager and the
+// checksums of files (so unchanged files are neither sent nor restarted).
+func (c *Conn) probe(ctx context.Context, files ...string) (probe, error) {
+	var b strings.Builder
+	b.WriteString(shLib)
+	b.WriteString(`uname -sm
+if [ -d /run/systemd/system ] && [ "$(id -u)" = 0 ] && command -v systemctl >/dev/null 2>&1; then echo systemd; else echo background; fi
+command -v setsid >/dev/null 2>&1 || { echo "setsid not found (install util-linux)" >&2; exit 1; }
+command -v sha256sum >/dev/null 2>&1 || { echo "sha256sum not found (install coreutils)" >&2; exit 1; }
+`)
+	for _, f := range files {
+		fmt.Fprintf(&b, "if [ -f %s ]; then sha256sum < %s | cut -d' ' -f1; else echo none; fi\n", shQuote(f), shQuote(f))
+	}
+	res, err := c.Run(ctx, b.String(), nil)
+	if err != nil {
+		return probe{}, fmt.Errorf("probe: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	if len(lines) != 2+len(files) {
+		return probe{}, fmt.Errorf("probe: unexpected output %q", res.Stdout)
+	}
+	sum := func(s string) string {
+		if s == "none" {
+			return ""
+		}
+		return s
+	}
+	uname := strings.Fields(lines[0])
+	if len(uname) != 2 || uname[0] != "Linux" {
+		return probe{}, fmt.Errorf("probe: host runs %q; twopc deploys to Linux only", lines[0])
+	}
+	p := probe{arch: uname[1], systemd: lines[1] == "systemd", sums: map[string]string{}}
+	for i, f := range files {
+		p.sums[f] = sum(lines[2+i])
+	}
+	return p, nil
+}
+
+// useSystemd decides the service manager from the inventory and the probe.
+func useSystemd(h Host, p probe) (bool, error) {
+	switch h.Service {
+	case ServiceSystemd:
+		if !p.systemd {
+			return false, fmt.Errorf("service is systemd, but the host did not boot with systemd or the user is not root (set service to background or auto)")
+		}
+		return true, nil
+	case ServiceBackground:
+		return false, nil
+	}
+	return p.systemd, nil
+}
+
+// put writes data to file atomically: upload to a temporary name in the
+// same directory, then rename over the old one, so a reader (or a process
+// being exec'd) sees the old file or the new one, never half of one.
+func (c *Conn) put(ctx context.Context, file string, mode uint32, data []byte) error {
+	dir := path.Dir(file)
+	// $$ makes the temporary name unique to this upload.
+	script := fmt.Sprintf(`umask 077 && mkdir -p %s || exit 1
+tmp=%s.$$
+cat > "$tmp" && chmod %o "$tmp" && mv -f "$tmp" %s || { rm -f "$tmp"; exit 1; }`,
+		shQuote(dir), shQuote(path.Join(dir, "."+path.Base(file)+".tmp")), mode, shQuote(file))
+	if _, err := c.Run(ctx, script, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("upload %s: %w", file, err)
+	}
+	return nil
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// procState is what runs of one role on a host.
+type procState struct {
+	Running bool
+	PID     int
+	Detail  string // e.g. "stale pidfile", systemd's state
+}
+
+// state reports whether role runs on the host.
+func (c *Conn) state(ctx context.Context, role string, systemd bool) (procState, error) {
+	h := c.Host
+	var script string
+	if systemd {
+		u := shQuote(unitName(h, role))
+		script = fmt.Sprintf("st=$(systemctl is-active %s 2>/dev/null); pid=$(systemctl show -p MainPID --value %s 2>/dev/null); echo \"$st ${pid:-0}\"", u, u)
+	} else {
+		script = shLib + fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true)
+if alive "$pid" %s; then echo "active $pid"; elif [ -n "$pid" ]; then echo "stale 0"; else echo "inactive 0"; fi
+`, shQuote(pidPath(h, role)), shQuote(binPath(h)+" "+role))
+	}
+	res, err := c.Run(ctx, script, nil)
+	if err != nil {
+		return procState{}, fmt.Errorf("%s state: %w", role, err)
+	}
+	f := strings.Fields(string(res.Stdout))
+	if len(f) != 2 {
+		return procState{}, fmt.Errorf("%s state: unexpected output %q", role, res.Stdout)
+	}
+	pid, _ := strconv.Atoi(f[1])
+	st := procState{Running: f[0] == "active" && pid > 0, PID: pid, Detail: f[0]}
+	if f[0] == "stale" {
+		st.Detail = "stopped (stale pidfile)"
+	}
+	return st, nil
+}
+
+// start starts role unless it runs already; it returns the pid.
+func (c *Conn) start(ctx context.Context, role string, systemd bool) (int, error) {
+	h := c.Host
+	if systemd {
+		if _, err := c.Run(ctx, "systemctl start "+shQuote(unitName(h, role)), nil); err != nil {
+			return 0, fmt.Errorf("%s: systemctl start: %w", role, err)
+		}
+	} else {
+		// setsid puts the process in its own session, so it outlives this
+		// SSH session; every fd is redirected, so the session can end.
+		// The inner sh rebuilds the arguments from the args file without
+		// evaluating them, writes its pid (exec keeps it) and execs.
+		pidf, bin := pidPath(h, role), binPath(h)
+		script := shLib + fmt.Sprintf(`cd %s 2>/dev/null || { echo "%s does not exist: run the deploy first" >&2; exit 1; }
+pidf=%s; bin=%s
+[ -x "$bin" ] || { echo "$bin missing: run the deploy first" >&2; exit 1; }
+if alive "$(cat "$pidf" 2>/dev/null || true)" "$bin %s"; then exit 0; fi
+mkdir -p run log data
+rm -f "$pidf"
+setsid sh -c 'f=$1 p=$2; set --; while IFS= read -r a; do set -- "$@" "$a"; done < "$f"; echo $$ > "$p.tmp" && mv -f "$p.tmp" "$p"; exec "$0" "$@"' "$bin" %s "$pidf" >> %s 2>&1 < /dev/null &
+i=0; while [ ! -s "$pidf" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+[ -s "$pidf" ] || { echo "no pidfile after 5s; see %s" >&2; exit 1; }
+`, shQuote(h.Dir), h.Dir, shQuote(pidf), shQuote(bin), role, shQuote(argsPath(h, role)), shQuote(logPath(h, role)), logPath(h, role))
+		if _, err := c.Run(ctx, script, nil); err != nil {
+			return 0, fmt.Errorf("%s: start: %w", role, err)
+		}
+	}
+	st, err := c.state(ctx, role, systemd)
+	if err != nil {
+		return 0, err
+	}
+	if !st.Running {
+		return 0, fmt.Errorf("%s exited right after start (%s)%s", role, st.Detail, c.tail(ctx, role, systemd, 5))
+	}
+	return st.PID, nil
+}
+
+// stop stops role: SIGTERM, up to 15 s for a clean exit, then SIGKILL.
+// It reports whether something was running.
+func (c *Conn) stop(ctx context.Context, role string, systemd bool) (bool, error) {
+	h := c.Host
+	if systemd {
+		u := shQuote(unitName(h, role))
+		res, err := c.Run(ctx, fmt.Sprintf("if systemctl is-active --quiet %s; then systemctl stop %s && echo stopped; fi", u, u), nil)
+		if err != nil {
+			return false, fmt.Errorf("%s: systemctl stop: %w", role, err)
+		}
+		return len(res.Stdout) > 0, nil
+	}
+	script := shLib + fmt.Sprintf(`pidf=%s; tag=%s
+pid=$(cat "$pidf" 2>/dev/null || true)
+if alive "$pid" "$tag"; then
+  kill -TERM "$pid"
+  i=0; while alive "$pid" "$tag" && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+  if alive "$pid" "$tag"; then kill -KILL "$pid"; echo "killed after 15s"; else echo stopped; fi
+fi
+rm -f "$pidf"
+`, shQuote(pidPath(h, role)), shQuote(binPath(h)+" "+role))
+	res, err := c.Run(ctx, script, nil)
+	if err != nil {
+		return false, fmt.Errorf("%s: stop: %w", role, err)
+	}
+	return len(res.Stdout) > 0, nil
+}
+
+// signal sends sig (KILL, STOP, CONT) to the running role's process.
+func (c *Conn) signal(ctx context.Context, role string, systemd bool, sig string) error {
+	st, err := c.state(ctx, role, systemd)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return fmt.Errorf("%s on %s is not running", role, c.Host.Name)
+	}
+	if _, err := c.Run(ctx, fmt.Sprintf("kill -%s %d", sig, st.PID), nil); err != nil {
+		return fmt.Errorf("kill -%s %s: %w", sig, role, err)
+	}
+	return nil
+}
+
+// tail returns the last n lines of role's log, prefixed for an error.
+func (c *Conn) tail(ctx context.Context, role string, systemd bool, n int) string {
+	out, err := c.logs(ctx, role, systemd, n)
+	if err != nil || len(out) == 0 {
+		return ""
+	}
+	return "; last log lines:\n" + strings.TrimRight(string(out), "\n")
+}
+
+func (c *Conn) logs(ctx context.Context, role string, systemd bool, n int) ([]byte, error) {
+	script := fmt.Sprintf("tail -n %d %s", n, shQuote(logPath(c.Host, role)))
+	if systemd {
+		script = fmt.Sprintf("journalctl --no-pager -n %d -u %s", n, shQuote(unitName(c.Host, role)))
+	}
+	res, err := c.Run(ctx, script, nil)
+	return res.Stdout, err
+}
+
+// version is what the installed binary says it is.
+func (c *Conn) version(ctx context.Context) string {
+	res, err := c.Run(ctx, shQuote(binPath(c.Host))+" version", nil)
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(res.Stdout))
+}

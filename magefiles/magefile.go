@@ -1,0 +1,173 @@
+//go:build mage
+
+// mage is pinned in go.mod (tool github.com/magefile/mage), so a machine
+// with only Go runs every task: go tool mage -l. The operating tasks do
+// their work in internal/deploy; these targets stay thin.
+
+// Tasks to build, test and operate twopc. Hosts come from $TWOPC_INVENTORY (default deploy/inventory.json).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/magefile/mage/mg"
+	"github.com/magefile/mage/sh"
+
+	"github.com/twopc/twopc/internal/deploy"
+)
+
+// binary is what build writes and deploy uploads.
+const binary = "bin/twopc"
+
+// Build builds bin/twopc with its version (git describe) compiled in.
+func Build() error {
+	version := "dev"
+	if v, err := sh.Output("git", "describe", "--tags", "--always", "--dirty"); err == nil && v != "" {
+		version = v
+	}
+	return sh.RunV("go", "build", "-trimpath", "-ldflags", "-X main.version="+version, "-o", binary, "./cmd/twopc")
+}
+
+// Test runs every test with the race detector, as CI does.
+func Test() error {
+	return sh.RunV("go", "test", "-race", "-count=1", "./...")
+}
+
+// Lint runs go vet and fails if a file is not gofmt-formatted.
+func Lint() error {
+	if err := sh.RunV("go", "vet", "./..."); err != nil {
+		return err
+	}
+	out, err := sh.Output("gofmt", "-l", ".")
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		return fmt.Errorf("not gofmt-formatted (run gofmt -w):\n%s", out)
+	}
+	return nil
+}
+
+// Local runs a coordinator and 3 participants on loopback until Ctrl-C.
+func Local() error {
+	mg.Deps(Build)
+	return sh.RunV(binary, "local")
+}
+
+// Deploy groups the deploy targets: the binary and per-host config go to
+// the hosts, and whatever changed or is not running is (re)started.
+type Deploy mg.Namespace
+
+// All builds and deploys to every host of the inventory.
+func (Deploy) All(ctx context.Context) error { return deployTo(ctx, "all") }
+
+// Role builds and deploys to the hosts with a role: coordinator or participant.
+func (Deploy) Role(ctx context.Context, role string) error {
+	if role != deploy.RoleCoordinator && role != deploy.RoleParticipant {
+		return fmt.Errorf("role %q: want coordinator or participant", role)
+	}
+	return deployTo(ctx, role)
+}
+
+// Host builds and deploys to one host, named as in the inventory.
+func (Deploy) Host(ctx context.Context, name string) error { return deployTo(ctx, name) }
+
+func deployTo(ctx context.Context, target string) error {
+	ops, err := operations()
+	if err != nil {
+		return err
+	}
+	mg.CtxDeps(ctx, Build)
+	return ops.Deploy(ctx, target, binary)
+}
+
+// Start starts what is not running on TARGET: all, a role, or a host.
+func Start(ctx context.Context, target string) error {
+	return withOps(func(o *deploy.Ops) error { return o.Start(ctx, target) })
+}
+
+// Stop stops TARGET's processes (all, a role, or a host): SIGTERM, then SIGKILL after 15s.
+func Stop(ctx context.Context, target string) error {
+	return withOps(func(o *deploy.Ops) error { return o.Stop(ctx, target) })
+}
+
+// Restart stops then starts TARGET's processes: all, a role, or a host.
+func Restart(ctx context.Context, target string) error {
+	return withOps(func(o *deploy.Ops) error { return o.Restart(ctx, target) })
+}
+
+// Status prints every host's processes, versions and the coordinator's view; fails if any is unhealthy.
+func Status(ctx context.Context) error {
+	return withOps(func(o *deploy.Ops) error { return o.Status(ctx) })
+}
+
+// Logs prints the last $TWOPC_LOG_LINES (default 50) log lines of TARGET's processes.
+func Logs(ctx context.Context, target string) error {
+	lines := 50
+	if s := os.Getenv("TWOPC_LOG_LINES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("TWOPC_LOG_LINES=%q: want a positive number", s)
+		}
+		lines = n
+	}
+	return withOps(func(o *deploy.Ops) error { return o.Logs(ctx, target, lines) })
+}
+
+// Drill loads the deployed cluster, SIGKILLs its coordinator KILLS times and checks nothing was lost.
+func Drill(ctx context.Context, kills int) error {
+	inv, err := inventory()
+	if err != nil {
+		return err
+	}
+	cl, err := deploy.OpenCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = deploy.RunDrill(ctx, cl, deploy.DrillConfig{Kills: kills, ClientToken: cl.ClientToken(), Out: os.Stdout})
+	return err
+}
+
+// Chaos runs the randomized drill (package drill) on the deployed cluster for DURATION: kills, pauses, linearizability check.
+func Chaos(ctx context.Context, duration time.Duration) error {
+	inv, err := inventory()
+	if err != nil {
+		return err
+	}
+	cl, err := deploy.OpenCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = deploy.RunChaos(ctx, cl, deploy.ChaosConfig{Duration: duration, Out: os.Stdout})
+	return err
+}
+
+func inventory() (*deploy.Inventory, error) {
+	path := os.Getenv("TWOPC_INVENTORY")
+	if path == "" {
+		path = "deploy/inventory.json"
+	}
+	return deploy.LoadInventory(path)
+}
+
+func operations() (*deploy.Ops, error) {
+	inv, err := inventory()
+	if err != nil {
+		return nil, err
+	}
+	return &deploy.Ops{Inv: inv, Out: os.Stdout}, nil
+}
+
+func withOps(fn func(*deploy.Ops) error) error {
+	ops, err := operations()
+	if err != nil {
+		return err
+	}
+	return fn(ops)
+}
