@@ -15,7 +15,7 @@ ROUNDS=${1:-3}
 ETCD_BENCH=${ETCD_BENCH:-../shared/peers/etcd_bench.sh}
 DUR=${SECONDS_PER_SHAPE:-8}
 WORK=$(mktemp -d /tmp/twopc-compare.XXXX)
-trap 'kill "${LOCAL:-0}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap '[ -n "${LOCAL:-}" ] && kill "$LOCAL" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
 go build -o "$WORK/twopc" ./cmd/twopc
 PORT=7600
