@@ -19,9 +19,16 @@ type Client struct {
 	traffic *rpc.Traffic
 }
 
-// Batching depth: requests in flight per participant and kind. Two keeps
-// the link busy while one request waits on the participant's fsync.
-const batchDepth = 2
+// Batching depth: requests in flight per participant. Writes keep one:
+// everything queued behind it goes in the next request, so batches (and
+// the participant's SQLite commits) are as large as the load makes them,
+// and calls reach the participant in the order they were made. Measured
+// with 64 clients: depth 1 gave 1.1-1.4x the puts/s of depth 2, and 4 was
+// worse still. Reads wait on no fsync, so two overlap.
+const (
+	writeDepth = 1
+	readDepth  = 2
+)
 
 // commitLinger is how long a commit or abort may wait for a request to
 // ride on; about one client round trip plus a prepare.
@@ -34,8 +41,8 @@ func NewClient(url string, hc *http.Client) *Client {
 	return &Client{
 		rpc:     c,
 		traffic: t,
-		writes:  &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20, linger: commitLinger},
-		reads:   &batcher{rpc: c, depth: batchDepth, maxBytes: 1 << 20},
+		writes:  &batcher{rpc: c, depth: writeDepth, maxBytes: 1 << 20, linger: commitLinger},
+		reads:   &batcher{rpc: c, depth: readDepth, maxBytes: 1 << 20},
 	}
 }
 
