@@ -56,9 +56,13 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 	}
 	rec := txlog.Record{Kind: txlog.KindCommit, TxID: t.id, Participants: c.names, Key: w.Key}
 	if err := c.cfg.Log.Append(rec); err != nil {
-		// The record may or may not be on disk: only recovery can tell.
+		// The record may or may not be on disk: only recovery can tell,
+		// so Fatal normally ends the process. If it returns (tests, an
+		// embedding program), at least the key is not held forever.
 		c.cache.forget(w.Key)
 		c.cfg.Fatal(err)
+		c.active.Add(-1)
+		unlock()
 		return false, fmt.Errorf("coordinator: outcome unknown, decision log failed: %w", err)
 	}
 	t.decide(stateCommitted)

@@ -112,11 +112,13 @@ func (s *Store) applyBatch(batch []*request) {
 		err = s.commitBatch(batch)
 		if err != nil {
 			// A failed commit leaves memory and disk out of step, and a
-			// retried fsync may report success for lost data: stop.
+			// retried fsync may report success for lost data: stop, and
+			// let the process restart and reload from disk.
 			slog.Error("participant: write failed, store stopped", "db", s.path, "err", err)
-			s.mu.Lock()
-			s.failed = err
-			s.mu.Unlock()
+			s.failed.Store(&err)
+			if s.onFail != nil {
+				s.onFail(err)
+			}
 		}
 	}
 	for _, r := range batch {
@@ -127,11 +129,11 @@ func (s *Store) applyBatch(batch []*request) {
 	}
 }
 
+// failedErr says why the store stopped, or nil. It takes no lock, so
+// readers never wait behind the writer's fsync.
 func (s *Store) failedErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed != nil {
-		return fmt.Errorf("participant: store %s stopped after a write error: %w", s.path, s.failed)
+	if err := s.failed.Load(); err != nil {
+		return fmt.Errorf("participant: store %s stopped after a write error: %w", s.path, *err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package participant
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -87,7 +88,10 @@ func (b *batcher) run() {
 			size += approxSize(b.queue[n].call)
 			n++
 		}
-		batch := b.queue[:n:n]
+		// Copy out and clear the slots, so that sent calls (values up to
+		// the value limit) are not kept alive by the queue's array.
+		batch := slices.Clone(b.queue[:n])
+		clear(b.queue[:n])
 		b.queue = b.queue[n:]
 		if n == 0 {
 			b.inflight--

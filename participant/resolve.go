@@ -15,6 +15,9 @@ type Resolver interface {
 	Outcome(ctx context.Context, txid string) (commit bool, err error)
 }
 
+// outcomeTimeout bounds one question to the coordinator.
+const outcomeTimeout = 5 * time.Second
+
 // Resolve asks r for the outcome of every transaction prepared here for at
 // least olderThan (and of every one reloaded at start), then applies it.
 // It returns how many it resolved; transactions r could not answer for
@@ -32,7 +35,11 @@ func (s *Store) Resolve(ctx context.Context, r Resolver, olderThan time.Duration
 	var errs []error
 	n := 0
 	for _, id := range due {
-		commit, err := r.Outcome(ctx, id)
+		// Bounded, so that one unanswered question does not hold up the
+		// others until TCP gives up.
+		octx, cancel := context.WithTimeout(ctx, outcomeTimeout)
+		commit, err := r.Outcome(octx, id)
+		cancel()
 		if err == nil {
 			if commit {
 				err = s.Commit(ctx, id)

@@ -42,6 +42,10 @@ type Options struct {
 	Tombstones int
 	// Now is the clock used to age prepared transactions; nil = time.Now.
 	Now func() time.Time
+	// OnFail is called once if a write to the database fails; the store
+	// refuses everything from then on. The process should exit, so that a
+	// restart reloads the state from disk (nil: just stop).
+	OnFail func(error)
 
 	// holdBatch, set only by tests, runs on the writer after it took the
 	// first request of a batch and before it gathers the rest.
@@ -67,11 +71,13 @@ type Store struct {
 	locks    map[string]string      // key -> id of the transaction holding it
 	prepared map[string]*preparedTx // txid -> its write
 	tombs    *tombstones
-	failed   error // set once a SQLite commit fails: the store stops
+
 
 	closeOnce sync.Once
 	stats     counters
-	holdBatch func() // Options.holdBatch
+	failed    atomic.Pointer[error] // set once a SQLite commit fails: the store stops
+	onFail    func(error)           // Options.OnFail
+	holdBatch func()                // Options.holdBatch
 }
 
 // preparedTx is a durable promise: a YES vote given, outcome not yet known.
@@ -120,7 +126,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, holdBatch: opts.holdBatch,
+		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, holdBatch: opts.holdBatch, onFail: opts.OnFail,
 		reqs:     make(chan []*request, opts.MaxBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),

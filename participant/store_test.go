@@ -285,3 +285,28 @@ func TestClosedStore(t *testing.T) {
 		t.Fatalf("prepare on closed store: %v", err)
 	}
 }
+
+// A failed database write stops the store for good and says so once: the
+// process exits on it, and a restart reloads the state from disk.
+func TestWriteFailureStopsStore(t *testing.T) {
+	calls := make(chan error, 4)
+	s, err := Open(filepath.Join(t.TempDir(), "p.db"), Options{OnFail: func(err error) { calls <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustVote(t, s, "1.1", put("k", "v"), true)
+	s.wdb.Close() // the disk goes away under the writer
+	if _, err := s.Prepare(ctx, "1.2", put("j", "v")); err == nil {
+		t.Fatal("prepare succeeded on a failed database")
+	}
+	if _, err := s.Prepare(ctx, "1.3", put("i", "v")); err == nil {
+		t.Fatal("second prepare succeeded on a failed database")
+	}
+	if _, err := s.Read(ctx, "k"); err == nil {
+		t.Fatal("read served by a stopped store")
+	}
+	if n := len(calls); n != 1 {
+		t.Fatalf("OnFail called %d times, want once", n)
+	}
+}

@@ -140,7 +140,12 @@ func runParticipant(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
 		return err
 	}
-	store, err := participant.Open(*db, participant.Options{})
+	store, err := participant.Open(*db, participant.Options{OnFail: func(err error) {
+		// Serving errors forever would leave keys locked and commits in
+		// doubt; a restart reloads the state from disk.
+		log.Error("database write failed; exiting so that a restart can recover", "err", err)
+		os.Exit(2)
+	}})
 	if err != nil {
 		return err
 	}
