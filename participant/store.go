@@ -72,7 +72,6 @@ type Store struct {
 	prepared map[string]*preparedTx // txid -> its write
 	tombs    *tombstones
 
-
 	closeOnce sync.Once
 	stats     counters
 	failed    atomic.Pointer[error] // set once a SQLite commit fails: the store stops
