@@ -120,32 +120,18 @@ func Logs(ctx context.Context, target string) error {
 
 // Drill loads the deployed cluster, SIGKILLs its coordinator KILLS times and checks nothing was lost.
 func Drill(ctx context.Context, kills int) error {
-	inv, err := inventory()
-	if err != nil {
+	return withCluster(ctx, func(cl *deploy.Cluster) error {
+		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Kills: kills, ClientToken: cl.ClientToken(), Out: os.Stdout})
 		return err
-	}
-	cl, err := deploy.OpenCluster(ctx, inv)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	_, err = deploy.RunDrill(ctx, cl, deploy.DrillConfig{Kills: kills, ClientToken: cl.ClientToken(), Out: os.Stdout})
-	return err
+	})
 }
 
 // Chaos runs the randomized drill (package drill) on the deployed cluster for DURATION: kills, pauses, linearizability check.
 func Chaos(ctx context.Context, duration time.Duration) error {
-	inv, err := inventory()
-	if err != nil {
+	return withCluster(ctx, func(cl *deploy.Cluster) error {
+		_, err := deploy.RunChaos(ctx, cl, deploy.ChaosConfig{Duration: duration, Out: os.Stdout})
 		return err
-	}
-	cl, err := deploy.OpenCluster(ctx, inv)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	_, err = deploy.RunChaos(ctx, cl, deploy.ChaosConfig{Duration: duration, Out: os.Stdout})
-	return err
+	})
 }
 
 func inventory() (*deploy.Inventory, error) {
@@ -162,6 +148,20 @@ func operations() (*deploy.Ops, error) {
 		return nil, err
 	}
 	return &deploy.Ops{Inv: inv, Out: os.Stdout}, nil
+}
+
+// withCluster runs fn on the deployed cluster, reached over SSH.
+func withCluster(ctx context.Context, fn func(*deploy.Cluster) error) error {
+	inv, err := inventory()
+	if err != nil {
+		return err
+	}
+	cl, err := deploy.OpenCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return fn(cl)
 }
 
 func withOps(fn func(*deploy.Ops) error) error {

@@ -211,9 +211,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Path is the SQLite file this store keeps its data in.
-func (s *Store) Path() string { return s.path }
-
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
