@@ -76,6 +76,15 @@ func (Deploy) Role(ctx context.Context, role string) error {
 // Host builds and deploys to one host, named as in the inventory.
 func (Deploy) Host(ctx context.Context, name string) error { return deployTo(ctx, name) }
 
+// Certs makes the TLS files the inventory names (tls_ca, each host's tls_cert and tls_key) that do not exist yet: a CA and per-host certificates, ECDSA P-256, keys 0600.
+func (Deploy) Certs() error {
+	inv, err := inventory()
+	if err != nil {
+		return err
+	}
+	return inv.GenerateCerts(os.Stdout)
+}
+
 func deployTo(ctx context.Context, target string) error {
 	ops, err := operations()
 	if err != nil {
@@ -121,7 +130,7 @@ func Logs(ctx context.Context, target string) error {
 // Drill loads the deployed cluster, SIGKILLs its coordinator KILLS times and checks nothing was lost.
 func Drill(ctx context.Context, kills int) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
-		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Kills: kills, ClientToken: cl.ClientToken(), Out: os.Stdout})
+		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Kills: kills, Coordinator: cl.CoordinatorHTTP(), Out: os.Stdout})
 		return err
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/drill"
-	"github.com/twopc/twopc/internal/rpc"
 )
 
 // ChaosConfig is the randomized drill of package drill, run against a
@@ -47,8 +46,9 @@ func RunChaos(ctx context.Context, cl *Cluster, cfg ChaosConfig) (drill.Result, 
 	res, err := drill.Run(ctx, cl, drill.Config{
 		Seed: cfg.Seed, Duration: cfg.Duration, OutDir: cfg.OutDir, Log: log,
 		// Participants are reached through cl's proxies, which add the
-		// peer token; the coordinator directly, with the client token.
-		CoordinatorHTTP: rpc.WithToken(nil, cl.ClientToken()),
+		// peer token; the coordinator directly, with the client token
+		// (and the cluster's CA).
+		CoordinatorHTTP: cl.CoordinatorHTTP(),
 		Faults: drill.FaultConfig{Every: cfg.FaultEvery, MaxDown: time.Second,
 			PauseMin: cfg.PrepareTimeout * 3 / 2, PauseMax: cfg.PrepareTimeout * 3},
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ type Cluster struct {
 	// clientToken is what the coordinator wants from clients ("" for
 	// none); the drill's coordinator calls must present it.
 	clientToken string
+	tls         *clusterTLS // nil without TLS
 	coord       *target
 	parts       []*target
 	proxies     []*peerProxy
@@ -56,6 +58,10 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	ct, err := inv.loadTLS()
+	if err != nil {
+		return nil, err
+	}
 	conns := make([]*Conn, len(inv.Hosts))
 	systemd := make([]bool, len(inv.Hosts))
 	errs := make([]error, len(inv.Hosts))
@@ -75,7 +81,7 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 		})
 	}
 	wg.Wait()
-	cl := &Cluster{inv: inv, token: token, clientToken: clientToken, killed: map[*target]bool{}}
+	cl := &Cluster{inv: inv, token: token, clientToken: clientToken, tls: ct, killed: map[*target]bool{}}
 	for i, c := range conns {
 		if c == nil {
 			continue
@@ -93,7 +99,7 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 		return nil, err
 	}
 	for _, p := range cl.parts {
-		px, err := newPeerProxy(p.conn, token)
+		px, err := newPeerProxy(p.conn, ct, token)
 		if err != nil {
 			cl.Close()
 			return nil, err
@@ -105,8 +111,10 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 
 func (cl *Cluster) CoordinatorURL() string { return cl.coord.conn.Host.URL(RoleCoordinator) }
 
-// ClientToken is the token the coordinator wants from clients, "" if none.
-func (cl *Cluster) ClientToken() string { return cl.clientToken }
+// CoordinatorHTTP is the HTTP client for calls to CoordinatorURL: it
+// presents the client token, if the coordinator wants one, and trusts
+// only the inventory's CA when the cluster runs TLS.
+func (cl *Cluster) CoordinatorHTTP() *http.Client { return cl.tls.httpClient(cl.clientToken) }
 
 func (cl *Cluster) ParticipantURLs() []string {
 	var out []string
@@ -173,7 +181,8 @@ func (cl *Cluster) Restart(ctx context.Context, role drill.Role, i int) error {
 	if _, err := t.conn.start(ctx, t.role, t.systemd); err != nil {
 		return err
 	}
-	if err := t.conn.waitReady(ctx, t.role, t.systemd, callerToken(t.role, cl.token, cl.clientToken)); err != nil {
+	hc := t.conn.roleClient(t.role, cl.tls, callerToken(t.role, cl.token, cl.clientToken))
+	if err := t.conn.waitReady(ctx, t.role, t.systemd, hc); err != nil {
 		return err
 	}
 	cl.mu.Lock()

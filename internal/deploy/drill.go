@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,8 +29,10 @@ type DrillConfig struct {
 	// Settle bounds the wait for the cluster to resolve every transaction
 	// after the last restart (default 60s).
 	Settle time.Duration
-	// ClientToken is presented to the coordinator, if it wants one.
-	ClientToken string
+	// Coordinator carries the calls to the coordinator: with the client
+	// token and the cluster's CA (Cluster.CoordinatorHTTP); nil: a plain
+	// client.
+	Coordinator *http.Client
 	Out         io.Writer
 }
 
@@ -80,7 +83,7 @@ func RunDrill(ctx context.Context, cl drill.Cluster, cfg DrillConfig) (DrillRepo
 	if err := cl.Healthy(ctx); err != nil {
 		return DrillReport{}, fmt.Errorf("drill: cluster not healthy before the drill: %w", err)
 	}
-	ld := newLoad(cl.CoordinatorURL(), cfg.ClientToken, fmt.Sprintf("drill-%x", cfg.Seed))
+	ld := newLoad(cl.CoordinatorURL(), cfg.Coordinator, fmt.Sprintf("drill-%x", cfg.Seed))
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for w := range cfg.Clients {
@@ -197,8 +200,8 @@ type load struct {
 	unknown, failed int
 }
 
-func newLoad(url, token, prefix string) *load {
-	return &load{c: rpc.NewClient(url, rpc.WithToken(nil, token)), url: url, prefix: prefix,
+func newLoad(url string, hc *http.Client, prefix string) *load {
+	return &load{c: rpc.NewClient(url, hc), url: url, prefix: prefix,
 		notify: make(chan struct{}, 1), written: map[string]string{}}
 }
 

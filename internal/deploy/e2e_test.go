@@ -3,10 +3,14 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,13 +64,16 @@ func twopcBinary(t *testing.T) string {
 
 // testEnv is a set of SSH hosts and an inventory over them.
 type testEnv struct {
-	t     *testing.T
-	kit   *sshKit
-	hosts []*testHost
-	root  string // every host's remote dir is under it
-	inv   *Inventory
-	out   bytes.Buffer
-	ops   *Ops
+	t       *testing.T
+	kit     *sshKit
+	hosts   []*testHost
+	root    string // every host's remote dir is under it
+	doc     map[string]any
+	invPath string
+	inv     *Inventory
+	out     bytes.Buffer
+	ops     *Ops
+	ca      *x509.CertPool // with useTLS: the CA the hosts' certificates chain to
 }
 
 var hostIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
@@ -104,23 +111,62 @@ func newEnv(t *testing.T, unknown ...int) *testEnv {
 	if err := os.WriteFile(kh, []byte(known.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	data, _ := json.MarshalIndent(map[string]any{
+	e.doc = map[string]any{
 		"known_hosts": kh,
 		"defaults":    map[string]any{"user": e.kit.user, "key": e.kit.keyPath},
 		"hosts":       hosts,
-	}, "", "  ")
-	path := filepath.Join(e.kit.dir, "inventory.json")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
 	}
-	inv, err := LoadInventory(path)
+	e.invPath = filepath.Join(e.kit.dir, "inventory.json")
+	e.writeInventory()
+	t.Cleanup(e.cleanup) // runs before the sshds stop (cleanups are LIFO)
+	return e
+}
+
+// writeInventory writes e.doc as the inventory file and loads it.
+func (e *testEnv) writeInventory() {
+	e.t.Helper()
+	data, _ := json.MarshalIndent(e.doc, "", "  ")
+	if err := os.WriteFile(e.invPath, data, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	inv, err := LoadInventory(e.invPath)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	e.inv = inv
 	e.ops = &Ops{Inv: inv, Out: &e.out}
-	t.Cleanup(e.cleanup) // runs before the sshds stop (cleanups are LIFO)
-	return e
+}
+
+// useTLS turns TLS on in the inventory as an operator would: tls_ca and
+// per-host files in defaults, made by GenerateCerts (deploy:certs).
+func (e *testEnv) useTLS() {
+	t := e.t
+	t.Helper()
+	e.doc["tls_ca"] = "tls/ca.crt"
+	d := e.doc["defaults"].(map[string]any)
+	d["tls_cert"], d["tls_key"] = "tls/{name}.crt", "tls/{name}.key"
+	e.writeInventory()
+	if err := e.inv.GenerateCerts(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(e.inv.TLSCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ca = x509.NewCertPool()
+	if !e.ca.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA certificate in", e.inv.TLSCA)
+	}
+}
+
+// client calls the services at their public URLs as a user of the
+// cluster would: trusting the test's CA only (with useTLS), with token.
+func (e *testEnv) client(url, token string) *rpc.Client {
+	hc := rpc.NewHTTPClient()
+	if e.ca != nil {
+		hc.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: e.ca}
+	}
+	return rpc.NewClient(url, rpc.WithToken(hc, token))
 }
 
 func containsInt(s []int, v int) bool {
@@ -167,8 +213,13 @@ func (e *testEnv) cleanup() {
 	}
 }
 
-func TestDeployStatusDrillStop(t *testing.T) {
+// TestDeployTLSStatusDrillStop: the whole operator path over TLS, with a
+// client token: deploy (and its idempotent rerun), the files on the hosts
+// and their modes, https put/get, status, logs, restart, the kill drill,
+// stop.
+func TestDeployTLSStatusDrillStop(t *testing.T) {
 	e := newEnv(t)
+	e.useTLS()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	bin := twopcBinary(t)
@@ -188,6 +239,9 @@ func TestDeployStatusDrillStop(t *testing.T) {
 			t.Errorf("no ok line for %s", h)
 		}
 	}
+	if n := strings.Count(out, "TLS files installed"); n != 3 {
+		t.Errorf("want TLS files installed on 3 hosts, got %d", n)
+	}
 	first := e.procs()
 	if len(first) != 4 {
 		t.Fatalf("want 4 processes (1 coordinator, 3 participants), got %v", first)
@@ -197,14 +251,15 @@ func TestDeployStatusDrillStop(t *testing.T) {
 	if err := e.ops.Deploy(ctx, "all", bin); err != nil {
 		t.Fatalf("second deploy: %v\n%s", err, e.output())
 	}
-	if out := e.output(); strings.Count(out, "unchanged, running") != 4 {
-		t.Errorf("second deploy should leave all 4 processes alone")
+	if out := e.output(); strings.Count(out, "unchanged, running") != 4 || strings.Contains(out, "installed") {
+		t.Errorf("second deploy should install nothing and leave all 4 processes alone")
 	}
 	if again := e.procs(); fmt.Sprint(again) != fmt.Sprint(first) {
 		t.Errorf("second deploy changed the processes: %v -> %v", first, again)
 	}
 
 	e.checkPeerToken(ctx, out)
+	e.checkTLS(ctx, out)
 
 	if err := e.ops.Status(ctx); err != nil {
 		t.Fatalf("status: %v\n%s", err, e.output())
@@ -219,10 +274,10 @@ func TestDeployStatusDrillStop(t *testing.T) {
 
 	// put/get through the deployed coordinator, which wants the client token.
 	var f *rpc.Fault
-	if _, err := rpc.NewClient(e.inv.Coordinator().URL(RoleCoordinator), nil).Call(ctx, "put", "hello", "world"); !errors.As(err, &f) || f.Code != rpc.NotAuthorised {
+	if _, err := e.client(e.inv.Coordinator().URL(RoleCoordinator), "").Call(ctx, "put", "hello", "world"); !errors.As(err, &f) || f.Code != rpc.NotAuthorised {
 		t.Errorf("put without the client token: %v, want fault %d", err, rpc.NotAuthorised)
 	}
-	c := rpc.NewClient(e.inv.Coordinator().URL(RoleCoordinator), rpc.WithToken(nil, clientToken))
+	c := e.client(e.inv.Coordinator().URL(RoleCoordinator), clientToken)
 	if _, err := c.Call(ctx, "put", "hello", "world"); err != nil {
 		t.Fatal(err)
 	}
@@ -233,8 +288,8 @@ func TestDeployStatusDrillStop(t *testing.T) {
 	if err := e.ops.Logs(ctx, "h2", 5); err != nil {
 		t.Fatalf("logs: %v\n%s", err, e.output())
 	}
-	if out := e.output(); !strings.Contains(out, "==> h2 participant <==") || !strings.Contains(out, "msg=serving") {
-		t.Errorf("logs lack the participant's serving line")
+	if out := e.output(); !strings.Contains(out, "==> h2 participant <==") || !strings.Contains(out, "msg=serving") || !strings.Contains(out, "tls=true") {
+		t.Errorf("logs lack the participant's serving line, with TLS on")
 	}
 	if err := e.ops.Restart(ctx, "coordinator"); err != nil {
 		t.Fatalf("restart: %v\n%s", err, e.output())
@@ -252,7 +307,7 @@ func TestDeployStatusDrillStop(t *testing.T) {
 	}
 	defer cl.Close()
 	var dout bytes.Buffer
-	rep, err := RunDrill(ctx, cl, DrillConfig{Kills: 3, ClientToken: cl.ClientToken(), Out: &dout})
+	rep, err := RunDrill(ctx, cl, DrillConfig{Kills: 3, Coordinator: cl.CoordinatorHTTP(), Out: &dout})
 	t.Logf("drill:\n%s", dout.String())
 	if err != nil {
 		t.Fatalf("drill: %v", err)
@@ -410,6 +465,14 @@ func TestRedeployAppliesChanges(t *testing.T) {
 	if n := len(e.procs()); n != 3 {
 		t.Errorf("want 3 processes (coordinator, 2 participants), got %d", n)
 	}
+	// Without tls_ca the cluster serves plain http.
+	c := e.client(e.inv.Coordinator().URL(RoleCoordinator), "")
+	if _, err := c.Call(ctx, "put", "k", "v"); err != nil {
+		t.Fatalf("put over http: %v", err)
+	}
+	if got, err := c.Call(ctx, "get", "k"); err != nil || got != "v" {
+		t.Errorf("get k over http = %v, %v", got, err)
+	}
 	if err := e.ops.Status(ctx); err != nil {
 		t.Errorf("status: %v\n%s", err, e.output())
 	}
@@ -462,12 +525,12 @@ func (e *testEnv) checkPeerToken(ctx context.Context, deployOutput string) {
 	if len(leaks) > 0 {
 		t.Errorf("the peer token leaked into %v", leaks)
 	}
-	p := rpc.NewClient(e.inv.Hosts[1].URL(RoleParticipant), nil)
+	p := e.client(e.inv.Hosts[1].URL(RoleParticipant), "")
 	var f *rpc.Fault
 	if _, err := p.Call(ctx, "digest"); !errors.As(err, &f) || f.Code != rpc.NotAuthorised {
 		t.Errorf("participant digest without the token: %v, want fault %d", err, rpc.NotAuthorised)
 	}
-	if _, err := rpc.NewClient(e.inv.Hosts[1].URL(RoleParticipant), rpc.WithToken(nil, peer)).Call(ctx, "digest"); err != nil {
+	if _, err := e.client(e.inv.Hosts[1].URL(RoleParticipant), peer).Call(ctx, "digest"); err != nil {
 		t.Errorf("participant digest with the token: %v", err)
 	}
 }

@@ -41,8 +41,11 @@ type Inventory struct {
 	// ClientTokenFile, if set, holds the token clients must present to
 	// the coordinator; the operator creates it (mode 0600).
 	ClientTokenFile string `json:"client_token_file"`
-	Defaults        Host   `json:"defaults"` // fills fields a host leaves empty
-	Hosts           []Host `json:"hosts"`
+	// TLSCA, if set, turns TLS on: the CA certificate file (PEM) every
+	// host's certificate must chain to; see tls.go.
+	TLSCA    string `json:"tls_ca"`
+	Defaults Host   `json:"defaults"` // fills fields a host leaves empty
+	Hosts    []Host `json:"hosts"`
 
 	path string // the file it was read from, for messages
 }
@@ -60,6 +63,10 @@ type Host struct {
 	ParticipantListen string   `json:"participant_listen"` // host:port, required with the participant role
 	Dir               string   `json:"dir"`                // remote directory, absolute
 	Service           string   `json:"service"`            // auto (default), systemd or background
+	// TLSCert and TLSKey are the host's certificate and key files on the
+	// operator's machine, with tls_ca; {name} stands for the host's name.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
 }
 
 // Has reports whether h has role.
@@ -79,13 +86,31 @@ func (h Host) Listen(role string) string {
 // URL is where others reach role on h: the listen address, with an
 // unspecified IP (0.0.0.0, ::, empty) replaced by the host's address.
 func (h Host) URL(role string) string {
-	return "http://" + reachable(h.Listen(role), h.Address) + "/RPC2"
+	return h.scheme() + "://" + reachable(h.Listen(role), h.Address) + "/RPC2"
 }
 
 // LocalURL is role's URL as seen from h itself, which is how the operator's
 // tools reach it (through the SSH connection, so no port has to be open).
+// Over TLS they check the certificate against ServerName(role), the name
+// in URL, since the local address may be one the certificate does not name.
 func (h Host) LocalURL(role string) string {
-	return "http://" + reachable(h.Listen(role), "127.0.0.1") + "/RPC2"
+	return h.scheme() + "://" + reachable(h.Listen(role), "127.0.0.1") + "/RPC2"
+}
+
+// ServerName is the host part of URL(role): the name peers check role's
+// certificate against.
+func (h Host) ServerName(role string) string {
+	name, _, _ := net.SplitHostPort(reachable(h.Listen(role), h.Address))
+	return name
+}
+
+// scheme is https when the host has a certificate; the inventory check
+// makes that all hosts or none.
+func (h Host) scheme() string {
+	if h.TLSCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 func reachable(listen, fallback string) string {
@@ -135,14 +160,24 @@ func ParseInventory(data []byte, base string) (*Inventory, error) {
 	if inv.ClientTokenFile != "" {
 		inv.ClientTokenFile = expand(inv.ClientTokenFile, home, base)
 	}
+	if inv.TLSCA != "" {
+		inv.TLSCA = expand(inv.TLSCA, home, base)
+	}
 	for i := range inv.Hosts {
 		h := &inv.Hosts[i]
 		fill(h, inv.Defaults)
 		if h.Key != "" && h.Key != KeyAgent {
 			h.Key = expand(h.Key, home, base)
 		}
+		for _, f := range []*string{&h.TLSCert, &h.TLSKey} {
+			if *f != "" {
+				*f = expand(strings.ReplaceAll(*f, "{name}", h.Name), home, base)
+			}
+		}
 	}
-	if errs := inv.check(); len(errs) > 0 {
+	errs := inv.check()
+	errs = append(errs, inv.checkTLSFields()...)
+	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInventory, errors.Join(errs...))
 	}
 	return &inv, nil
@@ -159,6 +194,8 @@ func fill(h *Host, d Host) {
 	def(&h.Dir, d.Dir)
 	def(&h.Service, d.Service)
 	def(&h.Service, ServiceAuto)
+	def(&h.TLSCert, d.TLSCert)
+	def(&h.TLSKey, d.TLSKey)
 	if h.Port == 0 {
 		h.Port = d.Port
 	}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,18 +17,19 @@ func TestExampleInventoryParses(t *testing.T) {
 		t.Errorf("coordinator %q", got)
 	}
 	db3 := inv.Hosts[2]
-	if db3.User != "ops" || db3.Port != 2222 || db3.Key != KeyAgent || db3.Dir != "/home/ops/twopc" {
+	if db3.User != "ops" || db3.Port != 2222 || db3.Key != KeyAgent || db3.Dir != "/home/ops/twopc" || filepath.Base(db3.TLSCert) != "db3.crt" {
 		t.Errorf("db3 overrides lost: %+v", db3)
 	}
 	if db2 := inv.Hosts[1]; db2.User != "twopc" || db2.Port != 22 || db2.Dir != "/srv/twopc" || db2.Service != ServiceAuto {
 		t.Errorf("db2 defaults not applied: %+v", db2)
 	}
-	// 0.0.0.0 is reached at the host's address.
-	if got := inv.participantsFlag(); got != "db1=http://10.0.0.1:7401/RPC2,db2=http://10.0.0.2:7401/RPC2,db3=http://db3.example.net:7401/RPC2" {
+	// 0.0.0.0 is reached at the host's address; the example turns TLS on.
+	if got := inv.participantsFlag(); got != "db1=https://10.0.0.1:7401/RPC2,db2=https://10.0.0.2:7401/RPC2,db3=https://db3.example.net:7401/RPC2" {
 		t.Errorf("--participants %s", got)
 	}
 	args := strings.Join(inv.Args(db3, RoleParticipant), " ")
-	if args != "participant --listen 0.0.0.0:7401 --db /home/ops/twopc/data/participant.db --coordinator http://10.0.0.1:7400/RPC2 --peer-token-file /home/ops/twopc/etc/peer.token" {
+	if args != "participant --listen 0.0.0.0:7401 --db /home/ops/twopc/data/participant.db --coordinator https://10.0.0.1:7400/RPC2 --peer-token-file /home/ops/twopc/etc/peer.token"+
+		" --tls-cert /home/ops/twopc/etc/cert.pem --tls-key /home/ops/twopc/etc/key.pem --tls-ca /home/ops/twopc/etc/ca.pem" {
 		t.Errorf("args %s", args)
 	}
 }

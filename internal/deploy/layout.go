@@ -12,6 +12,9 @@ import (
 //	etc/ROLE.args      the generated per-host config: one argument per line
 //	etc/peer.token     the shared peer token (0600; never in args or logs)
 //	etc/client.token   the coordinator's client token, if the inventory sets one
+//	etc/ca.pem         with tls_ca: the CA certificate (0644)
+//	etc/cert.pem       with tls_ca: the host's certificate (0644)
+//	etc/key.pem        with tls_ca: the host's TLS key (0600; never in output)
 //	data/              coordinator.txlog, participant.db
 //	log/ROLE.log       stdout+stderr of the background process
 //	run/ROLE.pid       pid of the background process
@@ -21,6 +24,9 @@ func logPath(h Host, role string) string  { return path.Join(h.Dir, "log", role+
 func tokenPath(h Host) string             { return path.Join(h.Dir, "etc", "peer.token") }
 func clientTokenPath(h Host) string       { return path.Join(h.Dir, "etc", "client.token") }
 func pidPath(h Host, role string) string  { return path.Join(h.Dir, "run", role+".pid") }
+func tlsCAPath(h Host) string             { return path.Join(h.Dir, "etc", "ca.pem") }
+func tlsCertPath(h Host) string           { return path.Join(h.Dir, "etc", "cert.pem") }
+func tlsKeyPath(h Host) string            { return path.Join(h.Dir, "etc", "key.pem") }
 
 // unitName is the systemd unit of role on h; the host name is part of it
 // so that two inventory hosts on one machine do not share a unit.
@@ -30,20 +36,25 @@ func unitName(h Host, role string) string { return "twopc-" + h.Name + "-" + rol
 // generated per-host config.
 func (inv *Inventory) Args(h Host, role string) []string {
 	data := path.Join(h.Dir, "data")
+	var args []string
 	if role == RoleCoordinator {
-		args := []string{"coordinator", "--listen", h.CoordinatorListen,
+		args = []string{"coordinator", "--listen", h.CoordinatorListen,
 			"--participants", inv.participantsFlag(),
 			"--log", path.Join(data, "coordinator.txlog"),
 			"--peer-token-file", tokenPath(h)}
 		if inv.ClientTokenFile != "" {
 			args = append(args, "--client-token-file", clientTokenPath(h))
 		}
-		return args
+	} else {
+		args = []string{"participant", "--listen", h.ParticipantListen,
+			"--db", path.Join(data, "participant.db"),
+			"--coordinator", inv.Coordinator().URL(RoleCoordinator),
+			"--peer-token-file", tokenPath(h)}
 	}
-	return []string{"participant", "--listen", h.ParticipantListen,
-		"--db", path.Join(data, "participant.db"),
-		"--coordinator", inv.Coordinator().URL(RoleCoordinator),
-		"--peer-token-file", tokenPath(h)}
+	if h.TLSCert != "" {
+		args = append(args, "--tls-cert", tlsCertPath(h), "--tls-key", tlsKeyPath(h), "--tls-ca", tlsCAPath(h))
+	}
+	return args
 }
 
 // argsFile is the args file's content. One argument per line lets the

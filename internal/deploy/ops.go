@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,19 +27,25 @@ type Ops struct {
 	Inv *Inventory
 	Out io.Writer // one result line per host, then a summary
 
-	token       string // the peer token, once loaded
-	clientToken string // the client token, "" if none
+	token       string      // the peer token, once loaded
+	clientToken string      // the client token, "" if none
+	tls         *clusterTLS // nil without TLS
 }
 
-// loadTokens loads the peer token (creating it if create) and the client
-// token; call it before working on hosts in parallel, which read them.
-func (o *Ops) loadTokens(create bool) error {
+// loadCredentials loads the peer token (creating it if create), the
+// client token and the TLS files; call it before working on hosts in
+// parallel, which read them, so that a bad file stops the work before any
+// host is touched.
+func (o *Ops) loadCredentials(create bool) error {
 	tok, err := o.Inv.PeerToken(create)
 	if err != nil {
 		return err
 	}
 	o.token = tok
-	o.clientToken, err = o.Inv.ClientToken()
+	if o.clientToken, err = o.Inv.ClientToken(); err != nil {
+		return err
+	}
+	o.tls, err = o.Inv.loadTLS()
 	return err
 }
 
@@ -124,7 +133,7 @@ func (o *Ops) Deploy(ctx context.Context, target, binary string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.loadTokens(true); err != nil {
+	if err := o.loadCredentials(true); err != nil {
 		return err
 	}
 	return o.each(ctx, "deploy", hosts, func(ctx context.Context, c *Conn) (string, error) {
@@ -132,21 +141,29 @@ func (o *Ops) Deploy(ctx context.Context, target, binary string) error {
 	})
 }
 
-// secrets are the token files h needs, by remote path.
-func (o *Ops) secrets(h Host) map[string][]byte {
-	m := map[string][]byte{tokenPath(h): []byte(o.token + "\n")}
+// upload is a small file the deploy installs beside the binary.
+type upload struct {
+	data []byte
+	mode uint32
+	what string // for the deploy's note: "tokens", "TLS files"
+}
+
+// uploads are the token and TLS files h needs, by remote path.
+func (o *Ops) uploads(h Host) map[string]upload {
+	m := map[string]upload{tokenPath(h): {[]byte(o.token + "\n"), 0o600, "tokens"}}
 	if h.Has(RoleCoordinator) && o.clientToken != "" {
-		m[clientTokenPath(h)] = []byte(o.clientToken + "\n")
+		m[clientTokenPath(h)] = upload{[]byte(o.clientToken + "\n"), 0o600, "tokens"}
 	}
+	maps.Copy(m, o.tls.uploads(h))
 	return m
 }
 
 func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, error) {
 	h := c.Host
 	roles := rolesOf(h)
-	secrets := o.secrets(h)
+	uploads := o.uploads(h)
 	files := []string{binPath(h)}
-	for f := range secrets {
+	for f := range uploads {
 		files = append(files, f)
 	}
 	for _, r := range roles {
@@ -164,30 +181,32 @@ func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, 
 		return "", err
 	}
 	var notes []string
-	binChanged := p.sums[binPath(h)] != bin.sum
+	binChanged := !p.current(binPath(h), bin.sum, 0o700)
 	if binChanged {
 		if err := c.put(ctx, binPath(h), 0o700, bin.data); err != nil {
 			return "", err
 		}
 		notes = append(notes, "binary updated")
 	}
-	tokenChanged := false
-	for f, data := range secrets {
-		if p.sums[f] == sha256hex(data) {
+	// A process reads its tokens and certificate at start: a new one
+	// takes effect by a restart.
+	installed := map[string]bool{}
+	for f, u := range uploads {
+		if p.current(f, sha256hex(u.data), u.mode) {
 			continue
 		}
-		if err := c.put(ctx, f, 0o600, data); err != nil {
+		if err := c.put(ctx, f, u.mode, u.data); err != nil {
 			return "", err
 		}
-		tokenChanged = true
+		installed[u.what] = true
 	}
-	if tokenChanged {
-		notes = append(notes, "tokens installed")
+	for _, what := range slices.Sorted(maps.Keys(installed)) {
+		notes = append(notes, what+" installed")
 	}
 	for _, r := range roles {
 		args := argsFile(o.Inv.Args(h, r))
-		argsChanged := p.sums[argsPath(h, r)] != sha256hex(args)
-		changed := binChanged || tokenChanged || argsChanged
+		argsChanged := !p.current(argsPath(h, r), sha256hex(args), 0o600)
+		changed := binChanged || len(installed) > 0 || argsChanged
 		if argsChanged {
 			if err := c.put(ctx, argsPath(h, r), 0o600, args); err != nil {
 				return "", err
@@ -246,17 +265,18 @@ func (o *Ops) ensureRunning(ctx context.Context, c *Conn, role string, systemd, 
 	if err != nil {
 		return "", err
 	}
-	// The tokens were loaded before the hosts were worked on in parallel.
-	if err := c.waitReady(ctx, role, systemd, callerToken(role, o.token, o.clientToken)); err != nil {
+	// The credentials were loaded before the hosts were worked on in parallel.
+	if err := c.waitReady(ctx, role, systemd, c.roleClient(role, o.tls, callerToken(role, o.token, o.clientToken))); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%s %s pid %d", role, verb, pid), nil
 }
 
-// waitReady polls role's XML-RPC endpoint through the SSH connection until
-// it answers, the process exits, or readyTimeout passes.
-func (c *Conn) waitReady(ctx context.Context, role string, systemd bool, token string) error {
-	cl := rpc.NewClient(c.Host.LocalURL(role), rpc.WithToken(c.HTTPClient(), token))
+// waitReady polls role's XML-RPC endpoint through the SSH connection, with
+// hc (from roleClient), until it answers, the process exits, or
+// readyTimeout passes.
+func (c *Conn) waitReady(ctx context.Context, role string, systemd bool, hc *http.Client) error {
+	cl := rpc.NewClient(c.Host.LocalURL(role), hc)
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -289,7 +309,7 @@ func (c *Conn) serviceManager(ctx context.Context) (bool, error) {
 
 // Start starts the target's processes that are not running.
 func (o *Ops) Start(ctx context.Context, target string) error {
-	if err := o.loadTokens(false); err != nil {
+	if err := o.loadCredentials(false); err != nil {
 		return err
 	}
 	return o.perRole(ctx, "start", target, func(ctx context.Context, c *Conn, role string, systemd bool) (string, error) {
@@ -310,7 +330,7 @@ func (o *Ops) Stop(ctx context.Context, target string) error {
 
 // Restart stops then starts the target's processes.
 func (o *Ops) Restart(ctx context.Context, target string) error {
-	if err := o.loadTokens(false); err != nil {
+	if err := o.loadCredentials(false); err != nil {
 		return err
 	}
 	return o.perRole(ctx, "restart", target, func(ctx context.Context, c *Conn, role string, systemd bool) (string, error) {

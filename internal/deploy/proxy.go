@@ -9,22 +9,22 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-
-	"github.com/twopc/twopc/internal/rpc"
 )
 
 // peerProxy serves on a loopback port of the operator's machine and
 // forwards each request to one participant, through the SSH connection to
-// its host, adding the peer token. The drill (which knows nothing of
-// tokens or SSH) reads participants through it, and the token never
-// appears in a URL it could print.
+// its host, adding the peer token (and over https when the cluster runs
+// TLS, checking the participant's certificate). The drill (which knows
+// nothing of tokens, certificates or SSH) reads participants through it,
+// and the token never appears in a URL it could print. The leg to the
+// proxy stays plain http on the operator's loopback: it carries no token.
 type peerProxy struct {
 	ln  net.Listener
 	srv *http.Server
 	url string
 }
 
-func newPeerProxy(c *Conn, token string) (*peerProxy, error) {
+func newPeerProxy(c *Conn, ct *clusterTLS, token string) (*peerProxy, error) {
 	target, err := url.Parse(c.Host.LocalURL(RoleParticipant))
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func newPeerProxy(c *Conn, token string) (*peerProxy, error) {
 			r.Out.URL.Path, r.Out.URL.RawPath = target.Path, ""
 			r.Out.Header.Del("Authorization") // only the token we add
 		},
-		Transport: rpc.WithToken(c.HTTPClient(), token).Transport,
+		Transport: c.roleClient(RoleParticipant, ct, token).Transport,
 		// A participant that is down shows as a 502 to the caller; the
 		// proxy has nothing to add on its own output.
 		ErrorLog: log.New(io.Discard, "", 0),

@@ -28,10 +28,18 @@ type probe struct {
 	arch    string            // uname -m
 	systemd bool              // booted with systemd and we may manage units
 	sums    map[string]string // remote file -> sha256, "" if missing
+	modes   map[string]string // remote file -> permission bits in octal, as stat -c %a prints them
+}
+
+// current reports whether file on the host has checksum sum and mode: a
+// file whose mode was loosened since is installed again, not left alone.
+func (p probe) current(file, sum string, mode uint32) bool {
+	return p.sums[file] == sum && p.modes[file] == fmt.Sprintf("%o", mode)
 }
 
 // probe asks the host for its architecture, service manager and the
-// checksums of files (so unchanged files are neither sent nor restarted).
+// checksums and modes of files (so unchanged files are neither sent nor
+// restarted).
 func (c *Conn) probe(ctx context.Context, files ...string) (probe, error) {
 	var b strings.Builder
 	b.WriteString(shLib)
@@ -41,7 +49,8 @@ command -v setsid >/dev/null 2>&1 || { echo "setsid not found (install util-linu
 command -v sha256sum >/dev/null 2>&1 || { echo "sha256sum not found (install coreutils)" >&2; exit 1; }
 `)
 	for _, f := range files {
-		fmt.Fprintf(&b, "if [ -f %s ]; then sha256sum < %s | cut -d' ' -f1; else echo none; fi\n", shQuote(f), shQuote(f))
+		q := shQuote(f)
+		fmt.Fprintf(&b, "if [ -f %s ]; then echo \"$(sha256sum < %s | cut -d' ' -f1) $(stat -c %%a %s)\"; else echo none; fi\n", q, q, q)
 	}
 	res, err := c.Run(ctx, b.String(), nil)
 	if err != nil {
@@ -51,19 +60,15 @@ command -v sha256sum >/dev/null 2>&1 || { echo "sha256sum not found (install cor
 	if len(lines) != 2+len(files) {
 		return probe{}, fmt.Errorf("probe: unexpected output %q", res.Stdout)
 	}
-	sum := func(s string) string {
-		if s == "none" {
-			return ""
-		}
-		return s
-	}
 	uname := strings.Fields(lines[0])
 	if len(uname) != 2 || uname[0] != "Linux" {
 		return probe{}, fmt.Errorf("probe: host runs %q; twopc deploys to Linux only", lines[0])
 	}
-	p := probe{arch: uname[1], systemd: lines[1] == "systemd", sums: map[string]string{}}
+	p := probe{arch: uname[1], systemd: lines[1] == "systemd", sums: map[string]string{}, modes: map[string]string{}}
 	for i, f := range files {
-		p.sums[f] = sum(lines[2+i])
+		if l := lines[2+i]; l != "none" {
+			p.sums[f], p.modes[f], _ = strings.Cut(l, " ")
+		}
 	}
 	return p, nil
 }

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twopc/twopc/internal/rpc"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -240,13 +242,24 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, er
 
 // HTTPClient returns an HTTP client whose connections go through this SSH
 // connection, as if made on the host: the operator reaches the services
-// without opening their ports to the world.
-func (c *Conn) HTTPClient() *http.Client {
+// without opening their ports to the world. tc is the TLS configuration
+// for https URLs (nil without TLS).
+func (c *Conn) HTTPClient(tc *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return c.client.DialContext(ctx, "tcp", addr)
 		},
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: handshakeTimeout,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,
 	}}
+}
+
+// roleClient calls role on c's host at its LocalURL through the SSH
+// connection, presenting token. Over TLS it checks the certificate
+// against the name peers reach role at, as they do, since the local
+// address (127.0.0.1 for a 0.0.0.0 listen) may not be in it.
+func (c *Conn) roleClient(role string, ct *clusterTLS, token string) *http.Client {
+	return rpc.WithToken(c.HTTPClient(ct.config(c.Host.ServerName(role))), token)
 }

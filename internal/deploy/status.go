@@ -29,6 +29,9 @@ func (o *Ops) Status(ctx context.Context) error {
 	if o.clientToken, err = o.Inv.ClientToken(); err != nil {
 		return err
 	}
+	if o.tls, err = o.Inv.loadTLS(); err != nil {
+		return err
+	}
 	rows, coordView := o.collect(ctx)
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "HOST\tROLE\tPROCESS\tPID\tVERSION\tSERVICE VIEW")
@@ -63,7 +66,7 @@ func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, hostTimeout)
 			defer cancel()
-			rows, v, verr := hostStatus(ctx, h, o.Inv.KnownHosts, o.clientToken)
+			rows, v, verr := o.hostStatus(ctx, h)
 			perHost[i] = rows
 			if h.Has(RoleCoordinator) {
 				view, viewErr = v, verr
@@ -115,7 +118,7 @@ func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 
 // hostStatus returns a row per role of h and, on the coordinator's host,
 // the coordinator's status reply.
-func hostStatus(ctx context.Context, h Host, knownHosts, clientToken string) ([]StatusRow, map[string]any, error) {
+func (o *Ops) hostStatus(ctx context.Context, h Host) ([]StatusRow, map[string]any, error) {
 	fail := func(err error) ([]StatusRow, map[string]any, error) {
 		var rows []StatusRow
 		for _, r := range rolesOf(h) {
@@ -123,7 +126,7 @@ func hostStatus(ctx context.Context, h Host, knownHosts, clientToken string) ([]
 		}
 		return rows, nil, err
 	}
-	c, err := Dial(ctx, h, knownHosts)
+	c, err := Dial(ctx, h, o.Inv.KnownHosts)
 	if err != nil {
 		return fail(err)
 	}
@@ -147,7 +150,7 @@ func hostStatus(ctx context.Context, h Host, knownHosts, clientToken string) ([]
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	res, err := rpc.NewClient(h.LocalURL(RoleCoordinator), rpc.WithToken(c.HTTPClient(), clientToken)).Call(cctx, "status")
+	res, err := rpc.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, o.tls, o.clientToken)).Call(cctx, "status")
 	if err != nil {
 		return rows, nil, err
 	}

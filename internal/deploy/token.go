@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -68,19 +67,9 @@ func newToken(path string) (string, error) {
 		return "", err
 	}
 	tok := hex.EncodeToString(b)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("peer token: %w", err)
-	}
-	// O_EXCL: two deploys racing must not each write their own token.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("peer token: %w", err)
-	}
-	if _, err := f.WriteString(tok + "\n"); err != nil {
-		f.Close()
-		return "", fmt.Errorf("peer token: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	// Never replacing a file: two deploys racing must not each write
+	// their own token.
+	if err := writeNew(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("peer token: %w", err)
 	}
 	return tok, nil
