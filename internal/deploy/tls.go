@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
 )
@@ -102,7 +103,15 @@ func checkHostTLS(h Host, pool *x509.CertPool, caFile string) (hostTLS, []error)
 	}
 	ht.cert = cert
 	leaf := chain[0]
-	if pool != nil {
+	// The validity period first: Verify reports it too, but as a failure
+	// to chain, which would send the operator looking at the wrong thing.
+	now := time.Now()
+	switch {
+	case now.After(leaf.NotAfter):
+		errs = append(errs, fmt.Errorf("tls_cert %s expired on %s: renew it", h.TLSCert, leaf.NotAfter.Format(time.DateOnly)))
+	case now.Before(leaf.NotBefore):
+		errs = append(errs, fmt.Errorf("tls_cert %s is not valid before %s (is this machine's clock right?)", h.TLSCert, leaf.NotBefore.Format(time.RFC3339)))
+	case pool != nil:
 		inter := x509.NewCertPool()
 		for _, c := range chain[1:] {
 			inter.AddCert(c)

@@ -3,8 +3,10 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -256,6 +258,20 @@ func TestTLSInventoryRefuses(t *testing.T) {
 		{"cert from another CA", func(t *testing.T, dir string, doc map[string]any) {
 			reissue(t, dir, other(t), "b.example.net")
 		}, []string{`host "b"`, "tls/b.crt", "does not chain to tls_ca", "tls/ca.crt", "unknown authority"}},
+		{"cert expired", func(t *testing.T, dir string, doc map[string]any) {
+			ca, _, _ := loadOrCreateCA(filepath.Join(dir, "tls/ca.crt"))
+			key, _ := os.ReadFile(filepath.Join(dir, "tls/b.key"))
+			b, _ := pem.Decode(key)
+			k, _ := x509.ParseECPrivateKey(b.Bytes)
+			tmpl := template("expired", time.Hour)
+			tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+			tmpl.DNSNames = []string{"b.example.net"}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &k.PublicKey, ca.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, "tls/b.crt"), encodeCert(der), 0o644)
+		}, []string{`host "b"`, "tls/b.crt", "expired on", "renew it"}},
 		{"key of another host", func(t *testing.T, dir string, doc map[string]any) {
 			key, _ := os.ReadFile(filepath.Join(dir, "tls/a.key"))
 			write(t, filepath.Join(dir, "tls/b.key"), key, 0o600)
