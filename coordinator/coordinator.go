@@ -30,10 +30,16 @@ var (
 	_ Participant = (*participant.Client)(nil)
 )
 
-// DecisionLog records decisions. Append returns once the record is
-// durable; AppendAsync records something whose loss is harmless.
+// DecisionLog records decisions, in the order they are queued. Append
+// returns once the record is durable; Queue queues it and returns a wait
+// for its durability; QueueLazy is Queue for a record whose fsync may wait
+// a moment to share another's, and Flush ends that wait; AppendAsync
+// records something whose loss is harmless.
 type DecisionLog interface {
 	Append(txlog.Record) error
+	Queue(txlog.Record) (wait func() error)
+	QueueLazy(txlog.Record) (wait func() error)
+	Flush()
 	AppendAsync(txlog.Record) error
 }
 
@@ -52,7 +58,8 @@ type Config struct {
 	Log     DecisionLog
 	// Epoch is this incarnation's number, already logged.
 	Epoch uint64
-	// Pending are the COMMIT records recovery found without an END.
+	// Pending are the STAGED and COMMIT records the log holds without an
+	// outcome (txlog.State.Pending).
 	Pending []txlog.Record
 
 	// PrepareTimeout bounds the prepare phase (default 2s).
@@ -203,14 +210,22 @@ func (c *Coordinator) lookup(txid string) *txn {
 
 // Outcome tells a participant whether txid committed. It implements
 // participant.Resolver. A transaction this coordinator does not know was
-// never committed (presumed abort); one still being prepared is aborted
-// now, so the answer holds.
+// never committed (presumed abort: recovery registers every one whose
+// outcome is open); one still being prepared is aborted now, durably, so
+// the answer holds; otherwise the answer waits until the outcome is on
+// disk.
 func (c *Coordinator) Outcome(ctx context.Context, txid string) (bool, error) {
 	t := c.lookup(txid)
 	if t == nil {
 		return false, nil
 	}
-	return t.outcome(ctx)
+	if t.decideFrom(statePreparing, stateAborted) {
+		if err := c.logAbort(t); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	return t.wait(ctx)
 }
 
 var _ participant.Resolver = (*Coordinator)(nil)

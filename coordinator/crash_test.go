@@ -8,21 +8,23 @@ import (
 // The coordinator is killed at each point of the protocol while writing
 // k=new over k=old, then restarted from its log. Whatever the point, the
 // replicas must end identical with nothing prepared, and the write must
-// have happened everywhere exactly when the COMMIT record was durable.
+// have happened everywhere exactly when it was committed: every
+// participant voted YES and the STAGED record was durable (parallel
+// commits), whether or not the client heard of it.
 func TestCoordinatorCrashPoints(t *testing.T) {
 	for _, tc := range []struct {
 		point     string
 		acked     bool // the client heard success before the crash
 		committed bool // the write survives recovery
 	}{
-		{"before-prepare", false, false},
-		{"prepared:p1", false, false}, // some participants prepared
-		{"prepared:p3", false, false},
-		{"after-votes", false, false}, // all voted YES, no decision
-		{"before-decision", false, false},
-		{"after-decision", true, true}, // durable, no commit sent
-		{"commit:p2", true, true},      // some commits delivered
-		{"before-end", true, true},     // all committed, END not logged
+		{"before-prepare", false, false},  // STAGED logged, nobody prepared
+		{"send-prepare:p2", false, false}, // p2 never prepared
+		{"after-votes", false, true},      // all voted YES and STAGED is durable: committed, unheard
+		{"after-decision", true, true},    // acknowledged, no COMMIT record yet
+		{"before-commit-record", true, true},
+		{"after-commit-record", true, true}, // COMMIT durable, no commit sent
+		{"commit:p2", true, true},           // some commits delivered
+		{"before-end", true, true},          // all committed, END not logged
 	} {
 		t.Run(tc.point, func(t *testing.T) {
 			cl := newCluster(t)
@@ -120,6 +122,60 @@ func TestParticipantDownDuringPrepare(t *testing.T) {
 		t.Fatalf("put with p3 down: %v, want ErrUnavailable", err)
 	}
 	cl.parts[2].restart(t)
+	cl.settle()
+	cl.check(map[string]string{"k": "old"})
+}
+
+// An abort is logged before anyone hears of it. Here every participant
+// voted YES and STAGED is durable, but a participant's question aborted
+// the transaction first; the coordinator then dies before any abort is
+// delivered. Recovery must keep it aborted: without the ABORT record it
+// would find every vote and commit what a participant was told was
+// aborted.
+func TestAbortAnswerSurvivesCrash(t *testing.T) {
+	cl := newCluster(t)
+	cl.mustPut("k", "old")
+	cl.settle()
+	var answer error = errors.New("no transaction in flight")
+	fp, fired := trigger("after-votes", true, func() {
+		cl.c.txs.Range(func(k, _ any) bool {
+			commit, err := cl.c.Outcome(bg, k.(string))
+			if answer = err; err == nil && commit {
+				answer = errors.New("outcome: commit")
+			}
+			return false
+		})
+	})
+	cl.stop()
+	cl.start(fp)
+	if err := cl.put("k", "new"); !errors.Is(err, errCrashed) {
+		t.Fatalf("put: %v, want the simulated crash", err)
+	}
+	waitFired(t, fired, "after-votes")
+	if answer != nil {
+		t.Fatalf("the question was not answered abort: %v", answer)
+	}
+	cl.restart()
+	cl.settle()
+	cl.check(map[string]string{"k": "old"})
+}
+
+// The coordinator dies after deciding abort (a participant was down) but
+// before the ABORT record: the missing vote alone makes recovery abort.
+func TestCrashBeforeAbortRecord(t *testing.T) {
+	cl := newCluster(t)
+	cl.mustPut("k", "old")
+	cl.settle()
+	fp, fired := trigger("before-abort-record", true, nil)
+	cl.stop()
+	cl.start(fp)
+	cl.parts[2].kill()
+	if err := cl.put("k", "new"); !errors.Is(err, errCrashed) {
+		t.Fatalf("put: %v, want the simulated crash", err)
+	}
+	waitFired(t, fired, "before-abort-record")
+	cl.parts[2].restart(t)
+	cl.restart()
 	cl.settle()
 	cl.check(map[string]string{"k": "old"})
 }

@@ -46,9 +46,11 @@ func (c *Coordinator) Get(ctx context.Context, key string) (participant.Value, e
 // readFrom reads key at m and decides which value is current.
 //
 // A participant returns its committed value and, if the key is prepared,
-// the pending write. The pending write is current only if its transaction
-// is durably committed: before that no client has been told it happened,
-// so the committed value is still a correct answer.
+// the pending write. The pending write is current once its transaction is
+// committed (committing or committed): a client may have been told so.
+// Before that (preparing) no client has, so the committed value is still
+// a correct answer. A transaction recovery is still resolving may be
+// either: the read waits for the answer.
 //
 // A pending transaction the coordinator does not know is either aborted
 // or committed and already forgotten, which happens only after every
@@ -66,8 +68,17 @@ func (c *Coordinator) readFrom(ctx context.Context, m *member, key string) (part
 			return res.Value, res.Found, nil
 		}
 		if t := c.lookup(res.Pending); t != nil {
-			if t.current() == stateCommitted {
+			switch t.current() {
+			case stateCommitting, stateCommitted:
 				return res.Write.Value, res.Write.Op == participant.OpPut, nil
+			case stateResolving:
+				wctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+				_, err := t.wait(wctx)
+				cancel()
+				if err != nil {
+					return participant.Value{}, false, fmt.Errorf("%w: key %q is in doubt until recovery resolves %s: %v", ErrUnavailable, key, t.id, err)
+				}
+				continue // read again: the participant may have the outcome by now
 			}
 			return res.Value, res.Found, nil
 		}

@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/twopc/twopc/participant"
 )
@@ -10,10 +12,14 @@ import (
 // scripted is a participant whose reads return a script of snapshots.
 type scripted struct {
 	unconfigured
-	reads []participant.ReadResult
+	reads  []participant.ReadResult
+	onRead func() // if set, runs after the first read
 }
 
 func (s *scripted) Read(context.Context, string) (participant.ReadResult, error) {
+	if s.onRead != nil {
+		defer func() { s.onRead(); s.onRead = nil }()
+	}
 	r := s.reads[0]
 	if len(s.reads) > 1 {
 		s.reads = s.reads[1:]
@@ -39,8 +45,8 @@ func TestReadResolvesPendingWrites(t *testing.T) {
 	}{
 		{"nothing pending", nil, []participant.ReadResult{old}, "old"},
 		{"pending, being prepared", ptr(statePreparing), []participant.ReadResult{pending("1.1")}, "old"},
-		// Not durable yet: no client has been told, the old value is right.
-		{"pending, commit being logged", ptr(stateCommitting), []participant.ReadResult{pending("1.1")}, "old"},
+		// Every vote and STAGED durable: the client may have been told.
+		{"pending, commit being logged", ptr(stateCommitting), []participant.ReadResult{pending("1.1")}, "new"},
 		{"pending, committed", ptr(stateCommitted), []participant.ReadResult{pending("1.1")}, "new"},
 		{"pending, aborted", ptr(stateAborted), []participant.ReadResult{pending("1.1")}, "old"},
 		// Unknown then gone: it committed and was forgotten meanwhile.
@@ -66,15 +72,46 @@ func TestReadResolvesPendingWrites(t *testing.T) {
 	}
 }
 
+// A transaction of an earlier life that recovery is still resolving may
+// have been committed or not: a read waits for the answer, within bounds.
+func TestReadWaitsForResolution(t *testing.T) {
+	pending := participant.ReadResult{Found: true, Value: participant.Value{Data: []byte("old")}, Pending: "1.1",
+		Write: participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("new")}}}
+	setup := func(timeout time.Duration) (*Coordinator, *txn, *scripted) {
+		c := &Coordinator{cfg: Config{CallTimeout: timeout}}
+		c.ctx = context.Background()
+		tx := newRecovered("1.1", "k", stateResolving)
+		c.txs.Store("1.1", tx)
+		s := &scripted{reads: []participant.ReadResult{pending}}
+		c.members = []*member{{Member: Member{Name: "p", Participant: s}}}
+		return c, tx, s
+	}
+
+	c, tx, s := setup(time.Minute)
+	s.onRead = func() { // recovery finds every vote and commits
+		tx.decide(stateCommitting)
+		tx.decide(stateCommitted)
+		tx.settle(nil)
+	}
+	if v, err := c.Get(bg, "k"); err != nil || string(v.Data) != "new" {
+		t.Fatalf("read once resolved as committed: %q %v, want new", v.Data, err)
+	}
+
+	c, _, _ = setup(time.Millisecond) // never resolved
+	if _, err := c.Get(bg, "k"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("read of a key in doubt: %v, want ErrUnavailable", err)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // The transitions of a transaction are exactly those written down.
 func TestDecide(t *testing.T) {
-	for from := statePreparing; from <= stateAborted; from++ {
-		for to := statePreparing; to <= stateAborted; to++ {
+	for from := statePreparing; from <= stateResolving; from++ {
+		for to := statePreparing; to <= stateResolving; to++ {
 			tx := newTxn("1.1", participant.Write{})
 			tx.state = from
-			legal := (from == statePreparing && (to == stateCommitting || to == stateAborted)) ||
+			legal := ((from == statePreparing || from == stateResolving) && (to == stateCommitting || to == stateAborted)) ||
 				(from == stateCommitting && to == stateCommitted)
 			if got := tx.decide(to); got != legal {
 				t.Errorf("%v -> %v: decide=%v, want %v", from, to, got, legal)

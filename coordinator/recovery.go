@@ -2,32 +2,100 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/txlog"
 )
 
 // recover finishes what an earlier incarnation left: every COMMIT without
-// END is committed again on its participants (commit is idempotent), and
-// transactions of earlier epochs that participants still hold prepared
-// but that were never committed are aborted (presumed abort). Both run in
-// the background; participants' own resolvers are the backstop.
+// END is committed again on its participants (commit is idempotent); every
+// STAGED without an outcome is resolved (see resolve); and transactions of
+// earlier epochs that participants still hold prepared but that the log
+// does not name are aborted (presumed abort). All of it runs in the
+// background, each transaction holding its key; participants' own
+// resolvers are the backstop.
 func (c *Coordinator) recover() {
 	for _, rec := range c.cfg.Pending {
-		t := newCommitted(rec.TxID, rec.Key)
+		state := stateCommitted
+		if rec.Kind == txlog.KindStaged {
+			state = stateResolving
+		}
+		t := newRecovered(rec.TxID, rec.Key, state)
 		c.txs.Store(t.id, t)
 		c.inDoubt.Add(1)
 		members := c.named(rec.Participants)
-		// Hold the key so that new writes queue behind the re-sent commit
+		// Hold the key so that new writes queue behind the outcome
 		// instead of conflicting with it at the participants.
 		unlock, _ := c.locks.lock(c.ctx, rec.Key, c.cfg.LockTimeout, nil)
 		c.goBackground(func() {
-			c.commitAll(t, members)
+			if state == stateResolving {
+				c.resolve(t, members)
+			} else {
+				c.commitAll(t, members)
+			}
 			if unlock != nil {
 				unlock()
 			}
 		})
 	}
 	c.goBackground(c.sweep)
+}
+
+// resolve decides a STAGED transaction of an earlier life. If every
+// participant still holds it prepared, every vote was YES and, since
+// aborts are logged before anyone hears of them, nobody was told abort:
+// the client may have been told success, so it commits. If one does not
+// hold it, that one never voted YES (a participant forgets a prepared
+// transaction only when told its outcome, and commit is told only after a
+// COMMIT record, which this transaction lacks): no client heard success,
+// so it aborts, and the abort's tombstone refuses a prepare still on its
+// way. Until every participant answers, the transaction stays in doubt.
+func (c *Coordinator) resolve(t *txn, members []*member) {
+	delay := c.cfg.RetryInterval
+	for {
+		held, err := c.heldByAll(t.id, members)
+		if err == nil {
+			if held && t.decide(stateCommitting) && c.logCommit(t) {
+				c.commitAll(t, members)
+			}
+			if !held && t.decide(stateAborted) && c.logAbort(t) == nil {
+				c.inDoubt.Add(-1)
+				c.aborted.Add(1)
+				c.abortAll(t)
+			}
+			return
+		}
+		c.log.Warn("coordinator: cannot resolve a staged transaction yet", "tx", t.id, "err", err)
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// heldByAll reports whether every member holds txid prepared.
+func (c *Coordinator) heldByAll(txid string, members []*member) (bool, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.CallTimeout)
+	defer cancel()
+	for _, m := range members {
+		if c.dead.Load() {
+			return false, errCrashed
+		}
+		pts, err := m.PreparedTxs(ctx)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		if !slices.ContainsFunc(pts, func(p participant.PreparedTx) bool { return p.TxID == txid }) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // named returns the configured members with the given names. A name that

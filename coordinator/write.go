@@ -24,6 +24,9 @@ func (c *Coordinator) Delete(ctx context.Context, key string) (existed bool, err
 // write runs one transaction. It returns once the outcome is durable; the
 // commit phase goes on in the background, holding the key until every
 // participant has applied it (or been handed to the re-sender).
+//
+// The STAGED record is written while the participants prepare (parallel
+// commits), so the client waits for one round of fsyncs, not two.
 func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed bool, err error) {
 	if c.ctx.Err() != nil {
 		return false, ErrStopped
@@ -36,44 +39,106 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 	c.txs.Store(t.id, t)
 	c.active.Add(1)
 
+	// Queued before any prepare is sent, so that an ABORT always follows
+	// it in the file.
+	staged := c.cfg.Log.Queue(txlog.Record{Kind: txlog.KindStaged, TxID: t.id, Participants: c.names, Key: w.Key})
 	existed, err = c.prepare(ctx, t)
+	if lerr := staged(); lerr != nil {
+		// Every participant may have voted YES and STAGED may be on disk:
+		// only recovery can tell.
+		c.active.Add(-1)
+		return false, c.logFailed(lerr, w.Key, unlock)
+	}
 	if err == nil && !t.decide(stateCommitting) {
 		// A participant asked for the outcome first and was told abort.
 		err = fmt.Errorf("%w: a participant gave up waiting for the decision", ErrUnavailable)
 	}
 	if err != nil {
-		t.decide(stateAborted)
 		c.active.Add(-1)
-		c.aborted.Add(1)
 		if errors.Is(err, errCrashed) {
 			return false, err
 		}
+		if lerr := c.abort(t); lerr != nil {
+			return false, c.logFailed(lerr, w.Key, unlock)
+		}
+		c.aborted.Add(1)
 		c.goBackground(func() { c.abortAll(t); unlock() })
 		return false, err
 	}
-	if c.crashAt("before-decision") {
-		return false, errCrashed
-	}
-	rec := txlog.Record{Kind: txlog.KindCommit, TxID: t.id, Participants: c.names, Key: w.Key}
-	if err := c.cfg.Log.Append(rec); err != nil {
-		// The record may or may not be on disk: only recovery can tell,
-		// so Fatal normally ends the process. If it returns (tests, an
-		// embedding program), at least the key is not held forever.
-		c.cache.forget(w.Key)
-		c.cfg.Fatal(err)
-		c.active.Add(-1)
-		unlock()
-		return false, fmt.Errorf("coordinator: outcome unknown, decision log failed: %w", err)
-	}
-	t.decide(stateCommitted)
+	// Committed: every vote is durable and so is STAGED, so recovery would
+	// commit it too. The COMMIT record follows in the background.
 	c.cache.set(w) // before the client hears of it: gets see it from now on
 	c.active.Add(-1)
 	c.inDoubt.Add(1)
 	if c.crashAt("after-decision") {
 		return existed, nil // durable: the client may hear success
 	}
-	c.goBackground(func() { c.commitAll(t, c.members); unlock() })
+	c.goBackground(func() {
+		if c.logCommit(t) {
+			c.commitAll(t, c.members)
+		}
+		unlock()
+	})
 	return existed, nil
+}
+
+// logCommit makes t's COMMIT record durable, which must happen before any
+// participant hears commit: after that, a participant may forget that it
+// held t prepared, and recovery must not take its silence for a NO.
+func (c *Coordinator) logCommit(t *txn) bool {
+	if c.crashAt("before-commit-record") {
+		return false
+	}
+	// The client has its answer: this fsync can wait to share the next
+	// STAGED record's (a write waiting for the key ends the wait: flush).
+	err := c.cfg.Log.QueueLazy(txlog.Record{Kind: txlog.KindCommit, TxID: t.id, Participants: c.names, Key: t.write.Key})()
+	if err != nil {
+		t.settle(err)
+		c.cfg.Fatal(err)
+		return false
+	}
+	t.decide(stateCommitted)
+	t.settle(nil)
+	return !c.crashAt("after-commit-record")
+}
+
+// abort decides abort for t, unless a participant's question decided it
+// first, and returns once the ABORT record is durable: only then may the
+// client or a participant hear of it (see txState).
+func (c *Coordinator) abort(t *txn) error {
+	if t.decide(stateAborted) {
+		return c.logAbort(t)
+	}
+	<-t.settled // Outcome decided, and is logging it
+	return t.logErr
+}
+
+// logAbort writes the ABORT record of a transaction just decided aborted.
+func (c *Coordinator) logAbort(t *txn) error {
+	if c.crashAt("before-abort-record") {
+		t.settle(errCrashed)
+		return errCrashed
+	}
+	err := c.cfg.Log.Append(txlog.Record{Kind: txlog.KindAbort, TxID: t.id})
+	t.settle(err)
+	if err != nil {
+		c.cfg.Fatal(err)
+	}
+	return err
+}
+
+// logFailed handles a decision log that failed under a write: the record
+// may or may not be on disk, so the outcome is unknown until recovery.
+// Fatal normally ends the process; if it returns (tests, an embedding
+// program), at least the key is not held forever.
+func (c *Coordinator) logFailed(err error, key string, unlock func()) error {
+	if errors.Is(err, errCrashed) {
+		return err
+	}
+	c.cache.forget(key)
+	c.cfg.Fatal(err)
+	unlock()
+	return fmt.Errorf("coordinator: outcome unknown, decision log failed: %w", err)
 }
 
 // prepare asks every participant to prepare t in parallel, within the
@@ -92,6 +157,10 @@ func (c *Coordinator) prepare(ctx context.Context, t *txn) (existed bool, err er
 	answers := make(chan answer, len(c.members))
 	for _, m := range c.members {
 		go func() {
+			if c.crashAt("send-prepare:" + m.Name) {
+				answers <- answer{m, participant.Vote{}, errCrashed}
+				return
+			}
 			v, err := c.call(m, func() (participant.Vote, error) { return m.Prepare(ctx, t.id, t.write) })
 			answers <- answer{m, v, err}
 		}()
@@ -132,9 +201,11 @@ func (c *Coordinator) call(m *member, f func() (participant.Vote, error)) (parti
 // back for a moment to batch them (participant.Client does).
 type flushable interface{ Flush() }
 
-// flush sends held-back commits and aborts now: a write is waiting for a
-// key that one of them still holds.
+// flush makes lingering COMMIT records durable and sends held-back
+// commits and aborts now: a write is waiting for a key that one of them
+// still holds.
 func (c *Coordinator) flush() {
+	c.cfg.Log.Flush()
 	for _, m := range c.members {
 		if f, ok := m.Participant.(flushable); ok {
 			f.Flush()

@@ -86,7 +86,7 @@ func unsettled(ctx context.Context, p peers) error {
 		return err
 	}
 	if len(st2.Pending) > 0 {
-		return fmt.Errorf("txlog: %d commits without end, e.g. %s", len(st2.Pending), st2.Pending[0].TxID)
+		return fmt.Errorf("txlog: %d unfinished transactions (staged or committed, never ended), e.g. %s %s", len(st2.Pending), st2.Pending[0].Kind, st2.Pending[0].TxID)
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func checkTxlog(ctx context.Context, p peers, limit int64) (string, error) {
 		errs = append(errs, fmt.Errorf("txlog has a torn tail at offset %d on a settled cluster", st.TornTail.Offset))
 	}
 	if len(st.Pending) > 0 {
-		errs = append(errs, fmt.Errorf("txlog holds %d commits without end", len(st.Pending)))
+		errs = append(errs, fmt.Errorf("txlog holds %d unfinished transactions (staged or committed, never ended)", len(st.Pending)))
 	}
 	if int64(len(data)) > limit {
 		errs = append(errs, fmt.Errorf("txlog is %d bytes, more than the %d compaction should keep it under", len(data), limit))

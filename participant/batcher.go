@@ -17,9 +17,10 @@ import (
 // once. The mutex guards only the queue, never I/O.
 //
 // Lazy calls (commits and aborts, whose client has had its answer) do not
-// start a request: they wait up to linger for one that is going anyway, so
-// that under serial load commit N shares its request and its fsync with
-// prepare N+1. Flush sends them at once.
+// start a request: they wait up to linger, counted from when the
+// participant is free, for one that is going anyway, so that under serial
+// load commit N shares its request and its fsync with a later prepare.
+// Flush sends them at once.
 type batcher struct {
 	rpc      *rpc.Client
 	depth    int
@@ -28,12 +29,15 @@ type batcher struct {
 
 	mu       sync.Mutex
 	queue    []*pending
+	eager    int  // calls in queue that are not lazy
+	forced   bool // flush asked: send lazy calls too, until the queue empties
 	inflight int
 	timer    *time.Timer // armed while lazy calls wait
 }
 
 type pending struct {
 	call     Call
+	lazy     bool
 	deadline time.Time
 	reply    Reply
 	done     chan struct{}
@@ -42,11 +46,12 @@ type pending struct {
 // do queues c and waits for its reply or for ctx to end. If ctx ends
 // first, the call may still take effect, as with any lost reply.
 func (b *batcher) do(ctx context.Context, c Call, lazy bool) Reply {
-	p := &pending{call: c, done: make(chan struct{})}
+	p := &pending{call: c, lazy: lazy, done: make(chan struct{})}
 	p.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
 	if !lazy {
+		b.eager++
 		b.startLocked()
 	} else if b.inflight == 0 && b.timer == nil {
 		b.timer = time.AfterFunc(b.linger, b.flush)
@@ -63,6 +68,7 @@ func (b *batcher) do(ctx context.Context, c Call, lazy bool) Reply {
 // flush sends whatever is queued now.
 func (b *batcher) flush() {
 	b.mu.Lock()
+	b.forced = true
 	b.startLocked()
 	b.mu.Unlock()
 }
@@ -79,10 +85,22 @@ func (b *batcher) startLocked() {
 	}
 }
 
-// run sends what is queued until the queue is empty.
+// run sends what is queued until the queue is empty or holds only lazy
+// calls, which then linger.
 func (b *batcher) run() {
 	for {
 		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.forced = false
+		}
+		if len(b.queue) > 0 && b.eager == 0 && !b.forced {
+			if b.timer == nil {
+				b.timer = time.AfterFunc(b.linger, b.flush)
+			}
+			b.inflight--
+			b.mu.Unlock()
+			return
+		}
 		n, size := 0, 0
 		for n < len(b.queue) && (n == 0 || size < b.maxBytes) {
 			size += approxSize(b.queue[n].call)
@@ -91,6 +109,11 @@ func (b *batcher) run() {
 		// Copy out and clear the slots, so that sent calls (values up to
 		// the value limit) are not kept alive by the queue's array.
 		batch := slices.Clone(b.queue[:n])
+		for _, p := range batch {
+			if !p.lazy {
+				b.eager--
+			}
+		}
 		clear(b.queue[:n])
 		b.queue = b.queue[n:]
 		if n == 0 {

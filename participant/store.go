@@ -232,10 +232,15 @@ type PreparedTx struct {
 	Since time.Time // zero when reloaded at start
 }
 
-// PreparedTxs lists the transactions this participant holds prepared.
+// PreparedTxs lists the transactions this participant holds prepared,
+// durably: the writer updates the list and commits under one lock. After a
+// failed write the list may name what is not on disk, so it is refused.
 func (s *Store) PreparedTxs(context.Context) ([]PreparedTx, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.failedErr(); err != nil {
+		return nil, err
+	}
 	out := make([]PreparedTx, 0, len(s.prepared))
 	for id, p := range s.prepared {
 		out = append(out, PreparedTx{TxID: id, Key: p.write.Key, Since: p.since})

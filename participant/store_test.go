@@ -306,6 +306,11 @@ func TestWriteFailureStopsStore(t *testing.T) {
 	if _, err := s.Read(ctx, "k"); err == nil {
 		t.Fatal("read served by a stopped store")
 	}
+	// Its memory may name a prepare that never reached the disk: the
+	// coordinator's recovery must not count it as a vote.
+	if pts, err := s.PreparedTxs(ctx); err == nil {
+		t.Fatalf("prepared list served by a stopped store: %v", pts)
+	}
 	if n := len(calls); n != 1 {
 		t.Fatalf("OnFail called %d times, want once", n)
 	}

@@ -1,18 +1,25 @@
 /*
 Package txlog is the coordinator's durable transaction log.
 
-The coordinator runs presumed-abort two-phase commit. It logs only what it
-cannot afford to forget:
+The coordinator runs presumed-abort two-phase commit with parallel commits.
+It logs only what it cannot afford to forget:
 
-  - the decision to COMMIT a transaction, durably, before it answers the client;
-  - an END once every participant acknowledged that commit (queued, not waited
+  - STAGED: the transaction and its participants, written (durably) while
+    the participants prepare. A STAGED transaction whose every participant
+    holds a durable YES vote is committed, even before anything else is
+    logged; that is what lets the client hear success after one round of
+    fsyncs instead of two.
+  - COMMIT: durable before any participant is told to commit (after that a
+    participant may forget it ever held the transaction prepared).
+  - ABORT: durable before anyone hears of an abort of a STAGED transaction.
+  - END once every participant acknowledged the commit (queued, not waited
     for: losing an END only means commits are re-sent after a restart);
-  - an EPOCH at every start, so that transaction ids of different incarnations
+  - EPOCH at every start, so that transaction ids of different incarnations
     never collide.
 
-Aborts are never logged: a transaction with no COMMIT record was aborted. On
-restart the coordinator needs the highest epoch and every COMMIT that has no
-END; Open returns exactly that in State.
+A transaction with no record at all was aborted (presumed abort). On restart
+the coordinator needs the highest epoch and every STAGED or COMMIT without
+an outcome; Open returns exactly that in State.
 
 # File format
 
@@ -29,12 +36,19 @@ Fields are separated by exactly one space. The kinds are:
 	    A coordinator incarnation started. n is a decimal uint64 without
 	    leading zeros; every epoch record is greater than the one before it.
 
+	staged <txid> <p1,p2,...> <key>
+	    txid's prepares are out; its outcome is open. txid and the
+	    participant names are non-empty, valid UTF-8, and contain no
+	    whitespace or control characters; names contain no commas and the
+	    list has at least one name. key is the transaction's key written
+	    with strconv.Quote, so any key stays on one line; it is for
+	    operators and not interpreted.
+
 	commit <txid> <p1,p2,...> <key>
-	    The decision to commit txid was made. txid and the participant names
-	    are non-empty, valid UTF-8, and contain no whitespace or control
-	    characters; names contain no commas and the list has at least one
-	    name. key is the transaction's key written with strconv.Quote, so any
-	    key stays on one line; it is for operators and not interpreted.
+	    The decision to commit txid was made. Fields as for staged.
+
+	abort <txid>
+	    The decision to abort txid was made.
 
 	end <txid>
 	    Every participant acknowledged the commit of txid.
@@ -42,8 +56,11 @@ Fields are separated by exactly one space. The kinds are:
 Examples (the CRCs are real):
 
 	a056e9c2 epoch 7
+	afde8e07 staged 7.1523 p1,p2,p3 "user:42"
 	6c6e28f5 commit 7.1523 p1,p2,p3 "user:42"
 	130ce873 end 7.1523
+	fb95b02c staged 7.1524 p1,p2,p3 "user:7"
+	c9256d7a abort 7.1524
 
 The encoding is canonical: a line is accepted only if re-encoding the record
 it holds gives back the very same bytes (no "007", no `raw` keys, no "\x41"
@@ -55,11 +72,13 @@ check parse and encode against each other.
 Records are applied in file order:
 
   - epoch: the epoch must exceed the previous one, or the file is corrupt.
-  - commit: txid becomes pending, at this position in log order. A commit for
-    a txid that is already pending is a duplicate and is ignored (the first
-    record stays, with its fields and position).
-  - end: txid is no longer pending. An end for a txid that is not pending
-    (unknown, already ended, or compacted away) is ignored.
+  - staged, commit: txid becomes pending, at this position in log order. A
+    commit for a txid pending as staged replaces the staged record and keeps
+    its position. Any other staged or commit for a txid that is already
+    pending is a duplicate and is ignored (the first record stays, with its
+    fields and position).
+  - abort, end: txid is no longer pending. One for a txid that is not
+    pending (unknown, already ended, or compacted away) is ignored.
 
 So the fate of a txid is decided by its last record: a commit after an end
 makes it pending again. That errs on the safe side (a commit re-sent to a
@@ -112,7 +131,7 @@ re-reads what actually reached the file.
 # Compaction
 
 The log keeps its own set of live records: the latest epoch and every pending
-commit. Compaction writes them, in log order, to <path>.compact.tmp, fsyncs
+staged or commit record. Compaction writes them, in log order, to <path>.compact.tmp, fsyncs
 it, renames it over the log, fsyncs the directory, and continues appending
 to the new file. It runs inside the writer goroutine between batches, so a
 record appended meanwhile is queued and lands in the new file. It runs
@@ -121,6 +140,7 @@ the live records take less than a quarter of it, and on demand with Compact.
 A <path>.compact.tmp found by Open is the remains of a compaction that crashed
 before its rename; Open removes it (the log itself is still whole).
 
-Only one Log may have a file open at a time; txlog does not lock the file.
+Only one Log may have a file open at a time: Open takes an flock on <path>.lock
+and fails with ErrLocked while another process (or Log) holds it.
 */
 package txlog

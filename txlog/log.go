@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultCompactBytes is the file size above which a log compacts itself
@@ -18,6 +19,11 @@ type Options struct {
 	// this and the live records take less than a quarter of it. 0 means
 	// DefaultCompactBytes; a negative value turns automatic compaction off.
 	CompactBytes int64
+
+	// Linger is how long a record queued with QueueLazy may wait for
+	// another record's fsync to share before it gets one of its own
+	// (default 1ms).
+	Linger time.Duration
 
 	// failpoint, set only by tests, is called by the writer at named points
 	// ("write", "sync", "compact-sync", "compact-rename"); an error it
@@ -69,6 +75,7 @@ type batch struct {
 	buf  []byte
 	recs []queued
 	sync bool          // some Append waits for durability
+	lazy bool          // some QueueLazy waits for durability, not in a hurry
 	done chan struct{} // closed when written (and synced, if sync) or failed
 	err  error         // valid once done is closed
 }
@@ -92,23 +99,63 @@ func newBatch(reuse *batch) *batch {
 // Append writes rec and returns once it is durable (written and fsynced),
 // together with every other record queued at the time.
 func (l *Log) Append(rec Record) error {
-	b, err := l.enqueue(rec, true)
+	return l.Queue(rec)()
+}
+
+// Queue queues rec for durability, like Append, and returns at once; the
+// returned wait returns once rec is durable (or why it is not). Records
+// reach the file in the order they were queued.
+func (l *Log) Queue(rec Record) (wait func() error) {
+	return waiter(l.enqueue(rec, eagerSync))
+}
+
+// QueueLazy is Queue for a record that is in no hurry: its fsync may wait
+// up to Options.Linger for another record's, so that the two share it
+// (Flush ends the wait).
+func (l *Log) QueueLazy(rec Record) (wait func() error) {
+	return waiter(l.enqueue(rec, lazySync))
+}
+
+// waiter waits for b to be durable, or reports why it was not queued.
+func waiter(b *batch, err error) func() error {
 	if err != nil {
-		return err
+		return func() error { return err }
 	}
-	<-b.done
-	return b.err
+	return func() error {
+		<-b.done
+		return b.err
+	}
+}
+
+// Flush ends the linger of records queued with QueueLazy: they are made
+// durable now.
+func (l *Log) Flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur.lazy {
+		l.cur.sync = true
+		l.signal()
+	}
 }
 
 // AppendAsync queues rec and returns. It is written with the next batch and
 // durable with the next fsync: that of a later Append, Compact or Close.
 // The error reports an invalid record or a closed or failed log only.
 func (l *Log) AppendAsync(rec Record) error {
-	_, err := l.enqueue(rec, false)
+	_, err := l.enqueue(rec, noSync)
 	return err
 }
 
-func (l *Log) enqueue(rec Record, sync bool) (*batch, error) {
+// syncMode says whether and how soon a queued record must be durable.
+type syncMode int
+
+const (
+	noSync    syncMode = iota // AppendAsync
+	lazySync                  // QueueLazy
+	eagerSync                 // Append, Queue
+)
+
+func (l *Log) enqueue(rec Record, mode syncMode) (*batch, error) {
 	if err := rec.check(); err != nil {
 		return nil, invalid(err)
 	}
@@ -132,7 +179,8 @@ func (l *Log) enqueue(rec Record, sync bool) (*batch, error) {
 	n := len(b.buf)
 	b.buf = appendLine(b.buf, rec)
 	b.recs = append(b.recs, queued{rec: rec, len: int64(len(b.buf) - n)})
-	b.sync = b.sync || sync
+	b.sync = b.sync || mode == eagerSync
+	b.lazy = b.lazy || mode == lazySync
 	l.signal()
 	return b, nil
 }

@@ -32,6 +32,9 @@ func Open(path string, opts Options) (*Log, *State, error) {
 }
 
 func open(path string, opts Options) (*Log, *State, error) {
+	if opts.Linger <= 0 {
+		opts.Linger = time.Millisecond
+	}
 	f, err := openOrCreate(path)
 	if err != nil {
 		return nil, nil, err

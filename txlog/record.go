@@ -16,7 +16,9 @@ type Kind string
 
 const (
 	KindEpoch  Kind = "epoch"  // a coordinator incarnation started: Epoch
+	KindStaged Kind = "staged" // prepares are out, outcome open: TxID, Participants, Key
 	KindCommit Kind = "commit" // commit was decided: TxID, Participants, Key
+	KindAbort  Kind = "abort"  // abort of a staged transaction was decided: TxID
 	KindEnd    Kind = "end"    // every participant acknowledged: TxID
 )
 
@@ -24,9 +26,9 @@ const (
 type Record struct {
 	Kind         Kind
 	Epoch        uint64   // KindEpoch
-	TxID         string   // KindCommit, KindEnd
-	Participants []string // KindCommit, at least one
-	Key          string   // KindCommit, for operators only; any bytes
+	TxID         string   // every kind but KindEpoch
+	Participants []string // KindStaged and KindCommit, at least one
+	Key          string   // KindStaged and KindCommit, for operators only; any bytes
 }
 
 func (r Record) String() string {
@@ -48,15 +50,15 @@ func (r Record) check() error {
 		if r.TxID != "" || len(r.Participants) != 0 || r.Key != "" {
 			return errors.New("epoch record with commit fields")
 		}
-	case KindCommit:
+	case KindStaged, KindCommit:
 		if r.Epoch != 0 {
-			return errors.New("commit record with an epoch")
+			return fmt.Errorf("%s record with an epoch", r.Kind)
 		}
 		if err := checkWord("txid", r.TxID); err != nil {
 			return err
 		}
 		if len(r.Participants) == 0 {
-			return fmt.Errorf("commit %s has no participants", r.TxID)
+			return fmt.Errorf("%s %s has no participants", r.Kind, r.TxID)
 		}
 		for _, p := range r.Participants {
 			if err := checkWord("participant", p); err != nil {
@@ -66,9 +68,9 @@ func (r Record) check() error {
 				return fmt.Errorf("participant %q contains a comma", p)
 			}
 		}
-	case KindEnd:
+	case KindAbort, KindEnd:
 		if r.Epoch != 0 || len(r.Participants) != 0 || r.Key != "" {
-			return errors.New("end record with epoch or commit fields")
+			return fmt.Errorf("%s record with epoch or commit fields", r.Kind)
 		}
 		if err := checkWord("txid", r.TxID); err != nil {
 			return err
@@ -104,7 +106,7 @@ func appendBody(dst []byte, r Record) []byte {
 	switch r.Kind {
 	case KindEpoch:
 		dst = strconv.AppendUint(dst, r.Epoch, 10)
-	case KindCommit:
+	case KindStaged, KindCommit:
 		dst = append(dst, r.TxID...)
 		dst = append(dst, ' ')
 		for i, p := range r.Participants {
@@ -115,7 +117,7 @@ func appendBody(dst []byte, r Record) []byte {
 		}
 		dst = append(dst, ' ')
 		dst = strconv.AppendQuote(dst, r.Key)
-	case KindEnd:
+	case KindAbort, KindEnd:
 		dst = append(dst, r.TxID...)
 	}
 	return dst
@@ -176,18 +178,18 @@ func parseBody(body []byte) (Record, error) {
 			return Record{}, fmt.Errorf("epoch %q is not a decimal uint64", rest)
 		}
 		r = Record{Kind: KindEpoch, Epoch: n}
-	case KindCommit:
+	case KindStaged, KindCommit:
 		f := strings.SplitN(string(rest), " ", 3)
 		if len(f) != 3 {
-			return Record{}, errors.New("commit needs txid, participants and key")
+			return Record{}, fmt.Errorf("%s needs txid, participants and key", kind)
 		}
 		key, err := strconv.Unquote(f[2])
 		if err != nil {
-			return Record{}, fmt.Errorf("commit key %s is not a quoted string", f[2])
+			return Record{}, fmt.Errorf("%s key %s is not a quoted string", kind, f[2])
 		}
-		r = Record{Kind: KindCommit, TxID: f[0], Participants: strings.Split(f[1], ","), Key: key}
-	case KindEnd:
-		r = Record{Kind: KindEnd, TxID: string(rest)}
+		r = Record{Kind: Kind(kind), TxID: f[0], Participants: strings.Split(f[1], ","), Key: key}
+	case KindAbort, KindEnd:
+		r = Record{Kind: Kind(kind), TxID: string(rest)}
 	default:
 		return Record{}, fmt.Errorf("unknown kind %q", kind)
 	}

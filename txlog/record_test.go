@@ -20,6 +20,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		commitRec("t", "\xff\xfe invalid UTF-8", "p"),
 		commitRec("tx-é", "ключ", "nœud-1", "nœud-2"),
 		endRec("7.1523"),
+		{Kind: KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2"}, Key: "k"},
+		{Kind: KindAbort, TxID: "7.1524"},
 	} {
 		l := line(rec)
 		if strings.Count(l, "\n") != 1 || !strings.HasSuffix(l, "\n") {
@@ -44,8 +46,11 @@ func TestDocExamples(t *testing.T) {
 	}
 	for _, want := range []string{
 		line(epochRec(7)),
+		line(Record{Kind: KindStaged, TxID: "7.1523", Participants: []string{"p1", "p2", "p3"}, Key: "user:42"}),
 		line(commitRec("7.1523", "user:42", "p1", "p2", "p3")),
 		line(endRec("7.1523")),
+		line(Record{Kind: KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2", "p3"}, Key: "user:7"}),
+		line(Record{Kind: KindAbort, TxID: "7.1524"}),
 	} {
 		if !strings.Contains(string(doc), "\t"+want) {
 			t.Errorf("doc.go lacks the example line %q", want)
@@ -56,7 +61,7 @@ func TestDocExamples(t *testing.T) {
 func TestInvalidRecords(t *testing.T) {
 	for _, rec := range []Record{
 		{},
-		{Kind: "abort", TxID: "t"},
+		{Kind: "rollback", TxID: "t"},
 		{Kind: KindEpoch, Epoch: 1, TxID: "t"},
 		{Kind: KindEpoch, Epoch: 1, Key: "k"},
 		commitRec("", "k", "p"),
@@ -73,6 +78,10 @@ func TestInvalidRecords(t *testing.T) {
 		{Kind: KindCommit, Epoch: 1, TxID: "t", Participants: []string{"p"}},
 		{Kind: KindEnd, TxID: "t", Key: "k"},
 		{Kind: KindEnd, TxID: "t", Participants: []string{"p"}},
+		{Kind: KindStaged, TxID: "t", Key: "k"},
+		{Kind: KindStaged, Epoch: 1, TxID: "t", Participants: []string{"p"}},
+		{Kind: KindAbort, TxID: "t", Key: "k"},
+		{Kind: KindAbort, TxID: ""},
 		endRec(""),
 		endRec("a\tb"),
 	} {

@@ -139,12 +139,12 @@ func TestOpenDamagedFiles(t *testing.T) {
 		},
 		{
 			name: "unknown kind mid-file",
-			data: good[:lineOffset(3)] + framed("abort 1.2") + good[lineOffset(3):],
+			data: good[:lineOffset(3)] + framed("rollback 1.2") + good[lineOffset(3):],
 			want: corrupt, off: lineOffset(3),
 		},
 		{
 			name: "unknown kind as the last line is not a torn write",
-			data: good + framed("abort 1.4"),
+			data: good + framed("rollback 1.4"),
 			want: corrupt, off: len(good),
 		},
 		{

@@ -89,14 +89,16 @@ func runScript(t *testing.T, file string) {
 				t.Fatalf("%s:%d: %v", file, step.line, err)
 			}
 			check(appendFn(epochRec(n)))
-		case "commit":
+		case "commit", "staged":
 			f := strings.SplitN(strings.TrimPrefix(step.cmd, "async "), " ", 4)
 			if len(f) < 4 {
-				t.Fatalf("%s:%d: want commit TX P1,P2 KEY", file, step.line)
+				t.Fatalf("%s:%d: want %s TX P1,P2 KEY", file, step.line, args[0])
 			}
-			check(appendFn(commitRec(f[1], f[3], strings.Split(f[2], ",")...)))
-		case "end":
-			check(appendFn(endRec(args[1])))
+			rec := commitRec(f[1], f[3], strings.Split(f[2], ",")...)
+			rec.Kind = Kind(args[0])
+			check(appendFn(rec))
+		case "end", "abort":
+			check(appendFn(Record{Kind: Kind(args[0]), TxID: args[1]}))
 		case "compact":
 			check(l.Compact())
 		case "reopen":
@@ -131,6 +133,10 @@ func runScript(t *testing.T, file string) {
 func printState(printf func(string, ...any), st *State) {
 	printf("epoch %d", st.Epoch)
 	for _, r := range st.Pending {
-		printf("pending %s %s %q", r.TxID, strings.Join(r.Participants, ","), r.Key)
+		what := "pending"
+		if r.Kind == KindStaged {
+			what = "staged"
+		}
+		printf("%s %s %s %q", what, r.TxID, strings.Join(r.Participants, ","), r.Key)
 	}
 }

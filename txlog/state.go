@@ -10,7 +10,7 @@ import (
 // State is what a log holds for recovery.
 type State struct {
 	Epoch    uint64   // highest epoch in the log, 0 for a new log
-	Pending  []Record // commit records without an end, in log order
+	Pending  []Record // staged and commit records without an outcome, in log order
 	TornTail *Torn    // non-nil when a torn tail was found (and, by Open, cut)
 }
 
@@ -56,14 +56,21 @@ func (s *live) apply(r Record, n int64) error {
 		}
 		s.bytes += n - s.epochLen
 		s.epoch, s.epochLen = r.Epoch, n
-	case KindCommit:
-		if _, dup := s.pending[r.TxID]; dup {
-			return nil
+	case KindStaged, KindCommit:
+		c, ok := s.pending[r.TxID]
+		switch {
+		case ok && c.rec.Kind == KindStaged && r.Kind == KindCommit:
+			// The decision replaces the intent, keeping its position.
+			s.bytes += n - c.len
+			s.pending[r.TxID] = liveCommit{seq: c.seq, rec: r, len: n}
+		case ok:
+			return nil // a duplicate, or a staged after the commit: the first stays
+		default:
+			s.seq++
+			s.pending[r.TxID] = liveCommit{seq: s.seq, rec: r, len: n}
+			s.bytes += n
 		}
-		s.seq++
-		s.pending[r.TxID] = liveCommit{seq: s.seq, rec: r, len: n}
-		s.bytes += n
-	case KindEnd:
+	case KindAbort, KindEnd:
 		if c, ok := s.pending[r.TxID]; ok {
 			delete(s.pending, r.TxID)
 			s.bytes -= c.len
@@ -72,7 +79,7 @@ func (s *live) apply(r Record, n int64) error {
 	return nil
 }
 
-// commits returns the pending commits in log order.
+// commits returns the pending staged and commit records in log order.
 func (s *live) commits() []Record {
 	cs := make([]liveCommit, 0, len(s.pending))
 	for _, c := range s.pending {

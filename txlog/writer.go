@@ -1,5 +1,7 @@
 package txlog
 
+import "time"
+
 // run is the writer goroutine. Each turn it takes everything queued (the
 // records that arrived while the previous batch was on its way to disk),
 // writes it with one write, fsyncs once if anyone waits for durability,
@@ -10,6 +12,7 @@ func (l *Log) run() {
 	defer close(l.done)
 	for {
 		<-l.wake
+		l.linger()
 		l.mu.Lock()
 		b := l.cur
 		l.cur = newBatch(l.spare)
@@ -40,6 +43,24 @@ func (l *Log) run() {
 	}
 }
 
+// linger lets a batch whose only waiters are lazy wait, up to
+// Options.Linger, for a record that wants its fsync now: the next wake-up
+// (any record, Flush, Compact or Close) ends the wait.
+func (l *Log) linger() {
+	l.mu.Lock()
+	wait := l.cur.lazy && !l.cur.sync && !l.closed && len(l.compactCalls) == 0
+	l.mu.Unlock()
+	if !wait {
+		return
+	}
+	t := time.NewTimer(l.opts.Linger)
+	defer t.Stop()
+	select {
+	case <-l.wake:
+	case <-t.C:
+	}
+}
+
 // flush writes b and fsyncs if a caller waits for it or force is set.
 func (l *Log) flush(b *batch, force bool) error {
 	if len(b.buf) > 0 {
@@ -61,7 +82,7 @@ func (l *Log) flush(b *batch, force bool) error {
 		l.batches.Add(1)
 		l.records.Add(uint64(len(b.recs)))
 	}
-	if (b.sync || force) && l.unsynced {
+	if (b.sync || b.lazy || force) && l.unsynced {
 		if err := l.failpoint("sync"); err != nil {
 			return failed(l.path, "fsync", err)
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 func runTxlog(args []string) error {
-	fs := newFlags("txlog", "FILE", "List the transactions in a coordinator log that are decided but not yet acknowledged by every participant (read-only)")
+	fs := newFlags("txlog", "FILE", "List the transactions in a coordinator log that are not finished: committed but not yet acknowledged by every participant, or staged with no outcome yet (read-only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -23,16 +23,18 @@ func runTxlog(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: epoch %d, %d committed transaction(s) not yet acknowledged by every participant\n", fs.Arg(0), st.Epoch, len(st.Pending))
+	fmt.Printf("%s: epoch %d, %d unfinished transaction(s)\n", fs.Arg(0), st.Epoch, len(st.Pending))
 	if st.TornTail != nil {
 		fmt.Printf("torn tail: %d byte(s) at offset %d will be cut off (a copy kept) when the coordinator starts\n", st.TornTail.Bytes, st.TornTail.Offset)
 	}
 	if len(st.Pending) > 0 {
-		fmt.Println("Transactions with no COMMIT record were never committed (presumed abort) and are not listed.")
+		fmt.Println("commit: decided, re-sent to participants until each acknowledges. staged: no outcome logged;")
+		fmt.Println("the coordinator commits it if every participant holds it prepared, else aborts it.")
+		fmt.Println("Transactions with no record were never committed (presumed abort) and are not listed.")
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TXID\tDECISION\tPARTICIPANTS\tKEY")
+		fmt.Fprintln(w, "TXID\tSTATE\tPARTICIPANTS\tKEY")
 		for _, r := range st.Pending {
-			fmt.Fprintf(w, "%s\tcommit\t%s\t%q\n", r.TxID, strings.Join(r.Participants, ","), r.Key)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%q\n", r.TxID, r.Kind, strings.Join(r.Participants, ","), r.Key)
 		}
 		w.Flush()
 	}
