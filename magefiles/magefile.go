@@ -58,6 +58,40 @@ func Local() error {
 	return sh.RunV(binary, "local")
 }
 
+// Bench groups the benchmarks: figures, never pass/fail.
+type Bench mg.Namespace
+
+// Run drives the coordinator at $TWOPC_ADDR (default: the one mage local starts) with the four shapes etcd_bench.sh runs (put and get, 1 and 64 clients, 8-byte keys, 64-byte values), SECONDS each.
+func (Bench) Run(seconds int) error {
+	mg.Deps(Build)
+	addr := os.Getenv("TWOPC_ADDR")
+	if addr == "" {
+		addr = "http://127.0.0.1:7400/RPC2"
+	}
+	var token []string // the participants' fsync counters need the peer token
+	if os.Getenv("TWOPC_PEER_TOKEN") == "" {
+		if _, err := os.Stat("twopc-data/peer.token"); err == nil {
+			token = []string{"--peer-token-file", "twopc-data/peer.token"}
+		}
+	}
+	for _, shape := range []struct {
+		op      string
+		clients int
+	}{{"put", 1}, {"put", 64}, {"get", 1}, {"get", 64}} {
+		args := append([]string{"bench", "--addr", addr, "--op", shape.op, "--clients", strconv.Itoa(shape.clients),
+			"--duration", strconv.Itoa(seconds) + "s"}, token...)
+		if err := sh.RunV(binary, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Compare runs bench/compare.sh: ROUNDS interleaved rounds of a local twopc and a 3-member etcd (../shared/peers/etcd_bench.sh, or $ETCD_BENCH), then the medians side by side.
+func (Bench) Compare(rounds int) error {
+	return sh.RunV("bash", "bench/compare.sh", strconv.Itoa(rounds))
+}
+
 // Deploy groups the deploy targets: the binary and per-host config go to
 // the hosts, and whatever changed or is not running is (re)started.
 type Deploy mg.Namespace
