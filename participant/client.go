@@ -37,7 +37,7 @@ const commitLinger = time.Millisecond
 // NewClient returns a client of the participant at url; hc may be nil.
 func NewClient(url string, hc *http.Client) *Client {
 	hc, t := rpc.Metered(hc)
-	c := rpc.NewClient(url, hc)
+	c := rpc.NewClient(url, hc).OwnEncoder() // batches are the hot path: see OwnEncoder
 	return &Client{
 		rpc:     c,
 		traffic: t,

@@ -26,6 +26,18 @@ type Client struct {
 	url string
 	hc  *http.Client
 	lim Limits
+	own bool // encode calls with EncodeCall instead of kolo (see OwnEncoder)
+}
+
+// OwnEncoder returns a copy of c that encodes calls with this package's
+// EncodeCall instead of kolo's reflection-based encoder, which profiles
+// showed taking 17% of the coordinator's CPU on its calls to participants
+// at 64 clients. EncodeCall is the encoder of every server response, and
+// the codec tests check it against kolo's and Python's parsers.
+func (c *Client) OwnEncoder() *Client {
+	d := *c
+	d.own = true
+	return &d
 }
 
 // NewClient returns a client for url. A nil hc gets a client whose
@@ -61,20 +73,9 @@ func defaultTransport() *http.Transport {
 // is returned as a *Fault; a transport problem, a non-200 status or a
 // malformed reply as another error. ctx bounds the whole call.
 func (c *Client) Call(ctx context.Context, method string, args ...any) (any, error) {
-	if f := checkMethodName(method); f != nil {
-		return nil, fmt.Errorf("rpc: call %s: %s", excerpt(method), f.Message)
-	}
-	kargs := make([]any, len(args))
-	for i, a := range args {
-		ka, err := toKolo(a, 0)
-		if err != nil {
-			return nil, fmt.Errorf("rpc: call %s: param %d: %w", method, i+1, err)
-		}
-		kargs[i] = ka
-	}
-	body, err := xmlrpc.EncodeMethodCall(method, kargs...)
+	body, err := c.encode(method, args)
 	if err != nil {
-		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
@@ -101,6 +102,33 @@ func (c *Client) Call(ctx context.Context, method string, args ...any) (any, err
 		return nil, fmt.Errorf("rpc: call %s to %s: %w", method, c.url, err)
 	}
 	return v, nil
+}
+
+// encode builds the methodCall document of a call.
+func (c *Client) encode(method string, args []any) ([]byte, error) {
+	if f := checkMethodName(method); f != nil {
+		return nil, fmt.Errorf("rpc: call %s: %s", excerpt(method), f.Message)
+	}
+	if c.own {
+		var buf bytes.Buffer
+		if err := EncodeCall(&buf, method, args...); err != nil {
+			return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+		}
+		return buf.Bytes(), nil
+	}
+	kargs := make([]any, len(args))
+	for i, a := range args {
+		ka, err := toKolo(a, 0)
+		if err != nil {
+			return nil, fmt.Errorf("rpc: call %s: param %d: %w", method, i+1, err)
+		}
+		kargs[i] = ka
+	}
+	body, err := xmlrpc.EncodeMethodCall(method, kargs...)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+	}
+	return body, nil
 }
 
 // toKolo rewrites an argument into values kolo encodes correctly, copying
