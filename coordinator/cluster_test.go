@@ -28,6 +28,8 @@ type cluster struct {
 	// cacheBytes is the coordinator's value cache; on in every test so
 	// that each scenario exercises it.
 	cacheBytes int64
+	// lockTimeout is the coordinator's LockTimeout (0: the default).
+	lockTimeout time.Duration
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -145,7 +147,7 @@ func (cl *cluster) start(failpoint func(string) bool) {
 	}
 	c, err := New(Config{
 		Members: members, Log: log, Epoch: epoch, Pending: state.Pending,
-		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes,
+		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
 		Fatal:     func(err error) { cl.t.Errorf("decision log failed: %v", err) },
 		failpoint: failpoint,
 	})

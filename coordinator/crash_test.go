@@ -2,7 +2,12 @@ package coordinator
 
 import (
 	"errors"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/txlog"
 )
 
 // The coordinator is killed at each point of the protocol while writing
@@ -204,4 +209,55 @@ func TestOutcomeQueryAbortsUndecided(t *testing.T) {
 	}
 	cl.settle()
 	cl.check(map[string]string{"k": ""})
+}
+
+// A key can carry two unfinished records of an earlier life: a COMMIT
+// whose END was lost, then the STAGED of the next write to that key.
+// Recovery finishes them in log order under one hold of the key, and New
+// does not wait for the key while the first is still being delivered
+// (here it would wait out a lock timeout of an hour).
+func TestRecoverTwoRecordsOfOneKey(t *testing.T) {
+	cl := newCluster(t)
+	cl.mustPut("k", "a")
+	cl.settle()
+	epoch := cl.c.cfg.Epoch // the life whose records these are
+	cl.stop()
+
+	first, second := txID(epoch, 100), txID(epoch, 101)
+	log, _, err := txlog.Open(cl.logPath, txlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"p1", "p2", "p3"}
+	for _, rec := range []txlog.Record{
+		{Kind: txlog.KindCommit, TxID: first, Participants: names, Key: "k"}, // applied everywhere, END lost
+		{Kind: txlog.KindStaged, TxID: second, Participants: names, Key: "k"},
+	} {
+		if err := log.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log.Close()
+	for _, p := range cl.parts { // every participant voted YES for the second
+		st, _ := p.get()
+		if v, err := st.Prepare(bg, second, participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("b")}}); err != nil || !v.Yes {
+			t.Fatalf("prepare at %s: %+v %v", p.name, v, err)
+		}
+	}
+
+	// p3 is slow to acknowledge the re-sent commit of the first, so the
+	// first holds the key for as long as the test wants.
+	release := make(chan struct{})
+	var once sync.Once
+	cl.parts[2].afterCommit = func() error {
+		once.Do(func() { <-release })
+		return nil
+	}
+	cl.lockTimeout = time.Hour
+	started := make(chan struct{})
+	go func() { cl.start(nil); close(started) }()
+	waitFired(t, started, "coordinator start")
+	close(release)
+	cl.settle()
+	cl.check(map[string]string{"k": "b"})
 }

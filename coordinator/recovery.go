@@ -19,23 +19,39 @@ import (
 // background, each transaction holding its key; participants' own
 // resolvers are the backstop.
 func (c *Coordinator) recover() {
+	// Records of one key are finished one after the other, in log order,
+	// under one hold of the key: it is free now, so New never waits.
+	var keys []string
+	byKey := map[string][]txlog.Record{}
 	for _, rec := range c.cfg.Pending {
-		state := stateCommitted
-		if rec.Kind == txlog.KindStaged {
-			state = stateResolving
+		if _, ok := byKey[rec.Key]; !ok {
+			keys = append(keys, rec.Key)
 		}
-		t := newRecovered(rec.TxID, rec.Key, state)
-		c.txs.Store(t.id, t)
-		c.inDoubt.Add(1)
-		members := c.named(rec.Participants)
-		// Hold the key so that new writes queue behind the outcome
-		// instead of conflicting with it at the participants.
-		unlock, _ := c.locks.lock(c.ctx, rec.Key, c.cfg.LockTimeout, nil)
+		byKey[rec.Key] = append(byKey[rec.Key], rec)
+	}
+	for _, key := range keys {
+		var txs []*txn
+		for _, rec := range byKey[key] {
+			state := stateCommitted
+			if rec.Kind == txlog.KindStaged {
+				state = stateResolving
+			}
+			t := newRecovered(rec.TxID, rec.Key, state)
+			c.txs.Store(t.id, t)
+			c.inDoubt.Add(1)
+			txs = append(txs, t)
+		}
+		// Hold the key so that new writes queue behind the outcomes
+		// instead of conflicting with them at the participants.
+		unlock, _ := c.locks.lock(c.ctx, key, c.cfg.LockTimeout, nil)
 		c.goBackground(func() {
-			if state == stateResolving {
-				c.resolve(t, members)
-			} else {
-				c.commitAll(t, members)
+			for i, t := range txs {
+				members := c.named(byKey[key][i].Participants)
+				if t.current() == stateResolving {
+					c.resolve(t, members)
+				} else {
+					c.commitAll(t, members)
+				}
 			}
 			if unlock != nil {
 				unlock()
