@@ -10,11 +10,11 @@ import (
 
 // valueCache remembers the values of recently committed writes so that a
 // get of them needs no participant. Invariant: an entry holds the value
-// of the latest durably committed write on its key (or that it was
-// deleted). It holds because every write goes through this coordinator
-// under its key lock, an entry is set only once the write's COMMIT record
-// is durable, and the cache starts empty at every start (recovered
-// commits carry no values). Entries may be dropped at any time: a miss
+// of the latest committed write on its key (or that it was deleted). It
+// holds because every write goes through this coordinator under its key
+// lock, an entry is set only once the write is committed (every vote and
+// its STAGED record durable: recovery would commit it too), and the cache
+// starts empty at every start (recovered transactions carry no values). Entries may be dropped at any time: a miss
 // reads a participant, which is always correct.
 type valueCache struct {
 	seed   maphash.Seed

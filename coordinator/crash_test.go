@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -260,4 +261,40 @@ func TestRecoverTwoRecordsOfOneKey(t *testing.T) {
 	close(release)
 	cl.settle()
 	cl.check(map[string]string{"k": "b"})
+}
+
+// A STAGED transaction that one participant never prepared is aborted by
+// recovery even while another participant is down: one "not held" is
+// proof enough, and the key must not stay in doubt until p1 is back.
+func TestResolveAbortsWithAParticipantDown(t *testing.T) {
+	cl := newCluster(t)
+	cl.mustPut("k", "old")
+	cl.settle()
+	tx := txID(cl.c.cfg.Epoch, 100)
+	cl.stop()
+	log, _, err := txlog.Open(cl.logPath, txlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Append(txlog.Record{Kind: txlog.KindStaged, TxID: tx, Participants: []string{"p1", "p2", "p3"}, Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	log.Close()
+	for _, p := range cl.parts[:2] { // p3 never got the prepare
+		st, _ := p.get()
+		if v, err := st.Prepare(bg, tx, participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("new")}}); err != nil || !v.Yes {
+			t.Fatalf("prepare at %s: %+v %v", p.name, v, err)
+		}
+	}
+
+	cl.parts[0].kill() // asked first, and it cannot answer
+	cl.start(nil)
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second) // a bound on a hang, not a timing assertion
+	defer cancel()
+	if commit, err := cl.c.Outcome(ctx, tx); err != nil || commit {
+		t.Fatalf("outcome with p1 down: commit=%v, %v; want abort", commit, err)
+	}
+	cl.parts[0].restart(t)
+	cl.settle()
+	cl.check(map[string]string{"k": "old"})
 }

@@ -35,13 +35,17 @@ func (c *Coordinator) Get(ctx context.Context, key string) (participant.Value, e
 			}
 			return v, nil
 		}
-		if errors.Is(err, ErrConflict) || ctx.Err() != nil {
+		if errors.Is(err, ErrConflict) || errors.Is(err, errInDoubt) || ctx.Err() != nil {
 			return participant.Value{}, err
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))
 	}
 	return participant.Value{}, fmt.Errorf("%w: no participant could be read: %w", ErrUnavailable, errors.Join(errs...))
 }
+
+// errInDoubt: the key's pending transaction is being resolved by recovery;
+// every participant would make the read wait for the same answer.
+var errInDoubt = errors.New("recovery has not resolved it yet")
 
 // readFrom reads key at m and decides which value is current.
 //
@@ -76,7 +80,7 @@ func (c *Coordinator) readFrom(ctx context.Context, m *member, key string) (part
 				_, err := t.wait(wctx)
 				cancel()
 				if err != nil {
-					return participant.Value{}, false, fmt.Errorf("%w: key %q is in doubt until recovery resolves %s: %v", ErrUnavailable, key, t.id, err)
+					return participant.Value{}, false, fmt.Errorf("%w: key %q is in doubt until recovery resolves %s: %w", ErrUnavailable, key, t.id, errInDoubt)
 				}
 				continue // read again: the participant may have the outcome by now
 			}

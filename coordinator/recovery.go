@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -95,25 +96,42 @@ func (c *Coordinator) resolve(t *txn, members []*member) {
 	}
 }
 
-// heldByAll reports whether every member holds txid prepared.
+// heldByAll reports whether every member holds txid prepared, asking all
+// of them at once. One that does not hold it settles the question (abort)
+// even while others cannot be reached; "all hold it" needs every answer.
 func (c *Coordinator) heldByAll(txid string, members []*member) (bool, error) {
+	if c.dead.Load() {
+		return false, errCrashed
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.CallTimeout)
 	defer cancel()
+	type answer struct {
+		held bool
+		err  error
+	}
+	answers := make(chan answer, len(members))
 	for _, m := range members {
-		if c.dead.Load() {
-			return false, errCrashed
-		}
-		pts, err := m.PreparedTxs(ctx)
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", m.Name, err)
-		}
-		if !slices.ContainsFunc(pts, func(p participant.PreparedTx) bool { return p.TxID == txid }) {
+		go func() {
+			pts, err := m.PreparedTxs(ctx)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", m.Name, err)
+			}
+			held := slices.ContainsFunc(pts, func(p participant.PreparedTx) bool { return p.TxID == txid })
+			answers <- answer{held, err}
+		}()
+	}
+	var errs []error
+	for range members {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			errs = append(errs, a.err)
+		case !a.held:
 			return false, nil
 		}
 	}
-	return true, nil
+	return true, errors.Join(errs...)
 }
-
 // named returns the configured members with the given names. A name that
 // is no longer configured cannot be told the outcome: the transaction
 // stays in doubt, visible in status, rather than be declared finished.

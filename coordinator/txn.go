@@ -38,7 +38,7 @@ const (
 	stateAborted
 	// stateResolving: a STAGED transaction of an earlier life, without an
 	// outcome in the log. Recovery asks the participants which one it had
-	// (see resolve.go); meanwhile readers and participants wait.
+	// (see Coordinator.resolve); meanwhile readers and participants wait.
 	stateResolving
 )
 

@@ -138,13 +138,21 @@ func (s *Store) failedErr() error {
 	return nil
 }
 
-func (s *Store) commitBatch(batch []*request) error {
+func (s *Store) commitBatch(batch []*request) (err error) {
 	tx, err := s.wdb.Begin()
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() {
+		// Memory may now name prepares that are not on disk: mark the
+		// store failed before anyone (PreparedTxs, above all: recovery
+		// counts its answers as votes) can look at it.
+		if err != nil {
+			s.failed.Store(&err)
+		}
+	}()
 	for _, r := range batch {
 		switch r.kind {
 		case reqPrepare:
