@@ -132,6 +132,7 @@ func (c *Coordinator) heldByAll(txid string, members []*member) (bool, error) {
 	}
 	return true, errors.Join(errs...)
 }
+
 // named returns the configured members with the given names. A name that
 // is no longer configured cannot be told the outcome: the transaction
 // stays in doubt, visible in status, rather than be declared finished.
