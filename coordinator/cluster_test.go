@@ -30,6 +30,7 @@ type cluster struct {
 	cacheBytes int64
 	// lockTimeout is the coordinator's LockTimeout (0: the default).
 	lockTimeout time.Duration
+	crashLog    *crashLog // between c and log
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -145,8 +146,9 @@ func (cl *cluster) start(failpoint func(string) bool) {
 	for _, p := range cl.parts {
 		members = append(members, Member{Name: p.name, Participant: p})
 	}
+	cl.crashLog = &crashLog{log: log}
 	c, err := New(Config{
-		Members: members, Log: log, Epoch: epoch, Pending: state.Pending,
+		Members: members, Log: cl.crashLog, Epoch: epoch, Pending: state.Pending,
 		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
 		Fatal:     func(err error) { cl.t.Errorf("decision log failed: %v", err) },
 		failpoint: failpoint,
@@ -154,7 +156,70 @@ func (cl *cluster) start(failpoint func(string) bool) {
 	if err != nil {
 		cl.t.Fatal(err)
 	}
+	cl.crashLog.coord.Store(c)
 	cl.log, cl.c = log, c
+}
+
+// crashLog stands between the coordinator and its txlog in these tests,
+// and keeps what a crash would keep: a record reaches the file only when
+// someone waits for it or for a later one (as one fsync covers both),
+// and nothing does once the coordinator is dead. Closing the real log at
+// a simulated crash would otherwise keep every queued record, and a
+// coordinator that answered before its record was durable would pass.
+type crashLog struct {
+	log   *txlog.Log
+	coord atomic.Pointer[Coordinator]
+
+	mu   sync.Mutex
+	held []txlog.Record // queued and not yet passed on, in order
+	next int            // sequence number of held[0]
+}
+
+func (l *crashLog) queue(rec txlog.Record) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = append(l.held, rec)
+	return l.next + len(l.held) - 1
+}
+
+// queued returns the number of the last record queued.
+func (l *crashLog) queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next + len(l.held) - 1
+}
+
+// durable passes on every held record up to number seq and syncs them.
+func (l *crashLog) durable(seq int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seq < l.next {
+		return nil // a later record's wait made it durable
+	}
+	if c := l.coord.Load(); c != nil && c.dead.Load() {
+		return errCrashed
+	}
+	n := seq - l.next + 1
+	for _, rec := range l.held[:n-1] {
+		if err := l.log.AppendAsync(rec); err != nil {
+			return err
+		}
+	}
+	err := l.log.Append(l.held[n-1])
+	l.held, l.next = l.held[n:], l.next+n
+	return err
+}
+
+func (l *crashLog) Append(rec txlog.Record) error { return l.durable(l.queue(rec)) }
+func (l *crashLog) Queue(rec txlog.Record) func() error {
+	seq := l.queue(rec)
+	return func() error { return l.durable(seq) }
+}
+func (l *crashLog) QueueLazy(rec txlog.Record) func() error { return l.Queue(rec) }
+func (l *crashLog) Flush()                                  {}
+func (l *crashLog) AppendAsync(rec txlog.Record) error {
+	l.queue(rec)
+	return nil
 }
 
 // stop ends the coordinator like kill -9 would, as far as the log file is
@@ -162,6 +227,9 @@ func (cl *cluster) start(failpoint func(string) bool) {
 func (cl *cluster) stop() {
 	if cl.c != nil {
 		cl.c.Close()
+		if !cl.c.dead.Load() { // a clean stop: what is queued is written
+			cl.crashLog.durable(cl.crashLog.queued())
+		}
 		cl.log.Close()
 		cl.c = nil
 	}

@@ -25,7 +25,8 @@ func TestCoordinatorCrashPoints(t *testing.T) {
 	}{
 		{"before-prepare", false, false},  // STAGED logged, nobody prepared
 		{"send-prepare:p2", false, false}, // p2 never prepared
-		{"after-votes", false, true},      // all voted YES and STAGED is durable: committed, unheard
+		{"after-votes", false, false},     // all voted YES, STAGED not known durable: lost in the crash
+		{"before-decision", false, true},  // all voted YES and STAGED is durable: committed, unheard
 		{"after-decision", true, true},    // acknowledged, no COMMIT record yet
 		{"before-commit-record", true, true},
 		{"after-commit-record", true, true}, // COMMIT durable, no commit sent
@@ -143,7 +144,7 @@ func TestAbortAnswerSurvivesCrash(t *testing.T) {
 	cl.mustPut("k", "old")
 	cl.settle()
 	var answer error = errors.New("no transaction in flight")
-	fp, fired := trigger("after-votes", true, func() {
+	fp, fired := trigger("before-decision", true, func() {
 		cl.c.txs.Range(func(k, _ any) bool {
 			commit, err := cl.c.Outcome(bg, k.(string))
 			if answer = err; err == nil && commit {
@@ -157,7 +158,7 @@ func TestAbortAnswerSurvivesCrash(t *testing.T) {
 	if err := cl.put("k", "new"); !errors.Is(err, errCrashed) {
 		t.Fatalf("put: %v, want the simulated crash", err)
 	}
-	waitFired(t, fired, "after-votes")
+	waitFired(t, fired, "before-decision")
 	if answer != nil {
 		t.Fatalf("the question was not answered abort: %v", answer)
 	}

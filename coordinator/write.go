@@ -43,7 +43,11 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 	// it in the file.
 	staged := c.cfg.Log.Queue(txlog.Record{Kind: txlog.KindStaged, TxID: t.id, Participants: c.names, Key: w.Key})
 	existed, err = c.prepare(ctx, t)
-	if lerr := staged(); lerr != nil {
+	lerr := staged()
+	if lerr == nil && err == nil && c.crashAt("before-decision") {
+		lerr = errCrashed // every vote and STAGED durable, nothing decided
+	}
+	if lerr != nil {
 		// Every participant may have voted YES and STAGED may be on disk:
 		// only recovery can tell.
 		c.active.Add(-1)
@@ -94,7 +98,7 @@ func (c *Coordinator) logCommit(t *txn) bool {
 	err := c.cfg.Log.QueueLazy(txlog.Record{Kind: txlog.KindCommit, TxID: t.id, Participants: c.names, Key: t.write.Key})()
 	if err != nil {
 		t.settle(err)
-		c.cfg.Fatal(err)
+		c.fatal(err)
 		return false
 	}
 	t.decide(stateCommitted)
@@ -122,9 +126,17 @@ func (c *Coordinator) logAbort(t *txn) error {
 	err := c.cfg.Log.Append(txlog.Record{Kind: txlog.KindAbort, TxID: t.id})
 	t.settle(err)
 	if err != nil {
-		c.cfg.Fatal(err)
+		c.fatal(err)
 	}
 	return err
+}
+
+// fatal reports a failed decision log, unless the failure is a simulated
+// crash (tests), after which nothing is logged anyway.
+func (c *Coordinator) fatal(err error) {
+	if !errors.Is(err, errCrashed) {
+		c.cfg.Fatal(err)
+	}
 }
 
 // logFailed handles a decision log that failed under a write: the record
@@ -136,7 +148,7 @@ func (c *Coordinator) logFailed(err error, key string, unlock func()) error {
 		return err
 	}
 	c.cache.forget(key)
-	c.cfg.Fatal(err)
+	c.fatal(err)
 	unlock()
 	return fmt.Errorf("coordinator: outcome unknown, decision log failed: %w", err)
 }
