@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,16 +117,25 @@ func runBench(args []string) error {
 	sent1, recv1 := traffic.Bytes()
 	if n := float64(len(lat)); n > 0 {
 		fmt.Printf(" bytes/op: client<->coordinator=%.0f", float64(sent1-sent0+recv1-recv0)/n)
-		after := fsyncCounts(c, peers, *timeout)
-		if len(after) == len(before) {
-			fmt.Printf(" coordinator<->participants=%.0f fsyncs/op:", float64(after[0].wire-before[0].wire)/n)
-			for i, a := range after {
-				fmt.Printf(" %s=%.2f", a.name, float64(a.n-before[i].n)/n)
-			}
-		}
+		fmt.Print(perOp(before, fsyncCounts(c, peers, *timeout), n))
 	}
 	fmt.Println()
 	return nil
+}
+
+// perOp formats the coordinator-participant traffic and fsyncs per
+// operation between two readings of the counters, or says why there are
+// none (a reading failed: no peer token, say).
+func perOp(before, after []fsyncCount, ops float64) string {
+	if len(before) == 0 || len(after) != len(before) {
+		return " (fsyncs/op unavailable: the participants' counters need the peer token, --peer-token-file or " + envPeerToken + ")"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, " coordinator<->participants=%.0f fsyncs/op:", float64(after[0].wire-before[0].wire)/ops)
+	for i, a := range after {
+		fmt.Fprintf(&b, " %s=%.2f", a.name, float64(a.n-before[i].n)/ops)
+	}
+	return b.String()
 }
 
 type fsyncCount struct {
