@@ -33,6 +33,9 @@ func runBench(args []string) error {
 	if *clients < 1 || *keys < 1 || *keySize < 1 {
 		return errors.New("--clients, --keys and --key-size must be positive")
 	}
+	if *valueSize < 0 || *duration <= 0 {
+		return errors.New("--value-size must not be negative, and --duration must be positive")
+	}
 	key := func(i int) string { return fmt.Sprintf("%0*d", *keySize, i%*keys)[:*keySize] }
 	value := fmt.Sprintf("%-*s", *valueSize, "v")[:*valueSize]
 	c, traffic, err := o.meteredClient()
