@@ -27,6 +27,9 @@ func runLocal(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *port < 1 || *port > 65535-3 {
+		return fmt.Errorf("--port %d: want 1-%d (the participants take the next three)", *port, 65535-3)
+	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
