@@ -87,3 +87,58 @@ func TestFlushSendsLazyCommit(t *testing.T) {
 		t.Fatal("flushed commit not applied")
 	}
 }
+
+// A commit queued while a request is in flight does not go out alone when
+// that request returns (the next prepare would then wait behind it): it
+// waits for the next prepare, lingering from when the participant is free.
+func TestLazyCommitWaitsPastInflightRequest(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "p.db"))
+	srv := rpc.NewServer(rpc.DefaultLimits(), nil)
+	Register(srv, s)
+	var requests atomic.Int64
+	arrived, release := make(chan struct{}), make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 2 { // hold the second request until told
+			close(arrived)
+			<-release
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	c := NewClient(hs.URL+"/RPC2", nil)
+	c.writes.linger = time.Hour
+	state := func() (queued, inflight int) {
+		c.writes.mu.Lock()
+		defer c.writes.mu.Unlock()
+		return len(c.writes.queue), c.writes.inflight
+	}
+
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || !v.Yes {
+		t.Fatal(v, err)
+	}
+	second := make(chan error, 1)
+	go func() { _, err := c.Prepare(ctx, "1.2", put("b", "2")); second <- err }()
+	<-arrived
+	committed := make(chan error, 1)
+	go func() { committed <- c.Commit(ctx, "1.1") }()
+	for q, _ := state(); q != 1; q, _ = state() { // the commit is queued
+	}
+	close(release)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	for _, n := state(); n != 0; _, n = state() { // the sender has stopped
+	}
+	if q, _ := state(); q != 1 || requests.Load() != 2 {
+		t.Fatalf("after the in-flight request: %d queued, %d requests; want the commit still queued, 2 requests", q, requests.Load())
+	}
+	if v, err := c.Prepare(ctx, "1.3", put("c", "3")); err != nil || !v.Yes {
+		t.Fatal(v, err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if got := requests.Load(); got != 3 {
+		t.Fatalf("%d requests, want 3 (the commit rides with the third prepare)", got)
+	}
+}
