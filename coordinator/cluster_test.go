@@ -296,6 +296,41 @@ func (cl *cluster) check(want map[string]string) {
 	}
 }
 
+// allParts names the cluster's participants, as log records do.
+var allParts = []string{"p1", "p2", "p3"}
+
+// appendRecords writes recs to the log of the stopped coordinator, as an
+// earlier life would have left them.
+func (cl *cluster) appendRecords(recs ...txlog.Record) {
+	cl.t.Helper()
+	log, _, err := txlog.Open(cl.logPath, txlog.Options{})
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	defer log.Close()
+	for _, rec := range recs {
+		if err := log.Append(rec); err != nil {
+			cl.t.Fatal(err)
+		}
+	}
+}
+
+// prepareAt has each of parts vote YES for tx writing key=value, as if an
+// earlier life's prepare had reached them.
+func (cl *cluster) prepareAt(parts []*swappable, tx, key, value string) {
+	cl.t.Helper()
+	for _, p := range parts {
+		st, err := p.get()
+		if err != nil {
+			cl.t.Fatal(err)
+		}
+		w := participant.Write{Key: key, Op: participant.OpPut, Value: participant.Value{Data: []byte(value)}}
+		if v, err := st.Prepare(bg, tx, w); err != nil || !v.Yes {
+			cl.t.Fatalf("prepare at %s: %+v %v", p.name, v, err)
+		}
+	}
+}
+
 func (cl *cluster) put(key, value string) error {
 	return cl.c.Put(bg, key, participant.Value{Data: []byte(value)})
 }

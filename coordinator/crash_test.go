@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
 )
 
@@ -226,26 +225,11 @@ func TestRecoverTwoRecordsOfOneKey(t *testing.T) {
 	cl.stop()
 
 	first, second := txID(epoch, 100), txID(epoch, 101)
-	log, _, err := txlog.Open(cl.logPath, txlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := []string{"p1", "p2", "p3"}
-	for _, rec := range []txlog.Record{
-		{Kind: txlog.KindCommit, TxID: first, Participants: names, Key: "k"}, // applied everywhere, END lost
-		{Kind: txlog.KindStaged, TxID: second, Participants: names, Key: "k"},
-	} {
-		if err := log.Append(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	log.Close()
-	for _, p := range cl.parts { // every participant voted YES for the second
-		st, _ := p.get()
-		if v, err := st.Prepare(bg, second, participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("b")}}); err != nil || !v.Yes {
-			t.Fatalf("prepare at %s: %+v %v", p.name, v, err)
-		}
-	}
+	cl.appendRecords(
+		txlog.Record{Kind: txlog.KindCommit, TxID: first, Participants: allParts, Key: "k"}, // applied everywhere, END lost
+		txlog.Record{Kind: txlog.KindStaged, TxID: second, Participants: allParts, Key: "k"},
+	)
+	cl.prepareAt(cl.parts, second, "k", "b") // every participant voted YES for the second
 
 	// p3 is slow to acknowledge the re-sent commit of the first, so the
 	// first holds the key for as long as the test wants.
@@ -273,20 +257,8 @@ func TestResolveAbortsWithAParticipantDown(t *testing.T) {
 	cl.settle()
 	tx := txID(cl.c.cfg.Epoch, 100)
 	cl.stop()
-	log, _, err := txlog.Open(cl.logPath, txlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := log.Append(txlog.Record{Kind: txlog.KindStaged, TxID: tx, Participants: []string{"p1", "p2", "p3"}, Key: "k"}); err != nil {
-		t.Fatal(err)
-	}
-	log.Close()
-	for _, p := range cl.parts[:2] { // p3 never got the prepare
-		st, _ := p.get()
-		if v, err := st.Prepare(bg, tx, participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("new")}}); err != nil || !v.Yes {
-			t.Fatalf("prepare at %s: %+v %v", p.name, v, err)
-		}
-	}
+	cl.appendRecords(txlog.Record{Kind: txlog.KindStaged, TxID: tx, Participants: allParts, Key: "k"})
+	cl.prepareAt(cl.parts[:2], tx, "k", "new") // p3 never got the prepare
 
 	cl.parts[0].kill() // asked first, and it cannot answer
 	cl.start(nil)
