@@ -83,6 +83,8 @@ type Config struct {
 	Fatal func(error)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Observer hears how long phases take (metrics); nil: nobody.
+	Observer Observer
 
 	// failpoint, set only by tests, is called at named points of the
 	// protocol; returning true simulates a crash there: from then on the
@@ -105,6 +107,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	if c.Fatal == nil {
 		log := c.Logger

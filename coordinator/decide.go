@@ -10,8 +10,9 @@ import (
 
 // commitAll sends commit to members in parallel. Those that do not
 // acknowledge are retried in the background, with backoff, until they do;
-// then the transaction is forgotten and END logged.
-func (c *Coordinator) commitAll(t *txn, members []*member) {
+// then the transaction is forgotten and END logged. It reports whether
+// every member acknowledged at the first try.
+func (c *Coordinator) commitAll(t *txn, members []*member) bool {
 	missing := c.sendAll(members, func(ctx context.Context, m *member) error {
 		if c.crashAt("commit:" + m.Name) {
 			return errCrashed
@@ -19,13 +20,14 @@ func (c *Coordinator) commitAll(t *txn, members []*member) {
 		return m.Commit(ctx, t.id)
 	})
 	if c.dead.Load() {
-		return
+		return false
 	}
 	if len(missing) > 0 {
 		c.goBackground(func() { c.resend(t, missing) })
-		return
+		return false
 	}
 	c.finish(t)
+	return true
 }
 
 // resend retries commit to members until all of them acknowledge or the

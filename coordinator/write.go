@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
@@ -42,8 +43,11 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 	// Queued before any prepare is sent, so that an ABORT always follows
 	// it in the file.
 	staged := c.cfg.Log.Queue(txlog.Record{Kind: txlog.KindStaged, TxID: t.id, Participants: c.names, Key: w.Key})
+	start := time.Now()
 	existed, err = c.prepare(ctx, t)
 	lerr := staged()
+	decided := time.Now()
+	c.cfg.Observer.Phase(PhasePrepare, decided.Sub(start))
 	if lerr == nil && err == nil && c.crashAt("before-decision") {
 		lerr = errCrashed // every vote and STAGED durable, nothing decided
 	}
@@ -78,8 +82,8 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 		return existed, nil // durable: the client may hear success
 	}
 	c.goBackground(func() {
-		if c.logCommit(t) {
-			c.commitAll(t, c.members)
+		if c.logCommit(t) && c.commitAll(t, c.members) {
+			c.cfg.Observer.Phase(PhaseCommit, time.Since(decided))
 		}
 		unlock()
 	})

@@ -25,6 +25,10 @@ type Options struct {
 	// (default 1ms).
 	Linger time.Duration
 
+	// ObserveFsync, if set, is told how long each fsync of a batch took
+	// (metrics). It runs on the writer goroutine: it must be quick.
+	ObserveFsync func(time.Duration)
+
 	// failpoint, set only by tests, is called by the writer at named points
 	// ("write", "sync", "compact-sync", "compact-rename"); an error it
 	// returns is handled as if the I/O at that point had failed.

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
@@ -37,7 +38,7 @@ func runCoordinator(args []string) error {
 	callTimeout := fs.Duration("call-timeout", 2*time.Second, "timeout of one commit, abort or read call to a participant")
 	cacheBytes := fs.Int64("read-cache-bytes", 32<<20, "memory for values of recent writes, served to gets without a participant (0: off)")
 	compactBytes := fs.Int64("compact-bytes", txlog.DefaultCompactBytes, "compact the transaction log when it grows past this size and is mostly finished transactions")
-	lim := coordinator.DefaultLimits()
+	lim := api.DefaultLimits()
 	fs.IntVar(&lim.MaxKeyBytes, "max-key-bytes", lim.MaxKeyBytes, "largest key accepted")
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
 	rlim := rpc.DefaultLimits()
@@ -94,8 +95,8 @@ func runCoordinator(args []string) error {
 	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
 
 	srv := rpc.NewServer(rlim, log)
-	coordinator.Register(srv, c, lim)
-	srv.SetAuthorizer(coordinator.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
+	api.Register(srv, c, lim)
+	srv.SetAuthorizer(api.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
 	return serve(log, *listen, srv, sec)
 }
 
