@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/peer"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/internal/rpc"
-	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
 )
 
@@ -70,12 +70,12 @@ func unsettled(ctx context.Context, p peers) error {
 		return fmt.Errorf("coordinator: in_doubt=%d active=%d", st.InDoubt, st.Active)
 	}
 	for i, u := range p.cl.ParticipantURLs() {
-		pts, err := participant.NewClient(u, p.partHC).PreparedTxs(ctx)
+		pts, err := peer.NewClient(u, p.partHC).PreparedTxs(ctx)
 		if err != nil {
 			return fmt.Errorf("p%d prepared: %w", i+1, err)
 		}
 		if len(pts) > 0 {
-			return fmt.Errorf("p%d holds %d transactions prepared, e.g. %s on key %q", i+1, len(pts), pts[0].TxID, pts[0].Key)
+			return fmt.Errorf("p%d holds %d transactions prepared, e.g. %s on keys %q", i+1, len(pts), pts[0].TxID, pts[0].Keys)
 		}
 	}
 	log, err := p.cl.ReadTxlog(ctx)

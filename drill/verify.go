@@ -5,17 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/peer"
+	"github.com/twopc/twopc/protocol"
 
 	"github.com/twopc/twopc/internal/rpc"
-	"github.com/twopc/twopc/participant"
 )
 
 // checkReplicas compares the participants' digests: after settling, every
 // replica must hold exactly the same data.
-func checkReplicas(ctx context.Context, p peers) ([]participant.Digest, error) {
-	var ds []participant.Digest
+func checkReplicas(ctx context.Context, p peers) ([]protocol.Digest, error) {
+	var ds []protocol.Digest
 	for i, u := range p.cl.ParticipantURLs() {
-		d, err := participant.NewClient(u, p.partHC).Digest(ctx)
+		d, err := peer.NewClient(u, p.partHC).Digest(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("p%d digest: %w", i+1, err)
 		}
@@ -26,7 +27,7 @@ func checkReplicas(ctx context.Context, p peers) ([]participant.Digest, error) {
 
 // CompareDigests returns an error naming every replica whose digest
 // differs from the first one's, or that still holds prepared transactions.
-func CompareDigests(ds []participant.Digest) error {
+func CompareDigests(ds []protocol.Digest) error {
 	var errs []error
 	for i, d := range ds {
 		if d.Prepared != 0 {
@@ -47,17 +48,18 @@ func CompareDigests(ds []participant.Digest) error {
 func finalReads(ctx context.Context, p peers, keys []string, rec *recorder, client int) error {
 	var errs []error
 	for i, u := range p.cl.ParticipantURLs() {
-		pc := participant.NewClient(u, p.partHC)
+		pc := peer.NewClient(u, p.partHC)
 		for _, key := range keys {
 			call := rec.now()
-			r, err := pc.Read(ctx, key)
+			ks, err := pc.Read(ctx, key)
 			if err != nil {
 				return fmt.Errorf("final read of %q at p%d: %w", key, i+1, err)
 			}
+			r := ks[0]
 			if r.Pending != "" {
 				errs = append(errs, fmt.Errorf("key %q still locked at p%d by %s", key, i+1, r.Pending))
 			}
-			rec.op(Op{Client: client + i, Kind: Get, Key: key, Value: string(r.Value.Data), Found: r.Found,
+			rec.op(Op{Client: client + i, Kind: Get, Key: key, Value: string(r.Entry.Value.Data), Found: r.Entry.Found,
 				Outcome: OK, Call: call, Return: rec.now(), Replica: fmt.Sprintf("p%d", i+1)})
 		}
 	}

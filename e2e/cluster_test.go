@@ -52,7 +52,9 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newCluster(t *testing.T) *cluster {
+// newCluster starts a cluster; participantArgs go to every participant
+// (they override the defaults below).
+func newCluster(t *testing.T, participantArgs ...string) *cluster {
 	cl := &cluster{t: t, dir: t.TempDir()}
 	caddr := freePort(t)
 	cl.url = "http://" + caddr + "/RPC2"
@@ -64,8 +66,8 @@ func newCluster(t *testing.T) *cluster {
 		cl.purls = append(cl.purls, u)
 		members = append(members, name+"="+u)
 		cl.parts = append(cl.parts, proc.New(proc.Spec{Name: name, Path: binary, Log: filepath.Join(cl.dir, name+".log"),
-			Args: []string{"participant", "--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
-				"--resolve-after", "1s", "--resolve-interval", "200ms"}}))
+			Args: append([]string{"participant", "--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
+				"--resolve-after", "1s", "--resolve-interval", "200ms"}, participantArgs...)}))
 	}
 	cl.coord = proc.New(proc.Spec{Name: "coordinator", Path: binary, Log: filepath.Join(cl.dir, "coordinator.log"),
 		Args: []string{"coordinator", "--listen", caddr, "--participants", strings.Join(members, ","),

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/peer"
 	"github.com/twopc/twopc/protocol"
 	"log/slog"
 	"net"
@@ -30,7 +31,7 @@ const (
 )
 
 func runCoordinator(args []string) error {
-	fs := newFlags("coordinator", "[flags]", "Serve the public XML-RPC API (put, get, delete, status) and drive two-phase commit across the participants")
+	fs := newFlags("coordinator", "[flags]", "Serve the public XML-RPC API (put, get, delete, txn, status) and drive two-phase commit across the participants")
 	listen := fs.String("listen", defaultCoordinator, "address to serve XML-RPC on (paths / and /RPC2)")
 	parts := fs.String("participants", defaultParticipants, "participants as comma-separated NAME=URL")
 	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing)")
@@ -42,6 +43,8 @@ func runCoordinator(args []string) error {
 	lim := api.DefaultLimits()
 	fs.IntVar(&lim.MaxKeyBytes, "max-key-bytes", lim.MaxKeyBytes, "largest key accepted")
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
+	fs.IntVar(&lim.MaxCompares, "max-compares", lim.MaxCompares, "most compares in one txn")
+	fs.IntVar(&lim.MaxOps, "max-ops", lim.MaxOps, "most ops in one branch of a txn")
 	rlim := rpc.DefaultLimits()
 	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
 	clientTokenFile := fs.String("client-token-file", "", "require clients to present the token in this file (or set "+envClientToken+"); default: no client token")
@@ -112,7 +115,7 @@ func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) 
 		if strings.ContainsAny(name, " \t,") {
 			return nil, fmt.Errorf("--participants: name %q must not contain spaces or commas", name)
 		}
-		out = append(out, coordinator.Member{Name: name, URL: url, Participant: participant.NewClient(url, hc)})
+		out = append(out, coordinator.Member{Name: name, URL: url, Participant: peer.NewClient(url, hc)})
 	}
 	return out, nil
 }
@@ -142,7 +145,7 @@ func runParticipant(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
 		return err
 	}
-	store, err := participant.Open(*db, participant.Options{OnFail: func(err error) {
+	store, err := participant.Open(*db, participant.Options{Logger: log, OnFail: func(err error) {
 		// Serving errors forever would leave keys locked and commits in
 		// doubt; a restart reloads the state from disk.
 		log.Error("database write failed; exiting so that a restart can recover", "err", err)
@@ -157,14 +160,14 @@ func runParticipant(args []string) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go store.RunResolver(ctx, participant.NewOutcomeClient(*coord, hc), *every, *after)
+	go store.RunResolver(ctx, peer.NewOutcomeClient(*coord, hc), *every, *after)
 
 	// The coordinator's batches carry many values, each up to the
 	// coordinator's own value limit.
 	plim := rpc.DefaultLimits()
 	plim.MaxBodyBytes = 64 << 20
 	srv := rpc.NewServer(plim, log)
-	participant.Register(srv, store)
+	peer.Register(srv, store)
 	srv.SetAuthorizer(rpc.RequireToken(rpc.NewSecret(peerToken)))
 	return serve(log, *listen, srv, sec)
 }

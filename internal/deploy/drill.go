@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/peer"
+	"github.com/twopc/twopc/protocol"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -15,7 +17,6 @@ import (
 	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/drill"
 	"github.com/twopc/twopc/internal/rpc"
-	"github.com/twopc/twopc/participant"
 )
 
 // DrillConfig says how hard the recovery drill pushes.
@@ -65,7 +66,7 @@ func (c *DrillConfig) defaults() {
 type DrillReport struct {
 	Kills, Acked, Unknown, Failed int
 	Missing                       []string // acknowledged keys a get did not return as written
-	Digests                       []participant.Digest
+	Digests                       []protocol.Digest
 	InDoubt                       int64
 }
 
@@ -139,9 +140,9 @@ func RunDrill(ctx context.Context, cl drill.Cluster, cfg DrillConfig) (DrillRepo
 // identical digests. If that never happens it is a violation ("never
 // stuck"), reported with the last state seen.
 func settle(ctx context.Context, cl drill.Cluster, coord *rpc.Client, limit time.Duration, rep *DrillReport) error {
-	var parts []*participant.Client
+	var parts []*peer.Client
 	for _, u := range cl.ParticipantURLs() {
-		parts = append(parts, participant.NewClient(u, nil))
+		parts = append(parts, peer.NewClient(u, nil))
 	}
 	deadline := time.Now().Add(limit)
 	for {
@@ -160,7 +161,7 @@ func settle(ctx context.Context, cl drill.Cluster, coord *rpc.Client, limit time
 	}
 }
 
-func settledOnce(ctx context.Context, coord *rpc.Client, parts []*participant.Client, rep *DrillReport) (string, bool) {
+func settledOnce(ctx context.Context, coord *rpc.Client, parts []*peer.Client, rep *DrillReport) (string, bool) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	res, err := coord.Call(cctx, "status")

@@ -135,18 +135,18 @@ func (s *Server) multicallEntry(ctx context.Context, i int, c any) any {
 func parseMulticallEntry(i int, c any) (string, []any, *Fault) {
 	m, ok := c.(map[string]any)
 	if !ok {
-		return "", nil, Faultf(InvalidParams, "multicall entry %d: want struct {methodName, params}, got %s", i+1, typeName(c))
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: want struct {methodName, params}, got %s", i+1, TypeName(c))
 	}
 	name, ok := m["methodName"].(string)
 	if !ok {
-		return "", nil, Faultf(InvalidParams, "multicall entry %d: methodName: want string, got %s", i+1, typeName(m["methodName"]))
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: methodName: want string, got %s", i+1, TypeName(m["methodName"]))
 	}
 	if f := checkMethodName(name); f != nil {
 		return "", nil, Faultf(InvalidRequest, "multicall entry %d: %s", i+1, f.Message)
 	}
 	params, ok := m["params"].([]any)
 	if !ok {
-		return "", nil, Faultf(InvalidParams, "multicall entry %d: params: want array, got %s", i+1, typeName(m["params"]))
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: params: want array, got %s", i+1, TypeName(m["params"]))
 	}
 	return name, params, nil
 }

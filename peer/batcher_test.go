@@ -1,21 +1,22 @@
-package participant
+package peer
 
 import (
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/protocol"
 )
 
 // countingServer serves a store and counts the batch requests it gets.
-func countingServer(t *testing.T) (*Client, *atomic.Int64, *Store) {
+func countingServer(t *testing.T) (*Client, *atomic.Int64, *participant.Store) {
 	t.Helper()
-	s := open(t, filepath.Join(t.TempDir(), "p.db"))
+	s := newStore(t)
 	srv := rpc.NewServer(rpc.DefaultLimits(), nil)
 	Register(srv, s)
 	var n atomic.Int64
@@ -33,7 +34,7 @@ func countingServer(t *testing.T) (*Client, *atomic.Int64, *Store) {
 // one SQLite transaction for both.
 func TestLazyCommitRidesWithNextPrepare(t *testing.T) {
 	c, requests, s := countingServer(t)
-	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || !v.Yes {
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || v.Kind != protocol.VoteYes {
 		t.Fatal(v, err)
 	}
 	batches := s.Stats().Batches
@@ -47,7 +48,7 @@ func TestLazyCommitRidesWithNextPrepare(t *testing.T) {
 			break
 		}
 	}
-	if v, err := c.Prepare(ctx, "1.2", put("b", "2")); err != nil || !v.Yes {
+	if v, err := c.Prepare(ctx, "1.2", put("b", "2")); err != nil || v.Kind != protocol.VoteYes {
 		t.Fatal(v, err)
 	}
 	if err := <-committed; err != nil {
@@ -64,7 +65,7 @@ func TestLazyCommitRidesWithNextPrepare(t *testing.T) {
 // Flush sends a waiting commit at once.
 func TestFlushSendsLazyCommit(t *testing.T) {
 	c, _, s := countingServer(t)
-	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || !v.Yes {
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || v.Kind != protocol.VoteYes {
 		t.Fatal(v, err)
 	}
 	var wg sync.WaitGroup
@@ -83,7 +84,7 @@ func TestFlushSendsLazyCommit(t *testing.T) {
 	}
 	c.Flush()
 	wg.Wait()
-	if r := mustRead(t, s, "a"); !r.Found {
+	if r := mustRead(t, s, "a"); !r.Entry.Found {
 		t.Fatal("flushed commit not applied")
 	}
 }
@@ -92,7 +93,7 @@ func TestFlushSendsLazyCommit(t *testing.T) {
 // that request returns (the next prepare would then wait behind it): it
 // waits for the next prepare, lingering from when the participant is free.
 func TestLazyCommitWaitsPastInflightRequest(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "p.db"))
+	s := newStore(t)
 	srv := rpc.NewServer(rpc.DefaultLimits(), nil)
 	Register(srv, s)
 	var requests atomic.Int64
@@ -113,7 +114,7 @@ func TestLazyCommitWaitsPastInflightRequest(t *testing.T) {
 		return len(c.writes.queue), c.writes.inflight
 	}
 
-	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || !v.Yes {
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || v.Kind != protocol.VoteYes {
 		t.Fatal(v, err)
 	}
 	second := make(chan error, 1)
@@ -132,7 +133,7 @@ func TestLazyCommitWaitsPastInflightRequest(t *testing.T) {
 	if q, _ := state(); q != 1 || requests.Load() != 2 {
 		t.Fatalf("after the in-flight request: %d queued, %d requests; want the commit still queued, 2 requests", q, requests.Load())
 	}
-	if v, err := c.Prepare(ctx, "1.3", put("c", "3")); err != nil || !v.Yes {
+	if v, err := c.Prepare(ctx, "1.3", put("c", "3")); err != nil || v.Kind != protocol.VoteYes {
 		t.Fatal(v, err)
 	}
 	if err := <-committed; err != nil {

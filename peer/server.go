@@ -1,49 +1,57 @@
-package participant
+package peer
 
 import (
 	"context"
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/protocol"
 )
+
+// Backend is what a participant serves: participant.Store.
+type Backend interface {
+	Batch(ctx context.Context, calls []protocol.Call) []protocol.CallResult
+	Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error)
+	PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error)
+	Digest(ctx context.Context) (protocol.Digest, error)
+	// Counters returns the participant's counters by name (stats).
+	Counters() map[string]int64
+}
 
 // The participant's XML-RPC methods. The coordinator calls batch (every
 // prepare, commit, abort and read; format in wire.go) and prepared;
 // operators and drills call read, digest and stats:
 //
-//	read(key) -> {found bool, value, pending txid|"", pending_op, pending_value}
+//	read(key) -> {found bool, value, version int, pending txid|""}
 //	digest() -> {keys int, hash string, prepared int}
 //	stats() -> {batches, prepares, commits, aborts, prepared int}
-//	prepared() -> [{txid, key, since "RFC 3339"|""}]
+//	prepared() -> [{txid, keys [string], since "RFC 3339"|""}]
 
 // Register adds the participant's methods to srv.
-func Register(srv *rpc.Server, s *Store) {
-	str := func(ps []any, i int, name string) (string, error) { return rpc.String(ps, i, name) }
+func Register(srv *rpc.Server, b Backend) {
 	srv.Register(rpc.Method{
 		Name:      "read",
-		Help:      "The committed value of a key and, if it is prepared, the pending transaction and its write, from one snapshot.",
+		Help:      "read(key): the committed value and version of a key and, if it is prepared, the pending transaction, from one snapshot.",
 		Signature: [][]string{{"struct", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps, "key"); err != nil {
 				return nil, err
 			}
-			key, err := str(ps, 0, "key")
+			key, err := rpc.String(ps, 0, "key")
 			if err != nil {
 				return nil, err
 			}
-			r, err := s.Read(ctx, key)
+			ks, err := b.Read(ctx, key)
 			if err != nil {
 				return nil, err
 			}
-			return map[string]any{
-				"found": r.Found, "value": wireValue(r.Value),
-				"pending": r.Pending, "pending_op": r.Write.Op.String(), "pending_value": wireValue(r.Write.Value),
-			}, nil
+			k := ks[0]
+			return map[string]any{"found": k.Entry.Found, "value": wireValue(k.Entry.Value), "version": k.Entry.Version, "pending": k.Pending}, nil
 		},
 	})
 	srv.Register(rpc.Method{
 		Name: "batch",
-		Help: "Many prepare/commit/abort/read calls in one request (see participant/wire.go); " +
+		Help: "Many prepare/commit/abort/read calls in one request (see peer/wire.go); " +
 			"its writes share one SQLite transaction. Used by the coordinator.",
 		Signature: [][]string{{"array", "array"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
@@ -55,32 +63,32 @@ func Register(srv *rpc.Server, s *Store) {
 				return nil, rpc.Faultf(rpc.InvalidParams, "param 1 (calls): want array, got %T", ps[0])
 			}
 			out := make([]any, len(list))
-			var calls []Call
+			var calls []protocol.Call
 			var at []int
 			for i, v := range list {
 				c, err := decodeCall(v)
 				if err != nil {
-					out[i] = encodeReply(c, Reply{Err: rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)})
+					out[i] = encodeResult(c, protocol.CallResult{Err: rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)})
 					continue
 				}
 				calls = append(calls, c)
 				at = append(at, i)
 			}
-			for j, r := range s.Batch(ctx, calls) {
-				out[at[j]] = encodeReply(calls[j], r)
+			for j, r := range b.Batch(ctx, calls) {
+				out[at[j]] = encodeResult(calls[j], r)
 			}
 			return out, nil
 		},
 	})
 	srv.Register(rpc.Method{
 		Name:      "digest",
-		Help:      "Number of keys, SHA-256 over the sorted key/value pairs, and number of prepared transactions: equal digests mean equal replicas.",
+		Help:      "Number of keys, SHA-256 over the sorted keys, values, types and versions, and number of prepared transactions: equal digests mean equal replicas.",
 		Signature: [][]string{{"struct"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps); err != nil {
 				return nil, err
 			}
-			d, err := s.Digest(ctx)
+			d, err := b.Digest(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -95,20 +103,22 @@ func Register(srv *rpc.Server, s *Store) {
 			if err := rpc.Arity(ps); err != nil {
 				return nil, err
 			}
-			st := s.Stats()
-			return map[string]any{"batches": int64(st.Batches), "prepares": int64(st.Prepares),
-				"commits": int64(st.Commits), "aborts": int64(st.Aborts), "prepared": st.Prepared}, nil
+			out := map[string]any{}
+			for k, v := range b.Counters() {
+				out[k] = v
+			}
+			return out, nil
 		},
 	})
 	srv.Register(rpc.Method{
 		Name:      "prepared",
-		Help:      "The transactions this participant holds prepared (txid, key, since).",
+		Help:      "The transactions this participant holds prepared (txid, keys, since).",
 		Signature: [][]string{{"array"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps); err != nil {
 				return nil, err
 			}
-			pts, err := s.PreparedTxs(ctx)
+			pts, err := b.PreparedTxs(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -118,17 +128,13 @@ func Register(srv *rpc.Server, s *Store) {
 				if !p.Since.IsZero() {
 					since = p.Since.UTC().Format(time.RFC3339Nano)
 				}
-				out[i] = map[string]any{"txid": p.TxID, "key": p.Key, "since": since}
+				keys := make([]any, len(p.Keys))
+				for j, k := range p.Keys {
+					keys[j] = k
+				}
+				out[i] = map[string]any{"txid": p.TxID, "keys": keys, "since": since}
 			}
 			return out, nil
 		},
 	})
-}
-
-// wireValue sends a value in the XML-RPC type it was stored as.
-func wireValue(v Value) any {
-	if v.Binary {
-		return v.Data
-	}
-	return string(v.Data)
 }

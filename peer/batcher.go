@@ -1,4 +1,4 @@
-package participant
+package peer
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/protocol"
 )
 
 // batcher sends calls to a participant's batch method. While a request is
@@ -36,16 +37,16 @@ type batcher struct {
 }
 
 type pending struct {
-	call     Call
+	call     protocol.Call
 	lazy     bool
 	deadline time.Time
-	reply    Reply
+	reply    protocol.CallResult
 	done     chan struct{}
 }
 
 // do queues c and waits for its reply or for ctx to end. If ctx ends
 // first, the call may still take effect, as with any lost reply.
-func (b *batcher) do(ctx context.Context, c Call, lazy bool) Reply {
+func (b *batcher) do(ctx context.Context, c protocol.Call, lazy bool) protocol.CallResult {
 	p := &pending{call: c, lazy: lazy, done: make(chan struct{})}
 	p.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
@@ -61,7 +62,7 @@ func (b *batcher) do(ctx context.Context, c Call, lazy bool) Reply {
 	case <-p.done:
 		return p.reply
 	case <-ctx.Done():
-		return Reply{Err: ctx.Err()}
+		return protocol.CallResult{Err: ctx.Err()}
 	}
 }
 
@@ -126,8 +127,23 @@ func (b *batcher) run() {
 	}
 }
 
-func approxSize(c Call) int {
-	return 64 + len(c.TxID) + len(c.Key) + len(c.Write.Key) + len(c.Write.Value.Data)
+// approxSize is a rough size of c on the wire, to cap a request's.
+func approxSize(c protocol.Call) int {
+	n := 64 + len(c.TxID)
+	for _, k := range c.Keys {
+		n += 16 + len(k)
+	}
+	if t := c.Txn; t != nil {
+		for _, cmp := range t.Compares {
+			n += 64 + len(cmp.Key) + len(cmp.Value.Data)
+		}
+		for _, ops := range [][]protocol.Op{t.Success, t.Failure} {
+			for _, o := range ops {
+				n += 48 + len(o.Key) + len(o.Value.Data)
+			}
+		}
+	}
+	return n
 }
 
 func (b *batcher) send(batch []*pending) {
@@ -147,13 +163,13 @@ func (b *batcher) send(batch []*pending) {
 	cancel()
 	replies, ok := res.([]any)
 	if err == nil && (!ok || len(replies) != len(batch)) {
-		err = fmt.Errorf("participant: batch of %d calls got a reply of %d", len(batch), len(replies))
+		err = fmt.Errorf("peer: batch of %d calls got a reply of %d", len(batch), len(replies))
 	}
 	for i, p := range batch {
 		if err != nil {
-			p.reply = Reply{Err: err}
+			p.reply = protocol.CallResult{Err: err}
 		} else {
-			p.reply = decodeReply(p.call, replies[i])
+			p.reply = decodeResult(p.call, replies[i])
 		}
 		close(p.done)
 	}

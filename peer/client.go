@@ -1,4 +1,4 @@
-package participant
+package peer
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/protocol"
 )
 
 // Client calls a participant over XML-RPC. It is safe for concurrent use:
@@ -46,19 +47,26 @@ func NewClient(url string, hc *http.Client) *Client {
 	}
 }
 
-func (c *Client) Prepare(ctx context.Context, txid string, w Write) (Vote, error) {
-	r := c.writes.do(ctx, Call{Kind: CallPrepare, TxID: txid, Write: w}, false)
+// Prepare asks the participant to run t and vote.
+func (c *Client) Prepare(ctx context.Context, txid string, t *protocol.Txn) (protocol.Vote, error) {
+	r := c.writes.do(ctx, protocol.Call{Kind: protocol.MsgPrepare, TxID: txid, Txn: t}, false)
 	return r.Vote, r.Err
 }
 
 // Commit may wait up to commitLinger to share a request (see batcher).
 func (c *Client) Commit(ctx context.Context, txid string) error {
-	return c.writes.do(ctx, Call{Kind: CallCommit, TxID: txid}, true).Err
+	return c.writes.do(ctx, protocol.Call{Kind: protocol.MsgCommit, TxID: txid}, true).Err
 }
 
 // Abort may wait up to commitLinger to share a request (see batcher).
 func (c *Client) Abort(ctx context.Context, txid string) error {
-	return c.writes.do(ctx, Call{Kind: CallAbort, TxID: txid}, true).Err
+	return c.writes.do(ctx, protocol.Call{Kind: protocol.MsgAbort, TxID: txid}, true).Err
+}
+
+// Read returns the state of keys at the participant, from one snapshot.
+func (c *Client) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error) {
+	r := c.reads.do(ctx, protocol.Call{Kind: protocol.MsgRead, Keys: keys}, false)
+	return r.Keys, r.Err
 }
 
 // Traffic returns the XML bytes sent to and received from the
@@ -71,29 +79,30 @@ func (c *Client) Traffic() (sent, received int64) {
 // when a write waits for a key that a lingering commit still holds.
 func (c *Client) Flush() { c.writes.flush() }
 
-func (c *Client) Read(ctx context.Context, key string) (ReadResult, error) {
-	r := c.reads.do(ctx, Call{Kind: CallRead, Key: key}, false)
-	return r.Read, r.Err
-}
-
-func (c *Client) PreparedTxs(ctx context.Context) ([]PreparedTx, error) {
+// PreparedTxs lists the transactions the participant holds prepared.
+func (c *Client) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
 	res, err := c.rpc.Call(ctx, "prepared")
 	if err != nil {
 		return nil, err
 	}
 	list, ok := res.([]any)
 	if !ok {
-		return nil, fmt.Errorf("participant: prepared: want array, got %T", res)
+		return nil, fmt.Errorf("peer: prepared: want array, got %T", res)
 	}
-	out := make([]PreparedTx, 0, len(list))
+	out := make([]protocol.PreparedTx, 0, len(list))
 	for _, e := range list {
 		m, err := asStruct(e)
 		if err != nil {
 			return nil, err
 		}
-		var p PreparedTx
+		var p protocol.PreparedTx
 		p.TxID, _ = m["txid"].(string)
-		p.Key, _ = m["key"].(string)
+		keys, _ := m["keys"].([]any)
+		for _, k := range keys {
+			if s, ok := k.(string); ok {
+				p.Keys = append(p.Keys, s)
+			}
+		}
 		if s, _ := m["since"].(string); s != "" {
 			p.Since, _ = time.Parse(time.RFC3339Nano, s)
 		}
@@ -103,51 +112,61 @@ func (c *Client) PreparedTxs(ctx context.Context) ([]PreparedTx, error) {
 }
 
 // Digest fetches the participant's digest.
-func (c *Client) Digest(ctx context.Context) (Digest, error) {
+func (c *Client) Digest(ctx context.Context) (protocol.Digest, error) {
 	res, err := c.rpc.Call(ctx, "digest")
 	if err != nil {
-		return Digest{}, err
+		return protocol.Digest{}, err
 	}
 	m, err := asStruct(res)
 	if err != nil {
-		return Digest{}, err
+		return protocol.Digest{}, err
 	}
-	var d Digest
+	var d protocol.Digest
 	d.Keys, _ = m["keys"].(int64)
 	d.Hash, _ = m["hash"].(string)
 	d.Prepared, _ = m["prepared"].(int64)
 	return d, nil
 }
 
+// Stats fetches the participant's counters (see participant.Stats).
+func (c *Client) Stats(ctx context.Context) (map[string]int64, error) {
+	res, err := c.rpc.Call(ctx, "stats")
+	if err != nil {
+		return nil, err
+	}
+	m, err := asStruct(res)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for k, v := range m {
+		if n, ok := v.(int64); ok {
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
 func asStruct(v any) (map[string]any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("participant: want a struct in the reply, got %T", v)
+		return nil, fmt.Errorf("peer: want a struct in the reply, got %T", v)
 	}
 	return m, nil
 }
 
-func valueOf(v any) (Value, error) {
-	switch x := v.(type) {
-	case string:
-		return Value{Data: []byte(x)}, nil
-	case []byte:
-		return Value{Data: x, Binary: true}, nil
-	}
-	return Value{}, fmt.Errorf("participant: want string or base64 value, got %T", v)
-}
-
 // OutcomeClient asks a coordinator for transaction outcomes over XML-RPC
-// (its tx.outcome method). It implements Resolver.
+// (its tx.outcome method). It implements participant.Resolver.
 type OutcomeClient struct {
 	rpc *rpc.Client
 }
 
-// NewOutcomeClient returns a Resolver for the coordinator at url.
+// NewOutcomeClient returns a resolver for the coordinator at url.
 func NewOutcomeClient(url string, hc *http.Client) *OutcomeClient {
 	return &OutcomeClient{rpc: rpc.NewClient(url, hc)}
 }
 
+// Outcome asks whether txid committed.
 func (c *OutcomeClient) Outcome(ctx context.Context, txid string) (bool, error) {
 	res, err := c.rpc.Call(ctx, "tx.outcome", txid)
 	if err != nil {
@@ -159,5 +178,5 @@ func (c *OutcomeClient) Outcome(ctx context.Context, txid string) (bool, error) 
 	case "abort":
 		return false, nil
 	}
-	return false, fmt.Errorf("participant: tx.outcome: unexpected answer %v", res)
+	return false, fmt.Errorf("peer: tx.outcome: unexpected answer %v", res)
 }
