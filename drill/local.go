@@ -2,8 +2,6 @@ package drill
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/twopc/twopc/internal/proc"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/internal/secret"
 )
 
 // LocalConfig describes a cluster of twopc processes on loopback.
@@ -135,15 +134,13 @@ func freePorts(n int) ([]string, error) {
 	return out, nil
 }
 
-// writeToken puts a new random peer token in Dir/peer.token (mode 0600).
+// writeToken gives the cluster the peer token in Dir/peer.token, making
+// one if there is none.
 func (lc *LocalCluster) writeToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	lc.token = hex.EncodeToString(b)
 	path := filepath.Join(lc.cfg.Dir, "peer.token")
-	return path, os.WriteFile(path, []byte(lc.token+"\n"), 0o600)
+	tok, err := secret.Ensure(path)
+	lc.token = tok
+	return path, err
 }
 
 // ParticipantHTTP is an HTTP client that presents the peer token; Run

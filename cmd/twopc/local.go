@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/twopc/twopc/internal/proc"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/internal/secret"
 )
 
 // runLocal starts a coordinator and three participants, each its own
@@ -137,15 +136,6 @@ func waitReady(url string, timeout time.Duration, exited <-chan *proc.Process) e
 // answer only their coordinator.
 func peerTokenFile(dir string) (string, error) {
 	path := filepath.Join(dir, "peer.token")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return path, nil
+	_, err := secret.Ensure(path)
+	return path, err
 }

@@ -1,13 +1,12 @@
 package deploy
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
+
+	"github.com/twopc/twopc/internal/secret"
 )
 
 // The peer token is what makes a participant answer only its coordinator
@@ -22,12 +21,20 @@ import (
 func (inv *Inventory) PeerToken(create bool) (string, error) {
 	_, err := os.Stat(inv.PeerTokenFile)
 	if errors.Is(err, fs.ErrNotExist) && create {
-		return newToken(inv.PeerTokenFile)
+		tok, err := secret.Ensure(inv.PeerTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("peer token: %w", err)
+		}
+		return tok, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("peer token %s does not exist: run the deploy first, which creates it", inv.PeerTokenFile)
 	}
-	return readToken("peer token", inv.PeerTokenFile)
+	tok, err := secret.Read(inv.PeerTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("peer token: %w", err)
+	}
+	return tok, nil
 }
 
 // ClientToken returns the token clients present to the coordinator, ""
@@ -36,41 +43,9 @@ func (inv *Inventory) ClientToken() (string, error) {
 	if inv.ClientTokenFile == "" {
 		return "", nil
 	}
-	return readToken("client token", inv.ClientTokenFile)
-}
-
-// readToken reads the first line of a token file that only its owner can
-// read: a secret others can read is no secret (the servers refuse such a
-// file too).
-func readToken(what, path string) (string, error) {
-	fi, err := os.Stat(path)
+	tok, err := secret.Read(inv.ClientTokenFile)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s %s is readable by others (mode %v): chmod 600 it", what, path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	tok, _, _ := strings.Cut(string(b), "\n")
-	if tok = strings.TrimSpace(tok); tok == "" {
-		return "", fmt.Errorf("%s %s is empty", what, path)
-	}
-	return tok, nil
-}
-
-func newToken(path string) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	tok := hex.EncodeToString(b)
-	// Never replacing a file: two deploys racing must not each write
-	// their own token.
-	if err := writeNew(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("peer token: %w", err)
+		return "", fmt.Errorf("client token: %w", err)
 	}
 	return tok, nil
 }
