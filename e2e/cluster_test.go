@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/internal/proc"
+	"github.com/twopc/twopc/ops/proc"
 	"github.com/twopc/twopc/internal/rpc"
 )
 

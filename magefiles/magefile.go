@@ -2,7 +2,7 @@
 
 // mage is pinned in go.mod (tool github.com/magefile/mage), so a machine
 // with only Go runs every task: go tool mage -l. The operating tasks do
-// their work in internal/deploy; these targets stay thin.
+// their work in ops/deploy; these targets stay thin.
 
 // Tasks to build, test and operate twopc. Hosts come from $TWOPC_INVENTORY (default deploy/inventory.json).
 package main
@@ -17,7 +17,7 @@ import (
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
 
-	"github.com/twopc/twopc/internal/deploy"
+	"github.com/twopc/twopc/ops/deploy"
 )
 
 // binary is what build writes and deploy uploads.

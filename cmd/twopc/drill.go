@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twopc/twopc/drill"
+	"github.com/twopc/twopc/ops/drill"
 )
 
 // runDrill attacks a cluster with load and faults and checks it; see

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twopc/twopc/internal/proc"
+	"github.com/twopc/twopc/ops/proc"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/internal/secret"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/twopc/twopc/drill"
+	"github.com/twopc/twopc/ops/drill"
 )
 
 // Cluster is a deployed twopc cluster driven over SSH: drill.Cluster for

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // to tamper with a replica
-	"github.com/twopc/twopc/internal/proc"
+	"github.com/twopc/twopc/ops/proc"
 )
 
 // binary is the twopc executable built once by TestMain.

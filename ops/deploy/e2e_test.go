@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/drill"
+	"github.com/twopc/twopc/ops/drill"
 	"github.com/twopc/twopc/internal/rpc"
 	"golang.org/x/crypto/ssh/knownhosts"
 )

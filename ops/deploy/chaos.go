@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/twopc/twopc/drill"
+	"github.com/twopc/twopc/ops/drill"
 )
 
 // ChaosConfig is the randomized drill of package drill, run against a
