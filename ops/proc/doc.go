@@ -1,7 +1,8 @@
 // Package proc runs twopc processes as children of the current one, so that
 // tests, drills and `twopc local` can start them, kill them with real
 // signals (SIGKILL, SIGSTOP, SIGCONT) and start them again on the same
-// data.
+// data; Supervise restarts a child that crashes, within a budget, for
+// `twopc local` and `twopc supervise`.
 //
 // Invariants:
 //   - A Process runs at most one child at a time: Start refuses while the
@@ -15,4 +16,8 @@
 //   - An exit proc did not cause (no Kill, no Terminate) is remembered and
 //     reported by Unexpected: a drill must not mistake a crash for a fault
 //     it injected.
+//   - Supervise restarts only crashes (a signal or a non-zero status), as
+//     systemd's Restart=on-failure does, after a pause and within a budget
+//     of restarts per window; it says why each time, in the child's log
+//     and to its hooks.
 package proc

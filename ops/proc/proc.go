@@ -130,6 +130,16 @@ func (p *Process) Err() error {
 	return p.err
 }
 
+// PID is the current child's process id, 0 before Start.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Unexpected returns the first exit of a child that neither Kill nor
 // Terminate caused, or nil.
 func (p *Process) Unexpected() error {
@@ -236,9 +246,31 @@ func (p *Process) Tail(n int) string {
 
 func stamp() string { return time.Now().UTC().Format("15:04:05.000") }
 
+// exitText says how a child ended, in an operator's words: "exit status
+// 2", "killed by SIGKILL".
 func exitText(err error) string {
 	if err == nil {
 		return "exit status 0"
 	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by " + signalName(ws.Signal())
+		}
+	}
 	return err.Error()
+}
+
+// signalName is the SIG name operators know a signal by.
+func signalName(s syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT",
+		syscall.SIGQUIT: "SIGQUIT", syscall.SIGABRT: "SIGABRT", syscall.SIGSEGV: "SIGSEGV",
+		syscall.SIGBUS: "SIGBUS", syscall.SIGILL: "SIGILL", syscall.SIGFPE: "SIGFPE",
+		syscall.SIGHUP: "SIGHUP", syscall.SIGPIPE: "SIGPIPE",
+	}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("signal %d (%v)", int(s), s)
 }
