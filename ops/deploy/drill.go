@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/api"
-	"github.com/twopc/twopc/ops/drill"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/ops/drill"
 	"github.com/twopc/twopc/participant"
 )
 

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/ops/drill"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/ops/drill"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 

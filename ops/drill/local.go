@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twopc/twopc/ops/proc"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/internal/secret"
+	"github.com/twopc/twopc/ops/proc"
 )
 
 // LocalConfig describes a cluster of twopc processes on loopback.
