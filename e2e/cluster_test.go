@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/ops/proc"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/ops/proc"
 )
 
 // binary is the twopc executable built once by TestMain.

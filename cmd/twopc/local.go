@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twopc/twopc/ops/proc"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/internal/secret"
+	"github.com/twopc/twopc/ops/proc"
 )
 
 // runLocal starts a coordinator and three participants, each its own
