@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -16,7 +17,7 @@ func TestPythonInterop(t *testing.T) {
 		t.Fatal("python3 is required for the interoperability test: ", err)
 	}
 	cl := newCluster(t)
-	out, err := exec.Command(python, "testdata/interop.py", cl.url, "1048576", "1024").CombinedOutput()
+	out, err := exec.Command(python, "testdata/interop.py", cl.CoordinatorURL(), "1048576", "1024").CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
 		t.Fatalf("interop.py: %v", err)
@@ -27,13 +28,15 @@ func TestPythonInterop(t *testing.T) {
 
 	// Fault 2: a transaction nobody decided holds "locked" at p1 (it will
 	// be presumed aborted once p1 asks, but not within this call).
-	if _, err := call(cl.purls[0], "batch", []any{[]any{"prepare", "0.1", "locked", "put", "x"}}); err != nil {
+	if _, err := call(cl.URL("p1"), cl.PeerHTTP(), "batch", []any{[]any{"prepare", "0.1", "locked", "put", "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	pythonFault(t, python, cl.url, `s.put("locked", "v")`, 2)
+	pythonFault(t, python, cl.CoordinatorURL(), `s.put("locked", "v")`, 2)
 	// Fault 3: a participant is down.
-	cl.parts[2].Kill()
-	pythonFault(t, python, cl.url, `s.put("k", "v")`, 3)
+	if err := cl.Kill(context.Background(), "p3"); err != nil {
+		t.Fatal(err)
+	}
+	pythonFault(t, python, cl.CoordinatorURL(), `s.put("k", "v")`, 3)
 }
 
 // pythonFault runs one xmlrpc.client call that must fail with code.

@@ -18,6 +18,7 @@ import (
 	"github.com/magefile/mage/sh"
 
 	"github.com/twopc/twopc/ops/deploy"
+	"github.com/twopc/twopc/ops/drill"
 )
 
 // binary is what build writes and deploy uploads.
@@ -161,18 +162,21 @@ func Logs(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Logs(ctx, target, lines) })
 }
 
-// Drill loads the deployed cluster, SIGKILLs its coordinator KILLS times and checks nothing was lost.
+// Drill SIGKILLs the deployed coordinator KILLS times under load, restarting it each time, then checks linearizability, replicas and the txlog (the drill's kill profile).
 func Drill(ctx context.Context, kills int) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
-		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Kills: kills, Coordinator: cl.CoordinatorHTTP(), Out: os.Stdout})
+		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.CoordinatorKills(kills, 2*time.Second),
+			Duration: time.Duration(kills+1) * time.Minute, Out: os.Stdout})
 		return err
 	})
 }
 
-// Chaos runs the randomized drill (package drill) on the deployed cluster for DURATION: kills, pauses, linearizability check.
+// Chaos runs the randomized drill on the deployed cluster for DURATION: SIGKILLs of any process, SIGSTOPs of participants, then linearizability, replicas and the txlog.
 func Chaos(ctx context.Context, duration time.Duration) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
-		_, err := deploy.RunChaos(ctx, cl, deploy.ChaosConfig{Duration: duration, Out: os.Stdout})
+		// The deployed coordinator's --prepare-timeout is the binary's
+		// default, 2s: pauses last 3 to 6 s, so that prepares time out.
+		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.Chaos(2*time.Second, 2*time.Second), Duration: duration, Out: os.Stdout})
 		return err
 	})
 }

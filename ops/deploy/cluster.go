@@ -8,18 +8,18 @@ import (
 	"path"
 	"strings"
 	"sync"
-
-	"github.com/twopc/twopc/ops/drill"
 )
 
 // Cluster is a deployed twopc cluster driven over SSH: drill.Cluster for
 // hosts of an inventory. It targets processes Deploy started; Close leaves
 // them running (it only closes the SSH connections).
 //
-// The coordinator's URL is its public one (listen address, or the host's
-// address for 0.0.0.0): the drill's load goes there directly, so the
-// operator's machine must reach that port. The participants' URLs are
-// local proxies that tunnel through SSH and add the peer token.
+// Its processes are named as the coordinator names them: "coordinator",
+// and each participant by its host's name. The coordinator's URL is its
+// public one (listen address, or the host's address for 0.0.0.0): the
+// drill's load goes there directly, so the operator's machine must reach
+// that port. The participants' URLs are local proxies that tunnel through
+// SSH and add the peer token.
 type Cluster struct {
 	inv   *Inventory
 	token string
@@ -29,7 +29,7 @@ type Cluster struct {
 	tls         *clusterTLS // nil without TLS
 	coord       *target
 	parts       []*target
-	proxies     []*peerProxy
+	proxies     map[string]*peerProxy // by participant name
 	mu          sync.Mutex
 	killed      map[*target]bool // killed by Kill and not restarted: not a finding
 	closeMu     sync.Once
@@ -44,8 +44,6 @@ type target struct {
 }
 
 func (t *target) String() string { return t.role + " on " + t.conn.Host.Name }
-
-var _ drill.Cluster = (*Cluster)(nil)
 
 // OpenCluster connects to every host of inv (in parallel; any failure is
 // an error naming the hosts) and returns the cluster.
@@ -81,7 +79,7 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 		})
 	}
 	wg.Wait()
-	cl := &Cluster{inv: inv, token: token, clientToken: clientToken, tls: ct, killed: map[*target]bool{}}
+	cl := &Cluster{inv: inv, token: token, clientToken: clientToken, tls: ct, killed: map[*target]bool{}, proxies: map[string]*peerProxy{}}
 	for i, c := range conns {
 		if c == nil {
 			continue
@@ -104,41 +102,62 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 			cl.Close()
 			return nil, err
 		}
-		cl.proxies = append(cl.proxies, px)
+		cl.proxies[p.conn.Host.Name] = px
 	}
 	return cl, nil
 }
 
-func (cl *Cluster) CoordinatorURL() string { return cl.coord.conn.Host.URL(RoleCoordinator) }
+// Coordinator is the coordinator's name.
+func (cl *Cluster) Coordinator() string { return RoleCoordinator }
 
-// CoordinatorHTTP is the HTTP client for calls to CoordinatorURL: it
-// presents the client token, if the coordinator wants one, and trusts
-// only the inventory's CA when the cluster runs TLS.
-func (cl *Cluster) CoordinatorHTTP() *http.Client { return cl.tls.httpClient(cl.clientToken) }
-
-func (cl *Cluster) ParticipantURLs() []string {
+// Participants are the participants' host names, in inventory order.
+func (cl *Cluster) Participants() []string {
 	var out []string
-	for _, p := range cl.proxies {
-		out = append(out, p.url)
+	for _, p := range cl.parts {
+		out = append(out, p.conn.Host.Name)
 	}
 	return out
 }
 
-func (cl *Cluster) target(role drill.Role, i int) (*target, error) {
-	switch {
-	case role == drill.Coordinator && i == 0:
-		return cl.coord, nil
-	case role == drill.Participant && i >= 0 && i < len(cl.parts):
-		return cl.parts[i], nil
+// URL is the coordinator's public URL, or a participant's local proxy.
+func (cl *Cluster) URL(name string) string {
+	if name == RoleCoordinator {
+		return cl.coord.conn.Host.URL(RoleCoordinator)
 	}
-	return nil, fmt.Errorf("deploy: no process %v %d in a cluster of %d participants", role, i, len(cl.parts))
+	if px := cl.proxies[name]; px != nil {
+		return px.url
+	}
+	return ""
+}
+
+// CoordinatorHTTP is the HTTP client for calls to the coordinator: it
+// presents the client token, if the coordinator wants one, and trusts
+// only the inventory's CA when the cluster runs TLS.
+func (cl *Cluster) CoordinatorHTTP() *http.Client { return cl.tls.httpClient(cl.clientToken) }
+
+// Hosts describes what the cluster runs where, for the drill's warning:
+// "coordinator on db1; participants db1, db2, db3".
+func (cl *Cluster) Hosts() string {
+	return fmt.Sprintf("coordinator on %s; participants %s", cl.coord.conn.Host.Name, strings.Join(cl.Participants(), ", "))
+}
+
+func (cl *Cluster) target(name string) (*target, error) {
+	if name == RoleCoordinator {
+		return cl.coord, nil
+	}
+	for _, p := range cl.parts {
+		if p.conn.Host.Name == name {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("deploy: no process %q: want coordinator or a participant (%s)", name, strings.Join(cl.Participants(), ", "))
 }
 
 // Kill sends SIGKILL and returns once the process is gone. Under systemd
 // the unit is then stopped too, so that systemd does not restart it behind
 // the drill's back (Restart does).
-func (cl *Cluster) Kill(ctx context.Context, role drill.Role, i int) error {
-	t, err := cl.target(role, i)
+func (cl *Cluster) Kill(ctx context.Context, name string) error {
+	t, err := cl.target(name)
 	if err != nil {
 		return err
 	}
@@ -166,8 +185,8 @@ exit 0
 }
 
 // Restart starts a process that is not running and waits until it serves.
-func (cl *Cluster) Restart(ctx context.Context, role drill.Role, i int) error {
-	t, err := cl.target(role, i)
+func (cl *Cluster) Restart(ctx context.Context, name string) error {
+	t, err := cl.target(name)
 	if err != nil {
 		return err
 	}
@@ -191,16 +210,16 @@ func (cl *Cluster) Restart(ctx context.Context, role drill.Role, i int) error {
 	return nil
 }
 
-func (cl *Cluster) Pause(ctx context.Context, role drill.Role, i int) error {
-	return cl.signal(ctx, role, i, "STOP")
+func (cl *Cluster) Pause(ctx context.Context, name string) error {
+	return cl.signal(ctx, name, "STOP")
 }
 
-func (cl *Cluster) Resume(ctx context.Context, role drill.Role, i int) error {
-	return cl.signal(ctx, role, i, "CONT")
+func (cl *Cluster) Resume(ctx context.Context, name string) error {
+	return cl.signal(ctx, name, "CONT")
 }
 
-func (cl *Cluster) signal(ctx context.Context, role drill.Role, i int, sig string) error {
-	t, err := cl.target(role, i)
+func (cl *Cluster) signal(ctx context.Context, name, sig string) error {
+	t, err := cl.target(name)
 	if err != nil {
 		return err
 	}

@@ -4,37 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
-
-// Role names a kind of process in a cluster.
-type Role int
-
-const (
-	Coordinator Role = iota // index 0 is the only one
-	Participant             // index 0 .. len(ParticipantURLs())-1
-)
-
-func (r Role) String() string {
-	if r == Coordinator {
-		return "coordinator"
-	}
-	return "participant"
-}
 
 // Cluster is the system under attack: one coordinator and its
 // participants, wherever they run. The drill drives it only through this
 // interface, so that the same drill runs against local processes
-// (LocalCluster), against deployed hosts over SSH, or against a cluster it
-// cannot touch (Static, load and checks without faults).
+// (launch.Cluster), against deployed hosts over SSH (deploy.Cluster), or
+// against a cluster it cannot touch (Static: load and checks, no faults).
+// Its methods use only built-in types, so an implementation need not
+// import this package.
 //
 // Contract:
 //
-//   - Processes are addressed as (role, i): (Coordinator, 0) and
-//     (Participant, i) for i in [0, len(ParticipantURLs())). Any other
-//     address is an error.
+//   - Processes are named: Coordinator() is the coordinator's name, and
+//     Participants() the participants', as the coordinator knows them
+//     (its --participants, status, the txlog), in a fixed order; these
+//     names appear in the drill's output. Any other name is an error.
+//   - URL(name) is where the drill calls that process over XML-RPC.
 //   - Kill crashes the process the hard way (SIGKILL: no flush, no
 //     shutdown handler) and returns only once it is gone, so that its
-//     port and files are free. Killing a paused process works.
+//     port and files are free; nothing restarts it behind the drill's
+//     back. Killing a paused process works.
 //   - Restart starts a killed process again with the same configuration,
 //     address and data. It returns once the process serves XML-RPC at its
 //     URL (or ctx ends). Restarting a running process is an error.
@@ -53,12 +44,13 @@ func (r Role) String() string {
 // Methods return errors.ErrUnsupported for what an implementation cannot
 // do (Static cannot kill). The drill calls one method at a time.
 type Cluster interface {
-	CoordinatorURL() string
-	ParticipantURLs() []string
-	Kill(ctx context.Context, role Role, i int) error
-	Restart(ctx context.Context, role Role, i int) error
-	Pause(ctx context.Context, role Role, i int) error
-	Resume(ctx context.Context, role Role, i int) error
+	Coordinator() string
+	Participants() []string
+	URL(name string) string
+	Kill(ctx context.Context, name string) error
+	Restart(ctx context.Context, name string) error
+	Pause(ctx context.Context, name string) error
+	Resume(ctx context.Context, name string) error
 	Healthy(ctx context.Context) error
 	ReadTxlog(ctx context.Context) ([]byte, error)
 	Close() error
@@ -67,35 +59,45 @@ type Cluster interface {
 // Static is a running cluster the drill may load and check but not
 // attack: it has no way to signal the processes or to read their files.
 type Static struct {
-	Coordinator  string   // coordinator URL
-	Participants []string // participant URLs
+	coordURL string
+	names    []string
+	urls     map[string]string
 }
 
-var (
-	_ Cluster = (*Static)(nil)
-	_ Cluster = (*LocalCluster)(nil)
-)
+var _ Cluster = (*Static)(nil)
 
-func (s *Static) CoordinatorURL() string    { return s.Coordinator }
-func (s *Static) ParticipantURLs() []string { return s.Participants }
+// NewStatic describes a running cluster by its coordinator's URL and its
+// participants, each NAME=URL as the coordinator's --participants has
+// them, or a bare URL (then named p1, p2, ... in order).
+func NewStatic(coordURL string, members []string) *Static {
+	s := &Static{coordURL: coordURL, urls: map[string]string{}}
+	for i, m := range members {
+		name, url, ok := strings.Cut(m, "=")
+		if !ok || strings.Contains(name, "/") {
+			name, url = fmt.Sprintf("p%d", i+1), m
+		}
+		s.names = append(s.names, name)
+		s.urls[name] = url
+	}
+	return s
+}
 
-func (s *Static) Kill(context.Context, Role, int) error    { return errors.ErrUnsupported }
-func (s *Static) Restart(context.Context, Role, int) error { return errors.ErrUnsupported }
-func (s *Static) Pause(context.Context, Role, int) error   { return errors.ErrUnsupported }
-func (s *Static) Resume(context.Context, Role, int) error  { return errors.ErrUnsupported }
-func (s *Static) Healthy(context.Context) error            { return nil }
+func (s *Static) Coordinator() string    { return "coordinator" }
+func (s *Static) Participants() []string { return s.names }
+
+func (s *Static) URL(name string) string {
+	if name == s.Coordinator() {
+		return s.coordURL
+	}
+	return s.urls[name]
+}
+
+func (s *Static) Kill(context.Context, string) error    { return errors.ErrUnsupported }
+func (s *Static) Restart(context.Context, string) error { return errors.ErrUnsupported }
+func (s *Static) Pause(context.Context, string) error   { return errors.ErrUnsupported }
+func (s *Static) Resume(context.Context, string) error  { return errors.ErrUnsupported }
+func (s *Static) Healthy(context.Context) error         { return nil }
 func (s *Static) ReadTxlog(context.Context) ([]byte, error) {
 	return nil, errors.ErrUnsupported
 }
 func (s *Static) Close() error { return nil }
-
-// checkAddr validates (role, i) against a cluster of n participants.
-func checkAddr(role Role, i, n int) error {
-	switch {
-	case role == Coordinator && i == 0:
-		return nil
-	case role == Participant && i >= 0 && i < n:
-		return nil
-	}
-	return fmt.Errorf("drill: no process %v %d in a cluster of %d participants", role, i, n)
-}

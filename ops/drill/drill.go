@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -41,9 +42,8 @@ type Config struct {
 	// CoordinatorHTTP and ParticipantHTTP carry the drill's calls to the
 	// coordinator (the load, status, final writes) and to participants
 	// (prepared, digest, final reads). Set them to present a token or trust
-	// a CA (rpc.WithToken); nil means plain HTTP clients, except that a
-	// Cluster with a ParticipantHTTP() *http.Client method (LocalCluster)
-	// supplies the one for participants.
+	// a CA (launch.Cluster's ClientHTTP and PeerHTTP do); nil means plain
+	// HTTP clients.
 	CoordinatorHTTP, ParticipantHTTP *http.Client
 	// OutDir receives history.jsonl always, and linearizability.html on a
 	// violation (default: a new temporary folder).
@@ -113,8 +113,28 @@ func (r Result) Summary() string {
 		r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, strings.Join(faults, " "), verdict, r.Duration.Round(time.Second))
 }
 
-// Run drives load and faults against cl for cfg.Duration, waits for the
-// cluster to settle, and checks it. The error is for a drill that could
+// Report prints the summary line, then what a reader needs to follow it
+// up: the linearizability result and the txlog, each violation, and where
+// the history (and on a violation, its visualization) is.
+func (r Result) Report(w io.Writer) {
+	fmt.Fprintln(w, r.Summary())
+	if r.Linearizability != "" {
+		fmt.Fprintf(w, "linearizability: %s; %s\n", r.Linearizability, r.Txlog)
+	}
+	for _, v := range r.Violations {
+		fmt.Fprintln(w, "violation:", v)
+	}
+	if r.HistoryPath != "" {
+		fmt.Fprintln(w, "history:", r.HistoryPath)
+	}
+	if r.VisualizationPath != "" {
+		fmt.Fprintln(w, "visualization:", r.VisualizationPath)
+	}
+}
+
+// Run drives load and faults against cl for cfg.Duration (or until
+// cfg.Faults.Limit faults are over), waits for the cluster to settle, and
+// checks it. The error is for a drill that could
 // not be carried out (a process would not restart, a file could not be
 // written); what the cluster did wrong is in Result.Violations.
 func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
@@ -142,7 +162,7 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%sk%d", cfg.KeyPrefix, i)
 	}
-	ld := &load{url: cl.CoordinatorURL(), hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, seed: cfg.Seed, opTimeout: cfg.OpTimeout, rec: rec}
+	ld := &load{url: cl.URL(cl.Coordinator()), hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, seed: cfg.Seed, opTimeout: cfg.OpTimeout, rec: rec}
 	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec)
 	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", cfg.Keys, "out", cfg.OutDir)
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
@@ -150,8 +170,11 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	var faultErr error
 	wg.Go(func() { ld.run(runCtx) })
 	wg.Go(func() {
-		if faultErr = fl.run(runCtx); faultErr != nil {
-			stop() // the cluster cannot be driven: stop the load too
+		// Past its Limit, or unable to drive the cluster, the faulter
+		// ends the load too.
+		faultErr = fl.run(runCtx)
+		if faultErr != nil || cfg.Faults.Limit > 0 {
+			stop()
 		}
 	})
 	wg.Wait()
@@ -200,15 +223,12 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 // them. The final reads and writes join the history under client numbers
 // from client on. It returns the description of the txlog.
 func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, rec *recorder, client int, violate func(string, ...any)) string {
-	p := peers{cl: cl, coordHC: cfg.CoordinatorHTTP, partHC: cfg.ParticipantHTTP}
-	if hc, ok := cl.(interface{ ParticipantHTTP() *http.Client }); ok && p.partHC == nil {
-		p.partHC = hc.ParticipantHTTP()
-	}
-	if err := settle(ctx, p, cfg.SettleTimeout); err != nil {
+	p := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP, ParticipantHTTP: cfg.ParticipantHTTP}
+	if err := p.Settle(ctx, cfg.SettleTimeout); err != nil {
 		violate("never stuck: %v", err)
 		return ""
 	}
-	if _, err := checkReplicas(ctx, p); err != nil {
+	if err := checkReplicas(ctx, p); err != nil {
 		violate("replicas: %v", err)
 	}
 	if err := finalReads(ctx, p, keys, rec, client); err != nil {
@@ -218,7 +238,7 @@ func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, re
 	if err != nil {
 		violate("txlog: %v", err)
 	}
-	if err := finalWrites(ctx, p, keys, rec, client+len(cl.ParticipantURLs())); err != nil {
+	if err := finalWrites(ctx, p, keys, rec, client+len(cl.Participants())); err != nil {
 		violate("never stuck: %v", err)
 	}
 	return desc

@@ -12,26 +12,13 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // to tamper with a replica
-	"github.com/twopc/twopc/ops/proc"
+	"github.com/twopc/twopc/ops/launch"
 )
 
 // binary is the twopc executable built once by TestMain.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "twopc-drill-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if binary, err = proc.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { launch.RunTests(m, &binary) }
 
 // outDir is a folder that outlives a failed test, so that the history,
 // the visualization and the process logs it names can still be read.
@@ -64,13 +51,13 @@ func ciConfig(t *testing.T, seed uint64) Config {
 	}
 }
 
-func startLocal(t *testing.T) *LocalCluster {
+func startLocal(t *testing.T) *launch.Cluster {
 	t.Helper()
 	dir := outDir(t, "cluster")
 	// A small compaction threshold, so that a short drill compacts the
 	// log under kill -9 too (ciConfig's TxlogLimit matches it).
-	lc, err := StartLocal(context.Background(), LocalConfig{Binary: binary, Dir: dir, PrepareTimeout: time.Second,
-		CoordinatorArgs: []string{"--compact-bytes", "65536"}})
+	lc, err := launch.Start(context.Background(), launch.Config{Binary: binary, Dir: dir, PrepareTimeout: time.Second,
+		ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond, CoordinatorArgs: []string{"--compact-bytes", "65536"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,12 +65,8 @@ func startLocal(t *testing.T) *LocalCluster {
 		lc.Close()
 		if t.Failed() {
 			t.Logf("process logs in %s", dir)
-			for _, name := range []string{"coordinator", "p1", "p2", "p3"} {
-				b, _ := os.ReadFile(filepath.Join(dir, name+".log"))
-				if len(b) > 3000 {
-					b = b[len(b)-3000:]
-				}
-				t.Logf("--- %s log (last 3000 bytes):\n%s", name, b)
+			for _, name := range append([]string{lc.Coordinator()}, lc.Participants()...) {
+				t.Logf("--- %s log (last 3000 bytes):\n%s", name, lc.Tail(name, 3000))
 			}
 		}
 	})
@@ -95,6 +78,7 @@ func startLocal(t *testing.T) *LocalCluster {
 func runDrill(t *testing.T, seed uint64) {
 	lc := startLocal(t)
 	cfg := ciConfig(t, seed)
+	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
 	res, err := Run(context.Background(), lc, cfg)
 	t.Log(res.Summary())
 	if err != nil {
@@ -134,7 +118,7 @@ func TestDrill(t *testing.T) {
 // for the cluster to settle first because a transaction p2 still holds
 // prepared would be committed on restart over the tampered value.
 type tamperer struct {
-	*LocalCluster
+	*launch.Cluster
 	t    *testing.T
 	done bool
 }
@@ -142,10 +126,10 @@ type tamperer struct {
 func (c *tamperer) Healthy(ctx context.Context) error {
 	if !c.done {
 		c.done = true
-		for unsettled(ctx, peers{cl: c.LocalCluster, partHC: c.ParticipantHTTP()}) != nil && ctx.Err() == nil {
-			time.Sleep(50 * time.Millisecond) // poll, as settle does
+		for (Probe{Cluster: c.Cluster, CoordinatorHTTP: c.ClientHTTP(), ParticipantHTTP: c.PeerHTTP()}).unsettled(ctx) != nil && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond) // poll, as Settle does
 		}
-		if err := c.Kill(ctx, Participant, 1); err != nil {
+		if err := c.Kill(ctx, "p2"); err != nil {
 			c.t.Fatal(err)
 		}
 		db, err := sql.Open("sqlite3", filepath.Join(c.Dir(), "p2.db"))
@@ -158,18 +142,20 @@ func (c *tamperer) Healthy(ctx context.Context) error {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		if err := c.Restart(ctx, Participant, 1); err != nil {
+		if err := c.Restart(ctx, "p2"); err != nil {
 			c.t.Fatal(err)
 		}
 	}
-	return c.LocalCluster.Healthy(ctx)
+	return c.Cluster.Healthy(ctx)
 }
 
 // The drill must fail when a replica diverges: the digests differ, and
 // the final reads make the history non-linearizable on the tampered key.
 func TestDrillCatchesADivergentReplica(t *testing.T) {
-	cl := &tamperer{LocalCluster: startLocal(t), t: t}
-	cfg := Config{Seed: 7, Duration: 3 * time.Second, Clients: 4, Keys: 4, KeyPrefix: "t-", OutDir: outDir(t, "tampered")}
+	lc := startLocal(t)
+	cl := &tamperer{Cluster: lc, t: t}
+	cfg := Config{Seed: 7, Duration: 3 * time.Second, Clients: 4, Keys: 4, KeyPrefix: "t-", OutDir: outDir(t, "tampered"),
+		CoordinatorHTTP: lc.ClientHTTP(), ParticipantHTTP: lc.PeerHTTP()}
 	res, err := Run(context.Background(), cl, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -23,8 +24,18 @@ const (
 // FaultKinds lists the kinds in the order summaries print them.
 var FaultKinds = []FaultKind{KillCoordinator, KillParticipant, PauseParticipant}
 
-// FaultConfig shapes the fault schedule.
+// weight is how often each kind is drawn once every kind has been
+// injected once: kills of the coordinator are the most telling.
+var weight = map[FaultKind]int{KillCoordinator: 4, KillParticipant: 3, PauseParticipant: 3}
+
+// FaultConfig shapes the fault schedule. Chaos and CoordinatorKills are
+// the two profiles the operator's commands run.
 type FaultConfig struct {
+	// Kinds are the kinds to inject (default: all of FaultKinds).
+	Kinds []FaultKind
+	// Limit ends the drill's load once this many faults are over (0: no
+	// limit; the load runs for Config.Duration).
+	Limit int
 	// Every is the mean gap between the end of one fault and the start
 	// of the next (uniform in [Every/2, 3*Every/2]); 0 disables faults.
 	Every time.Duration
@@ -34,6 +45,20 @@ type FaultConfig struct {
 	// PauseMin and PauseMax bound a pause; PauseMin must exceed the
 	// coordinator's prepare timeout, so that prepares really time out.
 	PauseMin, PauseMax time.Duration
+}
+
+// Chaos is the randomized profile: every kind of fault, one every `every`
+// on average, processes down for up to a second, pauses of 1.5x to 3x the
+// coordinator's prepare timeout.
+func Chaos(every, prepareTimeout time.Duration) FaultConfig {
+	return FaultConfig{Every: every, MaxDown: time.Second, PauseMin: prepareTimeout * 3 / 2, PauseMax: prepareTimeout * 3}
+}
+
+// CoordinatorKills is the kill profile: n SIGKILLs of the coordinator, one
+// every `every` on average, each down for up to a second; the load stops
+// after the last restart.
+func CoordinatorKills(n int, every time.Duration) FaultConfig {
+	return FaultConfig{Kinds: []FaultKind{KillCoordinator}, Limit: n, Every: every, MaxDown: time.Second}
 }
 
 // faulter injects one fault at a time, at moments and on targets drawn
@@ -51,20 +76,29 @@ type faulter struct {
 }
 
 func newFaulter(seed uint64, cfg FaultConfig, cl Cluster, rec *recorder) *faulter {
-	// A stream distinct from every client's (clients use 0..N-1).
-	return &faulter{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 1<<63)), cl: cl, rec: rec, count: map[FaultKind]int{}}
+	if len(cfg.Kinds) == 0 {
+		cfg.Kinds = FaultKinds
+	}
+	f := &faulter{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 1<<63)), cl: cl, rec: rec, count: map[FaultKind]int{}}
+	// A stream distinct from every client's (clients use 0..N-1). The
+	// first faults are one of each kind, in a seeded order, so that even
+	// a short drill sees every kind.
+	f.first = slices.Clone(cfg.Kinds)
+	f.rng.Shuffle(len(f.first), func(i, j int) { f.first[i], f.first[j] = f.first[j], f.first[i] })
+	return f
 }
 
-// run injects faults until ctx ends. The fault under way when ctx ends is
-// completed (a killed process restarted, a paused one resumed), so that
-// the cluster is whole when run returns. An error means the cluster could
-// not be driven (a restart failed): the drill cannot go on.
+// run injects faults until ctx ends or Limit faults are over. The fault
+// under way when ctx ends is completed (a killed process restarted, a
+// paused one resumed), so that the cluster is whole when run returns. An
+// error means the cluster could not be driven (a restart failed): the
+// drill cannot go on.
 func (f *faulter) run(ctx context.Context) error {
 	if f.cfg.Every <= 0 {
 		return nil
 	}
-	n := len(f.cl.ParticipantURLs())
-	for {
+	parts := f.cl.Participants()
+	for f.cfg.Limit == 0 || f.injected < f.cfg.Limit {
 		gap := f.cfg.Every/2 + f.duration(f.cfg.Every)
 		select {
 		case <-ctx.Done():
@@ -74,39 +108,39 @@ func (f *faulter) run(ctx context.Context) error {
 		var err error
 		switch f.next() {
 		case KillCoordinator:
-			err = f.kill(Coordinator, 0, f.duration(f.cfg.MaxDown))
+			err = f.kill(KillCoordinator, f.cl.Coordinator(), f.duration(f.cfg.MaxDown))
 		case KillParticipant:
-			err = f.kill(Participant, f.rng.IntN(n), f.duration(f.cfg.MaxDown))
+			err = f.kill(KillParticipant, parts[f.rng.IntN(len(parts))], f.duration(f.cfg.MaxDown))
 		case PauseParticipant:
-			err = f.pause(f.rng.IntN(n), f.cfg.PauseMin+f.duration(f.cfg.PauseMax-f.cfg.PauseMin))
+			err = f.pause(parts[f.rng.IntN(len(parts))], f.cfg.PauseMin+f.duration(f.cfg.PauseMax-f.cfg.PauseMin))
 		}
 		if err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
-// next picks the kind of the next fault: first one of each kind in a
-// seeded order, so that even a short drill sees every kind, then at random
-// (kill coordinator 40%, kill participant 30%, pause participant 30%).
+// next picks the kind of the next fault: first one of each kind, then at
+// random by weight.
 func (f *faulter) next() FaultKind {
-	if f.first == nil && f.injected == 0 {
-		f.first = append([]FaultKind(nil), FaultKinds...)
-		f.rng.Shuffle(len(f.first), func(i, j int) { f.first[i], f.first[j] = f.first[j], f.first[i] })
-	}
 	f.injected++
 	if len(f.first) > 0 {
 		k := f.first[0]
 		f.first = f.first[1:]
 		return k
 	}
-	switch r := f.rng.IntN(10); {
-	case r < 4:
-		return KillCoordinator
-	case r < 7:
-		return KillParticipant
+	total := 0
+	for _, k := range f.cfg.Kinds {
+		total += weight[k]
 	}
-	return PauseParticipant
+	r := f.rng.IntN(total)
+	for _, k := range f.cfg.Kinds {
+		if r -= weight[k]; r < 0 {
+			return k
+		}
+	}
+	panic("drill: fault weights do not add up")
 }
 
 // duration draws uniformly from [0, d].
@@ -119,35 +153,32 @@ func (f *faulter) duration(d time.Duration) time.Duration {
 
 // The steps of a fault use their own context: a fault, once started, is
 // always finished, even if the drill is being stopped.
-func (f *faulter) kill(role Role, i int, down time.Duration) error {
+func (f *faulter) kill(kind FaultKind, name string, down time.Duration) error {
 	ctx := context.Background()
-	what, kind := "kill coordinator", KillCoordinator
-	if role == Participant {
-		what, kind = fmt.Sprintf("kill p%d", i+1), KillParticipant
-	}
+	what := "kill " + name
 	start := f.rec.now()
-	if err := f.cl.Kill(ctx, role, i); err != nil {
+	if err := f.cl.Kill(ctx, name); err != nil {
 		return fmt.Errorf("drill: %s: %w", what, err)
 	}
 	f.count[kind]++
 	time.Sleep(down) // the fault itself: how long the process stays dead
-	if err := f.cl.Restart(ctx, role, i); err != nil {
+	if err := f.cl.Restart(ctx, name); err != nil {
 		return fmt.Errorf("drill: restart after %s: %w", what, err)
 	}
 	f.rec.event(Event{Start: start, End: f.rec.now(), What: fmt.Sprintf("%s (down %v)", what, down.Round(time.Millisecond))})
 	return nil
 }
 
-func (f *faulter) pause(i int, hold time.Duration) error {
+func (f *faulter) pause(name string, hold time.Duration) error {
 	ctx := context.Background()
-	what := fmt.Sprintf("pause p%d", i+1)
+	what := "pause " + name
 	start := f.rec.now()
-	if err := f.cl.Pause(ctx, Participant, i); err != nil {
+	if err := f.cl.Pause(ctx, name); err != nil {
 		return fmt.Errorf("drill: %s: %w", what, err)
 	}
 	f.count[PauseParticipant]++
 	time.Sleep(hold) // the fault itself: how long the process is frozen
-	if err := f.cl.Resume(ctx, Participant, i); err != nil {
+	if err := f.cl.Resume(ctx, name); err != nil {
 		return fmt.Errorf("drill: resume after %s: %w", what, err)
 	}
 	f.rec.event(Event{Start: start, End: f.rec.now(), What: fmt.Sprintf("%s for %v", what, hold.Round(time.Millisecond))})

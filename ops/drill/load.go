@@ -16,7 +16,7 @@ import (
 
 // load is N clients doing random operations over a small key space.
 type load struct {
-	url       string
+	url       string       // the coordinator's
 	hc        *http.Client // nil: each client gets its own plain one
 	clients   int
 	keys      []string
@@ -100,18 +100,37 @@ func (l *load) do(c *rpc.Client, op *Op) {
 		l.result(op, res)
 	case errors.As(err, &f) && f.Code == rpc.NotFound && op.Kind == Get:
 		op.Found = false
-	case errors.As(err, &f) && (f.Code == rpc.Conflict || f.Code == rpc.Unavailable):
-		op.Outcome, op.Err = Failed, err.Error()
-	case errors.As(err, &f):
-		// Not a documented answer to this call: count it, and assume
-		// nothing about its effect.
-		l.unexpFaults.Add(1)
-		op.Outcome, op.Err = Unknown, "unexpected "+err.Error()
-	case refused(err):
-		op.Outcome, op.Err = Failed, err.Error()
 	default:
-		op.Outcome, op.Err = Unknown, err.Error()
+		var unexpected bool
+		op.Outcome, unexpected = outcomeOf(err)
+		op.Err = err.Error()
+		if unexpected {
+			// Not a documented answer to this call: count it, and assume
+			// nothing about its effect.
+			l.unexpFaults.Add(1)
+			op.Err = "unexpected " + op.Err
+		}
 	}
+}
+
+// outcomeOf is the drill's one reading of a call that failed: what the
+// API promises about its effect. Fault 2 (conflict) or 3 (unavailable),
+// or a connection refused before any byte was sent: Failed, no effect.
+// Any other fault is not a documented answer to put, get or delete: its
+// outcome is Unknown and it is unexpected, which the drill reports as a
+// violation of its own. Anything else (connection reset, timeout): the
+// call may or may not have taken effect, Unknown.
+func outcomeOf(err error) (o Outcome, unexpected bool) {
+	var f *rpc.Fault
+	switch {
+	case errors.As(err, &f) && (f.Code == rpc.Conflict || f.Code == rpc.Unavailable):
+		return Failed, false
+	case errors.As(err, &f):
+		return Unknown, true
+	case refused(err):
+		return Failed, false
+	}
+	return Unknown, false
 }
 
 // result reads a successful reply into op.

@@ -15,36 +15,43 @@ import (
 	"github.com/twopc/twopc/txlog"
 )
 
-// peers makes the drill's own calls to a cluster, through the HTTP
-// clients its Config names (which may present tokens or trust a CA).
-type peers struct {
-	cl      Cluster
-	coordHC *http.Client // nil: a plain client
-	partHC  *http.Client
+// Probe makes the drill's own calls to a cluster: to the coordinator
+// through CoordinatorHTTP and to participants through ParticipantHTTP
+// (which may present tokens or trust a CA; nil is a plain client). It is
+// also how tests outside the drill wait for a cluster to settle.
+type Probe struct {
+	Cluster
+	CoordinatorHTTP, ParticipantHTTP *http.Client
 }
 
 // call calls the coordinator, bounded by a few seconds: a settled cluster
 // answers at once, so a slow answer is itself a reason to keep waiting.
-func (p peers) call(ctx context.Context, method string, args ...any) (any, error) {
+func (p Probe) call(ctx context.Context, method string, args ...any) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return rpc.NewClient(p.cl.CoordinatorURL(), p.coordHC).Call(ctx, method, args...)
+	return rpc.NewClient(p.URL(p.Coordinator()), p.CoordinatorHTTP).Call(ctx, method, args...)
 }
 
-// settle waits until the cluster has finished what the faults left:
+// participant is a client of the participant called name.
+func (p Probe) participant(name string) *participant.Client {
+	return participant.NewClient(p.URL(name), p.ParticipantHTTP)
+}
+
+// Settle waits until the cluster has finished what the faults left:
 // every process running, nothing in doubt or being prepared at the
 // coordinator, nothing prepared at any participant, no commit without its
 // end in the txlog. "Never stuck" is a promise with no deadline, so the
-// drill needs one: past timeout, what is still unfinished is a violation.
-func settle(ctx context.Context, p peers, timeout time.Duration) error {
+// drill needs one: past timeout, what is still unfinished is returned as
+// an error, which the drill reports as a violation.
+func (p Probe) Settle(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		if err := p.cl.Healthy(ctx); err != nil {
+		if err := p.Healthy(ctx); err != nil {
 			// A process that died on its own will not come back by waiting.
 			return fmt.Errorf("cluster not healthy: %w", err)
 		}
-		err := unsettled(ctx, p)
+		err := p.unsettled(ctx)
 		if err == nil {
 			return nil
 		}
@@ -57,7 +64,7 @@ func settle(ctx context.Context, p peers, timeout time.Duration) error {
 }
 
 // unsettled returns why the cluster has not settled yet, or nil.
-func unsettled(ctx context.Context, p peers) error {
+func (p Probe) unsettled(ctx context.Context) error {
 	res, err := p.call(ctx, "status")
 	if err != nil {
 		return fmt.Errorf("coordinator status: %w", err)
@@ -67,18 +74,18 @@ func unsettled(ctx context.Context, p peers) error {
 		return err
 	}
 	if st.InDoubt != 0 || st.Active != 0 {
-		return fmt.Errorf("coordinator: in_doubt=%d active=%d", st.InDoubt, st.Active)
+		return fmt.Errorf("coordinator: %d transactions in doubt, %d active", st.InDoubt, st.Active)
 	}
-	for i, u := range p.cl.ParticipantURLs() {
-		pts, err := participant.NewClient(u, p.partHC).PreparedTxs(ctx)
+	for _, name := range p.Participants() {
+		pts, err := p.participant(name).PreparedTxs(ctx)
 		if err != nil {
-			return fmt.Errorf("p%d prepared: %w", i+1, err)
+			return fmt.Errorf("%s prepared: %w", name, err)
 		}
 		if len(pts) > 0 {
-			return fmt.Errorf("p%d holds %d transactions prepared, e.g. %s on key %q", i+1, len(pts), pts[0].TxID, pts[0].Key)
+			return fmt.Errorf("%s holds %d transactions prepared, e.g. %s on key %q", name, len(pts), pts[0].TxID, pts[0].Key)
 		}
 	}
-	log, err := p.cl.ReadTxlog(ctx)
+	log, err := p.ReadTxlog(ctx)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil
 	}

@@ -6,35 +6,35 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
 )
 
 // checkReplicas compares the participants' digests: after settling, every
 // replica must hold exactly the same data.
-func checkReplicas(ctx context.Context, p peers) ([]participant.Digest, error) {
+func checkReplicas(ctx context.Context, p Probe) error {
+	names := p.Participants()
 	var ds []participant.Digest
-	for i, u := range p.cl.ParticipantURLs() {
-		d, err := participant.NewClient(u, p.partHC).Digest(ctx)
+	for _, name := range names {
+		d, err := p.participant(name).Digest(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("p%d digest: %w", i+1, err)
+			return fmt.Errorf("%s digest: %w", name, err)
 		}
 		ds = append(ds, d)
 	}
-	return ds, CompareDigests(ds)
+	return compareDigests(names, ds)
 }
 
-// CompareDigests returns an error naming every replica whose digest
+// compareDigests returns an error naming every replica whose digest
 // differs from the first one's, or that still holds prepared transactions.
-func CompareDigests(ds []participant.Digest) error {
+func compareDigests(names []string, ds []participant.Digest) error {
 	var errs []error
 	for i, d := range ds {
 		if d.Prepared != 0 {
-			errs = append(errs, fmt.Errorf("p%d still holds %d prepared transactions", i+1, d.Prepared))
+			errs = append(errs, fmt.Errorf("%s still holds %d prepared transactions", names[i], d.Prepared))
 		}
 		if i > 0 && (d.Keys != ds[0].Keys || d.Hash != ds[0].Hash) {
-			errs = append(errs, fmt.Errorf("replicas differ: p1 has %d keys (hash %.12s), p%d has %d keys (hash %.12s)",
-				ds[0].Keys, ds[0].Hash, i+1, d.Keys, d.Hash))
+			errs = append(errs, fmt.Errorf("replicas differ: %s has %d keys (hash %.12s), %s has %d keys (hash %.12s)",
+				names[0], ds[0].Keys, ds[0].Hash, names[i], d.Keys, d.Hash))
 		}
 	}
 	return errors.Join(errs...)
@@ -44,21 +44,21 @@ func CompareDigests(ds []participant.Digest) error {
 // and records the answers as operations of the history: if one replica
 // shows a write the others do not, the history cannot be linearized. A
 // key still prepared (locked) at a replica is a violation of its own.
-func finalReads(ctx context.Context, p peers, keys []string, rec *recorder, client int) error {
+func finalReads(ctx context.Context, p Probe, keys []string, rec *recorder, client int) error {
 	var errs []error
-	for i, u := range p.cl.ParticipantURLs() {
-		pc := participant.NewClient(u, p.partHC)
+	for i, name := range p.Participants() {
+		pc := p.participant(name)
 		for _, key := range keys {
 			call := rec.now()
 			r, err := pc.Read(ctx, key)
 			if err != nil {
-				return fmt.Errorf("final read of %q at p%d: %w", key, i+1, err)
+				return fmt.Errorf("final read of %q at %s: %w", key, name, err)
 			}
 			if r.Pending != "" {
-				errs = append(errs, fmt.Errorf("key %q still locked at p%d by %s", key, i+1, r.Pending))
+				errs = append(errs, fmt.Errorf("key %q still locked at %s by %s", key, name, r.Pending))
 			}
 			rec.op(Op{Client: client + i, Kind: Get, Key: key, Value: string(r.Value.Data), Found: r.Found,
-				Outcome: OK, Call: call, Return: rec.now(), Replica: fmt.Sprintf("p%d", i+1)})
+				Outcome: OK, Call: call, Return: rec.now(), Replica: name})
 		}
 	}
 	return errors.Join(errs...)
@@ -67,8 +67,8 @@ func finalReads(ctx context.Context, p peers, keys []string, rec *recorder, clie
 // checkTxlog checks that the log reads back cleanly, that every commit in
 // it has its end, and that compaction keeps it small: at most limit bytes.
 // It returns a description of the log for the summary.
-func checkTxlog(ctx context.Context, p peers, limit int64) (string, error) {
-	data, err := p.cl.ReadTxlog(ctx)
+func checkTxlog(ctx context.Context, p Probe, limit int64) (string, error) {
+	data, err := p.ReadTxlog(ctx)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return "txlog not readable here", nil
 	}
@@ -112,20 +112,15 @@ func checkTxlog(ctx context.Context, p peers, limit int64) (string, error) {
 // coordinator or a participant) or a process stopped serving, which
 // "never stuck" rules out. The writes join the history after the final
 // reads.
-func finalWrites(ctx context.Context, p peers, keys []string, rec *recorder, client int) error {
+func finalWrites(ctx context.Context, p Probe, keys []string, rec *recorder, client int) error {
 	var errs []error
 	for _, key := range keys {
 		op := Op{Client: client, Kind: Put, Key: key, Value: "final", Call: rec.now()}
 		_, err := p.call(ctx, "put", op.Key, op.Value)
 		op.Return = rec.now()
-		op.Outcome = OK
+		op.Outcome, op.Err = OK, ""
 		if err != nil {
-			var f *rpc.Fault
-			if errors.As(err, &f) && (f.Code == rpc.Conflict || f.Code == rpc.Unavailable) {
-				op.Outcome = Failed
-			} else {
-				op.Outcome = Unknown
-			}
+			op.Outcome, _ = outcomeOf(err)
 			op.Err = err.Error()
 			errs = append(errs, fmt.Errorf("put %q on the settled cluster: %w", op.Key, err))
 		}

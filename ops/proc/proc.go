@@ -140,6 +140,10 @@ func (p *Process) PID() int {
 	return p.cmd.Process.Pid
 }
 
+// ExitReason says how the current child ended ("killed by SIGKILL",
+// "exit status 2"), once Done is closed.
+func (p *Process) ExitReason() string { return exitText(p.Err()) }
+
 // Unexpected returns the first exit of a child that neither Kill nor
 // Terminate caused, or nil.
 func (p *Process) Unexpected() error {
