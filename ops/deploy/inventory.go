@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -142,11 +140,9 @@ func LoadInventory(path string) (*Inventory, error) {
 // ParseInventory decodes and checks an inventory; base resolves relative
 // paths. Every problem is reported at once, so one edit fixes them all.
 func ParseInventory(data []byte, base string) (*Inventory, error) {
-	var inv Inventory
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields() // a misspelt field must not silently become a default
-	if err := dec.Decode(&inv); err != nil {
-		return nil, fmt.Errorf("%w: not valid JSON for an inventory: %v", ErrInventory, err)
+	inv, errs := decodeInventory(data)
+	if inv == nil {
+		return nil, inventoryError(errs)
 	}
 	home, _ := os.UserHomeDir()
 	if inv.KnownHosts == "" {
@@ -175,12 +171,24 @@ func ParseInventory(data []byte, base string) (*Inventory, error) {
 			}
 		}
 	}
-	errs := inv.check()
+	errs = append(errs, inv.check()...)
 	errs = append(errs, inv.checkTLSFields()...)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %w", ErrInventory, errors.Join(errs...))
+		return nil, inventoryError(errs)
 	}
-	return &inv, nil
+	return inv, nil
+}
+
+// inventoryError reports every problem, one per line.
+func inventoryError(errs []error) error {
+	if len(errs) == 1 {
+		return fmt.Errorf("%w: %w", ErrInventory, errs[0])
+	}
+	var b strings.Builder
+	for _, e := range errs {
+		b.WriteString("\n  " + e.Error())
+	}
+	return fmt.Errorf("%w: %d problems:%s", ErrInventory, len(errs), b.String())
 }
 
 func fill(h *Host, d Host) {

@@ -52,7 +52,7 @@ func TestInventoryRefusesContradictions(t *testing.T) {
 		name, want string
 		edit       func(m map[string]any)
 	}{
-		{"unknown field", "unknown field", func(m map[string]any) { host(m, 0)["adress"] = "x" }},
+		{"unknown field", `host "a": unknown field "adress" (did you mean "address"?)`, func(m map[string]any) { host(m, 0)["adress"] = "x" }},
 		{"no hosts", "no hosts", func(m map[string]any) { m["hosts"] = []any{} }},
 		{"duplicate name", "name used twice", func(m map[string]any) { host(m, 1)["name"] = "a" }},
 		{"bad name", "name must be", func(m map[string]any) { host(m, 1)["name"] = "B 2" }},
@@ -135,5 +135,45 @@ func TestUnitFileQuotes(t *testing.T) {
 	}
 	if unitName(inv.Hosts[0], RoleCoordinator) != "twopc-db1-coordinator.service" {
 		t.Error(unitName(inv.Hosts[0], RoleCoordinator))
+	}
+}
+
+// TestInventoryErrorsSayWhere: a misspelt field, a wrong type and a
+// missing value are reported together, each naming its host and field,
+// and the JSON mistakes their line and column.
+func TestInventoryErrorsSayWhere(t *testing.T) {
+	doc := `{
+  "know_hosts": "kh",
+  "defaults": {"user": "u", "key": "/k", "dir": "/srv/twopc"},
+  "hosts": [
+    {"name": "db1", "address": "10.0.0.1", "roles": ["coordinator"], "coordinator_listen": "10.0.0.1:7400"},
+    {"name": "db2", "address": "10.0.0.2", "roles": ["participant"],
+     "participant_lisen": "10.0.0.2:7401"},
+    {"name": "db3", "address": "10.0.0.3", "roles": ["participant"], "participant_listen": "10.0.0.3:7401", "port": "22"},
+    {"name": "db4", "roles": ["participant"], "participant_listen": "10.0.0.4:7401"}
+  ]
+}`
+	_, err := ParseInventory([]byte(doc), "/")
+	if err == nil || !errors.Is(err, ErrInventory) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{
+		`line 2, column 3: unknown field "know_hosts" (did you mean "known_hosts"?)`,
+		`line 7, column 6: host "db2": unknown field "participant_lisen" (did you mean "participant_listen"?)`,
+		`host "db2": role participant but no participant_listen`,
+		`host "db3": port: want int, found a JSON string`,
+		`host "db4": address "": want a host name or IP`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "5 problems") {
+		t.Errorf("want all 5 problems counted:\n%v", err)
+	}
+
+	_, err = ParseInventory([]byte("{\n  \"hosts\": [\n    {\"name\": \"db1\",, \"address\": \"x\"}\n  ]\n}"), "/")
+	if err == nil || !strings.Contains(err.Error(), `line 3, column 20: not valid JSON: invalid character ','`) {
+		t.Errorf("syntax error: %v", err)
 	}
 }
