@@ -8,9 +8,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
@@ -24,13 +26,62 @@ import (
 // binary is what build writes and deploy uploads.
 const binary = "bin/twopc"
 
-// Build builds bin/twopc with its version (git describe) compiled in.
+// Build builds bin/twopc with its version (git describe) compiled in, saying what it compiles: the first build also compiles SQLite with gcc, which takes minutes.
 func Build() error {
 	version := "dev"
 	if v, err := sh.Output("git", "describe", "--tags", "--always", "--dirty"); err == nil && v != "" {
 		version = v
 	}
-	return sh.RunV("go", "build", "-trimpath", "-ldflags", "-X main.version="+version, "-o", binary, "./cmd/twopc")
+	fmt.Printf("build: %s %s (go build -v: each package as it is compiled; the first build compiles SQLite with gcc, a few minutes on a small machine, later builds take seconds)\n", binary, version)
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-v", "-trimpath", "-ldflags", "-X main.version="+version, "-o", binary, "./cmd/twopc")
+	out := &prefixed{prefix: "build:   "}
+	cmd.Stdout, cmd.Stderr = out, out
+	// go build -v is silent while one large package compiles: a line
+	// every 30 s says it is still at work.
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				fmt.Printf("build: still compiling, %v so far\n", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	err := cmd.Run()
+	close(done)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	fi, err := os.Stat(binary)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("build: %s ready, %.1f MB, in %v\n", binary, float64(fi.Size())/(1<<20), time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// prefixed writes each line with a prefix, so that the build's output
+// reads as part of the task's.
+type prefixed struct {
+	prefix string
+	part   []byte
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.part = append(p.part, b...)
+	for {
+		i := bytes.IndexByte(p.part, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		fmt.Printf("%s%s\n", p.prefix, p.part[:i])
+		p.part = p.part[i+1:]
+	}
 }
 
 // Test runs every test with the race detector, as CI does.
