@@ -153,9 +153,10 @@ func (cl *Cluster) target(name string) (*target, error) {
 	return nil, fmt.Errorf("deploy: no process %q: want coordinator or a participant (%s)", name, strings.Join(cl.Participants(), ", "))
 }
 
-// Kill sends SIGKILL and returns once the process is gone. Under systemd
-// the unit is then stopped too, so that systemd does not restart it behind
-// the drill's back (Restart does).
+// Kill sends SIGKILL and returns once the process is gone. Its
+// supervisor (systemd's unit, or twopc supervise) is then stopped too, so
+// that it does not restart the process behind the drill's back (Restart
+// does).
 func (cl *Cluster) Kill(ctx context.Context, name string) error {
 	t, err := cl.target(name)
 	if err != nil {
@@ -167,13 +168,18 @@ func (cl *Cluster) Kill(ctx context.Context, name string) error {
 		u := shQuote(unitName(h, t.role))
 		script = fmt.Sprintf("systemctl kill --kill-who=main -s SIGKILL %s && systemctl stop %s", u, u)
 	} else {
-		script = shLib + fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true); tag=%s
+		script = shLib + fmt.Sprintf(`gone() { # pid tag: wait up to 10 s for it to be gone
+  i=0; while alive "$1" "$2" && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+  ! alive "$1" "$2" || { echo "$2 still alive 10s after kill" >&2; exit 1; }
+}
+pid=$(cat %s 2>/dev/null || true); tag=%s
 alive "$pid" "$tag" || { echo "not running" >&2; exit 1; }
-kill -KILL "$pid"
-i=0; while alive "$pid" "$tag" && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-alive "$pid" "$tag" && { echo "still alive 10s after SIGKILL" >&2; exit 1; }
-exit 0
-`, shQuote(pidPath(h, t.role)), shQuote(binPath(h)+" "+t.role))
+kill -KILL "$pid"; gone "$pid" "$tag"
+spid=$(cat %s 2>/dev/null || true); stag=%s
+if alive "$spid" "$stag"; then kill -TERM "$spid"; gone "$spid" "$stag"; fi
+rm -f %s
+`, shQuote(pidPath(h, t.role)), shQuote(binPath(h)+" "+t.role), shQuote(supervisorPidPath(h, t.role)), shQuote(supervisorTag(h, t.role)),
+			shQuote(supervisorPidPath(h, t.role)))
 	}
 	if _, err := t.conn.Run(ctx, script, nil); err != nil {
 		return fmt.Errorf("kill %v: %w", t, err)

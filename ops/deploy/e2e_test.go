@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,8 +188,16 @@ func (e *testEnv) output() string {
 }
 
 // procs lists the pids of twopc processes running from this test's dirs.
-func (e *testEnv) procs() []int {
-	out, _ := exec.Command("pgrep", "-f", e.root+"/").Output() // exit 1: none
+func (e *testEnv) procs() []int { return e.pgrep(e.root + "/") }
+
+// services lists the pids of the coordinators and participants only,
+// not their supervisors.
+func (e *testEnv) services() []int {
+	return e.pgrep(e.root + "/[^ ]*/bin/twopc (coordinator|participant) ")
+}
+
+func (e *testEnv) pgrep(pattern string) []int {
+	out, _ := exec.Command("pgrep", "-f", pattern).Output() // exit 1: none
 	var pids []int
 	for _, f := range strings.Fields(string(out)) {
 		if p, err := strconv.Atoi(f); err == nil {
@@ -242,7 +251,7 @@ func TestDeployTLSStatusDrillStop(t *testing.T) {
 	if n := strings.Count(out, "TLS files installed"); n != 3 {
 		t.Errorf("want TLS files installed on 3 hosts, got %d", n)
 	}
-	first := e.procs()
+	first := e.services()
 	if len(first) != 4 {
 		t.Fatalf("want 4 processes (1 coordinator, 3 participants), got %v", first)
 	}
@@ -254,7 +263,7 @@ func TestDeployTLSStatusDrillStop(t *testing.T) {
 	if out := e.output(); strings.Count(out, "unchanged, running") != 4 || strings.Contains(out, "installed") {
 		t.Errorf("second deploy should install nothing and leave all 4 processes alone")
 	}
-	if again := e.procs(); fmt.Sprint(again) != fmt.Sprint(first) {
+	if again := e.services(); fmt.Sprint(again) != fmt.Sprint(first) {
 		t.Errorf("second deploy changed the processes: %v -> %v", first, again)
 	}
 
@@ -372,7 +381,7 @@ func TestChangedHostKeyRefusesDeploy(t *testing.T) {
 func TestHostDownOthersDeploy(t *testing.T) {
 	e := newEnv(t)
 	e.hosts[2].stop() // h3 is down
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	err := e.ops.Deploy(ctx, "all", twopcBinary(t))
 	out := e.output()
@@ -384,7 +393,7 @@ func TestHostDownOthersDeploy(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if n := len(e.procs()); n != 3 {
+	if n := len(e.services()); n != 3 {
 		t.Errorf("want the 3 processes of h1 and h2 running, got %d", n)
 	}
 }
@@ -440,7 +449,7 @@ func TestChaosOverSSH(t *testing.T) {
 // change touches and stops a role taken off a host.
 func TestRedeployAppliesChanges(t *testing.T) {
 	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	bin := twopcBinary(t)
 	if err := e.ops.Deploy(ctx, "all", bin); err != nil {
@@ -464,7 +473,7 @@ func TestRedeployAppliesChanges(t *testing.T) {
 			t.Errorf("redeploy output lacks %q", want)
 		}
 	}
-	if n := len(e.procs()); n != 3 {
+	if n := len(e.services()); n != 3 {
 		t.Errorf("want 3 processes (coordinator, 2 participants), got %d", n)
 	}
 	// Without tls_ca the cluster serves plain http.
@@ -479,6 +488,42 @@ func TestRedeployAppliesChanges(t *testing.T) {
 		t.Errorf("status: %v\n%s", err, e.output())
 	}
 	e.output()
+	e.checkSupervised(ctx, c)
+}
+
+// checkSupervised: in background mode, a participant killed with SIGKILL
+// is restarted by its supervisor without an operator, status counts the
+// restart and says why, and writes go on.
+func (e *testEnv) checkSupervised(ctx context.Context, c *rpc.Client) {
+	t := e.t
+	t.Helper()
+	h3 := e.inv.Hosts[2]
+	b, err := os.ReadFile(pidPath(h3, RoleParticipant))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`(?m)^h3 +participant +active +(\d+) +1 \(last: killed by SIGKILL\)`)
+	var out string
+	for deadline := time.Now().Add(3*time.Minute); ; {
+		err := e.ops.Status(ctx)
+		out = e.out.String()
+		e.out.Reset()
+		if m := row.FindStringSubmatch(out); err == nil && m != nil && m[1] != strconv.Itoa(first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("h3's participant not back with one restart counted 3 minutes after kill -9 of pid %d:\n%s", first, out)
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval
+	}
+	t.Logf("status after kill -9 of h3's participant:\n%s", out)
+	if _, err := c.Call(ctx, "put", "after", "kill"); err != nil {
+		t.Errorf("put after h3's participant came back: %v", err)
+	}
 }
 
 // checkPeerToken: the deploy made a peer token, kept it private, never

@@ -112,33 +112,59 @@ func sha256hex(b []byte) string {
 type procState struct {
 	Running bool
 	PID     int
-	Detail  string // e.g. "stale pidfile", systemd's state
+	Detail  string // e.g. "active", "restarting", "stopped (stale pidfile)", systemd's state
+	// Restarts counts the restarts after a crash since the process was
+	// last started by the deploy (systemd's NRestarts, or twopc
+	// supervise's count); Last is the last crash, when known.
+	Restarts int
+	Last     string
 }
 
-// state reports whether role runs on the host.
+// RestartText is the status column: "0", "2 (last: killed by SIGKILL)".
+func (st procState) RestartText() string {
+	if st.Last == "" || st.Last == "-" {
+		return strconv.Itoa(st.Restarts)
+	}
+	return fmt.Sprintf("%d (last: %s)", st.Restarts, st.Last)
+}
+
+// supervisorTag identifies role's supervisor in /proc/PID/cmdline.
+func supervisorTag(h Host, role string) string { return binPath(h) + " supervise --name " + role }
+
+// state reports whether role runs on the host, and its restarts.
 func (c *Conn) state(ctx context.Context, role string, systemd bool) (procState, error) {
 	h := c.Host
 	var script string
 	if systemd {
 		u := shQuote(unitName(h, role))
-		script = fmt.Sprintf("st=$(systemctl is-active %s 2>/dev/null); pid=$(systemctl show -p MainPID --value %s 2>/dev/null); echo \"$st ${pid:-0}\"", u, u)
+		script = fmt.Sprintf(`st=$(systemctl is-active %s 2>/dev/null); pid=$(systemctl show -p MainPID --value %s 2>/dev/null)
+n=$(systemctl show -p NRestarts --value %s 2>/dev/null); echo "$st ${pid:-0} ${n:-0} -"`, u, u, u)
 	} else {
-		script = shLib + fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true)
-if alive "$pid" %s; then echo "active $pid"; elif [ -n "$pid" ]; then echo "stale 0"; else echo "inactive 0"; fi
-`, shQuote(pidPath(h, role)), shQuote(binPath(h)+" "+role))
+		// A supervisor alive without its child is in its pause before a
+		// restart; one that gave up says so in the restarts file.
+		script = shLib + fmt.Sprintf(`pid=$(cat %s 2>/dev/null || true); spid=$(cat %s 2>/dev/null || true)
+r=$(cat %s 2>/dev/null || echo "0 -")
+if alive "$pid" %s; then st=active; elif alive "$spid" %s; then st=restarting; pid=0; elif [ -n "$pid" ]; then st=stale; pid=0; else st=inactive; pid=0; fi
+echo "$st $pid $r"
+`, shQuote(pidPath(h, role)), shQuote(supervisorPidPath(h, role)), shQuote(restartsPath(h, role)),
+			shQuote(binPath(h)+" "+role), shQuote(supervisorTag(h, role)))
 	}
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return procState{}, fmt.Errorf("%s state: %w", role, err)
 	}
-	f := strings.Fields(string(res.Stdout))
-	if len(f) != 2 {
+	f := strings.SplitN(strings.TrimSpace(string(res.Stdout)), " ", 4)
+	if len(f) != 4 {
 		return procState{}, fmt.Errorf("%s state: unexpected output %q", role, res.Stdout)
 	}
 	pid, _ := strconv.Atoi(f[1])
-	st := procState{Running: f[0] == "active" && pid > 0, PID: pid, Detail: f[0]}
+	n, _ := strconv.Atoi(f[2])
+	st := procState{Running: f[0] == "active" && pid > 0, PID: pid, Detail: f[0], Restarts: n, Last: f[3]}
 	if f[0] == "stale" {
 		st.Detail = "stopped (stale pidfile)"
+	}
+	if why, ok := strings.CutPrefix(st.Last, "gave up after "); ok && !st.Running {
+		st.Detail, st.Last = "stopped (supervisor gave up)", why
 	}
 	return st, nil
 }
@@ -151,21 +177,29 @@ func (c *Conn) start(ctx context.Context, role string, systemd bool) (int, error
 			return 0, fmt.Errorf("%s: systemctl start: %w", role, err)
 		}
 	} else {
-		// setsid puts the process in its own session, so it outlives this
-		// SSH session; every fd is redirected, so the session can end.
-		// The inner sh rebuilds the arguments from the args file without
-		// evaluating them, writes its pid (exec keeps it) and execs.
+		// setsid puts the supervisor in its own session, so it outlives
+		// this SSH session; every fd is redirected, so the session can
+		// end. The inner sh rebuilds the arguments from the args file
+		// without evaluating them, writes its pid (exec keeps it) and
+		// execs twopc supervise, which starts the service, writes its pid
+		// to the pidfile and restarts it when it crashes.
 		pidf, bin := pidPath(h, role), binPath(h)
 		script := shLib + fmt.Sprintf(`cd %s 2>/dev/null || { echo "%s does not exist: run the deploy first" >&2; exit 1; }
 pidf=%s; bin=%s
 [ -x "$bin" ] || { echo "$bin missing: run the deploy first" >&2; exit 1; }
 if alive "$(cat "$pidf" 2>/dev/null || true)" "$bin %s"; then exit 0; fi
-mkdir -p run log data
-rm -f "$pidf"
-setsid sh -c 'f=$1 p=$2; set --; while IFS= read -r a; do set -- "$@" "$a"; done < "$f"; echo $$ > "$p.tmp" && mv -f "$p.tmp" "$p"; exec "$0" "$@"' "$bin" %s "$pidf" >> %s 2>&1 < /dev/null &
-i=0; while [ ! -s "$pidf" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-[ -s "$pidf" ] || { echo "no pidfile after 5s; see %s" >&2; exit 1; }
-`, shQuote(h.Dir), h.Dir, shQuote(pidf), shQuote(bin), role, shQuote(argsPath(h, role)), shQuote(logPath(h, role)), logPath(h, role))
+if ! alive "$(cat %s 2>/dev/null || true)" %s; then
+  mkdir -p run log data
+  rm -f "$pidf"
+  setsid sh -c 'f=$1 s=$2; shift 2; set -- "$@" --; while IFS= read -r a; do set -- "$@" "$a"; done < "$f"; echo $$ > "$s.tmp" && mv -f "$s.tmp" "$s"; exec "$0" supervise "$@"' \
+    "$bin" %s %s --name %s --pidfile "$pidf" --state %s --log %s >> %s 2>&1 < /dev/null &
+fi
+i=0; while ! alive "$(cat "$pidf" 2>/dev/null || true)" "$bin %s" && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+alive "$(cat "$pidf" 2>/dev/null || true)" "$bin %s" || { echo "not running 10s after the start; see %s" >&2; exit 1; }
+`, shQuote(h.Dir), h.Dir, shQuote(pidf), shQuote(bin), role,
+			shQuote(supervisorPidPath(h, role)), shQuote(supervisorTag(h, role)),
+			shQuote(argsPath(h, role)), shQuote(supervisorPidPath(h, role)), role,
+			shQuote(restartsPath(h, role)), shQuote(logPath(h, role)), shQuote(logPath(h, role)), role, role, logPath(h, role))
 		if _, err := c.Run(ctx, script, nil); err != nil {
 			return 0, fmt.Errorf("%s: start: %w", role, err)
 		}
@@ -181,7 +215,9 @@ i=0; while [ ! -s "$pidf" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 }
 
 // stop stops role: SIGTERM, up to 15 s for a clean exit, then SIGKILL.
-// It reports whether something was running.
+// In background mode the supervisor is stopped first (it stops its
+// child the same way), so that it does not restart what is being
+// stopped. It reports whether something was running.
 func (c *Conn) stop(ctx context.Context, role string, systemd bool) (bool, error) {
 	h := c.Host
 	if systemd {
@@ -192,15 +228,18 @@ func (c *Conn) stop(ctx context.Context, role string, systemd bool) (bool, error
 		}
 		return len(res.Stdout) > 0, nil
 	}
-	script := shLib + fmt.Sprintf(`pidf=%s; tag=%s
-pid=$(cat "$pidf" 2>/dev/null || true)
-if alive "$pid" "$tag"; then
-  kill -TERM "$pid"
-  i=0; while alive "$pid" "$tag" && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
-  if alive "$pid" "$tag"; then kill -KILL "$pid"; echo "killed after 15s"; else echo stopped; fi
-fi
-rm -f "$pidf"
-`, shQuote(pidPath(h, role)), shQuote(binPath(h)+" "+role))
+	script := shLib + fmt.Sprintf(`pidf=%s; tag=%s; spidf=%s; stag=%s
+end() { # pid tag: SIGTERM, then SIGKILL after 20 s
+  if alive "$1" "$2"; then
+    kill -TERM "$1"
+    i=0; while alive "$1" "$2" && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+    if alive "$1" "$2"; then kill -KILL "$1"; echo "killed after 20s"; else echo stopped; fi
+  fi
+}
+end "$(cat "$spidf" 2>/dev/null || true)" "$stag"
+end "$(cat "$pidf" 2>/dev/null || true)" "$tag"
+rm -f "$pidf" "$spidf"
+`, shQuote(pidPath(h, role)), shQuote(binPath(h)+" "+role), shQuote(supervisorPidPath(h, role)), shQuote(supervisorTag(h, role)))
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return false, fmt.Errorf("%s: stop: %w", role, err)

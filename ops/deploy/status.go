@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -17,6 +18,7 @@ import (
 type StatusRow struct {
 	Host, Role, State, Version string
 	PID                        int
+	Restarts                   string // after crashes, since the deploy last started it: "0", "2 (last: killed by SIGKILL)"
 	View                       string // the coordinator's view of it
 	Err                        error  // the host could not be asked
 }
@@ -35,15 +37,19 @@ func (o *Ops) Status(ctx context.Context) error {
 	}
 	rows, coordView := o.collect(ctx)
 	w := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "HOST\tROLE\tPROCESS\tPID\tVERSION\tSERVICE VIEW")
+	fmt.Fprintln(w, "HOST\tROLE\tPROCESS\tPID\tRESTARTS\tVERSION\tSERVICE VIEW")
 	var bad []string
 	for _, r := range rows {
 		if r.Err != nil {
-			fmt.Fprintf(w, "%s\t%s\tUNREACHABLE\t-\t-\t%s\n", r.Host, r.Role, strings.ReplaceAll(r.Err.Error(), "\n", " "))
+			fmt.Fprintf(w, "%s\t%s\tUNREACHABLE\t-\t-\t-\t%s\n", r.Host, r.Role, strings.ReplaceAll(r.Err.Error(), "\n", " "))
 			bad = append(bad, r.Host)
 			continue
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Host, r.Role, r.State, r.PID, r.Version, r.View)
+		pid := "-" // not running: no pid to show
+		if r.PID > 0 {
+			pid = strconv.Itoa(r.PID)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Host, r.Role, r.State, pid, r.Restarts, r.Version, r.View)
 		if r.State != "active" || (r.Role == RoleParticipant && !strings.HasPrefix(r.View, "active")) {
 			bad = append(bad, r.Host+"/"+r.Role)
 		}
@@ -145,7 +151,7 @@ func (o *Ops) hostStatus(ctx context.Context, h Host) ([]StatusRow, *coordinator
 		if err != nil {
 			errs = append(errs, err)
 		}
-		rows = append(rows, StatusRow{Host: h.Name, Role: r, State: st.Detail, PID: st.PID, Version: version, Err: err})
+		rows = append(rows, StatusRow{Host: h.Name, Role: r, State: st.Detail, PID: st.PID, Restarts: st.RestartText(), Version: version, Err: err})
 	}
 	if !h.Has(RoleCoordinator) {
 		return rows, nil, errors.Join(errs...)
