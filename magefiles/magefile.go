@@ -217,7 +217,7 @@ func Logs(ctx context.Context, target string) error {
 func Drill(ctx context.Context, kills int) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
 		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.CoordinatorKills(kills, 2*time.Second),
-			Duration: time.Duration(kills+1) * time.Minute, Out: os.Stdout})
+			Duration: time.Duration(kills+1) * time.Minute, Out: os.Stdout, Grace: 5 * time.Second})
 		return err
 	})
 }
@@ -227,7 +227,8 @@ func Chaos(ctx context.Context, duration time.Duration) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
 		// The deployed coordinator's --prepare-timeout is the binary's
 		// default, 2s: pauses last 3 to 6 s, so that prepares time out.
-		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.Chaos(2*time.Second, 2*time.Second), Duration: duration, Out: os.Stdout})
+		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.Chaos(2*time.Second, 2*time.Second), Duration: duration,
+			Out: os.Stdout, Grace: 5 * time.Second})
 		return err
 	})
 }

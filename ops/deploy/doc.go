@@ -2,7 +2,9 @@
 // reads the inventory, installs the binary and each host's generated
 // config, starts, stops and inspects the processes, and drives recovery
 // drills against the deployed cluster. The mage targets in magefiles/ are
-// thin wrappers around Ops, OpenCluster and RunDrill.
+// thin wrappers around Ops, OpenCluster and RunDrill, which runs package
+// drill's one drill (its kill or chaos profile) on the deployed cluster,
+// after saying that it attacks the live cluster and where its keys go.
 //
 // # Inventory
 //
@@ -79,8 +81,14 @@
 //     is never signalled.
 //
 // Processes run under systemd (a unit per role, Restart=on-failure) where
-// the host has it, else as a background process: setsid, a pidfile in
-// dir/run and stdout+stderr appended to dir/log. The operator's tools
+// the host has it, else as a background process under twopc supervise
+// (setsid, pidfiles in dir/run, stdout+stderr appended to dir/log), which
+// restarts it after a crash as systemd would: a deployed process is
+// supervised in every mode, within the same restart budget. The drill's
+// Kill stops the supervisor too, so that only the drill restarts what it
+// kills. The processes are named as the coordinator names them
+// (coordinator, and each participant by its host's name), in the drill's
+// output as in status. The operator's tools
 // reach the services through the SSH connection (status, readiness, the
 // drill's participant reads, with the peer token added) except the
 // drill's load, which goes to the coordinator's public URL directly.

@@ -325,6 +325,20 @@ func TestDeployTLSStatusDrillStop(t *testing.T) {
 	if res.Faults[drill.KillCoordinator] != 3 || len(res.Faults) != 1 || res.OK == 0 {
 		t.Errorf("the kill profile did %v with %d successful calls; want 3 coordinator kills and nothing else", res.Faults, res.OK)
 	}
+	// It said what it would do, by host name, and cleaned up after itself.
+	for _, want := range []string{"drill: this attacks the LIVE cluster of " + e.invPath + " (coordinator on h1; participants h1, h2, h3)",
+		"SIGKILLs the coordinator, 3 times", "kill-coordinator=3"} {
+		if !strings.Contains(dout.String(), want) {
+			t.Errorf("the drill's output lacks %q", want)
+		}
+	}
+	m := regexp.MustCompile(`^8 deleted \(prefix "(drill-[0-9-]+-)"\)$`).FindStringSubmatch(res.Keys)
+	if m == nil {
+		t.Fatalf("keys: %q, want all 8 deleted", res.Keys)
+	}
+	if _, err := c.Call(ctx, "get", m[1]+"k0"); !errors.As(err, &f) || f.Code != rpc.NotFound {
+		t.Errorf("get %sk0 after the drill: %v, want fault %d", m[1], err, rpc.NotFound)
+	}
 
 	if err := e.ops.Stop(ctx, "all"); err != nil {
 		t.Fatalf("stop: %v\n%s", err, e.output())
@@ -508,7 +522,7 @@ func (e *testEnv) checkSupervised(ctx context.Context, c *rpc.Client) {
 	}
 	row := regexp.MustCompile(`(?m)^h3 +participant +active +(\d+) +1 \(last: killed by SIGKILL\)`)
 	var out string
-	for deadline := time.Now().Add(3*time.Minute); ; {
+	for deadline := time.Now().Add(3 * time.Minute); ; {
 		err := e.ops.Status(ctx)
 		out = e.out.String()
 		e.out.Reset()

@@ -2,8 +2,9 @@
 // promises: a randomized recovery drill with a linearizability checker.
 //
 // A drill (Run) drives a Cluster, the one interface between the drill and
-// the processes it attacks (local children in LocalCluster; deployed hosts
-// over SSH elsewhere). Concurrent clients do random put/get/delete over a
+// the processes it attacks (local children in ops/launch; deployed hosts
+// over SSH in ops/deploy), which names them as the coordinator does.
+// Concurrent clients do random put/get/delete over a
 // few keys, so that transactions conflict, and record every operation with
 // its call and return times and its outcome. Meanwhile a seeded generator
 // injects one fault at a time: SIGKILL the coordinator or a participant
@@ -39,6 +40,12 @@
 //     (kinds, targets, gaps, durations); the interleaving with the load
 //     is up to the machine. Every fault is completed (restart, resume)
 //     before the next one and before the drill stops.
+//
+// FaultConfig is the fault profile: Chaos (every kind, at random, for a
+// duration) or CoordinatorKills (N kills of the coordinator, then the
+// checks), both through the same load, settle check (Probe.Settle) and
+// checker. A drill that passes deletes its keys (they share a prefix new
+// to the run); one that fails keeps them and says where.
 //
 // Check is usable on its own: a History in (ReadHistory reads the file a
 // drill writes), a Verdict out.

@@ -24,7 +24,9 @@ type Config struct {
 	Keys     int           // size of the key space (default 8: writes conflict)
 	// KeyPrefix starts every key the drill uses, so that its keys are
 	// absent when it starts even on a cluster that holds data (the model
-	// assumes so). Default: "d" and the start time in hex, then "-".
+	// assumes so), and easy to find. Default: "drill-" and the start
+	// time, e.g. "drill-20261201-145803.123-". A drill that passes
+	// deletes its keys; one that fails keeps them, for study.
 	KeyPrefix string
 	// OpTimeout bounds one call; a call cut off by it has an Unknown
 	// outcome (default 10s, well past prepare and lock timeouts).
@@ -64,7 +66,7 @@ func (c *Config) defaults() {
 		c.Keys = 8
 	}
 	if c.KeyPrefix == "" {
-		c.KeyPrefix = fmt.Sprintf("d%x-", time.Now().UnixNano())
+		c.KeyPrefix = "drill-" + time.Now().UTC().Format("20060102-150405.000") + "-"
 	}
 	def(&c.OpTimeout, 10*time.Second)
 	def(&c.SettleTimeout, 60*time.Second)
@@ -88,6 +90,7 @@ type Result struct {
 	Linearizability     string   // porcupine's result
 	Checked             bool     // the checks ran (false: the drill stopped early)
 	Txlog               string   // what the final log looked like
+	Keys                string   // what became of the drill's keys: deleted, or where they are
 	Duration            time.Duration
 	HistoryPath         string
 	VisualizationPath   string // set only when porcupine found a violation
@@ -124,6 +127,9 @@ func (r Result) Report(w io.Writer) {
 	for _, v := range r.Violations {
 		fmt.Fprintln(w, "violation:", v)
 	}
+	if r.Keys != "" {
+		fmt.Fprintln(w, "keys:", r.Keys)
+	}
 	if r.HistoryPath != "" {
 		fmt.Fprintln(w, "history:", r.HistoryPath)
 	}
@@ -141,7 +147,12 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	cfg.defaults()
 	began := time.Now()
 	res.Seed = cfg.Seed
-	defer func() { res.Duration = time.Since(began) }()
+	defer func() {
+		res.Duration = time.Since(began)
+		if res.Keys == "" { // stopped before its checks
+			res.Keys = fmt.Sprintf("left under the prefix %q", cfg.KeyPrefix)
+		}
+	}()
 	if cfg.OutDir == "" {
 		dir, err := os.MkdirTemp("", fmt.Sprintf("twopc-drill-%d-", cfg.Seed))
 		if err != nil {
@@ -215,7 +226,27 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 			return res, err
 		}
 	}
+	res.Keys = cleanUp(ctx, Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}, keys, cfg.KeyPrefix, !res.Passed())
 	return res, nil
+}
+
+// cleanUp deletes the drill's keys from a cluster that kept its promises,
+// so that a drill leaves nothing behind in a cluster that holds data; a
+// cluster that did not keeps them, for study. It says what it did.
+func cleanUp(ctx context.Context, p Probe, keys []string, prefix string, keep bool) string {
+	if keep {
+		return fmt.Sprintf("%d kept for study, under the prefix %q", len(keys), prefix)
+	}
+	var failed []error
+	for _, k := range keys {
+		if _, err := p.call(ctx, "delete", k); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Sprintf("%d of %d could not be deleted (%v); they are under the prefix %q", len(failed), len(keys), failed[0], prefix)
+	}
+	return fmt.Sprintf("%d deleted (prefix %q)", len(keys), prefix)
 }
 
 // checkCluster runs the checks of a settled cluster, in an order that

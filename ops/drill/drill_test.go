@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // to tamper with a replica
+	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/ops/launch"
 )
 
@@ -47,6 +49,7 @@ func ciConfig(t *testing.T, seed uint64) Config {
 		Faults: FaultConfig{Every: 500 * time.Millisecond, MaxDown: 500 * time.Millisecond,
 			PauseMin: 1500 * time.Millisecond, PauseMax: 3 * time.Second},
 		OutDir:     outDir(t, "drill"),
+		KeyPrefix:  fmt.Sprintf("ci-%d-", seed),
 		TxlogLimit: 65536 + 64<<10, // --compact-bytes in startLocal, plus a batch
 	}
 }
@@ -99,6 +102,14 @@ func runDrill(t *testing.T, seed uint64) {
 	}
 	if res.OK == 0 || res.Unknown+res.Failed == 0 {
 		t.Errorf("ok=%d failed=%d unknown=%d: want successes and casualties", res.OK, res.Failed, res.Unknown)
+	}
+	// A drill that passed leaves none of its keys behind.
+	for i := range cfg.Keys {
+		key := fmt.Sprintf("%sk%d", cfg.KeyPrefix, i)
+		_, err := rpc.NewClient(lc.CoordinatorURL(), lc.ClientHTTP()).Call(context.Background(), "get", key)
+		if f := (*rpc.Fault)(nil); !errors.As(err, &f) || f.Code != rpc.NotFound {
+			t.Errorf("get %q after the drill: %v, want fault %d (deleted)", key, err, rpc.NotFound)
+		}
 	}
 }
 
@@ -174,5 +185,8 @@ func TestDrillCatchesADivergentReplica(t *testing.T) {
 	}
 	if _, err := os.Stat(res.VisualizationPath); err != nil {
 		t.Fatalf("no visualization written: %v", err)
+	}
+	if !strings.Contains(res.Keys, `4 kept for study, under the prefix "t-"`) {
+		t.Fatalf("keys: %q, want them kept for study after a failed drill", res.Keys)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -61,6 +62,29 @@ func CoordinatorKills(n int, every time.Duration) FaultConfig {
 	return FaultConfig{Kinds: []FaultKind{KillCoordinator}, Limit: n, Every: every, MaxDown: time.Second}
 }
 
+// Describe says what the faults do to the processes, for an operator
+// about to run them on a cluster: "SIGKILLs the coordinator 3 times".
+func (f FaultConfig) Describe() string {
+	if f.Every <= 0 {
+		return "injects no faults"
+	}
+	kinds := f.Kinds
+	if len(kinds) == 0 {
+		kinds = FaultKinds
+	}
+	words := map[FaultKind]string{KillCoordinator: "SIGKILLs the coordinator", KillParticipant: "SIGKILLs participants",
+		PauseParticipant: "SIGSTOPs participants (for " + f.PauseMin.String() + " to " + f.PauseMax.String() + ")"}
+	var what []string
+	for _, k := range kinds {
+		what = append(what, words[k])
+	}
+	how := fmt.Sprintf("one fault every %v on average", f.Every)
+	if f.Limit > 0 {
+		how = fmt.Sprintf("%d times, %s apart on average", f.Limit, f.Every)
+	}
+	return strings.Join(what, ", ") + ", " + how + ", restarting what it kills"
+}
+
 // faulter injects one fault at a time, at moments and on targets drawn
 // from its own generator: for a seed, the sequence of faults and their
 // timings is fixed (what the load is doing at each moment is not).
@@ -106,13 +130,13 @@ func (f *faulter) run(ctx context.Context) error {
 		case <-time.After(gap):
 		}
 		var err error
-		switch f.next() {
+		switch k := f.next(); k {
 		case KillCoordinator:
-			err = f.kill(KillCoordinator, f.cl.Coordinator(), f.duration(f.cfg.MaxDown))
+			err = f.fault(k, f.cl.Coordinator(), f.duration(f.cfg.MaxDown), f.cl.Kill, f.cl.Restart)
 		case KillParticipant:
-			err = f.kill(KillParticipant, parts[f.rng.IntN(len(parts))], f.duration(f.cfg.MaxDown))
+			err = f.fault(k, parts[f.rng.IntN(len(parts))], f.duration(f.cfg.MaxDown), f.cl.Kill, f.cl.Restart)
 		case PauseParticipant:
-			err = f.pause(parts[f.rng.IntN(len(parts))], f.cfg.PauseMin+f.duration(f.cfg.PauseMax-f.cfg.PauseMin))
+			err = f.fault(k, parts[f.rng.IntN(len(parts))], f.cfg.PauseMin+f.duration(f.cfg.PauseMax-f.cfg.PauseMin), f.cl.Pause, f.cl.Resume)
 		}
 		if err != nil {
 			return err
@@ -151,36 +175,25 @@ func (f *faulter) duration(d time.Duration) time.Duration {
 	return time.Duration(f.rng.Int64N(int64(d) + 1))
 }
 
-// The steps of a fault use their own context: a fault, once started, is
-// always finished, even if the drill is being stopped.
-func (f *faulter) kill(kind FaultKind, name string, down time.Duration) error {
+// fault injects one fault: act on the process called name, hold the
+// fault for d, undo it, and record it as an event. Its steps use their
+// own context: a fault, once started, is always finished, even if the
+// drill is being stopped.
+func (f *faulter) fault(kind FaultKind, name string, d time.Duration, act, undo func(context.Context, string) error) error {
 	ctx := context.Background()
-	what := "kill " + name
+	what := fmt.Sprintf("kill %s (down %v)", name, d.Round(time.Millisecond))
+	if kind == PauseParticipant {
+		what = fmt.Sprintf("pause %s for %v", name, d.Round(time.Millisecond))
+	}
 	start := f.rec.now()
-	if err := f.cl.Kill(ctx, name); err != nil {
+	if err := act(ctx, name); err != nil {
 		return fmt.Errorf("drill: %s: %w", what, err)
 	}
 	f.count[kind]++
-	time.Sleep(down) // the fault itself: how long the process stays dead
-	if err := f.cl.Restart(ctx, name); err != nil {
-		return fmt.Errorf("drill: restart after %s: %w", what, err)
+	time.Sleep(d) // the fault itself: how long the process stays dead or frozen
+	if err := undo(ctx, name); err != nil {
+		return fmt.Errorf("drill: undoing %s: %w", what, err)
 	}
-	f.rec.event(Event{Start: start, End: f.rec.now(), What: fmt.Sprintf("%s (down %v)", what, down.Round(time.Millisecond))})
-	return nil
-}
-
-func (f *faulter) pause(name string, hold time.Duration) error {
-	ctx := context.Background()
-	what := "pause " + name
-	start := f.rec.now()
-	if err := f.cl.Pause(ctx, name); err != nil {
-		return fmt.Errorf("drill: %s: %w", what, err)
-	}
-	f.count[PauseParticipant]++
-	time.Sleep(hold) // the fault itself: how long the process is frozen
-	if err := f.cl.Resume(ctx, name); err != nil {
-		return fmt.Errorf("drill: resume after %s: %w", what, err)
-	}
-	f.rec.event(Event{Start: start, End: f.rec.now(), What: fmt.Sprintf("%s for %v", what, hold.Round(time.Millisecond))})
+	f.rec.event(Event{Start: start, End: f.rec.now(), What: what})
 	return nil
 }
