@@ -26,6 +26,7 @@ func runDrill(args []string) error {
 	clients := fs.Int("clients", 8, "concurrent clients")
 	keys := fs.Int("keys", 8, "number of keys (few keys: many conflicts)")
 	every := fs.Duration("fault-every", 2*time.Second, "mean gap between faults; 0 for no faults")
+	maxDown := fs.Duration("max-down", time.Second, "longest a killed process stays down")
 	prepare := fs.Duration("prepare-timeout", time.Second, "the local coordinator's --prepare-timeout; pauses last 1.5x to 3x this")
 	settle := fs.Duration("settle-timeout", time.Minute, "how long the cluster may take to finish everything after the load stops")
 	dir := fs.String("dir", "", "folder for the local cluster's data and logs and the drill's output (default: a new temporary folder)")
@@ -88,9 +89,11 @@ func runDrill(args []string) error {
 	}
 	defer cl.Close()
 
+	faults := drill.Chaos(*every, *prepare)
+	faults.MaxDown = *maxDown
 	res, err := drill.Run(ctx, cl, drill.Config{
 		Seed: *seed, Duration: *duration, Clients: *clients, Keys: *keys, SettleTimeout: *settle,
-		Faults:          drill.Chaos(*every, *prepare),
+		Faults:          faults,
 		CoordinatorHTTP: coordHC, ParticipantHTTP: partHC, OutDir: *dir, Log: log,
 	})
 	res.Report(os.Stdout)
@@ -101,7 +104,7 @@ func runDrill(args []string) error {
 		return nil
 	}
 	fmt.Printf("process logs and data: %s\n", *dir)
-	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d --keys %d --fault-every %v\n", *seed, *duration, *clients, *keys, *every)
+	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d --keys %d --fault-every %v --max-down %v\n", *seed, *duration, *clients, *keys, *every, *maxDown)
 	return fmt.Errorf("%d violations (seed %d)", len(res.Violations), *seed)
 }
 
