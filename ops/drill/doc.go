@@ -47,6 +47,13 @@
 // checker. A drill that passes deletes its keys (they share a prefix new
 // to the run); one that fails keeps them and says where.
 //
+// To add an operation (a multi-key txn, a bank transfer): give it a Kind
+// and the fields its call and reply need in Op (history.go); have
+// load.client draw it and load.do make the call and read the reply, with
+// outcomeOf for errors (load.go); and teach the model its step (check.go).
+// An operation over several keys cannot be checked key by key: it needs a
+// model whose Partition keeps the keys it touches together (or none).
+//
 // Check is usable on its own: a History in (ReadHistory reads the file a
 // drill writes), a Verdict out.
 package drill
