@@ -86,7 +86,7 @@ func (p *prefixed) Write(b []byte) (int, error) {
 
 // Test runs every test with the race detector, as CI does.
 func Test() error {
-	return sh.RunV("go", "test", "-race", "-count=1", "./...")
+	return sh.RunV("go", "test", "-race", "-count=1", "-timeout", "30m", "./...")
 }
 
 // Lint runs go vet and fails if a file is not gofmt-formatted.
