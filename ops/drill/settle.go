@@ -65,13 +65,11 @@ func (p Probe) Settle(ctx context.Context, timeout time.Duration) error {
 
 // unsettled returns why the cluster has not settled yet, or nil.
 func (p Probe) unsettled(ctx context.Context) error {
-	res, err := p.call(ctx, "status")
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := api.NewClient(p.URL(p.Coordinator()), p.CoordinatorHTTP).Status(sctx)
 	if err != nil {
 		return fmt.Errorf("coordinator status: %w", err)
-	}
-	st, err := api.DecodeStatus(res)
-	if err != nil {
-		return err
 	}
 	if st.InDoubt != 0 || st.Active != 0 {
 		return fmt.Errorf("coordinator: %d transactions in doubt, %d active", st.InDoubt, st.Active)
