@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/ops/drill"
 	"github.com/twopc/twopc/ops/launch"
 )
 
@@ -123,8 +124,14 @@ func TestSecureCluster(t *testing.T) {
 			t.Fatal("plain HTTP to a TLS participant was answered")
 		}
 	}
-	// Nothing the refused calls sent took effect anywhere.
+	// Nothing the refused calls sent took effect anywhere. The put was
+	// acknowledged before its commit reached the participants (parallel
+	// commits), so wait for the cluster to settle before reading them.
 	peerClient := rpc.WithToken(tlsClient, "peer-secret-1")
+	probe := drill.Probe{Cluster: cl, CoordinatorHTTP: cl.ClientHTTP(), ParticipantHTTP: cl.PeerHTTP()}
+	if err := probe.Settle(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	for _, u := range purls {
 		res, err := rpc.NewClient(u, peerClient).Call(ctx, "read", "k")
 		if err != nil {
