@@ -6,6 +6,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twopc/twopc/ops/launch"
 )
 
 // Python's xmlrpc.client, the reference client, against a real cluster:
@@ -16,7 +19,9 @@ func TestPythonInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal("python3 is required for the interoperability test: ", err)
 	}
-	cl := newCluster(t)
+	// p1 must hold the undecided transaction below for the whole python
+	// call; by default it would ask the coordinator about it after 1s.
+	cl := newCluster(t, func(c *launch.Config) { c.ResolveAfter = time.Hour })
 	out, err := exec.Command(python, "testdata/interop.py", cl.CoordinatorURL(), "1048576", "1024").CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
@@ -26,8 +31,8 @@ func TestPythonInterop(t *testing.T) {
 		t.Fatal("interop.py did not finish")
 	}
 
-	// Fault 2: a transaction nobody decided holds "locked" at p1 (it will
-	// be presumed aborted once p1 asks, but not within this call).
+	// Fault 2: a transaction nobody decided holds "locked" at p1 (it would
+	// be presumed aborted once p1 asked, but p1 waits an hour to ask).
 	if _, err := call(cl.URL("p1"), cl.PeerHTTP(), "batch", []any{[]any{"prepare", "0.1", "locked", "put", "x"}}); err != nil {
 		t.Fatal(err)
 	}
