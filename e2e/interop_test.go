@@ -20,8 +20,10 @@ func TestPythonInterop(t *testing.T) {
 		t.Fatal("python3 is required for the interoperability test: ", err)
 	}
 	// p1 must hold the undecided transaction below for the whole python
-	// call; by default it would ask the coordinator about it after 1s.
-	cl := newCluster(t, func(c *launch.Config) { c.ResolveAfter = time.Hour })
+	// call (by default it would ask the coordinator about it after 1s),
+	// and a 1 MiB put must not time out on a busy machine: this test is
+	// about the wire, not about timeouts.
+	cl := newCluster(t, func(c *launch.Config) { c.ResolveAfter, c.PrepareTimeout = time.Hour, time.Minute })
 	out, err := exec.Command(python, "testdata/interop.py", cl.CoordinatorURL(), "1048576", "1024").CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
