@@ -104,7 +104,7 @@ func Lint() error {
 	return nil
 }
 
-// Local runs a coordinator and 3 participants on loopback until Ctrl-C.
+// Local runs a coordinator and 3 participants on loopback, restarting any that crashes, until Ctrl-C.
 func Local() error {
 	mg.Deps(Build)
 	return sh.RunV(binary, "local")
@@ -213,7 +213,7 @@ func Logs(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Logs(ctx, target, lines) })
 }
 
-// Drill SIGKILLs the deployed coordinator KILLS times under load, restarting it each time, then checks linearizability, replicas and the txlog (the drill's kill profile).
+// Drill attacks the live cluster: SIGKILLs its coordinator KILLS times under load, restarting it each time, then checks linearizability, replicas and the txlog; its keys are deleted if it passes.
 func Drill(ctx context.Context, kills int) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
 		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.CoordinatorKills(kills, 2*time.Second),
@@ -222,7 +222,7 @@ func Drill(ctx context.Context, kills int) error {
 	})
 }
 
-// Chaos runs the randomized drill on the deployed cluster for DURATION: SIGKILLs of any process, SIGSTOPs of participants, then linearizability, replicas and the txlog.
+// Chaos attacks the live cluster for DURATION: random SIGKILLs of any process and SIGSTOPs of participants, then checks linearizability, replicas and the txlog; its keys are deleted if it passes.
 func Chaos(ctx context.Context, duration time.Duration) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
 		// The deployed coordinator's --prepare-timeout is the binary's
