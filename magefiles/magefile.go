@@ -195,7 +195,7 @@ func Restart(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Restart(ctx, target) })
 }
 
-// Status prints every host's processes, versions and the coordinator's view; fails if any is unhealthy.
+// Status prints every host's processes (pid, restarts after a crash and why), versions and the coordinator's view; fails if any is unhealthy.
 func Status(ctx context.Context) error {
 	return withOps(func(o *deploy.Ops) error { return o.Status(ctx) })
 }
