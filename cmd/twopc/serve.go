@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/coordinator"
+	"github.com/twopc/twopc/internal/logging"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
@@ -46,11 +48,16 @@ func runCoordinator(args []string) error {
 	clientTokenFile := fs.String("client-token-file", "", "require clients to present the token in this file (or set "+envClientToken+"); default: no client token")
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
+	logFormat := logFormatFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log, err := newServerLogger("coordinator", *logFormat)
+	if err != nil {
+		return err
 	}
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
@@ -64,7 +71,6 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger("coordinator")
 	logAuth(log, peerToken != "", clientToken != "", sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 
@@ -125,17 +131,21 @@ func runParticipant(args []string) error {
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
+	logFormat := logFormatFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	log, err := newServerLogger("participant", *logFormat)
+	if err != nil {
+		return err
+	}
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
 	}
-	log := newLogger("participant")
 	logAuth(log, peerToken != "", false, sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
@@ -230,9 +240,26 @@ func tuneGC() {
 	}
 }
 
+func logFormatFlag(fs *flag.FlagSet) *string {
+	return fs.String("log-format", "text", "log lines as "+strings.Join(logging.Formats, " or ")+" (field names are the same in every process: txid, keys, participant, term)")
+}
+
+// newLogger returns a text logger for a command that is not a server.
 func newLogger(role string) *slog.Logger {
-	tuneGC()
-	l := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", role)
-	slog.SetDefault(l)
+	l, _ := newServerLogger(role, "text") // text is a known format
 	return l
+}
+
+// newServerLogger returns a server's logger, which it passes to every
+// package it uses.
+func newServerLogger(role, format string) (*slog.Logger, error) {
+	tuneGC()
+	l, err := logging.New(os.Stderr, format, role)
+	if err != nil {
+		return nil, err
+	}
+	// Only for the participant package's resolver and writer, which still
+	// log through the global default: their lines then keep the format.
+	slog.SetDefault(l)
+	return l, nil
 }
