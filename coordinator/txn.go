@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twopc/twopc/participant"
 )
@@ -56,6 +57,7 @@ var legalMoves = map[txState][]txState{
 type txn struct {
 	id    string
 	write participant.Write
+	since time.Time // when this coordinator took it on (for operators)
 
 	mu      sync.Mutex
 	state   txState
@@ -64,13 +66,13 @@ type txn struct {
 }
 
 func newTxn(id string, w participant.Write) *txn {
-	return &txn{id: id, write: w, settled: make(chan struct{})}
+	return &txn{id: id, write: w, since: time.Now(), settled: make(chan struct{})}
 }
 
 // newRecovered rebuilds a transaction that recovery found in the log in
 // state (stateCommitted or stateResolving).
 func newRecovered(id string, key string, state txState) *txn {
-	t := &txn{id: id, write: participant.Write{Key: key}, state: state, settled: make(chan struct{})}
+	t := &txn{id: id, write: participant.Write{Key: key}, state: state, since: time.Now(), settled: make(chan struct{})}
 	if state == stateCommitted {
 		close(t.settled)
 	}
