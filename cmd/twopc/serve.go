@@ -20,7 +20,9 @@ import (
 	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/logging"
+	"github.com/twopc/twopc/internal/metrics"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/internal/web"
 	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
 )
@@ -31,8 +33,9 @@ const (
 )
 
 func runCoordinator(args []string) error {
+	started := time.Now()
 	fs := newFlags("coordinator", "[flags]", "Serve the public XML-RPC API (put, get, delete, status) and drive two-phase commit across the participants")
-	listen := fs.String("listen", defaultCoordinator, "address to serve XML-RPC on (paths / and /RPC2)")
+	listen := fs.String("listen", defaultCoordinator, "address to serve on: XML-RPC (POST / and /RPC2), the status page (GET /), /metrics, /healthz and /readyz")
 	parts := fs.String("participants", defaultParticipants, "participants as comma-separated NAME=URL")
 	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing)")
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
@@ -77,7 +80,8 @@ func runCoordinator(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
 		return err
 	}
-	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes})
+	m := metrics.NewCoordinator()
+	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes, ObserveFsync: m.ObserveFsync})
 	if err != nil {
 		return err
 	}
@@ -92,18 +96,24 @@ func runCoordinator(args []string) error {
 	c, err := coordinator.New(coordinator.Config{
 		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending,
 		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
-		Logger: log,
+		Logger: log, Observer: m,
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	m.Watch(c.Status)
 	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
 
 	srv := rpc.NewServer(rlim, log)
 	api.Register(srv, c, lim)
 	srv.SetAuthorizer(api.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
-	return serve(log, *listen, srv, sec)
+	srv.SetObserver(m.ObserveCall)
+	return serve(log, *listen, web.New(web.Config{
+		RPC: srv, Metrics: m.Handler(), Ready: web.CoordinatorReadiness(c.Status),
+		Page:      web.NewPage(web.PageConfig{Coordinator: c, Members: members, Started: started, Version: versionString()}),
+		PageToken: rpc.NewSecret(clientToken),
+	}), sec)
 }
 
 // parseParticipants reads "p1=http://...,p2=https://...".
@@ -124,7 +134,7 @@ func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) 
 
 func runParticipant(args []string) error {
 	fs := newFlags("participant", "[flags]", "Serve one SQLite replica to a coordinator")
-	listen := fs.String("listen", "127.0.0.1:7401", "address to serve XML-RPC on")
+	listen := fs.String("listen", "127.0.0.1:7401", "address to serve on: XML-RPC (POST / and /RPC2), /metrics, /healthz and /readyz")
 	db := fs.String("db", "twopc-data/p1.db", "SQLite database file (created if missing)")
 	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
@@ -151,7 +161,8 @@ func runParticipant(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
 		return err
 	}
-	store, err := participant.Open(*db, participant.Options{OnFail: func(err error) {
+	m := metrics.NewParticipant()
+	store, err := participant.Open(*db, participant.Options{ObserveCommit: m.ObserveCommit, OnFail: func(err error) {
 		// Serving errors forever would leave keys locked and commits in
 		// doubt; a restart reloads the state from disk.
 		log.Error("database write failed; exiting so that a restart can recover", "err", err)
@@ -161,6 +172,7 @@ func runParticipant(args []string) error {
 		return err
 	}
 	defer store.Close()
+	m.Watch(store.Stats)
 	if n := store.Stats().Prepared; n > 0 {
 		log.Info("reloaded prepared transactions; their keys stay locked until resolved", "count", n)
 	}
@@ -175,11 +187,13 @@ func runParticipant(args []string) error {
 	srv := rpc.NewServer(plim, log)
 	participant.Register(srv, store)
 	srv.SetAuthorizer(rpc.RequireToken(rpc.NewSecret(peerToken)))
-	return serve(log, *listen, srv, sec)
+	srv.SetObserver(m.ObserveCall)
+	return serve(log, *listen, web.New(web.Config{RPC: srv, Metrics: m.Handler(), Ready: web.StoreReadiness(store)}), sec)
 }
 
 // serve runs h on addr (over TLS when sec has a certificate) until SIGINT
-// or SIGTERM, then shuts down cleanly.
+// or SIGTERM, then shuts down cleanly. Plain HTTP to a TLS port is told to
+// use https.
 func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
 	certFile, keyFile, err := sec.tlsFiles()
 	if err != nil {
@@ -208,7 +222,7 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
 			return fmt.Errorf("TLS certificate: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		ln = web.TLSListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
 	errc := make(chan error, 1)

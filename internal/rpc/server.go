@@ -101,7 +101,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, f)
 		return
 	}
-	result, err := s.call(withToken(r.Context(), presentedToken(r)), method, params)
+	result, err := s.call(withToken(r.Context(), PresentedToken(r)), method, params)
 	if err != nil {
 		f := s.faultOf(method, err)
 		s.observed(method, f.Code, start)
