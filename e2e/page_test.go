@@ -149,8 +149,14 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	cl.start(cl.coord)
 	// While the coordinator was down the browser got an error page, which
-	// does not reload: open the page again.
-	eventually(t, 30*time.Second, "the page serves again", func() error { return chromedp.Do(ctx, chromedp.Navigate(page)) })
+	// does not reload: open the page again once the coordinator serves.
+	eventually(t, 30*time.Second, "the coordinator serves again", func() error {
+		_, _, err := fetch(base(cl.url) + "/healthz")
+		return err
+	})
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
 	waitFor("p2 down", func(ready, ps, txs, banner string) error {
 		switch {
 		case ready != "false" || !strings.Contains(banner, "participant p2"):
