@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -61,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close() })
-	if err := log.Append(txlog.Record{Kind: txlog.KindEpoch, Epoch: 1}); err != nil {
+	if err := log.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: 1}); err != nil {
 		t.Fatal(err)
 	}
 	f.c, err = coordinator.New(coordinator.Config{Members: members, Log: log, Epoch: 1, Fatal: func(err error) { t.Errorf("log failed: %v", err) }})

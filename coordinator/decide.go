@@ -2,10 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"github.com/twopc/twopc/protocol"
 	"sync"
 	"time"
-
-	"github.com/twopc/twopc/txlog"
 )
 
 // commitAll sends commit to members in parallel. Those that do not
@@ -56,7 +55,7 @@ func (c *Coordinator) finish(t *txn) {
 	}
 	// END may be lost in a crash: recovery then re-sends an idempotent
 	// commit, so it needs no fsync of its own.
-	if err := c.cfg.Log.AppendAsync(txlog.Record{Kind: txlog.KindEnd, TxID: t.id}); err != nil {
+	if err := c.cfg.Log.AppendAsync(protocol.Record{Kind: protocol.KindEnd, TxID: t.id}); err != nil {
 		c.cfg.Fatal(err)
 		return
 	}

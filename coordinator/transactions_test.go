@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/txlog"
+	"github.com/twopc/twopc/protocol"
 )
 
 // Transactions shows what an earlier life left undecided or unacknowledged
@@ -15,8 +15,8 @@ func TestTransactionsListsUnfinished(t *testing.T) {
 	cl.stop()
 	cl.parts[1].kill()
 	cl.appendRecords(
-		txlog.Record{Kind: txlog.KindCommit, TxID: "1.10", Participants: allParts, Key: "a"},
-		txlog.Record{Kind: txlog.KindCommit, TxID: "1.9", Participants: allParts, Key: "b"},
+		protocol.Record{Kind: protocol.KindCommit, TxID: "1.10", Participants: allParts, Keys: []string{"a"}},
+		protocol.Record{Kind: protocol.KindCommit, TxID: "1.9", Participants: allParts, Keys: []string{"b"}},
 	)
 	before := time.Now()
 	cl.start(nil)

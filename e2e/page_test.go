@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/twopc/twopc/protocol"
 	"github.com/twopc/twopc/txlog"
 )
 
@@ -140,7 +141,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	txid := fmt.Sprintf("%d.999999", state.Epoch)
-	err = log.Append(txlog.Record{Kind: txlog.KindCommit, TxID: txid, Participants: []string{"p1", "p2", "p3"}, Key: "in-doubt-key"})
+	err = log.Append(protocol.Record{Kind: protocol.KindCommit, TxID: txid, Participants: []string{"p1", "p2", "p3"}, Keys: []string{"in-doubt-key"}})
 	if cerr := log.Close(); err == nil {
 		err = cerr
 	}

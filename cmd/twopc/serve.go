@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"log/slog"
 	"net"
 	"net/http"
@@ -90,7 +91,7 @@ func runCoordinator(args []string) error {
 		log.Warn("cut a torn tail off the transaction log", "offset", state.TornTail.Offset, "bytes", state.TornTail.Bytes, "copy", state.TornTail.CopyPath)
 	}
 	epoch := state.Epoch + 1
-	if err := tl.Append(txlog.Record{Kind: txlog.KindEpoch, Epoch: epoch}); err != nil {
+	if err := tl.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: epoch}); err != nil {
 		return err
 	}
 	c, err := coordinator.New(coordinator.Config{
