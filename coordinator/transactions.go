@@ -9,8 +9,8 @@ import (
 // TxView is a transaction this coordinator has not finished, as an
 // operator sees it (the status page, twopc txn list).
 type TxView struct {
-	ID  string
-	Key string
+	ID   string
+	Keys []string // that it writes (one, until transactions span keys)
 	// State is where it is in the protocol: "preparing" (votes awaited),
 	// "committing" (committed, its COMMIT record on its way to disk),
 	// "committed" (in doubt: not every participant acknowledged),
@@ -28,7 +28,7 @@ func (c *Coordinator) Transactions() []TxView {
 	var out []TxView
 	c.txs.Range(func(_, v any) bool {
 		t := v.(*txn)
-		out = append(out, TxView{ID: t.id, Key: t.write.Key, State: t.current().String(), Since: t.since})
+		out = append(out, TxView{ID: t.id, Keys: []string{t.write.Key}, State: t.current().String(), Since: t.since})
 		return true
 	})
 	slices.SortFunc(out, func(a, b TxView) int { return compareTxIDs(a.ID, b.ID) })

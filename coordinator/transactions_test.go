@@ -31,8 +31,8 @@ func TestTransactionsListsUnfinished(t *testing.T) {
 	if !slices.Equal(ids, []string{"1.9", "1.10"}) || !slices.Equal(states, []string{"committed", "committed"}) {
 		t.Fatalf("transactions %v in states %v, want 1.9 and 1.10 committed", ids, states)
 	}
-	if got[0].Key != "b" {
-		t.Errorf("1.9's key: %q", got[0].Key)
+	if !slices.Equal(got[0].Keys, []string{"b"}) {
+		t.Errorf("1.9's keys: %q", got[0].Keys)
 	}
 	cl.parts[1].restart(t)
 	cl.settle()

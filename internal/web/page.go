@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +46,7 @@ var pageHTML string
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"age":   ageText,
 	"bytes": bytesText,
-	"key":   keyText,
+	"keys":  keysText,
 	"rate":  rateText,
 }).Parse(pageHTML))
 
@@ -205,13 +206,25 @@ func bytesText(n int64) string {
 	}
 }
 
-// keyText shows a key (any bytes) quoted and cut short.
-func keyText(k string) string {
-	const limit = 48
-	if len(k) > limit {
-		return strconv.QuoteToGraphic(k[:limit]) + "…"
+// keysText shows keys (any bytes) quoted and cut short, the first few.
+func keysText(keys []string) string {
+	const most, limit = 4, 48
+	var b strings.Builder
+	for i, k := range keys {
+		if i == most {
+			fmt.Fprintf(&b, " and %d more", len(keys)-most)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if len(k) > limit {
+			b.WriteString(strconv.QuoteToGraphic(k[:limit]) + "…")
+		} else {
+			b.WriteString(strconv.QuoteToGraphic(k))
+		}
 	}
-	return strconv.QuoteToGraphic(k)
+	return b.String()
 }
 
 func rateText(r *float64) string {

@@ -45,7 +45,7 @@ func TestPageShowsAParticipantDown(t *testing.T) {
 				{Name: "p2", URL: "http://127.0.0.1:2/RPC2", State: coordinator.StateOffline},
 			},
 			Log: &txlog.Stats{Bytes: 3 << 10, Records: 9}},
-		txs: []coordinator.TxView{{ID: "3.17", Key: "<b>k</b>", State: "committed", Since: now.Add(-90 * time.Second)}},
+		txs: []coordinator.TxView{{ID: "3.17", Keys: []string{"<b>k</b>"}, State: "committed", Since: now.Add(-90 * time.Second)}},
 	}
 	clock := now
 	h := NewPage(PageConfig{Coordinator: fc, Started: now.Add(-time.Hour), Version: "v9", Now: func() time.Time { return clock },

@@ -14,7 +14,8 @@ import (
 // it: joined from the coordinator's view and the participants' prepared
 // lists.
 type pendingTx struct {
-	ID, Key string
+	ID   string
+	Keys []string
 	// State is the coordinator's (see coordinator.TxView), or "unknown"
 	// when only participants hold it: the coordinator has forgotten it
 	// (presumed abort) or it is of an earlier life it did not recover.
@@ -33,7 +34,7 @@ func pendingTxs(now time.Time, txs []coordinator.TxView, names []string, prepare
 	byID := map[string]*pendingTx{}
 	var out []*pendingTx
 	for _, v := range txs {
-		p := &pendingTx{ID: v.ID, Key: v.Key, State: v.State, Age: now.Sub(v.Since)}
+		p := &pendingTx{ID: v.ID, Keys: v.Keys, State: v.State, Age: now.Sub(v.Since)}
 		byID[v.ID] = p
 		out = append(out, p)
 	}
@@ -47,11 +48,14 @@ func pendingTxs(now time.Time, txs []coordinator.TxView, names []string, prepare
 		for _, pt := range pts {
 			p := byID[pt.TxID]
 			if p == nil {
-				p = &pendingTx{ID: pt.TxID, Key: pt.Key, State: "unknown"}
+				p = &pendingTx{ID: pt.TxID, State: "unknown"}
 				byID[pt.TxID] = p
 				out = append(out, p)
 			}
 			p.PreparedAt = append(p.PreparedAt, name)
+			if !slices.Contains(p.Keys, pt.Key) {
+				p.Keys = append(p.Keys, pt.Key)
+			}
 			if p.State == "unknown" && !pt.Since.IsZero() {
 				p.Age = max(p.Age, now.Sub(pt.Since))
 			}

@@ -13,10 +13,10 @@ func TestPendingTxs(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	txs := []coordinator.TxView{
-		{ID: "2.7", Key: "a", State: "committed", Since: ago(3 * time.Second)},
-		{ID: "2.8", Key: "b", State: "preparing", Since: ago(time.Second)},
-		{ID: "2.9", Key: "c", State: "committed", Since: ago(2 * time.Second)},
-		{ID: "1.4", Key: "d", State: "resolving", Since: ago(time.Minute)},
+		{ID: "2.7", Keys: []string{"a"}, State: "committed", Since: ago(3 * time.Second)},
+		{ID: "2.8", Keys: []string{"b"}, State: "preparing", Since: ago(time.Second)},
+		{ID: "2.9", Keys: []string{"c"}, State: "committed", Since: ago(2 * time.Second)},
+		{ID: "1.4", Keys: []string{"d"}, State: "resolving", Since: ago(time.Minute)},
 	}
 	names := []string{"p1", "p2", "p3"}
 	prepared := map[string][]participant.PreparedTx{ // p2 did not answer
@@ -36,6 +36,9 @@ func TestPendingTxs(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d transactions, want %d: %+v", len(got), len(want), got)
+	}
+	if k := got[0].Keys; len(k) != 1 || k[0] != "e" {
+		t.Errorf("keys of 1.1, known only at p1: %q", k)
 	}
 	for i, w := range want {
 		g := got[i]
@@ -85,5 +88,21 @@ func TestRateMeter(t *testing.T) {
 	}
 	if r := m.add(t0.Add(100*time.Second), 13); len(r) != 1 || r[0] != 1 {
 		t.Errorf("after the reset: %v, want 1/s", r)
+	}
+}
+
+func TestKeysText(t *testing.T) {
+	for _, tc := range []struct {
+		keys []string
+		want string
+	}{
+		{[]string{"a"}, `"a"`},
+		{[]string{"a", "b\x00"}, `"a", "b\x00"`},
+		{[]string{"1", "2", "3", "4", "5", "6"}, `"1", "2", "3", "4" and 2 more`},
+		{[]string{strings.Repeat("k", 50)}, `"` + strings.Repeat("k", 48) + `"…`},
+	} {
+		if got := keysText(tc.keys); got != tc.want {
+			t.Errorf("keysText(%q) = %s, want %s", tc.keys, got, tc.want)
+		}
 	}
 }
