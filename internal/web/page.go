@@ -139,7 +139,7 @@ func (p *page) gather(ctx context.Context) pageData {
 	now := p.cfg.Now()
 
 	d := pageData{
-		Now: now.UTC().Format(time.RFC3339), Refresh: int(p.cfg.Refresh / time.Second),
+		Now: now.UTC().Format(time.RFC3339), Refresh: max(1, int(p.cfg.Refresh/time.Second)),
 		Version: p.cfg.Version, Epoch: st.Epoch, Uptime: ageText(now.Sub(p.cfg.Started)),
 		Why: notReady(st), Participants: st.Participants, Log: st.Log,
 		Pending: withoutFinished(pendingTxs(now, after, names, prepared), before, after),
