@@ -74,7 +74,8 @@ func TestMetricsMoveAfterAPut(t *testing.T) {
 	}
 	before := scrape(t, cl.url)
 	partBefore := scrape(t, cl.purls[0])
-	if _, err := call(cl.url, "put", "k", "v"); err != nil {
+	const key, value = "metrics-key-4e1f", "metrics-value-9b2c"
+	if _, err := call(cl.url, "put", key, value); err != nil {
 		t.Fatal(err)
 	}
 	// The commit phase ends in the background, after the put returned.
@@ -104,6 +105,13 @@ func TestMetricsMoveAfterAPut(t *testing.T) {
 	for _, p := range []string{"p1", "p2", "p3"} {
 		if v, ok := after.Value("twopc_participant_state", "participant", p, "state", "active"); !ok || v != 1 {
 			t.Errorf("%s not active in the metrics: %v %v", p, v, ok)
+		}
+	}
+	// No server's metrics show a key or a value.
+	for _, u := range append([]string{cl.url}, cl.purls...) {
+		_, body, err := fetch(base(u) + "/metrics")
+		if err != nil || strings.Contains(body, key) || strings.Contains(body, value) {
+			t.Errorf("%s/metrics shows the key or the value (%v)", base(u), err)
 		}
 	}
 	// A fault is counted by its code.

@@ -84,7 +84,8 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // The page reloads itself throughout: the test never reloads it.
 func TestStatusPageInChromium(t *testing.T) {
 	cl := newCluster(t)
-	if _, err := call(cl.url, "put", "hello", "world"); err != nil {
+	const value = "page-value-7d3a" // must never show
+	if _, err := call(cl.url, "put", "hello", value); err != nil {
 		t.Fatal(err)
 	}
 	ctx := browser(t)
@@ -170,6 +171,9 @@ func TestStatusPageInChromium(t *testing.T) {
 		return nil
 	})
 	screenshot(t, ctx, "status-page-participant-down.png")
+	if html, err := js(ctx, `document.documentElement.outerHTML`); err != nil || strings.Contains(html, value) {
+		t.Errorf("the page shows a value (%v)", err)
+	}
 
 	cl.start(cl.parts[1])
 	waitFor("p2 back", func(ready, ps, txs, _ string) error {
