@@ -103,7 +103,8 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	defer c.Close()
-	m.Watch(c.Status)
+	status := web.SharedStatus(c.Status, time.Second)
+	m.Watch(status)
 	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
 
 	srv := rpc.NewServer(rlim, log)
@@ -111,8 +112,9 @@ func runCoordinator(args []string) error {
 	srv.SetAuthorizer(api.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
 	srv.SetObserver(m.ObserveCall)
 	return serve(log, *listen, web.New(web.Config{
-		RPC: srv, Metrics: m.Handler(), Ready: web.CoordinatorReadiness(c.Status),
-		Page:      web.NewPage(web.PageConfig{Coordinator: c, Members: members, Started: started, Version: versionString()}),
+		RPC: srv, Metrics: m.Handler(), Ready: web.CoordinatorReadiness(status),
+		Page: web.NewPage(web.PageConfig{Status: status, Transactions: c.Transactions, Members: members,
+			Started: started, Version: versionString()}),
 		PageToken: rpc.NewSecret(clientToken),
 	}), sec)
 }

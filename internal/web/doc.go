@@ -21,6 +21,10 @@
 //     a Bearer token or as the password of Basic auth, which a browser
 //     prompts for (any user name).
 //
+// /readyz, /metrics and the page read the coordinator's Status through
+// SharedStatus, so that however often they are asked, the participants
+// are probed at most once a second.
+//
 // A port that serves TLS answers a client speaking plain HTTP with a 400
 // whose body says to use https (TLSListener), not with a failed
 // handshake.

@@ -17,17 +17,12 @@ import (
 	"github.com/twopc/twopc/txlog"
 )
 
-// Coordinator is what the status page reads of a coordinator.
-type Coordinator interface {
-	Status(context.Context) coordinator.Status
-	Transactions() []coordinator.TxView
-}
-
-var _ Coordinator = (*coordinator.Coordinator)(nil)
-
 // PageConfig is what the status page shows.
 type PageConfig struct {
-	Coordinator Coordinator
+	// Status and Transactions read the coordinator (Status through
+	// SharedStatus, preferably).
+	Status       func(context.Context) coordinator.Status
+	Transactions func() []coordinator.TxView
 	// Members are the participants whose prepared transactions it lists
 	// (the coordinator's own, as configured).
 	Members []coordinator.Member
@@ -112,15 +107,14 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // gather reads the coordinator and asks every participant what it holds
 // prepared, at once.
 func (p *page) gather(ctx context.Context) pageData {
-	c := p.cfg.Coordinator
-	before := c.Transactions()
+	before := p.cfg.Transactions()
 	var (
 		st       coordinator.Status
 		mu       sync.Mutex
 		prepared = map[string][]participant.PreparedTx{}
 		wg       sync.WaitGroup
 	)
-	wg.Go(func() { st = c.Status(ctx) })
+	wg.Go(func() { st = p.cfg.Status(ctx) })
 	names := make([]string, len(p.cfg.Members))
 	for i, m := range p.cfg.Members {
 		names[i] = m.Name
@@ -135,7 +129,7 @@ func (p *page) gather(ctx context.Context) pageData {
 		})
 	}
 	wg.Wait()
-	after := c.Transactions()
+	after := p.cfg.Transactions()
 	now := p.cfg.Now()
 
 	d := pageData{

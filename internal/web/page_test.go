@@ -48,7 +48,7 @@ func TestPageShowsAParticipantDown(t *testing.T) {
 		txs: []coordinator.TxView{{ID: "3.17", Keys: []string{"<b>k</b>"}, State: "committed", Since: now.Add(-90 * time.Second)}},
 	}
 	clock := now
-	h := NewPage(PageConfig{Coordinator: fc, Started: now.Add(-time.Hour), Version: "v9", Now: func() time.Time { return clock },
+	h := NewPage(PageConfig{Status: fc.Status, Transactions: fc.Transactions, Started: now.Add(-time.Hour), Version: "v9", Now: func() time.Time { return clock },
 		Members: []coordinator.Member{{Name: "p1", Participant: holder{}}, {Name: "p2", Participant: holder{down: true}}}})
 
 	code, body, hdr := do(t, h, "GET", "/")
@@ -81,7 +81,7 @@ func TestPageShowsAParticipantDown(t *testing.T) {
 
 func TestPageWhenAllIsWell(t *testing.T) {
 	fc := &fakeCoordinator{st: coordinator.Status{Participants: []coordinator.ParticipantStatus{{Name: "p1", State: coordinator.StateActive}}}}
-	h := NewPage(PageConfig{Coordinator: fc, Members: []coordinator.Member{{Name: "p1", Participant: holder{}}}})
+	h := NewPage(PageConfig{Status: fc.Status, Transactions: fc.Transactions, Members: []coordinator.Member{{Name: "p1", Participant: holder{}}}})
 	_, body, _ := do(t, h, "GET", "/")
 	for _, want := range []string{`data-ready="true"`, `<p id="pending">None`, `class="state state-active">active<`, `<p id="txlog">Not kept`} {
 		if !strings.Contains(body, want) {
