@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -80,4 +84,59 @@ func eventually(t *testing.T, limit time.Duration, what string, f func() error) 
 
 func ctxTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// freePort returns a loopback address nobody listens on now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startBinary runs twopc with args until the test ends, its output in
+// dir/name.log.
+func startBinary(t *testing.T, dir, name string, args ...string) {
+	t.Helper()
+	out, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		out.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			t.Logf("--- %s log:\n%s", name, b[max(0, len(b)-2000):])
+		}
+	})
+}
+
+// kill kills the named processes with SIGKILL.
+func kill(t *testing.T, cl *launch.Cluster, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := cl.Kill(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// start starts the named process again.
+func start(t *testing.T, cl *launch.Cluster, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.Restart(ctx, name); err != nil {
+		t.Fatal(err)
+	}
 }

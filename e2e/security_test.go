@@ -93,6 +93,7 @@ func TestSecureCluster(t *testing.T) {
 	if _, err := good.Call(ctx, "put", "k", "v"); err != nil {
 		t.Fatalf("put with the client token over TLS: %v", err)
 	}
+	checkHTTPSurface(t, tlsClient, coordURL, purls)
 
 	notAuthorised := func(what string, err error) {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Handler serves one method. params are decoded values (see doc.go for the
@@ -32,17 +33,19 @@ type Method struct {
 type Server struct {
 	lim       Limits
 	log       *slog.Logger
-	authorize Authorizer // nil: everyone may call everything
+	authorize Authorizer     // nil: everyone may call everything
+	observe   func(CallInfo) // nil: nobody
 
 	mu      sync.RWMutex
 	methods map[string]Method
 }
 
 // NewServer returns a server with the system.* methods registered. A nil
-// logger means slog.Default().
+// logger discards what the server would log (tests); a program passes its
+// own, never relying on the global default.
 func NewServer(lim Limits, log *slog.Logger) *Server {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{lim: lim.orDefaults(), log: log, methods: map[string]Method{}}
 	s.registerSystem()
@@ -86,6 +89,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is an XML-RPC endpoint: POST a methodCall to it", http.StatusMethodNotAllowed)
 		return
 	}
+	start := time.Now()
 	// MaxBytesReader also tells net/http to close the connection rather
 	// than read the rest of an oversized body.
 	body := http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
@@ -93,20 +97,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		f, _ := asFault(err) // DecodeCall returns only faults
 		s.log.Info("rpc: refused request", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
+		s.observed("", f.Code, start)
 		s.writeFault(w, f)
 		return
 	}
-	result, err := s.call(withToken(r.Context(), presentedToken(r)), method, params)
+	result, err := s.call(withToken(r.Context(), PresentedToken(r)), method, params)
 	if err != nil {
-		s.writeFault(w, s.faultOf(method, err))
+		f := s.faultOf(method, err)
+		s.observed(method, f.Code, start)
+		s.writeFault(w, f)
 		return
 	}
 	var buf bytes.Buffer
 	if err := EncodeResponse(&buf, result); err != nil {
 		s.log.Warn("rpc: cannot encode result", "method", method, "err", err)
+		s.observed(method, InternalError, start)
 		s.writeFault(w, Faultf(InternalError, "internal error: %v", err))
 		return
 	}
+	s.observed(method, 0, start)
 	writeXML(w, buf.Bytes())
 }
 

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // The system.* methods are the de facto standard introspection and
@@ -110,26 +111,39 @@ func (s *Server) multicall(ctx context.Context, params []any) (any, error) {
 
 // multicallEntry runs entry i (0-based) and returns its result entry.
 func (s *Server) multicallEntry(ctx context.Context, i int, c any) any {
+	start := time.Now()
+	name, result, f := s.runMulticallEntry(ctx, i, c)
+	if f != nil {
+		s.observed(name, f.Code, start)
+		return faultEntry(f)
+	}
+	s.observed(name, 0, start)
+	return []any{result}
+}
+
+// runMulticallEntry runs entry i and returns the method it named (if
+// any) and its result or fault.
+func (s *Server) runMulticallEntry(ctx context.Context, i int, c any) (string, any, *Fault) {
 	name, params, f := parseMulticallEntry(i, c)
 	if f != nil {
-		return faultEntry(f)
+		return "", nil, f
 	}
 	if name == "system.multicall" {
 		// Nesting would multiply the MaxMulticall limit.
-		return faultEntry(Faultf(InvalidRequest, "multicall entry %d: system.multicall cannot be nested", i+1))
+		return name, nil, Faultf(InvalidRequest, "multicall entry %d: system.multicall cannot be nested", i+1)
 	}
 	result, err := s.call(ctx, name, params)
 	if err != nil {
-		return faultEntry(s.faultOf(name, err))
+		return name, nil, s.faultOf(name, err)
 	}
 	// Check here that the result can be encoded, so that one bad result
 	// costs its entry rather than the whole batch.
 	var e encoder
 	if err := e.value(result, 0); err != nil {
 		s.log.Warn("rpc: cannot encode result", "method", name, "err", err)
-		return faultEntry(Faultf(InternalError, "internal error: %v", err))
+		return name, nil, Faultf(InternalError, "internal error: %v", err)
 	}
-	return []any{result}
+	return name, result, nil
 }
 
 func parseMulticallEntry(i int, c any) (string, []any, *Fault) {
