@@ -8,7 +8,8 @@
 #   SECONDS_PER_SHAPE=8                   (twopc: duration of each shape)
 #
 # Shapes, as etcd_bench.sh runs them: 8-byte keys, 64-byte values;
-# put with 1 client; put with 64 clients; linearizable read with 1 and 64.
+# put with 1 client; put with 64 clients; linearizable read with 1 and 64;
+# transactions of 8 puts from 16 clients (txn8_c16: transactions/s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -28,11 +29,12 @@ twopc_round() {
   for _ in $(seq 1 100); do "$WORK/twopc" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done
   export TWOPC_PEER_TOKEN; TWOPC_PEER_TOKEN=$(cat "$dir/peer.token")
   local line="twopc"
-  for shape in "put 1" "put 64" "get 1" "get 64"; do
+  for shape in "put 1" "put 64" "get 1" "get 64" "txn 16"; do
     set -- $shape
-    out=$("$WORK/twopc" bench --addr "$ADDR" --op "$1" --clients "$2" --duration "${DUR}s" --keys 100000)
+    out=$("$WORK/twopc" bench --addr "$ADDR" --op "$1" --txn-ops 8 --clients "$2" --duration "${DUR}s" --keys 100000)
     echo "  $out" >&2
-    line+=" | $(awk -v n="$1_c$2" '{for(i=1;i<=NF;i++){split($i,kv,"="); v[kv[1]]=kv[2]}}
+    name="$1_c$2"; [ "$1" = txn ] && name="txn8_c$2"
+    line+=" | $(awk -v n="$name" '{for(i=1;i<=NF;i++){split($i,kv,"="); v[kv[1]]=kv[2]}}
       END{gsub("ms","",v["p50"]); gsub("ms","",v["p99"]); printf "%s %s/s p50=%.2fms p99=%.2fms", n, v["ops/s"], v["p50"], v["p99"]}' <<<"$out")"
   done
   for pid in $(pgrep -P "$LOCAL"); do # memory after the load, per process

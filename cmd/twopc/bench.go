@@ -20,7 +20,8 @@ func runBench(args []string) error {
 	fs, o := clientFlags("bench", "[flags]", "Drive a running coordinator with concurrent clients and print throughput and latency")
 	clients := fs.Int("clients", 1, "concurrent clients, each with one call in flight")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
-	op := fs.String("op", "put", "put, get or mix (half each)")
+	op := fs.String("op", "put", "put, get, mix (half each) or txn (a txn of --txn-ops puts on distinct keys)")
+	txnOps := fs.Int("txn-ops", 8, "puts per txn, for --op txn")
 	keySize := fs.Int("key-size", 8, "key length in bytes")
 	valueSize := fs.Int("value-size", 64, "value length in bytes")
 	keys := fs.Int("keys", 100000, "number of distinct keys")
@@ -28,8 +29,11 @@ func runBench(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *op != "put" && *op != "get" && *op != "mix" {
-		return fmt.Errorf("--op %q: want put, get or mix", *op)
+	if *op != "put" && *op != "get" && *op != "mix" && *op != "txn" {
+		return fmt.Errorf("--op %q: want put, get, mix or txn", *op)
+	}
+	if *op == "txn" && (*txnOps < 1 || *txnOps > *keys) {
+		return errors.New("--txn-ops must be between 1 and --keys")
 	}
 	if *clients < 1 || *keys < 1 || *keySize < 1 {
 		return errors.New("--clients, --keys and --key-size must be positive")
@@ -44,7 +48,7 @@ func runBench(args []string) error {
 		return err
 	}
 	timeout := &o.timeout
-	if *op != "put" { // gets need keys to find
+	if *op == "get" || *op == "mix" { // gets need keys to find
 		for i := range min(*keys, 1000) {
 			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 			_, err := c.Call(ctx, "put", key(i), value)
@@ -79,8 +83,11 @@ func runBench(args []string) error {
 			for time.Now().Before(end) {
 				k := key(r.IntN(*keys))
 				method, args := "put", []any{k, value}
-				if *op == "get" || (*op == "mix" && r.IntN(2) == 0) {
+				switch {
+				case *op == "get" || (*op == "mix" && r.IntN(2) == 0):
 					method, args = "get", []any{k}
+				case *op == "txn":
+					method, args = "txn", []any{[]any{}, txnPuts(r, *txnOps, *keys, key, value)}
 				}
 				t0 := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -115,8 +122,12 @@ func runBench(args []string) error {
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+	name := *op
+	if *op == "txn" {
+		name = fmt.Sprintf("txn%d", *txnOps)
+	}
 	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v",
-		*op, *clients, *keySize, *valueSize, len(lat), float64(len(lat))/elapsed.Seconds(),
+		name, *clients, *keySize, *valueSize, len(lat), float64(len(lat))/elapsed.Seconds(),
 		ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)), faults)
 	sent1, recv1 := traffic.Bytes()
 	if n := float64(len(lat)); n > 0 {
@@ -179,4 +190,19 @@ func fsyncCounts(c *rpc.Client, peers *http.Client, timeout time.Duration) []fsy
 		out = append(out, fsyncCount{name: p.Name, n: n})
 	}
 	return out
+}
+
+// txnPuts is the success branch of a txn that puts value under n
+// distinct random keys (a key may be written once per branch).
+func txnPuts(r *rand.Rand, n, keys int, key func(int) string, value string) []any {
+	ops := make([]any, 0, n)
+	seen := map[int]bool{}
+	for len(ops) < n {
+		i := r.IntN(keys)
+		if !seen[i] {
+			seen[i] = true
+			ops = append(ops, map[string]any{"op": "put", "key": key(i), "value": value})
+		}
+	}
+	return ops
 }
