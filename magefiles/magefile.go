@@ -89,7 +89,7 @@ func Test() error {
 	return sh.RunV("go", "test", "-race", "-count=1", "-timeout", "30m", "./...")
 }
 
-// Lint runs go vet and fails if a file is not gofmt-formatted.
+// Lint runs go vet, and fails if a file is not gofmt-formatted or go.mod is not tidy.
 func Lint() error {
 	if err := sh.RunV("go", "vet", "./..."); err != nil {
 		return err
@@ -100,6 +100,11 @@ func Lint() error {
 	}
 	if out != "" {
 		return fmt.Errorf("not gofmt-formatted (run gofmt -w):\n%s", out)
+	}
+	// go.mod and go.sum list exactly what the code needs, direct
+	// dependencies without "// indirect".
+	if out, err := sh.Output("go", "mod", "tidy", "-diff"); err != nil {
+		return fmt.Errorf("go.mod is not tidy (run go mod tidy):\n%s", out)
 	}
 	return nil
 }
