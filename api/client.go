@@ -7,6 +7,7 @@ import (
 
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/protocol"
 )
 
 // Client calls a coordinator's public methods with Go types. It is safe
@@ -46,6 +47,16 @@ func (c *Client) Delete(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("api: delete: want boolean, got %T", res)
 	}
 	return existed, nil
+}
+
+// Txn runs t (see the txn method) and returns which branch ran and each
+// op's result.
+func (c *Client) Txn(ctx context.Context, t *protocol.Txn) (coordinator.Result, error) {
+	res, err := c.rpc.Call(ctx, "txn", EncodeTxn(t)...)
+	if err != nil {
+		return coordinator.Result{}, err
+	}
+	return decodeResult(res, t)
 }
 
 // Status returns the coordinator's view of the cluster.

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 
+	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/protocol"
 )
@@ -210,4 +211,68 @@ func encodeResult(succeeded bool, results []protocol.Result) map[string]any {
 		}
 	}
 	return map[string]any{"succeeded": succeeded, "results": out}
+}
+
+// EncodeTxn is t as txn's params, the inverse of the decoding above: what
+// a Go client sends.
+func EncodeTxn(t *protocol.Txn) []any {
+	cs := make([]any, len(t.Compares))
+	for i, c := range t.Compares {
+		var v any
+		switch c.Target {
+		case protocol.TargetValue:
+			v = wire(c.Value)
+		case protocol.TargetVersion:
+			v = c.Version
+		case protocol.TargetExists:
+			v = c.Exists
+		}
+		cs[i] = map[string]any{"key": c.Key, "target": c.Target.String(), "op": c.Op.String(), "value": v}
+	}
+	ops := func(os []protocol.Op) []any {
+		out := make([]any, len(os))
+		for i, o := range os {
+			m := map[string]any{"op": o.Kind.String(), "key": o.Key}
+			if o.Kind == protocol.OpPut {
+				m["value"] = wire(o.Value)
+			}
+			out[i] = m
+		}
+		return out
+	}
+	return []any{cs, ops(t.Success), ops(t.Failure)}
+}
+
+// decodeResult reads txn's answer back into Go types (the client's half
+// of encodeResult).
+func decodeResult(v any, t *protocol.Txn) (coordinator.Result, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return coordinator.Result{}, fmt.Errorf("api: txn: want struct, got %T", v)
+	}
+	var r coordinator.Result
+	r.Succeeded, _ = m["succeeded"].(bool)
+	results, _ := m["results"].([]any)
+	branch := t.Success
+	if !r.Succeeded {
+		branch = t.Failure
+	}
+	if len(results) != len(branch) {
+		return coordinator.Result{}, fmt.Errorf("api: txn: %d results for %d ops", len(results), len(branch))
+	}
+	for i, rv := range results {
+		rm, _ := rv.(map[string]any)
+		res := protocol.Result{Kind: branch[i].Kind}
+		res.Version, _ = rm["version"].(int64)
+		res.Existed, _ = rm["existed"].(bool)
+		res.Found, _ = rm["found"].(bool)
+		switch x := rm["value"].(type) {
+		case string:
+			res.Value = protocol.Value{Data: []byte(x)}
+		case []byte:
+			res.Value = protocol.Value{Data: x, Binary: true}
+		}
+		r.Results = append(r.Results, res)
+	}
+	return r, nil
 }
