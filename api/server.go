@@ -179,6 +179,8 @@ func fault(err error) error {
 		code = rpc.Unavailable
 	case errors.Is(err, coordinator.ErrOutcomeUnknown):
 		code = rpc.OutcomeUnknown
+	case errors.Is(err, coordinator.ErrTooLarge):
+		code = rpc.TooLarge
 	case errors.Is(err, coordinator.ErrDiverged):
 		code = rpc.InternalError
 	default:

@@ -43,12 +43,15 @@ func (d downable) Prepare(ctx context.Context, id string, t *protocol.Txn) (prot
 	return d.Store.Prepare(ctx, id, t)
 }
 
+// maxResultBytes is the fixture's limit on a txn's results: 40 bytes.
+const maxResultBytes = 40
+
 func newFixture(t *testing.T) *fixture {
 	dir := t.TempDir()
 	f := &fixture{t: t}
 	var members []coordinator.Member
 	for i := 1; i <= 3; i++ {
-		st, err := participant.Open(filepath.Join(dir, fmt.Sprintf("p%d.db", i)), participant.Options{})
+		st, err := participant.Open(filepath.Join(dir, fmt.Sprintf("p%d.db", i)), participant.Options{MaxResultBytes: maxResultBytes})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +68,8 @@ func newFixture(t *testing.T) *fixture {
 	if err := log.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: 1}); err != nil {
 		t.Fatal(err)
 	}
-	f.c, err = coordinator.New(coordinator.Config{Members: members, Log: log, Epoch: 1, Fatal: func(err error) { t.Errorf("log failed: %v", err) }})
+	f.c, err = coordinator.New(coordinator.Config{Members: members, Log: log, Epoch: 1, MaxResultBytes: maxResultBytes,
+		Fatal: func(err error) { t.Errorf("log failed: %v", err) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,21 @@ func TestTxn(t *testing.T) {
 			t.Errorf("%s: %v, want fault %d with %q", tc.name, err, tc.code, tc.msg)
 		}
 	}
+	// Results past the limit (40 bytes here) are refused before anything
+	// is decided, read-only or not: fault 4, nothing written.
+	v16 := strings.Repeat("v", 16)
+	call(list(), list(op("put", "x1", v16), op("put", "x2", v16), op("put", "x3", v16)))
+	gets := list(op("get", "x1"), op("get", "x2"), op("get", "x3"))
+	for name, args := range map[string][]any{
+		"read-only":  {list(), gets},
+		"with a put": {list(), append(gets, op("put", "w", "1"))},
+	} {
+		_, err := c.Call(bg, "txn", args...)
+		var flt *rpc.Fault
+		if !errors.As(err, &flt) || flt.Code != rpc.TooLarge || !strings.Contains(flt.Message, "limit of 40 bytes") {
+			t.Errorf("%s: results over the limit: %v, want fault 4 naming it", name, err)
+		}
+	}
 	if _, err := c.Call(bg, "get", "w"); err == nil {
 		t.Error(`"w" was written by a refused txn`)
 	}

@@ -67,6 +67,8 @@ func replyResult(r protocol.Reply) (Result, error) {
 		cause = ErrConflict
 	case protocol.CauseDiverged:
 		cause = ErrDiverged
+	case protocol.CauseTooLarge:
+		cause = ErrTooLarge
 	}
 	return Result{}, fmt.Errorf("%w: %s", cause, r.Reason)
 }

@@ -69,6 +69,10 @@ type Config struct {
 	// Overloaded is the number of calls in flight to one participant above
 	// which status reports it overloaded (default 256).
 	Overloaded int
+	// MaxResultBytes bounds the bytes of values one transaction's gets may
+	// return (0: no bound). Participants have the same limit
+	// (participant.Options.MaxResultBytes) and vote NO past it.
+	MaxResultBytes int
 	// ReadCacheBytes bounds the cache of committed values that serves gets
 	// without a participant (see valueCache); 0 turns it off.
 	ReadCacheBytes int64

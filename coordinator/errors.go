@@ -19,6 +19,9 @@ var (
 	// have taken effect; every participant will agree on which once the
 	// coordinator has recovered. Not safe to retry blindly.
 	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrTooLarge: what the transaction reads would pass
+	// Config.MaxResultBytes; nothing written.
+	ErrTooLarge = errors.New("too large")
 	// ErrDiverged: the replicas gave different results for the same
 	// transaction, which means they hold different data. Nothing was
 	// written. A bug to report.

@@ -26,7 +26,10 @@ func (c *Coordinator) readTxn(ctx context.Context, t *protocol.Txn) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	out := protocol.Evaluate(t, func(k string) protocol.Entry { return entries[k] })
+	out := protocol.Evaluate(t, func(k string) protocol.Entry { return entries[k] }, c.cfg.MaxResultBytes)
+	if out.TooLarge {
+		return Result{}, fmt.Errorf("%w: the values it reads pass the limit of %d bytes", ErrTooLarge, c.cfg.MaxResultBytes)
+	}
 	return Result{Succeeded: out.Succeeded, Results: out.Results}, nil
 }
 

@@ -213,9 +213,13 @@ func (s *Store) prepare(tx *sql.Tx, r *request) error {
 			readErr = err
 		}
 		return e
-	})
+	}, s.maxResult)
 	if readErr != nil {
 		return readErr
+	}
+	if out.TooLarge {
+		r.vote = protocol.Vote{TooLarge: true, Reason: fmt.Sprintf("the values it reads pass the limit of %d bytes", s.maxResult)}
+		return nil
 	}
 	r.vote = protocol.Vote{Kind: protocol.VoteYes, Succeeded: out.Succeeded, Results: out.Results}
 	if len(out.Writes) == 0 {

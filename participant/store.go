@@ -17,6 +17,10 @@ import (
 	"github.com/twopc/twopc/protocol"
 )
 
+// DefaultMaxResultBytes is the largest a transaction's results may be:
+// the value of one get at the largest value the coordinator accepts.
+const DefaultMaxResultBytes = 1 << 20
+
 // ErrClosed is returned by calls on a closed Store.
 var ErrClosed = errors.New("participant: store closed")
 
@@ -59,6 +63,11 @@ type Options struct {
 	// transaction's commit (its WAL fsync) took (metrics). It runs on the
 	// writer goroutine: it must be quick.
 	ObserveCommit func(time.Duration)
+	// MaxResultBytes bounds the bytes of values one transaction's gets
+	// may return here; past it the vote is NO (too large), so that one
+	// small request cannot make the store hold many large values (0:
+	// DefaultMaxResultBytes).
+	MaxResultBytes int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -70,13 +79,14 @@ type Options struct {
 // Store is a participant's SQLite database plus the in-memory lock table
 // derived from its prepared rows.
 type Store struct {
-	path string
-	wdb  *sql.DB // the writer goroutine's single connection
-	rdb  *sql.DB // concurrent readers
-	stmt writeStmts
-	now  func() time.Time
-	max  int
-	log  *slog.Logger
+	path      string
+	wdb       *sql.DB // the writer goroutine's single connection
+	rdb       *sql.DB // concurrent readers
+	stmt      writeStmts
+	now       func() time.Time
+	max       int
+	log       *slog.Logger
+	maxResult int // Options.MaxResultBytes
 
 	reqs chan []*request // each element is applied in one batch
 	quit chan struct{}   // closed by Close
@@ -133,6 +143,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxResultBytes <= 0 {
+		opts.MaxResultBytes = DefaultMaxResultBytes
+	}
 	wdb, err := openDB(path, 1)
 	if err != nil {
 		return nil, err
@@ -147,7 +160,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger,
+		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger, maxResult: opts.MaxResultBytes,
 		holdBatch: opts.holdBatch, onFail: opts.OnFail, observe: opts.ObserveCommit,
 		reqs:     make(chan []*request, opts.MaxBatch),
 		quit:     make(chan struct{}),

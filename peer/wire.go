@@ -15,7 +15,8 @@ import (
 //	      compare: [key, "value"|"version"|"exists", "=="|"!="|"<"|">", value|int|bool]
 //	      op: ["put", key, value] | ["delete", key] | ["get", key]
 //	      value: string, or base64 for a binary value
-//	    -> ["yes"|"no"|"readonly", succeeded bool, conflict bool, reason string, [result, ...]]
+//	    -> ["yes"|"no"|"toolarge"|"readonly", succeeded bool, conflict bool, reason string, [result, ...]]
+//	      ("toolarge": a NO because the results would pass the participant's limit)
 //	      result: ["put", version int] | ["delete", existed bool] | ["get", found bool, version int, value]
 //	  ["commit", txid], ["abort", txid] -> true
 //	  ["read", [key, ...]]
@@ -255,7 +256,11 @@ func encodeResult(c protocol.Call, r protocol.CallResult) any {
 				results[i] = []any{"get", res.Found, res.Version, wireValue(res.Value)}
 			}
 		}
-		return []any{voteNames[v.Kind], v.Succeeded, v.Conflict, v.Reason, results}
+		kind := voteNames[v.Kind]
+		if v.Kind == protocol.VoteNo && v.TooLarge {
+			kind = "toolarge"
+		}
+		return []any{kind, v.Succeeded, v.Conflict, v.Reason, results}
 	case protocol.MsgRead:
 		out := make([]any, len(r.Keys))
 		for i, k := range r.Keys {
@@ -299,7 +304,8 @@ func decodeVote(v any) (protocol.Vote, error) {
 		return vote, err
 	}
 	kind, _ := a[0].(string)
-	found := false
+	found := kind == "toolarge"
+	vote.TooLarge = found
 	for k, n := range voteNames {
 		if n == kind {
 			vote.Kind, found = k, true

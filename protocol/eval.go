@@ -37,6 +37,10 @@ type Outcome struct {
 	Succeeded bool     // every compare held: the success branch ran
 	Results   []Result // one per op of the branch that ran, in order
 	Writes    []Write  // the keys that changed, in key order; none: read-only
+	// TooLarge: the values its gets return would pass the limit given to
+	// Evaluate; it stopped there, and Results and Writes are empty. The
+	// transaction must be refused, with nothing written.
+	TooLarge bool
 }
 
 // Evaluate runs t against a snapshot, read, which returns a key's state
@@ -44,7 +48,11 @@ type Outcome struct {
 // it (a get after a put of the same key returns the put's value). It is
 // a pure function: every replica that runs it on the same data gets the
 // same Outcome, which is how a coordinator can tell diverged replicas.
-func Evaluate(t *Txn, read func(key string) Entry) Outcome {
+//
+// maxResultBytes bounds the bytes of the values its gets return (0: no
+// bound): one small request must not make a replica, or the coordinator
+// that gathers the votes, hold many large values at once.
+func Evaluate(t *Txn, read func(key string) Entry, maxResultBytes int) Outcome {
 	state := map[string]Entry{}
 	get := func(k string) Entry {
 		e, ok := state[k]
@@ -66,6 +74,7 @@ func Evaluate(t *Txn, read func(key string) Entry) Outcome {
 		ops = t.Failure
 	}
 	changed := map[string]bool{}
+	resultBytes := 0
 	for _, o := range ops {
 		old := get(o.Key)
 		switch o.Kind {
@@ -79,6 +88,9 @@ func Evaluate(t *Txn, read func(key string) Entry) Outcome {
 			}
 			out.Results = append(out.Results, Result{Kind: OpDelete, Existed: old.Found})
 		case OpGet:
+			if resultBytes += len(old.Value.Data); maxResultBytes > 0 && resultBytes > maxResultBytes {
+				return Outcome{TooLarge: true}
+			}
 			out.Results = append(out.Results, Result{Kind: OpGet, Found: old.Found, Version: old.Version, Value: old.Value})
 		}
 	}

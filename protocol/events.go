@@ -19,6 +19,9 @@ type Vote struct {
 	// Conflict: a NO because another transaction holds a key (safe to
 	// retry), rather than a refusal.
 	Conflict bool
+	// TooLarge: a NO because what the transaction reads would pass the
+	// participant's limit (Outcome.TooLarge).
+	TooLarge bool
 	Reason   string // why a NO
 	// Succeeded and Results are what running the transaction gave (YES
 	// and read-only): every replica must give the same.
@@ -77,6 +80,7 @@ const (
 	CauseConflict    Cause = iota + 1 // another transaction held a key: safe to retry
 	CauseUnavailable                  // a participant did not vote, or gave up waiting: safe to retry
 	CauseDiverged                     // replicas gave different results: a bug, to report
+	CauseTooLarge                     // its results would pass a limit: send less
 )
 
 // Reply is the answer to the client.

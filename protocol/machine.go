@@ -170,6 +170,8 @@ func (m *Machine) onVote(p int, v *Vote) Ready {
 	switch {
 	case v.Kind == VoteNo && v.Conflict:
 		return m.abort(CauseConflict, fmt.Sprintf("%s: %s", m.parts[p], v.Reason))
+	case v.Kind == VoteNo && v.TooLarge:
+		return m.abort(CauseTooLarge, v.Reason)
 	case v.Kind == VoteNo:
 		return m.abort(CauseUnavailable, fmt.Sprintf("%s refused: %s", m.parts[p], v.Reason))
 	case m.vote == nil:

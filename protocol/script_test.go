@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite the expected output of testdata
 //	vote P yes|readonly [failed] [result...]  vote YES or read-only; "failed": the
 //	                                 failure branch ran; results as put:V, delete:true, get:V
 //	vote P no [conflict] REASON      vote NO
+//	vote P toolarge REASON           vote NO, the results too large
 //	failed P prepare|commit|abort|ask-held [ERR]
 //	durable staged|commit|abort
 //	asked P
@@ -152,6 +153,8 @@ func parseVote(f []string) (Vote, error) {
 		return Vote{}, fmt.Errorf("vote needs yes, readonly or no")
 	}
 	switch f[0] {
+	case "toolarge":
+		return Vote{Kind: VoteNo, TooLarge: true, Reason: strings.Join(f[1:], " ")}, nil
 	case "no":
 		v := Vote{Kind: VoteNo}
 		rest := f[1:]
@@ -217,7 +220,7 @@ func describe(rd Ready) []string {
 		case ReplyCommitted:
 			out = append(out, fmt.Sprintf("reply committed succeeded=%v results=%v", r.Succeeded, r.Results))
 		case ReplyAborted:
-			out = append(out, fmt.Sprintf("reply aborted (%s): %s", []string{"", "conflict", "unavailable", "diverged"}[r.Cause], r.Reason))
+			out = append(out, fmt.Sprintf("reply aborted (%s): %s", []string{"", "conflict", "unavailable", "diverged", "too large"}[r.Cause], r.Reason))
 		case ReplyUnknown:
 			out = append(out, "reply outcome unknown: "+r.Reason)
 		}

@@ -50,6 +50,7 @@ func runCoordinator(args []string) error {
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
 	fs.IntVar(&lim.MaxCompares, "max-compares", lim.MaxCompares, "most compares in one txn")
 	fs.IntVar(&lim.MaxOps, "max-ops", lim.MaxOps, "most ops in one branch of a txn")
+	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return (fault 4 past it, nothing written); give participants the same")
 	rlim := rpc.DefaultLimits()
 	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
 	clientTokenFile := fs.String("client-token-file", "", "require clients to present the token in this file (or set "+envClientToken+"); default: no client token")
@@ -100,7 +101,7 @@ func runCoordinator(args []string) error {
 	c, err := coordinator.New(coordinator.Config{
 		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending,
 		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
-		Logger: log, Observer: m,
+		MaxResultBytes: *maxResult, Logger: log, Observer: m,
 	})
 	if err != nil {
 		return err
@@ -145,6 +146,7 @@ func runParticipant(args []string) error {
 	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
+	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return here; past it the vote is NO (too large)")
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
 	logFormat := logFormatFlag(fs)
@@ -168,7 +170,7 @@ func runParticipant(args []string) error {
 		return err
 	}
 	m := metrics.NewParticipant()
-	store, err := participant.Open(*db, participant.Options{Logger: log, ObserveCommit: m.ObserveCommit, OnFail: func(err error) {
+	store, err := participant.Open(*db, participant.Options{Logger: log, MaxResultBytes: *maxResult, ObserveCommit: m.ObserveCommit, OnFail: func(err error) {
 		// Serving errors forever would leave keys locked and commits in
 		// doubt; a restart reloads the state from disk.
 		log.Error("database write failed; exiting so that a restart can recover", "err", err)
