@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Hostile-load benchmark: each attack of issue 13 (internal/hostile) runs
+# against a fresh `twopc local` cluster while `twopc bench` puts go on.
+# For each attack it prints the peak RSS of every process during the
+# attack (VmHWM, reset when the attack starts), the put throughput with
+# the attack against without it (same cluster, just before), and how fast
+# the process logs grew.
+#
+# Usage: bench/hostile.sh [ATTACK...]        (default: all of them)
+#   SERVER_BIN=path     the servers' binary (default: this tree's); give an
+#                       older build to measure before/after (the load and
+#                       the attacks always come from this tree's build)
+#   SECONDS_PER_RUN=10  length of each run (without, then with the attack)
+#   CLIENTS=16          concurrent put clients
+#   ATTACKERS=N         concurrent attackers (default: as the issue ran them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${SECONDS_PER_RUN:-10}
+CLIENTS=${CLIENTS:-16}
+WORK=$(mktemp -d /tmp/twopc-hostile.XXXX)
+trap '[ -n "${LOCAL:-}" ] && kill "$LOCAL" 2>/dev/null; wait 2>/dev/null || true' EXIT
+
+go build -o "$WORK/twopc" ./cmd/twopc
+TWOPC=$WORK/twopc
+SERVER_BIN=${SERVER_BIN:-$TWOPC}
+PORT=7700
+ADDR="http://127.0.0.1:$PORT/RPC2"
+ATTACKS=("$@")
+[ ${#ATTACKS[@]} -gt 0 ] || ATTACKS=(multicall unauth-batch echo flood)
+
+mb() { awk '{printf "%.0f", $1/1024}'; }          # kB -> MB
+hwm() { awk '/VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+logsize() { cat "$1"/*.log 2>/dev/null | wc -c; }
+opsps() { sed -n 's/.* ops\/s=\([0-9]*\) .*/\1/p' <<<"$1"; }
+
+printf '%-13s %9s %9s %9s %9s %10s %10s %7s %12s\n' attack "coord MB" "p1 MB" "p2 MB" "p3 MB" "puts/s" "w/ attack" ratio "log KB/min"
+for attack in "${ATTACKS[@]}"; do
+  dir=$WORK/$attack
+  "$SERVER_BIN" local --dir "$dir" --port "$PORT" >"$WORK/local-$attack.log" 2>&1 &
+  LOCAL=$!
+  for _ in $(seq 1 100); do "$TWOPC" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done
+  declare -A pid=()
+  for p in $(pgrep -P "$LOCAL"); do
+    args=$(ps -o args= -p "$p")
+    case "$args" in
+      *" coordinator "*) pid[coord]=$p ;;
+      *"/p1.db"*) pid[p1]=$p ;; *"/p2.db"*) pid[p2]=$p ;; *"/p3.db"*) pid[p3]=$p ;;
+    esac
+  done
+  export TWOPC_PEER_TOKEN; TWOPC_PEER_TOKEN=$(cat "$dir/peer.token")
+  bench=("$TWOPC" bench --addr "$ADDR" --op put --clients "$CLIENTS" --duration "${DUR}s")
+  without=$("${bench[@]}")
+  for k in "${!pid[@]}"; do echo 5 >"/proc/${pid[$k]}/clear_refs"; done
+  log0=$(logsize "$dir")
+  with=$("${bench[@]}" --attack "$attack" --participant "http://127.0.0.1:$((PORT + 1))/RPC2" ${ATTACKERS:+--attackers "$ATTACKERS"})
+  log1=$(logsize "$dir")
+  a=$(opsps "$without"); b=$(opsps "$(head -n 1 <<<"$with")")
+  printf '%-13s %9s %9s %9s %9s %10s %10s %7s %12s\n' "$attack" \
+    "$(hwm "${pid[coord]}" | mb)" "$(hwm "${pid[p1]}" | mb)" "$(hwm "${pid[p2]}" | mb)" "$(hwm "${pid[p3]}" | mb)" \
+    "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", a ? b/a : 0}')" \
+    "$(awk -v d=$((log1 - log0)) -v s="$DUR" 'BEGIN{printf "%.0f", d/1024*60/s}')"
+  echo "  $(tail -n 1 <<<"$with")" >&2
+  kill -INT "$LOCAL"; wait "$LOCAL" || true; LOCAL=
+  unset pid
+done
+echo "process logs: $WORK/*/" >&2
