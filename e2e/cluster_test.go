@@ -52,7 +52,10 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T) *cluster { return newClusterWith(t) }
+
+// newClusterWith starts a cluster whose servers all get the extra flags.
+func newClusterWith(t *testing.T, extra ...string) *cluster {
 	cl := &cluster{t: t, dir: t.TempDir()}
 	caddr := freePort(t)
 	cl.url = "http://" + caddr + "/RPC2"
@@ -64,12 +67,12 @@ func newCluster(t *testing.T) *cluster {
 		cl.purls = append(cl.purls, u)
 		members = append(members, name+"="+u)
 		cl.parts = append(cl.parts, proc.New(proc.Spec{Name: name, Path: binary, Log: filepath.Join(cl.dir, name+".log"),
-			Args: []string{"participant", "--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
-				"--resolve-after", "1s", "--resolve-interval", "200ms"}}))
+			Args: append([]string{"participant", "--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
+				"--resolve-after", "1s", "--resolve-interval", "200ms"}, extra...)}))
 	}
 	cl.coord = proc.New(proc.Spec{Name: "coordinator", Path: binary, Log: filepath.Join(cl.dir, "coordinator.log"),
-		Args: []string{"coordinator", "--listen", caddr, "--participants", strings.Join(members, ","),
-			"--log", filepath.Join(cl.dir, "coordinator.txlog"), "--prepare-timeout", "1s"}})
+		Args: append([]string{"coordinator", "--listen", caddr, "--participants", strings.Join(members, ","),
+			"--log", filepath.Join(cl.dir, "coordinator.txlog"), "--prepare-timeout", "1s"}, extra...)})
 	t.Cleanup(func() {
 		for _, p := range append(cl.parts, cl.coord) {
 			p.Kill()

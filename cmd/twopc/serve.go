@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/coordinator"
+	"github.com/twopc/twopc/internal/logs"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
@@ -231,7 +232,10 @@ func tuneGC() {
 
 func newLogger(role string) *slog.Logger {
 	tuneGC()
-	l := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("role", role)
+	// A client can make the server log a line (a refused request, say):
+	// at most 10 lines of a kind per 10 s, so that repeating it cannot
+	// fill the disk.
+	l := slog.New(logs.RateLimit(slog.NewTextHandler(os.Stderr, nil), 10*time.Second, 10)).With("role", role)
 	slog.SetDefault(l)
 	return l
 }

@@ -77,6 +77,11 @@ const maxDecoded = 64 << 20
 // Run sends the attack from workers goroutines (0: a.Workers) until ctx
 // ends, and returns what came back.
 func Run(ctx context.Context, a Attack, t Target, workers int) (Report, error) {
+	return Repeat(ctx, a, t, workers, 0)
+}
+
+// Repeat is Run that stops after rounds requests (0: none, until ctx ends).
+func Repeat(ctx context.Context, a Attack, t Target, workers, rounds int) (Report, error) {
 	if workers <= 0 {
 		workers = a.Workers
 	}
@@ -95,7 +100,7 @@ func Run(ctx context.Context, a Attack, t Target, workers int) (Report, error) {
 			// One connection per worker, as separate attackers would have.
 			hc := &http.Client{Transport: &http.Transport{}}
 			defer hc.CloseIdleConnections()
-			for round := w; ctx.Err() == nil; round += workers {
+			for round := w; ctx.Err() == nil && (rounds == 0 || round < rounds); round += workers {
 				url, body := a.request(round, t)
 				r := send(ctx, hc, url, body)
 				if ctx.Err() != nil && r.Transport > 0 {
@@ -109,20 +114,6 @@ func Run(ctx context.Context, a Attack, t Target, workers int) (Report, error) {
 	}
 	wg.Wait()
 	return total, nil
-}
-
-// Once sends the attack's first request once and returns what came back.
-func Once(ctx context.Context, a Attack, t Target) (Report, error) {
-	if a.setup != nil {
-		if err := a.setup(ctx, t); err != nil {
-			return Report{}, fmt.Errorf("%s: setup: %w", a.Name, err)
-		}
-	}
-	url, body := a.request(0, t)
-	hc := &http.Client{Transport: &http.Transport{}}
-	defer hc.CloseIdleConnections()
-	r := send(ctx, hc, url, body)
-	return r, nil
 }
 
 func (r *Report) add(o Report) {

@@ -92,6 +92,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	method, params, err := DecodeCall(body, s.lim)
 	if err != nil {
 		f, _ := asFault(err) // DecodeCall returns only faults
+		f = f.outgoing()
 		s.log.Info("rpc: refused request", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
 		s.writeFault(w, f)
 		return
@@ -121,7 +122,7 @@ func (s *Server) call(ctx context.Context, name string, params []any) (result an
 	}
 	m, ok := s.lookup(name)
 	if !ok {
-		return nil, Faultf(MethodNotFound, "unknown method %q", name)
+		return nil, Faultf(MethodNotFound, "unknown method %s", excerpt(name))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -135,15 +136,16 @@ func (s *Server) call(ctx context.Context, name string, params []any) (result an
 // faultOf turns a handler's error into the fault to send.
 func (s *Server) faultOf(method string, err error) *Fault {
 	if f, ok := asFault(err); ok {
-		return f
+		return f.outgoing()
 	}
-	s.log.Warn("rpc: handler failed", "method", method, "err", err)
-	return Faultf(InternalError, "internal error: %v", err)
+	f := Faultf(InternalError, "internal error: %v", err).outgoing()
+	s.log.Warn("rpc: handler failed", "method", method, "err", f.Message)
+	return f
 }
 
 func (s *Server) writeFault(w http.ResponseWriter, f *Fault) {
 	var buf bytes.Buffer
-	if err := EncodeFault(&buf, f); err != nil {
+	if err := EncodeFault(&buf, f.outgoing()); err != nil {
 		// Unreachable: EncodeFault only fails on its writer, a buffer.
 		s.log.Error("rpc: cannot encode fault", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)

@@ -63,7 +63,7 @@ func (s *Server) method(params []any) (Method, error) {
 	}
 	m, ok := s.lookup(name)
 	if !ok {
-		return Method{}, Faultf(MethodNotFound, "unknown method %q", name)
+		return Method{}, Faultf(MethodNotFound, "unknown method %s", excerpt(name))
 	}
 	return m, nil
 }
@@ -152,5 +152,6 @@ func parseMulticallEntry(i int, c any) (string, []any, *Fault) {
 }
 
 func faultEntry(f *Fault) map[string]any {
+	f = f.outgoing()
 	return map[string]any{"faultCode": f.Code, "faultString": f.Message}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 )
 
 // This file is the token-level half of the decoder: reading, limits,
@@ -89,7 +88,9 @@ func (d *decoder) token() (xml.Token, *Fault, error) {
 	}
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
-		return nil, Faultf(ParseError, "malformed XML: line %d: %s", se.Line, se.Msg), nil
+		// encoding/xml's messages quote the input (an entity or element
+		// name can be megabytes long): cut them.
+		return nil, Faultf(ParseError, "malformed XML: line %d: %s", se.Line, clip(se.Msg, maxQuoted*2)), nil
 	}
 	return nil, Faultf(ParseError, "reading XML: %v", err), nil
 }
@@ -142,7 +143,7 @@ func (d *decoder) end() *Fault {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return Faultf(ParseError, "malformed XML: element <%s> after the root element", t.Name.Local)
+			return Faultf(ParseError, "malformed XML: element <%s> after the root element", clip(t.Name.Local, maxQuoted))
 		case xml.CharData:
 			if !isSpace(t) {
 				return Faultf(ParseError, "malformed XML: text after the root element")
@@ -182,7 +183,7 @@ func (d *decoder) noMoreChildren(parent string) *Fault {
 		return f
 	}
 	if ok {
-		return d.invalid("unexpected <%s> in <%s>", el.Name.Local, parent)
+		return d.invalid("unexpected <%s> in <%s>", clip(el.Name.Local, maxQuoted), parent)
 	}
 	return nil
 }
@@ -200,7 +201,7 @@ func (d *decoder) text(el string) (string, *Fault) {
 		case xml.CharData:
 			b.Write(t)
 		case xml.StartElement:
-			return "", d.invalid("unexpected <%s> in <%s>", t.Name.Local, el)
+			return "", d.invalid("unexpected <%s> in <%s>", clip(t.Name.Local, maxQuoted), el)
 		case xml.EndElement:
 			return b.String(), nil
 		}
@@ -215,18 +216,4 @@ func isSpace(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// excerpt quotes s for a fault message, cut short so that a huge or hostile
-// input cannot make a huge message.
-func excerpt(s string) string {
-	const max = 40
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return fmt.Sprintf("%q...", s[:cut])
-	}
-	return fmt.Sprintf("%q", s)
 }
