@@ -52,10 +52,14 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newCluster(t *testing.T) *cluster { return newClusterWith(t) }
+func newCluster(t *testing.T) *cluster { return newClusterWith(t, clusterFlags{}) }
 
-// newClusterWith starts a cluster whose servers all get the extra flags.
-func newClusterWith(t *testing.T, extra ...string) *cluster {
+// clusterFlags are flags added to the defaults of newCluster's servers.
+type clusterFlags struct {
+	all, coordinator []string
+}
+
+func newClusterWith(t *testing.T, extra clusterFlags) *cluster {
 	cl := &cluster{t: t, dir: t.TempDir()}
 	caddr := freePort(t)
 	cl.url = "http://" + caddr + "/RPC2"
@@ -68,11 +72,11 @@ func newClusterWith(t *testing.T, extra ...string) *cluster {
 		members = append(members, name+"="+u)
 		cl.parts = append(cl.parts, proc.New(proc.Spec{Name: name, Path: binary, Log: filepath.Join(cl.dir, name+".log"),
 			Args: append([]string{"participant", "--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
-				"--resolve-after", "1s", "--resolve-interval", "200ms"}, extra...)}))
+				"--resolve-after", "1s", "--resolve-interval", "200ms"}, extra.all...)}))
 	}
 	cl.coord = proc.New(proc.Spec{Name: "coordinator", Path: binary, Log: filepath.Join(cl.dir, "coordinator.log"),
 		Args: append([]string{"coordinator", "--listen", caddr, "--participants", strings.Join(members, ","),
-			"--log", filepath.Join(cl.dir, "coordinator.txlog"), "--prepare-timeout", "1s"}, extra...)})
+			"--log", filepath.Join(cl.dir, "coordinator.txlog"), "--prepare-timeout", "1s"}, append(extra.all, extra.coordinator...)...)})
 	t.Cleanup(func() {
 		for _, p := range append(cl.parts, cl.coord) {
 			p.Kill()

@@ -23,6 +23,19 @@ import (
 	"github.com/twopc/twopc/txlog"
 )
 
+// peerOnlyBodyBytes bounds the body of a request to the coordinator that
+// presents the peer token but not the client token: the one method it may
+// call, tx.outcome(txid), takes a few hundred bytes.
+const peerOnlyBodyBytes = 16 << 10
+
+// participantBodyBytes is a participant's default body limit: the largest
+// batch a coordinator with default limits sends. Its batcher closes a
+// batch once the calls' keys and values reach 1 MiB, so a batch holds at
+// most 1 MiB plus one more put (a 1 MiB value and two 1 KiB keys), and XML
+// writes each byte in at most 5 (&amp;) and each call's tags in less: about
+// 10 MiB, rounded up.
+const participantBodyBytes = 16 << 20
+
 const (
 	defaultCoordinator  = "127.0.0.1:7400"
 	defaultParticipants = "p1=http://127.0.0.1:7401/RPC2,p2=http://127.0.0.1:7402/RPC2,p3=http://127.0.0.1:7403/RPC2"
@@ -96,7 +109,12 @@ func runCoordinator(args []string) error {
 
 	srv := rpc.NewServer(rlim, log)
 	coordinator.Register(srv, c, lim)
-	srv.SetAuthorizer(coordinator.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
+	peer, client := rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)
+	srv.SetAuthorizer(coordinator.Authorizer(peer, client))
+	// Before a body is read: the client token (when set) admits any
+	// request, the peer token only small ones, because all it lets a
+	// caller do is tx.outcome; a request with neither is refused unread.
+	srv.SetCredentials(rpc.Credential{Secret: client}, rpc.Credential{Secret: peer, MaxBodyBytes: peerOnlyBodyBytes})
 	return serve(log, *listen, srv, sec)
 }
 
@@ -123,6 +141,11 @@ func runParticipant(args []string) error {
 	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
+	plim := rpc.DefaultLimits()
+	plim.MaxBodyBytes = participantBodyBytes
+	fs.Int64Var(&plim.MaxBodyBytes, "max-body-bytes", plim.MaxBodyBytes,
+		"largest request body accepted; the default fits the coordinator's largest batch with its default limits: "+
+			"if you raise its --max-value-bytes, make this at least 5 x (1 MiB + that) + 1 MiB")
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -158,13 +181,11 @@ func runParticipant(args []string) error {
 	defer cancel()
 	go store.RunResolver(ctx, participant.NewOutcomeClient(*coord, hc), *every, *after)
 
-	// The coordinator's batches carry many values, each up to the
-	// coordinator's own value limit.
-	plim := rpc.DefaultLimits()
-	plim.MaxBodyBytes = 64 << 20
 	srv := rpc.NewServer(plim, log)
 	participant.Register(srv, store)
-	srv.SetAuthorizer(rpc.RequireToken(rpc.NewSecret(peerToken)))
+	// Only the coordinator (the peer token) may call; anyone else is
+	// refused before the body is read.
+	srv.SetCredentials(rpc.Credential{Secret: rpc.NewSecret(peerToken)})
 	return serve(log, *listen, srv, sec)
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -33,6 +35,7 @@ type Server struct {
 	lim       Limits
 	log       *slog.Logger
 	authorize Authorizer // nil: everyone may call everything
+	creds     []Credential
 
 	mu      sync.RWMutex
 	methods map[string]Method
@@ -86,10 +89,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is an XML-RPC endpoint: POST a methodCall to it", http.StatusMethodNotAllowed)
 		return
 	}
+	maxBody, f := s.admitRequest(r)
+	if f != nil {
+		s.refuse(w, r, f)
+		return
+	}
 	// MaxBytesReader also tells net/http to close the connection rather
 	// than read the rest of an oversized body.
-	body := http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
-	method, params, err := DecodeCall(body, s.lim)
+	lim := s.lim
+	lim.MaxBodyBytes = maxBody
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	method, params, err := DecodeCall(body, lim)
 	if err != nil {
 		f, _ := asFault(err) // DecodeCall returns only faults
 		f = f.outgoing()
@@ -109,6 +119,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeXML(w, buf.Bytes())
+}
+
+// refuse answers f to a request whose body has not been read, and closes
+// the connection. A client that sends its whole body before it reads
+// (Python's xmlrpc.client does) would see the connection reset instead of
+// the fault, so a body of up to twice the server's limit is first read and
+// thrown away, which costs no memory; a longer one is not read at all,
+// and neither is the body of a client that waits for "100 Continue".
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, f *Fault) {
+	s.log.Info("rpc: refused request before reading it", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
+	drain := 2 * s.lim.MaxBodyBytes
+	if r.ContentLength <= drain && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, drain))
+	}
+	w.Header().Set("Connection", "close")
+	s.writeFault(w, f)
 }
 
 // call runs the named method. A panic in the handler is recovered, logged

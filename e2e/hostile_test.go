@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/internal/hostile"
+	"github.com/twopc/twopc/internal/proc"
+	"github.com/twopc/twopc/internal/rpc"
+)
+
+// The attacks of issue 13 (internal/hostile), each against real
+// processes with default flags: the attacker gets its fault, and no
+// process's peak resident memory passes the targets.
+const (
+	coordinatorRSS = 256 << 20
+	participantRSS = 128 << 20
+)
+
+// hostileCluster is a cluster with a peer token, as `twopc local` and
+// the SSH deploy run it.
+func hostileCluster(t *testing.T) (*cluster, hostile.Target) {
+	token := secretFile(t, t.TempDir(), "peer.token", "hostile-test-peer-token")
+	cl := newClusterWith(t, clusterFlags{all: []string{"--peer-token-file", token}})
+	return cl, hostile.Target{Coordinator: cl.url, Participant: cl.purls[0]}
+}
+
+// checkPeaks fails the test if a process's peak RSS (VmHWM) passed its
+// target.
+func (cl *cluster) checkPeaks() {
+	cl.t.Helper()
+	check := func(p *proc.Process, limit int64) {
+		peak := vmHWM(cl.t, p.Pid())
+		cl.t.Logf("%s: peak RSS %d MB", p.Name(), peak>>20)
+		if peak > limit {
+			cl.t.Errorf("%s: peak RSS %d MB, over the target of %d MB", p.Name(), peak>>20, limit>>20)
+		}
+	}
+	check(cl.coord, coordinatorRSS)
+	for _, p := range cl.parts {
+		check(p, participantRSS)
+	}
+}
+
+// vmHWM reads a process's peak resident set size from /proc.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if kb, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(kb, "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n << 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
+}
+
+func logSizes(t *testing.T, cl *cluster) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, p := range append(cl.parts, cl.coord) {
+		fi, err := os.Stat(p.LogPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(p.LogPath())] = fi.Size()
+	}
+	return out
+}
+
+// Input that faults and logs used to repeat whole (names of megabytes)
+// gets a short fault, and the logs grow by a few lines however often it
+// is sent.
+func TestHostileEcho(t *testing.T) {
+	cl, target := hostileCluster(t)
+	before := logSizes(t, cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const rounds = 64 // each of the 4 shapes 8 times at each server
+	r, err := hostile.Repeat(ctx, hostile.Echo, target, 0, rounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v %q", r, r.Messages)
+	faults := 0
+	for _, n := range r.Faults {
+		faults += n
+	}
+	if r.Requests != rounds || faults != rounds {
+		t.Errorf("%d requests, %d faults: want a fault for each of %d", r.Requests, faults, rounds)
+	}
+	if r.MaxReply > 1<<10 {
+		t.Errorf("largest reply %d bytes: the input was repeated in it", r.MaxReply)
+	}
+	for name, size := range logSizes(t, cl) {
+		// 64 requests of 3-10 MB: a few short lines at most.
+		if grew := size - before[name]; grew > 64<<10 {
+			t.Errorf("%s grew by %d bytes", name, grew)
+		}
+	}
+	cl.checkPeaks()
+}
+
+// A participant checks the peer token before it reads a body: batches of
+// 64 MiB sent without it cost nothing, each gets fault 5, and the
+// cluster goes on writing.
+func TestHostileUnauthBatch(t *testing.T) {
+	cl, target := hostileCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const rounds = 32
+	r, err := hostile.Repeat(ctx, hostile.UnauthBatch, target, 0, rounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v %q", r, r.Messages)
+	if r.Faults[rpc.NotAuthorised] != rounds {
+		t.Errorf("%v: want fault %d for each of %d requests", r, rpc.NotAuthorised, rounds)
+	}
+	if _, err := call(cl.url, "put", "after", "the attack"); err != nil {
+		t.Errorf("put after the attack: %v", err)
+	}
+	cl.checkPeaks()
+}
+
+// The participants' default body limit fits the coordinator's largest
+// batches: concurrent puts of the largest values that XML writes four
+// bytes for one go through (two such prepares share a batch). The long
+// prepare timeout is for the two shared cores, not part of the check.
+func TestParticipantBodyLimitFitsBatches(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is required: ", err)
+	}
+	cl := newClusterWith(t, clusterFlags{coordinator: []string{"--prepare-timeout", "30s"}})
+	script := `
+import sys, threading, xmlrpc.client as x
+url, n = sys.argv[1], (1 << 20) - 300
+errors = []
+def put(i):
+    try:
+        assert x.ServerProxy(url).put("gt%d" % i, ">" * n) is True
+    except Exception as e:
+        errors.append(repr(e)[:300])
+ts = [threading.Thread(target=put, args=(i,)) for i in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+sys.exit("; ".join(errors) if errors else 0)
+`
+	if out, err := exec.Command(python, "-c", script, cl.url).CombinedOutput(); err != nil {
+		t.Fatalf("puts of the largest escaped values: %v %s", err, out)
+	}
+}
