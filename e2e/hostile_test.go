@@ -167,3 +167,77 @@ sys.exit("; ".join(errors) if errors else 0)
 		t.Fatalf("puts of the largest escaped values: %v %s", err, out)
 	}
 }
+
+// The issue's multicall, with Python's MultiCall from four clients at
+// once: a 188 KB request asking for a 1 MiB value a thousand times gets
+// the copies that fit in the reply limit and fault 4 for the rest.
+func TestHostileMulticall(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is required: ", err)
+	}
+	cl, _ := hostileCluster(t)
+	script := `
+import sys, threading, xmlrpc.client as x
+url = sys.argv[1]
+big = "A" * (1 << 20)
+x.ServerProxy(url).put("big", big)
+problems = []
+def attack():
+    for _ in range(3):
+        m = x.MultiCall(x.ServerProxy(url))
+        for _ in range(1000):
+            m.get("big")
+        values = faults = 0
+        try:
+            res = m()
+            for i in range(1000):
+                try:
+                    v = res[i]
+                    if faults or v != big:
+                        problems.append("entry %d: a value after a fault, or a wrong one" % i)
+                    values += 1
+                except x.Fault as f:
+                    if f.faultCode != 4 or "8388608" not in f.faultString:
+                        problems.append("entry %d: %r" % (i, f))
+                    faults += 1
+        except Exception as e:
+            problems.append(repr(e)[:300])
+            return
+        if values < 1 or values + faults != 1000:
+            problems.append("%d values, %d faults" % (values, faults))
+ts = [threading.Thread(target=attack) for _ in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("problems:", problems[:5])
+sys.exit(1 if problems else 0)
+`
+	out, err := exec.Command(python, "-c", script, cl.url).CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("python multicall attack: %v", err)
+	}
+	cl.checkPeaks()
+}
+
+// 64 concurrent 4 MiB requests of empty values: each is answered, with
+// its fault (-32602: the value is no string) when the memory in flight
+// allowed it to be read, or fault 3 (busy) after a short wait when not.
+func TestHostileFlood(t *testing.T) {
+	cl, target := hostileCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const rounds = 192
+	r, err := hostile.Repeat(ctx, hostile.Flood, target, 0, rounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v %q", r, r.Messages)
+	if r.Requests != rounds || r.Faults[rpc.InvalidParams]+r.Faults[rpc.Unavailable] != rounds {
+		t.Errorf("%v: want fault %d or %d for each of %d requests", r, rpc.InvalidParams, rpc.Unavailable, rounds)
+	}
+	if _, err := call(cl.url, "put", "after", "the attack"); err != nil {
+		t.Errorf("put after the attack: %v", err)
+	}
+	cl.checkPeaks()
+}

@@ -23,19 +23,6 @@ import (
 	"github.com/twopc/twopc/txlog"
 )
 
-// peerOnlyBodyBytes bounds the body of a request to the coordinator that
-// presents the peer token but not the client token: the one method it may
-// call, tx.outcome(txid), takes a few hundred bytes.
-const peerOnlyBodyBytes = 16 << 10
-
-// participantBodyBytes is a participant's default body limit: the largest
-// batch a coordinator with default limits sends. Its batcher closes a
-// batch once the calls' keys and values reach 1 MiB, so a batch holds at
-// most 1 MiB plus one more put (a 1 MiB value and two 1 KiB keys), and XML
-// writes each byte in at most 5 (&amp;) and each call's tags in less: about
-// 10 MiB, rounded up.
-const participantBodyBytes = 16 << 20
-
 const (
 	defaultCoordinator  = "127.0.0.1:7400"
 	defaultParticipants = "p1=http://127.0.0.1:7401/RPC2,p2=http://127.0.0.1:7402/RPC2,p3=http://127.0.0.1:7403/RPC2"
@@ -56,6 +43,7 @@ func runCoordinator(args []string) error {
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
 	rlim := rpc.DefaultLimits()
 	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
+	limitFlags(fs, &rlim)
 	clientTokenFile := fs.String("client-token-file", "", "require clients to present the token in this file (or set "+envClientToken+"); default: no client token")
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
@@ -78,6 +66,7 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	log := newLogger("coordinator")
+	setMemoryLimit(rlim, *cacheBytes+64<<20)
 	logAuth(log, peerToken != "", clientToken != "", sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 
@@ -142,10 +131,11 @@ func runParticipant(args []string) error {
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
 	plim := rpc.DefaultLimits()
-	plim.MaxBodyBytes = participantBodyBytes
+	plim.MaxBodyBytes, plim.MaxReplyBytes, plim.MaxInflightBytes = participantBodyBytes, participantReplyBytes, participantInflightBytes
 	fs.Int64Var(&plim.MaxBodyBytes, "max-body-bytes", plim.MaxBodyBytes,
 		"largest request body accepted; the default fits the coordinator's largest batch with its default limits: "+
 			"if you raise its --max-value-bytes, make this at least 5 x (1 MiB + that) + 1 MiB")
+	limitFlags(fs, &plim)
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +149,7 @@ func runParticipant(args []string) error {
 		return err
 	}
 	log := newLogger("participant")
+	setMemoryLimit(plim, 64<<20)
 	logAuth(log, peerToken != "", false, sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {

@@ -36,6 +36,7 @@ type Server struct {
 	log       *slog.Logger
 	authorize Authorizer // nil: everyone may call everything
 	creds     []Credential
+	budget    *budget
 
 	mu      sync.RWMutex
 	methods map[string]Method
@@ -47,7 +48,8 @@ func NewServer(lim Limits, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{lim: lim.orDefaults(), log: log, methods: map[string]Method{}}
+	lim = lim.orDefaults()
+	s := &Server{lim: lim, log: log, methods: map[string]Method{}, budget: newBudget(lim.MaxInflightBytes, lim.BusyWait)}
 	s.registerSystem()
 	return s
 }
@@ -94,6 +96,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, f)
 		return
 	}
+	acct := &account{b: s.budget}
+	defer acct.release()
+	declared := r.ContentLength
+	if declared < 0 { // not declared: it may be as long as allowed
+		declared = maxBody
+	}
+	acct.body = bodyCharge(declared)
+	if !acct.reserve(r.Context(), acct.body) {
+		s.refuse(w, r, s.budget.busy("a request of "+strconv.FormatInt(declared, 10)+" bytes", "nothing was done, retry"))
+		return
+	}
 	// MaxBytesReader also tells net/http to close the connection rather
 	// than read the rest of an oversized body.
 	lim := s.lim
@@ -107,18 +120,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, f)
 		return
 	}
-	result, err := s.call(withToken(r.Context(), presentedToken(r)), method, params)
+	ctx := withAccount(withToken(r.Context(), presentedToken(r)), acct)
+	result, err := s.call(ctx, method, params)
 	if err != nil {
 		s.writeFault(w, s.faultOf(method, err))
 		return
 	}
-	var buf bytes.Buffer
-	if err := EncodeResponse(&buf, result); err != nil {
-		s.log.Warn("rpc: cannot encode result", "method", method, "err", err)
-		s.writeFault(w, Faultf(InternalError, "internal error: %v", err))
-		return
-	}
-	writeXML(w, buf.Bytes())
+	s.reply(ctx, w, acct, method, result)
 }
 
 // refuse answers f to a request whose body has not been read, and closes

@@ -1,0 +1,146 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Memory in flight. Every request a server handles holds an account on
+// the server's budget (Limits.MaxInflightBytes): it is charged, before
+// its body is read, what decoding the body can make of it, and later
+// whatever its reply needs beyond that. When the budget cannot cover a
+// charge, the request waits up to Limits.BusyWait for others to finish,
+// then is refused with a Busy fault, so that load past the budget costs
+// waiting and faults, never an out-of-memory.
+//
+// Accounts that hold more than smallCharge bytes (big bodies, big
+// replies) may together take only bigShare of the budget: the rest is
+// kept for ordinary requests, so that big ones, however many, cannot lock
+// out a put of a short value.
+
+const (
+	// decodeFactor: decoding holds up to about 8 bytes per body byte at
+	// its peak (the body itself, the values, the scanner's stacks), for
+	// the worst shapes (thousands of <value/> or <struct/>); ordinary
+	// documents, mostly text, take 2 to 3.
+	decodeFactor = 8
+	// baseCharge covers what a request holds besides its body: its
+	// goroutine, buffers, and a reply of up to flushAt bytes.
+	baseCharge = 64 << 10
+	// smallCharge is what an account may hold before it counts against
+	// the big requests' share.
+	smallCharge = 1 << 20
+	bigShare    = 0.75
+)
+
+// bodyCharge is what a request with a body of n bytes is charged when it
+// is admitted.
+func bodyCharge(n int64) int64 { return baseCharge + decodeFactor*n }
+
+type budget struct {
+	total, bigCap int64
+	wait          time.Duration
+
+	mu      sync.Mutex
+	used    int64         // sum of the accounts' holdings
+	big     int64         // sum of the holdings over smallCharge
+	changed chan struct{} // closed (and replaced) whenever something is released
+}
+
+func newBudget(total int64, wait time.Duration) *budget {
+	return &budget{total: total, bigCap: int64(float64(total) * bigShare), wait: wait, changed: make(chan struct{})}
+}
+
+// account is one request's holding.
+type account struct {
+	b    *budget
+	held int64
+	body int64 // charged for the body when the request was admitted
+}
+
+// bigPart is what a holding of n counts against the big requests' share.
+func bigPart(n int64) int64 {
+	if n > smallCharge {
+		return n
+	}
+	return 0
+}
+
+// reserve grows the account's holding to n bytes, waiting up to the
+// budget's wait (or until ctx ends) for room. It reports whether it got
+// it; a holding never shrinks before release. A single request larger
+// than the budget allows is cut to what it allows, so that it can run
+// alone rather than never.
+func (a *account) reserve(ctx context.Context, n int64) bool {
+	b := a.b
+	n = min(n, b.bigCap)
+	if n <= a.held {
+		return true
+	}
+	var timeout <-chan time.Time
+	for {
+		b.mu.Lock()
+		more, moreBig := n-a.held, bigPart(n)-bigPart(a.held)
+		if b.used+more <= b.total && b.big+moreBig <= b.bigCap {
+			b.used += more
+			b.big += moreBig
+			a.held = n
+			b.mu.Unlock()
+			return true
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(b.wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// release gives the account's holding back.
+func (a *account) release() {
+	if a.held == 0 {
+		return
+	}
+	b := a.b
+	b.mu.Lock()
+	b.used -= a.held
+	b.big -= bigPart(a.held)
+	a.held = 0
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// busy is the fault of a request whose charge for what the budget could
+// not cover in time; outcome says what became of the call.
+func (b *budget) busy(what, outcome string) *Fault {
+	return &Fault{Code: Unavailable, Message: fmt.Sprintf(
+		"server busy: %s would take the memory in flight past its limit of %d bytes for more than %v; %s",
+		what, b.total, b.wait, outcome)}
+}
+
+type accountKey struct{}
+
+func withAccount(ctx context.Context, a *account) context.Context {
+	return context.WithValue(ctx, accountKey{}, a)
+}
+
+// accountFrom returns the request's account, or one on an unlimited
+// budget for a handler called without a server (tests).
+func accountFrom(ctx context.Context) *account {
+	if a, ok := ctx.Value(accountKey{}).(*account); ok {
+		return a
+	}
+	return &account{b: newBudget(1<<62, 0)}
+}
