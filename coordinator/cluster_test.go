@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -139,7 +140,7 @@ func (cl *cluster) start(failpoint func(string) bool) {
 		cl.t.Fatal(err)
 	}
 	epoch := state.Epoch + 1
-	if err := log.Append(txlog.Record{Kind: txlog.KindEpoch, Epoch: epoch}); err != nil {
+	if err := log.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: epoch}); err != nil {
 		cl.t.Fatal(err)
 	}
 	var members []Member
@@ -171,11 +172,11 @@ type crashLog struct {
 	coord atomic.Pointer[Coordinator]
 
 	mu   sync.Mutex
-	held []txlog.Record // queued and not yet passed on, in order
-	next int            // sequence number of held[0]
+	held []protocol.Record // queued and not yet passed on, in order
+	next int               // sequence number of held[0]
 }
 
-func (l *crashLog) queue(rec txlog.Record) int {
+func (l *crashLog) queue(rec protocol.Record) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.held = append(l.held, rec)
@@ -210,14 +211,14 @@ func (l *crashLog) durable(seq int) error {
 	return err
 }
 
-func (l *crashLog) Append(rec txlog.Record) error { return l.durable(l.queue(rec)) }
-func (l *crashLog) Queue(rec txlog.Record) func() error {
+func (l *crashLog) Append(rec protocol.Record) error { return l.durable(l.queue(rec)) }
+func (l *crashLog) Queue(rec protocol.Record) func() error {
 	seq := l.queue(rec)
 	return func() error { return l.durable(seq) }
 }
-func (l *crashLog) QueueLazy(rec txlog.Record) func() error { return l.Queue(rec) }
-func (l *crashLog) Flush()                                  {}
-func (l *crashLog) AppendAsync(rec txlog.Record) error {
+func (l *crashLog) QueueLazy(rec protocol.Record) func() error { return l.Queue(rec) }
+func (l *crashLog) Flush()                                     {}
+func (l *crashLog) AppendAsync(rec protocol.Record) error {
 	l.queue(rec)
 	return nil
 }
@@ -301,7 +302,7 @@ var allParts = []string{"p1", "p2", "p3"}
 
 // appendRecords writes recs to the log of the stopped coordinator, as an
 // earlier life would have left them.
-func (cl *cluster) appendRecords(recs ...txlog.Record) {
+func (cl *cluster) appendRecords(recs ...protocol.Record) {
 	cl.t.Helper()
 	log, _, err := txlog.Open(cl.logPath, txlog.Options{})
 	if err != nil {

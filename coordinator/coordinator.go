@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"log/slog"
 	"os"
 	"sync"
@@ -36,11 +37,11 @@ var (
 // a moment to share another's, and Flush ends that wait; AppendAsync
 // records something whose loss is harmless.
 type DecisionLog interface {
-	Append(txlog.Record) error
-	Queue(txlog.Record) (wait func() error)
-	QueueLazy(txlog.Record) (wait func() error)
+	Append(protocol.Record) error
+	Queue(protocol.Record) (wait func() error)
+	QueueLazy(protocol.Record) (wait func() error)
 	Flush()
-	AppendAsync(txlog.Record) error
+	AppendAsync(protocol.Record) error
 }
 
 var _ DecisionLog = (*txlog.Log)(nil)
@@ -60,7 +61,7 @@ type Config struct {
 	Epoch uint64
 	// Pending are the STAGED and COMMIT records the log holds without an
 	// outcome (txlog.State.Pending).
-	Pending []txlog.Record
+	Pending []protocol.Record
 
 	// PrepareTimeout bounds the prepare phase (default 2s).
 	PrepareTimeout time.Duration
@@ -83,6 +84,8 @@ type Config struct {
 	Fatal func(error)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Observer hears how long phases take (metrics); nil: nobody.
+	Observer Observer
 
 	// failpoint, set only by tests, is called at named points of the
 	// protocol; returning true simulates a crash there: from then on the
@@ -105,6 +108,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	if c.Fatal == nil {
 		log := c.Logger

@@ -3,11 +3,10 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"github.com/twopc/twopc/protocol"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/twopc/twopc/txlog"
 )
 
 // The coordinator is killed at each point of the protocol while writing
@@ -226,8 +225,8 @@ func TestRecoverTwoRecordsOfOneKey(t *testing.T) {
 
 	first, second := txID(epoch, 100), txID(epoch, 101)
 	cl.appendRecords(
-		txlog.Record{Kind: txlog.KindCommit, TxID: first, Participants: allParts, Key: "k"}, // applied everywhere, END lost
-		txlog.Record{Kind: txlog.KindStaged, TxID: second, Participants: allParts, Key: "k"},
+		protocol.Record{Kind: protocol.KindCommit, TxID: first, Participants: allParts, Keys: []string{"k"}}, // applied everywhere, END lost
+		protocol.Record{Kind: protocol.KindStaged, TxID: second, Participants: allParts, Keys: []string{"k"}},
 	)
 	cl.prepareAt(cl.parts, second, "k", "b") // every participant voted YES for the second
 
@@ -257,7 +256,7 @@ func TestResolveAbortsWithAParticipantDown(t *testing.T) {
 	cl.settle()
 	tx := txID(cl.c.cfg.Epoch, 100)
 	cl.stop()
-	cl.appendRecords(txlog.Record{Kind: txlog.KindStaged, TxID: tx, Participants: allParts, Key: "k"})
+	cl.appendRecords(protocol.Record{Kind: protocol.KindStaged, TxID: tx, Participants: allParts, Keys: []string{"k"}})
 	cl.prepareAt(cl.parts[:2], tx, "k", "new") // p3 never got the prepare
 
 	cl.parts[0].kill() // asked first, and it cannot answer

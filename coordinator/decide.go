@@ -2,16 +2,16 @@ package coordinator
 
 import (
 	"context"
+	"github.com/twopc/twopc/protocol"
 	"sync"
 	"time"
-
-	"github.com/twopc/twopc/txlog"
 )
 
 // commitAll sends commit to members in parallel. Those that do not
 // acknowledge are retried in the background, with backoff, until they do;
-// then the transaction is forgotten and END logged.
-func (c *Coordinator) commitAll(t *txn, members []*member) {
+// then the transaction is forgotten and END logged. It reports whether
+// every member acknowledged at the first try.
+func (c *Coordinator) commitAll(t *txn, members []*member) bool {
 	missing := c.sendAll(members, func(ctx context.Context, m *member) error {
 		if c.crashAt("commit:" + m.Name) {
 			return errCrashed
@@ -19,13 +19,14 @@ func (c *Coordinator) commitAll(t *txn, members []*member) {
 		return m.Commit(ctx, t.id)
 	})
 	if c.dead.Load() {
-		return
+		return false
 	}
 	if len(missing) > 0 {
 		c.goBackground(func() { c.resend(t, missing) })
-		return
+		return false
 	}
 	c.finish(t)
+	return true
 }
 
 // resend retries commit to members until all of them acknowledge or the
@@ -54,7 +55,7 @@ func (c *Coordinator) finish(t *txn) {
 	}
 	// END may be lost in a crash: recovery then re-sends an idempotent
 	// commit, so it needs no fsync of its own.
-	if err := c.cfg.Log.AppendAsync(txlog.Record{Kind: txlog.KindEnd, TxID: t.id}); err != nil {
+	if err := c.cfg.Log.AppendAsync(protocol.Record{Kind: protocol.KindEnd, TxID: t.id}); err != nil {
 		c.cfg.Fatal(err)
 		return
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/twopc/twopc/participant"
-	"github.com/twopc/twopc/txlog"
 )
 
 // recover finishes what an earlier incarnation left: every COMMIT without
@@ -23,21 +23,21 @@ func (c *Coordinator) recover() {
 	// Records of one key are finished one after the other, in log order,
 	// under one hold of the key: it is free now, so New never waits.
 	var keys []string
-	byKey := map[string][]txlog.Record{}
+	byKey := map[string][]protocol.Record{}
 	for _, rec := range c.cfg.Pending {
-		if _, ok := byKey[rec.Key]; !ok {
-			keys = append(keys, rec.Key)
+		if _, ok := byKey[rec.Keys[0]]; !ok {
+			keys = append(keys, rec.Keys[0])
 		}
-		byKey[rec.Key] = append(byKey[rec.Key], rec)
+		byKey[rec.Keys[0]] = append(byKey[rec.Keys[0]], rec)
 	}
 	for _, key := range keys {
 		var txs []*txn
 		for _, rec := range byKey[key] {
 			state := stateCommitted
-			if rec.Kind == txlog.KindStaged {
+			if rec.Kind == protocol.KindStaged {
 				state = stateResolving
 			}
-			t := newRecovered(rec.TxID, rec.Key, state)
+			t := newRecovered(rec.TxID, rec.Keys[0], state)
 			c.txs.Store(t.id, t)
 			c.inDoubt.Add(1)
 			txs = append(txs, t)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/twopc/twopc/txlog"
 )
 
 // Participant states as status reports them.
@@ -25,13 +27,17 @@ type Status struct {
 	// CacheHits and CacheMisses count gets served from the value cache or
 	// from a participant.
 	CacheHits, CacheMisses uint64
+	// Log is the decision log's counters, when it keeps them (txlog does).
+	Log *txlog.Stats
 }
 
 // ParticipantStatus is one participant as the coordinator sees it.
 type ParticipantStatus struct {
 	Name, URL, State string
 	InFlight         int64
-	Prepared         int // transactions it holds prepared (-1 if offline)
+	// Prepared counts the transactions it holds prepared; unknown (0)
+	// while it is offline.
+	Prepared int
 	// BytesSent and BytesReceived count XML bodies exchanged with it, when
 	// the transport counts them (participant.Client does).
 	BytesSent, BytesReceived int64
@@ -52,6 +58,10 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 		CacheMisses:  c.cstats.misses.Load(),
 		Participants: make([]ParticipantStatus, len(c.members)),
 	}
+	if l, ok := c.cfg.Log.(interface{ Stats() txlog.Stats }); ok {
+		ls := l.Stats()
+		st.Log = &ls
+	}
 	var wg sync.WaitGroup
 	for i, m := range c.members {
 		wg.Go(func() {
@@ -64,7 +74,7 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 			pts, err := m.PreparedTxs(ctx)
 			switch {
 			case err != nil:
-				ps.State, ps.Prepared = StateOffline, -1
+				ps.State = StateOffline
 			case ps.InFlight > int64(c.cfg.Overloaded):
 				ps.State = StateOverloaded
 			}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
+	"time"
 
 	"github.com/twopc/twopc/participant"
-	"github.com/twopc/twopc/txlog"
 )
 
 // Put stores value under key on every participant, or on none.
@@ -41,9 +42,12 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 
 	// Queued before any prepare is sent, so that an ABORT always follows
 	// it in the file.
-	staged := c.cfg.Log.Queue(txlog.Record{Kind: txlog.KindStaged, TxID: t.id, Participants: c.names, Key: w.Key})
+	staged := c.cfg.Log.Queue(protocol.Record{Kind: protocol.KindStaged, TxID: t.id, Participants: c.names, Keys: []string{w.Key}})
+	start := time.Now()
 	existed, err = c.prepare(ctx, t)
 	lerr := staged()
+	decided := time.Now()
+	c.cfg.Observer.Phase(PhasePrepare, decided.Sub(start))
 	if lerr == nil && err == nil && c.crashAt("before-decision") {
 		lerr = errCrashed // every vote and STAGED durable, nothing decided
 	}
@@ -78,8 +82,8 @@ func (c *Coordinator) write(ctx context.Context, w participant.Write) (existed b
 		return existed, nil // durable: the client may hear success
 	}
 	c.goBackground(func() {
-		if c.logCommit(t) {
-			c.commitAll(t, c.members)
+		if c.logCommit(t) && c.commitAll(t, c.members) {
+			c.cfg.Observer.Phase(PhaseCommit, time.Since(decided))
 		}
 		unlock()
 	})
@@ -95,7 +99,7 @@ func (c *Coordinator) logCommit(t *txn) bool {
 	}
 	// The client has its answer: this fsync can wait to share the next
 	// STAGED record's (a write waiting for the key ends the wait: flush).
-	err := c.cfg.Log.QueueLazy(txlog.Record{Kind: txlog.KindCommit, TxID: t.id, Participants: c.names, Key: t.write.Key})()
+	err := c.cfg.Log.QueueLazy(protocol.Record{Kind: protocol.KindCommit, TxID: t.id, Participants: c.names, Keys: []string{t.write.Key}})()
 	if err != nil {
 		t.settle(err)
 		c.fatal(err)
@@ -123,7 +127,7 @@ func (c *Coordinator) logAbort(t *txn) error {
 		t.settle(errCrashed)
 		return errCrashed
 	}
-	err := c.cfg.Log.Append(txlog.Record{Kind: txlog.KindAbort, TxID: t.id})
+	err := c.cfg.Log.Append(protocol.Record{Kind: protocol.KindAbort, TxID: t.id})
 	t.settle(err)
 	if err != nil {
 		c.fatal(err)

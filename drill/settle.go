@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
@@ -61,9 +62,12 @@ func unsettled(ctx context.Context, p peers) error {
 	if err != nil {
 		return fmt.Errorf("coordinator status: %w", err)
 	}
-	st, _ := res.(map[string]any)
-	if st["in_doubt"] != int64(0) || st["active"] != int64(0) {
-		return fmt.Errorf("coordinator: in_doubt=%v active=%v", st["in_doubt"], st["active"])
+	st, err := api.DecodeStatus(res)
+	if err != nil {
+		return err
+	}
+	if st.InDoubt != 0 || st.Active != 0 {
+		return fmt.Errorf("coordinator: in_doubt=%d active=%d", st.InDoubt, st.Active)
 	}
 	for i, u := range p.cl.ParticipantURLs() {
 		pts, err := participant.NewClient(u, p.partHC).PreparedTxs(ctx)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // request is one change waiting for the writer goroutine.
@@ -167,8 +168,12 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			return err
 		}
 	}
+	start := time.Now()
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	if s.observe != nil {
+		s.observe(time.Since(start))
 	}
 	s.stats.batches.Add(1)
 	return nil

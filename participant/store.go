@@ -46,6 +46,10 @@ type Options struct {
 	// refuses everything from then on. The process should exit, so that a
 	// restart reloads the state from disk (nil: just stop).
 	OnFail func(error)
+	// ObserveCommit, if set, is told how long each SQLite write
+	// transaction's commit (its WAL fsync) took (metrics). It runs on the
+	// writer goroutine: it must be quick.
+	ObserveCommit func(time.Duration)
 
 	// holdBatch, set only by tests, runs on the writer after it took the
 	// first request of a batch and before it gathers the rest.
@@ -76,6 +80,7 @@ type Store struct {
 	stats     counters
 	failed    atomic.Pointer[error] // set once a SQLite commit fails: the store stops
 	onFail    func(error)           // Options.OnFail
+	observe   func(time.Duration)   // Options.ObserveCommit
 	holdBatch func()                // Options.holdBatch
 }
 
@@ -125,7 +130,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, holdBatch: opts.holdBatch, onFail: opts.OnFail,
+		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, holdBatch: opts.holdBatch, onFail: opts.OnFail, observe: opts.ObserveCommit,
 		reqs:     make(chan []*request, opts.MaxBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),

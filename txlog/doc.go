@@ -2,20 +2,26 @@
 Package txlog is the coordinator's durable transaction log.
 
 The coordinator runs presumed-abort two-phase commit with parallel commits.
-It logs only what it cannot afford to forget:
+It logs only what it cannot afford to forget, as records of the kinds
+package protocol defines (and says the meaning of):
 
-  - STAGED: the transaction and its participants, written (durably) while
-    the participants prepare. A STAGED transaction whose every participant
-    holds a durable YES vote is committed, even before anything else is
-    logged; that is what lets the client hear success after one round of
-    fsyncs instead of two.
+  - STAGED: the transaction, its participants and the keys it may write,
+    written (durably) while the participants prepare. A STAGED transaction
+    whose every participant holds a durable YES vote is committed, even
+    before anything else is logged; that is what lets the client hear
+    success after one round of fsyncs instead of two.
   - COMMIT: durable before any participant is told to commit (after that a
     participant may forget it ever held the transaction prepared).
   - ABORT: durable before anyone hears of an abort of a STAGED transaction.
-  - END once every participant acknowledged the commit (queued, not waited
-    for: losing an END only means commits are re-sent after a restart);
+  - END once every participant acknowledged the commit, or none had
+    anything to write (queued, not waited for: losing an END only means
+    commits are re-sent after a restart);
   - EPOCH at every start, so that transaction ids of different incarnations
     never collide.
+
+Recovery uses the keys of every STAGED or COMMIT record it finishes: it
+holds them locked, so that no new transaction reads or writes them
+before the outcome is known everywhere.
 
 A transaction with no record at all was aborted (presumed abort). On restart
 the coordinator needs the highest epoch and every STAGED or COMMIT without
@@ -32,19 +38,29 @@ grep:
 body: the bytes after the first space up to, not including, the newline.
 Fields are separated by exactly one space. The kinds are:
 
+	format <n>
+	    The records after it are in format n. This code writes format 2
+	    and reads 1 and 2; a file starts with its format line. Format 1
+	    (before multi-key transactions) had no format line and one key per
+	    record. A greater n, or one smaller than an earlier format line,
+	    is corruption: a file written by a newer twopc is refused, never
+	    misread. For the same reason Open rewrites a format 1 file in
+	    format 2 (by compaction) before appending to it: an older twopc
+	    then stops at the first line, "unknown kind format".
+
 	epoch <n>
 	    A coordinator incarnation started. n is a decimal uint64 without
 	    leading zeros; every epoch record is greater than the one before it.
 
-	staged <txid> <p1,p2,...> <key>
+	staged <txid> <p1,p2,...> <key> [<key>...]
 	    txid's prepares are out; its outcome is open. txid and the
 	    participant names are non-empty, valid UTF-8, and contain no
 	    whitespace or control characters; names contain no commas and the
-	    list has at least one name. key is the transaction's key written
-	    with strconv.Quote, so any key stays on one line; it is for
-	    operators and not interpreted.
+	    list has at least one name. The keys are those the transaction
+	    may write, at least one, sorted bytewise without repeats, each
+	    written with strconv.Quote so that any key stays on one line.
 
-	commit <txid> <p1,p2,...> <key>
+	commit <txid> <p1,p2,...> <key> [<key>...]
 	    The decision to commit txid was made. Fields as for staged.
 
 	abort <txid>
@@ -55,12 +71,14 @@ Fields are separated by exactly one space. The kinds are:
 
 Examples (the CRCs are real):
 
+	5a1bec3d format 2
 	a056e9c2 epoch 7
 	afde8e07 staged 7.1523 p1,p2,p3 "user:42"
 	6c6e28f5 commit 7.1523 p1,p2,p3 "user:42"
 	130ce873 end 7.1523
 	fb95b02c staged 7.1524 p1,p2,p3 "user:7"
 	c9256d7a abort 7.1524
+	c4909115 staged 7.1525 p1,p2,p3 "acct:alice" "acct:bob"
 
 The encoding is canonical: a line is accepted only if re-encoding the record
 it holds gives back the very same bytes (no "007", no `raw` keys, no "\x41"
@@ -71,6 +89,7 @@ check parse and encode against each other.
 
 Records are applied in file order:
 
+  - format: see above.
   - epoch: the epoch must exceed the previous one, or the file is corrupt.
   - staged, commit: txid becomes pending, at this position in log order. A
     commit for a txid pending as staged replaces the staged record and keeps
@@ -131,7 +150,7 @@ re-reads what actually reached the file.
 # Compaction
 
 The log keeps its own set of live records: the latest epoch and every pending
-staged or commit record. Compaction writes them, in log order, to <path>.compact.tmp, fsyncs
+staged or commit record. Compaction writes the format line, then them, in log order, to <path>.compact.tmp, fsyncs
 it, renames it over the log, fsyncs the directory, and continues appending
 to the new file. It runs inside the writer goroutine between batches, so a
 record appended meanwhile is queued and lands in the new file. It runs

@@ -2,20 +2,21 @@ package txlog
 
 import (
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func epochRec(n uint64) Record { return Record{Kind: KindEpoch, Epoch: n} }
-func endRec(tx string) Record  { return Record{Kind: KindEnd, TxID: tx} }
-func commitRec(tx, key string, parts ...string) Record {
-	return Record{Kind: KindCommit, TxID: tx, Participants: parts, Key: key}
+func epochRec(n uint64) protocol.Record { return protocol.Record{Kind: protocol.KindEpoch, Epoch: n} }
+func endRec(tx string) protocol.Record  { return protocol.Record{Kind: protocol.KindEnd, TxID: tx} }
+func commitRec(tx, key string, parts ...string) protocol.Record {
+	return protocol.Record{Kind: protocol.KindCommit, TxID: tx, Participants: parts, Keys: []string{key}}
 }
 
 // line is rec's encoded line, newline included.
-func line(rec Record) string { return string(appendLine(nil, rec)) }
+func line(rec protocol.Record) string { return string(appendLine(nil, rec)) }
 
 // describe renders a State compactly for comparisons:
 // "epoch=1 pending=1.2,1.3".
@@ -49,7 +50,7 @@ func openLog(t testing.TB, path string, opts Options) (*Log, *State) {
 	return l, st
 }
 
-func mustAppend(t testing.TB, l *Log, recs ...Record) {
+func mustAppend(t testing.TB, l *Log, recs ...protocol.Record) {
 	t.Helper()
 	for _, r := range recs {
 		if err := l.Append(r); err != nil {

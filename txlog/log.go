@@ -2,6 +2,7 @@ package txlog
 
 import (
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"os"
 	"slices"
 	"sync"
@@ -24,6 +25,10 @@ type Options struct {
 	// another record's fsync to share before it gets one of its own
 	// (default 1ms).
 	Linger time.Duration
+
+	// ObserveFsync, if set, is told how long each fsync of a batch took
+	// (metrics). It runs on the writer goroutine: it must be quick.
+	ObserveFsync func(time.Duration)
 
 	// failpoint, set only by tests, is called by the writer at named points
 	// ("write", "sync", "compact-sync", "compact-rename"); an error it
@@ -81,7 +86,7 @@ type batch struct {
 }
 
 type queued struct {
-	rec Record
+	rec protocol.Record
 	len int64 // length of its line in buf
 }
 
@@ -98,21 +103,21 @@ func newBatch(reuse *batch) *batch {
 
 // Append writes rec and returns once it is durable (written and fsynced),
 // together with every other record queued at the time.
-func (l *Log) Append(rec Record) error {
+func (l *Log) Append(rec protocol.Record) error {
 	return l.Queue(rec)()
 }
 
 // Queue queues rec for durability, like Append, and returns at once; the
 // returned wait returns once rec is durable (or why it is not). Records
 // reach the file in the order they were queued.
-func (l *Log) Queue(rec Record) (wait func() error) {
+func (l *Log) Queue(rec protocol.Record) (wait func() error) {
 	return waiter(l.enqueue(rec, eagerSync))
 }
 
 // QueueLazy is Queue for a record that is in no hurry: its fsync may wait
 // up to Options.Linger for another record's, so that the two share it
 // (Flush ends the wait).
-func (l *Log) QueueLazy(rec Record) (wait func() error) {
+func (l *Log) QueueLazy(rec protocol.Record) (wait func() error) {
 	return waiter(l.enqueue(rec, lazySync))
 }
 
@@ -141,7 +146,7 @@ func (l *Log) Flush() {
 // AppendAsync queues rec and returns. It is written with the next batch and
 // durable with the next fsync: that of a later Append, Compact or Close.
 // The error reports an invalid record or a closed or failed log only.
-func (l *Log) AppendAsync(rec Record) error {
+func (l *Log) AppendAsync(rec protocol.Record) error {
 	_, err := l.enqueue(rec, noSync)
 	return err
 }
@@ -155,19 +160,24 @@ const (
 	eagerSync                 // Append, Queue
 )
 
-func (l *Log) enqueue(rec Record, mode syncMode) (*batch, error) {
-	if err := rec.check(); err != nil {
+func (l *Log) enqueue(rec protocol.Record, mode syncMode) (*batch, error) {
+	if err := check(rec); err != nil {
 		return nil, invalid(err)
 	}
-	// The log keeps rec until it is ended; the caller may reuse its slice.
-	rec.Participants = slices.Clone(rec.Participants)
+	// The log keeps rec until it is ended; the caller may reuse its slices.
+	rec.Participants, rec.Keys = slices.Clone(rec.Participants), slices.Clone(rec.Keys)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return nil, err
 	}
-	if rec.Kind == KindEpoch {
+	return l.enqueueLocked(rec, mode)
+}
+
+// enqueueLocked queues a valid rec; l.mu is held (or l not yet shared).
+func (l *Log) enqueueLocked(rec protocol.Record, mode syncMode) (*batch, error) {
+	if rec.Kind == protocol.KindEpoch {
 		// Checked here, in queue order, which is file order: the writer
 		// must never put a decreasing epoch into the file.
 		if rec.Epoch <= l.epoch {

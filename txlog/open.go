@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // Open opens the log at path, creating it if missing, and returns it with
@@ -74,6 +76,16 @@ func open(path string, opts Options) (*Log, *State, error) {
 		live:  s,
 	}
 	l.size.Store(end)
+	if s.format < Format {
+		// A file of an older format (format 1 had no format line) is
+		// rewritten in this one before anything is appended, so that an
+		// older twopc refuses it at its first line instead of misreading
+		// a record of several keys.
+		if err := l.compact(); err != nil {
+			l.f.Close()
+			return nil, nil, err
+		}
+	}
 	go l.run()
 	return l, st, nil
 }
@@ -81,8 +93,19 @@ func open(path string, opts Options) (*Log, *State, error) {
 func openOrCreate(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
 	if err == nil {
-		// A new file is only there after a crash once its directory entry is.
-		if err := syncDir(path); err != nil {
+		// A new file starts with its format line, and is only there after
+		// a crash once its directory entry is.
+		_, err := f.Write(appendLine(nil, protocol.Record{Kind: protocol.KindFormat, Format: Format}))
+		if err == nil {
+			err = f.Sync()
+		}
+		if err == nil {
+			err = syncDir(path)
+		}
+		if err == nil {
+			_, err = f.Seek(0, io.SeekStart) // to read it back
+		}
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("txlog: %w", err)
 		}

@@ -5,35 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/twopc/twopc/protocol"
 )
 
-// Kind is the type of a log record; it is the second word of its line.
-type Kind string
-
-const (
-	KindEpoch  Kind = "epoch"  // a coordinator incarnation started: Epoch
-	KindStaged Kind = "staged" // prepares are out, outcome open: TxID, Participants, Key
-	KindCommit Kind = "commit" // commit was decided: TxID, Participants, Key
-	KindAbort  Kind = "abort"  // abort of a staged transaction was decided: TxID
-	KindEnd    Kind = "end"    // every participant acknowledged: TxID
-)
-
-// Record is one line of the log. Only the fields of its Kind may be set.
-type Record struct {
-	Kind         Kind
-	Epoch        uint64   // KindEpoch
-	TxID         string   // every kind but KindEpoch
-	Participants []string // KindStaged and KindCommit, at least one
-	Key          string   // KindStaged and KindCommit, for operators only; any bytes
-}
-
-func (r Record) String() string {
-	return string(appendBody(nil, r))
-}
+// Format is the format this code writes: the number in the "format" line
+// at the head of every file it writes (doc.go). It reads formats 1
+// (files without a format line) and 2.
+const Format = 2
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -44,15 +28,23 @@ const (
 
 // check reports why r cannot be written so that it parses back to itself,
 // or nil. It is the writer's half of the canonical-encoding rule.
-func (r Record) check() error {
+func check(r protocol.Record) error {
+	noTx := r.TxID == "" && len(r.Participants) == 0 && len(r.Keys) == 0
 	switch r.Kind {
-	case KindEpoch:
-		if r.TxID != "" || len(r.Participants) != 0 || r.Key != "" {
-			return errors.New("epoch record with commit fields")
+	case protocol.KindFormat:
+		if !noTx || r.Epoch != 0 {
+			return errors.New("format record with other fields")
 		}
-	case KindStaged, KindCommit:
-		if r.Epoch != 0 {
-			return fmt.Errorf("%s record with an epoch", r.Kind)
+		if r.Format == 0 {
+			return errors.New("format 0: formats start at 1")
+		}
+	case protocol.KindEpoch:
+		if !noTx || r.Format != 0 {
+			return errors.New("epoch record with other fields")
+		}
+	case protocol.KindStaged, protocol.KindCommit:
+		if r.Epoch != 0 || r.Format != 0 {
+			return fmt.Errorf("%s record with an epoch or format", r.Kind)
 		}
 		if err := checkWord("txid", r.TxID); err != nil {
 			return err
@@ -68,9 +60,15 @@ func (r Record) check() error {
 				return fmt.Errorf("participant %q contains a comma", p)
 			}
 		}
-	case KindAbort, KindEnd:
-		if r.Epoch != 0 || len(r.Participants) != 0 || r.Key != "" {
-			return fmt.Errorf("%s record with epoch or commit fields", r.Kind)
+		if len(r.Keys) == 0 {
+			return fmt.Errorf("%s %s has no keys", r.Kind, r.TxID)
+		}
+		if !slices.IsSorted(r.Keys) || len(slices.Compact(slices.Clone(r.Keys))) != len(r.Keys) {
+			return fmt.Errorf("%s %s: keys not sorted or repeated", r.Kind, r.TxID)
+		}
+	case protocol.KindAbort, protocol.KindEnd:
+		if r.Epoch != 0 || r.Format != 0 || len(r.Participants) != 0 || len(r.Keys) != 0 {
+			return fmt.Errorf("%s record with other fields", r.Kind)
 		}
 		if err := checkWord("txid", r.TxID); err != nil {
 			return err
@@ -100,13 +98,15 @@ func checkWord(what, s string) error {
 }
 
 // appendBody appends the part of r's line that the CRC covers.
-func appendBody(dst []byte, r Record) []byte {
+func appendBody(dst []byte, r protocol.Record) []byte {
 	dst = append(dst, r.Kind...)
 	dst = append(dst, ' ')
 	switch r.Kind {
-	case KindEpoch:
+	case protocol.KindFormat:
+		dst = strconv.AppendUint(dst, r.Format, 10)
+	case protocol.KindEpoch:
 		dst = strconv.AppendUint(dst, r.Epoch, 10)
-	case KindStaged, KindCommit:
+	case protocol.KindStaged, protocol.KindCommit:
 		dst = append(dst, r.TxID...)
 		dst = append(dst, ' ')
 		for i, p := range r.Participants {
@@ -115,16 +115,18 @@ func appendBody(dst []byte, r Record) []byte {
 			}
 			dst = append(dst, p...)
 		}
-		dst = append(dst, ' ')
-		dst = strconv.AppendQuote(dst, r.Key)
-	case KindAbort, KindEnd:
+		for _, k := range r.Keys {
+			dst = append(dst, ' ')
+			dst = strconv.AppendQuote(dst, k)
+		}
+	case protocol.KindAbort, protocol.KindEnd:
 		dst = append(dst, r.TxID...)
 	}
 	return dst
 }
 
 // appendLine appends r's whole line, newline included. r must be valid.
-func appendLine(dst []byte, r Record) []byte {
+func appendLine(dst []byte, r protocol.Record) []byte {
 	start := len(dst)
 	dst = append(dst, "00000000 "...)
 	dst = appendBody(dst, r)
@@ -168,45 +170,69 @@ func checkFrame(line []byte) ([]byte, error) {
 
 // parseBody decodes a checksummed body. It accepts only the canonical
 // encoding: the result re-encodes to exactly body.
-func parseBody(body []byte) (Record, error) {
+func parseBody(body []byte) (protocol.Record, error) {
 	kind, rest, _ := bytes.Cut(body, []byte{' '})
-	var r Record
-	switch Kind(kind) {
-	case KindEpoch:
+	var r protocol.Record
+	switch k := protocol.Kind(kind); k {
+	case protocol.KindFormat, protocol.KindEpoch:
 		n, err := strconv.ParseUint(string(rest), 10, 64)
 		if err != nil {
-			return Record{}, fmt.Errorf("epoch %q is not a decimal uint64", rest)
+			return protocol.Record{}, fmt.Errorf("%s %q is not a decimal uint64", kind, rest)
 		}
-		r = Record{Kind: KindEpoch, Epoch: n}
-	case KindStaged, KindCommit:
+		r = protocol.Record{Kind: k, Epoch: n}
+		if k == protocol.KindFormat {
+			r = protocol.Record{Kind: k, Format: n}
+		}
+	case protocol.KindStaged, protocol.KindCommit:
 		f := strings.SplitN(string(rest), " ", 3)
 		if len(f) != 3 {
-			return Record{}, fmt.Errorf("%s needs txid, participants and key", kind)
+			return protocol.Record{}, fmt.Errorf("%s needs txid, participants and keys", kind)
 		}
-		key, err := strconv.Unquote(f[2])
+		keys, err := parseKeys(f[2])
 		if err != nil {
-			return Record{}, fmt.Errorf("%s key %s is not a quoted string", kind, f[2])
+			return protocol.Record{}, fmt.Errorf("%s %s: %v", kind, f[0], err)
 		}
-		r = Record{Kind: Kind(kind), TxID: f[0], Participants: strings.Split(f[1], ","), Key: key}
-	case KindAbort, KindEnd:
-		r = Record{Kind: Kind(kind), TxID: string(rest)}
+		r = protocol.Record{Kind: k, TxID: f[0], Participants: strings.Split(f[1], ","), Keys: keys}
+	case protocol.KindAbort, protocol.KindEnd:
+		r = protocol.Record{Kind: k, TxID: string(rest)}
 	default:
-		return Record{}, fmt.Errorf("unknown kind %q", kind)
+		return protocol.Record{}, fmt.Errorf("unknown kind %q", kind)
 	}
-	if err := r.check(); err != nil {
-		return Record{}, err
+	if err := check(r); err != nil {
+		return protocol.Record{}, err
 	}
 	if !bytes.Equal(appendBody(nil, r), body) {
-		return Record{}, errors.New("not in canonical encoding")
+		return protocol.Record{}, errors.New("not in canonical encoding")
 	}
 	return r, nil
 }
 
+// parseKeys reads quoted keys separated by single spaces.
+func parseKeys(s string) ([]string, error) {
+	var keys []string
+	for {
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("keys %.40q are not quoted strings", s)
+		}
+		k, _ := strconv.Unquote(q)
+		keys = append(keys, k)
+		s = s[len(q):]
+		if s == "" {
+			return keys, nil
+		}
+		if s[0] != ' ' {
+			return nil, fmt.Errorf("keys %.40q: want a space between keys", s)
+		}
+		s = s[1:]
+	}
+}
+
 // parseLine decodes one line without its newline.
-func parseLine(line []byte) (Record, error) {
+func parseLine(line []byte) (protocol.Record, error) {
 	body, err := checkFrame(line)
 	if err != nil {
-		return Record{}, err
+		return protocol.Record{}, err
 	}
 	return parseBody(body)
 }

@@ -3,6 +3,7 @@ package txlog
 import (
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"hash/crc32"
 	"os"
 	"reflect"
@@ -11,7 +12,7 @@ import (
 )
 
 func TestRecordRoundTrip(t *testing.T) {
-	for _, rec := range []Record{
+	for _, rec := range []protocol.Record{
 		epochRec(1),
 		epochRec(^uint64(0)),
 		commitRec("7.1523", "user:42", "p1", "p2", "p3"),
@@ -20,8 +21,10 @@ func TestRecordRoundTrip(t *testing.T) {
 		commitRec("t", "\xff\xfe invalid UTF-8", "p"),
 		commitRec("tx-é", "ключ", "nœud-1", "nœud-2"),
 		endRec("7.1523"),
-		{Kind: KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2"}, Key: "k"},
-		{Kind: KindAbort, TxID: "7.1524"},
+		{Kind: protocol.KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2"}, Keys: []string{"k"}},
+		{Kind: protocol.KindAbort, TxID: "7.1524"},
+		{Kind: protocol.KindFormat, Format: 2},
+		{Kind: protocol.KindCommit, TxID: "7.1525", Participants: []string{"p1"}, Keys: []string{"", "\"q\"", "a b", "z"}},
 	} {
 		l := line(rec)
 		if strings.Count(l, "\n") != 1 || !strings.HasSuffix(l, "\n") {
@@ -46,11 +49,13 @@ func TestDocExamples(t *testing.T) {
 	}
 	for _, want := range []string{
 		line(epochRec(7)),
-		line(Record{Kind: KindStaged, TxID: "7.1523", Participants: []string{"p1", "p2", "p3"}, Key: "user:42"}),
+		line(protocol.Record{Kind: protocol.KindStaged, TxID: "7.1523", Participants: []string{"p1", "p2", "p3"}, Keys: []string{"user:42"}}),
 		line(commitRec("7.1523", "user:42", "p1", "p2", "p3")),
 		line(endRec("7.1523")),
-		line(Record{Kind: KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2", "p3"}, Key: "user:7"}),
-		line(Record{Kind: KindAbort, TxID: "7.1524"}),
+		line(protocol.Record{Kind: protocol.KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2", "p3"}, Keys: []string{"user:7"}}),
+		line(protocol.Record{Kind: protocol.KindAbort, TxID: "7.1524"}),
+		line(protocol.Record{Kind: protocol.KindFormat, Format: 2}),
+		line(protocol.Record{Kind: protocol.KindStaged, TxID: "7.1525", Participants: []string{"p1", "p2", "p3"}, Keys: []string{"acct:alice", "acct:bob"}}),
 	} {
 		if !strings.Contains(string(doc), "\t"+want) {
 			t.Errorf("doc.go lacks the example line %q", want)
@@ -59,11 +64,11 @@ func TestDocExamples(t *testing.T) {
 }
 
 func TestInvalidRecords(t *testing.T) {
-	for _, rec := range []Record{
+	for _, rec := range []protocol.Record{
 		{},
 		{Kind: "rollback", TxID: "t"},
-		{Kind: KindEpoch, Epoch: 1, TxID: "t"},
-		{Kind: KindEpoch, Epoch: 1, Key: "k"},
+		{Kind: protocol.KindEpoch, Epoch: 1, TxID: "t"},
+		{Kind: protocol.KindEpoch, Epoch: 1, Keys: []string{"k"}},
 		commitRec("", "k", "p"),
 		commitRec("t x", "k", "p"),
 		commitRec("t\x00", "k", "p"),
@@ -75,17 +80,22 @@ func TestInvalidRecords(t *testing.T) {
 		commitRec("t", "k", ""),
 		commitRec("t", "k", "p,q"),
 		commitRec("t", "k", "p q"),
-		{Kind: KindCommit, Epoch: 1, TxID: "t", Participants: []string{"p"}},
-		{Kind: KindEnd, TxID: "t", Key: "k"},
-		{Kind: KindEnd, TxID: "t", Participants: []string{"p"}},
-		{Kind: KindStaged, TxID: "t", Key: "k"},
-		{Kind: KindStaged, Epoch: 1, TxID: "t", Participants: []string{"p"}},
-		{Kind: KindAbort, TxID: "t", Key: "k"},
-		{Kind: KindAbort, TxID: ""},
+		{Kind: protocol.KindCommit, Epoch: 1, TxID: "t", Participants: []string{"p"}},
+		{Kind: protocol.KindEnd, TxID: "t", Keys: []string{"k"}},
+		{Kind: protocol.KindEnd, TxID: "t", Participants: []string{"p"}},
+		{Kind: protocol.KindStaged, TxID: "t", Keys: []string{"k"}},
+		{Kind: protocol.KindStaged, Epoch: 1, TxID: "t", Participants: []string{"p"}},
+		{Kind: protocol.KindAbort, TxID: "t", Keys: []string{"k"}},
+		{Kind: protocol.KindAbort, TxID: ""},
 		endRec(""),
 		endRec("a\tb"),
+		{Kind: protocol.KindCommit, TxID: "t", Participants: []string{"p"}},                           // no keys
+		{Kind: protocol.KindCommit, TxID: "t", Participants: []string{"p"}, Keys: []string{"b", "a"}}, // not sorted
+		{Kind: protocol.KindCommit, TxID: "t", Participants: []string{"p"}, Keys: []string{"a", "a"}}, // repeated
+		{Kind: protocol.KindFormat},
+		{Kind: protocol.KindFormat, Format: 2, Epoch: 1},
 	} {
-		if err := rec.check(); err == nil {
+		if err := check(rec); err == nil {
 			t.Errorf("check(%#v) = nil, want an error", rec)
 		}
 	}
@@ -95,7 +105,7 @@ func TestAppendRejectsInvalidRecords(t *testing.T) {
 	l, _ := openLog(t, tempLog(t), Options{})
 	defer l.Close()
 	mustAppend(t, l, epochRec(5))
-	for _, rec := range []Record{endRec(""), epochRec(5), epochRec(4), commitRec("t", "k")} {
+	for _, rec := range []protocol.Record{endRec(""), epochRec(5), epochRec(4), commitRec("t", "k")} {
 		if err := l.Append(rec); !errors.Is(err, ErrInvalidRecord) {
 			t.Errorf("Append(%#v) = %v, want ErrInvalidRecord", rec, err)
 		}
@@ -169,7 +179,7 @@ func roundTrip(t *testing.T, data []byte) {
 	if err != nil {
 		return
 	}
-	if err := rec.check(); err != nil {
+	if err := check(rec); err != nil {
 		t.Fatalf("parseLine(%q) accepted an invalid record %#v: %v", data, rec, err)
 	}
 	if got, want := string(appendLine(nil, rec)), string(data)+"\n"; got != want {

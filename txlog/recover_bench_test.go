@@ -2,6 +2,7 @@ package txlog
 
 import (
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,18 +15,18 @@ import (
 func BenchmarkOpenMillion(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "tx.log")
 	var buf []byte
-	buf = appendLine(buf, Record{Kind: KindEpoch, Epoch: 1})
+	buf = appendLine(buf, protocol.Record{Kind: protocol.KindEpoch, Epoch: 1})
 	parts := []string{"p1", "p2", "p3"}
 	const txs = 500_000
 	for i := range txs {
 		id := fmt.Sprintf("1.%d", i)
-		buf = appendLine(buf, Record{Kind: KindCommit, TxID: id, Participants: parts, Key: fmt.Sprintf("key%08d", i)})
+		buf = appendLine(buf, protocol.Record{Kind: protocol.KindCommit, TxID: id, Participants: parts, Keys: []string{fmt.Sprintf("key%08d", i)}})
 		if i < txs-1000 {
-			buf = appendLine(buf, Record{Kind: KindEnd, TxID: id})
+			buf = appendLine(buf, protocol.Record{Kind: protocol.KindEnd, TxID: id})
 		}
 	}
 	for i := range 999 { // to make 1,000,000 lines with the epoch
-		buf = appendLine(buf, Record{Kind: KindEnd, TxID: fmt.Sprintf("0.%d", i)})
+		buf = appendLine(buf, protocol.Record{Kind: protocol.KindEnd, TxID: fmt.Sprintf("0.%d", i)})
 	}
 	if err := os.WriteFile(path, buf, 0o640); err != nil {
 		b.Fatal(err)

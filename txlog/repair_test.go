@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // The intact log every corruption starts from, and where its lines begin.
@@ -22,6 +24,8 @@ var (
 	good      = strings.Join(goodLines, "")
 	goodState = "epoch=1 pending=1.2,1.3"
 )
+
+var formatLine = line(protocol.Record{Kind: protocol.KindFormat, Format: Format})
 
 func lineOffset(i int) int { return len(strings.Join(goodLines[:i], "")) }
 
@@ -169,6 +173,10 @@ func TestOpenDamagedFiles(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
+		// Every file starts with its format line, as this code writes it
+		// (TestOlderFormat covers files without one).
+		tt.data = formatLine + tt.data
+		tt.off += len(formatLine)
 		t.Run(tt.name, func(t *testing.T) {
 			path := tempLog(t)
 			if err := os.WriteFile(path, []byte(tt.data), 0o640); err != nil {
@@ -297,5 +305,43 @@ func TestScanLeavesTornTail(t *testing.T) {
 	}
 	if s := siblings(t, path); len(s) != 0 {
 		t.Errorf("Scan created %v", s)
+	}
+}
+
+// A file of format 1 (no format line, one key per record) is read as it
+// is and rewritten in the current format by Open, so that an older twopc
+// refuses it at its first line; a newer format, or one going backwards,
+// is refused.
+func TestOlderFormat(t *testing.T) {
+	path := tempLog(t)
+	v1 := line(epochRec(3)) + line(commitRec("3.1", "k", "p1", "p2")) + line(commitRec("3.2", "j", "p1"))
+	if err := os.WriteFile(path, []byte(v1), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l, st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, l)
+	if got := describe(st); got != "epoch=3 pending=3.1,3.2" {
+		t.Errorf("state of the format 1 file: %s", got)
+	}
+	if got, want := string(readFile(t, path)), formatLine+v1; got != want {
+		t.Errorf("after Open:\n got %q\nwant %q", got, want)
+	}
+
+	for name, data := range map[string]string{
+		"newer format":     line(protocol.Record{Kind: protocol.KindFormat, Format: Format + 1}) + line(epochRec(1)),
+		"format backwards": formatLine + line(epochRec(1)) + line(protocol.Record{Kind: protocol.KindFormat, Format: 1}),
+	} {
+		path := tempLog(t)
+		if err := os.WriteFile(path, []byte(data), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: Open gave %v, want ErrCorrupt", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
 	}
 }

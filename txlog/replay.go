@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // replay applies the lines of data, the content of the file at path (named
@@ -75,4 +77,20 @@ func Scan(path string) (*State, error) {
 		st.TornTail = &Torn{Offset: end, Bytes: int64(len(data)) - end}
 	}
 	return st, nil
+}
+
+// Replay applies records, as if read from a file in that order, and
+// returns the state a log holding them would open with. It does no I/O:
+// the protocol explorer uses it to recover exactly as Open does.
+func Replay(recs []protocol.Record) (*State, error) {
+	s := newLive()
+	for i, r := range recs {
+		if err := check(r); err != nil {
+			return nil, fmt.Errorf("txlog: record %d: %w", i, err)
+		}
+		if err := s.apply(r, int64(len(appendLine(nil, r)))); err != nil {
+			return nil, fmt.Errorf("txlog: record %d: %w", i, err)
+		}
+	}
+	return s.state(), nil
 }

@@ -3,6 +3,7 @@ package txlog
 import (
 	"bytes"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +17,8 @@ import (
 // are ignored. Commands:
 //
 //	epoch N                     Append an epoch record
-//	commit TX P1,P2 KEY...      Append a commit (KEY is the rest of the line)
+//	commit TX P1,P2 KEY...      Append a commit (keys separated by spaces,
+//	                            or Go-quoted if the first starts with ")
 //	end TX                      Append an end
 //	async epoch|commit|end ...  the same with AppendAsync
 //	compact                     Compact
@@ -94,11 +96,19 @@ func runScript(t *testing.T, file string) {
 			if len(f) < 4 {
 				t.Fatalf("%s:%d: want %s TX P1,P2 KEY", file, step.line, args[0])
 			}
-			rec := commitRec(f[1], f[3], strings.Split(f[2], ",")...)
-			rec.Kind = Kind(args[0])
+			rec := commitRec(f[1], "", strings.Split(f[2], ",")...)
+			rec.Keys = strings.Fields(f[3])
+			if strings.HasPrefix(f[3], `"`) {
+				keys, err := parseKeys(f[3])
+				if err != nil {
+					t.Fatalf("%s:%d: %v", file, step.line, err)
+				}
+				rec.Keys = keys
+			}
+			rec.Kind = protocol.Kind(args[0])
 			check(appendFn(rec))
 		case "end", "abort":
-			check(appendFn(Record{Kind: Kind(args[0]), TxID: args[1]}))
+			check(appendFn(protocol.Record{Kind: protocol.Kind(args[0]), TxID: args[1]}))
 		case "compact":
 			check(l.Compact())
 		case "reopen":
@@ -134,9 +144,13 @@ func printState(printf func(string, ...any), st *State) {
 	printf("epoch %d", st.Epoch)
 	for _, r := range st.Pending {
 		what := "pending"
-		if r.Kind == KindStaged {
+		if r.Kind == protocol.KindStaged {
 			what = "staged"
 		}
-		printf("%s %s %s %q", what, r.TxID, strings.Join(r.Participants, ","), r.Key)
+		var keys []string
+		for _, k := range r.Keys {
+			keys = append(keys, strconv.Quote(k))
+		}
+		printf("%s %s %s %s", what, r.TxID, strings.Join(r.Participants, ","), strings.Join(keys, " "))
 	}
 }

@@ -4,14 +4,15 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"slices"
 )
 
 // State is what a log holds for recovery.
 type State struct {
-	Epoch    uint64   // highest epoch in the log, 0 for a new log
-	Pending  []Record // staged and commit records without an outcome, in log order
-	TornTail *Torn    // non-nil when a torn tail was found (and, by Open, cut)
+	Epoch    uint64            // highest epoch in the log, 0 for a new log
+	Pending  []protocol.Record // staged and commit records without an outcome, in log order
+	TornTail *Torn             // non-nil when a torn tail was found (and, by Open, cut)
 }
 
 // Torn describes a torn tail.
@@ -25,29 +26,41 @@ type Torn struct {
 // does no I/O. Open feeds it the file, the writer feeds it every batch it
 // writes, and compaction writes it out, so it always describes the file.
 type live struct {
+	format   uint64 // of the records read so far; 0 until a format line (format 1)
 	epoch    uint64
 	epochLen int64 // length of the epoch line, 0 while there is none
 	seq      uint64
 	pending  map[string]liveCommit
-	bytes    int64 // length of the lines compaction would write
+	bytes    int64 // length of the lines compaction would write, format line included
 }
 
 type liveCommit struct {
 	seq uint64 // log order
-	rec Record
+	rec protocol.Record
 	len int64 // line length
 }
 
+// formatLineLen is the length of the format line compaction writes.
+var formatLineLen = int64(len(appendLine(nil, protocol.Record{Kind: protocol.KindFormat, Format: Format})))
+
 func newLive() *live {
-	return &live{pending: make(map[string]liveCommit)}
+	return &live{pending: make(map[string]liveCommit), bytes: formatLineLen}
 }
 
 // apply takes a valid record whose line is n bytes long. The only error is
 // an epoch that does not increase; the caller decides what that means
 // (corruption on replay, an invalid record on append).
-func (s *live) apply(r Record, n int64) error {
+func (s *live) apply(r protocol.Record, n int64) error {
 	switch r.Kind {
-	case KindEpoch:
+	case protocol.KindFormat:
+		if r.Format > Format {
+			return fmt.Errorf("format %d: written by a newer twopc (this one reads formats 1 to %d)", r.Format, Format)
+		}
+		if r.Format < s.format {
+			return fmt.Errorf("format %d after format %d", r.Format, s.format)
+		}
+		s.format = r.Format
+	case protocol.KindEpoch:
 		if r.Epoch == 0 {
 			return errors.New("epoch 0: epochs start at 1")
 		}
@@ -56,10 +69,10 @@ func (s *live) apply(r Record, n int64) error {
 		}
 		s.bytes += n - s.epochLen
 		s.epoch, s.epochLen = r.Epoch, n
-	case KindStaged, KindCommit:
+	case protocol.KindStaged, protocol.KindCommit:
 		c, ok := s.pending[r.TxID]
 		switch {
-		case ok && c.rec.Kind == KindStaged && r.Kind == KindCommit:
+		case ok && c.rec.Kind == protocol.KindStaged && r.Kind == protocol.KindCommit:
 			// The decision replaces the intent, keeping its position.
 			s.bytes += n - c.len
 			s.pending[r.TxID] = liveCommit{seq: c.seq, rec: r, len: n}
@@ -70,7 +83,7 @@ func (s *live) apply(r Record, n int64) error {
 			s.pending[r.TxID] = liveCommit{seq: s.seq, rec: r, len: n}
 			s.bytes += n
 		}
-	case KindAbort, KindEnd:
+	case protocol.KindAbort, protocol.KindEnd:
 		if c, ok := s.pending[r.TxID]; ok {
 			delete(s.pending, r.TxID)
 			s.bytes -= c.len
@@ -80,25 +93,25 @@ func (s *live) apply(r Record, n int64) error {
 }
 
 // commits returns the pending staged and commit records in log order.
-func (s *live) commits() []Record {
+func (s *live) commits() []protocol.Record {
 	cs := make([]liveCommit, 0, len(s.pending))
 	for _, c := range s.pending {
 		cs = append(cs, c)
 	}
 	slices.SortFunc(cs, func(a, b liveCommit) int { return cmp.Compare(a.seq, b.seq) })
-	recs := make([]Record, len(cs))
+	recs := make([]protocol.Record, len(cs))
 	for i, c := range cs {
 		recs[i] = c.rec
 	}
 	return recs
 }
 
-// records returns what a compacted log holds: the epoch, then the pending
-// commits in log order.
-func (s *live) records() []Record {
-	var recs []Record
+// records returns what a compacted log holds: the format, the epoch,
+// then the pending records in log order.
+func (s *live) records() []protocol.Record {
+	recs := []protocol.Record{{Kind: protocol.KindFormat, Format: Format}}
 	if s.epoch > 0 {
-		recs = append(recs, Record{Kind: KindEpoch, Epoch: s.epoch})
+		recs = append(recs, protocol.Record{Kind: protocol.KindEpoch, Epoch: s.epoch})
 	}
 	return append(recs, s.commits()...)
 }
@@ -108,6 +121,7 @@ func (s *live) state() *State {
 	pending := s.commits()
 	for i := range pending {
 		pending[i].Participants = slices.Clone(pending[i].Participants)
+		pending[i].Keys = slices.Clone(pending[i].Keys)
 	}
 	return &State{Epoch: s.epoch, Pending: pending}
 }

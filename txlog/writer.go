@@ -86,8 +86,12 @@ func (l *Log) flush(b *batch, force bool) error {
 		if err := l.failpoint("sync"); err != nil {
 			return failed(l.path, "fsync", err)
 		}
+		start := time.Now()
 		if err := l.f.Sync(); err != nil {
 			return failed(l.path, "fsync", err)
+		}
+		if l.opts.ObserveFsync != nil {
+			l.opts.ObserveFsync(time.Since(start))
 		}
 		l.fsyncs.Add(1)
 		l.unsynced = false

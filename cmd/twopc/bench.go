@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/internal/hostile"
 	"github.com/twopc/twopc/internal/rpc"
 )
@@ -194,27 +195,24 @@ func fsyncCounts(c *rpc.Client, peers *http.Client, timeout time.Duration) []fsy
 		m, _ := res.(map[string]any)
 		return m
 	}
-	st := get(c, "status")
-	lg, _ := st["log"].(map[string]any)
-	n, ok := lg["fsyncs"].(int64)
-	if !ok {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res, err := c.Call(ctx, "status")
+	if err != nil {
 		return nil
 	}
-	out := []fsyncCount{{name: "coordinator", n: n}}
-	ps, _ := st["participants"].([]any)
-	for _, p := range ps {
-		pm, _ := p.(map[string]any)
-		for _, k := range []string{"bytes_sent", "bytes_received"} {
-			b, _ := pm[k].(int64)
-			out[0].wire += b
-		}
-		url, _ := pm["url"].(string)
-		name, _ := pm["name"].(string)
-		n, ok := get(rpc.NewClient(url, peers), "stats")["batches"].(int64)
+	st, err := api.DecodeStatus(res)
+	if err != nil || st.Log == nil {
+		return nil
+	}
+	out := []fsyncCount{{name: "coordinator", n: int64(st.Log.Fsyncs)}}
+	for _, p := range st.Participants {
+		out[0].wire += p.BytesSent + p.BytesReceived
+		n, ok := get(rpc.NewClient(p.URL, peers), "stats")["batches"].(int64)
 		if !ok {
 			return nil
 		}
-		out = append(out, fsyncCount{name: name, n: n})
+		out = append(out, fsyncCount{name: p.Name, n: n})
 	}
 	return out
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"sort"
-	"strings"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 )
 
@@ -156,32 +158,30 @@ func runStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	st, ok := res.(map[string]any)
-	if !ok {
-		return fmt.Errorf("unexpected reply %T", res)
+	st, err := api.DecodeStatus(res)
+	if err != nil {
+		return err
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	printStatus(os.Stdout, st)
+	return nil
+}
+
+// printStatus shows a status as a table of participants and a line of
+// counters. Counters count since the coordinator last started.
+func printStatus(out io.Writer, st coordinator.Status) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PARTICIPANT\tSTATE\tIN FLIGHT\tPREPARED\tURL")
-	ps, _ := st["participants"].([]any)
-	for _, p := range ps {
-		m, _ := p.(map[string]any)
-		fmt.Fprintf(w, "%v\t%v\t%v\t%v\t%v\n", m["name"], m["state"], m["in_flight"], m["prepared"], m["url"])
+	for _, p := range st.Participants {
+		prepared := strconv.Itoa(p.Prepared)
+		if p.State == coordinator.StateOffline {
+			prepared = "?"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", p.Name, p.State, p.InFlight, prepared, p.URL)
 	}
 	w.Flush()
-	var keys []string
-	for k := range st {
-		if k != "participants" && k != "log" {
-			keys = append(keys, k)
-		}
+	fmt.Fprintf(out, "\nsince start (epoch %d): committed=%d aborted=%d in_doubt=%d active=%d cache_hits=%d cache_misses=%d\n",
+		st.Epoch, st.Committed, st.Aborted, st.InDoubt, st.Active, st.CacheHits, st.CacheMisses)
+	if l := st.Log; l != nil {
+		fmt.Fprintf(out, "log: fsyncs=%d records=%d bytes=%d compactions=%d\n", l.Fsyncs, l.Records, l.Bytes, l.Compactions)
 	}
-	sort.Strings(keys)
-	var line []string
-	for _, k := range keys {
-		line = append(line, fmt.Sprintf("%s=%v", k, st[k]))
-	}
-	fmt.Println("\n" + strings.Join(line, " "))
-	if l, ok := st["log"].(map[string]any); ok {
-		fmt.Printf("log: fsyncs=%v records=%v bytes=%v compactions=%v\n", l["fsyncs"], l["records"], l["bytes"], l["compactions"])
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/twopc/twopc/protocol"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/logs"
 	"github.com/twopc/twopc/internal/rpc"
@@ -38,7 +40,7 @@ func runCoordinator(args []string) error {
 	callTimeout := fs.Duration("call-timeout", 2*time.Second, "timeout of one commit, abort or read call to a participant")
 	cacheBytes := fs.Int64("read-cache-bytes", 32<<20, "memory for values of recent writes, served to gets without a participant (0: off)")
 	compactBytes := fs.Int64("compact-bytes", txlog.DefaultCompactBytes, "compact the transaction log when it grows past this size and is mostly finished transactions")
-	lim := coordinator.DefaultLimits()
+	lim := api.DefaultLimits()
 	fs.IntVar(&lim.MaxKeyBytes, "max-key-bytes", lim.MaxKeyBytes, "largest key accepted")
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
 	rlim := rpc.DefaultLimits()
@@ -82,7 +84,7 @@ func runCoordinator(args []string) error {
 		log.Warn("cut a torn tail off the transaction log", "offset", state.TornTail.Offset, "bytes", state.TornTail.Bytes, "copy", state.TornTail.CopyPath)
 	}
 	epoch := state.Epoch + 1
-	if err := tl.Append(txlog.Record{Kind: txlog.KindEpoch, Epoch: epoch}); err != nil {
+	if err := tl.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: epoch}); err != nil {
 		return err
 	}
 	c, err := coordinator.New(coordinator.Config{
@@ -97,9 +99,9 @@ func runCoordinator(args []string) error {
 	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
 
 	srv := rpc.NewServer(rlim, log)
-	coordinator.Register(srv, c, lim)
+	api.Register(srv, c, lim)
 	peer, client := rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)
-	srv.SetAuthorizer(coordinator.Authorizer(peer, client))
+	srv.SetAuthorizer(api.Authorizer(peer, client))
 	// Before a body is read: the client token (when set) admits any
 	// request, the peer token only small ones, because all it lets a
 	// caller do is tx.outcome; a request with neither is refused unread.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -32,9 +33,13 @@ func runTxlog(args []string) error {
 		fmt.Println("the coordinator commits it if every participant holds it prepared, else aborts it.")
 		fmt.Println("Transactions with no record were never committed (presumed abort) and are not listed.")
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TXID\tSTATE\tPARTICIPANTS\tKEY")
+		fmt.Fprintln(w, "TXID\tSTATE\tPARTICIPANTS\tKEYS")
 		for _, r := range st.Pending {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%q\n", r.TxID, r.Kind, strings.Join(r.Participants, ","), r.Key)
+			keys := make([]string, len(r.Keys))
+			for i, k := range r.Keys {
+				keys[i] = strconv.Quote(k)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.TxID, r.Kind, strings.Join(r.Participants, ","), strings.Join(keys, " "))
 		}
 		w.Flush()
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/drill"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
@@ -166,8 +167,11 @@ func settledOnce(ctx context.Context, coord *rpc.Client, parts []*participant.Cl
 	if err != nil {
 		return "coordinator status: " + err.Error(), false
 	}
-	st, _ := res.(map[string]any)
-	rep.InDoubt, _ = st["in_doubt"].(int64)
+	st, err := api.DecodeStatus(res)
+	if err != nil {
+		return err.Error(), false
+	}
+	rep.InDoubt = st.InDoubt
 	if rep.InDoubt != 0 {
 		return fmt.Sprintf("coordinator has %d transaction(s) in doubt", rep.InDoubt), false
 	}

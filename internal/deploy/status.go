@@ -9,7 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/coordinator"
 )
 
 // StatusRow is one process as status sees it.
@@ -59,7 +60,7 @@ func (o *Ops) Status(ctx context.Context) error {
 func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 	hosts := o.Inv.Hosts
 	perHost := make([][]StatusRow, len(hosts))
-	var view map[string]any
+	var view *coordinator.Status
 	var viewErr error
 	var wg sync.WaitGroup
 	for i, h := range hosts {
@@ -74,24 +75,21 @@ func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 		})
 	}
 	wg.Wait()
-	states := map[string]map[string]any{} // participant name -> its entry in the coordinator's view
+	states := map[string]coordinator.ParticipantStatus{} // participant name -> its entry in the coordinator's view
 	summary := "coordinator view: unavailable"
 	if viewErr != nil {
 		summary += ": " + viewErr.Error()
 	}
 	if view != nil {
-		ps, _ := view["participants"].([]any)
 		active := 0
-		for _, p := range ps {
-			m, _ := p.(map[string]any)
-			name, _ := m["name"].(string)
-			states[name] = m
-			if m["state"] == "active" {
+		for _, p := range view.Participants {
+			states[p.Name] = p
+			if p.State == coordinator.StateActive {
 				active++
 			}
 		}
-		summary = fmt.Sprintf("coordinator view: %d/%d participants active, in doubt %v, committed %v, aborted %v, epoch %v",
-			active, len(ps), view["in_doubt"], view["committed"], view["aborted"], view["epoch"])
+		summary = fmt.Sprintf("coordinator view: %d/%d participants active, in doubt %d, committed %d, aborted %d since its start (epoch %d)",
+			active, len(view.Participants), view.InDoubt, view.Committed, view.Aborted, view.Epoch)
 	}
 	var rows []StatusRow
 	for _, hr := range perHost {
@@ -99,14 +97,18 @@ func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 			switch {
 			case r.Err != nil:
 			case r.Role == RoleCoordinator && view != nil:
-				r.View = fmt.Sprintf("serving, in doubt %v", view["in_doubt"])
+				r.View = fmt.Sprintf("serving, in doubt %d", view.InDoubt)
 			case r.Role == RoleCoordinator:
 				r.View = "not answering"
 			case view == nil:
 				r.View = "- (coordinator not answering)"
-			case states[r.Host] != nil:
-				m := states[r.Host]
-				r.View = fmt.Sprintf("%v (in flight %v, prepared %v)", m["state"], m["in_flight"], m["prepared"])
+			case states[r.Host].Name != "":
+				p := states[r.Host]
+				if p.State == coordinator.StateOffline {
+					r.View = p.State
+				} else {
+					r.View = fmt.Sprintf("%s (in flight %d, prepared %d)", p.State, p.InFlight, p.Prepared)
+				}
 			default:
 				r.View = "unknown to the coordinator"
 			}
@@ -118,8 +120,8 @@ func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 
 // hostStatus returns a row per role of h and, on the coordinator's host,
 // the coordinator's status reply.
-func (o *Ops) hostStatus(ctx context.Context, h Host) ([]StatusRow, map[string]any, error) {
-	fail := func(err error) ([]StatusRow, map[string]any, error) {
+func (o *Ops) hostStatus(ctx context.Context, h Host) ([]StatusRow, *coordinator.Status, error) {
+	fail := func(err error) ([]StatusRow, *coordinator.Status, error) {
 		var rows []StatusRow
 		for _, r := range rolesOf(h) {
 			rows = append(rows, StatusRow{Host: h.Name, Role: r, Err: err})
@@ -150,13 +152,9 @@ func (o *Ops) hostStatus(ctx context.Context, h Host) ([]StatusRow, map[string]a
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	res, err := rpc.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, o.tls, o.clientToken)).Call(cctx, "status")
+	view, err := api.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, o.tls, o.clientToken)).Status(cctx)
 	if err != nil {
 		return rows, nil, err
 	}
-	view, ok := res.(map[string]any)
-	if !ok {
-		return rows, nil, fmt.Errorf("coordinator status: unexpected reply %T", res)
-	}
-	return rows, view, nil
+	return rows, &view, nil
 }

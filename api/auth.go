@@ -1,4 +1,4 @@
-package coordinator
+package api
 
 import "github.com/twopc/twopc/internal/rpc"
 

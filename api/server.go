@@ -1,12 +1,12 @@
-package coordinator
+package api
 
 import (
 	"context"
 	"errors"
 
+	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
-	"github.com/twopc/twopc/txlog"
 )
 
 // Limits on what a client may store.
@@ -20,7 +20,7 @@ func DefaultLimits() Limits { return Limits{MaxKeyBytes: 1024, MaxValueBytes: 1 
 
 // Register adds the public methods (put, get, delete, status) and the
 // participants' tx.outcome to srv.
-func Register(srv *rpc.Server, c *Coordinator, lim Limits) {
+func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 	key := func(ps []any) (string, error) {
 		k, err := rpc.String(ps, 0, "key")
 		if err != nil {
@@ -108,7 +108,7 @@ func Register(srv *rpc.Server, c *Coordinator, lim Limits) {
 			if err := rpc.Arity(ps); err != nil {
 				return nil, err
 			}
-			return statusStruct(c), nil
+			return EncodeStatus(c.Status(ctx)), nil
 		},
 	})
 	srv.Register(rpc.Method{
@@ -136,26 +136,6 @@ func Register(srv *rpc.Server, c *Coordinator, lim Limits) {
 	})
 }
 
-func statusStruct(c *Coordinator) map[string]any {
-	st := c.Status(context.Background())
-	ps := make([]any, len(st.Participants))
-	for i, p := range st.Participants {
-		ps[i] = map[string]any{"name": p.Name, "url": p.URL, "state": p.State, "in_flight": p.InFlight, "prepared": p.Prepared,
-			"bytes_sent": p.BytesSent, "bytes_received": p.BytesReceived}
-	}
-	out := map[string]any{
-		"epoch": int64(st.Epoch), "participants": ps,
-		"committed": int64(st.Committed), "aborted": int64(st.Aborted),
-		"in_doubt": st.InDoubt, "active": st.Active,
-		"cache_hits": int64(st.CacheHits), "cache_misses": int64(st.CacheMisses),
-	}
-	if l, ok := c.cfg.Log.(interface{ Stats() txlog.Stats }); ok {
-		ls := l.Stats()
-		out["log"] = map[string]any{"fsyncs": int64(ls.Fsyncs), "records": int64(ls.Records), "bytes": ls.Bytes, "compactions": int64(ls.Compactions)}
-	}
-	return out
-}
-
 func wire(v participant.Value) any {
 	if v.Binary {
 		return v.Data
@@ -167,11 +147,11 @@ func wire(v participant.Value) any {
 func fault(err error) error {
 	var code int
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, coordinator.ErrNotFound):
 		code = rpc.NotFound
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, coordinator.ErrConflict):
 		code = rpc.Conflict
-	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrStopped):
+	case errors.Is(err, coordinator.ErrUnavailable), errors.Is(err, coordinator.ErrStopped):
 		code = rpc.Unavailable
 	default:
 		return err

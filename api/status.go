@@ -1,0 +1,115 @@
+package api
+
+import (
+	"fmt"
+
+	"github.com/twopc/twopc/coordinator"
+	"github.com/twopc/twopc/txlog"
+)
+
+// EncodeStatus is the wire form of the status method's reply:
+//
+//	{epoch, committed, aborted, in_doubt, active, cache_hits, cache_misses: int,
+//	 participants: [{name, url, state, in_flight, bytes_sent, bytes_received: int,
+//	                 prepared: int (absent while the participant is offline)}],
+//	 log: {fsyncs, records, bytes, compactions: int} (absent if not kept)}
+//
+// Counters count since the coordinator started (its epoch): they reset
+// at every restart.
+func EncodeStatus(st coordinator.Status) map[string]any {
+	ps := make([]any, len(st.Participants))
+	for i, p := range st.Participants {
+		m := map[string]any{"name": p.Name, "url": p.URL, "state": p.State, "in_flight": p.InFlight,
+			"bytes_sent": p.BytesSent, "bytes_received": p.BytesReceived}
+		if p.State != coordinator.StateOffline {
+			m["prepared"] = p.Prepared
+		}
+		ps[i] = m
+	}
+	out := map[string]any{
+		"epoch": int64(st.Epoch), "participants": ps,
+		"committed": int64(st.Committed), "aborted": int64(st.Aborted),
+		"in_doubt": st.InDoubt, "active": st.Active,
+		"cache_hits": int64(st.CacheHits), "cache_misses": int64(st.CacheMisses),
+	}
+	if l := st.Log; l != nil {
+		out["log"] = map[string]any{"fsyncs": int64(l.Fsyncs), "records": int64(l.Records), "bytes": l.Bytes, "compactions": int64(l.Compactions)}
+	}
+	return out
+}
+
+// DecodeStatus reads a status reply. Fields it does not know are ignored,
+// so that a newer coordinator can add some; a field of the wrong type is
+// an error.
+func DecodeStatus(v any) (coordinator.Status, error) {
+	var st coordinator.Status
+	d := decoder{}
+	m := d.object(v, "status")
+	st.Epoch = uint64(d.int(m, "epoch"))
+	st.Committed = uint64(d.int(m, "committed"))
+	st.Aborted = uint64(d.int(m, "aborted"))
+	st.InDoubt = d.int(m, "in_doubt")
+	st.Active = d.int(m, "active")
+	st.CacheHits = uint64(d.int(m, "cache_hits"))
+	st.CacheMisses = uint64(d.int(m, "cache_misses"))
+	if ps, ok := m["participants"].([]any); ok {
+		for _, e := range ps {
+			pm := d.object(e, "participant")
+			st.Participants = append(st.Participants, coordinator.ParticipantStatus{
+				Name: d.str(pm, "name"), URL: d.str(pm, "url"), State: d.str(pm, "state"),
+				InFlight: d.int(pm, "in_flight"), Prepared: int(d.int(pm, "prepared")),
+				BytesSent: d.int(pm, "bytes_sent"), BytesReceived: d.int(pm, "bytes_received"),
+			})
+		}
+	} else if m["participants"] != nil {
+		d.fail("participants is %T, want array", m["participants"])
+	}
+	if lv, ok := m["log"]; ok {
+		lm := d.object(lv, "log")
+		st.Log = &txlog.Stats{Fsyncs: uint64(d.int(lm, "fsyncs")), Records: uint64(d.int(lm, "records")),
+			Bytes: d.int(lm, "bytes"), Compactions: uint64(d.int(lm, "compactions"))}
+	}
+	return st, d.err
+}
+
+// decoder reads struct members, keeping the first type error.
+type decoder struct{ err error }
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("api: status reply: "+format, args...)
+	}
+}
+
+func (d *decoder) object(v any, what string) map[string]any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.fail("%s is %T, want struct", what, v)
+	}
+	return m
+}
+
+// int reads an integer member; a missing one is 0.
+func (d *decoder) int(m map[string]any, name string) int64 {
+	v, ok := m[name]
+	if !ok {
+		return 0
+	}
+	n, ok := v.(int64)
+	if !ok {
+		d.fail("%s is %T, want int", name, v)
+	}
+	return n
+}
+
+func (d *decoder) str(m map[string]any, name string) string {
+	v, ok := m[name]
+	if !ok {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		d.fail("%s is %T, want string", name, v)
+	}
+	return s
+}

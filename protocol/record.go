@@ -1,0 +1,43 @@
+package protocol
+
+// Kind is the type of a decision-log record.
+type Kind string
+
+// The record kinds. txlog/doc.go specifies how each is written and read
+// back; these comments say what each means to the protocol.
+const (
+	// KindFormat heads a log file: the format of the records after it.
+	// The log writes it; the coordinator never does.
+	KindFormat Kind = "format"
+	// KindEpoch: a coordinator incarnation started. Transaction ids carry
+	// their epoch, so ids of different incarnations never collide.
+	KindEpoch Kind = "epoch"
+	// KindStaged: the transaction's prepares are out; its outcome is
+	// open. Once every participant holds a durable YES vote and this
+	// record is durable, the transaction is committed (parallel commits).
+	KindStaged Kind = "staged"
+	// KindCommit: commit was decided. Durable before any participant is
+	// told to commit.
+	KindCommit Kind = "commit"
+	// KindAbort: abort of a staged transaction was decided. Durable
+	// before anyone hears of the abort.
+	KindAbort Kind = "abort"
+	// KindEnd: the transaction needs nothing more: every participant
+	// acknowledged its commit, or no participant had anything to write.
+	// Losing it only means commits are re-sent after a restart.
+	KindEnd Kind = "end"
+)
+
+// Record is one decision-log record. Only the fields of its Kind are set.
+type Record struct {
+	Kind   Kind
+	Format uint64 // KindFormat
+	Epoch  uint64 // KindEpoch
+	TxID   string // staged, commit, abort, end
+	// Participants and Keys are set for staged and commit: who holds the
+	// transaction prepared, and the keys it may write, which recovery
+	// keeps locked until the transaction is finished. At least one
+	// participant; keys sorted, without repeats.
+	Participants []string
+	Keys         []string
+}
