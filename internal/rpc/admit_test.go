@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // untouchable is a request body that fails the test if it is read.
@@ -152,4 +153,33 @@ func TestExpectContinueOverTheLimit(t *testing.T) {
 	}
 	_, err = DecodeResponse(resp.Body, Limits{})
 	wantFault(t, err, TooLarge, "exceeds 1048576 bytes")
+}
+
+// A body that does not arrive within the read timeout gets a transport
+// fault (not a parse error), without the socket addresses.
+func TestReadTimeoutFault(t *testing.T) {
+	s := NewServer(Limits{}, nil)
+	ts := httptest.NewUnstartedServer(s)
+	ts.Config.ReadTimeout = 200 * time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<?xml version")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, err = DecodeResponse(resp.Body, Limits{})
+	wantFault(t, err, TransportError, "request body not received in time")
+	if f, _ := asFault(err); f != nil && strings.Contains(f.Message, "127.0.0.1") {
+		t.Errorf("the fault names addresses: %q", f.Message)
+	}
+	if !resp.Close {
+		t.Error("the connection is kept open after a body that could not be read")
+	}
 }

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,5 +191,32 @@ func TestDecodeResponseErrors(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+// A UTF-8 byte order mark may start a document, before the XML
+// declaration or without one; anywhere else it is text, refused.
+func TestByteOrderMark(t *testing.T) {
+	const bom = "\xef\xbb\xbf"
+	call := `<methodCall><methodName>m</methodName><params><param><value>x</value></param></params></methodCall>`
+	for _, body := range []string{bom + `<?xml version="1.0"?>` + call, bom + call, bom + "\n " + call} {
+		for name, decode := range map[string]func(io.Reader, Limits) (string, []any, error){"DecodeCall": DecodeCall, "slow path": decodeCallXML} {
+			m, p, err := decode(strings.NewReader(body), Limits{})
+			if err != nil || m != "m" || len(p) != 1 || p[0] != "x" {
+				t.Errorf("%s(%q): %q %v %v", name, body[:12], m, p, err)
+			}
+		}
+		if _, _, ok := fastCall([]byte(body), DefaultLimits()); !ok {
+			t.Errorf("the fast path gave up on %q", body[:12])
+		}
+	}
+	for _, body := range []string{bom + bom + call, " " + bom + call, `<?xml version="1.0"?>` + bom + call} {
+		if _, _, err := DecodeCall(strings.NewReader(body), Limits{}); err == nil {
+			t.Errorf("%q: accepted", body[:12])
+		}
+	}
+	v, err := DecodeResponse(strings.NewReader(bom+`<methodResponse><params><param><value>ok</value></param></params></methodResponse>`), Limits{})
+	if err != nil || v != "ok" {
+		t.Errorf("response with a BOM: %v %v", v, err)
 	}
 }

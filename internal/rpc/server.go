@@ -117,6 +117,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f, _ := asFault(err) // DecodeCall returns only faults
 		f = f.outgoing()
 		s.log.Info("rpc: refused request", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
+		if f.Code == TransportError {
+			w.Header().Set("Connection", "close") // what is left of the body cannot be read
+		}
 		s.writeFault(w, f)
 		return
 	}
