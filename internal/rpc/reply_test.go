@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -114,5 +115,24 @@ func checkFaultEntry(t *testing.T, e any, code int, msg string) {
 	m, ok := e.(map[string]any)
 	if !ok || m["faultCode"] != int64(code) || !strings.Contains(m["faultString"].(string), msg) {
 		t.Fatalf("entry %.100v, want fault %d with %q", e, code, msg)
+	}
+}
+
+// Once the client is gone, a multicall runs no more entries: each would
+// fail at once, but could leave work behind (a read queued at a
+// participant) to be done for no one.
+func TestMulticallStopsWhenTheClientIsGone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := NewServer(Limits{}, nil)
+	var ran atomic.Int64
+	s.Register(Method{Name: "work", Handler: func(context.Context, []any) (any, error) { ran.Add(1); return true, nil }})
+	s.Register(Method{Name: "leave", Handler: func(context.Context, []any) (any, error) { cancel(); return true, nil }})
+	work := map[string]any{"methodName": "work", "params": []any{}}
+	body := encodeCall(t, "system.multicall", []any{work, work, map[string]any{"methodName": "leave", "params": []any{}}, work, work, work})
+	r := httptest.NewRequest(http.MethodPost, "/RPC2", strings.NewReader(body)).WithContext(ctx)
+	s.ServeHTTP(httptest.NewRecorder(), r)
+	if n := ran.Load(); n != 2 {
+		t.Errorf("%d entries ran, want the 2 before the client left", n)
 	}
 }

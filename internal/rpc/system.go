@@ -124,6 +124,12 @@ func (s *Server) multicall(ctx context.Context, params []any) (any, error) {
 		stop *Fault // once set, the entries left are not run
 	)
 	for i, c := range calls {
+		if stop == nil && ctx.Err() != nil {
+			// The client is gone: no one will read the results, and every
+			// entry still run would fail at once but leave its work
+			// (a read queued at a participant, say) to be done anyway.
+			stop = Faultf(Unavailable, "multicall entry not run: the request was cancelled")
+		}
 		if stop != nil {
 			results[i] = faultEntry(stop)
 			continue
