@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -16,9 +17,12 @@ import (
 // waiting and faults, never an out-of-memory.
 //
 // Accounts that hold more than smallCharge bytes (big bodies, big
-// replies) may together take only bigShare of the budget: the rest is
-// kept for ordinary requests, so that big ones, however many, cannot lock
-// out a put of a short value.
+// replies) are big requests. They may together take only bigShare of the
+// budget, and only bigLanes of them are served at once (one per two
+// CPUs): the rest of the memory, and the other CPUs, are kept for
+// ordinary requests, so that big ones, however many, cannot lock out a
+// put of a short value. A big request costs CPU in proportion to its
+// size, and one stream of them can keep a CPU busy.
 
 const (
 	// decodeFactor: decoding holds up to about 8 bytes per body byte at
@@ -41,16 +45,19 @@ func bodyCharge(n int64) int64 { return baseCharge + decodeFactor*n }
 
 type budget struct {
 	total, bigCap int64
+	lanes         int // big accounts served at once
 	wait          time.Duration
 
 	mu      sync.Mutex
 	used    int64         // sum of the accounts' holdings
 	big     int64         // sum of the holdings over smallCharge
+	bigs    int           // accounts holding over smallCharge
 	changed chan struct{} // closed (and replaced) whenever something is released
 }
 
 func newBudget(total int64, wait time.Duration) *budget {
-	return &budget{total: total, bigCap: int64(float64(total) * bigShare), wait: wait, changed: make(chan struct{})}
+	return &budget{total: total, bigCap: int64(float64(total) * bigShare), lanes: max(1, runtime.GOMAXPROCS(0)/2),
+		wait: wait, changed: make(chan struct{})}
 }
 
 // account is one request's holding.
@@ -83,9 +90,13 @@ func (a *account) reserve(ctx context.Context, n int64) bool {
 	for {
 		b.mu.Lock()
 		more, moreBig := n-a.held, bigPart(n)-bigPart(a.held)
-		if b.used+more <= b.total && b.big+moreBig <= b.bigCap {
+		becomesBig := bigPart(a.held) == 0 && bigPart(n) > 0
+		if b.used+more <= b.total && b.big+moreBig <= b.bigCap && (!becomesBig || b.bigs < b.lanes) {
 			b.used += more
 			b.big += moreBig
+			if becomesBig {
+				b.bigs++
+			}
 			a.held = n
 			b.mu.Unlock()
 			return true
@@ -116,6 +127,9 @@ func (a *account) release() {
 	b.mu.Lock()
 	b.used -= a.held
 	b.big -= bigPart(a.held)
+	if bigPart(a.held) > 0 {
+		b.bigs--
+	}
 	a.held = 0
 	close(b.changed)
 	b.changed = make(chan struct{})

@@ -37,6 +37,16 @@ func TestBudget(t *testing.T) {
 		t.Errorf("an oversized charge: held %d", big.held)
 	}
 	big.release()
+	// Big requests are served bigLanes at a time, whatever their size.
+	b.lanes = 1
+	if !big.reserve(ctx, 2<<20) || other.reserve(ctx, 2<<20) {
+		t.Error("two big accounts were served at once with one lane")
+	}
+	big.release()
+	if !other.reserve(ctx, 2<<20) {
+		t.Error("a freed lane was not given again")
+	}
+	other.release()
 	// Small accounts can use it all, and no more.
 	var smalls []*account
 	for range 8 {

@@ -16,10 +16,16 @@ import (
 // methodCall; TooLarge when it is beyond lim. params is never nil. r is
 // read to its end, or past lim.MaxBodyBytes (see "Fast path" in doc.go).
 func DecodeCall(r io.Reader, lim Limits) (method string, params []any, err error) {
+	return decodeCall(r, lim, 0)
+}
+
+// decodeCall is DecodeCall for a body of a known length (0: unknown), so
+// that it can be read into one buffer of the right size.
+func decodeCall(r io.Reader, lim Limits, length int64) (method string, params []any, err error) {
 	lim = lim.orDefaults()
 	s := getScanner(lim)
 	defer putScanner(s)
-	rest := s.read(r, lim.MaxBodyBytes)
+	rest := s.read(r, lim.MaxBodyBytes, length)
 	if rest == nil {
 		if method, params, ok := s.call(); ok {
 			return method, params, nil
@@ -49,7 +55,7 @@ func DecodeResponse(r io.Reader, lim Limits) (any, error) {
 	lim = lim.orDefaults()
 	s := getScanner(lim)
 	defer putScanner(s)
-	rest := s.read(r, lim.MaxBodyBytes)
+	rest := s.read(r, lim.MaxBodyBytes, 0)
 	if rest == nil {
 		if v, fault, ok := s.response(); ok {
 			if fault != nil {

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"reflect"
@@ -218,5 +219,20 @@ func TestByteOrderMark(t *testing.T) {
 	v, err := DecodeResponse(strings.NewReader(bom+`<methodResponse><params><param><value>ok</value></param></params></methodResponse>`), Limits{})
 	if err != nil || v != "ok" {
 		t.Errorf("response with a BOM: %v %v", v, err)
+	}
+}
+
+// With the body's length known (the server passes Content-Length), the
+// body is read into one buffer of that size instead of doubling one: a
+// long value costs the buffer and its string, not twice the buffer more.
+func TestDecodeKnownLength(t *testing.T) {
+	body := []byte(oneParam(strings.Repeat("x", 2<<20)))
+	n := allocated(func() {
+		if _, _, err := decodeCall(bytes.NewReader(body), Limits{}, int64(len(body))); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > uint64(len(body))*5/2 {
+		t.Errorf("decoding a %d-byte body of known length allocated %d bytes", len(body), n)
 	}
 }

@@ -112,7 +112,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lim := s.lim
 	lim.MaxBodyBytes = maxBody
 	body := http.MaxBytesReader(w, r.Body, maxBody)
-	method, params, err := DecodeCall(body, lim)
+	method, params, err := decodeCall(body, lim, r.ContentLength)
 	if err != nil {
 		f, _ := asFault(err) // DecodeCall returns only faults
 		f = f.outgoing()
@@ -135,18 +135,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuse answers f to a request whose body has not been read, and closes
 // the connection. A client that sends its whole body before it reads
 // (Python's xmlrpc.client does) would see the connection reset instead of
-// the fault, so a body of up to twice the server's limit is first read and
-// thrown away, which costs no memory; a longer one is not read at all,
-// and neither is the body of a client that waits for "100 Continue".
+// the fault, so a body of up to maxDrain bytes is first read and thrown
+// away, which costs no memory; a longer one is not read at all, and
+// neither is the body of a client that waits for "100 Continue", nor that
+// of a request refused because the server is busy: reading it would make
+// the server busier still, and such a client can only retry anyway.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, f *Fault) {
 	s.log.Info("rpc: refused request before reading it", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
-	drain := 2 * s.lim.MaxBodyBytes
-	if r.ContentLength <= drain && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+	drain := min(2*s.lim.MaxBodyBytes, maxDrain)
+	if f.Code != Unavailable && r.ContentLength <= drain && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, drain))
 	}
 	w.Header().Set("Connection", "close")
 	s.writeFault(w, f)
 }
+
+// maxDrain bounds what refuse reads of a refused body.
+const maxDrain = 8 << 20
 
 // call runs the named method. A panic in the handler is recovered, logged
 // with its stack and turned into an InternalError fault: one bad request
