@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Hostile-load benchmark: each attack of issue 13 (internal/hostile) runs
-# against a fresh `twopc local` cluster while `twopc bench` puts go on.
-# For each attack it prints the peak RSS of every process during the
-# attack (VmHWM, reset when the attack starts), the put throughput with
-# the attack against without it (same cluster, just before), and how fast
-# the process logs grew.
+# Hostile-load benchmark: each attack of issue 13 (internal/hostile), sent
+# by `twopc attack` in its own process, runs against a fresh `twopc local`
+# cluster while `twopc bench` puts go on. For each attack it prints the
+# peak RSS of every server during the attack (VmHWM, reset when the attack
+# starts), the put throughput with the attack against without it (same
+# cluster, just before), how fast the process logs grew, and the CPU
+# seconds the coordinator, the participants and the attacker used during
+# the attack: everything shares the machine's cores.
 #
 # Usage: bench/hostile.sh [ATTACK...]        (default: all of them)
 #   SERVER_BIN=path     the servers' binary (default: this tree's); give an
@@ -13,6 +15,8 @@
 #   SECONDS_PER_RUN=10  length of each run (without, then with the attack)
 #   CLIENTS=16          concurrent put clients
 #   ATTACKERS=N         concurrent attackers (default: as the issue ran them)
+# The load and the attacks are plain XML-RPC, so any older build can be
+# SERVER_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${SECONDS_PER_RUN:-10}
@@ -30,10 +34,12 @@ ATTACKS=("$@")
 
 mb() { awk '{printf "%.0f", $1/1024}'; }          # kB -> MB
 hwm() { awk '/VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }   # clock ticks, user + system
+secs() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/hz}'; }
 logsize() { cat "$1"/*.log 2>/dev/null | wc -c; }
 opsps() { sed -n 's/.* ops\/s=\([0-9]*\) .*/\1/p' <<<"$1"; }
 
-printf '%-13s %9s %9s %9s %9s %10s %10s %7s %12s\n' attack "coord MB" "p1 MB" "p2 MB" "p3 MB" "puts/s" "w/ attack" ratio "log KB/min"
+printf '%-13s %9s %9s %9s %9s %10s %10s %7s %11s %22s\n' attack "coord MB" "p1 MB" "p2 MB" "p3 MB" "puts/s" "w/ attack" ratio "log KB/min" "CPU s coord/parts/att"
 for attack in "${ATTACKS[@]}"; do
   dir=$WORK/$attack
   "$SERVER_BIN" local --dir "$dir" --port "$PORT" >"$WORK/local-$attack.log" 2>&1 &
@@ -52,14 +58,22 @@ for attack in "${ATTACKS[@]}"; do
   without=$("${bench[@]}")
   for k in "${!pid[@]}"; do echo 5 >"/proc/${pid[$k]}/clear_refs"; done
   log0=$(logsize "$dir")
-  with=$("${bench[@]}" --attack "$attack" --participant "http://127.0.0.1:$((PORT + 1))/RPC2" ${ATTACKERS:+--attackers "$ATTACKERS"})
+  c0=$(cpu "${pid[coord]}"); p0=$(( $(cpu "${pid[p1]}") + $(cpu "${pid[p2]}") + $(cpu "${pid[p3]}") ))
+  "$TWOPC" attack --addr "$ADDR" --participant "http://127.0.0.1:$((PORT + 1))/RPC2" --duration "$((DUR + 1))s" \
+    ${ATTACKERS:+--attackers "$ATTACKERS"} "$attack" >"$WORK/attack-$attack.out" &
+  ATTACKER=$!
+  with=$("${bench[@]}")
+  attacker_cpu=$(cpu "$ATTACKER") # it runs a second longer, so that it is there to be read
+  wait "$ATTACKER"
+  c1=$(cpu "${pid[coord]}"); p1=$(( $(cpu "${pid[p1]}") + $(cpu "${pid[p2]}") + $(cpu "${pid[p3]}") ))
   log1=$(logsize "$dir")
-  a=$(opsps "$without"); b=$(opsps "$(head -n 1 <<<"$with")")
-  printf '%-13s %9s %9s %9s %9s %10s %10s %7s %12s\n' "$attack" \
+  a=$(opsps "$without"); b=$(opsps "$with")
+  printf '%-13s %9s %9s %9s %9s %10s %10s %7s %11s %22s\n' "$attack" \
     "$(hwm "${pid[coord]}" | mb)" "$(hwm "${pid[p1]}" | mb)" "$(hwm "${pid[p2]}" | mb)" "$(hwm "${pid[p3]}" | mb)" \
     "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", a ? b/a : 0}')" \
-    "$(awk -v d=$((log1 - log0)) -v s="$DUR" 'BEGIN{printf "%.0f", d/1024*60/s}')"
-  echo "  $(tail -n 1 <<<"$with")" >&2
+    "$(awk -v d=$((log1 - log0)) -v s="$DUR" 'BEGIN{printf "%.0f", d/1024*60/s}')" \
+    "$(secs $((c1 - c0)))/$(secs $((p1 - p0)))/$(secs "$attacker_cpu")"
+  echo "  $(cat "$WORK/attack-$attack.out")" >&2
   kill -INT "$LOCAL"; wait "$LOCAL" || true; LOCAL=
   unset pid
 done

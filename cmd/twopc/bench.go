@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/api"
-	"github.com/twopc/twopc/internal/hostile"
 	"github.com/twopc/twopc/internal/rpc"
 )
 
@@ -26,9 +25,6 @@ func runBench(args []string) error {
 	valueSize := fs.Int("value-size", 64, "value length in bytes")
 	keys := fs.Int("keys", 100000, "number of distinct keys")
 	peerTokenFile := fs.String("peer-token-file", "", "peer token, to read the participants' fsync counters (or set "+envPeerToken+")")
-	attack := fs.String("attack", "", "while the clients run, also run this attack from issue 13 ("+attackNames()+"); see bench/hostile.sh")
-	attackers := fs.Int("attackers", 0, "concurrent attackers (0: as many as the issue used)")
-	target := fs.String("participant", "http://127.0.0.1:7401/RPC2", "participant URL, for the attacks that aim at one")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,14 +36,6 @@ func runBench(args []string) error {
 	}
 	if *valueSize < 0 || *duration <= 0 {
 		return errors.New("--value-size must not be negative, and --duration must be positive")
-	}
-	var hostileAttack *hostile.Attack
-	if *attack != "" {
-		a, ok := hostile.ByName(*attack)
-		if !ok {
-			return fmt.Errorf("--attack %q: want one of %s", *attack, attackNames())
-		}
-		hostileAttack = &a
 	}
 	key := func(i int) string { return fmt.Sprintf("%0*d", *keySize, i%*keys)[:*keySize] }
 	value := fmt.Sprintf("%-*s", *valueSize, "v")[:*valueSize]
@@ -83,19 +71,6 @@ func runBench(args []string) error {
 	)
 	start := time.Now()
 	end := start.Add(*duration)
-	attackDone := make(chan string, 1)
-	if hostileAttack != nil {
-		go func() {
-			ctx, cancel := context.WithDeadline(context.Background(), end)
-			defer cancel()
-			r, err := hostile.Run(ctx, *hostileAttack, hostile.Target{Coordinator: o.addr, Participant: *target}, *attackers)
-			if err != nil {
-				attackDone <- fmt.Sprintf("attack %s: %v", hostileAttack.Name, err)
-				return
-			}
-			attackDone <- fmt.Sprintf("attack %s: %v", hostileAttack.Name, r)
-		}()
-	}
 	for w := range *clients {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 1))
@@ -149,18 +124,7 @@ func runBench(args []string) error {
 		fmt.Print(perOp(before, fsyncCounts(c, peers, *timeout), n))
 	}
 	fmt.Println()
-	if hostileAttack != nil {
-		fmt.Println(<-attackDone)
-	}
 	return nil
-}
-
-func attackNames() string {
-	var names []string
-	for _, a := range hostile.All {
-		names = append(names, a.Name)
-	}
-	return strings.Join(names, ", ")
 }
 
 // perOp formats the coordinator-participant traffic and fsyncs per

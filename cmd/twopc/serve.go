@@ -151,7 +151,7 @@ func runParticipant(args []string) error {
 		return err
 	}
 	log := newLogger("participant")
-	setMemoryLimit(plim, 64<<20)
+	setMemoryLimit(plim, 40<<20) // SQLite's own memory is outside Go's heap: leave it room under 128 MB
 	logAuth(log, peerToken != "", false, sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
