@@ -56,7 +56,7 @@ func newCluster(t *testing.T) *cluster { return newClusterWith(t, clusterFlags{}
 
 // clusterFlags are flags added to the defaults of newCluster's servers.
 type clusterFlags struct {
-	all, coordinator []string
+	all, coordinator, participants []string
 }
 
 func newClusterWith(t *testing.T, extra clusterFlags) *cluster {
@@ -72,7 +72,7 @@ func newClusterWith(t *testing.T, extra clusterFlags) *cluster {
 		members = append(members, name+"="+u)
 		cl.parts = append(cl.parts, proc.New(proc.Spec{Name: name, Path: binary, Log: filepath.Join(cl.dir, name+".log"),
 			Args: append([]string{"participant", "--listen", addr, "--db", filepath.Join(cl.dir, name+".db"), "--coordinator", cl.url,
-				"--resolve-after", "1s", "--resolve-interval", "200ms"}, extra.all...)}))
+				"--resolve-after", "1s", "--resolve-interval", "200ms"}, append(extra.all, extra.participants...)...)}))
 	}
 	cl.coord = proc.New(proc.Spec{Name: "coordinator", Path: binary, Log: filepath.Join(cl.dir, "coordinator.log"),
 		Args: append([]string{"coordinator", "--listen", caddr, "--participants", strings.Join(members, ","),
