@@ -253,3 +253,24 @@ func TestHostileFlood(t *testing.T) {
 	}
 	cl.checkPeaks()
 }
+
+// What the README says of lone surrogates, with Python's client: it
+// sends one as a character reference, which the server reads as U+FFFD,
+// so the two keys are one.
+func TestLoneSurrogates(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is required: ", err)
+	}
+	cl := newCluster(t)
+	script := `
+import sys, xmlrpc.client as x
+s = x.ServerProxy(sys.argv[1])
+assert s.put("key\ud800", "lone \udfff") is True
+got = s.get("key\ufffd")
+assert got == "lone \ufffd", repr(got)
+`
+	if out, err := exec.Command(python, "-c", script, cl.url).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
