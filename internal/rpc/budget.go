@@ -48,16 +48,21 @@ type budget struct {
 	lanes         int // big accounts served at once
 	wait          time.Duration
 
-	mu      sync.Mutex
-	used    int64         // sum of the accounts' holdings
-	big     int64         // sum of the holdings over smallCharge
-	bigs    int           // accounts holding over smallCharge
-	changed chan struct{} // closed (and replaced) whenever something is released
+	mu   sync.Mutex
+	used int64 // sum of the accounts' holdings
+	big  int64 // sum of the holdings over smallCharge
+	bigs int   // accounts holding over smallCharge
+	// Waiters wait on one of these, closed (and replaced) on a release
+	// that may let them in: only a big account's release for a charge
+	// that the big requests' share or lanes hold back, any release for
+	// one the budget as a whole cannot cover. Waking every waiting big
+	// request at every put's release kept a CPU busy under attack.
+	freed, bigFreed chan struct{}
 }
 
 func newBudget(total int64, wait time.Duration) *budget {
 	return &budget{total: total, bigCap: int64(float64(total) * bigShare), lanes: max(1, runtime.GOMAXPROCS(0)/2),
-		wait: wait, changed: make(chan struct{})}
+		wait: wait, freed: make(chan struct{}), bigFreed: make(chan struct{})}
 }
 
 // account is one request's holding.
@@ -91,7 +96,8 @@ func (a *account) reserve(ctx context.Context, n int64) bool {
 		b.mu.Lock()
 		more, moreBig := n-a.held, bigPart(n)-bigPart(a.held)
 		becomesBig := bigPart(a.held) == 0 && bigPart(n) > 0
-		if b.used+more <= b.total && b.big+moreBig <= b.bigCap && (!becomesBig || b.bigs < b.lanes) {
+		bigRoom := b.big+moreBig <= b.bigCap && (!becomesBig || b.bigs < b.lanes)
+		if b.used+more <= b.total && bigRoom {
 			b.used += more
 			b.big += moreBig
 			if becomesBig {
@@ -101,7 +107,10 @@ func (a *account) reserve(ctx context.Context, n int64) bool {
 			b.mu.Unlock()
 			return true
 		}
-		changed := b.changed
+		changed := b.freed
+		if !bigRoom { // only a big request's leaving can let this one in
+			changed = b.bigFreed
+		}
 		b.mu.Unlock()
 		if timeout == nil {
 			t := time.NewTimer(b.wait)
@@ -129,10 +138,12 @@ func (a *account) release() {
 	b.big -= bigPart(a.held)
 	if bigPart(a.held) > 0 {
 		b.bigs--
+		close(b.bigFreed)
+		b.bigFreed = make(chan struct{})
 	}
 	a.held = 0
-	close(b.changed)
-	b.changed = make(chan struct{})
+	close(b.freed)
+	b.freed = make(chan struct{})
 	b.mu.Unlock()
 }
 

@@ -76,6 +76,19 @@ func TestBudgetWaitsForRelease(t *testing.T) {
 	if !<-got {
 		t.Fatal("the waiting charge was refused after the release")
 	}
+	second.release()
+	// A big request held back by the lanes is let in when a big one
+	// leaves, whatever small ones do meanwhile.
+	b.lanes = 1
+	small := &account{b: b}
+	first.reserve(ctx, 2<<20)
+	go func() { got <- second.reserve(ctx, 2<<20) }()
+	small.reserve(ctx, 1<<10)
+	small.release()
+	first.release()
+	if !<-got {
+		t.Fatal("the big request waiting for a lane was refused after one was freed")
+	}
 }
 
 // A request the budget cannot cover waits BusyWait, then gets fault 3
