@@ -18,11 +18,14 @@ import (
 //
 // Accounts that hold more than smallCharge bytes (big bodies, big
 // replies) are big requests. They may together take only bigShare of the
-// budget, and only bigLanes of them are served at once (one per two
-// CPUs): the rest of the memory, and the other CPUs, are kept for
-// ordinary requests, so that big ones, however many, cannot lock out a
-// put of a short value. A big request costs CPU in proportion to its
-// size, and one stream of them can keep a CPU busy.
+// budget, and only lanes of them are served at once (one per two CPUs):
+// the rest of the memory, and the other CPUs, are kept for ordinary
+// requests, so that big ones, however many, cannot lock out a put of a
+// short value. A big request costs CPU in proportion to its size, and a
+// stream of them would keep a lane's CPU busy: so when ordinary requests
+// are in flight, a lane rests after a big request for as long as that
+// request held it, which leaves big requests at most half of the lanes'
+// time while others wait for CPU, and all of it when none do.
 
 const (
 	// decodeFactor: decoding holds up to about 8 bytes per body byte at
@@ -47,6 +50,9 @@ type budget struct {
 	total, bigCap int64
 	lanes         int // big accounts served at once
 	wait          time.Duration
+	// The clock, and rest, which calls f after d: time's, or a test's.
+	now  func() time.Time
+	rest func(d time.Duration, f func())
 
 	mu   sync.Mutex
 	used int64 // sum of the accounts' holdings
@@ -62,14 +68,16 @@ type budget struct {
 
 func newBudget(total int64, wait time.Duration) *budget {
 	return &budget{total: total, bigCap: int64(float64(total) * bigShare), lanes: max(1, runtime.GOMAXPROCS(0)/2),
-		wait: wait, freed: make(chan struct{}), bigFreed: make(chan struct{})}
+		wait: wait, freed: make(chan struct{}), bigFreed: make(chan struct{}),
+		now: time.Now, rest: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 // account is one request's holding.
 type account struct {
-	b    *budget
-	held int64
-	body int64 // charged for the body when the request was admitted
+	b       *budget
+	held    int64
+	body    int64     // charged for the body when the request was admitted
+	bigFrom time.Time // when it took a lane
 }
 
 // bigPart is what a holding of n counts against the big requests' share.
@@ -102,6 +110,7 @@ func (a *account) reserve(ctx context.Context, n int64) bool {
 			b.big += moreBig
 			if becomesBig {
 				b.bigs++
+				a.bigFrom = b.now()
 			}
 			a.held = n
 			b.mu.Unlock()
@@ -134,17 +143,31 @@ func (a *account) release() {
 	}
 	b := a.b
 	b.mu.Lock()
+	wasBig := bigPart(a.held) > 0
 	b.used -= a.held
 	b.big -= bigPart(a.held)
-	if bigPart(a.held) > 0 {
-		b.bigs--
-		close(b.bigFreed)
-		b.bigFreed = make(chan struct{})
-	}
 	a.held = 0
 	close(b.freed)
 	b.freed = make(chan struct{})
+	ordinary := b.used > b.big // small requests are in flight
 	b.mu.Unlock()
+	if !wasBig {
+		return
+	}
+	if ordinary {
+		b.rest(b.now().Sub(a.bigFrom), b.freeLane)
+		return
+	}
+	b.freeLane()
+}
+
+// freeLane lets the next big request in.
+func (b *budget) freeLane() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bigs--
+	close(b.bigFreed)
+	b.bigFreed = make(chan struct{})
 }
 
 // busy is the fault of a request whose charge for what the budget could

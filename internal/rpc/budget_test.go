@@ -9,7 +9,8 @@ import (
 
 func TestBudget(t *testing.T) {
 	ctx := context.Background()
-	b := newBudget(8<<20, time.Millisecond) // big requests may hold 6 MiB
+	b := newBudget(8<<20, time.Millisecond)          // big requests may hold 6 MiB
+	b.rest = func(_ time.Duration, f func()) { f() } // lanes: TestBudgetLaneRests
 	big, other, small := &account{b: b}, &account{b: b}, &account{b: b}
 	if !big.reserve(ctx, 4<<20) {
 		t.Fatal("4 MiB of an empty 8 MiB budget refused")
@@ -68,6 +69,7 @@ func TestBudget(t *testing.T) {
 func TestBudgetWaitsForRelease(t *testing.T) {
 	ctx := context.Background()
 	b := newBudget(4<<20, time.Hour)
+	b.rest = func(_ time.Duration, f func()) { f() }
 	first, second := &account{b: b}, &account{b: b}
 	first.reserve(ctx, 3<<20)
 	got := make(chan bool)
@@ -89,6 +91,44 @@ func TestBudgetWaitsForRelease(t *testing.T) {
 	if !<-got {
 		t.Fatal("the big request waiting for a lane was refused after one was freed")
 	}
+}
+
+// While ordinary requests are in flight, a lane rests after a big request
+// for as long as that request held it; with none, it is free at once.
+func TestBudgetLaneRests(t *testing.T) {
+	ctx := context.Background()
+	b := newBudget(64<<20, time.Millisecond)
+	b.lanes = 1
+	var rest []func()
+	var rested time.Duration
+	b.rest = func(d time.Duration, f func()) { rested, rest = d, append(rest, f) }
+	clock := time.Unix(1000, 0)
+	b.now = func() time.Time { return clock }
+	big, next, small := &account{b: b}, &account{b: b}, &account{b: b}
+
+	big.reserve(ctx, 2<<20)
+	small.reserve(ctx, 1<<10)
+	clock = clock.Add(40 * time.Millisecond)
+	big.release()
+	if len(rest) != 1 || rested != 40*time.Millisecond {
+		t.Fatalf("the lane rests %v (%d times), want as long as it was held", rested, len(rest))
+	}
+	if next.reserve(ctx, 2<<20) {
+		t.Error("a big request got the lane while it rested")
+	}
+	rest[0]()
+	if !next.reserve(ctx, 2<<20) {
+		t.Error("the lane was not given after its rest")
+	}
+	small.release()
+	next.release()
+	if len(rest) != 1 {
+		t.Error("the lane rested with no ordinary request in flight")
+	}
+	if !big.reserve(ctx, 2<<20) {
+		t.Error("the lane was not free at once")
+	}
+	big.release()
 }
 
 // A request the budget cannot cover waits BusyWait, then gets fault 3

@@ -95,7 +95,9 @@
 //     past Limits.MaxInflightBytes it waits up to Limits.BusyWait, then
 //     gets an Unavailable ("busy") fault. Requests that hold more than
 //     1 MiB are served one per two CPUs and may hold 3/4 of the budget,
-//     so that big ones cannot crowd out a put of a short value.
+//     and while ordinary requests are in flight a lane rests after a big
+//     request for as long as it was held, so that big ones cannot crowd
+//     out a put of a short value, in memory or in CPU.
 //   - Replies (reply.go): one over 32 KiB is measured first, by encoding
 //     it into a sink that only counts; over Limits.MaxReplyBytes it is a
 //     TooLarge fault, otherwise it is charged and encoded again straight
