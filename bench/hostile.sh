@@ -67,19 +67,19 @@ for attack in "${ATTACKS[@]}"; do
   for k in "${!pid[@]}"; do echo 5 >"/proc/${pid[$k]}/clear_refs"; done
   log0=$(logsize "$dir")
   c0=$(cpu "${pid[coord]}"); p0=$(( $(cpu "${pid[p1]}") + $(cpu "${pid[p2]}") + $(cpu "${pid[p3]}") ))
-  "$TWOPC" attack --addr "$ADDR" --participant "http://127.0.0.1:$((PORT + 1))/RPC2" --duration "$((DUR + 1))s" \
+  "$TWOPC" attack --addr "$ADDR" --participant "http://127.0.0.1:$((PORT + 1))/RPC2" --duration "${DUR}s" \
     ${ATTACKERS:+--attackers "$ATTACKERS"} "$attack" >"$WORK/attack-$attack.out" &
   ATTACKER=$!
   with=$("${bench[@]}")
-  attacker_cpu=$(cpu "$ATTACKER") # it runs a second longer, so that it is there to be read
-  wait "$ATTACKER"
+  wait "$ATTACKER" || true
+  attacker_cpu=$(sed -n 's/.* cpu=\([0-9.]*\)s$/\1/p' "$WORK/attack-$attack.out")
   c1=$(cpu "${pid[coord]}"); p1=$(( $(cpu "${pid[p1]}") + $(cpu "${pid[p2]}") + $(cpu "${pid[p3]}") ))
   log1=$(logsize "$dir")
   a=$(opsps "$without"); b=$(opsps "$with")
   row=("$attack" "$(hwm "${pid[coord]}" | mb)" "$(hwm "${pid[p1]}" | mb)" "$(hwm "${pid[p2]}" | mb)" "$(hwm "${pid[p3]}" | mb)" \
     "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", a ? b/a : 0}')" \
     "$(awk -v d=$((log1 - log0)) -v s="$DUR" 'BEGIN{printf "%.0f", d/1024*60/s}')" \
-    "$(secs $((c1 - c0)))/$(secs $((p1 - p0)))/$(secs "$attacker_cpu")" "$(cut -d' ' -f1 /proc/loadavg)")
+    "$(secs $((c1 - c0)))/$(secs $((p1 - p0)))/${attacker_cpu:-?}" "$(cut -d' ' -f1 /proc/loadavg)")
   printf '%-13s %9s %9s %9s %9s %10s %10s %7s %11s %22s %5s\n' "${row[@]}" | tee -a "$ROWS"
   echo "  $(cat "$WORK/attack-$attack.out")" >&2
   kill -INT "$LOCAL"; wait "$LOCAL" || true; LOCAL=

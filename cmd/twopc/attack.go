@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twopc/twopc/internal/hostile"
@@ -39,7 +40,10 @@ func runAttack(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("attack %s: %v\n", a.Name, r)
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Printf("attack %s: %v cpu=%.1fs\n", a.Name, r, cpu.Seconds())
 	return nil
 }
 
