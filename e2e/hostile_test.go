@@ -32,6 +32,40 @@ func hostileCluster(t *testing.T) (*cluster, hostile.Target) {
 	return cl, hostile.Target{Coordinator: cl.url, Participant: cl.purls[0]}
 }
 
+// attack sends rounds of a's requests and returns what came back.
+func attack(t *testing.T, a hostile.Attack, target hostile.Target, rounds int) hostile.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r, err := hostile.Repeat(ctx, a, target, 0, rounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v %q", r, r.Messages)
+	return r
+}
+
+// needPython returns python3's path: in CI a missing interpreter must
+// fail the test, not skip it.
+func needPython(t *testing.T) string {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is required: ", err)
+	}
+	return python
+}
+
+// afterAttack checks that the cluster still takes writes and that no
+// process passed its memory target.
+func (cl *cluster) afterAttack() {
+	cl.t.Helper()
+	if _, err := call(cl.url, "put", "after", "the attack"); err != nil {
+		cl.t.Errorf("put after the attack: %v", err)
+	}
+	cl.checkPeaks()
+}
+
 // checkPeaks fails the test if a process's peak RSS (VmHWM) passed its
 // target.
 func (cl *cluster) checkPeaks() {
@@ -90,14 +124,8 @@ func logSizes(t *testing.T, cl *cluster) map[string]int64 {
 func TestHostileEcho(t *testing.T) {
 	cl, target := hostileCluster(t)
 	before := logSizes(t, cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	const rounds = 64 // each of the 4 shapes 8 times at each server
-	r, err := hostile.Repeat(ctx, hostile.Echo, target, 0, rounds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%v %q", r, r.Messages)
+	const rounds = 64
+	r := attack(t, hostile.Echo, target, rounds)
 	faults := 0
 	for _, n := range r.Faults {
 		faults += n
@@ -122,21 +150,12 @@ func TestHostileEcho(t *testing.T) {
 // cluster goes on writing.
 func TestHostileUnauthBatch(t *testing.T) {
 	cl, target := hostileCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	const rounds = 32
-	r, err := hostile.Repeat(ctx, hostile.UnauthBatch, target, 0, rounds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%v %q", r, r.Messages)
+	r := attack(t, hostile.UnauthBatch, target, rounds)
 	if r.Faults[rpc.NotAuthorised] != rounds {
 		t.Errorf("%v: want fault %d for each of %d requests", r, rpc.NotAuthorised, rounds)
 	}
-	if _, err := call(cl.url, "put", "after", "the attack"); err != nil {
-		t.Errorf("put after the attack: %v", err)
-	}
-	cl.checkPeaks()
+	cl.afterAttack()
 }
 
 // The participants' default body limit fits the coordinator's largest
@@ -147,10 +166,7 @@ func TestHostileUnauthBatch(t *testing.T) {
 // have. The long timeouts are for the two shared cores, not part of the
 // check.
 func TestParticipantBodyLimitFitsBatches(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is required: ", err)
-	}
+	python := needPython(t)
 	t.Setenv("GOMAXPROCS", "8") // read by the servers, which inherit it
 	cl := newClusterWith(t, clusterFlags{
 		coordinator:  []string{"--prepare-timeout", "30s", "--max-inflight-bytes", "268435456"},
@@ -181,10 +197,7 @@ sys.exit("; ".join(errors) if errors else 0)
 // while another such request is being served (one big request per two
 // CPUs), fault 3 (busy, nothing done).
 func TestHostileMulticall(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is required: ", err)
-	}
+	python := needPython(t)
 	cl, _ := hostileCluster(t)
 	script := `
 import sys, threading, xmlrpc.client as x
@@ -237,31 +250,19 @@ sys.exit(1 if problems or not served else 0)
 // allowed it to be read, or fault 3 (busy) after a short wait when not.
 func TestHostileFlood(t *testing.T) {
 	cl, target := hostileCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	const rounds = 192
-	r, err := hostile.Repeat(ctx, hostile.Flood, target, 0, rounds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%v %q", r, r.Messages)
+	r := attack(t, hostile.Flood, target, rounds)
 	if r.Requests != rounds || r.Faults[rpc.InvalidParams]+r.Faults[rpc.Unavailable] != rounds {
 		t.Errorf("%v: want fault %d or %d for each of %d requests", r, rpc.InvalidParams, rpc.Unavailable, rounds)
 	}
-	if _, err := call(cl.url, "put", "after", "the attack"); err != nil {
-		t.Errorf("put after the attack: %v", err)
-	}
-	cl.checkPeaks()
+	cl.afterAttack()
 }
 
 // What the README says of lone surrogates, with Python's client: it
 // sends one as a character reference, which the server reads as U+FFFD,
 // so the two keys are one.
 func TestLoneSurrogates(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is required: ", err)
-	}
+	python := needPython(t)
 	cl := newCluster(t)
 	script := `
 import sys, xmlrpc.client as x

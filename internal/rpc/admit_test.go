@@ -137,21 +137,11 @@ func TestAdmissionOpen(t *testing.T) {
 // never "100 Continue": the client does not send the body at all.
 func TestExpectContinueOverTheLimit(t *testing.T) {
 	ts, _ := newTestServer(t, Limits{MaxBodyBytes: 1 << 20})
-	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nExpect: 100-continue\r\nContent-Length: 100000000\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := rawRequest(t, ts, "Expect: 100-continue\r\nContent-Length: 100000000\r\n\r\n")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("HTTP %s, want 200 with fault 4", resp.Status)
 	}
-	_, err = DecodeResponse(resp.Body, Limits{})
+	_, err := DecodeResponse(resp.Body, Limits{})
 	wantFault(t, err, TooLarge, "exceeds 1048576 bytes")
 }
 
@@ -163,18 +153,8 @@ func TestReadTimeoutFault(t *testing.T) {
 	ts.Config.ReadTimeout = 200 * time.Millisecond
 	ts.Start()
 	defer ts.Close()
-	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<?xml version")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	_, err = DecodeResponse(resp.Body, Limits{})
+	resp := rawRequest(t, ts, "Content-Length: 1000\r\n\r\n<?xml version")
+	_, err := DecodeResponse(resp.Body, Limits{})
 	wantFault(t, err, TransportError, "request body not received in time")
 	if f, _ := asFault(err); f != nil && strings.Contains(f.Message, "127.0.0.1") {
 		t.Errorf("the fault names addresses: %q", f.Message)
@@ -182,4 +162,22 @@ func TestReadTimeoutFault(t *testing.T) {
 	if !resp.Close {
 		t.Error("the connection is kept open after a body that could not be read")
 	}
+}
+
+// rawRequest sends a POST's first line, then rest (the remaining headers,
+// the blank line and whatever body), as it is, and reads the answer.
+func rawRequest(t *testing.T, ts *httptest.Server, rest string) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	io.WriteString(conn, "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"+rest)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }

@@ -113,19 +113,6 @@ func (e *encoder) write(s string) {
 	}
 }
 
-func (e *encoder) writeBytes(b []byte) {
-	if e.sink == nil {
-		e.buf.Write(b)
-		return
-	}
-	for len(b) > 0 {
-		n := min(len(b), flushAt-e.buf.Len())
-		e.buf.Write(b[:n])
-		b = b[n:]
-		e.spill()
-	}
-}
-
 // spill hands a full buffer to the sink.
 func (e *encoder) spill() {
 	if e.buf.Len() >= flushAt {
@@ -292,16 +279,22 @@ func (e *encoder) double(f float64) error {
 	return nil
 }
 
-// bytes encodes b in pieces, so that a large value is never copied whole.
+// bytes encodes b straight into the buffer, in pieces when there is a
+// sink, so that a large value is never encoded whole.
 func (e *encoder) bytes(b []byte) {
 	e.write("<base64>")
-	var piece [4 << 10]byte
-	const in = 3 << 10 // a multiple of 3: padding only at the very end
+	piece := len(b)
+	if e.sink != nil {
+		piece = 3 << 10 // a multiple of 3: padding only at the very end
+	}
 	for len(b) > 0 {
-		n := min(len(b), in)
-		base64.StdEncoding.Encode(piece[:], b[:n])
-		e.writeBytes(piece[:base64.StdEncoding.EncodedLen(n)])
+		n := min(len(b), piece)
+		e.buf.Grow(base64.StdEncoding.EncodedLen(n)) // then AppendEncode writes in place
+		e.buf.Write(base64.StdEncoding.AppendEncode(e.buf.AvailableBuffer(), b[:n]))
 		b = b[n:]
+		if e.sink != nil {
+			e.spill()
+		}
 	}
 	e.write("</base64>")
 }

@@ -38,26 +38,18 @@ func DefaultLimits() Limits {
 // orDefaults fills zero fields from DefaultLimits.
 func (l Limits) orDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = d.MaxDepth
-	}
-	if l.MaxParams <= 0 {
-		l.MaxParams = d.MaxParams
-	}
-	if l.MaxMulticall <= 0 {
-		l.MaxMulticall = d.MaxMulticall
-	}
-	if l.MaxReplyBytes <= 0 {
-		l.MaxReplyBytes = d.MaxReplyBytes
-	}
-	if l.MaxInflightBytes <= 0 {
-		l.MaxInflightBytes = d.MaxInflightBytes
-	}
-	if l.BusyWait <= 0 {
-		l.BusyWait = d.BusyWait
-	}
+	orDefault(&l.MaxBodyBytes, d.MaxBodyBytes)
+	orDefault(&l.MaxDepth, d.MaxDepth)
+	orDefault(&l.MaxParams, d.MaxParams)
+	orDefault(&l.MaxMulticall, d.MaxMulticall)
+	orDefault(&l.MaxReplyBytes, d.MaxReplyBytes)
+	orDefault(&l.MaxInflightBytes, d.MaxInflightBytes)
+	orDefault(&l.BusyWait, d.BusyWait)
 	return l
+}
+
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
