@@ -21,6 +21,14 @@ func runAttack(args []string) error {
 	participant := fs.String("participant", "http://127.0.0.1:7401/RPC2", "participant URL, for the attacks that aim at one")
 	duration := fs.Duration("duration", 10*time.Second, "how long to attack")
 	workers := fs.Int("attackers", 0, "concurrent attackers (0: as many as the issue used)")
+	flagsUsage := fs.Usage
+	fs.Usage = func() {
+		flagsUsage()
+		fmt.Fprintf(fs.Output(), "\nAttacks:\n")
+		for _, a := range hostile.All {
+			fmt.Fprintf(fs.Output(), "  %-13s %s (%d attackers)\n", a.Name, a.About, a.Workers)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

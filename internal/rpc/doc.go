@@ -91,7 +91,8 @@
 //     closes; its body is not held.
 //   - Memory in flight (budget.go): every request is charged, before its
 //     body is read, what decoding the body can make of it (8 bytes per
-//     byte, the worst shapes' peak), and later what its reply needs;
+//     byte, the worst shapes' peak; a body sent without Content-Length
+//     counts as long as allowed), and later what its reply needs;
 //     past Limits.MaxInflightBytes it waits up to Limits.BusyWait, then
 //     gets an Unavailable ("busy") fault. Requests that hold more than
 //     1 MiB are served one per two CPUs and may hold 3/4 of the budget,
