@@ -134,16 +134,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // refuse answers f to a request whose body has not been read, and closes
 // the connection. A client that sends its whole body before it reads
-// (Python's xmlrpc.client does) would see the connection reset instead of
-// the fault, so a body of up to maxDrain bytes is first read and thrown
-// away, which costs no memory; a longer one is not read at all, and
-// neither is the body of a client that waits for "100 Continue", nor that
-// of a request refused because the server is busy: reading it would make
-// the server busier still, and such a client can only retry anyway.
+// (Python's xmlrpc.client does), or that is slow to read, would see the
+// connection reset instead of the fault, so a body of up to maxDrain
+// bytes is first read and thrown away, which costs no memory (and less
+// CPU than decoding it would have); a longer one is not read at all, and
+// neither is the body of a client that waits for "100 Continue".
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, f *Fault) {
 	s.log.Info("rpc: refused request before reading it", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
 	drain := min(2*s.lim.MaxBodyBytes, maxDrain)
-	if f.Code != Unavailable && r.ContentLength <= drain && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+	if r.ContentLength <= drain && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, drain))
 	}
 	w.Header().Set("Connection", "close")
