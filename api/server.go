@@ -6,20 +6,25 @@ import (
 
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
-	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/protocol"
 )
 
-// Limits on what a client may store.
+// Limits on what a client may store and ask.
 type Limits struct {
 	MaxKeyBytes   int
 	MaxValueBytes int
+	MaxCompares   int // per txn
+	MaxOps        int // per branch of a txn
 }
 
-// DefaultLimits: keys up to 1 KiB, values up to 1 MiB.
-func DefaultLimits() Limits { return Limits{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20} }
+// DefaultLimits: keys up to 1 KiB, values up to 1 MiB, 128 compares and
+// 128 ops per branch.
+func DefaultLimits() Limits {
+	return Limits{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxCompares: 128, MaxOps: 128}
+}
 
-// Register adds the public methods (put, get, delete, status) and the
-// participants' tx.outcome to srv.
+// Register adds the public methods (put, get, delete, txn, status) and
+// the participants' tx.outcome to srv.
 func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 	key := func(ps []any) (string, error) {
 		k, err := rpc.String(ps, 0, "key")
@@ -61,7 +66,7 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 			if len(data) > lim.MaxValueBytes {
 				return nil, rpc.Faultf(rpc.TooLarge, "value is %d bytes, the limit is %d", len(data), lim.MaxValueBytes)
 			}
-			if err := c.Put(ctx, k, participant.Value{Data: data, Binary: bin}); err != nil {
+			if err := c.Put(ctx, k, protocol.Value{Data: data, Binary: bin}); err != nil {
 				return nil, fault(err)
 			}
 			return true, nil
@@ -97,6 +102,25 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 				return nil, fault(err)
 			}
 			return existed, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "txn",
+		Help: "txn(compares, success[, failure]): if every compare {key, target value|version|exists, op ==|!=|<|>, value} holds, " +
+			"run the success ops, else the failure ops ({op put|delete|get, key[, value]}), as one atomic step. " +
+			"Returns {succeeded, results}: put {version}, delete {existed}, get {found, version[, value]}. " +
+			"Faults: 2 conflict, 3 unavailable (nothing written, safe to retry), 4 too large, 6 outcome unknown, -32602 malformed.",
+		Signature: [][]string{{"struct", "array", "array"}, {"struct", "array", "array", "array"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			t, err := decodeTxn(ps, lim)
+			if err != nil {
+				return nil, err
+			}
+			r, err := c.Txn(ctx, t)
+			if err != nil {
+				return nil, fault(err)
+			}
+			return encodeResult(r.Succeeded, r.Results), nil
 		},
 	})
 	srv.Register(rpc.Method{
@@ -136,7 +160,7 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 	})
 }
 
-func wire(v participant.Value) any {
+func wire(v protocol.Value) any {
 	if v.Binary {
 		return v.Data
 	}
@@ -153,6 +177,10 @@ func fault(err error) error {
 		code = rpc.Conflict
 	case errors.Is(err, coordinator.ErrUnavailable), errors.Is(err, coordinator.ErrStopped):
 		code = rpc.Unavailable
+	case errors.Is(err, coordinator.ErrOutcomeUnknown):
+		code = rpc.OutcomeUnknown
+	case errors.Is(err, coordinator.ErrDiverged):
+		code = rpc.InternalError
 	default:
 		return err
 	}

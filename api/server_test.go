@@ -36,11 +36,11 @@ type downable struct {
 
 var errDown = errors.New("participant is down")
 
-func (d downable) Prepare(ctx context.Context, id string, w participant.Write) (participant.Vote, error) {
+func (d downable) Prepare(ctx context.Context, id string, t *protocol.Txn) (protocol.Vote, error) {
 	if d.down.Load() {
-		return participant.Vote{}, errDown
+		return protocol.Vote{}, errDown
 	}
-	return d.Store.Prepare(ctx, id, w)
+	return d.Store.Prepare(ctx, id, t)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -180,8 +180,8 @@ func TestFaultCodesOfAbortedWrites(t *testing.T) {
 	}
 	// A transaction of an unknown coordinator holds "k" at p2.
 	st := f.stores[1]
-	stale := participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("stale")}}
-	if v, err := st.Prepare(bg, "0.1", stale); err != nil || !v.Yes {
+	stale := &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpPut, Key: "k", Value: protocol.Value{Data: []byte("stale")}}}}
+	if v, err := st.Prepare(bg, "0.1", stale); err != nil || v.Kind != protocol.VoteYes {
 		t.Fatal(v, err)
 	}
 	_, err = c.Call(bg, "put", "k", "v")

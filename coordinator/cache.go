@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/protocol"
 )
 
 // valueCache remembers the values of recently committed writes so that a
@@ -29,7 +29,7 @@ type cacheShard struct {
 }
 
 type cached struct {
-	value participant.Value
+	value protocol.Value
 	found bool // false: the latest write was a delete
 }
 
@@ -55,31 +55,51 @@ func size(key string, e cached) int64 {
 	return int64(len(key)+len(e.value.Data)) + cacheEntryOverhead
 }
 
-// set records the committed write w; the caller holds w.Key's lock.
-func (c *valueCache) set(w participant.Write) {
+// setAll records the writes of t's branch that ran (success if
+// succeeded), committed; the caller holds t's keys.
+func (c *valueCache) setAll(t *protocol.Txn, succeeded bool) {
 	if c == nil {
 		return
 	}
-	e := cached{value: w.Value, found: w.Op == participant.OpPut}
-	if !e.found {
-		e.value = participant.Value{}
+	ops := t.Success
+	if !succeeded {
+		ops = t.Failure
 	}
-	sh := c.shard(w.Key)
+	for _, o := range ops {
+		switch o.Kind {
+		case protocol.OpPut:
+			c.set(o.Key, cached{value: o.Value, found: true})
+		case protocol.OpDelete:
+			c.set(o.Key, cached{})
+		}
+	}
+}
+
+// set records e as key's latest committed entry.
+func (c *valueCache) set(key string, e cached) {
+	sh := c.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if old, ok := sh.m[w.Key]; ok {
-		sh.bytes -= size(w.Key, old)
+	if old, ok := sh.m[key]; ok {
+		sh.bytes -= size(key, old)
 	}
-	sh.m[w.Key] = e
-	sh.bytes += size(w.Key, e)
+	sh.m[key] = e
+	sh.bytes += size(key, e)
 	for k, old := range sh.m { // map order is random enough for eviction
 		if sh.bytes <= c.budget {
 			break
 		}
-		if k != w.Key {
+		if k != key {
 			delete(sh.m, k)
 			sh.bytes -= size(k, old)
 		}
+	}
+}
+
+// forgetAll drops keys: their latest writes are no longer known here.
+func (c *valueCache) forgetAll(keys []string) {
+	for _, k := range keys {
+		c.forget(k)
 	}
 }
 

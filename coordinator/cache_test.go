@@ -41,7 +41,7 @@ func TestValueCache(t *testing.T) {
 	// Tiny cache: most keys evicted, every get still current.
 	cl.stop()
 	cl.cacheBytes = 64 * 300 // about 4 entries per shard, 64 shards
-	cl.start(nil)
+	cl.start(-1)
 	const n = 2000
 	for i := range n {
 		cl.mustPut(fmt.Sprint("key", i), fmt.Sprint("value", i))

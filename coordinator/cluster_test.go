@@ -2,8 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/twopc/twopc/protocol"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/protocol"
 	"github.com/twopc/twopc/txlog"
 )
 
@@ -18,20 +19,22 @@ var bg = context.Background()
 
 // cluster is a coordinator and three participants in one process: real
 // SQLite files and a real txlog file, called directly instead of over
-// sockets, so each can be killed and restarted at an exact point.
+// sockets, so each can be killed and restarted at an exact point. The
+// coordinator's whole world (its log and its participants) goes through
+// env, which can crash it after any number of steps.
 type cluster struct {
 	t       *testing.T
 	dir     string
 	parts   []*swappable
 	logPath string
 	log     *txlog.Log
+	env     *env
 	c       *Coordinator
 	// cacheBytes is the coordinator's value cache; on in every test so
 	// that each scenario exercises it.
 	cacheBytes int64
 	// lockTimeout is the coordinator's LockTimeout (0: the default).
 	lockTimeout time.Duration
-	crashLog    *crashLog // between c and log
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -42,22 +45,34 @@ type swappable struct {
 	store atomic.Pointer[participant.Store]
 	// afterCommit, if set, runs after a successful commit, before the ack.
 	afterCommit func() error
+	// beforePrepare and afterPrepare, if set, run around a prepare.
+	beforePrepare func(txid string)
+	afterPrepare  func()
 }
+
+var errDown = errors.New("participant is down")
 
 func (s *swappable) get() (*participant.Store, error) {
 	st := s.store.Load()
 	if st == nil {
-		return nil, fmt.Errorf("%s is down", s.name)
+		return nil, fmt.Errorf("%s: %w", s.name, errDown)
 	}
 	return st, nil
 }
 
-func (s *swappable) Prepare(ctx context.Context, id string, w participant.Write) (participant.Vote, error) {
+func (s *swappable) Prepare(ctx context.Context, id string, t *protocol.Txn) (protocol.Vote, error) {
+	if f := s.beforePrepare; f != nil {
+		f(id)
+	}
 	st, err := s.get()
 	if err != nil {
-		return participant.Vote{}, err
+		return protocol.Vote{}, err
 	}
-	return st.Prepare(ctx, id, w)
+	v, err := st.Prepare(ctx, id, t)
+	if f := s.afterPrepare; f != nil && err == nil {
+		f()
+	}
+	return v, err
 }
 
 func (s *swappable) Commit(ctx context.Context, id string) error {
@@ -82,15 +97,15 @@ func (s *swappable) Abort(ctx context.Context, id string) error {
 	return st.Abort(ctx, id)
 }
 
-func (s *swappable) Read(ctx context.Context, key string) (participant.ReadResult, error) {
+func (s *swappable) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error) {
 	st, err := s.get()
 	if err != nil {
-		return participant.ReadResult{}, err
+		return nil, err
 	}
-	return st.Read(ctx, key)
+	return st.Read(ctx, keys...)
 }
 
-func (s *swappable) PreparedTxs(ctx context.Context) ([]participant.PreparedTx, error) {
+func (s *swappable) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
 	st, err := s.get()
 	if err != nil {
 		return nil, err
@@ -128,12 +143,13 @@ func newCluster(t *testing.T) *cluster {
 			p.kill()
 		}
 	})
-	cl.start(nil)
+	cl.start(-1)
 	return cl
 }
 
-// start recovers a coordinator from the log file, as the binary does.
-func (cl *cluster) start(failpoint func(string) bool) {
+// start recovers a coordinator from the log file, as the binary does; it
+// crashes after crashAfter steps (never if negative).
+func (cl *cluster) start(crashAfter int) {
 	cl.t.Helper()
 	log, state, err := txlog.Open(cl.logPath, txlog.Options{})
 	if err != nil {
@@ -143,103 +159,42 @@ func (cl *cluster) start(failpoint func(string) bool) {
 	if err := log.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: epoch}); err != nil {
 		cl.t.Fatal(err)
 	}
+	cl.env = &env{log: log, crashAfter: int64(crashAfter), crashed: make(chan struct{})}
 	var members []Member
 	for _, p := range cl.parts {
-		members = append(members, Member{Name: p.name, Participant: p})
+		members = append(members, Member{Name: p.name, Participant: &envParticipant{cl.env, p}})
 	}
-	cl.crashLog = &crashLog{log: log}
 	c, err := New(Config{
-		Members: members, Log: cl.crashLog, Epoch: epoch, Pending: state.Pending,
+		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending,
 		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
-		Fatal:     func(err error) { cl.t.Errorf("decision log failed: %v", err) },
-		failpoint: failpoint,
+		Fatal: func(err error) {
+			if !cl.env.isCrashed() {
+				cl.t.Errorf("decision log failed: %v", err)
+			}
+		},
 	})
 	if err != nil {
 		cl.t.Fatal(err)
 	}
-	cl.crashLog.coord.Store(c)
 	cl.log, cl.c = log, c
 }
 
-// crashLog stands between the coordinator and its txlog in these tests,
-// and keeps what a crash would keep: a record reaches the file only when
-// someone waits for it or for a later one (as one fsync covers both),
-// and nothing does once the coordinator is dead. Closing the real log at
-// a simulated crash would otherwise keep every queued record, and a
-// coordinator that answered before its record was durable would pass.
-type crashLog struct {
-	log   *txlog.Log
-	coord atomic.Pointer[Coordinator]
-
-	mu   sync.Mutex
-	held []protocol.Record // queued and not yet passed on, in order
-	next int               // sequence number of held[0]
-}
-
-func (l *crashLog) queue(rec protocol.Record) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.held = append(l.held, rec)
-	return l.next + len(l.held) - 1
-}
-
-// queued returns the number of the last record queued.
-func (l *crashLog) queued() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.next + len(l.held) - 1
-}
-
-// durable passes on every held record up to number seq and syncs them.
-func (l *crashLog) durable(seq int) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if seq < l.next {
-		return nil // a later record's wait made it durable
-	}
-	if c := l.coord.Load(); c != nil && c.dead.Load() {
-		return errCrashed
-	}
-	n := seq - l.next + 1
-	for _, rec := range l.held[:n-1] {
-		if err := l.log.AppendAsync(rec); err != nil {
-			return err
-		}
-	}
-	err := l.log.Append(l.held[n-1])
-	l.held, l.next = l.held[n:], l.next+n
-	return err
-}
-
-func (l *crashLog) Append(rec protocol.Record) error { return l.durable(l.queue(rec)) }
-func (l *crashLog) Queue(rec protocol.Record) func() error {
-	seq := l.queue(rec)
-	return func() error { return l.durable(seq) }
-}
-func (l *crashLog) QueueLazy(rec protocol.Record) func() error { return l.Queue(rec) }
-func (l *crashLog) Flush()                                     {}
-func (l *crashLog) AppendAsync(rec protocol.Record) error {
-	l.queue(rec)
-	return nil
-}
-
 // stop ends the coordinator like kill -9 would, as far as the log file is
-// concerned: what was written stays written.
+// concerned: what was made durable stays, the rest is lost.
 func (cl *cluster) stop() {
-	if cl.c != nil {
-		cl.c.Close()
-		if !cl.c.dead.Load() { // a clean stop: what is queued is written
-			cl.crashLog.durable(cl.crashLog.queued())
-		}
-		cl.log.Close()
-		cl.c = nil
+	if cl.c == nil {
+		return
 	}
+	cl.env.crash() // nothing more reaches the file or a participant
+	cl.c.Close()
+	cl.log.Close()
+	cl.c = nil
 }
 
 // restart kills the coordinator and starts a new one from its log.
 func (cl *cluster) restart() {
 	cl.stop()
-	cl.start(nil)
+	cl.start(-1)
 }
 
 // settle waits until the coordinator has finished its background work
@@ -247,7 +202,17 @@ func (cl *cluster) restart() {
 // still holds prepared, as their resolvers would.
 func (cl *cluster) settle() {
 	cl.t.Helper()
-	cl.c.wg.Wait()
+	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not a timing assertion
+	for {
+		st := cl.c.Status(bg)
+		if st.InDoubt == 0 && st.Active == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cl.t.Fatalf("coordinator never settled: %+v", st)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, bounded above
+	}
 	for _, p := range cl.parts {
 		st, err := p.get()
 		if err != nil {
@@ -264,7 +229,7 @@ func (cl *cluster) settle() {
 // everywhere ("" = absent).
 func (cl *cluster) check(want map[string]string) {
 	cl.t.Helper()
-	var first participant.Digest
+	var first protocol.Digest
 	for i, p := range cl.parts {
 		st, err := p.get()
 		if err != nil {
@@ -283,16 +248,16 @@ func (cl *cluster) check(want map[string]string) {
 			cl.t.Errorf("replicas diverge: p1 %+v, %s %+v", first, p.name, d)
 		}
 		for k, v := range want {
-			r, err := st.Read(bg, k)
+			ks, err := st.Read(bg, k)
 			if err != nil {
 				cl.t.Fatal(err)
 			}
-			if got := string(r.Value.Data); r.Found != (v != "") || got != v {
-				cl.t.Errorf("%s: %q = %q (found %v), want %q", p.name, k, got, r.Found, v)
+			if got := string(ks[0].Entry.Value.Data); ks[0].Entry.Found != (v != "") || got != v {
+				cl.t.Errorf("%s: %q = %q (found %v), want %q", p.name, k, got, ks[0].Entry.Found, v)
 			}
 		}
 	}
-	if n := cl.c.inDoubt.Load(); n != 0 {
+	if n := cl.c.counts.inDoubt.Load(); n != 0 {
 		cl.t.Errorf("%d transactions still in doubt", n)
 	}
 }
@@ -316,6 +281,10 @@ func (cl *cluster) appendRecords(recs ...protocol.Record) {
 	}
 }
 
+func putTxn(key, value string) *protocol.Txn {
+	return &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpPut, Key: key, Value: protocol.Value{Data: []byte(value)}}}}
+}
+
 // prepareAt has each of parts vote YES for tx writing key=value, as if an
 // earlier life's prepare had reached them.
 func (cl *cluster) prepareAt(parts []*swappable, tx, key, value string) {
@@ -325,15 +294,14 @@ func (cl *cluster) prepareAt(parts []*swappable, tx, key, value string) {
 		if err != nil {
 			cl.t.Fatal(err)
 		}
-		w := participant.Write{Key: key, Op: participant.OpPut, Value: participant.Value{Data: []byte(value)}}
-		if v, err := st.Prepare(bg, tx, w); err != nil || !v.Yes {
+		if v, err := st.Prepare(bg, tx, putTxn(key, value)); err != nil || v.Kind != protocol.VoteYes {
 			cl.t.Fatalf("prepare at %s: %+v %v", p.name, v, err)
 		}
 	}
 }
 
 func (cl *cluster) put(key, value string) error {
-	return cl.c.Put(bg, key, participant.Value{Data: []byte(value)})
+	return cl.c.Put(bg, key, protocol.Value{Data: []byte(value)})
 }
 
 func (cl *cluster) mustPut(key, value string) {
@@ -343,36 +311,132 @@ func (cl *cluster) mustPut(key, value string) {
 	}
 }
 
-// trigger returns a failpoint that fires once at point, and a channel
-// closed when it has.
-func trigger(point string, crash bool, also func()) (func(string) bool, <-chan struct{}) {
-	fired := make(chan struct{})
-	var once sync.Once
-	return func(p string) bool {
-		if p != point {
-			return false
-		}
-		hit := false
-		once.Do(func() {
-			hit = true
-			if also != nil {
-				also()
-			}
-			close(fired)
-		})
-		return hit && crash
-	}, fired
+// env is the coordinator's world in these tests: its decision log and
+// its calls to participants. It counts the steps the coordinator takes in
+// it (queueing a record, waiting for one, starting or finishing a call)
+// and, after crashAfter of them, crashes: from then on nothing more is
+// written and no call gets through, as after kill -9. A queued record
+// reaches the file only when someone waits for it or for a later one (as
+// one fsync covers both), so a coordinator that answered before its
+// record was durable fails the tests.
+type env struct {
+	log        *txlog.Log
+	crashAfter int64 // negative: never
+	steps      atomic.Int64
+	crashOnce  sync.Once
+	crashed    chan struct{}
+
+	mu   sync.Mutex
+	held []protocol.Record // queued and not yet passed on, in order
+	next int               // sequence number of held[0]
 }
 
-func waitFired(t *testing.T, fired <-chan struct{}, point string) {
-	t.Helper()
+var errCrashed = errors.New("coordinator crashed (test)")
+
+// step counts one step and reports whether the coordinator is dead.
+func (e *env) step() bool {
+	if n := e.steps.Add(1); e.crashAfter >= 0 && n > e.crashAfter {
+		e.crash()
+	}
+	return e.isCrashed()
+}
+
+func (e *env) crash() { e.crashOnce.Do(func() { close(e.crashed) }) }
+
+func (e *env) isCrashed() bool {
 	select {
-	case <-fired:
-	case <-time.After(10 * time.Second): // a bound on a hang, not a timing assertion
-		t.Fatalf("failpoint %s never reached", point)
+	case <-e.crashed:
+		return true
+	default:
+		return false
 	}
 }
 
-func (s *swappable) writeOf(key string) participant.Write {
-	return participant.Write{Key: key, Op: participant.OpPut, Value: participant.Value{Data: []byte("stale")}}
+func (e *env) queue(rec protocol.Record) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.held = append(e.held, rec)
+	return e.next + len(e.held) - 1
+}
+
+// durable passes on every held record up to number seq and syncs them.
+func (e *env) durable(seq int) error {
+	if e.step() {
+		return errCrashed
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if seq < e.next {
+		return nil // a later record's wait made it durable
+	}
+	n := seq - e.next + 1
+	for _, rec := range e.held[:n-1] {
+		if err := e.log.AppendAsync(rec); err != nil {
+			return err
+		}
+	}
+	err := e.log.Append(e.held[n-1])
+	e.held, e.next = e.held[n:], e.next+n
+	return err
+}
+
+func (e *env) Queue(rec protocol.Record) func() error {
+	if e.step() {
+		return func() error { return errCrashed }
+	}
+	seq := e.queue(rec)
+	return func() error { return e.durable(seq) }
+}
+
+func (e *env) Append(rec protocol.Record) error           { return e.Queue(rec)() }
+func (e *env) QueueLazy(rec protocol.Record) func() error { return e.Queue(rec) }
+func (e *env) Flush()                                     {}
+func (e *env) AppendAsync(rec protocol.Record) error {
+	if e.step() {
+		return errCrashed
+	}
+	e.queue(rec)
+	return nil
+}
+
+// envParticipant is a participant as seen through env: a call counts a
+// step when it starts and when its answer comes back, and fails once the
+// coordinator is dead (its effect at the participant may stay).
+type envParticipant struct {
+	e *env
+	*swappable
+}
+
+func call[T any](e *env, f func() (T, error)) (T, error) {
+	var zero T
+	if e.step() {
+		return zero, errCrashed
+	}
+	v, err := f()
+	if e.step() {
+		return zero, errCrashed
+	}
+	return v, err
+}
+
+func (p *envParticipant) Prepare(ctx context.Context, id string, t *protocol.Txn) (protocol.Vote, error) {
+	return call(p.e, func() (protocol.Vote, error) { return p.swappable.Prepare(ctx, id, t) })
+}
+
+func (p *envParticipant) Commit(ctx context.Context, id string) error {
+	_, err := call(p.e, func() (struct{}, error) { return struct{}{}, p.swappable.Commit(ctx, id) })
+	return err
+}
+
+func (p *envParticipant) Abort(ctx context.Context, id string) error {
+	_, err := call(p.e, func() (struct{}, error) { return struct{}{}, p.swappable.Abort(ctx, id) })
+	return err
+}
+
+func (p *envParticipant) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error) {
+	return call(p.e, func() ([]protocol.KeyState, error) { return p.swappable.Read(ctx, keys...) })
+}
+
+func (p *envParticipant) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
+	return call(p.e, func() ([]protocol.PreparedTx, error) { return p.swappable.PreparedTxs(ctx) })
 }

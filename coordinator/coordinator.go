@@ -4,38 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/twopc/twopc/protocol"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/twopc/twopc/participant"
-	"github.com/twopc/twopc/txlog"
+	"github.com/twopc/twopc/protocol"
 )
 
 // Participant is the coordinator's view of one replica. Calls may run
 // concurrently. An error means the call's effect is unknown, except that
 // Prepare never returns a YES vote it has not made durable.
+// participant.Store and peer.Client implement it.
 type Participant interface {
-	Prepare(ctx context.Context, txid string, w participant.Write) (participant.Vote, error)
+	Prepare(ctx context.Context, txid string, t *protocol.Txn) (protocol.Vote, error)
 	Commit(ctx context.Context, txid string) error
 	Abort(ctx context.Context, txid string) error
-	Read(ctx context.Context, key string) (participant.ReadResult, error)
-	PreparedTxs(ctx context.Context) ([]participant.PreparedTx, error)
+	Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error)
+	PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error)
 }
-
-var (
-	_ Participant = (*participant.Store)(nil)
-	_ Participant = (*participant.Client)(nil)
-)
 
 // DecisionLog records decisions, in the order they are queued. Append
 // returns once the record is durable; Queue queues it and returns a wait
 // for its durability; QueueLazy is Queue for a record whose fsync may wait
 // a moment to share another's, and Flush ends that wait; AppendAsync
-// records something whose loss is harmless.
+// records something whose loss is harmless. txlog.Log implements it.
 type DecisionLog interface {
 	Append(protocol.Record) error
 	Queue(protocol.Record) (wait func() error)
@@ -44,11 +39,9 @@ type DecisionLog interface {
 	AppendAsync(protocol.Record) error
 }
 
-var _ DecisionLog = (*txlog.Log)(nil)
-
 // Member is one participant as configured.
 type Member struct {
-	Name string // as written in COMMIT records; no spaces or commas
+	Name string // as written in log records; no spaces or commas
 	URL  string // for status only
 	Participant
 }
@@ -60,17 +53,18 @@ type Config struct {
 	// Epoch is this incarnation's number, already logged.
 	Epoch uint64
 	// Pending are the STAGED and COMMIT records the log holds without an
-	// outcome (txlog.State.Pending).
+	// outcome (txlog.State.Pending), in log order.
 	Pending []protocol.Record
 
 	// PrepareTimeout bounds the prepare phase (default 2s).
 	PrepareTimeout time.Duration
-	// LockTimeout bounds the wait for a key another write holds (default 2s).
+	// LockTimeout bounds the wait for keys another transaction holds
+	// (default 2s).
 	LockTimeout time.Duration
-	// CallTimeout bounds one commit/abort/read call (default 2s).
+	// CallTimeout bounds one commit, abort or read call (default 2s).
 	CallTimeout time.Duration
-	// RetryInterval is the first delay before re-sending a decision; it
-	// doubles up to 5s (default 100ms).
+	// RetryInterval is the first delay before a failed call is made again;
+	// it doubles up to 5s (default 100ms).
 	RetryInterval time.Duration
 	// Overloaded is the number of calls in flight to one participant above
 	// which status reports it overloaded (default 256).
@@ -86,11 +80,6 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer hears how long phases take (metrics); nil: nobody.
 	Observer Observer
-
-	// failpoint, set only by tests, is called at named points of the
-	// protocol; returning true simulates a crash there: from then on the
-	// coordinator sends and logs nothing (see crash_test.go).
-	failpoint func(name string) bool
 }
 
 func (c *Config) defaults() {
@@ -126,22 +115,21 @@ type Coordinator struct {
 	cfg     Config
 	log     *slog.Logger
 	members []*member
+	byName  map[string]*member
 	names   []string
 	locks   *keyLocks
 	cache   *valueCache // nil when off
 	cstats  cacheStats
-	txs     sync.Map // txid -> *txn, until every participant has the outcome
+	txs     sync.Map // txid -> *tx, until the machine is finished
 	seq     atomic.Uint64
 	rr      atomic.Uint64 // round-robin start for reads
+	counts  counters
 
-	committed, aborted atomic.Uint64
-	active, inDoubt    atomic.Int64
-
-	ctx    context.Context // cancelled by Close: ends background work
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	dead atomic.Bool // set by a simulated crash
+	ctx     context.Context // cancelled by Close: ends background work
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // every goroutine the coordinator starts
+	stopMu  sync.RWMutex
+	stopped bool // set by Close: start no more goroutines
 }
 
 // member wraps a Participant with what status needs to know.
@@ -150,17 +138,17 @@ type member struct {
 	inflight atomic.Int64
 }
 
-// errCrashed is what a simulated crash returns to the caller.
-var errCrashed = errors.New("coordinator: crashed (test failpoint)")
-
-// New starts a coordinator. It starts re-sending the commits in
+// New starts a coordinator. It starts finishing the transactions in
 // cfg.Pending and clearing participants' prepared transactions of earlier
 // epochs in the background, and is ready to serve at once: reads and
-// writes handle keys that are still in doubt.
+// writes of keys still in doubt wait for them.
 func New(cfg Config) (*Coordinator, error) {
 	cfg.defaults()
 	if len(cfg.Members) == 0 {
 		return nil, errors.New("coordinator: no participants configured")
+	}
+	if len(cfg.Members) > protocol.MaxParticipants {
+		return nil, fmt.Errorf("coordinator: %d participants, at most %d", len(cfg.Members), protocol.MaxParticipants)
 	}
 	if cfg.Log == nil {
 		return nil, errors.New("coordinator: no decision log")
@@ -168,15 +156,15 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Epoch == 0 {
 		return nil, errors.New("coordinator: epoch must be positive (log it first)")
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, locks: newKeyLocks(), cache: newValueCache(cfg.ReadCacheBytes)}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, locks: newKeyLocks(), cache: newValueCache(cfg.ReadCacheBytes), byName: map[string]*member{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	seen := map[string]bool{}
 	for _, m := range cfg.Members {
-		if m.Name == "" || seen[m.Name] {
-			return nil, fmt.Errorf("coordinator: participant name %q empty or repeated", m.Name)
+		if m.Name == "" || c.byName[m.Name] != nil || strings.ContainsAny(m.Name, " ,\t\n") {
+			return nil, fmt.Errorf("coordinator: participant name %q empty, repeated, or with a space or comma", m.Name)
 		}
-		seen[m.Name] = true
-		c.members = append(c.members, &member{Member: m})
+		mb := &member{Member: m}
+		c.members = append(c.members, mb)
+		c.byName[m.Name] = mb
 		c.names = append(c.names, m.Name)
 	}
 	c.recover()
@@ -184,32 +172,31 @@ func New(cfg Config) (*Coordinator, error) {
 }
 
 // Close stops background work (re-sends continue after a restart, from
-// the log) and waits for it to end.
+// the log) and waits for it to end. Transactions still running are left
+// as a crash would leave them: recovery finishes them.
 func (c *Coordinator) Close() {
+	c.stopMu.Lock()
+	c.stopped = true
+	c.stopMu.Unlock()
 	c.cancel()
 	c.wg.Wait()
 }
 
+// goBackground runs f in a goroutine Close waits for; after Close it
+// does nothing.
 func (c *Coordinator) goBackground(f func()) {
+	c.stopMu.RLock()
+	defer c.stopMu.RUnlock()
+	if c.stopped {
+		return
+	}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); f() }()
 }
 
-// crashAt reports whether a test asked the coordinator to die at point.
-func (c *Coordinator) crashAt(point string) bool {
-	if c.dead.Load() {
-		return true
-	}
-	if c.cfg.failpoint != nil && c.cfg.failpoint(point) {
-		c.dead.Store(true)
-		return true
-	}
-	return false
-}
-
-func (c *Coordinator) lookup(txid string) *txn {
+func (c *Coordinator) lookup(txid string) *tx {
 	if v, ok := c.txs.Load(txid); ok {
-		return v.(*txn)
+		return v.(*tx)
 	}
 	return nil
 }
@@ -217,21 +204,13 @@ func (c *Coordinator) lookup(txid string) *txn {
 // Outcome tells a participant whether txid committed. It implements
 // participant.Resolver. A transaction this coordinator does not know was
 // never committed (presumed abort: recovery registers every one whose
-// outcome is open); one still being prepared is aborted now, durably, so
-// the answer holds; otherwise the answer waits until the outcome is on
-// disk.
+// outcome is open, and a committed one is forgotten only once every
+// participant applied it); one still being prepared is aborted now; the
+// answer waits until the outcome is durable.
 func (c *Coordinator) Outcome(ctx context.Context, txid string) (bool, error) {
 	t := c.lookup(txid)
 	if t == nil {
 		return false, nil
 	}
-	if t.decideFrom(statePreparing, stateAborted) {
-		if err := c.logAbort(t); err != nil {
-			return false, err
-		}
-		return false, nil
-	}
-	return t.wait(ctx)
+	return t.ask(ctx)
 }
-
-var _ participant.Resolver = (*Coordinator)(nil)

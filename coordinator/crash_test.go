@@ -3,86 +3,99 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"github.com/twopc/twopc/protocol"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twopc/twopc/protocol"
 )
 
-// The coordinator is killed at each point of the protocol while writing
-// k=new over k=old, then restarted from its log. Whatever the point, the
-// replicas must end identical with nothing prepared, and the write must
-// have happened everywhere exactly when it was committed: every
-// participant voted YES and the STAGED record was durable (parallel
-// commits), whether or not the client heard of it.
-func TestCoordinatorCrashPoints(t *testing.T) {
+// The coordinator is killed after every step it takes while writing,
+// then restarted from its log: crashing after step k for every k, until a
+// run finishes before k. Whatever the step, the replicas end identical
+// with nothing prepared, and the write happened everywhere exactly when
+// it was committed: if the client heard success it is there, if it heard
+// an abort it is not, and if its answer was lost with the coordinator
+// either may be true, but everywhere the same.
+func TestCrashAfterEveryStep(t *testing.T) {
 	for _, tc := range []struct {
-		point     string
-		acked     bool // the client heard success before the crash
-		committed bool // the write survives recovery
+		name string
+		txn  *protocol.Txn
+		want func(committed bool) map[string]string
 	}{
-		{"before-prepare", false, false},  // STAGED logged, nobody prepared
-		{"send-prepare:p2", false, false}, // p2 never prepared
-		{"after-votes", false, false},     // all voted YES, STAGED not known durable: lost in the crash
-		{"before-decision", false, true},  // all voted YES and STAGED is durable: committed, unheard
-		{"after-decision", true, true},    // acknowledged, no COMMIT record yet
-		{"before-commit-record", true, true},
-		{"after-commit-record", true, true}, // COMMIT durable, no commit sent
-		{"commit:p2", true, true},           // some commits delivered
-		{"before-end", true, true},          // all committed, END not logged
+		{"put", putTxn("k", "new"), func(c bool) map[string]string {
+			return map[string]string{"k": pick(c, "new", "old"), "j": "old"}
+		}},
+		{"transfer", &protocol.Txn{
+			Compares: []protocol.Compare{{Key: "k", Target: protocol.TargetValue, Op: protocol.Equal, Value: protocol.Value{Data: []byte("old")}}},
+			Success: []protocol.Op{{Kind: protocol.OpPut, Key: "k", Value: protocol.Value{Data: []byte("new")}},
+				{Kind: protocol.OpDelete, Key: "j"}},
+		}, func(c bool) map[string]string {
+			return map[string]string{"k": pick(c, "new", "old"), "j": pick(c, "", "old")}
+		}},
 	} {
-		t.Run(tc.point, func(t *testing.T) {
-			cl := newCluster(t)
-			cl.mustPut("k", "old")
-			cl.mustPut("other", "x")
-			cl.settle()
-
-			fp, fired := trigger(tc.point, true, nil)
-			cl.stop()
-			cl.start(fp)
-			err := cl.put("k", "new")
-			waitFired(t, fired, tc.point)
-			if acked := err == nil; acked != tc.acked {
-				t.Fatalf("put returned %v, want acked=%v", err, tc.acked)
+		t.Run(tc.name, func(t *testing.T) {
+			for k := 0; ; k++ {
+				cl := newCluster(t)
+				cl.mustPut("k", "old")
+				cl.mustPut("j", "old")
+				cl.settle()
+				cl.stop()
+				cl.start(k)
+				_, err := cl.c.Txn(bg, tc.txn)
+				crashed := cl.env.isCrashed()
+				cl.restart()
+				cl.settle()
+				// What the client heard decides what must be there; a
+				// lost answer leaves it to the replicas, which must agree.
+				committed := err == nil
+				if !crashed && err != nil {
+					t.Fatalf("step %d: no crash, yet %v", k, err)
+				}
+				if crashed && err != nil && !errors.Is(err, ErrOutcomeUnknown) && !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("step %d: %v", k, err)
+				}
+				if errors.Is(err, ErrOutcomeUnknown) {
+					ks, _ := cl.parts[0].Read(bg, "k")
+					committed = string(ks[0].Entry.Value.Data) == "new"
+				}
+				cl.check(tc.want(committed))
+				// Nothing stays locked.
+				cl.mustPut("k", "after")
+				cl.settle()
+				cl.check(map[string]string{"k": "after"})
+				cl.stop()
+				if !crashed {
+					t.Logf("crashed after each of %d steps", k)
+					return
+				}
 			}
-			if err != nil && !errors.Is(err, errCrashed) {
-				t.Fatalf("put: %v", err)
-			}
-
-			cl.restart()
-			cl.settle()
-			want := "old"
-			if tc.committed {
-				want = "new"
-			}
-			cl.check(map[string]string{"k": want, "other": "x"})
-
-			// The key is usable again: nothing stays locked.
-			cl.mustPut("k", "after")
-			cl.settle()
-			cl.check(map[string]string{"k": "after"})
 		})
 	}
 }
 
+func pick(c bool, yes, no string) string {
+	if c {
+		return yes
+	}
+	return no
+}
+
 // A participant killed after voting YES keeps its promise: once restarted
 // it holds the prepared write, and the commit the coordinator keeps
-// re-sending applies it.
+// re-sending applies it. Meanwhile reads are served by the others.
 func TestParticipantKilledAfterVote(t *testing.T) {
 	cl := newCluster(t)
 	p2 := cl.parts[1]
-	fp, fired := trigger("prepared:p2", false, p2.kill)
-	cl.stop()
-	cl.start(fp)
+	var once sync.Once
+	p2.afterPrepare = func() { once.Do(p2.kill) }
 	cl.mustPut("k", "v") // the decision is durable: success
-	waitFired(t, fired, "prepared:p2")
-	if n := cl.c.inDoubt.Load(); n != 1 {
+	if n := cl.c.counts.inDoubt.Load(); n != 1 {
 		t.Fatalf("in doubt while p2 is down: %d, want 1", n)
 	}
 	if st := cl.c.Status(bg); st.Participants[1].State != StateOffline {
 		t.Fatalf("status of p2: %+v", st.Participants[1])
 	}
-	// Reads are served by the others meanwhile, and see the write.
 	for range 3 {
 		v, err := cl.c.Get(bg, "k")
 		if err != nil || string(v.Data) != "v" {
@@ -131,78 +144,24 @@ func TestParticipantDownDuringPrepare(t *testing.T) {
 	cl.check(map[string]string{"k": "old"})
 }
 
-// An abort is logged before anyone hears of it. Here every participant
-// voted YES and STAGED is durable, but a participant's question aborted
-// the transaction first; the coordinator then dies before any abort is
-// delivered. Recovery must keep it aborted: without the ABORT record it
-// would find every vote and commit what a participant was told was
-// aborted.
-func TestAbortAnswerSurvivesCrash(t *testing.T) {
-	cl := newCluster(t)
-	cl.mustPut("k", "old")
-	cl.settle()
-	var answer error = errors.New("no transaction in flight")
-	fp, fired := trigger("before-decision", true, func() {
-		cl.c.txs.Range(func(k, _ any) bool {
-			commit, err := cl.c.Outcome(bg, k.(string))
-			if answer = err; err == nil && commit {
-				answer = errors.New("outcome: commit")
-			}
-			return false
-		})
-	})
-	cl.stop()
-	cl.start(fp)
-	if err := cl.put("k", "new"); !errors.Is(err, errCrashed) {
-		t.Fatalf("put: %v, want the simulated crash", err)
-	}
-	waitFired(t, fired, "before-decision")
-	if answer != nil {
-		t.Fatalf("the question was not answered abort: %v", answer)
-	}
-	cl.restart()
-	cl.settle()
-	cl.check(map[string]string{"k": "old"})
-}
-
-// The coordinator dies after deciding abort (a participant was down) but
-// before the ABORT record: the missing vote alone makes recovery abort.
-func TestCrashBeforeAbortRecord(t *testing.T) {
-	cl := newCluster(t)
-	cl.mustPut("k", "old")
-	cl.settle()
-	fp, fired := trigger("before-abort-record", true, nil)
-	cl.stop()
-	cl.start(fp)
-	cl.parts[2].kill()
-	if err := cl.put("k", "new"); !errors.Is(err, errCrashed) {
-		t.Fatalf("put: %v, want the simulated crash", err)
-	}
-	waitFired(t, fired, "before-abort-record")
-	cl.parts[2].restart(t)
-	cl.restart()
-	cl.settle()
-	cl.check(map[string]string{"k": "old"})
-}
-
-// A participant restarted while a transaction is being prepared asks for
-// its outcome; the coordinator must answer abort and then not commit.
+// A participant asking about a transaction that is still being prepared
+// gets abort, and the transaction does not commit afterwards.
 func TestOutcomeQueryAbortsUndecided(t *testing.T) {
 	cl := newCluster(t)
-	var asked bool
-	fp, fired := trigger("after-votes", false, func() {
-		cl.c.txs.Range(func(k, _ any) bool {
-			commit, err := cl.c.Outcome(bg, k.(string))
-			asked = err == nil && !commit
-			return false
+	var once sync.Once
+	answered := make(chan error, 1)
+	cl.parts[2].beforePrepare = func(id string) {
+		once.Do(func() {
+			commit, err := cl.c.Outcome(bg, id)
+			if err == nil && commit {
+				err = errors.New("answered commit")
+			}
+			answered <- err
 		})
-	})
-	cl.stop()
-	cl.start(fp)
+	}
 	err := cl.put("k", "v")
-	waitFired(t, fired, "after-votes")
-	if !asked {
-		t.Fatal("outcome of a preparing transaction was not abort")
+	if aerr := <-answered; aerr != nil {
+		t.Fatalf("outcome of a preparing transaction: %v, want abort", aerr)
 	}
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("put after its transaction was aborted by a query: %v", err)
@@ -211,27 +170,26 @@ func TestOutcomeQueryAbortsUndecided(t *testing.T) {
 	cl.check(map[string]string{"k": ""})
 }
 
-// A key can carry two unfinished records of an earlier life: a COMMIT
-// whose END was lost, then the STAGED of the next write to that key.
-// Recovery finishes them in log order under one hold of the key, and New
-// does not wait for the key while the first is still being delivered
-// (here it would wait out a lock timeout of an hour).
-func TestRecoverTwoRecordsOfOneKey(t *testing.T) {
+// Recovery holds the keys of unfinished records of an earlier life that
+// overlap (a COMMIT whose END was lost, and the STAGED of a later
+// transaction sharing a key with it) under one hold, finishes both, and
+// New does not wait for the keys while the first is still being delivered.
+func TestRecoverOverlappingRecords(t *testing.T) {
 	cl := newCluster(t)
 	cl.mustPut("k", "a")
 	cl.settle()
 	epoch := cl.c.cfg.Epoch // the life whose records these are
 	cl.stop()
 
-	first, second := txID(epoch, 100), txID(epoch, 101)
+	first, second := protocol.NewTxID(epoch, 100), protocol.NewTxID(epoch, 101)
 	cl.appendRecords(
-		protocol.Record{Kind: protocol.KindCommit, TxID: first, Participants: allParts, Keys: []string{"k"}}, // applied everywhere, END lost
-		protocol.Record{Kind: protocol.KindStaged, TxID: second, Participants: allParts, Keys: []string{"k"}},
+		protocol.Record{Kind: protocol.KindCommit, TxID: first, Participants: allParts, Keys: []string{"j", "k"}}, // applied everywhere, END lost
+		protocol.Record{Kind: protocol.KindStaged, TxID: second, Participants: allParts, Keys: []string{"k", "m"}},
 	)
 	cl.prepareAt(cl.parts, second, "k", "b") // every participant voted YES for the second
 
 	// p3 is slow to acknowledge the re-sent commit of the first, so the
-	// first holds the key for as long as the test wants.
+	// first holds the keys for as long as the test wants.
 	release := make(chan struct{})
 	var once sync.Once
 	cl.parts[2].afterCommit = func() error {
@@ -240,8 +198,8 @@ func TestRecoverTwoRecordsOfOneKey(t *testing.T) {
 	}
 	cl.lockTimeout = time.Hour
 	started := make(chan struct{})
-	go func() { cl.start(nil); close(started) }()
-	waitFired(t, started, "coordinator start")
+	go func() { cl.start(-1); close(started) }()
+	<-started
 	close(release)
 	cl.settle()
 	cl.check(map[string]string{"k": "b"})
@@ -254,13 +212,13 @@ func TestResolveAbortsWithAParticipantDown(t *testing.T) {
 	cl := newCluster(t)
 	cl.mustPut("k", "old")
 	cl.settle()
-	tx := txID(cl.c.cfg.Epoch, 100)
+	tx := protocol.NewTxID(cl.c.cfg.Epoch, 100)
 	cl.stop()
 	cl.appendRecords(protocol.Record{Kind: protocol.KindStaged, TxID: tx, Participants: allParts, Keys: []string{"k"}})
 	cl.prepareAt(cl.parts[:2], tx, "k", "new") // p3 never got the prepare
 
-	cl.parts[0].kill() // asked first, and it cannot answer
-	cl.start(nil)
+	cl.parts[0].kill() // it cannot answer
+	cl.start(-1)
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second) // a bound on a hang, not a timing assertion
 	defer cancel()
 	if commit, err := cl.c.Outcome(ctx, tx); err != nil || commit {

@@ -1,38 +1,40 @@
-// Package coordinator makes a single-key write atomic across every
-// participant with presumed-abort two-phase commit, and serves
+// Package coordinator drives transactions over several keys across every
+// participant: presumed-abort two-phase commit with parallel commits, and
 // linearizable reads.
 //
-// A write is one transaction (parallel commits):
+// The protocol itself is protocol.Machine, one per transaction; this
+// package is its driver. It feeds each machine the events of the world
+// (votes, failed calls, records made durable, questions, timers) and does
+// what each step asks, with one rule, in driver.go: persist what the
+// machine asks to persist, then send. The rules about what may be heard
+// when (no commit before COMMIT is durable, no abort before ABORT is)
+// are the machine's; nothing here depends on the order of statements to
+// keep them.
 //
-//	lock key -> log STAGED (fsync), and prepare on all, at the same time
-//	-> reply -> log COMMIT (fsync, shared with the next STAGED)
-//	-> commit on all -> log END (no fsync) -> unlock key
+// A write transaction (client.go):
 //
-// A transaction is committed once every participant holds a durable YES
-// vote and its STAGED record is durable: nothing else needs to be written
-// before the client hears success. Any NO vote, error or timeout during
-// prepare aborts it. Invariants:
+//	lock its keys, sorted -> log STAGED, and prepare on all, at once
+//	-> every YES vote and STAGED durable: reply -> log COMMIT (its fsync
+//	shared with the next STAGED) -> commit on all -> log END -> unlock
 //
-//   - Atomic: a transaction commits only after every participant durably
-//     voted YES, and once committed every participant is told to commit
-//     until it acknowledges (re-sent in the background if needed).
-//   - Durable: the client hears "true" only once the votes and STAGED are
-//     durable, which is enough for recovery to commit it (recovery.go).
-//   - Commit is told only after COMMIT is durable: a participant that
-//     applied a commit forgets it held the transaction prepared, and
-//     recovery must not mistake that for a missing vote.
-//   - Abort is heard only after ABORT is durable (or when no STAGED can
-//     exist): otherwise recovery, finding every vote and STAGED, would
-//     commit what someone was told was aborted. A participant asking about
-//     a transaction still being prepared makes the coordinator decide
-//     abort on the spot (txn.decideFrom is where decisions are taken), so
-//     the answer can never be contradicted.
-//   - Presumed abort: a transaction with no record in the log was aborted.
+// Each participant runs the transaction on its own copy (compares, then
+// the branch's ops) and votes with the results; the votes must agree.
+// A transaction that writes in neither branch is read from one
+// participant and logs nothing (read.go).
+//
+// Invariants kept here:
+//   - Keys are locked in one global order (sorted), so transactions with
+//     overlapping keys never deadlock; a lock is released once the commit
+//     has been told everyone once (re-sends go on in the background).
+//   - The value cache holds a committed write before its client hears of
+//     it, while its keys are still locked (see valueCache).
 //   - A committed transaction is forgotten only after every participant
 //     acknowledged it, i.e. after no replica holds it prepared. Reads rely
-//     on this (see read.go).
-//   - No global lock on the commit path: writes to different keys proceed
-//     in parallel; writes to one key queue on that key's lock, with a bound.
+//     on this (read.go), and so does presumed abort: a transaction this
+//     coordinator does not know was never committed.
+//   - Recovery (recovery.go) registers every unfinished record of the log
+//     before the coordinator serves, and holds their keys.
+//   - Status counters derive from the machines' state changes (count).
 //
 // Transaction ids are "<epoch>.<seq>": the epoch is logged at every start,
 // so ids of different incarnations never collide and recovery can tell a
@@ -40,6 +42,6 @@
 // now.
 //
 // The package does no I/O of its own: participants come in through the
-// Participant interface (XML-RPC client, or a Store in tests) and decisions
-// go to a DecisionLog (txlog.Log).
+// Participant interface (peer.Client over XML-RPC, or a participant.Store
+// in tests) and decisions go to a DecisionLog (txlog.Log).
 package coordinator

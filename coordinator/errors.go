@@ -2,15 +2,25 @@ package coordinator
 
 import "errors"
 
-// Errors a client of the coordinator can get; the XML-RPC layer maps each
-// to its documented fault code. All of them mean the call had no effect.
+// Errors a client of the coordinator can get; package api maps each to
+// its documented fault code. All but ErrOutcomeUnknown mean the call had
+// no effect.
 var (
 	// ErrNotFound: get of a key that has no value.
 	ErrNotFound = errors.New("key not found")
-	// ErrConflict: another transaction held the key; safe to retry.
-	ErrConflict = errors.New("aborted: conflicting transaction on the key")
+	// ErrConflict: another transaction held a key; safe to retry.
+	ErrConflict = errors.New("aborted: conflicting transaction")
 	// ErrUnavailable: a participant did not vote in time; safe to retry.
 	ErrUnavailable = errors.New("aborted: participant unavailable")
-	// ErrStopped: the coordinator is shutting down.
+	// ErrStopped: the coordinator is shutting down; nothing was done.
 	ErrStopped = errors.New("coordinator is shutting down")
+	// ErrOutcomeUnknown: the decision log failed while the transaction
+	// was being decided, or the caller stopped waiting. It may or may not
+	// have taken effect; every participant will agree on which once the
+	// coordinator has recovered. Not safe to retry blindly.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrDiverged: the replicas gave different results for the same
+	// transaction, which means they hold different data. Nothing was
+	// written. A bug to report.
+	ErrDiverged = errors.New("aborted: replicas diverged")
 )

@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// keyLocks serialises transactions on the same key and nothing else: a
-// write waits only for earlier writes to its own key, and since each
-// transaction holds one key there is no lock order to get wrong (no
-// deadlock). The table is sharded so that taking a lock never contends
-// on one global mutex.
+// keyLocks serialises transactions on the same keys and nothing else: a
+// transaction waits only for earlier ones that share a key with it. Every
+// transaction takes its keys in one global order (sorted, lockAll), so
+// two with overlapping keys never wait for each other in a cycle: no
+// deadlock. The table is sharded so that taking a lock never contends on
+// one global mutex.
 type keyLocks struct {
 	seed   maphash.Seed
 	shards [64]lockShard
@@ -40,10 +41,35 @@ func (l *keyLocks) shard(key string) *lockShard {
 	return &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
 }
 
-// lock takes key's lock, waiting at most timeout (and no longer than ctx).
+// lockAll takes the locks of keys, which must be sorted without repeats,
+// in that order, waiting at most timeout in all (and no longer than ctx).
 // If it has to wait, it calls onWait first (nil: nothing). It returns the
-// function that releases the lock, or false if it gave up.
-func (l *keyLocks) lock(ctx context.Context, key string, timeout time.Duration, onWait func()) (unlock func(), ok bool) {
+// function that releases them all (once), or false if it gave up, holding
+// none.
+func (l *keyLocks) lockAll(ctx context.Context, keys []string, timeout time.Duration, onWait func()) (unlock func(), ok bool) {
+	deadline := time.Now().Add(timeout)
+	unlocks := make([]func(), 0, len(keys))
+	release := func() {
+		for _, u := range unlocks {
+			u()
+		}
+	}
+	for _, k := range keys {
+		u, ok := l.lock(ctx, k, deadline, onWait)
+		if !ok {
+			release()
+			return nil, false
+		}
+		unlocks = append(unlocks, u)
+	}
+	var once sync.Once
+	return func() { once.Do(release) }, true
+}
+
+// lock takes key's lock, waiting until deadline at most (and no longer
+// than ctx). If it has to wait, it calls onWait first (nil: nothing). It
+// returns the function that releases the lock, or false if it gave up.
+func (l *keyLocks) lock(ctx context.Context, key string, deadline time.Time, onWait func()) (unlock func(), ok bool) {
 	sh := l.shard(key)
 	sh.mu.Lock()
 	kl := sh.m[key]
@@ -70,7 +96,7 @@ func (l *keyLocks) lock(ctx context.Context, key string, timeout time.Duration, 
 	if onWait != nil {
 		onWait()
 	}
-	timer := time.NewTimer(timeout)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case kl.slot <- struct{}{}:

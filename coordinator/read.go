@@ -5,99 +5,124 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/protocol"
 )
 
-// Get returns key's value as of some instant during the call
-// (linearizable): from the cache of committed values if it is there, else
-// from one participant, round-robin, trying the next if one fails.
-func (c *Coordinator) Get(ctx context.Context, key string) (participant.Value, error) {
-	if c.ctx.Err() != nil {
-		return participant.Value{}, ErrStopped
-	}
-	if e, ok := c.cache.get(key); ok {
-		c.cstats.hits.Add(1)
-		if !e.found {
-			return participant.Value{}, ErrNotFound
+// readTxn runs a transaction that writes nothing: its keys' current
+// entries from one participant, evaluated here. With more than one key,
+// the keys are locked for the read, so that no write lands between two
+// of them; one key needs no lock (a single read is atomic). It logs
+// nothing and asks no participant to vote.
+func (c *Coordinator) readTxn(ctx context.Context, t *protocol.Txn) (Result, error) {
+	keys := t.Keys()
+	if len(keys) > 1 {
+		unlock, ok := c.locks.lockAll(ctx, keys, c.cfg.LockTimeout, c.flush)
+		if !ok {
+			return Result{}, fmt.Errorf("%w: keys busy for longer than %v", ErrConflict, c.cfg.LockTimeout)
 		}
-		return e.value, nil
+		defer unlock()
 	}
-	c.cstats.misses.Add(1)
+	entries, err := c.snapshot(ctx, keys)
+	if err != nil {
+		return Result{}, err
+	}
+	out := protocol.Evaluate(t, func(k string) protocol.Entry { return entries[k] })
+	return Result{Succeeded: out.Succeeded, Results: out.Results}, nil
+}
+
+// snapshot returns the current entry of each key, read from one
+// participant (round-robin, the next if one fails).
+func (c *Coordinator) snapshot(ctx context.Context, keys []string) (map[string]protocol.Entry, error) {
 	n := len(c.members)
 	start := int(c.rr.Add(1) % uint64(n))
 	var errs []error
 	for i := range n {
 		m := c.members[(start+i)%n]
-		v, found, err := c.readFrom(ctx, m, key)
+		entries, err := c.readFrom(ctx, m, keys)
 		if err == nil {
-			if !found {
-				return participant.Value{}, ErrNotFound
-			}
-			return v, nil
+			return entries, nil
 		}
 		if errors.Is(err, ErrConflict) || errors.Is(err, errInDoubt) || ctx.Err() != nil {
-			return participant.Value{}, err
+			return nil, err
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))
 	}
-	return participant.Value{}, fmt.Errorf("%w: no participant could be read: %w", ErrUnavailable, errors.Join(errs...))
+	return nil, fmt.Errorf("%w: no participant could be read: %w", ErrUnavailable, errors.Join(errs...))
 }
 
-// errInDoubt: the key's pending transaction is being resolved by recovery;
-// every participant would make the read wait for the same answer.
-var errInDoubt = errors.New("recovery has not resolved it yet")
-
-// readFrom reads key at m and decides which value is current.
+// readFrom reads keys at m and decides which entry of each is current.
 //
-// A participant returns its committed value and, if the key is prepared,
-// the pending write. The pending write is current once its transaction is
-// committed (committing or committed): a client may have been told so.
-// Before that (preparing) no client has, so the committed value is still
-// a correct answer. A transaction recovery is still resolving may be
-// either: the read waits for the answer.
+// A participant returns each key's committed entry and, if the key is
+// prepared, the pending transaction's next entry. The next entry is
+// current once its transaction is committed (committing or committed): a
+// client may have been told so. Before that (preparing, aborting) no
+// client has, so the committed entry is still a correct answer. A
+// transaction recovery is still resolving may be either: the read waits
+// for its outcome.
 //
 // A pending transaction the coordinator does not know is either aborted
 // or committed and already forgotten, which happens only after every
 // participant applied it. So read again: if the same transaction is still
-// pending there, it cannot have been committed (it would be gone), and the
-// committed value is current.
-func (c *Coordinator) readFrom(ctx context.Context, m *member, key string) (participant.Value, bool, error) {
-	unknown := ""
+// pending there, it cannot have been committed (it would be gone), and
+// the committed entry is current.
+func (c *Coordinator) readFrom(ctx context.Context, m *member, keys []string) (map[string]protocol.Entry, error) {
+	unknown := map[string]bool{}
 	for range 8 {
-		res, err := c.readOnce(ctx, m, key)
+		states, err := c.readOnce(ctx, m, keys)
 		if err != nil {
-			return participant.Value{}, false, err
+			return nil, err
 		}
-		if res.Pending == "" {
-			return res.Value, res.Found, nil
-		}
-		if t := c.lookup(res.Pending); t != nil {
-			switch t.current() {
-			case stateCommitting, stateCommitted:
-				return res.Write.Value, res.Write.Op == participant.OpPut, nil
-			case stateResolving:
+		entries := make(map[string]protocol.Entry, len(keys))
+		again := false
+		seen := map[string]protocol.State{} // one look per transaction: all its keys agree
+		for _, ks := range states {
+			if ks.Pending == "" {
+				entries[ks.Key] = ks.Entry
+				continue
+			}
+			t := c.lookup(ks.Pending)
+			if t == nil {
+				if !unknown[ks.Pending] {
+					unknown[ks.Pending], again = true, true
+				}
+				entries[ks.Key] = ks.Entry
+				continue
+			}
+			st, ok := seen[t.id]
+			if !ok {
+				st = t.state()
+				seen[t.id] = st
+			}
+			switch st {
+			case protocol.Committing, protocol.Committed:
+				entries[ks.Key] = ks.Next
+			case protocol.Resolving:
 				wctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-				_, err := t.wait(wctx)
+				err := t.wait(wctx)
 				cancel()
 				if err != nil {
-					return participant.Value{}, false, fmt.Errorf("%w: key %q is in doubt until recovery resolves %s: %w", ErrUnavailable, key, t.id, errInDoubt)
+					return nil, fmt.Errorf("%w: key %.64q is in doubt until recovery resolves %s: %w", ErrUnavailable, ks.Key, t.id, errInDoubt)
 				}
-				continue // read again: the participant may have the outcome by now
+				again = true // the participant may have the outcome by now
+			default:
+				entries[ks.Key] = ks.Entry
 			}
-			return res.Value, res.Found, nil
 		}
-		if res.Pending == unknown {
-			return res.Value, res.Found, nil
+		if !again {
+			return entries, nil
 		}
-		unknown = res.Pending
 	}
-	return participant.Value{}, false, fmt.Errorf("%w: key keeps changing under the read", ErrConflict)
+	return nil, fmt.Errorf("%w: keys keep changing under the read", ErrConflict)
 }
 
-func (c *Coordinator) readOnce(ctx context.Context, m *member, key string) (participant.ReadResult, error) {
+func (c *Coordinator) readOnce(ctx context.Context, m *member, keys []string) ([]protocol.KeyState, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	m.inflight.Add(1)
 	defer m.inflight.Add(-1)
-	return m.Read(ctx, key)
+	states, err := m.Read(ctx, keys...)
+	if err == nil && len(states) != len(keys) {
+		err = fmt.Errorf("coordinator: read of %d keys got %d", len(keys), len(states))
+	}
+	return states, err
 }

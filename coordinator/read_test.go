@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/protocol"
 )
 
 // scripted is a participant whose reads return a script of snapshots.
 type scripted struct {
-	unconfigured
-	reads  []participant.ReadResult
+	Participant
+	reads  [][]protocol.KeyState
 	onRead func() // if set, runs after the first read
 }
 
-func (s *scripted) Read(context.Context, string) (participant.ReadResult, error) {
+func (s *scripted) Read(context.Context, ...string) ([]protocol.KeyState, error) {
 	if s.onRead != nil {
 		defer func() { s.onRead(); s.onRead = nil }()
 	}
@@ -27,43 +27,75 @@ func (s *scripted) Read(context.Context, string) (participant.ReadResult, error)
 	return r, nil
 }
 
+// machineIn returns a machine for transaction 1.1 over participant p,
+// driven into state s.
+func machineIn(s protocol.State) *protocol.Machine {
+	if s == protocol.Resolving {
+		m, _ := protocol.Recover(protocol.Record{Kind: protocol.KindStaged, TxID: "1.1", Participants: []string{"p"}, Keys: []string{"k"}})
+		return m
+	}
+	m, _ := protocol.Start("1.1", []string{"p"}, []string{"k"})
+	step := func(ev protocol.Event) { m.Step(ev) }
+	switch s {
+	case protocol.Committing, protocol.Committed:
+		step(protocol.Event{Kind: protocol.EvVote, From: "p", Vote: protocol.Vote{Kind: protocol.VoteYes}})
+		step(protocol.Event{Kind: protocol.EvDurable, Record: protocol.KindStaged})
+		if s == protocol.Committed {
+			step(protocol.Event{Kind: protocol.EvDurable, Record: protocol.KindCommit})
+		}
+	case protocol.Aborting, protocol.Aborted:
+		step(protocol.Event{Kind: protocol.EvVote, From: "p", Vote: protocol.Vote{Kind: protocol.VoteNo}})
+		if s == protocol.Aborted {
+			step(protocol.Event{Kind: protocol.EvDurable, Record: protocol.KindAbort})
+		}
+	}
+	if m.State() != s {
+		panic("machineIn: got " + m.State().String())
+	}
+	return m
+}
+
+func readCoordinator(p Participant, timeout time.Duration) *Coordinator {
+	c := &Coordinator{cfg: Config{CallTimeout: timeout}}
+	c.ctx = context.Background()
+	c.members = []*member{{Member: Member{Name: "p", Participant: p}}}
+	return c
+}
+
 // The value a read returns depends on the state of the transaction that
 // holds the key prepared, as the coordinator knows it.
 func TestReadResolvesPendingWrites(t *testing.T) {
-	old := participant.ReadResult{Found: true, Value: participant.Value{Data: []byte("old")}}
-	pending := func(id string) participant.ReadResult {
-		r := old
-		r.Pending = id
-		r.Write = participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("new")}}
-		return r
+	entry := func(v string) protocol.Entry {
+		return protocol.Entry{Found: true, Value: protocol.Value{Data: []byte(v)}, Version: 1}
 	}
+	old := []protocol.KeyState{{Key: "k", Entry: entry("old")}}
+	pending := []protocol.KeyState{{Key: "k", Entry: entry("old"), Pending: "1.1", Next: entry("new")}}
+	applied := []protocol.KeyState{{Key: "k", Entry: entry("new")}}
 	for _, tc := range []struct {
 		name  string
-		state *txState // the pending transaction's state; nil = unknown
-		reads []participant.ReadResult
+		state protocol.State // the pending transaction's; -1: unknown
+		reads [][]protocol.KeyState
 		want  string
 	}{
-		{"nothing pending", nil, []participant.ReadResult{old}, "old"},
-		{"pending, being prepared", ptr(statePreparing), []participant.ReadResult{pending("1.1")}, "old"},
+		{"nothing pending", -1, [][]protocol.KeyState{old}, "old"},
+		{"pending, being prepared", protocol.Preparing, [][]protocol.KeyState{pending}, "old"},
 		// Every vote and STAGED durable: the client may have been told.
-		{"pending, commit being logged", ptr(stateCommitting), []participant.ReadResult{pending("1.1")}, "new"},
-		{"pending, committed", ptr(stateCommitted), []participant.ReadResult{pending("1.1")}, "new"},
-		{"pending, aborted", ptr(stateAborted), []participant.ReadResult{pending("1.1")}, "old"},
+		{"pending, commit being logged", protocol.Committing, [][]protocol.KeyState{pending}, "new"},
+		{"pending, committed", protocol.Committed, [][]protocol.KeyState{pending}, "new"},
+		{"pending, aborting", protocol.Aborting, [][]protocol.KeyState{pending}, "old"},
+		{"pending, aborted", protocol.Aborted, [][]protocol.KeyState{pending}, "old"},
 		// Unknown then gone: it committed and was forgotten meanwhile.
-		{"unknown, then applied", nil, []participant.ReadResult{pending("1.1"), {Found: true, Value: participant.Value{Data: []byte("new")}}}, "new"},
+		{"unknown, then applied", -1, [][]protocol.KeyState{pending, applied}, "new"},
 		// Unknown twice: a committed one would be gone; it was aborted.
-		{"unknown twice", nil, []participant.ReadResult{pending("1.1"), pending("1.1")}, "old"},
+		{"unknown twice", -1, [][]protocol.KeyState{pending, pending}, "old"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &Coordinator{cfg: Config{CallTimeout: 1e9}}
-			c.ctx = context.Background()
-			if tc.state != nil {
-				tx := newTxn("1.1", participant.Write{Key: "k"})
-				tx.state = *tc.state
-				c.txs.Store("1.1", tx)
+			c := readCoordinator(&scripted{reads: tc.reads}, time.Second)
+			if tc.state >= 0 {
+				x := newTx(c, "1.1", nil, func() {})
+				x.m = machineIn(tc.state)
+				c.txs.Store("1.1", x)
 			}
-			m := &member{Member: Member{Name: "p", Participant: &scripted{reads: tc.reads}}}
-			c.members = []*member{m}
 			v, err := c.Get(bg, "k")
 			if err != nil || string(v.Data) != tc.want {
 				t.Fatalf("got %q %v, want %q", v.Data, err, tc.want)
@@ -75,47 +107,66 @@ func TestReadResolvesPendingWrites(t *testing.T) {
 // A transaction of an earlier life that recovery is still resolving may
 // have been committed or not: a read waits for the answer, within bounds.
 func TestReadWaitsForResolution(t *testing.T) {
-	pending := participant.ReadResult{Found: true, Value: participant.Value{Data: []byte("old")}, Pending: "1.1",
-		Write: participant.Write{Key: "k", Op: participant.OpPut, Value: participant.Value{Data: []byte("new")}}}
-	setup := func(timeout time.Duration) (*Coordinator, *txn, *scripted) {
-		c := &Coordinator{cfg: Config{CallTimeout: timeout}}
-		c.ctx = context.Background()
-		tx := newRecovered("1.1", "k", stateResolving)
-		c.txs.Store("1.1", tx)
-		s := &scripted{reads: []participant.ReadResult{pending}}
-		c.members = []*member{{Member: Member{Name: "p", Participant: s}}}
-		return c, tx, s
+	entry := func(v string) protocol.Entry {
+		return protocol.Entry{Found: true, Value: protocol.Value{Data: []byte(v)}}
 	}
+	pending := []protocol.KeyState{{Key: "k", Entry: entry("old"), Pending: "1.1", Next: entry("new")}}
+	applied := []protocol.KeyState{{Key: "k", Entry: entry("new")}}
 
-	c, tx, s := setup(time.Minute)
-	s.onRead = func() { // recovery finds every vote and commits
-		tx.decide(stateCommitting)
-		tx.decide(stateCommitted)
-		tx.settle(nil)
-	}
+	s := &scripted{reads: [][]protocol.KeyState{pending, applied}}
+	c := readCoordinator(s, time.Minute)
+	x := newTx(c, "1.1", nil, func() {})
+	x.m = machineIn(protocol.Resolving)
+	c.txs.Store("1.1", x)
+	s.onRead = func() { close(x.settled) } // recovery found every vote; the commit reached p
 	if v, err := c.Get(bg, "k"); err != nil || string(v.Data) != "new" {
-		t.Fatalf("read once resolved as committed: %q %v, want new", v.Data, err)
+		t.Fatalf("read once resolved: %q %v, want new", v.Data, err)
 	}
 
-	c, _, _ = setup(time.Millisecond) // never resolved
+	c = readCoordinator(&scripted{reads: [][]protocol.KeyState{pending}}, time.Millisecond)
+	x = newTx(c, "1.1", nil, func() {})
+	x.m = machineIn(protocol.Resolving)
+	c.txs.Store("1.1", x) // never resolved
 	if _, err := c.Get(bg, "k"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("read of a key in doubt: %v, want ErrUnavailable", err)
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// The transitions of a transaction are exactly those written down.
-func TestDecide(t *testing.T) {
-	for from := statePreparing; from <= stateResolving; from++ {
-		for to := statePreparing; to <= stateResolving; to++ {
-			tx := newTxn("1.1", participant.Write{})
-			tx.state = from
-			legal := ((from == statePreparing || from == stateResolving) && (to == stateCommitting || to == stateAborted)) ||
-				(from == stateCommitting && to == stateCommitted)
-			if got := tx.decide(to); got != legal {
-				t.Errorf("%v -> %v: decide=%v, want %v", from, to, got, legal)
+// A read-only transaction over several keys sees one instant: the keys
+// are locked against writes while it reads them.
+func TestReadOnlyTxnIsAtomic(t *testing.T) {
+	cl := newCluster(t)
+	cl.mustPut("a", "1")
+	cl.mustPut("b", "1")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 2; i < 50; i++ {
+			v := protocol.Value{Data: []byte{byte('0' + i%10)}}
+			_, err := cl.c.Txn(bg, &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpPut, Key: "a", Value: v}, {Kind: protocol.OpPut, Key: "b", Value: v}}})
+			if err != nil {
+				t.Error(err)
+				return
 			}
 		}
+	}()
+	reads := 0
+	for {
+		select {
+		case <-done:
+			if reads == 0 {
+				t.Fatal("no read ran during the writes")
+			}
+			return
+		default:
+		}
+		r, err := cl.c.Txn(bg, &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpGet, Key: "a"}, {Kind: protocol.OpGet, Key: "b"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := r.Results[0], r.Results[1]; string(a.Value.Data) != string(b.Value.Data) || a.Version != b.Version {
+			t.Fatalf("a read saw a half-applied write: a=%v b=%v", a, b)
+		}
+		reads++
 	}
 }

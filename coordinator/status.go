@@ -2,9 +2,13 @@ package coordinator
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/twopc/twopc/protocol"
 	"github.com/twopc/twopc/txlog"
 )
 
@@ -19,10 +23,12 @@ const (
 type Status struct {
 	Epoch        uint64
 	Participants []ParticipantStatus
-	// Committed and Aborted count this incarnation's finished transactions.
+	// Committed and Aborted count this incarnation's finished transactions
+	// (a transaction with nothing to write counts as committed).
 	Committed, Aborted uint64
-	// InDoubt counts committed transactions not yet acknowledged by every
-	// participant; Active counts transactions still being prepared.
+	// InDoubt counts transactions committed (or being resolved) but not
+	// yet acknowledged by every participant; Active counts transactions
+	// still being prepared.
 	InDoubt, Active int64
 	// CacheHits and CacheMisses count gets served from the value cache or
 	// from a participant.
@@ -39,21 +45,58 @@ type ParticipantStatus struct {
 	// while it is offline.
 	Prepared int
 	// BytesSent and BytesReceived count XML bodies exchanged with it, when
-	// the transport counts them (participant.Client does).
+	// the transport counts them (peer.Client does).
 	BytesSent, BytesReceived int64
 }
 
 // metered is a participant transport that counts its traffic.
 type metered interface{ Traffic() (sent, received int64) }
 
+// counters derive from the machines' state changes (count), nowhere else.
+type counters struct {
+	committed, aborted atomic.Uint64
+	active, inDoubt    atomic.Int64
+}
+
+// enter counts a machine that starts in state s.
+func (c *Coordinator) enter(s protocol.State) { c.count(nil, -1, s) }
+
+// count counts a state change from -> to (from -1: a new machine).
+func (c *Coordinator) count(t *tx, from, to protocol.State) {
+	if from == to {
+		return
+	}
+	gauge := func(s protocol.State, d int64) {
+		switch {
+		case s == protocol.Preparing:
+			c.counts.active.Add(d)
+		case s.InDoubt():
+			c.counts.inDoubt.Add(d)
+		}
+	}
+	if from >= 0 {
+		gauge(from, -1)
+	}
+	gauge(to, 1)
+	switch {
+	case to == protocol.Aborting:
+		c.counts.aborted.Add(1)
+	case to == protocol.Finished && (from == protocol.Committed || from == protocol.Preparing):
+		c.counts.committed.Add(1)
+		if t != nil && from == protocol.Committed && !t.decided.IsZero() {
+			c.cfg.Observer.Phase(PhaseCommit, time.Since(t.decided))
+		}
+	}
+}
+
 // Status probes every participant (bounded by a second) and reports.
 func (c *Coordinator) Status(ctx context.Context) Status {
 	st := Status{
 		Epoch:        c.cfg.Epoch,
-		Committed:    c.committed.Load(),
-		Aborted:      c.aborted.Load(),
-		InDoubt:      c.inDoubt.Load(),
-		Active:       c.active.Load(),
+		Committed:    c.counts.committed.Load(),
+		Aborted:      c.counts.aborted.Load(),
+		InDoubt:      c.counts.inDoubt.Load(),
+		Active:       c.counts.active.Load(),
 		CacheHits:    c.cstats.hits.Load(),
 		CacheMisses:  c.cstats.misses.Load(),
 		Participants: make([]ParticipantStatus, len(c.members)),
@@ -87,3 +130,7 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 	wg.Wait()
 	return st
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+var _ = slices.Sort[[]string]

@@ -5,15 +5,14 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twopc/twopc/internal/hostile"
-	"github.com/twopc/twopc/internal/proc"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/ops/launch"
 )
 
 // The attacks of issue 13 (internal/hostile), each against real
@@ -24,12 +23,11 @@ const (
 	participantRSS = 128 << 20
 )
 
-// hostileCluster is a cluster with a peer token, as `twopc local` and
-// the SSH deploy run it.
-func hostileCluster(t *testing.T) (*cluster, hostile.Target) {
-	token := secretFile(t, t.TempDir(), "peer.token", "hostile-test-peer-token")
-	cl := newClusterWith(t, clusterFlags{all: []string{"--peer-token-file", token}})
-	return cl, hostile.Target{Coordinator: cl.url, Participant: cl.purls[0]}
+// hostileCluster is a cluster as `twopc local` and the SSH deploy run it
+// (with a peer token), and where its attacks go.
+func hostileCluster(t *testing.T, edit ...func(*launch.Config)) (*launch.Cluster, hostile.Target) {
+	cl := newCluster(t, edit...)
+	return cl, hostile.Target{Coordinator: cl.CoordinatorURL(), Participant: cl.ParticipantURLs()[0]}
 }
 
 // attack sends rounds of a's requests and returns what came back.
@@ -58,28 +56,28 @@ func needPython(t *testing.T) string {
 
 // afterAttack checks that the cluster still takes writes and that no
 // process passed its memory target.
-func (cl *cluster) afterAttack() {
-	cl.t.Helper()
-	if _, err := call(cl.url, "put", "after", "the attack"); err != nil {
-		cl.t.Errorf("put after the attack: %v", err)
+func afterAttack(t *testing.T, cl *launch.Cluster) {
+	t.Helper()
+	if _, err := call(cl.CoordinatorURL(), nil, "put", "after", "the attack"); err != nil {
+		t.Errorf("put after the attack: %v", err)
 	}
-	cl.checkPeaks()
+	checkPeaks(t, cl)
 }
 
 // checkPeaks fails the test if a process's peak RSS (VmHWM) passed its
 // target.
-func (cl *cluster) checkPeaks() {
-	cl.t.Helper()
-	check := func(p *proc.Process, limit int64) {
-		peak := vmHWM(cl.t, p.Pid())
-		cl.t.Logf("%s: peak RSS %d MB", p.Name(), peak>>20)
-		if peak > limit {
-			cl.t.Errorf("%s: peak RSS %d MB, over the target of %d MB", p.Name(), peak>>20, limit>>20)
+func checkPeaks(t *testing.T, cl *launch.Cluster) {
+	t.Helper()
+	for _, name := range append([]string{cl.Coordinator()}, cl.Participants()...) {
+		limit := int64(participantRSS)
+		if name == cl.Coordinator() {
+			limit = coordinatorRSS
 		}
-	}
-	check(cl.coord, coordinatorRSS)
-	for _, p := range cl.parts {
-		check(p, participantRSS)
+		peak := vmHWM(t, cl.Process(name).Pid())
+		t.Logf("%s: peak RSS %d MB", name, peak>>20)
+		if peak > limit {
+			t.Errorf("%s: peak RSS %d MB, over the target of %d MB", name, peak>>20, limit>>20)
+		}
 	}
 }
 
@@ -105,15 +103,15 @@ func vmHWM(t *testing.T, pid int) int64 {
 	return 0
 }
 
-func logSizes(t *testing.T, cl *cluster) map[string]int64 {
+func logSizes(t *testing.T, cl *launch.Cluster) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, p := range append(cl.parts, cl.coord) {
-		fi, err := os.Stat(p.LogPath())
+	for _, name := range append([]string{cl.Coordinator()}, cl.Participants()...) {
+		fi, err := os.Stat(cl.Process(name).LogPath())
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[filepath.Base(p.LogPath())] = fi.Size()
+		out[name] = fi.Size()
 	}
 	return out
 }
@@ -142,7 +140,7 @@ func TestHostileEcho(t *testing.T) {
 			t.Errorf("%s grew by %d bytes", name, grew)
 		}
 	}
-	cl.checkPeaks()
+	checkPeaks(t, cl)
 }
 
 // A participant checks the peer token before it reads a body: batches of
@@ -155,7 +153,7 @@ func TestHostileUnauthBatch(t *testing.T) {
 	if r.Faults[rpc.NotAuthorised] != rounds {
 		t.Errorf("%v: want fault %d for each of %d requests", r, rpc.NotAuthorised, rounds)
 	}
-	cl.afterAttack()
+	afterAttack(t, cl)
 }
 
 // The participants' default body limit fits the coordinator's largest
@@ -168,9 +166,9 @@ func TestHostileUnauthBatch(t *testing.T) {
 func TestParticipantBodyLimitFitsBatches(t *testing.T) {
 	python := needPython(t)
 	t.Setenv("GOMAXPROCS", "8") // read by the servers, which inherit it
-	cl := newClusterWith(t, clusterFlags{
-		coordinator:  []string{"--prepare-timeout", "30s", "--max-inflight-bytes", "268435456"},
-		participants: []string{"--resolve-after", "60s"},
+	cl := newCluster(t, func(c *launch.Config) {
+		c.PrepareTimeout, c.ResolveAfter = 30*time.Second, time.Minute
+		c.CoordinatorArgs = []string{"--max-inflight-bytes", "268435456"}
 	})
 	script := `
 import sys, threading, xmlrpc.client as x
@@ -186,7 +184,7 @@ ts = [threading.Thread(target=put, args=(i,)) for i in range(4)]
 [t.join() for t in ts]
 sys.exit("; ".join(errors) if errors else 0)
 `
-	if out, err := exec.Command(python, "-c", script, cl.url).CombinedOutput(); err != nil {
+	if out, err := exec.Command(python, "-c", script, cl.CoordinatorURL()).CombinedOutput(); err != nil {
 		t.Fatalf("puts of the largest escaped values: %v %s", err, out)
 	}
 }
@@ -237,12 +235,12 @@ ts = [threading.Thread(target=attack) for _ in range(4)]
 print("served:", len(served), "busy:", len(busy), "problems:", problems[:5])
 sys.exit(1 if problems or not served else 0)
 `
-	out, err := exec.Command(python, "-c", script, cl.url).CombinedOutput()
+	out, err := exec.Command(python, "-c", script, cl.CoordinatorURL()).CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
 		t.Fatalf("python multicall attack: %v", err)
 	}
-	cl.checkPeaks()
+	checkPeaks(t, cl)
 }
 
 // 64 concurrent 4 MiB requests of empty values: each is answered, with
@@ -255,7 +253,7 @@ func TestHostileFlood(t *testing.T) {
 	if r.Requests != rounds || r.Faults[rpc.InvalidParams]+r.Faults[rpc.Unavailable] != rounds {
 		t.Errorf("%v: want fault %d or %d for each of %d requests", r, rpc.InvalidParams, rpc.Unavailable, rounds)
 	}
-	cl.afterAttack()
+	afterAttack(t, cl)
 }
 
 // What the README says of lone surrogates, with Python's client: it
@@ -271,7 +269,7 @@ assert s.put("key\ud800", "lone \udfff") is True
 got = s.get("key\ufffd")
 assert got == "lone \ufffd", repr(got)
 `
-	if out, err := exec.Command(python, "-c", script, cl.url).CombinedOutput(); err != nil {
+	if out, err := exec.Command(python, "-c", script, cl.CoordinatorURL()).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 }

@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twopc/twopc/ops/launch"
 )
 
 // Python's xmlrpc.client, the reference client, against a real cluster:
@@ -15,25 +19,38 @@ func TestPythonInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal("python3 is required for the interoperability test: ", err)
 	}
-	cl := newCluster(t)
-	out, err := exec.Command(python, "testdata/interop.py", cl.url, "1048576", "1024").CombinedOutput()
-	t.Logf("%s", out)
-	if err != nil {
-		t.Fatalf("interop.py: %v", err)
-	}
-	if !strings.Contains(string(out), "all interoperability checks passed") {
-		t.Fatal("interop.py did not finish")
+	// p1 must hold the undecided transaction below for the whole python
+	// call (by default it would ask the coordinator about it after 1s),
+	// and a 1 MiB put must not time out on a busy machine: this test is
+	// about the wire, not about timeouts.
+	cl := newCluster(t, func(c *launch.Config) { c.ResolveAfter, c.PrepareTimeout = time.Hour, time.Minute })
+	for _, script := range []struct{ file, done string }{
+		{"testdata/interop.py", "all interoperability checks passed"},
+		{"testdata/txn_examples.py", "txn examples ok"}, // the README's examples
+	} {
+		out, err := exec.Command(python, script.file, cl.CoordinatorURL(), "1048576", "1024").CombinedOutput()
+		t.Logf("%s", out)
+		if err != nil {
+			t.Fatalf("%s: %v", script.file, err)
+		}
+		if !strings.Contains(string(out), script.done) {
+			t.Fatalf("%s did not finish", script.file)
+		}
 	}
 
-	// Fault 2: a transaction nobody decided holds "locked" at p1 (it will
-	// be presumed aborted once p1 asks, but not within this call).
-	if _, err := call(cl.purls[0], "batch", []any{[]any{"prepare", "0.1", "locked", "put", "x"}}); err != nil {
+	// Fault 2: a transaction of a later epoch, which the coordinator's
+	// start-up sweep leaves alone, holds "locked" at p1 (it would be
+	// presumed aborted once p1 asked, but p1 waits an hour to ask).
+	prepare := []any{"prepare", "999999.1", []any{[]any{}, []any{[]any{"put", "locked", "x"}}, []any{}}}
+	if res, err := call(cl.URL("p1"), cl.PeerHTTP(), "batch", []any{prepare}); err != nil || fmt.Sprint(res) != "[[yes true false  [[put 1]]]]" {
+		t.Fatalf("planting a prepared transaction: %v %v", res, err)
+	}
+	pythonFault(t, python, cl.CoordinatorURL(), `s.put("locked", "v")`, 2)
+	// Fault 3: a participant is down.
+	if err := cl.Kill(context.Background(), "p3"); err != nil {
 		t.Fatal(err)
 	}
-	pythonFault(t, python, cl.url, `s.put("locked", "v")`, 2)
-	// Fault 3: a participant is down.
-	cl.parts[2].Kill()
-	pythonFault(t, python, cl.url, `s.put("k", "v")`, 3)
+	pythonFault(t, python, cl.CoordinatorURL(), `s.put("k", "v")`, 3)
 }
 
 // pythonFault runs one xmlrpc.client call that must fail with code.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/ops/drill"
 )
 
 // Clients write while the coordinator is killed with SIGKILL three times
@@ -28,7 +30,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 	progress := make(chan struct{}, 1)
 	for c := range clients {
 		wg.Go(func() {
-			client := rpc.NewClient(cl.url, nil)
+			client := rpc.NewClient(cl.CoordinatorURL(), nil)
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -74,27 +76,37 @@ func TestKillNineUnderLoad(t *testing.T) {
 		// Logged, not asserted: how long from the kill and restart until
 		// a put is acknowledged again (recovery included).
 		t0 := time.Now()
-		cl.restart(cl.coord)
+		restart(t, cl, "coordinator")
 		waitAcks(1)
 		t.Logf("coordinator killed and restarted: serving again after %v", time.Since(t0).Round(time.Millisecond))
 	}
 	waitAcks(100)
-	cl.restart(cl.parts[1])
+	restart(t, cl, "p2")
 	waitAcks(100)
 	close(stop)
 	wg.Wait()
 	t.Logf("%d puts acknowledged across 3 coordinator kills and 1 participant kill", len(acked))
 
-	cl.waitSettled()
-	digests := cl.digests()
+	probe := drill.Probe{Cluster: cl, ParticipantHTTP: cl.PeerHTTP()}
+	if err := probe.Settle(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var digests []map[string]any
+	for _, u := range cl.ParticipantURLs() {
+		res, err := call(u, cl.PeerHTTP(), "digest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, res.(map[string]any))
+	}
 	for i, d := range digests {
 		if d["hash"] != digests[0]["hash"] || d["keys"] != digests[0]["keys"] {
 			t.Fatalf("replicas diverge: p1 %v, p%d %v", digests[0], i+1, d)
 		}
 	}
 	for key, want := range acked {
-		for i, u := range cl.purls {
-			res, err := call(u, "read", key)
+		for i, u := range cl.ParticipantURLs() {
+			res, err := call(u, cl.PeerHTTP(), "read", key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,42 +119,4 @@ func TestKillNineUnderLoad(t *testing.T) {
 	if got := digests[0]["keys"].(int64); got < int64(len(acked)) {
 		t.Fatalf("replicas hold %d keys, fewer than the %d acknowledged", got, len(acked))
 	}
-}
-
-// waitSettled waits until the coordinator reports nothing in doubt and
-// every participant holds nothing prepared.
-func (cl *cluster) waitSettled() {
-	cl.t.Helper()
-	eventually(cl.t, 60*time.Second, "settle", func() error {
-		res, err := call(cl.url, "status")
-		if err != nil {
-			return err
-		}
-		st := res.(map[string]any)
-		if st["in_doubt"] != int64(0) {
-			return fmt.Errorf("in doubt: %v", st["in_doubt"])
-		}
-		for _, u := range cl.purls {
-			res, err := call(u, "digest")
-			if err != nil {
-				return err
-			}
-			if p := res.(map[string]any)["prepared"]; p != int64(0) {
-				return fmt.Errorf("%s holds %v prepared", u, p)
-			}
-		}
-		return nil
-	})
-}
-
-func (cl *cluster) digests() []map[string]any {
-	var out []map[string]any
-	for _, u := range cl.purls {
-		res, err := call(u, "digest")
-		if err != nil {
-			cl.t.Fatal(err)
-		}
-		out = append(out, res.(map[string]any))
-	}
-	return out
 }

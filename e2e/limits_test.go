@@ -7,25 +7,19 @@ import (
 	"io"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twopc/twopc/ops/launch"
 )
 
 // A client that starts a request and never finishes it is disconnected,
 // and the server goes on answering others.
 func TestSlowClientIsCutOff(t *testing.T) {
-	dir := t.TempDir()
-	addr := freePort(t)
-	startBinary(t, dir, "coordinator", "coordinator", "--listen", addr,
-		"--participants", "p1=http://"+freePort(t)+"/RPC2", "--log", filepath.Join(dir, "c.txlog"),
-		"--read-timeout", "300ms")
-	u := "http://" + addr + "/RPC2"
-	eventually(t, 30*time.Second, "coordinator ready", func() error {
-		_, err := call(u, "system.listMethods")
-		return err
-	})
+	cl := newCluster(t, func(c *launch.Config) { c.CoordinatorArgs = []string{"--read-timeout", "300ms"} })
+	u := cl.CoordinatorURL()
+	addr := strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/RPC2")
 
 	for _, tc := range []struct{ name, send string }{
 		{"body never finished", "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<?xml version"},
@@ -48,7 +42,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				t.Fatal("the server kept the connection of a client that never finished its request")
 			}
-			if _, err := call(u, "system.listMethods"); err != nil {
+			if _, err := call(u, nil, "system.listMethods"); err != nil {
 				t.Fatalf("server no longer answers: %v", err)
 			}
 		})
@@ -62,7 +56,7 @@ func TestSizeLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal("python3 is required: ", err)
 	}
-	host := strings.TrimPrefix(cl.url, "http://")
+	host := strings.TrimPrefix(cl.CoordinatorURL(), "http://")
 	host = strings.TrimSuffix(host, "/RPC2")
 	deep := strings.Repeat("<value><array><data>", 40) + strings.Repeat("</data></array></value>", 40)
 	params := strings.Repeat("<param><value>x</value></param>", 65)

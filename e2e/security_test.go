@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/ops/drill"
+	"github.com/twopc/twopc/ops/launch"
 )
 
 // pki writes a CA and a certificate for 127.0.0.1 signed by it.
@@ -65,69 +67,33 @@ func secretFile(t *testing.T, dir, name, token string) string {
 	return p
 }
 
-// startBinary runs twopc with args until the test ends.
-func startBinary(t *testing.T, dir, name string, args ...string) {
-	t.Helper()
-	out, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		out.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("--- %s log:\n%s", name, b[max(0, len(b)-2000):])
-		}
-	})
-}
-
 // A cluster with TLS everywhere, a peer token and a client token: clients
 // and participants get in only with the right credentials, and a refused
 // call changes nothing.
 func TestSecureCluster(t *testing.T) {
 	dir := t.TempDir()
 	caFile, certFile, keyFile := pki(t, dir)
-	peer := secretFile(t, dir, "peer.token", "peer-secret-1")
+	secretFile(t, dir, "peer.token", "peer-secret-1") // the cluster's, in its folder
 	client := secretFile(t, dir, "client.token", "client-secret-2")
-	tlsFlags := []string{"--tls-cert", certFile, "--tls-key", keyFile, "--tls-ca", caFile, "--peer-token-file", peer}
-
-	caddr := freePort(t)
-	coordURL := "https://" + caddr + "/RPC2"
-	var purls, members []string
-	for i, name := range []string{"p1", "p2", "p3"} {
-		addr := freePort(t)
-		purls = append(purls, "https://"+addr+"/RPC2")
-		members = append(members, name+"="+purls[i])
-		startBinary(t, dir, name, append([]string{"participant", "--listen", addr,
-			"--db", filepath.Join(dir, name+".db"), "--coordinator", coordURL}, tlsFlags...)...)
+	cl := newCluster(t, func(c *launch.Config) {
+		c.Dir, c.ClientTokenFile = dir, client
+		c.TLS = &launch.TLS{CA: caFile, Cert: certFile, Key: keyFile}
+	})
+	coordURL, purls := cl.CoordinatorURL(), cl.ParticipantURLs()
+	if !strings.HasPrefix(coordURL, "https://") {
+		t.Fatalf("coordinator at %s, want https", coordURL)
 	}
-	startBinary(t, dir, "coordinator", append([]string{"coordinator", "--listen", caddr,
-		"--participants", strings.Join(members, ","), "--log", filepath.Join(dir, "c.txlog"),
-		"--client-token-file", client}, tlsFlags...)...)
 
 	pool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(caFile)
 	pool.AppendCertsFromPEM(caPEM)
 	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	good := rpc.NewClient(coordURL, rpc.WithToken(tlsClient, "client-secret-2"))
-	eventually(t, 30*time.Second, "secure cluster ready", func() error {
-		res, err := good.Call(context.Background(), "status")
-		if err != nil {
-			return err
-		}
-		return allActive(res)
-	})
 	ctx := context.Background()
 	if _, err := good.Call(ctx, "put", "k", "v"); err != nil {
 		t.Fatalf("put with the client token over TLS: %v", err)
 	}
+	checkHTTPSurface(t, tlsClient, coordURL, purls)
 
 	notAuthorised := func(what string, err error) {
 		t.Helper()
@@ -159,8 +125,14 @@ func TestSecureCluster(t *testing.T) {
 			t.Fatal("plain HTTP to a TLS participant was answered")
 		}
 	}
-	// Nothing the refused calls sent took effect anywhere.
+	// Nothing the refused calls sent took effect anywhere. The put was
+	// acknowledged before its commit reached the participants (parallel
+	// commits), so wait for the cluster to settle before reading them.
 	peerClient := rpc.WithToken(tlsClient, "peer-secret-1")
+	probe := drill.Probe{Cluster: cl, CoordinatorHTTP: cl.ClientHTTP(), ParticipantHTTP: cl.PeerHTTP()}
+	if err := probe.Settle(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	for _, u := range purls {
 		res, err := rpc.NewClient(u, peerClient).Call(ctx, "read", "k")
 		if err != nil {

@@ -2,39 +2,91 @@
 
 // mage is pinned in go.mod (tool github.com/magefile/mage), so a machine
 // with only Go runs every task: go tool mage -l. The operating tasks do
-// their work in internal/deploy; these targets stay thin.
+// their work in ops/deploy; these targets stay thin.
 
 // Tasks to build, test and operate twopc. Hosts come from $TWOPC_INVENTORY (default deploy/inventory.json).
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/magefile/mage/mg"
 	"github.com/magefile/mage/sh"
 
-	"github.com/twopc/twopc/internal/deploy"
+	"github.com/twopc/twopc/ops/deploy"
+	"github.com/twopc/twopc/ops/drill"
 )
 
 // binary is what build writes and deploy uploads.
 const binary = "bin/twopc"
 
-// Build builds bin/twopc with its version (git describe) compiled in.
+// Build builds bin/twopc with its version (git describe) compiled in, saying what it compiles: the first build also compiles SQLite with gcc, which takes minutes.
 func Build() error {
 	version := "dev"
 	if v, err := sh.Output("git", "describe", "--tags", "--always", "--dirty"); err == nil && v != "" {
 		version = v
 	}
-	return sh.RunV("go", "build", "-trimpath", "-ldflags", "-X main.version="+version, "-o", binary, "./cmd/twopc")
+	fmt.Printf("build: %s %s (go build -v: each package as it is compiled; the first build compiles SQLite with gcc, a few minutes on a small machine, later builds take seconds)\n", binary, version)
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-v", "-trimpath", "-ldflags", "-X main.version="+version, "-o", binary, "./cmd/twopc")
+	out := &prefixed{prefix: "build:   "}
+	cmd.Stdout, cmd.Stderr = out, out
+	// go build -v is silent while one large package compiles: a line
+	// every 30 s says it is still at work.
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				fmt.Printf("build: still compiling, %v so far\n", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	err := cmd.Run()
+	close(done)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	fi, err := os.Stat(binary)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("build: %s ready, %.1f MB, in %v\n", binary, float64(fi.Size())/(1<<20), time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// prefixed writes each line with a prefix, so that the build's output
+// reads as part of the task's.
+type prefixed struct {
+	prefix string
+	part   []byte
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.part = append(p.part, b...)
+	for {
+		i := bytes.IndexByte(p.part, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		fmt.Printf("%s%s\n", p.prefix, p.part[:i])
+		p.part = p.part[i+1:]
+	}
 }
 
 // Test runs every test with the race detector, as CI does.
 func Test() error {
-	return sh.RunV("go", "test", "-race", "-count=1", "./...")
+	return sh.RunV("go", "test", "-race", "-count=1", "-timeout", "30m", "./...")
 }
 
 // Lint runs go vet and fails if a file is not gofmt-formatted.
@@ -52,7 +104,7 @@ func Lint() error {
 	return nil
 }
 
-// Local runs a coordinator and 3 participants on loopback until Ctrl-C.
+// Local runs a coordinator and 3 participants on loopback, restarting any that crashes, until Ctrl-C.
 func Local() error {
 	mg.Deps(Build)
 	return sh.RunV(binary, "local")
@@ -143,7 +195,7 @@ func Restart(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Restart(ctx, target) })
 }
 
-// Status prints every host's processes, versions and the coordinator's view; fails if any is unhealthy.
+// Status prints every host's processes (pid, restarts after a crash and why), versions and the coordinator's view; fails if any is unhealthy.
 func Status(ctx context.Context) error {
 	return withOps(func(o *deploy.Ops) error { return o.Status(ctx) })
 }
@@ -161,18 +213,22 @@ func Logs(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Logs(ctx, target, lines) })
 }
 
-// Drill loads the deployed cluster, SIGKILLs its coordinator KILLS times and checks nothing was lost.
+// Drill attacks the live cluster: SIGKILLs its coordinator KILLS times under load, restarting it each time, then checks linearizability, replicas and the txlog; its keys are deleted if it passes.
 func Drill(ctx context.Context, kills int) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
-		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Kills: kills, Coordinator: cl.CoordinatorHTTP(), Out: os.Stdout})
+		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.CoordinatorKills(kills, 2*time.Second),
+			Duration: time.Duration(kills+1) * time.Minute, Out: os.Stdout, Grace: 5 * time.Second})
 		return err
 	})
 }
 
-// Chaos runs the randomized drill (package drill) on the deployed cluster for DURATION: kills, pauses, linearizability check.
+// Chaos attacks the live cluster for DURATION: random SIGKILLs of any process and SIGSTOPs of participants, then checks linearizability, replicas and the txlog; its keys are deleted if it passes.
 func Chaos(ctx context.Context, duration time.Duration) error {
 	return withCluster(ctx, func(cl *deploy.Cluster) error {
-		_, err := deploy.RunChaos(ctx, cl, deploy.ChaosConfig{Duration: duration, Out: os.Stdout})
+		// The deployed coordinator's --prepare-timeout is the binary's
+		// default, 2s: pauses last 3 to 6 s, so that prepares time out.
+		_, err := deploy.RunDrill(ctx, cl, deploy.DrillConfig{Faults: drill.Chaos(2*time.Second, 2*time.Second), Duration: duration,
+			Out: os.Stdout, Grace: 5 * time.Second})
 		return err
 	})
 }

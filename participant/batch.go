@@ -4,56 +4,61 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"time"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // request is one change waiting for the writer goroutine.
 type request struct {
-	kind  requestKind
-	txid  string
-	write Write // prepare only
+	kind protocol.MsgKind // prepare, commit or abort
+	txid string
+	txn  *protocol.Txn // prepare only
 
-	vote Vote  // prepare's answer
-	err  error // set by the writer
+	vote protocol.Vote // prepare's answer
+	err  error         // set by the writer
 	done chan struct{}
 }
 
-type requestKind int
-
-const (
-	reqPrepare requestKind = iota
-	reqCommit
-	reqAbort
-)
-
-// Prepare locks w.Key for txid and durably records w, then votes YES; or
-// votes NO if the key is held by another transaction or txid was aborted.
-func (s *Store) Prepare(ctx context.Context, txid string, w Write) (Vote, error) {
-	r := &request{kind: reqPrepare, txid: txid, write: w}
+// Prepare runs t on this replica's data, under its lock table: if another
+// transaction holds one of t's keys prepared, the vote is a conflict NO;
+// if t was aborted here, a NO; if the branch that runs writes nothing,
+// a read-only vote and nothing is kept; else its writes are recorded
+// durably and the keys locked, and the vote is YES. Votes carry the
+// branch that ran and each op's result, which every replica must agree on.
+func (s *Store) Prepare(ctx context.Context, txid string, t *protocol.Txn) (protocol.Vote, error) {
+	r := &request{kind: protocol.MsgPrepare, txid: txid, txn: t}
 	if err := s.submit(ctx, r); err != nil {
-		return Vote{}, err
+		return protocol.Vote{}, err
 	}
-	return r.vote, nil
+	return r.vote, r.err
 }
 
-// Commit applies txid's prepared write and unlocks its key. Committing a
-// transaction that is not prepared here is a no-op: it was committed
-// before (commit is idempotent).
+// Commit applies txid's prepared writes and unlocks their keys.
+// Committing a transaction that is not prepared here is a no-op: it was
+// committed before (commit is idempotent).
 func (s *Store) Commit(ctx context.Context, txid string) error {
-	return s.submit(ctx, &request{kind: reqCommit, txid: txid})
+	return s.submitOne(ctx, &request{kind: protocol.MsgCommit, txid: txid})
 }
 
-// Abort discards txid's prepared write, if any, unlocks its key and
+// Abort discards txid's prepared writes, if any, unlocks their keys and
 // remembers txid so that a late prepare for it is refused.
 func (s *Store) Abort(ctx context.Context, txid string) error {
-	return s.submit(ctx, &request{kind: reqAbort, txid: txid})
+	return s.submitOne(ctx, &request{kind: protocol.MsgAbort, txid: txid})
+}
+
+func (s *Store) submitOne(ctx context.Context, r *request) error {
+	if err := s.submit(ctx, r); err != nil {
+		return err
+	}
+	return r.err
 }
 
 // submit hands rs to the writer as one unit, so that they share one
 // SQLite transaction, and waits for their durable results. Once the writer
 // has taken them, the wait does not honour ctx: the outcome is decided in
 // at most one SQLite commit, and abandoning it would hide a YES vote.
+// The error is the unit's (closed store); each request has its own.
 func (s *Store) submit(ctx context.Context, rs ...*request) error {
 	for _, r := range rs {
 		r.done = make(chan struct{})
@@ -71,9 +76,6 @@ func (s *Store) submit(ctx context.Context, rs ...*request) error {
 		case <-s.done:
 			return ErrClosed
 		}
-	}
-	if len(rs) == 1 {
-		return rs[0].err
 	}
 	return nil
 }
@@ -115,7 +117,7 @@ func (s *Store) applyBatch(batch []*request) {
 			// A failed commit leaves memory and disk out of step, and a
 			// retried fsync may report success for lost data: stop, and
 			// let the process restart and reload from disk.
-			slog.Error("participant: write failed, store stopped", "db", s.path, "err", err)
+			s.log.Error("participant: write failed, store stopped", "db", s.path, "err", err)
 			s.failed.Store(&err)
 			if s.onFail != nil {
 				s.onFail(err)
@@ -156,11 +158,11 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 	}()
 	for _, r := range batch {
 		switch r.kind {
-		case reqPrepare:
+		case protocol.MsgPrepare:
 			err = s.prepare(tx, r)
-		case reqCommit:
+		case protocol.MsgCommit:
 			err = s.commit(tx, r)
-		case reqAbort:
+		case protocol.MsgAbort:
 			err = s.abort(tx, r)
 		}
 		if err != nil {
@@ -180,41 +182,72 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 }
 
 // prepare, commit and abort run on the writer goroutine with s.mu held,
-// inside the batch's SQLite transaction.
+// inside the batch's SQLite transaction, which sees the effects of the
+// requests before them in the batch.
 
 func (s *Store) prepare(tx *sql.Tx, r *request) error {
 	s.stats.prepares.Add(1)
-	w := r.write
 	if s.tombs.has(r.txid) {
-		r.vote = Vote{Reason: "transaction " + r.txid + " was already aborted"}
+		r.vote = protocol.Vote{Reason: "transaction " + r.txid + " was already aborted"}
 		return nil
 	}
 	if p, ok := s.prepared[r.txid]; ok {
-		if p.write.Key != w.Key {
-			r.vote = Vote{Reason: "transaction " + r.txid + " is prepared for another key"}
+		// A repeated prepare: the same answer, if it is still known.
+		if p.vote != nil {
+			r.vote = *p.vote
+		} else {
+			r.vote = protocol.Vote{Reason: "transaction " + r.txid + " was prepared before a restart; its vote is not repeated"}
+		}
+		return nil
+	}
+	for _, k := range r.txn.Keys() {
+		if holder, ok := s.locks[k]; ok {
+			r.vote = protocol.Vote{Conflict: true, Reason: fmt.Sprintf("key %.64q is locked by prepared transaction %s", k, holder)}
 			return nil
 		}
-		r.vote = Vote{Yes: true, Existed: p.existed}
+	}
+	var readErr error
+	out := protocol.Evaluate(r.txn, func(key string) protocol.Entry {
+		e, err := s.readKV(tx, key)
+		if err != nil && readErr == nil {
+			readErr = err
+		}
+		return e
+	})
+	if readErr != nil {
+		return readErr
+	}
+	r.vote = protocol.Vote{Kind: protocol.VoteYes, Succeeded: out.Succeeded, Results: out.Results}
+	if len(out.Writes) == 0 {
+		r.vote.Kind = protocol.VoteReadOnly
 		return nil
 	}
-	if holder, ok := s.locks[w.Key]; ok {
-		r.vote = Vote{Conflict: true, Reason: "key is locked by prepared transaction " + holder}
-		return nil
+	for _, w := range out.Writes {
+		if _, err := tx.Stmt(s.stmt.insertPrepared).Exec(r.txid, w.Key, w.Found, w.Value.Data, w.Value.Binary, w.Version); err != nil {
+			return err
+		}
+		s.locks[w.Key] = r.txid
 	}
-	var one int
-	err := tx.Stmt(s.stmt.exists).QueryRow(w.Key).Scan(&one)
-	existed := err == nil
-	if err != nil && err != sql.ErrNoRows {
-		return err
-	}
-	_, err = tx.Stmt(s.stmt.insertPrepared).Exec(r.txid, w.Key, w.Op, w.Value.Data, w.Value.Binary, existed)
-	if err != nil {
-		return err
-	}
-	s.locks[w.Key] = r.txid
-	s.prepared[r.txid] = &preparedTx{write: w, existed: existed, since: s.now()}
-	r.vote = Vote{Yes: true, Existed: existed}
+	vote := r.vote
+	s.prepared[r.txid] = &preparedTx{writes: out.Writes, vote: &vote, since: s.now()}
 	return nil
+}
+
+// readKV reads key's committed entry inside the writer's transaction.
+func (s *Store) readKV(tx *sql.Tx, key string) (protocol.Entry, error) {
+	var e protocol.Entry
+	err := tx.Stmt(s.stmt.readKV).QueryRow(key).Scan(&e.Value.Data, &e.Value.Binary, &e.Version)
+	switch {
+	case err == sql.ErrNoRows:
+		return protocol.Entry{}, nil
+	case err != nil:
+		return protocol.Entry{}, err
+	}
+	e.Found = true
+	if e.Value.Data == nil {
+		e.Value.Data = []byte{}
+	}
+	return e, nil
 }
 
 func (s *Store) commit(tx *sql.Tx, r *request) error {
@@ -226,14 +259,16 @@ func (s *Store) commit(tx *sql.Tx, r *request) error {
 		return nil
 	}
 	s.stats.commits.Add(1)
-	var err error
-	if p.write.Op == OpDelete {
-		_, err = tx.Stmt(s.stmt.deleteKV).Exec(p.write.Key)
-	} else {
-		_, err = tx.Stmt(s.stmt.upsertKV).Exec(p.write.Key, p.write.Value.Data, p.write.Value.Binary)
-	}
-	if err != nil {
-		return err
+	for _, w := range p.writes {
+		var err error
+		if w.Found {
+			_, err = tx.Stmt(s.stmt.upsertKV).Exec(w.Key, w.Value.Data, w.Value.Binary, w.Version)
+		} else {
+			_, err = tx.Stmt(s.stmt.deleteKV).Exec(w.Key)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return s.forget(tx, r.txid, p)
 }
@@ -253,7 +288,9 @@ func (s *Store) forget(tx *sql.Tx, txid string, p *preparedTx) error {
 		return err
 	}
 	delete(s.prepared, txid)
-	delete(s.locks, p.write.Key)
+	for _, w := range p.writes {
+		delete(s.locks, w.Key)
+	}
 	return nil
 }
 
@@ -285,7 +322,7 @@ func (t *tombstones) add(id string) {
 // writeStmts are the writer's statements, prepared once: preparing SQL
 // for every write cost as much as executing it.
 type writeStmts struct {
-	exists, insertPrepared, upsertKV, deleteKV, deletePrepared *sql.Stmt
+	readKV, insertPrepared, upsertKV, deleteKV, deletePrepared *sql.Stmt
 }
 
 func (w *writeStmts) prepare(db *sql.DB) error {
@@ -293,12 +330,12 @@ func (w *writeStmts) prepare(db *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.exists, `SELECT 1 FROM kv WHERE key = ?`},
-		{&w.insertPrepared, `INSERT INTO prepared (txid, key, op, value, binary, existed) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&w.upsertKV, `INSERT INTO kv (key, value, binary) VALUES (?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary`},
+		{&w.readKV, `SELECT value, binary, version FROM kv WHERE key = ?`},
+		{&w.insertPrepared, `INSERT INTO prepared_writes (txid, key, found, value, binary, version) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&w.upsertKV, `INSERT INTO kv (key, value, binary, version) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary, version = excluded.version`},
 		{&w.deleteKV, `DELETE FROM kv WHERE key = ?`},
-		{&w.deletePrepared, `DELETE FROM prepared WHERE txid = ?`},
+		{&w.deletePrepared, `DELETE FROM prepared_writes WHERE txid = ?`},
 	} {
 		st, err := db.Prepare(s.sql)
 		if err != nil {

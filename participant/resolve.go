@@ -3,7 +3,6 @@ package participant
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 )
 
@@ -64,9 +63,9 @@ func (s *Store) RunResolver(ctx context.Context, r Resolver, interval, olderThan
 	defer t.Stop()
 	for {
 		if n, err := s.Resolve(ctx, r, olderThan); err != nil && ctx.Err() == nil {
-			slog.Warn("participant: could not resolve prepared transactions yet", "resolved", n, "err", err)
+			s.log.Warn("participant: could not resolve prepared transactions yet", "resolved", n, "err", err)
 		} else if n > 0 {
-			slog.Info("participant: resolved prepared transactions", "count", n)
+			s.log.Info("participant: resolved prepared transactions", "count", n)
 		}
 		select {
 		case <-ctx.Done():

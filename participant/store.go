@@ -5,32 +5,41 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // ErrClosed is returned by calls on a closed Store.
 var ErrClosed = errors.New("participant: store closed")
 
+// The schema. kv is the committed data, with each key's version;
+// prepared_writes holds, per prepared transaction, the entry each key it
+// writes will have once it commits (found 0: the key is deleted).
 const schema = `
 CREATE TABLE IF NOT EXISTS kv (
-	key    TEXT PRIMARY KEY,
-	value  BLOB,
-	binary INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS prepared (
-	txid    TEXT PRIMARY KEY,
-	key     TEXT NOT NULL,
-	op      INTEGER NOT NULL,
+	key     TEXT PRIMARY KEY,
 	value   BLOB,
 	binary  INTEGER NOT NULL,
-	existed INTEGER NOT NULL
+	version INTEGER NOT NULL DEFAULT 1
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS prepared_key ON prepared(key);
+CREATE TABLE IF NOT EXISTS prepared_writes (
+	txid    TEXT NOT NULL,
+	key     TEXT NOT NULL,
+	found   INTEGER NOT NULL,
+	value   BLOB,
+	binary  INTEGER NOT NULL,
+	version INTEGER NOT NULL,
+	PRIMARY KEY (txid, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS prepared_writes_key ON prepared_writes(key);
 `
 
 // Options tune a Store; the zero value is usable.
@@ -50,6 +59,8 @@ type Options struct {
 	// transaction's commit (its WAL fsync) took (metrics). It runs on the
 	// writer goroutine: it must be quick.
 	ObserveCommit func(time.Duration)
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
 
 	// holdBatch, set only by tests, runs on the writer after it took the
 	// first request of a batch and before it gathers the rest.
@@ -65,6 +76,7 @@ type Store struct {
 	stmt writeStmts
 	now  func() time.Time
 	max  int
+	log  *slog.Logger
 
 	reqs chan []*request // each element is applied in one batch
 	quit chan struct{}   // closed by Close
@@ -73,7 +85,7 @@ type Store struct {
 	// Written only by the writer goroutine; mu lets others read them.
 	mu       sync.Mutex
 	locks    map[string]string      // key -> id of the transaction holding it
-	prepared map[string]*preparedTx // txid -> its write
+	prepared map[string]*preparedTx // txid -> its writes
 	tombs    *tombstones
 
 	closeOnce sync.Once
@@ -86,9 +98,9 @@ type Store struct {
 
 // preparedTx is a durable promise: a YES vote given, outcome not yet known.
 type preparedTx struct {
-	write   Write
-	existed bool
-	since   time.Time // zero for rows reloaded at start: ask at once
+	writes []protocol.Write // sorted by key
+	vote   *protocol.Vote   // as given; nil for rows reloaded at start
+	since  time.Time        // zero for rows reloaded at start: ask at once
 }
 
 type counters struct {
@@ -106,6 +118,8 @@ type Stats struct {
 
 // Open opens (creating if needed) the database at path and reloads its
 // prepared transactions, whose keys stay locked until they are resolved.
+// A database written before versions and multi-key transactions is
+// brought up to date first, in one SQLite transaction.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
@@ -116,13 +130,16 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	wdb, err := openDB(path, 1)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := wdb.Exec(schema); err != nil {
+	if err := migrate(wdb); err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("participant: create schema in %s: %w", path, err)
+		return nil, fmt.Errorf("participant: schema of %s: %w", path, err)
 	}
 	rdb, err := openDB(path, 8)
 	if err != nil {
@@ -130,7 +147,8 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, holdBatch: opts.holdBatch, onFail: opts.OnFail, observe: opts.ObserveCommit,
+		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger,
+		holdBatch: opts.holdBatch, onFail: opts.OnFail, observe: opts.ObserveCommit,
 		reqs:     make(chan []*request, opts.MaxBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -178,28 +196,74 @@ func openDB(path string, conns int) (*sql.DB, error) {
 	return db, nil
 }
 
+// migrate creates the schema, or brings one from before versions and
+// multi-key transactions up to date: kv gains a version (1 for every key
+// that exists), and the single-key prepared table becomes
+// prepared_writes, each write with the version it will leave.
+func migrate(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var oldKV, oldPrepared int
+	if err := tx.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'kv'`).Scan(&oldKV); err != nil {
+		return err
+	}
+	if oldKV == 1 {
+		var hasVersion int
+		if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('kv') WHERE name = 'version'`).Scan(&hasVersion); err != nil {
+			return err
+		}
+		if hasVersion == 0 {
+			if _, err := tx.Exec(`ALTER TABLE kv ADD COLUMN version INTEGER NOT NULL DEFAULT 1`); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	if err := tx.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'prepared' AND type = 'table'`).Scan(&oldPrepared); err != nil {
+		return err
+	}
+	if oldPrepared == 1 {
+		// op 0 was put, 1 delete; a put makes the key's next version.
+		if _, err := tx.Exec(`INSERT INTO prepared_writes (txid, key, found, value, binary, version)
+			SELECT txid, key, op = 0, CASE op WHEN 0 THEN value END, CASE op WHEN 0 THEN binary ELSE 0 END,
+			       CASE op WHEN 0 THEN COALESCE((SELECT version FROM kv WHERE kv.key = prepared.key), 0) + 1 ELSE 0 END
+			FROM prepared`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`DROP TABLE prepared`); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // reload rebuilds the lock table from the prepared rows on disk.
 func (s *Store) reload() error {
-	rows, err := s.wdb.Query(`SELECT txid, key, op, value, binary, existed FROM prepared`)
+	rows, err := s.wdb.Query(`SELECT txid, key, found, value, binary, version FROM prepared_writes ORDER BY txid, key`)
 	if err != nil {
 		return fmt.Errorf("reload prepared: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			txid, key       string
-			op              Op
-			value           []byte
-			binary, existed bool
+			txid string
+			w    protocol.Write
 		)
-		if err := rows.Scan(&txid, &key, &op, &value, &binary, &existed); err != nil {
+		if err := rows.Scan(&txid, &w.Key, &w.Found, &w.Value.Data, &w.Value.Binary, &w.Version); err != nil {
 			return fmt.Errorf("reload prepared: %w", err)
 		}
-		s.locks[key] = txid
-		s.prepared[txid] = &preparedTx{
-			write:   Write{Key: key, Op: op, Value: Value{Data: value, Binary: binary}},
-			existed: existed,
+		p := s.prepared[txid]
+		if p == nil {
+			p = &preparedTx{}
+			s.prepared[txid] = p
 		}
+		p.writes = append(p.writes, w)
+		s.locks[w.Key] = txid
 	}
 	return rows.Err()
 }
@@ -230,25 +294,40 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// PreparedTx describes a transaction the participant holds prepared.
-type PreparedTx struct {
-	TxID  string
-	Key   string
-	Since time.Time // zero when reloaded at start
-}
-
 // PreparedTxs lists the transactions this participant holds prepared,
 // durably: the writer updates the list and commits under one lock. After a
 // failed write the list may name what is not on disk, so it is refused.
-func (s *Store) PreparedTxs(context.Context) ([]PreparedTx, error) {
+func (s *Store) PreparedTxs(context.Context) ([]protocol.PreparedTx, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failedErr(); err != nil {
 		return nil, err
 	}
-	out := make([]PreparedTx, 0, len(s.prepared))
+	out := make([]protocol.PreparedTx, 0, len(s.prepared))
 	for id, p := range s.prepared {
-		out = append(out, PreparedTx{TxID: id, Key: p.write.Key, Since: p.since})
+		keys := make([]string, len(p.writes))
+		for i, w := range p.writes {
+			keys[i] = w.Key
+		}
+		out = append(out, protocol.PreparedTx{TxID: id, Keys: keys, Since: p.since})
 	}
+	slices.SortFunc(out, func(a, b protocol.PreparedTx) int { return cmpString(a.TxID, b.TxID) })
 	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Counters returns Stats by name, as the stats method serves them.
+func (s *Store) Counters() map[string]int64 {
+	st := s.Stats()
+	return map[string]int64{"batches": int64(st.Batches), "prepares": int64(st.Prepares),
+		"commits": int64(st.Commits), "aborts": int64(st.Aborts), "prepared": int64(st.Prepared)}
 }

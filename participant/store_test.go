@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 var ctx = context.Background()
@@ -22,29 +25,38 @@ func open(t *testing.T, path string) *Store {
 	return s
 }
 
-func put(key, value string) Write {
-	return Write{Key: key, Op: OpPut, Value: Value{Data: []byte(value)}}
+func txn(ops ...protocol.Op) *protocol.Txn { return &protocol.Txn{Success: ops} }
+
+func put(key, value string) *protocol.Txn {
+	return txn(protocol.Op{Kind: protocol.OpPut, Key: key, Value: protocol.Value{Data: []byte(value)}})
 }
 
-func mustVote(t *testing.T, s *Store, txid string, w Write, yes bool) Vote {
+func del(key string) *protocol.Txn { return txn(protocol.Op{Kind: protocol.OpDelete, Key: key}) }
+
+func mustVote(t *testing.T, s *Store, txid string, tx *protocol.Txn, want protocol.VoteKind) protocol.Vote {
 	t.Helper()
-	v, err := s.Prepare(ctx, txid, w)
+	v, err := s.Prepare(ctx, txid, tx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Yes != yes {
-		t.Fatalf("prepare %s on %q: vote %+v, want yes=%v", txid, w.Key, v, yes)
+	if v.Kind != want {
+		t.Fatalf("prepare %s on %q: vote %+v, want kind %d", txid, tx.Keys(), v, want)
 	}
 	return v
 }
 
-func mustRead(t *testing.T, s *Store, key string) ReadResult {
+const (
+	yes = protocol.VoteYes
+	no  = protocol.VoteNo
+)
+
+func mustRead(t *testing.T, s *Store, key string) protocol.KeyState {
 	t.Helper()
 	r, err := s.Read(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return r[0]
 }
 
 func TestDurabilitySettings(t *testing.T) {
@@ -64,18 +76,18 @@ func TestDurabilitySettings(t *testing.T) {
 
 func TestPrepareCommitAbort(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "p.db"))
-	v := mustVote(t, s, "1.1", put("k", "v1"), true)
-	if v.Existed {
-		t.Fatal("new key reported as existing")
+	v := mustVote(t, s, "1.1", put("k", "v1"), yes)
+	if v.Results[0].Version != 1 {
+		t.Fatalf("new key: version %d, want 1", v.Results[0].Version)
 	}
 	// The key is locked: a second transaction gets a conflict NO.
-	v = mustVote(t, s, "1.2", put("k", "other"), false)
+	v = mustVote(t, s, "1.2", put("k", "other"), no)
 	if !v.Conflict {
 		t.Fatalf("vote %+v, want a conflict", v)
 	}
 	// Until commit, readers see the old state plus the pending write.
 	r := mustRead(t, s, "k")
-	if r.Found || r.Pending != "1.1" || string(r.Write.Value.Data) != "v1" {
+	if r.Entry.Found || r.Pending != "1.1" || string(r.Next.Value.Data) != "v1" || r.Next.Version != 1 {
 		t.Fatalf("read during prepare: %+v", r)
 	}
 	for range 2 { // idempotent
@@ -84,12 +96,12 @@ func TestPrepareCommitAbort(t *testing.T) {
 		}
 	}
 	r = mustRead(t, s, "k")
-	if !r.Found || string(r.Value.Data) != "v1" || r.Pending != "" {
+	if !r.Entry.Found || string(r.Entry.Value.Data) != "v1" || r.Entry.Version != 1 || r.Pending != "" {
 		t.Fatalf("read after commit: %+v", r)
 	}
 	// Delete reports that the key existed; abort leaves the value alone.
-	v = mustVote(t, s, "1.3", Write{Key: "k", Op: OpDelete}, true)
-	if !v.Existed {
+	v = mustVote(t, s, "1.3", del("k"), yes)
+	if !v.Results[0].Existed {
 		t.Fatal("existing key reported as missing")
 	}
 	for range 2 {
@@ -97,24 +109,29 @@ func TestPrepareCommitAbort(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r = mustRead(t, s, "k"); !r.Found || r.Pending != "" {
+	if r = mustRead(t, s, "k"); !r.Entry.Found || r.Pending != "" {
 		t.Fatalf("read after abort: %+v", r)
 	}
 	// A prepare that arrives after its abort is refused.
-	if v = mustVote(t, s, "1.3", Write{Key: "k", Op: OpDelete}, false); v.Conflict {
+	if v = mustVote(t, s, "1.3", del("k"), no); v.Conflict {
 		t.Fatalf("late prepare: %+v, want a refusal, not a conflict", v)
 	}
 	// So is a commit of an aborted transaction: that would be a protocol bug.
 	if err := s.Commit(ctx, "1.3"); err == nil {
 		t.Fatal("commit of an aborted transaction succeeded")
 	}
-	// Delete commits remove the key.
-	mustVote(t, s, "1.4", Write{Key: "k", Op: OpDelete}, true)
+	// Delete commits remove the key; a put after it starts at version 1.
+	mustVote(t, s, "1.4", del("k"), yes)
 	if err := s.Commit(ctx, "1.4"); err != nil {
 		t.Fatal(err)
 	}
-	if r = mustRead(t, s, "k"); r.Found {
+	if r = mustRead(t, s, "k"); r.Entry.Found || r.Entry.Version != 0 {
 		t.Fatalf("read after delete: %+v", r)
+	}
+	// Deleting a missing key writes nothing: a read-only vote, nothing held.
+	mustVote(t, s, "1.5", del("k"), protocol.VoteReadOnly)
+	if st := s.Stats(); st.Prepared != 0 {
+		t.Fatalf("a read-only vote left %d prepared", st.Prepared)
 	}
 	st := s.Stats()
 	if st.Prepared != 0 || st.Commits != 2 || st.Aborts != 1 {
@@ -130,23 +147,28 @@ func TestPreparedSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustVote(t, s, "1.1", Write{Key: "bin", Op: OpPut, Value: Value{Data: []byte{0, 1, 2}, Binary: true}}, true)
+	bin := txn(protocol.Op{Kind: protocol.OpPut, Key: "bin", Value: protocol.Value{Data: []byte{0, 1, 2}, Binary: true}},
+		protocol.Op{Kind: protocol.OpPut, Key: "other", Value: protocol.Value{Data: []byte("o")}})
+	mustVote(t, s, "1.1", bin, yes)
 	s.Close()
 
 	s = open(t, path)
-	mustVote(t, s, "2.1", put("bin", "x"), false)
+	mustVote(t, s, "2.1", put("bin", "x"), no)
+	mustVote(t, s, "2.2", put("other", "x"), no)
+	// A repeated prepare after a restart is refused: the vote is not kept.
+	mustVote(t, s, "1.1", bin, no)
 	pts, _ := s.PreparedTxs(ctx)
-	if len(pts) != 1 || pts[0].TxID != "1.1" || !pts[0].Since.IsZero() {
+	if len(pts) != 1 || pts[0].TxID != "1.1" || !pts[0].Since.IsZero() || !slices.Equal(pts[0].Keys, []string{"bin", "other"}) {
 		t.Fatalf("prepared after restart: %+v", pts)
 	}
 	if err := s.Commit(ctx, "1.1"); err != nil {
 		t.Fatal(err)
 	}
 	r := mustRead(t, s, "bin")
-	if !r.Found || !r.Value.Binary || string(r.Value.Data) != "\x00\x01\x02" {
+	if !r.Entry.Found || !r.Entry.Value.Binary || string(r.Entry.Value.Data) != "\x00\x01\x02" {
 		t.Fatalf("read: %+v", r)
 	}
-	mustVote(t, s, "2.1", put("bin", "x"), true)
+	mustVote(t, s, "2.1", put("bin", "x"), yes)
 }
 
 // One fsync serves every request waiting when the writer comes round.
@@ -164,7 +186,7 @@ func TestGroupCommit(t *testing.T) {
 	before := s.Stats().Batches
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { mustVote(t, s, fmt.Sprintf("1.%d", i), put(fmt.Sprint("k", i), "v"), true) })
+		wg.Go(func() { mustVote(t, s, fmt.Sprintf("1.%d", i), put(fmt.Sprint("k", i), "v"), yes) })
 	}
 	for len(s.reqs) < n-1 {
 		runtime.Gosched()
@@ -179,8 +201,8 @@ func TestGroupCommit(t *testing.T) {
 func TestDigest(t *testing.T) {
 	dir := t.TempDir()
 	a, b := open(t, filepath.Join(dir, "a.db")), open(t, filepath.Join(dir, "b.db"))
-	apply := func(s *Store, id string, w Write) {
-		mustVote(t, s, id, w, true)
+	apply := func(s *Store, id string, tx *protocol.Txn) {
+		mustVote(t, s, id, tx, yes)
 		if err := s.Commit(ctx, id); err != nil {
 			t.Fatal(err)
 		}
@@ -196,9 +218,15 @@ func TestDigest(t *testing.T) {
 		t.Fatalf("equal data, digests differ: %+v %+v", da, db)
 	}
 	// Same bytes but binary instead of string is a different value.
-	apply(b, "3", Write{Key: "x", Op: OpPut, Value: Value{Data: []byte("1"), Binary: true}})
+	apply(b, "3", txn(protocol.Op{Kind: protocol.OpPut, Key: "x", Value: protocol.Value{Data: []byte("1"), Binary: true}}))
 	if db, _ = b.Digest(ctx); db.Hash == da.Hash {
 		t.Fatal("digest ignores the value type")
+	}
+	// Same value, another version: a replica that missed a write differs.
+	apply(a, "3", put("x", "1"))
+	apply(b, "4", put("x", "1"))
+	if da, _ = a.Digest(ctx); da.Hash == db.Hash {
+		t.Fatal("digest ignores versions")
 	}
 	// Length prefixes: ("ab","c") and ("a","bc") must not collide.
 	c, d := open(t, filepath.Join(dir, "c.db")), open(t, filepath.Join(dir, "d.db"))
@@ -209,7 +237,7 @@ func TestDigest(t *testing.T) {
 	if dc.Hash == dd.Hash {
 		t.Fatal("digest collision between different pairs")
 	}
-	mustVote(t, c, "2", put("z", "1"), true)
+	mustVote(t, c, "2", put("z", "1"), yes)
 	if dc, _ = c.Digest(ctx); dc.Prepared != 1 {
 		t.Fatalf("digest prepared count %d, want 1", dc.Prepared)
 	}
@@ -236,8 +264,8 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustVote(t, s, "1.1", put("a", "committed"), true)
-	mustVote(t, s, "1.2", put("b", "aborted"), true)
+	mustVote(t, s, "1.1", put("a", "committed"), yes)
+	mustVote(t, s, "1.2", put("b", "aborted"), yes)
 	s.Close()
 
 	// Reloaded transactions are asked about at once.
@@ -246,18 +274,18 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	mustVote(t, s, "2.1", put("c", "young"), true)
-	mustVote(t, s, "2.2", put("d", "unknown"), true)
+	mustVote(t, s, "2.1", put("c", "young"), yes)
+	mustVote(t, s, "2.2", put("d", "unknown"), yes)
 	now = now.Add(time.Second)
 	f := &fakeResolver{outcomes: map[string]bool{"1.1": true, "1.2": false, "2.1": true}}
 	n, err := s.Resolve(ctx, f, 10*time.Second)
 	if err != nil || n != 2 {
 		t.Fatalf("resolve: n=%d err=%v, want 2 nil", n, err)
 	}
-	if r := mustRead(t, s, "a"); !r.Found || r.Pending != "" {
+	if r := mustRead(t, s, "a"); !r.Entry.Found || r.Pending != "" {
 		t.Fatalf("a: %+v", r)
 	}
-	if r := mustRead(t, s, "b"); r.Found || r.Pending != "" {
+	if r := mustRead(t, s, "b"); r.Entry.Found || r.Pending != "" {
 		t.Fatalf("b: %+v", r)
 	}
 	// Young ones wait; once old enough they are asked, and a failure to get
@@ -295,7 +323,7 @@ func TestWriteFailureStopsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	mustVote(t, s, "1.1", put("k", "v"), true)
+	mustVote(t, s, "1.1", put("k", "v"), yes)
 	s.wdb.Close() // the disk goes away under the writer
 	if _, err := s.Prepare(ctx, "1.2", put("j", "v")); err == nil {
 		t.Fatal("prepare succeeded on a failed database")
@@ -313,5 +341,95 @@ func TestWriteFailureStopsStore(t *testing.T) {
 	}
 	if n := len(calls); n != 1 {
 		t.Fatalf("OnFail called %d times, want once", n)
+	}
+}
+
+// A transaction runs on the replica's data: compares pick the branch,
+// versions count writes, and a get sees the puts before it.
+func TestTransactionAtReplica(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "p.db"))
+	commit := func(id string, tx *protocol.Txn) protocol.Vote {
+		t.Helper()
+		v := mustVote(t, s, id, tx, yes)
+		if err := s.Commit(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	commit("1.1", put("a", "1"))
+	commit("1.2", put("a", "2"))
+	val := func(s string) protocol.Value { return protocol.Value{Data: []byte(s)} }
+	cas := &protocol.Txn{
+		Compares: []protocol.Compare{{Key: "a", Target: protocol.TargetVersion, Op: protocol.Equal, Version: 2}},
+		Success: []protocol.Op{{Kind: protocol.OpPut, Key: "a", Value: val("3")}, {Kind: protocol.OpPut, Key: "b", Value: val("x")},
+			{Kind: protocol.OpGet, Key: "a"}},
+		Failure: []protocol.Op{{Kind: protocol.OpGet, Key: "a"}},
+	}
+	v := commit("1.3", cas)
+	want := []protocol.Result{{Kind: protocol.OpPut, Version: 3}, {Kind: protocol.OpPut, Version: 1},
+		{Kind: protocol.OpGet, Found: true, Version: 3, Value: val("3")}}
+	if !v.Succeeded || fmt.Sprint(v.Results) != fmt.Sprint(want) {
+		t.Fatalf("cas: %+v, want success with %v", v, want)
+	}
+	// The same compare now fails: the failure branch only reads.
+	v = mustVote(t, s, "1.4", cas, protocol.VoteReadOnly)
+	if v.Succeeded || len(v.Results) != 1 || string(v.Results[0].Value.Data) != "3" {
+		t.Fatalf("failed cas: %+v", v)
+	}
+	ks, err := s.Read(ctx, "a", "b", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks[0].Entry.Version != 3 || ks[1].Entry.Version != 1 || ks[2].Entry.Found {
+		t.Fatalf("read: %+v", ks)
+	}
+	// A prepared transaction locks every key it touches, compares included:
+	// one reading a key another holds gets a conflict.
+	mustVote(t, s, "1.5", put("c", "1"), yes)
+	reader := &protocol.Txn{Compares: []protocol.Compare{{Key: "c", Target: protocol.TargetExists, Op: protocol.Equal}},
+		Success: []protocol.Op{{Kind: protocol.OpPut, Key: "d", Value: val("1")}}}
+	if v := mustVote(t, s, "1.6", reader, no); !v.Conflict {
+		t.Fatalf("vote on a locked compare key: %+v", v)
+	}
+}
+
+// A database written before versions and multi-key transactions (the kv
+// table without version, a prepared table of one key per transaction) is
+// brought up to date at Open, its prepared transaction kept.
+func TestMigrateOldDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	db, err := openDB(path, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB, binary INTEGER NOT NULL) WITHOUT ROWID`,
+		`CREATE TABLE prepared (txid TEXT PRIMARY KEY, key TEXT NOT NULL, op INTEGER NOT NULL, value BLOB, binary INTEGER NOT NULL, existed INTEGER NOT NULL) WITHOUT ROWID`,
+		`INSERT INTO kv VALUES ('a', 'old', 0), ('b', 'gone', 0)`,
+		`INSERT INTO prepared VALUES ('3.1', 'a', 0, 'new', 0, 1), ('3.2', 'b', 1, NULL, 0, 1)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := open(t, path)
+	ks, err := s.Read(ctx, "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := ks[0]; a.Entry.Version != 1 || a.Pending != "3.1" || a.Next.Version != 2 || string(a.Next.Value.Data) != "new" {
+		t.Fatalf("a after migration: %+v", a)
+	}
+	if b := ks[1]; b.Pending != "3.2" || b.Next.Found {
+		t.Fatalf("b after migration: %+v", b)
+	}
+	for _, id := range []string{"3.1", "3.2"} {
+		if err := s.Commit(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ks, _ = s.Read(ctx, "a", "b"); ks[0].Entry.Version != 2 || ks[1].Entry.Found {
+		t.Fatalf("after the commits: %+v", ks)
 	}
 }

@@ -50,7 +50,7 @@ const (
 	MsgAskHeld                // do you hold the transaction prepared?
 )
 
-var msgNames = [...]string{"prepare", "commit", "abort", "ask-held"}
+var msgNames = [...]string{"prepare", "commit", "abort", "ask-held", "read"}
 
 func (k MsgKind) String() string { return msgNames[k] }
 
@@ -88,11 +88,15 @@ type Reply struct {
 	Results   []Result
 }
 
-// Answer is the answer to a participant's question about the outcome.
-type Answer struct {
-	To     string
-	Commit bool
-}
+// Answer is the outcome told to everyone waiting for an answer to their
+// question (tx.outcome does not say who asks).
+type Answer int
+
+const (
+	NoAnswer Answer = iota
+	AnswerCommit
+	AnswerAbort
+)
 
 // EventKind is what happened to a transaction.
 type EventKind int
@@ -102,7 +106,7 @@ const (
 	EvCallFailed                  // the Msg call to From failed: no answer, effect unknown
 	EvDurable                     // the Record record is durable
 	EvLogFailed                   // the decision log failed
-	EvAsked                       // From asks for the outcome
+	EvAsked                       // someone (From, if known) asks for the outcome
 	EvAcked                       // From acknowledged the Msg call (commit or abort)
 	EvHeld                        // From answered MsgAskHeld: Held
 	EvRetry                       // the retry timer fired
@@ -115,7 +119,7 @@ func (k EventKind) String() string { return eventNames[k] }
 // Event is one input to a Machine.
 type Event struct {
 	Kind   EventKind
-	From   string  // participant name: vote, call-failed, asked, acked, held
+	From   string  // participant name: vote, call-failed, acked, held; asked (optional)
 	Vote   Vote    // EvVote
 	Msg    MsgKind // EvCallFailed, EvAcked: which call
 	Record Kind    // EvDurable
@@ -130,7 +134,7 @@ type Event struct {
 //  2. If Wait, wait until they are durable and report it (EvDurable)
 //     before going on.
 //  3. Make the calls in Messages, give the Reply to the client and the
-//     Answers to the participants that asked.
+//     Answer to everyone waiting for one.
 //
 // The driver reports each record's durability with EvDurable, except
 // END's: nobody waits for it. A machine never asks to send what the
@@ -142,7 +146,7 @@ type Ready struct {
 	Lazy     bool
 	Messages []Message
 	Reply    *Reply
-	Answers  []Answer
+	Answer   Answer
 	// Retry asks for an EvRetry after a backoff: some calls failed and
 	// must be made again.
 	Retry bool
@@ -153,5 +157,5 @@ type Ready struct {
 // Empty reports whether the step asks for nothing.
 func (r *Ready) Empty() bool {
 	return r.From == r.To && len(r.Records) == 0 && len(r.Messages) == 0 && r.Reply == nil &&
-		len(r.Answers) == 0 && !r.Retry && !r.Release
+		r.Answer == NoAnswer && !r.Retry && !r.Release
 }

@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Machine is one transaction as its coordinator runs it: presumed-abort
@@ -25,7 +26,7 @@ type Machine struct {
 	held    mask          // Resolving: participants holding it prepared
 	out     mask          // calls of the current round without an answer yet
 	acked   mask          // participants that applied the decision
-	asked   mask          // participants waiting for an answer to their question
+	asked   bool          // someone waits for an answer to their question
 	replied bool
 	freed   bool // keys released
 }
@@ -119,7 +120,7 @@ func (m *Machine) step(ev Event) Ready {
 		m.durable[ev.Record] = true
 		return m.onDurable(ev.Record)
 	case EvAsked:
-		return m.onAsked(p)
+		return m.onAsked(ev.From)
 	case EvVote:
 		if m.state == Preparing && m.round == MsgPrepare && m.out.has(p) {
 			m.out = m.out.without(p)
@@ -213,7 +214,7 @@ func (m *Machine) committedReply() *Reply {
 func (m *Machine) abort(cause Cause, reason string) Ready {
 	m.become(Aborting)
 	m.round, m.out, m.acked = MsgAbort, m.all, 0
-	rd := Ready{Records: []Record{{Kind: KindAbort, TxID: m.id}}, Messages: m.send(MsgAbort, m.all), Answers: m.answer(false)}
+	rd := Ready{Records: []Record{{Kind: KindAbort, TxID: m.id}}, Messages: m.send(MsgAbort, m.all), Answer: m.answer(false)}
 	if m.client && !m.replied {
 		m.replied = true
 		rd.Reply = &Reply{Kind: ReplyAborted, Cause: cause, Reason: reason}
@@ -229,7 +230,7 @@ func (m *Machine) onDurable(k Kind) Ready {
 		return m.decide()
 	case m.state == Committing && k == KindCommit:
 		m.become(Committed)
-		rd := Ready{Answers: m.answer(true)}
+		rd := Ready{Answer: m.answer(true)}
 		if m.round != MsgCommit { // decided while preparing: commits not sent yet
 			m.round, m.out = MsgCommit, m.all
 			rd.Messages = m.send(MsgCommit, m.all)
@@ -237,10 +238,10 @@ func (m *Machine) onDurable(k Kind) Ready {
 		return rd
 	case m.state == Aborting && k == KindAbort:
 		m.become(Aborted)
-		rd := Ready{Answers: m.answer(false)}
+		rd := Ready{Answer: m.answer(false)}
 		if m.out == 0 { // every abort already answered
 			rd2 := m.roundDone()
-			rd2.Answers = rd.Answers
+			rd2.Answer = rd.Answer
 			return rd2
 		}
 		return rd
@@ -248,35 +249,35 @@ func (m *Machine) onDurable(k Kind) Ready {
 	return Ready{}
 }
 
-// onAsked takes a participant's question: it is answered as soon as the
-// outcome is durable. One asking while the transaction is still being
-// prepared has given up waiting: that decides abort.
-func (m *Machine) onAsked(p int) Ready {
-	if p < 0 {
-		return Ready{}
-	}
-	m.asked |= 1 << p
+// onAsked takes a question about the outcome: it is answered as soon as
+// the outcome is durable. A participant asking while the transaction is
+// still being prepared has given up waiting: that decides abort.
+func (m *Machine) onAsked(who string) Ready {
+	m.asked = true
 	switch m.state {
 	case Preparing:
-		return m.abort(CauseUnavailable, m.parts[p]+" gave up waiting for the decision")
+		if who == "" {
+			who = "a participant"
+		}
+		return m.abort(CauseUnavailable, who+" gave up waiting for the decision")
 	case Committed:
-		return Ready{Answers: m.answer(true)}
+		return Ready{Answer: m.answer(true)}
 	case Aborted:
-		return Ready{Answers: m.answer(false)}
+		return Ready{Answer: m.answer(false)}
 	}
 	return Ready{} // Committing, Aborting, Resolving: wait for the record
 }
 
-// answer answers every question waiting.
-func (m *Machine) answer(commit bool) []Answer {
-	var as []Answer
-	for p := range m.parts {
-		if m.asked.has(p) {
-			as = append(as, Answer{To: m.parts[p], Commit: commit})
-		}
+// answer answers the questions waiting, if any.
+func (m *Machine) answer(commit bool) Answer {
+	if !m.asked {
+		return NoAnswer
 	}
-	m.asked = 0
-	return as
+	m.asked = false
+	if commit {
+		return AnswerCommit
+	}
+	return AnswerAbort
 }
 
 // roundDone is called when a call of the current round got its answer:
@@ -303,7 +304,7 @@ func (m *Machine) roundDone() Ready {
 			// have been told success. It commits.
 			m.become(Committing)
 			m.round, m.out = MsgCommit, m.all
-			return Ready{Records: []Record{m.record(KindCommit)}, Messages: m.send(MsgCommit, m.all), Answers: m.answer(true)}
+			return Ready{Records: []Record{m.record(KindCommit)}, Messages: m.send(MsgCommit, m.all), Answer: m.answer(true)}
 		}
 		return Ready{Retry: true}
 	}
@@ -329,9 +330,12 @@ func (m *Machine) retry() Ready {
 // fail: the decision log failed, so whatever was being logged may or may
 // not be on disk. Only recovery can tell; the client hears so.
 func (m *Machine) fail(reason string) Ready {
+	// An abort's reply waits for ABORT to be durable: if the log failed
+	// first, the client never heard it.
+	unheard := !m.replied || (m.state == Aborting && !m.durable[KindAbort])
 	m.become(Failed)
 	rd := Ready{Release: m.release()}
-	if m.client && !m.replied {
+	if m.client && unheard {
 		m.replied = true
 		rd.Reply = &Reply{Kind: ReplyUnknown, Reason: reason}
 	}
@@ -412,12 +416,11 @@ func (m *Machine) ready(rd Ready) Ready {
 			need(KindAbort, "abort sent to "+msg.To)
 		}
 	}
-	for _, a := range rd.Answers {
-		if a.Commit {
-			need(KindCommit, "commit answered to "+a.To)
-		} else {
-			need(KindAbort, "abort answered to "+a.To)
-		}
+	switch rd.Answer {
+	case AnswerCommit:
+		need(KindCommit, "commit answered")
+	case AnswerAbort:
+		need(KindAbort, "abort answered")
 	}
 	if r := rd.Reply; r != nil {
 		switch {
@@ -428,4 +431,60 @@ func (m *Machine) ready(rd Ready) Ready {
 		}
 	}
 	return rd
+}
+
+// String describes everything the machine remembers, so that two machines
+// with the same description behave the same from here on.
+func (m *Machine) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s round=%s", m.id, m.state, m.round)
+	for _, k := range []Kind{KindStaged, KindCommit, KindAbort} {
+		if m.durable[k] {
+			fmt.Fprintf(&b, " durable:%s", k)
+		}
+	}
+	if m.vote != nil {
+		fmt.Fprintf(&b, " vote=%d:%s", m.vote.Kind, m.vote.describe())
+	}
+	fmt.Fprintf(&b, " voted=%b held=%b out=%b acked=%b asked=%v client=%v replied=%v freed=%v",
+		m.voted, m.held, m.out, m.acked, m.asked, m.client, m.replied, m.freed)
+	return b.String()
+}
+
+// AppendKey appends a compact encoding of what String describes but for
+// what the machine knows of each participant (AppendParticipantKey), for
+// tools (the explorer) that compare millions of states and treat
+// participants as interchangeable. It leaves out the vote's results: a
+// machine compares them only with later votes.
+func (m *Machine) AppendKey(b []byte) []byte {
+	flags := byte(0)
+	for i, on := range []bool{m.durable[KindStaged], m.durable[KindCommit], m.durable[KindAbort], m.vote != nil, m.client, m.replied, m.freed, m.asked} {
+		if on {
+			flags |= 1 << i
+		}
+	}
+	b = append(b, m.id...)
+	b = append(b, 0, byte(m.state), byte(m.round), flags)
+	if m.vote != nil {
+		b = append(b, byte(m.vote.Kind))
+		if m.vote.Succeeded {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return b
+}
+
+// AppendParticipantKey appends what the machine knows of its p'th
+// participant: whether it voted, holds the transaction, has a call out,
+// acknowledged.
+func (m *Machine) AppendParticipantKey(b []byte, p int) []byte {
+	bits := byte(0)
+	for i, s := range []mask{m.voted, m.held, m.out, m.acked} {
+		if s.has(p) {
+			bits |= 1 << i
+		}
+	}
+	return append(b, bits)
 }

@@ -222,8 +222,11 @@ func describe(rd Ready) []string {
 			out = append(out, "reply outcome unknown: "+r.Reason)
 		}
 	}
-	for _, a := range rd.Answers {
-		out = append(out, fmt.Sprintf("answer %s to %s", map[bool]string{true: "commit", false: "abort"}[a.Commit], a.To))
+	switch rd.Answer {
+	case AnswerCommit:
+		out = append(out, "answer commit to those who asked")
+	case AnswerAbort:
+		out = append(out, "answer abort to those who asked")
 	}
 	if rd.Retry {
 		out = append(out, "retry after a backoff")

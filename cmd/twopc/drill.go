@@ -13,7 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twopc/twopc/drill"
+	"github.com/twopc/twopc/ops/drill"
+	"github.com/twopc/twopc/ops/launch"
 )
 
 // runDrill attacks a cluster with load and faults and checks it; see
@@ -30,7 +31,7 @@ func runDrill(args []string) error {
 	settle := fs.Duration("settle-timeout", time.Minute, "how long the cluster may take to finish everything after the load stops")
 	dir := fs.String("dir", "", "folder for the local cluster's data and logs and the drill's output (default: a new temporary folder)")
 	coordURL := fs.String("coordinator", "", "target this running coordinator instead of starting a cluster (no faults: they need process control)")
-	partURLs := fs.String("participants", "", "with --coordinator: the participants' URLs, comma-separated")
+	partURLs := fs.String("participants", "", "with --coordinator: the participants, comma-separated NAME=URL (as the coordinator's --participants) or URLs")
 	tokenFile := fs.String("token-file", "", "with --coordinator: file holding the coordinator's client token (or set "+envClientToken+")")
 	peerTokenFile := fs.String("peer-token-file", "", "with --coordinator: file holding the participants' peer token (or set "+envPeerToken+")")
 	tlsCA := fs.String("tls-ca", "", "with --coordinator: CA certificates (PEM file) the cluster's HTTPS certificates chain to")
@@ -64,7 +65,7 @@ func runDrill(args []string) error {
 		if *partURLs == "" {
 			return errors.New("--coordinator needs --participants")
 		}
-		cl = &drill.Static{Coordinator: *coordURL, Participants: strings.Split(*partURLs, ",")}
+		cl = drill.NewStatic(*coordURL, strings.Split(*partURLs, ","))
 		*every = 0
 		var err error
 		if coordHC, err = drillHTTPClient(*tokenFile, envClientToken, *tlsCA); err != nil {
@@ -78,40 +79,32 @@ func runDrill(args []string) error {
 		if err != nil {
 			return err
 		}
-		lc, err := drill.StartLocal(ctx, drill.LocalConfig{Binary: self, Dir: filepath.Join(*dir, "cluster"), PrepareTimeout: *prepare})
+		lc, err := launch.Start(ctx, launch.Config{Binary: self, Dir: filepath.Join(*dir, "cluster"),
+			PrepareTimeout: *prepare, ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond})
 		if err != nil {
 			return err
 		}
-		cl = lc
+		cl, coordHC, partHC = lc, lc.ClientHTTP(), lc.PeerHTTP()
 		log.Info("local cluster up", "coordinator", lc.CoordinatorURL(), "dir", lc.Dir())
 	}
 	defer cl.Close()
 
+	faults := drill.Chaos(*every, *prepare)
+	faults.MaxDown = *maxDown
 	res, err := drill.Run(ctx, cl, drill.Config{
 		Seed: *seed, Duration: *duration, Clients: *clients, Keys: *keys, SettleTimeout: *settle,
-		Faults:          drill.FaultConfig{Every: *every, MaxDown: *maxDown, PauseMin: *prepare * 3 / 2, PauseMax: *prepare * 3},
+		Faults:          faults,
 		CoordinatorHTTP: coordHC, ParticipantHTTP: partHC, OutDir: *dir, Log: log,
 	})
-	fmt.Println(res.Summary())
-	if res.Linearizability != "" {
-		fmt.Printf("linearizability: %s; %s\n", res.Linearizability, res.Txlog)
-	}
+	res.Report(os.Stdout)
 	if err != nil {
 		return fmt.Errorf("drill could not run (seed %d): %w", *seed, err)
 	}
 	if res.Passed() {
-		fmt.Printf("history: %s\n", res.HistoryPath)
 		return nil
 	}
-	for _, v := range res.Violations {
-		fmt.Println("violation:", v)
-	}
-	fmt.Printf("history: %s\n", res.HistoryPath)
-	if res.VisualizationPath != "" {
-		fmt.Printf("visualization: %s\n", res.VisualizationPath)
-	}
 	fmt.Printf("process logs and data: %s\n", *dir)
-	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d --keys %d --fault-every %v\n", *seed, *duration, *clients, *keys, *every)
+	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d --keys %d --fault-every %v --max-down %v\n", *seed, *duration, *clients, *keys, *every, *maxDown)
 	return fmt.Errorf("%d violations (seed %d)", len(res.Violations), *seed)
 }
 

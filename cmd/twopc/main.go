@@ -21,7 +21,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"local", "[flags]", "run a coordinator and 3 participants on loopback (Ctrl-C stops them)", runLocal},
+	{"local", "[flags]", "run a coordinator and 3 participants on loopback, restarting any that crashes (Ctrl-C stops them)", runLocal},
 	{"coordinator", "[flags]", "serve the public XML-RPC API and drive two-phase commit", runCoordinator},
 	{"participant", "[flags]", "serve one SQLite replica to a coordinator", runParticipant},
 	{"put", "[flags] KEY VALUE", "store VALUE under KEY", runPut},
@@ -31,6 +31,7 @@ var commands = []command{
 	{"bench", "[flags]", "measure throughput and latency of a running coordinator", runBench},
 	{"attack", "[flags] NAME", "send one of issue 13's attacks, for bench/hostile.sh", runAttack},
 	{"drill", "[flags]", "attack a cluster with load, kill -9 and SIGSTOP, then check linearizability", runDrill},
+	{"supervise", "[flags] -- COMMAND", "run 'twopc COMMAND' and restart it when it crashes (the deploy's background mode)", runSupervise},
 	{"txlog", "FILE", "list the transactions of a coordinator log still to be finished", runTxlog},
 	{"version", "", "print the version", func([]string) error { fmt.Println(versionString()); return nil }},
 }

@@ -10,10 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/internal/secret"
 )
 
 // Secrets come from files or the environment, never from arguments (which
@@ -133,31 +133,9 @@ func loadCA(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// loadSecret reads a token from file (first line, trimmed), else from the
-// environment variable env. A file that others can read is refused: a
-// secret anyone on the host can read is no secret.
-func loadSecret(file, env string) (string, error) {
-	if file == "" {
-		return strings.TrimSpace(os.Getenv(env)), nil
-	}
-	fi, err := os.Stat(file)
-	if err != nil {
-		return "", err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s is readable by others (mode %v): chmod 600 it", file, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", err
-	}
-	tok, _, _ := strings.Cut(string(b), "\n")
-	tok = strings.TrimSpace(tok)
-	if tok == "" {
-		return "", fmt.Errorf("%s is empty", file)
-	}
-	return tok, nil
-}
+// loadSecret reads a token from file, else from the environment
+// variable env; see package secret.
+func loadSecret(file, env string) (string, error) { return secret.Load(file, env) }
 
 // logAuth says which protections are on, without the secrets.
 func logAuth(log *slog.Logger, peer, client bool, tlsOn bool) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
+	"github.com/twopc/twopc/peer"
 	"github.com/twopc/twopc/protocol"
 	"log/slog"
 	"net"
@@ -19,8 +21,10 @@ import (
 
 	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/coordinator"
-	"github.com/twopc/twopc/internal/logs"
+	"github.com/twopc/twopc/internal/logging"
+	"github.com/twopc/twopc/internal/metrics"
 	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/internal/web"
 	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/txlog"
 )
@@ -31,8 +35,9 @@ const (
 )
 
 func runCoordinator(args []string) error {
-	fs := newFlags("coordinator", "[flags]", "Serve the public XML-RPC API (put, get, delete, status) and drive two-phase commit across the participants")
-	listen := fs.String("listen", defaultCoordinator, "address to serve XML-RPC on (paths / and /RPC2)")
+	started := time.Now()
+	fs := newFlags("coordinator", "[flags]", "Serve the public XML-RPC API (put, get, delete, txn, status) and drive two-phase commit across the participants")
+	listen := fs.String("listen", defaultCoordinator, "address to serve on: XML-RPC (POST / and /RPC2), the status page (GET /), /metrics, /healthz and /readyz")
 	parts := fs.String("participants", defaultParticipants, "participants as comma-separated NAME=URL")
 	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing)")
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
@@ -43,18 +48,26 @@ func runCoordinator(args []string) error {
 	lim := api.DefaultLimits()
 	fs.IntVar(&lim.MaxKeyBytes, "max-key-bytes", lim.MaxKeyBytes, "largest key accepted")
 	fs.IntVar(&lim.MaxValueBytes, "max-value-bytes", lim.MaxValueBytes, "largest value accepted")
+	fs.IntVar(&lim.MaxCompares, "max-compares", lim.MaxCompares, "most compares in one txn")
+	fs.IntVar(&lim.MaxOps, "max-ops", lim.MaxOps, "most ops in one branch of a txn")
 	rlim := rpc.DefaultLimits()
 	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
 	limitFlags(fs, &rlim)
 	clientTokenFile := fs.String("client-token-file", "", "require clients to present the token in this file (or set "+envClientToken+"); default: no client token")
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
+	logFormat := logFormatFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	log, err := newServerLogger("coordinator", *logFormat)
+	if err != nil {
+		return err
+	}
+	setMemoryLimit(rlim, *cacheBytes+64<<20)
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
@@ -67,15 +80,14 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger("coordinator")
-	setMemoryLimit(rlim, *cacheBytes+64<<20)
 	logAuth(log, peerToken != "", clientToken != "", sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
 		return err
 	}
-	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes})
+	m := metrics.NewCoordinator()
+	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes, ObserveFsync: m.ObserveFsync})
 	if err != nil {
 		return err
 	}
@@ -90,23 +102,31 @@ func runCoordinator(args []string) error {
 	c, err := coordinator.New(coordinator.Config{
 		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending,
 		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
-		Logger: log,
+		Logger: log, Observer: m,
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	status := web.SharedStatus(c.Status, time.Second)
+	m.Watch(status)
 	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
 
 	srv := rpc.NewServer(rlim, log)
 	api.Register(srv, c, lim)
-	peer, client := rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)
-	srv.SetAuthorizer(api.Authorizer(peer, client))
+	peerSecret, clientSecret := rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)
+	srv.SetAuthorizer(api.Authorizer(peerSecret, clientSecret))
 	// Before a body is read: the client token (when set) admits any
 	// request, the peer token only small ones, because all it lets a
 	// caller do is tx.outcome; a request with neither is refused unread.
-	srv.SetCredentials(rpc.Credential{Secret: client}, rpc.Credential{Secret: peer, MaxBodyBytes: peerOnlyBodyBytes})
-	return serve(log, *listen, srv, sec)
+	srv.SetCredentials(rpc.Credential{Secret: clientSecret}, rpc.Credential{Secret: peerSecret, MaxBodyBytes: peerOnlyBodyBytes})
+	srv.SetObserver(m.ObserveCall)
+	return serve(log, *listen, web.New(web.Config{
+		RPC: srv, Metrics: m.Handler(), Ready: web.CoordinatorReadiness(status),
+		Page: web.NewPage(web.PageConfig{Status: status, Transactions: c.Transactions, Members: members,
+			Started: started, Version: versionString()}),
+		PageToken: rpc.NewSecret(clientToken),
+	}), sec)
 }
 
 // parseParticipants reads "p1=http://...,p2=https://...".
@@ -120,14 +140,14 @@ func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) 
 		if strings.ContainsAny(name, " \t,") {
 			return nil, fmt.Errorf("--participants: name %q must not contain spaces or commas", name)
 		}
-		out = append(out, coordinator.Member{Name: name, URL: url, Participant: participant.NewClient(url, hc)})
+		out = append(out, coordinator.Member{Name: name, URL: url, Participant: peer.NewClient(url, hc)})
 	}
 	return out, nil
 }
 
 func runParticipant(args []string) error {
 	fs := newFlags("participant", "[flags]", "Serve one SQLite replica to a coordinator")
-	listen := fs.String("listen", "127.0.0.1:7401", "address to serve XML-RPC on")
+	listen := fs.String("listen", "127.0.0.1:7401", "address to serve on: XML-RPC (POST / and /RPC2), /metrics, /healthz and /readyz")
 	db := fs.String("db", "twopc-data/p1.db", "SQLite database file (created if missing)")
 	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
@@ -140,24 +160,29 @@ func runParticipant(args []string) error {
 	limitFlags(fs, &plim)
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
+	logFormat := logFormatFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	log, err := newServerLogger("participant", *logFormat)
+	if err != nil {
+		return err
+	}
+	setMemoryLimit(plim, 40<<20) // SQLite's own memory is outside Go's heap: leave it room under 128 MB
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
 	}
-	log := newLogger("participant")
-	setMemoryLimit(plim, 40<<20) // SQLite's own memory is outside Go's heap: leave it room under 128 MB
 	logAuth(log, peerToken != "", false, sec.tlsCert != "")
 	servePprof(log, *pprofAddr)
 	if err := os.MkdirAll(filepath.Dir(*db), 0o755); err != nil {
 		return err
 	}
-	store, err := participant.Open(*db, participant.Options{OnFail: func(err error) {
+	m := metrics.NewParticipant()
+	store, err := participant.Open(*db, participant.Options{Logger: log, ObserveCommit: m.ObserveCommit, OnFail: func(err error) {
 		// Serving errors forever would leave keys locked and commits in
 		// doubt; a restart reloads the state from disk.
 		log.Error("database write failed; exiting so that a restart can recover", "err", err)
@@ -167,23 +192,26 @@ func runParticipant(args []string) error {
 		return err
 	}
 	defer store.Close()
+	m.Watch(store.Stats)
 	if n := store.Stats().Prepared; n > 0 {
 		log.Info("reloaded prepared transactions; their keys stay locked until resolved", "count", n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go store.RunResolver(ctx, participant.NewOutcomeClient(*coord, hc), *every, *after)
+	go store.RunResolver(ctx, peer.NewOutcomeClient(*coord, hc), *every, *after)
 
 	srv := rpc.NewServer(plim, log)
-	participant.Register(srv, store)
+	peer.Register(srv, store)
 	// Only the coordinator (the peer token) may call; anyone else is
 	// refused before the body is read.
 	srv.SetCredentials(rpc.Credential{Secret: rpc.NewSecret(peerToken)})
-	return serve(log, *listen, srv, sec)
+	srv.SetObserver(m.ObserveCall)
+	return serve(log, *listen, web.New(web.Config{RPC: srv, Metrics: m.Handler(), Ready: web.StoreReadiness(store)}), sec)
 }
 
 // serve runs h on addr (over TLS when sec has a certificate) until SIGINT
-// or SIGTERM, then shuts down cleanly.
+// or SIGTERM, then shuts down cleanly. Plain HTTP to a TLS port is told to
+// use https.
 func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
 	certFile, keyFile, err := sec.tlsFiles()
 	if err != nil {
@@ -212,7 +240,7 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
 			return fmt.Errorf("TLS certificate: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		ln = web.TLSListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
 	errc := make(chan error, 1)
@@ -244,12 +272,30 @@ func tuneGC() {
 	}
 }
 
+func logFormatFlag(fs *flag.FlagSet) *string {
+	return fs.String("log-format", "text", "log lines as "+strings.Join(logging.Formats, " or ")+" (field names are the same in every process: txid, keys, participant, term)")
+}
+
+// newLogger returns a text logger for a command that is not a server.
 func newLogger(role string) *slog.Logger {
+	l, _ := newServerLogger(role, "text") // text is a known format
+	return l
+}
+
+// newServerLogger returns a server's logger, which it passes to every
+// package it uses.
+func newServerLogger(role, format string) (*slog.Logger, error) {
 	tuneGC()
+	l, err := logging.New(os.Stderr, format, role)
+	if err != nil {
+		return nil, err
+	}
 	// A client can make the server log a line (a refused request, say):
 	// at most 10 lines of a kind per 10 s, so that repeating it cannot
 	// fill the disk.
-	l := slog.New(logs.RateLimit(slog.NewTextHandler(os.Stderr, nil), 10*time.Second, 10)).With("role", role)
+	l = slog.New(logging.RateLimit(l.Handler(), 10*time.Second, 10))
+	// Only for the participant package's resolver and writer, which still
+	// log through the global default: their lines then keep the format.
 	slog.SetDefault(l)
-	return l
+	return l, nil
 }

@@ -81,7 +81,7 @@ check("multicall delete", results[3], True)
 
 # Introspection.
 methods = s.system.listMethods()
-for name in ["put", "get", "delete", "status", "system.listMethods", "system.methodHelp",
+for name in ["put", "get", "delete", "txn", "status", "system.listMethods", "system.methodHelp",
              "system.methodSignature", "system.multicall"]:
     check(f"listMethods has {name}", name in methods, True)
 check("methodHelp put mentions base64", "base64" in s.system.methodHelp("put"), True)
@@ -94,6 +94,9 @@ fault("-32601 unknown method", -32601, s.nosuchmethod)
 fault("-32602 wrong params", -32602, s.put, "only-a-key")
 fault("-32602 wrong type", -32602, s.put, "k", 42)
 fault("-32602 empty key", -32602, s.get, "")
+fault("-32602 txn unknown op", -32602, s.txn, [], [{"op": "upsert", "key": "k", "value": "v"}])
+fault("-32602 txn key written twice", -32602, s.txn, [], [{"op": "put", "key": "k", "value": "1"}, {"op": "delete", "key": "k"}])
+fault("4 txn too many ops", 4, s.txn, [], [{"op": "get", "key": "k%d" % i} for i in range(129)])
 st = s.status()
 check("status participants", len(st["participants"]), 3)
 check("status in_doubt is an int", type(st["in_doubt"]), int)

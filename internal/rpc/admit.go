@@ -57,7 +57,7 @@ func (s *Server) admit(token string) (int64, *Fault) {
 // admitRequest checks r's token and declared length. On a fault, the
 // caller answers it and must not read the body.
 func (s *Server) admitRequest(r *http.Request) (maxBody int64, f *Fault) {
-	maxBody, f = s.admit(presentedToken(r))
+	maxBody, f = s.admit(PresentedToken(r))
 	if f != nil {
 		return 0, f
 	}

@@ -59,8 +59,10 @@ func RequireToken(secret Secret) Authorizer {
 
 type tokenKey struct{}
 
-// presentedToken extracts the token from an Authorization header.
-func presentedToken(r *http.Request) string {
+// PresentedToken is the token a request presents in its Authorization
+// header: "Bearer <token>", or the password of Basic auth (what a browser
+// or Python sends for http://user:token@host/).
+func PresentedToken(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
 		return tok

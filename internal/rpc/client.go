@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kolo/xmlrpc"
 )
@@ -92,7 +93,7 @@ func (c *Client) Call(ctx context.Context, method string, args ...any) (any, err
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("rpc: call %s to %s: HTTP %s", method, c.url, resp.Status)
+		return nil, fmt.Errorf("rpc: call %s to %s: HTTP %s%s", method, c.url, resp.Status, explanation(resp))
 	}
 	v, err := DecodeResponse(resp.Body, c.lim)
 	if f, ok := asFault(err); ok {
@@ -235,4 +236,19 @@ func checkKoloName(k string) error {
 		return fmt.Errorf("member name %s: kolo/xmlrpc cannot send < > & or CR in a name", excerpt(k))
 	}
 	return nil
+}
+
+// explanation is the first line of a plain-text error body, which says
+// what went wrong (e.g. "use https://..."), prefixed for an error
+// message; "" if there is none.
+func explanation(resp *http.Response) string {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = strings.TrimSpace(line); line == "" || !utf8.ValidString(line) {
+		return ""
+	}
+	return ": " + line
 }

@@ -208,7 +208,7 @@ func TestClientHTTPErrors(t *testing.T) {
 	}))
 	defer ts.Close()
 	for _, tc := range []struct{ path, msg string }{
-		{"/500", "HTTP 500"},
+		{"/500", "HTTP 500 Internal Server Error: oops"},
 		{"/html", "malformed response"},
 		{"/big", "response body exceeds 512 bytes"},
 	} {

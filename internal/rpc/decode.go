@@ -387,7 +387,7 @@ func (d *decoder) response() (v any, fault *Fault, f *Fault) {
 func faultFromValue(v any) (*Fault, *Fault) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, Faultf(InvalidRequest, "fault value is %s, want struct", typeName(v))
+		return nil, Faultf(InvalidRequest, "fault value is %s, want struct", TypeName(v))
 	}
 	code, ok := m["faultCode"].(int64)
 	if !ok {

@@ -22,6 +22,10 @@ const (
 	Unavailable   = 3 // a participant is unavailable; aborted, safe to retry
 	TooLarge      = 4 // request, key, value or nesting beyond a limit
 	NotAuthorised = 5 // the caller may not do this
+	// OutcomeUnknown: the transaction may or may not have taken effect
+	// (the coordinator's log failed, or it stopped waiting); every replica
+	// will agree once the coordinator has recovered. Read before retrying.
+	OutcomeUnknown = 6
 )
 
 // XML-RPC interoperability fault codes, from the "specification for fault

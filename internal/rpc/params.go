@@ -100,11 +100,11 @@ func param(params []any, i int, name string) (any, error) {
 }
 
 func mistyped(i int, name, want string, got any) *Fault {
-	return Faultf(InvalidParams, "param %d (%s): want %s, got %s", i+1, name, want, typeName(got))
+	return Faultf(InvalidParams, "param %d (%s): want %s, got %s", i+1, name, want, TypeName(got))
 }
 
-// typeName names the XML-RPC type of a decoded value.
-func typeName(v any) string {
+// TypeName names the XML-RPC type of a decoded value, for messages.
+func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "nil"

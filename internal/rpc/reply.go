@@ -35,8 +35,9 @@ func (c *counter) Write(p []byte) (int, error) {
 // limited and charged one by one as they ran (see multicall).
 type multicallResults []any
 
-// reply sends result, or the fault that replaces it.
-func (s *Server) reply(ctx context.Context, w http.ResponseWriter, acct *account, method string, result any) {
+// reply sends result, or the fault that replaces it, and returns that
+// fault's code (0: the result went out).
+func (s *Server) reply(ctx context.Context, w http.ResponseWriter, acct *account, method string, result any) int {
 	limit := s.lim.MaxReplyBytes
 	if m, ok := result.(multicallResults); ok {
 		result, limit = []any(m), math.MaxInt64
@@ -48,19 +49,19 @@ func (s *Server) reply(ctx context.Context, w http.ResponseWriter, acct *account
 	switch {
 	case errors.Is(err, errOverLimit) || err == nil && e.size() > limit:
 		s.writeFault(w, Faultf(TooLarge, "the reply to %s exceeds the limit of %d bytes", method, limit))
-		return
+		return TooLarge
 	case err != nil:
 		s.log.Warn("rpc: cannot encode result", "method", method, "err", err)
 		s.writeFault(w, Faultf(InternalError, "internal error: %v", err))
-		return
+		return InternalError
 	case e.sent == 0:
 		writeXML(w, e.buf.Bytes()) // small: it is all in the buffer
-		return
+		return 0
 	}
 	size := e.size()
 	if !acct.reserve(ctx, acct.body+size) {
 		s.writeFault(w, acct.b.busy("a reply of "+strconv.FormatInt(size, 10)+" bytes", "the call was made, but its reply was dropped"))
-		return
+		return Unavailable
 	}
 	e.reset(w)
 	h := w.Header()
@@ -69,6 +70,7 @@ func (s *Server) reply(ctx context.Context, w http.ResponseWriter, acct *account
 	w.WriteHeader(http.StatusOK)
 	_ = e.response(result) // the same bytes as counted; a failed write means the client is gone
 	e.flush()
+	return 0
 }
 
 // valueSize returns the length of v's <value>, or errOverLimit once it

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Handler serves one method. params are decoded values (see doc.go for the
@@ -34,7 +35,8 @@ type Method struct {
 type Server struct {
 	lim       Limits
 	log       *slog.Logger
-	authorize Authorizer // nil: everyone may call everything
+	authorize Authorizer     // nil: everyone may call everything
+	observe   func(CallInfo) // nil: nobody
 	creds     []Credential
 	budget    *budget
 
@@ -43,10 +45,11 @@ type Server struct {
 }
 
 // NewServer returns a server with the system.* methods registered. A nil
-// logger means slog.Default().
+// logger discards what the server would log (tests); a program passes its
+// own, never relying on the global default.
 func NewServer(lim Limits, log *slog.Logger) *Server {
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	lim = lim.orDefaults()
 	s := &Server{lim: lim, log: log, methods: map[string]Method{}, budget: newBudget(lim.MaxInflightBytes, lim.BusyWait)}
@@ -91,8 +94,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is an XML-RPC endpoint: POST a methodCall to it", http.StatusMethodNotAllowed)
 		return
 	}
+	start := time.Now()
 	maxBody, f := s.admitRequest(r)
 	if f != nil {
+		s.observed("", f.Code, start)
 		s.refuse(w, r, f)
 		return
 	}
@@ -104,6 +109,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	acct.body = bodyCharge(declared)
 	if !acct.reserve(r.Context(), acct.body) {
+		s.observed("", Unavailable, start)
 		s.refuse(w, r, s.budget.busy("a request of "+strconv.FormatInt(declared, 10)+" bytes", "nothing was done, retry"))
 		return
 	}
@@ -120,16 +126,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.Code == TransportError {
 			w.Header().Set("Connection", "close") // what is left of the body cannot be read
 		}
+		s.observed("", f.Code, start)
 		s.writeFault(w, f)
 		return
 	}
-	ctx := withAccount(withToken(r.Context(), presentedToken(r)), acct)
+	ctx := withAccount(withToken(r.Context(), PresentedToken(r)), acct)
 	result, err := s.call(ctx, method, params)
 	if err != nil {
-		s.writeFault(w, s.faultOf(method, err))
+		f := s.faultOf(method, err)
+		s.observed(method, f.Code, start)
+		s.writeFault(w, f)
 		return
 	}
-	s.reply(ctx, w, acct, method, result)
+	s.observed(method, s.reply(ctx, w, acct, method, result), start)
 }
 
 // refuse answers f to a request whose body has not been read, and closes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // The system.* methods are the de facto standard introspection and
@@ -134,28 +135,31 @@ func (s *Server) multicall(ctx context.Context, params []any) (any, error) {
 			results[i] = faultEntry(stop)
 			continue
 		}
+		start := time.Now()
 		name, result, f := s.multicallEntry(ctx, i, c)
-		if f != nil {
-			results[i] = faultEntry(f)
-			continue
+		if f == nil {
+			entry := []any{result}
+			n, err := valueSize(entry, limit-used)
+			switch {
+			case errors.Is(err, errOverLimit):
+				f = Faultf(TooLarge, "multicall entry %d ran, but its result would take the reply past the limit of %d bytes", i+1, limit)
+				stop = Faultf(TooLarge, "multicall entry not run: the reply reached the limit of %d bytes", limit)
+			case err != nil:
+				// One bad result costs its entry, not the whole batch.
+				s.log.Warn("rpc: cannot encode result", "method", name, "err", err)
+				f = Faultf(InternalError, "internal error: %v", err)
+			case !acct.reserve(ctx, charged+used+n):
+				f = acct.b.busy(fmt.Sprintf("the result of multicall entry %d", i+1), "the call was made, but its result was dropped")
+				stop = acct.b.busy("the reply", "this multicall entry was not run")
+			default:
+				used += n
+				results[i] = entry
+				s.observed(name, 0, start)
+				continue
+			}
 		}
-		entry := []any{result}
-		n, err := valueSize(entry, limit-used)
-		switch {
-		case errors.Is(err, errOverLimit):
-			results[i] = faultEntry(Faultf(TooLarge, "multicall entry %d ran, but its result would take the reply past the limit of %d bytes", i+1, limit))
-			stop = Faultf(TooLarge, "multicall entry not run: the reply reached the limit of %d bytes", limit)
-		case err != nil:
-			// One bad result costs its entry, not the whole batch.
-			s.log.Warn("rpc: cannot encode result", "method", name, "err", err)
-			results[i] = faultEntry(Faultf(InternalError, "internal error: %v", err))
-		case !acct.reserve(ctx, charged+used+n):
-			results[i] = faultEntry(acct.b.busy(fmt.Sprintf("the result of multicall entry %d", i+1), "the call was made, but its result was dropped"))
-			stop = acct.b.busy("the reply", "this multicall entry was not run")
-		default:
-			used += n
-			results[i] = entry
-		}
+		results[i] = faultEntry(f)
+		s.observed(name, f.Code, start)
 	}
 	return multicallResults(results), nil
 }
@@ -164,8 +168,8 @@ func (s *Server) multicall(ctx context.Context, params []any) (any, error) {
 // maxMessage bytes (plus clip's note), each of which XML may write as 5.
 const maxFaultEntry = 5*(maxMessage+32) + 256
 
-// multicallEntry runs entry i (0-based): its method name and result, or
-// the fault that replaces them.
+// multicallEntry runs entry i (0-based): the method it named (if any),
+// and its result or the fault that replaces it.
 func (s *Server) multicallEntry(ctx context.Context, i int, c any) (string, any, *Fault) {
 	name, params, f := parseMulticallEntry(i, c)
 	if f != nil {
@@ -173,11 +177,11 @@ func (s *Server) multicallEntry(ctx context.Context, i int, c any) (string, any,
 	}
 	if name == "system.multicall" {
 		// Nesting would multiply the MaxMulticall limit.
-		return "", nil, Faultf(InvalidRequest, "multicall entry %d: system.multicall cannot be nested", i+1)
+		return name, nil, Faultf(InvalidRequest, "multicall entry %d: system.multicall cannot be nested", i+1)
 	}
 	result, err := s.call(ctx, name, params)
 	if err != nil {
-		return "", nil, s.faultOf(name, err)
+		return name, nil, s.faultOf(name, err)
 	}
 	return name, result, nil
 }
@@ -185,18 +189,18 @@ func (s *Server) multicallEntry(ctx context.Context, i int, c any) (string, any,
 func parseMulticallEntry(i int, c any) (string, []any, *Fault) {
 	m, ok := c.(map[string]any)
 	if !ok {
-		return "", nil, Faultf(InvalidParams, "multicall entry %d: want struct {methodName, params}, got %s", i+1, typeName(c))
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: want struct {methodName, params}, got %s", i+1, TypeName(c))
 	}
 	name, ok := m["methodName"].(string)
 	if !ok {
-		return "", nil, Faultf(InvalidParams, "multicall entry %d: methodName: want string, got %s", i+1, typeName(m["methodName"]))
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: methodName: want string, got %s", i+1, TypeName(m["methodName"]))
 	}
 	if f := checkMethodName(name); f != nil {
 		return "", nil, Faultf(InvalidRequest, "multicall entry %d: %s", i+1, f.Message)
 	}
 	params, ok := m["params"].([]any)
 	if !ok {
-		return "", nil, Faultf(InvalidParams, "multicall entry %d: params: want array, got %s", i+1, typeName(m["params"]))
+		return "", nil, Faultf(InvalidParams, "multicall entry %d: params: want array, got %s", i+1, TypeName(m["params"]))
 	}
 	return name, params, nil
 }

@@ -1,0 +1,187 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twopc/twopc/protocol"
+)
+
+// This file is the driver's one rule, etcd raft's: persist what the
+// machine asks to persist, then send. queue and carryOut do it for every
+// transaction; the protocol's ordering rules are the machine's
+// (protocol.Machine.ready), not the order of statements here.
+
+// queue queues rd's records in the log and returns, per record, the wait
+// for its durability (nil for END, which nobody waits for).
+func (c *Coordinator) queue(rd protocol.Ready) []func() error {
+	var waits []func() error
+	for _, r := range rd.Records {
+		switch {
+		case r.Kind == protocol.KindEnd:
+			if err := c.cfg.Log.AppendAsync(r); err != nil {
+				failed := err
+				waits = append(waits, func() error { return failed })
+				continue
+			}
+			waits = append(waits, nil)
+		case rd.Lazy:
+			waits = append(waits, c.cfg.Log.QueueLazy(r))
+		default:
+			waits = append(waits, c.cfg.Log.Queue(r))
+		}
+	}
+	return waits
+}
+
+// carryOut does what a Ready asks, in the order protocol.Ready gives.
+func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []func() error) {
+	c.count(t, rd.From, rd.To)
+	if rd.Wait {
+		for i, wait := range waits {
+			if wait == nil {
+				continue
+			}
+			if err := wait(); err != nil {
+				c.logFailed(t, err)
+				return
+			}
+			t.step(protocol.Event{Kind: protocol.EvDurable, Record: rd.Records[i].Kind})
+		}
+	}
+	if r := rd.Reply; r != nil {
+		c.replied(t, *r)
+	}
+	if rd.Answer != protocol.NoAnswer {
+		t.answer(answer{commit: rd.Answer == protocol.AnswerCommit}, false)
+	}
+	for _, msg := range rd.Messages {
+		c.goBackground(func() { c.send(t, msg) })
+	}
+	if !rd.Wait {
+		for i, wait := range waits {
+			if wait != nil {
+				kind := rd.Records[i].Kind
+				c.goBackground(func() {
+					if err := wait(); err != nil {
+						c.logFailed(t, err)
+						return
+					}
+					t.step(protocol.Event{Kind: protocol.EvDurable, Record: kind})
+				})
+			}
+		}
+	}
+	if rd.Retry {
+		n := t.retries.Add(1)
+		delay := min(c.cfg.RetryInterval<<min(n-1, 16), 5*time.Second)
+		c.goBackground(func() {
+			select {
+			case <-c.ctx.Done(): // a restart resumes from the log
+			case <-time.After(delay):
+				t.step(protocol.Event{Kind: protocol.EvRetry})
+			}
+		})
+	}
+	if rd.Release {
+		t.unlock()
+	}
+	switch rd.To {
+	case protocol.Committed, protocol.Aborted:
+		if rd.From != rd.To {
+			close(t.settled)
+		}
+	case protocol.Finished, protocol.Failed:
+		if rd.From != rd.To {
+			if rd.From != protocol.Aborted && rd.From != protocol.Committed {
+				close(t.settled) // finished without either: read-only, or failed
+			}
+			last := answer{commit: rd.From == protocol.Committed}
+			if rd.To == protocol.Failed {
+				last = answer{err: fmt.Errorf("coordinator: outcome of %s unknown until the coordinator recovers", t.id)}
+			}
+			t.answer(last, true)
+			c.txs.Delete(t.id)
+		}
+	}
+}
+
+// replied hands the client its answer. A committed transaction's writes
+// go into the value cache first, while its keys are still held: from now
+// on every get sees them.
+func (c *Coordinator) replied(t *tx, r protocol.Reply) {
+	if r.Kind == protocol.ReplyCommitted {
+		t.decided = time.Now()
+		c.cfg.Observer.Phase(PhasePrepare, t.decided.Sub(t.started))
+		if t.txn != nil {
+			c.cache.setAll(t.txn, r.Succeeded)
+		}
+	}
+	if r.Kind == protocol.ReplyUnknown && t.txn != nil {
+		c.cache.forgetAll(t.txn.WriteKeys())
+	}
+	t.reply <- r
+}
+
+// logFailed: the decision log failed under t, so whatever it was logging
+// may or may not be on disk. The process must restart and recover. A
+// log closed under a stopping coordinator is no failure: recovery
+// finishes what it was writing.
+func (c *Coordinator) logFailed(t *tx, err error) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	t.step(protocol.Event{Kind: protocol.EvLogFailed, Err: err.Error()})
+	c.cfg.Fatal(err)
+}
+
+// send makes one call to a participant and steps the machine with its
+// answer.
+func (c *Coordinator) send(t *tx, msg protocol.Message) {
+	m := c.byName[msg.To]
+	if m == nil {
+		// Named in the log but not configured: it cannot be told, so the
+		// transaction stays in doubt, visible in status, until an
+		// operator configures it again.
+		c.log.Error("coordinator: transaction names a participant that is not configured; it stays in doubt",
+			"txid", t.id, "participant", msg.To)
+		t.step(protocol.Event{Kind: protocol.EvCallFailed, From: msg.To, Msg: msg.Kind, Err: "not configured"})
+		return
+	}
+	timeout := c.cfg.CallTimeout
+	if msg.Kind == protocol.MsgPrepare {
+		timeout = c.cfg.PrepareTimeout
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	m.inflight.Add(1)
+	defer m.inflight.Add(-1)
+	ev := protocol.Event{From: msg.To, Msg: msg.Kind}
+	var err error
+	switch msg.Kind {
+	case protocol.MsgPrepare:
+		ev.Vote, err = m.Prepare(ctx, t.id, t.txn)
+		ev.Kind = protocol.EvVote
+	case protocol.MsgCommit:
+		err = m.Commit(ctx, t.id)
+		ev.Kind = protocol.EvAcked
+	case protocol.MsgAbort:
+		err = m.Abort(ctx, t.id)
+		ev.Kind = protocol.EvAcked
+	case protocol.MsgAskHeld:
+		var pts []protocol.PreparedTx
+		pts, err = m.PreparedTxs(ctx)
+		ev.Kind = protocol.EvHeld
+		for _, p := range pts {
+			ev.Held = ev.Held || p.TxID == t.id
+		}
+	}
+	if c.ctx.Err() != nil {
+		return // stopping: a restart resumes from the log
+	}
+	if err != nil {
+		ev = protocol.Event{Kind: protocol.EvCallFailed, From: msg.To, Msg: msg.Kind, Err: err.Error()}
+	}
+	t.step(ev)
+}

@@ -1,0 +1,55 @@
+package coordinator
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// TxView is a transaction this coordinator has not finished, as an
+// operator sees it (the status page, twopc txn list).
+type TxView struct {
+	ID   string
+	Keys []string // that it may write
+	// State is where it is in the protocol (protocol.State): "preparing"
+	// (votes awaited), "committing" (committed, its COMMIT record on its
+	// way to disk), "committed" (in doubt: not every participant
+	// acknowledged), "aborting"/"aborted" (aborts being logged or
+	// delivered) or "resolving" (of an earlier life, recovery asking the
+	// participants whether all hold it).
+	State string
+	// Since is when this coordinator took it on: when the write started,
+	// or, for one recovered from the log, when the recovery did.
+	Since time.Time
+}
+
+// Transactions lists the transactions this coordinator has not finished,
+// oldest id first. It does no I/O and holds no lock a write waits for.
+func (c *Coordinator) Transactions() []TxView {
+	var out []TxView
+	c.txs.Range(func(_, v any) bool {
+		t := v.(*tx)
+		out = append(out, TxView{ID: t.id, Keys: t.m.Keys(), State: t.state().String(), Since: t.started})
+		return true
+	})
+	slices.SortFunc(out, func(a, b TxView) int { return compareTxIDs(a.ID, b.ID) })
+	return out
+}
+
+// compareTxIDs orders "epoch.seq" ids numerically, so that 1.10 follows 1.9.
+func compareTxIDs(a, b string) int {
+	ae, as, _ := strings.Cut(a, ".")
+	be, bs, _ := strings.Cut(b, ".")
+	if c := compareNumbers(ae, be); c != 0 {
+		return c
+	}
+	return compareNumbers(as, bs)
+}
+
+// compareNumbers orders decimal strings without leading zeros.
+func compareNumbers(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}

@@ -1,0 +1,41 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/twopc/twopc/participant"
+)
+
+// Participant is the metrics of a participant process: ObserveCommit goes
+// into participant.Options.ObserveCommit, and Watch adds the store's
+// counters.
+type Participant struct {
+	*Server
+	commit prometheus.Histogram
+}
+
+// NewParticipant returns a participant's metrics, its hook ready before
+// the store exists.
+func NewParticipant() *Participant {
+	p := &Participant{
+		Server: newServer(),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "twopc_sqlite_commit_duration_seconds",
+			Help:    "Each SQLite write transaction's commit (a WAL fsync), shared by a batch of prepares, commits and aborts.",
+			Buckets: latencyBuckets,
+		}),
+	}
+	p.reg.MustRegister(p.commit)
+	return p
+}
+
+// ObserveCommit is participant.Options.ObserveCommit.
+func (p *Participant) ObserveCommit(d time.Duration) { p.commit.Observe(d.Seconds()) }
+
+// Watch adds the metrics read from stats at every scrape. Call it once,
+// when the store is open.
+func (p *Participant) Watch(stats func() participant.Stats) {
+	p.reg.MustRegister(storeCollector{stats: stats})
+}

@@ -1,0 +1,279 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+)
+
+// Cluster is a deployed twopc cluster driven over SSH: drill.Cluster for
+// hosts of an inventory. It targets processes Deploy started; Close leaves
+// them running (it only closes the SSH connections).
+//
+// Its processes are named as the coordinator names them: "coordinator",
+// and each participant by its host's name. The coordinator's URL is its
+// public one (listen address, or the host's address for 0.0.0.0): the
+// drill's load goes there directly, so the operator's machine must reach
+// that port. The participants' URLs are local proxies that tunnel through
+// SSH and add the peer token.
+type Cluster struct {
+	inv   *Inventory
+	token string
+	// clientToken is what the coordinator wants from clients ("" for
+	// none); the drill's coordinator calls must present it.
+	clientToken string
+	tls         *clusterTLS // nil without TLS
+	coord       *target
+	parts       []*target
+	proxies     map[string]*peerProxy // by participant name
+	mu          sync.Mutex
+	killed      map[*target]bool // killed by Kill and not restarted: not a finding
+	closeMu     sync.Once
+	conns       []*Conn
+}
+
+// target is one process: a role on a host, with the host's connection.
+type target struct {
+	conn    *Conn
+	role    string
+	systemd bool
+}
+
+func (t *target) String() string { return t.role + " on " + t.conn.Host.Name }
+
+// OpenCluster connects to every host of inv (in parallel; any failure is
+// an error naming the hosts) and returns the cluster.
+func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
+	token, err := inv.PeerToken(false)
+	if err != nil {
+		return nil, err
+	}
+	clientToken, err := inv.ClientToken()
+	if err != nil {
+		return nil, err
+	}
+	ct, err := inv.loadTLS()
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]*Conn, len(inv.Hosts))
+	systemd := make([]bool, len(inv.Hosts))
+	errs := make([]error, len(inv.Hosts))
+	var wg sync.WaitGroup
+	for i, h := range inv.Hosts {
+		wg.Go(func() {
+			c, err := Dial(ctx, h, inv.KnownHosts)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			conns[i] = c
+			systemd[i], errs[i] = c.serviceManager(ctx)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("host %s: %w", h.Name, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	cl := &Cluster{inv: inv, token: token, clientToken: clientToken, tls: ct, killed: map[*target]bool{}, proxies: map[string]*peerProxy{}}
+	for i, c := range conns {
+		if c == nil {
+			continue
+		}
+		cl.conns = append(cl.conns, c)
+		if c.Host.Has(RoleCoordinator) {
+			cl.coord = &target{c, RoleCoordinator, systemd[i]}
+		}
+		if c.Host.Has(RoleParticipant) {
+			cl.parts = append(cl.parts, &target{c, RoleParticipant, systemd[i]})
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	for _, p := range cl.parts {
+		px, err := newPeerProxy(p.conn, ct, token)
+		if err != nil {
+			cl.Close()
+			return nil, err
+		}
+		cl.proxies[p.conn.Host.Name] = px
+	}
+	return cl, nil
+}
+
+// Coordinator is the coordinator's name.
+func (cl *Cluster) Coordinator() string { return RoleCoordinator }
+
+// Participants are the participants' host names, in inventory order.
+func (cl *Cluster) Participants() []string {
+	var out []string
+	for _, p := range cl.parts {
+		out = append(out, p.conn.Host.Name)
+	}
+	return out
+}
+
+// URL is the coordinator's public URL, or a participant's local proxy.
+func (cl *Cluster) URL(name string) string {
+	if name == RoleCoordinator {
+		return cl.coord.conn.Host.URL(RoleCoordinator)
+	}
+	if px := cl.proxies[name]; px != nil {
+		return px.url
+	}
+	return ""
+}
+
+// CoordinatorHTTP is the HTTP client for calls to the coordinator: it
+// presents the client token, if the coordinator wants one, and trusts
+// only the inventory's CA when the cluster runs TLS.
+func (cl *Cluster) CoordinatorHTTP() *http.Client { return cl.tls.httpClient(cl.clientToken) }
+
+// Hosts describes what the cluster runs where, for the drill's warning:
+// "coordinator on db1; participants db1, db2, db3".
+func (cl *Cluster) Hosts() string {
+	return fmt.Sprintf("coordinator on %s; participants %s", cl.coord.conn.Host.Name, strings.Join(cl.Participants(), ", "))
+}
+
+func (cl *Cluster) target(name string) (*target, error) {
+	if name == RoleCoordinator {
+		return cl.coord, nil
+	}
+	for _, p := range cl.parts {
+		if p.conn.Host.Name == name {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("deploy: no process %q: want coordinator or a participant (%s)", name, strings.Join(cl.Participants(), ", "))
+}
+
+// Kill sends SIGKILL and returns once the process is gone. Its
+// supervisor (systemd's unit, or twopc supervise) is then stopped too, so
+// that it does not restart the process behind the drill's back (Restart
+// does).
+func (cl *Cluster) Kill(ctx context.Context, name string) error {
+	t, err := cl.target(name)
+	if err != nil {
+		return err
+	}
+	h := t.conn.Host
+	var script string
+	if t.systemd {
+		u := shQuote(unitName(h, t.role))
+		script = fmt.Sprintf("systemctl kill --kill-who=main -s SIGKILL %s && systemctl stop %s", u, u)
+	} else {
+		script = shLib + fmt.Sprintf(`gone() { # pid tag: wait up to 10 s for it to be gone
+  i=0; while alive "$1" "$2" && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+  ! alive "$1" "$2" || { echo "$2 still alive 10s after kill" >&2; exit 1; }
+}
+pid=$(cat %s 2>/dev/null || true); tag=%s
+alive "$pid" "$tag" || { echo "not running" >&2; exit 1; }
+kill -KILL "$pid"; gone "$pid" "$tag"
+spid=$(cat %s 2>/dev/null || true); stag=%s
+if alive "$spid" "$stag"; then kill -TERM "$spid"; gone "$spid" "$stag"; fi
+rm -f %s
+`, shQuote(pidPath(h, t.role)), shQuote(binPath(h)+" "+t.role), shQuote(supervisorPidPath(h, t.role)), shQuote(supervisorTag(h, t.role)),
+			shQuote(supervisorPidPath(h, t.role)))
+	}
+	if _, err := t.conn.Run(ctx, script, nil); err != nil {
+		return fmt.Errorf("kill %v: %w", t, err)
+	}
+	cl.mu.Lock()
+	cl.killed[t] = true
+	cl.mu.Unlock()
+	return nil
+}
+
+// Restart starts a process that is not running and waits until it serves.
+func (cl *Cluster) Restart(ctx context.Context, name string) error {
+	t, err := cl.target(name)
+	if err != nil {
+		return err
+	}
+	st, err := t.conn.state(ctx, t.role, t.systemd)
+	if err != nil {
+		return err
+	}
+	if st.Running {
+		return fmt.Errorf("restart %v: it is running (pid %d)", t, st.PID)
+	}
+	if _, err := t.conn.start(ctx, t.role, t.systemd); err != nil {
+		return err
+	}
+	hc := t.conn.roleClient(t.role, cl.tls, callerToken(t.role, cl.token, cl.clientToken))
+	if err := t.conn.waitReady(ctx, t.role, t.systemd, hc); err != nil {
+		return err
+	}
+	cl.mu.Lock()
+	delete(cl.killed, t)
+	cl.mu.Unlock()
+	return nil
+}
+
+func (cl *Cluster) Pause(ctx context.Context, name string) error {
+	return cl.signal(ctx, name, "STOP")
+}
+
+func (cl *Cluster) Resume(ctx context.Context, name string) error {
+	return cl.signal(ctx, name, "CONT")
+}
+
+func (cl *Cluster) signal(ctx context.Context, name, sig string) error {
+	t, err := cl.target(name)
+	if err != nil {
+		return err
+	}
+	return t.conn.signal(ctx, t.role, t.systemd, sig)
+}
+
+// Healthy checks every process runs and is not stopped by SIGSTOP.
+func (cl *Cluster) Healthy(ctx context.Context) error {
+	var errs []error
+	for _, t := range append([]*target{cl.coord}, cl.parts...) {
+		st, err := t.conn.state(ctx, t.role, t.systemd)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case !st.Running:
+			cl.mu.Lock()
+			why := "exited without being killed by the drill"
+			if cl.killed[t] {
+				why = "killed"
+			}
+			cl.mu.Unlock()
+			errs = append(errs, fmt.Errorf("%v is not running (%s, %s)", t, st.Detail, why))
+		default:
+			res, err := t.conn.Run(ctx, fmt.Sprintf("sed 's/.*) //' /proc/%d/stat | cut -c1", st.PID), nil)
+			if err == nil && strings.TrimSpace(string(res.Stdout)) == "T" {
+				errs = append(errs, fmt.Errorf("%v is paused (SIGSTOP)", t))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (cl *Cluster) ReadTxlog(ctx context.Context) ([]byte, error) {
+	h := cl.coord.conn.Host
+	res, err := cl.coord.conn.Run(ctx, "cat "+shQuote(path.Join(h.Dir, "data", "coordinator.txlog")), nil)
+	return res.Stdout, err
+}
+
+// Close closes the proxies and the SSH connections; the processes keep
+// running.
+func (cl *Cluster) Close() error {
+	cl.closeMu.Do(func() {
+		for _, p := range cl.proxies {
+			p.Close()
+		}
+		for _, c := range cl.conns {
+			c.Close()
+		}
+	})
+	return nil
+}

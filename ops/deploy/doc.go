@@ -1,0 +1,99 @@
+// Package deploy operates twopc on the operator's own hosts over SSH: it
+// reads the inventory, installs the binary and each host's generated
+// config, starts, stops and inspects the processes, and drives recovery
+// drills against the deployed cluster. The mage targets in magefiles/ are
+// thin wrappers around Ops, OpenCluster and RunDrill, which runs package
+// drill's one drill (its kill or chaos profile) on the deployed cluster,
+// after saying that it attacks the live cluster and where its keys go.
+//
+// # Inventory
+//
+// One JSON file (example: deploy/inventory.example.json). Top level:
+//
+//	known_hosts      file the host keys are checked against (default ~/.ssh/known_hosts)
+//	peer_token_file  the coordinator's and participants' shared token (default peer.token
+//	                 beside the inventory); deploy creates it (0600) if missing. Keep it
+//	                 out of version control.
+//	client_token_file  optional: a token (file mode 0600, made by the operator) the
+//	                 coordinator then demands from clients; status and the drill present it
+//	tls_ca           optional; turns TLS on: the CA certificate (PEM) every host's
+//	                 certificate must chain to. Every host then needs tls_cert and tls_key.
+//	defaults         a host; its fields fill those a host leaves empty
+//	hosts            the hosts, each:
+//	  name                stable name; also the participant's name in the coordinator's log
+//	  address             what SSH connects to (host name or IP)
+//	  user, port          SSH login (port default 22)
+//	  key                 private key file (~ and paths relative to the inventory work),
+//	                      or "agent": the keys of the SSH agent at $SSH_AUTH_SOCK only
+//	  roles               ["coordinator"], ["participant"] or both
+//	  coordinator_listen  host:port, with the coordinator role
+//	  participant_listen  host:port, with the participant role
+//	  dir                 remote directory, absolute (see layout.go)
+//	  service             auto (default): systemd if the host booted with it and user is root,
+//	                      else background; or systemd, or background
+//	  tls_cert, tls_key   with tls_ca: the host's certificate (PEM, may carry intermediates)
+//	                      and key, on the operator's machine; {name} stands for the host's
+//	                      name, so defaults can say "tls/{name}.crt" and "tls/{name}.key"
+//	  comment             free text, ignored
+//
+// Others reach a role at its listen address; 0.0.0.0 means the host's
+// address. The whole file is checked before any host is contacted: unknown
+// fields, duplicate names, two hosts sharing a directory or a port, not
+// exactly one coordinator, no participant, a role without its listen
+// address (or the reverse) are all reported at once.
+//
+// # TLS
+//
+// With tls_ca, every URL is https and both servers run with --tls-cert,
+// --tls-key and --tls-ca (see tls.go). Before any host is contacted, the
+// files are checked as a peer will check them: each is readable, a key
+// is readable by its owner only (mode 0600), each certificate chains to
+// tls_ca and covers the name peers reach each of the host's roles at
+// (the listen address, or the host's address for 0.0.0.0), and each key
+// goes with its certificate; a certificate or CA file holding a private
+// key is refused (it is installed readable by all). Every problem is
+// reported at once, naming the host and the file. Without a PKI, mage
+// deploy:certs (GenerateCerts, certs.go) makes a CA and the hosts'
+// certificates where the inventory names them.
+//
+// # Invariants
+//
+//   - Host keys are verified against known_hosts, always. An unknown,
+//     changed or revoked key stops the work on that host before a byte is
+//     sent to it, with the fingerprint and the command that fixes it.
+//   - Key material and the peer token never appear in output, errors,
+//     command lines or unit files: processes read the token from
+//     dir/etc/peer.token and the TLS key from dir/etc/key.pem. Remote
+//     files are created with umask 077 (binary 0700; config, tokens and
+//     TLS key 0600; certificate and CA 0644), and a file whose mode was
+//     changed on the host is installed again by the next deploy.
+//   - A binary, config, token or TLS file is replaced by upload to a
+//     temporary name and rename, never rewritten in place.
+//   - Deploy is idempotent: a process is restarted only when its binary,
+//     config, tokens or TLS files changed, started only when it is not
+//     running.
+//   - Hosts are worked on in parallel; every command prints one line per
+//     host and fails if any host failed, naming it.
+//   - Every wait is bounded: SSH dial and handshake, each host's whole
+//     command, process start and stop, the drill's settling.
+//   - A background process is identified by its pidfile and its command
+//     line (binary path and role), so a stale pidfile whose pid was reused
+//     is never signalled.
+//
+// Processes run under systemd (a unit per role, Restart=on-failure) where
+// the host has it, else as a background process under twopc supervise
+// (setsid, pidfiles in dir/run, stdout+stderr appended to dir/log), which
+// restarts it after a crash as systemd would: a deployed process is
+// supervised in every mode, within the same restart budget. The drill's
+// Kill stops the supervisor too, so that only the drill restarts what it
+// kills. The processes are named as the coordinator names them
+// (coordinator, and each participant by its host's name), in the drill's
+// output as in status. The operator's tools
+// reach the services through the SSH connection (status, readiness, the
+// drill's participant reads, with the peer token added) except the
+// drill's load, which goes to the coordinator's public URL directly.
+// Over TLS every one of those calls checks the service's certificate
+// against tls_ca and the name peers use; the drill's participant proxies
+// listen on the operator's loopback in plain http (that leg carries no
+// token) and call the participants over https.
+package deploy

@@ -1,0 +1,103 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Cluster is the system under attack: one coordinator and its
+// participants, wherever they run. The drill drives it only through this
+// interface, so that the same drill runs against local processes
+// (launch.Cluster), against deployed hosts over SSH (deploy.Cluster), or
+// against a cluster it cannot touch (Static: load and checks, no faults).
+// Its methods use only built-in types, so an implementation need not
+// import this package.
+//
+// Contract:
+//
+//   - Processes are named: Coordinator() is the coordinator's name, and
+//     Participants() the participants', as the coordinator knows them
+//     (its --participants, status, the txlog), in a fixed order; these
+//     names appear in the drill's output. Any other name is an error.
+//   - URL(name) is where the drill calls that process over XML-RPC.
+//   - Kill crashes the process the hard way (SIGKILL: no flush, no
+//     shutdown handler) and returns only once it is gone, so that its
+//     port and files are free; nothing restarts it behind the drill's
+//     back. Killing a paused process works.
+//   - Restart starts a killed process again with the same configuration,
+//     address and data. It returns once the process serves XML-RPC at its
+//     URL (or ctx ends). Restarting a running process is an error.
+//   - Pause stops the process without killing it (SIGSTOP: it keeps its
+//     sockets and data, answers nothing, and its peers see timeouts);
+//     Resume lets it go on (SIGCONT). Both return once the signal is sent.
+//   - Healthy returns nil when every process is running and not paused,
+//     and otherwise an error naming each process that is not, and in
+//     particular any that exited without being killed by Kill (a crash
+//     the drill did not inject is a finding, never to be papered over).
+//   - ReadTxlog returns the bytes of the coordinator's transaction log
+//     file as they are now.
+//   - Close stops what the Cluster started (a cluster it only targets is
+//     left running) and releases its resources; it is idempotent.
+//
+// Methods return errors.ErrUnsupported for what an implementation cannot
+// do (Static cannot kill). The drill calls one method at a time.
+type Cluster interface {
+	Coordinator() string
+	Participants() []string
+	URL(name string) string
+	Kill(ctx context.Context, name string) error
+	Restart(ctx context.Context, name string) error
+	Pause(ctx context.Context, name string) error
+	Resume(ctx context.Context, name string) error
+	Healthy(ctx context.Context) error
+	ReadTxlog(ctx context.Context) ([]byte, error)
+	Close() error
+}
+
+// Static is a running cluster the drill may load and check but not
+// attack: it has no way to signal the processes or to read their files.
+type Static struct {
+	coordURL string
+	names    []string
+	urls     map[string]string
+}
+
+var _ Cluster = (*Static)(nil)
+
+// NewStatic describes a running cluster by its coordinator's URL and its
+// participants, each NAME=URL as the coordinator's --participants has
+// them, or a bare URL (then named p1, p2, ... in order).
+func NewStatic(coordURL string, members []string) *Static {
+	s := &Static{coordURL: coordURL, urls: map[string]string{}}
+	for i, m := range members {
+		name, url, ok := strings.Cut(m, "=")
+		if !ok || strings.Contains(name, "/") {
+			name, url = fmt.Sprintf("p%d", i+1), m
+		}
+		s.names = append(s.names, name)
+		s.urls[name] = url
+	}
+	return s
+}
+
+func (s *Static) Coordinator() string    { return "coordinator" }
+func (s *Static) Participants() []string { return s.names }
+
+func (s *Static) URL(name string) string {
+	if name == s.Coordinator() {
+		return s.coordURL
+	}
+	return s.urls[name]
+}
+
+func (s *Static) Kill(context.Context, string) error    { return errors.ErrUnsupported }
+func (s *Static) Restart(context.Context, string) error { return errors.ErrUnsupported }
+func (s *Static) Pause(context.Context, string) error   { return errors.ErrUnsupported }
+func (s *Static) Resume(context.Context, string) error  { return errors.ErrUnsupported }
+func (s *Static) Healthy(context.Context) error         { return nil }
+func (s *Static) ReadTxlog(context.Context) ([]byte, error) {
+	return nil, errors.ErrUnsupported
+}
+func (s *Static) Close() error { return nil }

@@ -1,0 +1,291 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twopc/twopc/txlog"
+)
+
+// Config is one drill.
+type Config struct {
+	Seed     uint64        // fixes each client's operations and the fault schedule
+	Duration time.Duration // how long the load runs
+	Clients  int           // concurrent clients (default 8)
+	Keys     int           // size of the key space (default 8: writes conflict)
+	// KeyPrefix starts every key the drill uses, so that its keys are
+	// absent when it starts even on a cluster that holds data (the model
+	// assumes so), and easy to find. Default: "drill-" and the start
+	// time, e.g. "drill-20261201-145803.123-". A drill that passes
+	// deletes its keys; one that fails keeps them, for study.
+	KeyPrefix string
+	// OpTimeout bounds one call; a call cut off by it has an Unknown
+	// outcome (default 10s, well past prepare and lock timeouts).
+	OpTimeout time.Duration
+	Faults    FaultConfig
+	// SettleTimeout bounds the wait, after the load, for the cluster to
+	// finish everything the faults left (default 60s).
+	SettleTimeout time.Duration
+	// CheckTimeout bounds porcupine's search (default 5m); past it the
+	// result is "unknown", which fails the drill.
+	CheckTimeout time.Duration
+	// TxlogLimit is the largest the coordinator's log may be once settled
+	// (default txlog.DefaultCompactBytes plus 64 KiB for the last batch).
+	TxlogLimit int64
+	// CoordinatorHTTP and ParticipantHTTP carry the drill's calls to the
+	// coordinator (the load, status, final writes) and to participants
+	// (prepared, digest, final reads). Set them to present a token or trust
+	// a CA (launch.Cluster's ClientHTTP and PeerHTTP do); nil means plain
+	// HTTP clients.
+	CoordinatorHTTP, ParticipantHTTP *http.Client
+	// OutDir receives history.jsonl always, and linearizability.html on a
+	// violation (default: a new temporary folder).
+	OutDir string
+	Log    *slog.Logger // progress; default slog.Default()
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Clients <= 0 {
+		c.Clients = 8
+	}
+	if c.Keys <= 0 {
+		c.Keys = 8
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "drill-" + time.Now().UTC().Format("20060102-150405.000") + "-"
+	}
+	def(&c.OpTimeout, 10*time.Second)
+	def(&c.SettleTimeout, 60*time.Second)
+	def(&c.CheckTimeout, 5*time.Minute)
+	if c.TxlogLimit <= 0 {
+		c.TxlogLimit = txlog.DefaultCompactBytes + 64<<10
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// Result is what a drill found.
+type Result struct {
+	Seed                uint64
+	Ops                 int // operations the clients completed (any outcome)
+	OK, Failed, Unknown int
+	UnexpectedFaults    int
+	Faults              map[FaultKind]int
+	Violations          []string // empty: the cluster kept every promise checked
+	Linearizability     string   // porcupine's result
+	Checked             bool     // the checks ran (false: the drill stopped early)
+	Txlog               string   // what the final log looked like
+	Keys                string   // what became of the drill's keys: deleted, or where they are
+	Duration            time.Duration
+	HistoryPath         string
+	VisualizationPath   string // set only when porcupine found a violation
+}
+
+// Passed reports whether the drill ran its checks and found nothing wrong.
+func (r Result) Passed() bool { return r.Checked && len(r.Violations) == 0 }
+
+// Summary is the one line a drill prints.
+func (r Result) Summary() string {
+	var faults []string
+	for _, k := range FaultKinds {
+		faults = append(faults, fmt.Sprintf("%s=%d", k, r.Faults[k]))
+	}
+	verdict := "PASS"
+	switch {
+	case !r.Checked:
+		verdict = "NOT CHECKED"
+	case !r.Passed():
+		verdict = fmt.Sprintf("FAIL (%d violations)", len(r.Violations))
+	}
+	return fmt.Sprintf("drill seed=%d ops=%d (ok=%d failed=%d unknown=%d) faults: %s result=%s duration=%v",
+		r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, strings.Join(faults, " "), verdict, r.Duration.Round(time.Second))
+}
+
+// Report prints the summary line, then what a reader needs to follow it
+// up: the linearizability result and the txlog, each violation, and where
+// the history (and on a violation, its visualization) is.
+func (r Result) Report(w io.Writer) {
+	fmt.Fprintln(w, r.Summary())
+	if r.Linearizability != "" {
+		fmt.Fprintf(w, "linearizability: %s; %s\n", r.Linearizability, r.Txlog)
+	}
+	for _, v := range r.Violations {
+		fmt.Fprintln(w, "violation:", v)
+	}
+	if r.Keys != "" {
+		fmt.Fprintln(w, "keys:", r.Keys)
+	}
+	if r.HistoryPath != "" {
+		fmt.Fprintln(w, "history:", r.HistoryPath)
+	}
+	if r.VisualizationPath != "" {
+		fmt.Fprintln(w, "visualization:", r.VisualizationPath)
+	}
+}
+
+// Run drives load and faults against cl for cfg.Duration (or until
+// cfg.Faults.Limit faults are over), waits for the cluster to settle, and
+// checks it. The error is for a drill that could
+// not be carried out (a process would not restart, a file could not be
+// written); what the cluster did wrong is in Result.Violations.
+func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
+	cfg.defaults()
+	began := time.Now()
+	res.Seed = cfg.Seed
+	defer func() {
+		res.Duration = time.Since(began)
+		if res.Keys == "" { // stopped before its checks
+			res.Keys = fmt.Sprintf("left under the prefix %q", cfg.KeyPrefix)
+		}
+	}()
+	if cfg.OutDir == "" {
+		dir, err := os.MkdirTemp("", fmt.Sprintf("twopc-drill-%d-", cfg.Seed))
+		if err != nil {
+			return res, err
+		}
+		cfg.OutDir = dir
+	} else if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return res, err
+	}
+	violate := func(format string, args ...any) {
+		v := fmt.Sprintf(format, args...)
+		res.Violations = append(res.Violations, v)
+		cfg.Log.Error("drill: violation", "what", v)
+	}
+
+	rec := newRecorder()
+	keys := make([]string, cfg.Keys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%sk%d", cfg.KeyPrefix, i)
+	}
+	ld := &load{url: cl.URL(cl.Coordinator()), hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, seed: cfg.Seed, opTimeout: cfg.OpTimeout, rec: rec}
+	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec)
+	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", cfg.Keys, "out", cfg.OutDir)
+	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
+	var wg sync.WaitGroup
+	var faultErr error
+	wg.Go(func() { ld.run(runCtx) })
+	wg.Go(func() {
+		// Past its Limit, or unable to drive the cluster, the faulter
+		// ends the load too.
+		faultErr = fl.run(runCtx)
+		if faultErr != nil || cfg.Faults.Limit > 0 {
+			stop()
+		}
+	})
+	wg.Wait()
+	stop()
+	res.Faults = fl.count
+	res.UnexpectedFaults = int(ld.unexpFaults.Load())
+	res.count(rec.history().Ops)
+	if faultErr != nil {
+		return res, faultErr
+	}
+	if ctx.Err() != nil {
+		// Interrupted: the cluster was not given its chance to settle, so
+		// checking it would report violations that are not there. The
+		// history is still worth keeping.
+		res.HistoryPath = filepath.Join(cfg.OutDir, "history.jsonl")
+		return res, errors.Join(fmt.Errorf("drill: interrupted: %w", ctx.Err()), WriteHistory(res.HistoryPath, rec.history()))
+	}
+	if res.UnexpectedFaults > 0 {
+		violate("%d calls got a fault or reply the API does not document for them (see history, outcome unknown, err \"unexpected ...\")", res.UnexpectedFaults)
+	}
+
+	cfg.Log.Info("drill: load stopped; waiting for the cluster to settle")
+	res.Txlog = checkCluster(ctx, cl, cfg, keys, rec, int(ld.nextClient.Load()), violate)
+
+	h := rec.history()
+	res.HistoryPath = filepath.Join(cfg.OutDir, "history.jsonl")
+	if err := WriteHistory(res.HistoryPath, h); err != nil {
+		return res, err
+	}
+	cfg.Log.Info("drill: checking linearizability", "ops", len(h.Ops))
+	v := Check(h, cfg.CheckTimeout)
+	res.Linearizability = string(v.Result)
+	res.Checked = true
+	if !v.Linearizable() {
+		violate("linearizability: porcupine says %s; keys %q", v.Result, v.BadKeys)
+		res.VisualizationPath = filepath.Join(cfg.OutDir, "linearizability.html")
+		if err := v.Visualize(res.VisualizationPath, h.Events); err != nil {
+			return res, err
+		}
+	}
+	res.Keys = cleanUp(ctx, Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}, keys, cfg.KeyPrefix, !res.Passed())
+	return res, nil
+}
+
+// cleanUp deletes the drill's keys from a cluster that kept its promises,
+// so that a drill leaves nothing behind in a cluster that holds data; a
+// cluster that did not keeps them, for study. It says what it did.
+func cleanUp(ctx context.Context, p Probe, keys []string, prefix string, keep bool) string {
+	if keep {
+		return fmt.Sprintf("%d kept for study, under the prefix %q", len(keys), prefix)
+	}
+	var failed []error
+	for _, k := range keys {
+		if _, err := p.call(ctx, "delete", k); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Sprintf("%d of %d could not be deleted (%v); they are under the prefix %q", len(failed), len(keys), failed[0], prefix)
+	}
+	return fmt.Sprintf("%d deleted (prefix %q)", len(keys), prefix)
+}
+
+// checkCluster runs the checks of a settled cluster, in an order that
+// keeps each meaningful: replicas and txlog before the final writes add to
+// them. The final reads and writes join the history under client numbers
+// from client on. It returns the description of the txlog.
+func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, rec *recorder, client int, violate func(string, ...any)) string {
+	p := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP, ParticipantHTTP: cfg.ParticipantHTTP}
+	if err := p.Settle(ctx, cfg.SettleTimeout); err != nil {
+		violate("never stuck: %v", err)
+		return ""
+	}
+	if err := checkReplicas(ctx, p); err != nil {
+		violate("replicas: %v", err)
+	}
+	if err := finalReads(ctx, p, keys, rec, client); err != nil {
+		violate("final reads: %v", err)
+	}
+	desc, err := checkTxlog(ctx, p, cfg.TxlogLimit)
+	if err != nil {
+		violate("txlog: %v", err)
+	}
+	if err := finalWrites(ctx, p, keys, rec, client+len(cl.Participants())); err != nil {
+		violate("never stuck: %v", err)
+	}
+	return desc
+}
+
+// count tallies the load's operations by outcome.
+func (r *Result) count(ops []Op) {
+	for _, o := range ops {
+		r.Ops++
+		switch o.Outcome {
+		case OK:
+			r.OK++
+		case Failed:
+			r.Failed++
+		case Unknown:
+			r.Unknown++
+		}
+	}
+}

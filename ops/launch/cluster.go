@@ -1,0 +1,358 @@
+package launch
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/internal/secret"
+	"github.com/twopc/twopc/ops/proc"
+)
+
+// CoordinatorName is the coordinator's name among a cluster's processes.
+const CoordinatorName = "coordinator"
+
+// Config describes a cluster on loopback.
+type Config struct {
+	Binary       string // the twopc executable
+	Dir          string // data, transaction log, process logs, peer token
+	Participants int    // default 3
+	// Port is the coordinator's port, and the participants take the next
+	// ones; 0 lets the kernel choose free ports.
+	Port int
+	// PrepareTimeout, ResolveAfter and ResolveInterval set the servers'
+	// flags of the same names; zero keeps the binary's defaults. A drill
+	// wants them short, so that the cluster settles quickly after faults.
+	PrepareTimeout, ResolveAfter, ResolveInterval time.Duration
+	// CoordinatorArgs and ParticipantArgs are more flags for each role.
+	CoordinatorArgs, ParticipantArgs []string
+	// ClientTokenFile, if set, makes the coordinator demand that token
+	// from clients (ClientHTTP presents it).
+	ClientTokenFile string
+	// TLS, if set, serves every process over HTTPS.
+	TLS *TLS
+	// StartTimeout bounds the wait for one process to serve (default 30s).
+	StartTimeout time.Duration
+}
+
+// TLS names the PEM files of a cluster served over HTTPS: one
+// certificate (for 127.0.0.1) shared by every process, and the CA it
+// chains to, which the processes and this package's clients trust.
+type TLS struct{ CA, Cert, Key string }
+
+// Cluster is a running local cluster.
+type Cluster struct {
+	cfg    Config
+	procs  map[string]*proc.Process
+	names  []string // coordinator first, then the participants in order
+	urls   map[string]string
+	txlog  string
+	peer   *http.Client // presents the peer token
+	client *http.Client // presents the client token, if any
+	once   sync.Once
+}
+
+// Start starts the cluster and returns once every process serves.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Participants <= 0 {
+		cfg.Participants = 3
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	addrs, err := ports(cfg.Port, 1+cfg.Participants)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, procs: map[string]*proc.Process{}, urls: map[string]string{}, names: []string{},
+		txlog: filepath.Join(cfg.Dir, "coordinator.txlog")}
+	if err := c.clients(); err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	common := []string{"--peer-token-file", filepath.Join(cfg.Dir, "peer.token")}
+	if t := cfg.TLS; t != nil {
+		common = append(common, "--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA)
+	}
+	coordURL := scheme + "://" + addrs[0] + "/RPC2"
+	var members []string
+	for i := 1; i <= cfg.Participants; i++ {
+		name := "p" + strconv.Itoa(i)
+		c.add(name, scheme+"://"+addrs[i]+"/RPC2", join(
+			[]string{"participant", "--listen", addrs[i], "--db", filepath.Join(cfg.Dir, name+".db"), "--coordinator", coordURL},
+			durationFlag("--resolve-after", cfg.ResolveAfter), durationFlag("--resolve-interval", cfg.ResolveInterval),
+			common, cfg.ParticipantArgs))
+		members = append(members, name+"="+c.urls[name])
+	}
+	coordArgs := join([]string{"coordinator", "--listen", addrs[0], "--participants", strings.Join(members, ","), "--log", c.txlog},
+		durationFlag("--prepare-timeout", cfg.PrepareTimeout), common, cfg.CoordinatorArgs)
+	if cfg.ClientTokenFile != "" {
+		coordArgs = append(coordArgs, "--client-token-file", cfg.ClientTokenFile)
+	}
+	c.add(CoordinatorName, coordURL, coordArgs)
+	// Participants first, so that the coordinator finds them serving.
+	for _, name := range append(c.Participants(), CoordinatorName) {
+		if err := c.start(ctx, name); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// add makes the process; names lists the coordinator first, then the
+// participants in the order they are added.
+func (c *Cluster) add(name, url string, args []string) {
+	if name == CoordinatorName {
+		c.names = append([]string{name}, c.names...)
+	} else {
+		c.names = append(c.names, name)
+	}
+	c.urls[name] = url
+	// SIGTERM if this process dies: the children shut down cleanly.
+	c.procs[name] = proc.New(proc.Spec{Name: name, Path: c.cfg.Binary, Args: args,
+		Log: filepath.Join(c.cfg.Dir, name+".log"), DeathSignal: syscall.SIGTERM})
+}
+
+// clients makes the peer token (if there is none yet) and the HTTP
+// clients that present the tokens and trust the cluster's CA.
+func (c *Cluster) clients() error {
+	peerToken, err := secret.Ensure(filepath.Join(c.cfg.Dir, "peer.token"))
+	if err != nil {
+		return fmt.Errorf("launch: peer token: %w", err)
+	}
+	clientToken, err := secret.Load(c.cfg.ClientTokenFile, "")
+	if err != nil {
+		return fmt.Errorf("launch: client token: %w", err)
+	}
+	hc := rpc.NewHTTPClient()
+	if t := c.cfg.TLS; t != nil {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return fmt.Errorf("launch: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("launch: no PEM certificate in %s", t.CA)
+		}
+		hc.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	c.peer, c.client = rpc.WithToken(hc, peerToken), rpc.WithToken(hc, clientToken)
+	return nil
+}
+
+func join(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func durationFlag(flag string, d time.Duration) []string {
+	if d <= 0 {
+		return nil
+	}
+	return []string{flag, d.String()}
+}
+
+// ports returns n loopback addresses: from base on, or free ones the
+// kernel picks when base is 0. Another program could take a free port
+// before the child binds it; the child then fails to start and says so.
+func ports(base, n int) ([]string, error) {
+	if base != 0 {
+		if base < 1 || base > 65535-(n-1) {
+			return nil, fmt.Errorf("port %d: want 1-%d (the participants take the next %d)", base, 65535-(n-1), n-1)
+		}
+		var out []string
+		for i := range n {
+			out = append(out, "127.0.0.1:"+strconv.Itoa(base+i))
+		}
+		return out, nil
+	}
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
+	}
+	return out, nil
+}
+
+// Coordinator is the coordinator's name.
+func (c *Cluster) Coordinator() string { return CoordinatorName }
+
+// Participants are the participants' names, as the coordinator knows
+// them: p1, p2, ...
+func (c *Cluster) Participants() []string { return append([]string(nil), c.names[1:]...) }
+
+// URL is the XML-RPC URL of the process called name.
+func (c *Cluster) URL(name string) string { return c.urls[name] }
+
+// CoordinatorURL is the coordinator's XML-RPC URL.
+func (c *Cluster) CoordinatorURL() string { return c.urls[CoordinatorName] }
+
+// ParticipantURLs are the participants' URLs, in the order of Participants.
+func (c *Cluster) ParticipantURLs() []string {
+	var out []string
+	for _, n := range c.names[1:] {
+		out = append(out, c.urls[n])
+	}
+	return out
+}
+
+// PeerHTTP presents the peer token (and trusts the cluster's CA): for
+// calls to participants.
+func (c *Cluster) PeerHTTP() *http.Client { return c.peer }
+
+// ClientHTTP presents the client token, if the coordinator wants one
+// (and trusts the cluster's CA): for calls to the coordinator.
+func (c *Cluster) ClientHTTP() *http.Client { return c.client }
+
+// Dir is the cluster's folder.
+func (c *Cluster) Dir() string { return c.cfg.Dir }
+
+// TxlogPath is the coordinator's transaction log.
+func (c *Cluster) TxlogPath() string { return c.txlog }
+
+// Process is the process called name, or nil.
+func (c *Cluster) Process(name string) *proc.Process { return c.procs[name] }
+
+func (c *Cluster) process(name string) (*proc.Process, error) {
+	if p := c.procs[name]; p != nil {
+		return p, nil
+	}
+	return nil, fmt.Errorf("launch: no process %q (have %s)", name, strings.Join(c.names, ", "))
+}
+
+// start runs the process and waits until it answers XML-RPC, it exits, or
+// StartTimeout passes.
+func (c *Cluster) start(ctx context.Context, name string) error {
+	p, err := c.process(name)
+	if err != nil {
+		return err
+	}
+	if err := p.Start(); err != nil {
+		return err
+	}
+	return c.waitServing(ctx, name)
+}
+
+// waitServing polls the process called name until it answers.
+func (c *Cluster) waitServing(ctx context.Context, name string) error {
+	p := c.procs[name]
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	defer cancel()
+	hc := c.peer
+	if name == CoordinatorName {
+		hc = c.client
+	}
+	rc := rpc.NewClient(c.urls[name], hc)
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		_, err := rc.Call(cctx, "system.listMethods")
+		ccancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.Done():
+			return fmt.Errorf("launch: %s exited while starting: %v\n%s", name, p.Err(), p.Tail(2000))
+		case <-ctx.Done():
+			return fmt.Errorf("launch: %s not serving at %s after %v: %w (log %s)", name, c.urls[name], c.cfg.StartTimeout, err, p.LogPath())
+		case <-time.After(20 * time.Millisecond): // poll interval while it binds
+		}
+	}
+}
+
+// Kill sends SIGKILL to the process and returns once it is gone.
+func (c *Cluster) Kill(_ context.Context, name string) error {
+	p, err := c.process(name)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}
+
+// Restart starts a killed process again and waits until it serves.
+func (c *Cluster) Restart(ctx context.Context, name string) error { return c.start(ctx, name) }
+
+// Pause sends SIGSTOP; Resume sends SIGCONT.
+func (c *Cluster) Pause(_ context.Context, name string) error {
+	p, err := c.process(name)
+	if err != nil {
+		return err
+	}
+	return p.Stop()
+}
+
+func (c *Cluster) Resume(_ context.Context, name string) error {
+	p, err := c.process(name)
+	if err != nil {
+		return err
+	}
+	return p.Cont()
+}
+
+// Healthy returns nil if every process runs and is not paused; otherwise
+// it names each that is not, and any that exited without being killed.
+func (c *Cluster) Healthy(context.Context) error {
+	var errs []error
+	for _, name := range c.names {
+		p := c.procs[name]
+		if err := p.Unexpected(); err != nil {
+			errs = append(errs, err)
+		} else if !p.Running() {
+			errs = append(errs, fmt.Errorf("%s is not running", name))
+		} else if p.Stopped() {
+			errs = append(errs, fmt.Errorf("%s is paused (SIGSTOP)", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ReadTxlog returns the coordinator's transaction log as it is now.
+func (c *Cluster) ReadTxlog(context.Context) ([]byte, error) { return os.ReadFile(c.txlog) }
+
+// Tail returns up to the last n bytes of the process's log.
+func (c *Cluster) Tail(name string, n int) string {
+	if p := c.procs[name]; p != nil {
+		return p.Tail(n)
+	}
+	return ""
+}
+
+// Close stops every process, the coordinator first: SIGTERM, then SIGKILL
+// after 10 s. It is idempotent.
+func (c *Cluster) Close() error {
+	c.once.Do(func() {
+		c.procs[CoordinatorName].Terminate(10 * time.Second)
+		var wg sync.WaitGroup
+		for _, name := range c.names[1:] {
+			wg.Go(func() { c.procs[name].Terminate(10 * time.Second) })
+		}
+		wg.Wait()
+	})
+	return nil
+}

@@ -1,0 +1,22 @@
+// Package launch runs a twopc cluster on loopback: a coordinator and its
+// participants, each a child process of this one (package proc), with
+// their data, transaction log, process logs and peer token in one folder.
+// It is the one launcher behind `twopc local`, `twopc drill` and the tests
+// that run real processes (ops/drill, e2e).
+//
+// A Cluster addresses its processes by name: "coordinator", and "p1",
+// "p2", ... as the coordinator knows its participants. It has the methods
+// ops/drill's Cluster asks for (kill, restart, pause, resume, health,
+// txlog), and Supervise, which restarts a process that crashes and says
+// what happened, for `twopc local`.
+//
+// Invariants:
+//   - Start returns only once every process serves XML-RPC (participants
+//     first, so the coordinator finds them), or fails naming the process
+//     and showing the end of its log; nothing is left running on failure.
+//   - The participants answer only calls that present the peer token
+//     (Dir/peer.token, made once, mode 0600); PeerHTTP presents it.
+//   - The processes die with this one (SIGTERM, see proc), so a test or a
+//     drill that is killed leaves no cluster behind.
+//   - Restart starts the same process again on the same ports and data.
+package launch

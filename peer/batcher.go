@@ -1,0 +1,176 @@
+package peer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/protocol"
+)
+
+// batcher sends calls to a participant's batch method. While a request is
+// in flight (up to depth of them), new calls queue, and the next request
+// carries all of them: under load one HTTP round trip and one SQLite
+// commit serve many transactions, while a lone call still goes out at
+// once. The mutex guards only the queue, never I/O.
+//
+// Lazy calls (commits and aborts, whose client has had its answer) do not
+// start a request: they wait up to linger, counted from when the
+// participant is free, for one that is going anyway, so that under serial
+// load commit N shares its request and its fsync with a later prepare.
+// Flush sends them at once.
+type batcher struct {
+	rpc      *rpc.Client
+	depth    int
+	maxBytes int           // rough cap on the raw size of one request
+	linger   time.Duration // longest wait of a lazy call
+
+	mu       sync.Mutex
+	queue    []*pending
+	eager    int  // calls in queue that are not lazy
+	forced   bool // flush asked: send lazy calls too, until the queue empties
+	inflight int
+	timer    *time.Timer // armed while lazy calls wait
+}
+
+type pending struct {
+	call     protocol.Call
+	lazy     bool
+	deadline time.Time
+	reply    protocol.CallResult
+	done     chan struct{}
+}
+
+// do queues c and waits for its reply or for ctx to end. If ctx ends
+// first, the call may still take effect, as with any lost reply.
+func (b *batcher) do(ctx context.Context, c protocol.Call, lazy bool) protocol.CallResult {
+	p := &pending{call: c, lazy: lazy, done: make(chan struct{})}
+	p.deadline, _ = ctx.Deadline()
+	b.mu.Lock()
+	b.queue = append(b.queue, p)
+	if !lazy {
+		b.eager++
+		b.startLocked()
+	} else if b.inflight == 0 && b.timer == nil {
+		b.timer = time.AfterFunc(b.linger, b.flush)
+	}
+	b.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.reply
+	case <-ctx.Done():
+		return protocol.CallResult{Err: ctx.Err()}
+	}
+}
+
+// flush sends whatever is queued now.
+func (b *batcher) flush() {
+	b.mu.Lock()
+	b.forced = true
+	b.startLocked()
+	b.mu.Unlock()
+}
+
+// startLocked starts a sender if there is work and room for one.
+func (b *batcher) startLocked() {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	if len(b.queue) > 0 && b.inflight < b.depth {
+		b.inflight++
+		go b.run()
+	}
+}
+
+// run sends what is queued until the queue is empty or holds only lazy
+// calls, which then linger.
+func (b *batcher) run() {
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.forced = false
+		}
+		if len(b.queue) > 0 && b.eager == 0 && !b.forced {
+			if b.timer == nil {
+				b.timer = time.AfterFunc(b.linger, b.flush)
+			}
+			b.inflight--
+			b.mu.Unlock()
+			return
+		}
+		n, size := 0, 0
+		for n < len(b.queue) && (n == 0 || size < b.maxBytes) {
+			size += approxSize(b.queue[n].call)
+			n++
+		}
+		// Copy out and clear the slots, so that sent calls (values up to
+		// the value limit) are not kept alive by the queue's array.
+		batch := slices.Clone(b.queue[:n])
+		for _, p := range batch {
+			if !p.lazy {
+				b.eager--
+			}
+		}
+		clear(b.queue[:n])
+		b.queue = b.queue[n:]
+		if n == 0 {
+			b.inflight--
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		b.send(batch)
+	}
+}
+
+// approxSize is a rough size of c on the wire, to cap a request's.
+func approxSize(c protocol.Call) int {
+	n := 64 + len(c.TxID)
+	for _, k := range c.Keys {
+		n += 16 + len(k)
+	}
+	if t := c.Txn; t != nil {
+		for _, cmp := range t.Compares {
+			n += 64 + len(cmp.Key) + len(cmp.Value.Data)
+		}
+		for _, ops := range [][]protocol.Op{t.Success, t.Failure} {
+			for _, o := range ops {
+				n += 48 + len(o.Key) + len(o.Value.Data)
+			}
+		}
+	}
+	return n
+}
+
+func (b *batcher) send(batch []*pending) {
+	calls := make([]any, len(batch))
+	var deadline time.Time
+	for i, p := range batch {
+		calls[i] = encodeCall(p.call)
+		if p.deadline.After(deadline) {
+			deadline = p.deadline
+		}
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	res, err := b.rpc.Call(ctx, "batch", calls)
+	cancel()
+	replies, ok := res.([]any)
+	if err == nil && (!ok || len(replies) != len(batch)) {
+		err = fmt.Errorf("peer: batch of %d calls got a reply of %d", len(batch), len(replies))
+	}
+	for i, p := range batch {
+		if err != nil {
+			p.reply = protocol.CallResult{Err: err}
+		} else {
+			p.reply = decodeResult(p.call, replies[i])
+		}
+		close(p.done)
+	}
+}

@@ -1,0 +1,145 @@
+package peer
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/protocol"
+)
+
+// countingServer serves a store and counts the batch requests it gets.
+func countingServer(t *testing.T) (*Client, *atomic.Int64, *participant.Store) {
+	t.Helper()
+	s := newStore(t)
+	srv := rpc.NewServer(rpc.DefaultLimits(), nil)
+	Register(srv, s)
+	var n atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	c := NewClient(hs.URL+"/RPC2", nil)
+	c.writes.linger = time.Hour // only a prepare or Flush can send a commit
+	return c, &n, s
+}
+
+// A commit waits for the next prepare and travels with it: one request,
+// one SQLite transaction for both.
+func TestLazyCommitRidesWithNextPrepare(t *testing.T) {
+	c, requests, s := countingServer(t)
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || v.Kind != protocol.VoteYes {
+		t.Fatal(v, err)
+	}
+	batches := s.Stats().Batches
+	committed := make(chan error, 1)
+	go func() { committed <- c.Commit(ctx, "1.1") }()
+	for { // wait until the commit is queued
+		c.writes.mu.Lock()
+		queued := len(c.writes.queue)
+		c.writes.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+	}
+	if v, err := c.Prepare(ctx, "1.2", put("b", "2")); err != nil || v.Kind != protocol.VoteYes {
+		t.Fatal(v, err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if got := requests.Load(); got != 2 {
+		t.Fatalf("%d requests, want 2 (the commit rides with the second prepare)", got)
+	}
+	if got := s.Stats().Batches - batches; got != 1 {
+		t.Fatalf("commit and prepare took %d SQLite transactions, want 1", got)
+	}
+}
+
+// Flush sends a waiting commit at once.
+func TestFlushSendsLazyCommit(t *testing.T) {
+	c, _, s := countingServer(t)
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || v.Kind != protocol.VoteYes {
+		t.Fatal(v, err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.Commit(ctx, "1.1"); err != nil {
+			t.Error(err)
+		}
+	})
+	for {
+		c.writes.mu.Lock()
+		queued := len(c.writes.queue)
+		c.writes.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+	}
+	c.Flush()
+	wg.Wait()
+	if r := mustRead(t, s, "a"); !r.Entry.Found {
+		t.Fatal("flushed commit not applied")
+	}
+}
+
+// A commit queued while a request is in flight does not go out alone when
+// that request returns (the next prepare would then wait behind it): it
+// waits for the next prepare, lingering from when the participant is free.
+func TestLazyCommitWaitsPastInflightRequest(t *testing.T) {
+	s := newStore(t)
+	srv := rpc.NewServer(rpc.DefaultLimits(), nil)
+	Register(srv, s)
+	var requests atomic.Int64
+	arrived, release := make(chan struct{}), make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 2 { // hold the second request until told
+			close(arrived)
+			<-release
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	c := NewClient(hs.URL+"/RPC2", nil)
+	c.writes.linger = time.Hour
+	state := func() (queued, inflight int) {
+		c.writes.mu.Lock()
+		defer c.writes.mu.Unlock()
+		return len(c.writes.queue), c.writes.inflight
+	}
+
+	if v, err := c.Prepare(ctx, "1.1", put("a", "1")); err != nil || v.Kind != protocol.VoteYes {
+		t.Fatal(v, err)
+	}
+	second := make(chan error, 1)
+	go func() { _, err := c.Prepare(ctx, "1.2", put("b", "2")); second <- err }()
+	<-arrived
+	committed := make(chan error, 1)
+	go func() { committed <- c.Commit(ctx, "1.1") }()
+	for q, _ := state(); q != 1; q, _ = state() { // the commit is queued
+	}
+	close(release)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	for _, n := state(); n != 0; _, n = state() { // the sender has stopped
+	}
+	if q, _ := state(); q != 1 || requests.Load() != 2 {
+		t.Fatalf("after the in-flight request: %d queued, %d requests; want the commit still queued, 2 requests", q, requests.Load())
+	}
+	if v, err := c.Prepare(ctx, "1.3", put("c", "3")); err != nil || v.Kind != protocol.VoteYes {
+		t.Fatal(v, err)
+	}
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if got := requests.Load(); got != 3 {
+		t.Fatalf("%d requests, want 3 (the commit rides with the third prepare)", got)
+	}
+}

@@ -1,0 +1,182 @@
+package peer
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/protocol"
+)
+
+// Client calls a participant over XML-RPC. It is safe for concurrent use:
+// concurrent prepares, commits and aborts travel together in batch
+// requests, and so do concurrent reads (see batcher).
+type Client struct {
+	rpc     *rpc.Client
+	writes  *batcher
+	reads   *batcher
+	traffic *rpc.Traffic
+}
+
+// Batching depth: requests in flight per participant. Writes keep one:
+// everything queued behind it goes in the next request, so batches (and
+// the participant's SQLite commits) are as large as the load makes them,
+// and calls reach the participant in the order they were made. Measured
+// with 64 clients: depth 1 gave 1.1-1.4x the puts/s of depth 2, and 4 was
+// worse still. Reads wait on no fsync, so two overlap.
+const (
+	writeDepth = 1
+	readDepth  = 2
+)
+
+// commitLinger is how long a commit or abort may wait for a request to
+// ride on; about one client round trip plus a prepare.
+const commitLinger = time.Millisecond
+
+// NewClient returns a client of the participant at url; hc may be nil.
+func NewClient(url string, hc *http.Client) *Client {
+	hc, t := rpc.Metered(hc)
+	c := rpc.NewClient(url, hc).OwnEncoder() // batches are the hot path: see OwnEncoder
+	return &Client{
+		rpc:     c,
+		traffic: t,
+		writes:  &batcher{rpc: c, depth: writeDepth, maxBytes: 1 << 20, linger: commitLinger},
+		reads:   &batcher{rpc: c, depth: readDepth, maxBytes: 1 << 20},
+	}
+}
+
+// Prepare asks the participant to run t and vote.
+func (c *Client) Prepare(ctx context.Context, txid string, t *protocol.Txn) (protocol.Vote, error) {
+	r := c.writes.do(ctx, protocol.Call{Kind: protocol.MsgPrepare, TxID: txid, Txn: t}, false)
+	return r.Vote, r.Err
+}
+
+// Commit may wait up to commitLinger to share a request (see batcher).
+func (c *Client) Commit(ctx context.Context, txid string) error {
+	return c.writes.do(ctx, protocol.Call{Kind: protocol.MsgCommit, TxID: txid}, true).Err
+}
+
+// Abort may wait up to commitLinger to share a request (see batcher).
+func (c *Client) Abort(ctx context.Context, txid string) error {
+	return c.writes.do(ctx, protocol.Call{Kind: protocol.MsgAbort, TxID: txid}, true).Err
+}
+
+// Read returns the state of keys at the participant, from one snapshot.
+func (c *Client) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error) {
+	r := c.reads.do(ctx, protocol.Call{Kind: protocol.MsgRead, Keys: keys}, false)
+	return r.Keys, r.Err
+}
+
+// Traffic returns the XML bytes sent to and received from the
+// participant so far (request and response bodies).
+func (c *Client) Traffic() (sent, received int64) {
+	return c.traffic.Bytes()
+}
+
+// Flush sends waiting commits and aborts now: the coordinator calls it
+// when a write waits for a key that a lingering commit still holds.
+func (c *Client) Flush() { c.writes.flush() }
+
+// PreparedTxs lists the transactions the participant holds prepared.
+func (c *Client) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
+	res, err := c.rpc.Call(ctx, "prepared")
+	if err != nil {
+		return nil, err
+	}
+	list, ok := res.([]any)
+	if !ok {
+		return nil, fmt.Errorf("peer: prepared: want array, got %T", res)
+	}
+	out := make([]protocol.PreparedTx, 0, len(list))
+	for _, e := range list {
+		m, err := asStruct(e)
+		if err != nil {
+			return nil, err
+		}
+		var p protocol.PreparedTx
+		p.TxID, _ = m["txid"].(string)
+		keys, _ := m["keys"].([]any)
+		for _, k := range keys {
+			if s, ok := k.(string); ok {
+				p.Keys = append(p.Keys, s)
+			}
+		}
+		if s, _ := m["since"].(string); s != "" {
+			p.Since, _ = time.Parse(time.RFC3339Nano, s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Digest fetches the participant's digest.
+func (c *Client) Digest(ctx context.Context) (protocol.Digest, error) {
+	res, err := c.rpc.Call(ctx, "digest")
+	if err != nil {
+		return protocol.Digest{}, err
+	}
+	m, err := asStruct(res)
+	if err != nil {
+		return protocol.Digest{}, err
+	}
+	var d protocol.Digest
+	d.Keys, _ = m["keys"].(int64)
+	d.Hash, _ = m["hash"].(string)
+	d.Prepared, _ = m["prepared"].(int64)
+	return d, nil
+}
+
+// Stats fetches the participant's counters (see participant.Stats).
+func (c *Client) Stats(ctx context.Context) (map[string]int64, error) {
+	res, err := c.rpc.Call(ctx, "stats")
+	if err != nil {
+		return nil, err
+	}
+	m, err := asStruct(res)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for k, v := range m {
+		if n, ok := v.(int64); ok {
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
+func asStruct(v any) (map[string]any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("peer: want a struct in the reply, got %T", v)
+	}
+	return m, nil
+}
+
+// OutcomeClient asks a coordinator for transaction outcomes over XML-RPC
+// (its tx.outcome method). It implements participant.Resolver.
+type OutcomeClient struct {
+	rpc *rpc.Client
+}
+
+// NewOutcomeClient returns a resolver for the coordinator at url.
+func NewOutcomeClient(url string, hc *http.Client) *OutcomeClient {
+	return &OutcomeClient{rpc: rpc.NewClient(url, hc)}
+}
+
+// Outcome asks whether txid committed.
+func (c *OutcomeClient) Outcome(ctx context.Context, txid string) (bool, error) {
+	res, err := c.rpc.Call(ctx, "tx.outcome", txid)
+	if err != nil {
+		return false, err
+	}
+	switch res {
+	case "commit":
+		return true, nil
+	case "abort":
+		return false, nil
+	}
+	return false, fmt.Errorf("peer: tx.outcome: unexpected answer %v", res)
+}

@@ -1,0 +1,140 @@
+package peer
+
+import (
+	"context"
+	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/protocol"
+)
+
+// Backend is what a participant serves: participant.Store.
+type Backend interface {
+	Batch(ctx context.Context, calls []protocol.Call) []protocol.CallResult
+	Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error)
+	PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error)
+	Digest(ctx context.Context) (protocol.Digest, error)
+	// Counters returns the participant's counters by name (stats).
+	Counters() map[string]int64
+}
+
+// The participant's XML-RPC methods. The coordinator calls batch (every
+// prepare, commit, abort and read; format in wire.go) and prepared;
+// operators and drills call read, digest and stats:
+//
+//	read(key) -> {found bool, value, version int, pending txid|""}
+//	digest() -> {keys int, hash string, prepared int}
+//	stats() -> {batches, prepares, commits, aborts, prepared int}
+//	prepared() -> [{txid, keys [string], since "RFC 3339"|""}]
+
+// Register adds the participant's methods to srv.
+func Register(srv *rpc.Server, b Backend) {
+	srv.Register(rpc.Method{
+		Name:      "read",
+		Help:      "read(key): the committed value and version of a key and, if it is prepared, the pending transaction, from one snapshot.",
+		Signature: [][]string{{"struct", "string"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "key"); err != nil {
+				return nil, err
+			}
+			key, err := rpc.String(ps, 0, "key")
+			if err != nil {
+				return nil, err
+			}
+			ks, err := b.Read(ctx, key)
+			if err != nil {
+				return nil, err
+			}
+			k := ks[0]
+			return map[string]any{"found": k.Entry.Found, "value": wireValue(k.Entry.Value), "version": k.Entry.Version, "pending": k.Pending}, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "batch",
+		Help: "Many prepare/commit/abort/read calls in one request (see peer/wire.go); " +
+			"its writes share one SQLite transaction. Used by the coordinator.",
+		Signature: [][]string{{"array", "array"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "calls"); err != nil {
+				return nil, err
+			}
+			list, ok := ps[0].([]any)
+			if !ok {
+				return nil, rpc.Faultf(rpc.InvalidParams, "param 1 (calls): want array, got %T", ps[0])
+			}
+			out := make([]any, len(list))
+			var calls []protocol.Call
+			var at []int
+			for i, v := range list {
+				c, err := decodeCall(v)
+				if err != nil {
+					out[i] = encodeResult(c, protocol.CallResult{Err: rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)})
+					continue
+				}
+				calls = append(calls, c)
+				at = append(at, i)
+			}
+			for j, r := range b.Batch(ctx, calls) {
+				out[at[j]] = encodeResult(calls[j], r)
+			}
+			return out, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name:      "digest",
+		Help:      "Number of keys, SHA-256 over the sorted keys, values, types and versions, and number of prepared transactions: equal digests mean equal replicas.",
+		Signature: [][]string{{"struct"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps); err != nil {
+				return nil, err
+			}
+			d, err := b.Digest(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"keys": d.Keys, "hash": d.Hash, "prepared": d.Prepared}, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name:      "stats",
+		Help:      "Counters since start: batches (SQLite commits, one WAL fsync each), prepares, commits, aborts, and transactions held prepared.",
+		Signature: [][]string{{"struct"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps); err != nil {
+				return nil, err
+			}
+			out := map[string]any{}
+			for k, v := range b.Counters() {
+				out[k] = v
+			}
+			return out, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name:      "prepared",
+		Help:      "The transactions this participant holds prepared (txid, keys, since).",
+		Signature: [][]string{{"array"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps); err != nil {
+				return nil, err
+			}
+			pts, err := b.PreparedTxs(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]any, len(pts))
+			for i, p := range pts {
+				since := ""
+				if !p.Since.IsZero() {
+					since = p.Since.UTC().Format(time.RFC3339Nano)
+				}
+				keys := make([]any, len(p.Keys))
+				for j, k := range p.Keys {
+					keys[j] = k
+				}
+				out[i] = map[string]any{"txid": p.TxID, "keys": keys, "since": since}
+			}
+			return out, nil
+		},
+	})
+}

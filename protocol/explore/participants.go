@@ -1,0 +1,149 @@
+package explore
+
+import (
+	"github.com/twopc/twopc/protocol"
+	"github.com/twopc/twopc/txlog"
+)
+
+// replay is recovery's reading of the log: txlog's own rules.
+func replay(recs []protocol.Record) ([]protocol.Record, error) {
+	st, err := txlog.Replay(recs)
+	if err != nil {
+		return nil, err
+	}
+	return st.Pending, nil
+}
+
+// serve has participant m.p act on a call or an answer, as
+// participant.Store does, and returns its answer (nil for none).
+func (w *world) serve(m msg) (*msg, error) {
+	p := &w.parts[m.p]
+	bit := uint8(1) << m.tx
+	reply := msg{toCoord: true, p: m.p, tx: m.tx, kind: m.kind, epoch: m.epoch}
+	if m.question { // the answer to p's question
+		p.asking &^= bit
+		if p.prepared&bit == 0 {
+			// Resolved meanwhile (a commit or abort arrived first): the
+			// answer changes nothing. A presumed abort answered after the
+			// coordinator forgot a transaction every participant applied
+			// lands here.
+			return nil, nil
+		}
+		if err := w.hear(m.tx, m.commit); err != nil {
+			return nil, err
+		}
+		if m.commit {
+			return nil, w.commitAt(m.p, m.tx)
+		}
+		return nil, w.abortAt(m.p, m.tx)
+	}
+	switch m.kind {
+	case protocol.MsgPrepare:
+		switch {
+		case p.tomb&bit != 0:
+			reply.vote = protocol.Vote{Kind: protocol.VoteNo, Reason: "already aborted"}
+		case p.prepared&bit != 0 || p.applied&bit != 0:
+			reply.vote = protocol.Vote{Kind: protocol.VoteYes, Succeeded: true}
+		case w.lockedByOther(m.p, m.tx):
+			reply.vote = protocol.Vote{Kind: protocol.VoteNo, Conflict: true, Reason: "locked"}
+		default:
+			p.prepared |= bit
+			for _, k := range w.cfg.Txns[m.tx] {
+				p.lock[k] = m.tx
+			}
+			reply.vote = protocol.Vote{Kind: protocol.VoteYes, Succeeded: true}
+		}
+	case protocol.MsgCommit:
+		if err := w.commitAt(m.p, m.tx); err != nil {
+			return nil, err
+		}
+	case protocol.MsgAbort:
+		if err := w.abortAt(m.p, m.tx); err != nil {
+			return nil, err
+		}
+	case protocol.MsgAskHeld:
+		reply.held = p.prepared&bit != 0
+	}
+	return &reply, nil
+}
+
+func (w *world) lockedByOther(p, t int) bool {
+	for _, k := range w.cfg.Txns[t] {
+		if h, ok := w.parts[p].lock[k]; ok && h != t {
+			return true
+		}
+	}
+	return false
+}
+
+// commitAt applies t at p: idempotent; never for what p did not prepare
+// or aborted.
+func (w *world) commitAt(p, t int) error {
+	pt := &w.parts[p]
+	bit := uint8(1) << t
+	switch {
+	case pt.prepared&bit != 0:
+		pt.prepared &^= bit
+		pt.applied |= bit
+		w.unlockAt(p, t)
+	case pt.applied&bit != 0:
+	case pt.tomb&bit != 0:
+		return violated("atomicity: %s committed at p%d, which aborted it", w.tx[t].id, p+1)
+	default:
+		return violated("atomicity: %s committed at p%d, which never voted YES", w.tx[t].id, p+1)
+	}
+	return nil
+}
+
+// abortAt drops t at p and leaves a tombstone; an abort of what p applied
+// breaks atomicity.
+func (w *world) abortAt(p, t int) error {
+	pt := &w.parts[p]
+	bit := uint8(1) << t
+	if pt.applied&bit != 0 {
+		return violated("atomicity: %s aborted at p%d, which applied it", w.tx[t].id, p+1)
+	}
+	pt.tomb |= bit
+	if pt.prepared&bit != 0 {
+		pt.dropped |= bit
+		pt.prepared &^= bit
+		w.unlockAt(p, t)
+	}
+	return nil
+}
+
+func (w *world) unlockAt(p, t int) {
+	for k, h := range w.parts[p].lock {
+		if h == t {
+			delete(w.parts[p].lock, k)
+		}
+	}
+}
+
+// receive has the coordinator take a message addressed to it.
+func (w *world) receive(m msg) error {
+	t := m.tx
+	mach := w.tx[t].m
+	if m.question {
+		w.parts[m.p].asking &^= 1 << t
+		if mach == nil || mach.ID() != w.tx[t].id {
+			// Unknown to this coordinator: never committed (presumed abort).
+			return w.answer(m.p, t, false, false)
+		}
+		w.tx[t].waiting |= 1 << m.p
+		return w.step(t, protocol.Event{Kind: protocol.EvAsked, From: w.partName(m.p)})
+	}
+	if m.epoch != w.epoch || mach == nil {
+		return nil // an answer to a call of an earlier life: its connection is gone
+	}
+	from := w.partName(m.p)
+	switch {
+	case m.failed:
+		return w.step(t, protocol.Event{Kind: protocol.EvCallFailed, From: from, Msg: m.kind, Err: "lost"})
+	case m.kind == protocol.MsgPrepare:
+		return w.step(t, protocol.Event{Kind: protocol.EvVote, From: from, Vote: m.vote})
+	case m.kind == protocol.MsgAskHeld:
+		return w.step(t, protocol.Event{Kind: protocol.EvHeld, From: from, Held: m.held})
+	}
+	return w.step(t, protocol.Event{Kind: protocol.EvAcked, From: from, Msg: m.kind})
+}
