@@ -73,7 +73,7 @@ func checkPeaks(t *testing.T, cl *launch.Cluster) {
 		if name == cl.Coordinator() {
 			limit = coordinatorRSS
 		}
-		peak := vmHWM(t, cl.Process(name).Pid())
+		peak := vmHWM(t, cl.Process(name).PID())
 		t.Logf("%s: peak RSS %d MB", name, peak>>20)
 		if peak > limit {
 			t.Errorf("%s: peak RSS %d MB, over the target of %d MB", name, peak>>20, limit>>20)

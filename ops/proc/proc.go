@@ -50,16 +50,6 @@ func New(spec Spec) *Process {
 // Name is the spec's name.
 func (p *Process) Name() string { return p.spec.Name }
 
-// Pid is the current child's process id, 0 before Start.
-func (p *Process) Pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}
-
 // LogPath is the file the child writes to.
 func (p *Process) LogPath() string { return p.spec.Log }
 
