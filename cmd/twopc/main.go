@@ -29,6 +29,7 @@ var commands = []command{
 	{"delete", "[flags] KEY", "delete KEY; prints whether it existed", runDelete},
 	{"status", "[flags]", "show the coordinator's view of the participants and transactions", runStatus},
 	{"bench", "[flags]", "measure throughput and latency of a running coordinator", runBench},
+	{"attack", "[flags] NAME", "send one of issue 13's attacks, for bench/hostile.sh", runAttack},
 	{"drill", "[flags]", "attack a cluster with load, kill -9 and SIGSTOP, then check linearizability", runDrill},
 	{"supervise", "[flags] -- COMMAND", "run 'twopc COMMAND' and restart it when it crashes (the deploy's background mode)", runSupervise},
 	{"txlog", "FILE", "list the transactions of a coordinator log still to be finished", runTxlog},

@@ -53,6 +53,7 @@ func runCoordinator(args []string) error {
 	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return (fault 4 past it, nothing written); give participants the same")
 	rlim := rpc.DefaultLimits()
 	fs.Int64Var(&rlim.MaxBodyBytes, "max-body-bytes", rlim.MaxBodyBytes, "largest request body accepted")
+	limitFlags(fs, &rlim)
 	clientTokenFile := fs.String("client-token-file", "", "require clients to present the token in this file (or set "+envClientToken+"); default: no client token")
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
@@ -67,6 +68,7 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(rlim, *cacheBytes+64<<20)
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
@@ -113,7 +115,12 @@ func runCoordinator(args []string) error {
 
 	srv := rpc.NewServer(rlim, log)
 	api.Register(srv, c, lim)
-	srv.SetAuthorizer(api.Authorizer(rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)))
+	peerSecret, clientSecret := rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)
+	srv.SetAuthorizer(api.Authorizer(peerSecret, clientSecret))
+	// Before a body is read: the client token (when set) admits any
+	// request, the peer token only small ones, because all it lets a
+	// caller do is tx.outcome; a request with neither is refused unread.
+	srv.SetCredentials(rpc.Credential{Secret: clientSecret}, rpc.Credential{Secret: peerSecret, MaxBodyBytes: peerOnlyBodyBytes})
 	srv.SetObserver(m.ObserveCall)
 	return serve(log, *listen, web.New(web.Config{
 		RPC: srv, Metrics: m.Handler(), Ready: web.CoordinatorReadiness(status),
@@ -147,6 +154,12 @@ func runParticipant(args []string) error {
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
 	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return here; past it the vote is NO (too large)")
+	plim := rpc.DefaultLimits()
+	plim.MaxBodyBytes, plim.MaxReplyBytes, plim.MaxInflightBytes = participantBodyBytes, participantReplyBytes, participantInflightBytes
+	fs.Int64Var(&plim.MaxBodyBytes, "max-body-bytes", plim.MaxBodyBytes,
+		"largest request body accepted; the default fits the coordinator's largest batch with its default limits: "+
+			"if you raise its --max-value-bytes, make this at least 5 x (1 MiB + that) + 1 MiB")
+	limitFlags(fs, &plim)
 	sec := securityFlags(fs)
 	pprofAddr := pprofFlag(fs)
 	logFormat := logFormatFlag(fs)
@@ -160,6 +173,7 @@ func runParticipant(args []string) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(plim, 40<<20) // SQLite's own memory is outside Go's heap: leave it room under 128 MB
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
@@ -188,13 +202,11 @@ func runParticipant(args []string) error {
 	defer cancel()
 	go store.RunResolver(ctx, peer.NewOutcomeClient(*coord, hc), *every, *after)
 
-	// The coordinator's batches carry many values, each up to the
-	// coordinator's own value limit.
-	plim := rpc.DefaultLimits()
-	plim.MaxBodyBytes = 64 << 20
 	srv := rpc.NewServer(plim, log)
 	peer.Register(srv, store)
-	srv.SetAuthorizer(rpc.RequireToken(rpc.NewSecret(peerToken)))
+	// Only the coordinator (the peer token) may call; anyone else is
+	// refused before the body is read.
+	srv.SetCredentials(rpc.Credential{Secret: rpc.NewSecret(peerToken)})
 	srv.SetObserver(m.ObserveCall)
 	return serve(log, *listen, web.New(web.Config{RPC: srv, Metrics: m.Handler(), Ready: web.StoreReadiness(store)}), sec)
 }
@@ -280,6 +292,10 @@ func newServerLogger(role, format string) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A client can make the server log a line (a refused request, say):
+	// at most 10 lines of a kind per 10 s, so that repeating it cannot
+	// fill the disk.
+	l = slog.New(logging.RateLimit(l.Handler(), 10*time.Second, 10))
 	// Only for the participant package's resolver and writer, which still
 	// log through the global default: their lines then keep the format.
 	slog.SetDefault(l)

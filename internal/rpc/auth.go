@@ -53,7 +53,7 @@ func RequireToken(secret Secret) Authorizer {
 		if !secret.IsSet() || secret.Check(token) {
 			return nil
 		}
-		return Faultf(NotAuthorised, "not authorised to call %s: missing or wrong token", method)
+		return Faultf(NotAuthorised, "not authorised to call %s: missing or wrong token", clip(method, maxQuoted))
 	}
 }
 

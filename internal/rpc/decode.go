@@ -16,10 +16,16 @@ import (
 // methodCall; TooLarge when it is beyond lim. params is never nil. r is
 // read to its end, or past lim.MaxBodyBytes (see "Fast path" in doc.go).
 func DecodeCall(r io.Reader, lim Limits) (method string, params []any, err error) {
+	return decodeCall(r, lim, 0)
+}
+
+// decodeCall is DecodeCall for a body of a known length (0: unknown), so
+// that it can be read into one buffer of the right size.
+func decodeCall(r io.Reader, lim Limits, length int64) (method string, params []any, err error) {
 	lim = lim.orDefaults()
 	s := getScanner(lim)
 	defer putScanner(s)
-	rest := s.read(r, lim.MaxBodyBytes)
+	rest := s.read(r, lim.MaxBodyBytes, length)
 	if rest == nil {
 		if method, params, ok := s.call(); ok {
 			return method, params, nil
@@ -49,7 +55,7 @@ func DecodeResponse(r io.Reader, lim Limits) (any, error) {
 	lim = lim.orDefaults()
 	s := getScanner(lim)
 	defer putScanner(s)
-	rest := s.read(r, lim.MaxBodyBytes)
+	rest := s.read(r, lim.MaxBodyBytes, 0)
 	if rest == nil {
 		if v, fault, ok := s.response(); ok {
 			if fault != nil {
@@ -84,7 +90,7 @@ func (d *decoder) call() (string, []any, *Fault) {
 		return "", nil, f
 	}
 	if root.Name.Local != "methodCall" {
-		return "", nil, d.invalid("root element is <%s>, want <methodCall>", root.Name.Local)
+		return "", nil, d.invalid("root element is <%s>, want <methodCall>", clip(root.Name.Local, maxQuoted))
 	}
 	var (
 		method    string
@@ -117,7 +123,7 @@ func (d *decoder) call() (string, []any, *Fault) {
 			}
 			gotParams = true
 		default:
-			return "", nil, d.invalid("unexpected <%s> in <methodCall>", el.Name.Local)
+			return "", nil, d.invalid("unexpected <%s> in <methodCall>", clip(el.Name.Local, maxQuoted))
 		}
 	}
 	if !haveName {
@@ -157,7 +163,7 @@ func (d *decoder) params() ([]any, *Fault) {
 			return params, nil
 		}
 		if el.Name.Local != "param" {
-			return nil, d.invalid("unexpected <%s> in <params>", el.Name.Local)
+			return nil, d.invalid("unexpected <%s> in <params>", clip(el.Name.Local, maxQuoted))
 		}
 		if len(params) == d.lim.MaxParams {
 			return nil, Faultf(TooLarge, "more than %d params", d.lim.MaxParams)
@@ -181,7 +187,7 @@ func (d *decoder) wrappedValue(parent string, depth int) (any, *Fault) {
 		return nil, d.invalid("<%s> without a <value>", parent)
 	}
 	if el.Name.Local != "value" {
-		return nil, d.invalid("unexpected <%s> in <%s>", el.Name.Local, parent)
+		return nil, d.invalid("unexpected <%s> in <%s>", clip(el.Name.Local, maxQuoted), parent)
 	}
 	v, f := d.value(depth)
 	if f != nil {
@@ -214,16 +220,16 @@ func (d *decoder) value(depth int) (any, *Fault) {
 		switch t := tok.(type) {
 		case xml.CharData:
 			if typ != "" && !isSpace(t) {
-				return nil, d.invalid("text after <%s> in <value>", typ)
+				return nil, d.invalid("text after <%s> in <value>", clip(typ, maxQuoted))
 			}
 			nonSpace = nonSpace || !isSpace(t)
 			text.Write(t)
 		case xml.StartElement:
 			if typ != "" {
-				return nil, d.invalid("<value> holds both <%s> and <%s>", typ, t.Name.Local)
+				return nil, d.invalid("<value> holds both <%s> and <%s>", clip(typ, maxQuoted), clip(t.Name.Local, maxQuoted))
 			}
 			if nonSpace {
-				return nil, d.invalid("text before <%s> in <value>", t.Name.Local)
+				return nil, d.invalid("text before <%s> in <value>", clip(t.Name.Local, maxQuoted))
 			}
 			typ = t.Name.Local
 			if typed, f = d.typed(typ, depth); f != nil {
@@ -257,7 +263,7 @@ func (d *decoder) typed(typ string, depth int) (any, *Fault) {
 		}
 		return v, nil
 	default:
-		return nil, d.invalid("unknown type <%s>", typ)
+		return nil, d.invalid("unknown type <%s>", clip(typ, maxQuoted))
 	}
 }
 
@@ -274,7 +280,7 @@ func (d *decoder) structure(depth int) (map[string]any, *Fault) {
 			return m, nil
 		}
 		if el.Name.Local != "member" {
-			return nil, d.invalid("unexpected <%s> in <struct>", el.Name.Local)
+			return nil, d.invalid("unexpected <%s> in <struct>", clip(el.Name.Local, maxQuoted))
 		}
 		el, ok, f = d.child("member")
 		if f != nil {
@@ -314,7 +320,7 @@ func (d *decoder) array(depth int) ([]any, *Fault) {
 			break
 		}
 		if el.Name.Local != "value" {
-			return nil, d.invalid("unexpected <%s> in <data>", el.Name.Local)
+			return nil, d.invalid("unexpected <%s> in <data>", clip(el.Name.Local, maxQuoted))
 		}
 		v, f := d.value(depth + 1)
 		if f != nil {
@@ -336,7 +342,7 @@ func (d *decoder) response() (v any, fault *Fault, f *Fault) {
 		return nil, nil, f
 	}
 	if root.Name.Local != "methodResponse" {
-		return nil, nil, d.invalid("root element is <%s>, want <methodResponse>", root.Name.Local)
+		return nil, nil, d.invalid("root element is <%s>, want <methodResponse>", clip(root.Name.Local, maxQuoted))
 	}
 	el, ok, f := d.child("methodResponse")
 	if f != nil {

@@ -1,7 +1,9 @@
 package rpc
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,5 +192,47 @@ func TestDecodeResponseErrors(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+// A UTF-8 byte order mark may start a document, before the XML
+// declaration or without one; anywhere else it is text, refused.
+func TestByteOrderMark(t *testing.T) {
+	const bom = "\xef\xbb\xbf"
+	call := `<methodCall><methodName>m</methodName><params><param><value>x</value></param></params></methodCall>`
+	for _, body := range []string{bom + `<?xml version="1.0"?>` + call, bom + call, bom + "\n " + call} {
+		for name, decode := range map[string]func(io.Reader, Limits) (string, []any, error){"DecodeCall": DecodeCall, "slow path": decodeCallXML} {
+			m, p, err := decode(strings.NewReader(body), Limits{})
+			if err != nil || m != "m" || len(p) != 1 || p[0] != "x" {
+				t.Errorf("%s(%q): %q %v %v", name, body[:12], m, p, err)
+			}
+		}
+		if _, _, ok := fastCall([]byte(body), DefaultLimits()); !ok {
+			t.Errorf("the fast path gave up on %q", body[:12])
+		}
+	}
+	for _, body := range []string{bom + bom + call, " " + bom + call, `<?xml version="1.0"?>` + bom + call} {
+		if _, _, err := DecodeCall(strings.NewReader(body), Limits{}); err == nil {
+			t.Errorf("%q: accepted", body[:12])
+		}
+	}
+	v, err := DecodeResponse(strings.NewReader(bom+`<methodResponse><params><param><value>ok</value></param></params></methodResponse>`), Limits{})
+	if err != nil || v != "ok" {
+		t.Errorf("response with a BOM: %v %v", v, err)
+	}
+}
+
+// With the body's length known (the server passes Content-Length), the
+// body is read into one buffer of that size instead of doubling one: a
+// long value costs the buffer and its string, not twice the buffer more.
+func TestDecodeKnownLength(t *testing.T) {
+	body := []byte(oneParam(strings.Repeat("x", 2<<20)))
+	n := allocated(func() {
+		if _, _, err := decodeCall(bytes.NewReader(body), Limits{}, int64(len(body))); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > uint64(len(body))*5/2 {
+		t.Errorf("decoding a %d-byte body of known length allocated %d bytes", len(body), n)
 	}
 }

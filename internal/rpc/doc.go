@@ -43,15 +43,21 @@
 // faults.go holds the project's one table of fault codes. Decoding errors
 // in a request are faults with the XML-RPC interoperability codes
 // (ParseError for bad XML or scalar text, InvalidRequest for XML that is
-// not a methodCall), or TooLarge for a request beyond Limits.
+// not a methodCall, TransportError for a body that could not be read: too
+// slow, or cut short), or TooLarge for a request beyond Limits.
+//
+// Input is quoted in a message only as a short excerpt (excerpt.go): a
+// name or a number, an encoding/xml message, a method name; and every
+// fault message is cut to maxMessage bytes on its way out, whatever built
+// it, so that no request can make a large fault or log line.
 //
 // # Fast path
 //
 // DecodeCall and DecodeResponse read the whole body (within
 // Limits.MaxBodyBytes) and first try a hand-written scanner (the fast*.go
 // files) that handles only the XML real peers write: our encoder's,
-// kolo's and Python's documents, with an optional XML declaration, bare
-// element names, whitespace between elements, the five predefined
+// kolo's and Python's documents, with an optional byte order mark and XML
+// declaration, bare element names, whitespace between elements, the five predefined
 // entities and character references. It exists because encoding/xml's
 // tokens and their garbage were the coordinator's largest CPU cost; it
 // decodes a put or a batch reply 10 to 20 times faster, with a few
@@ -74,10 +80,42 @@
 // that states it. The decoder never recurses except into <value>, whose
 // nesting is bounded, so no input can exhaust the stack.
 //
+// A Server bounds what any request can make it hold, with or without a
+// token, in four steps:
+//
+//   - Admission (admit.go), from the headers alone, before a byte of the
+//     body is read: the token (SetCredentials: each credential admits its
+//     holders with its own body limit, so that a token good for one small
+//     method admits only small bodies) and the declared Content-Length.
+//     A refused request is answered at once on a connection that then
+//     closes; its body is not held.
+//   - Memory in flight (budget.go): every request is charged, before its
+//     body is read, what decoding the body can make of it (8 bytes per
+//     byte, the worst shapes' peak; a body sent without Content-Length
+//     counts as long as allowed), and later what its reply needs;
+//     past Limits.MaxInflightBytes it waits up to Limits.BusyWait, then
+//     gets an Unavailable ("busy") fault. Requests that hold more than
+//     1 MiB are served one per two CPUs and may hold 3/4 of the budget,
+//     and while ordinary requests are in flight a lane rests after a big
+//     request for as long as it was held, so that big ones cannot crowd
+//     out a put of a short value, in memory or in CPU.
+//   - Replies (reply.go): one over 32 KiB is measured first, by encoding
+//     it into a sink that only counts; over Limits.MaxReplyBytes it is a
+//     TooLarge fault, otherwise it is charged and encoded again straight
+//     onto the connection. system.multicall counts the sum of its
+//     results: the entry whose result would pass the limit gets TooLarge,
+//     and the entries after it are not run; nor are they once the client
+//     is gone.
+//   - What the handlers themselves hold (a value read for a get) is not
+//     counted; it is bounded by their own limits and by the requests the
+//     budget lets in.
+//
 // What is not supported: XML encodings other than UTF-8 (a declared
 // encoding="ISO-8859-1" is a ParseError), DOCTYPE declarations (refused),
 // and extension types other than <i8> and <nil/>. Element names are
 // matched without their namespace prefix. encoding/xml turns a character
-// reference to a surrogate (&#xD800;) into U+FFFD rather than refusing it;
-// that is the one ill-formed input accepted.
+// reference to a surrogate (&#xD800;, what Python sends for a lone
+// surrogate) into U+FFFD rather than refusing it, and the fast path does
+// the same; that is the one ill-formed input accepted, and the README
+// tells clients what it means for their keys.
 package rpc

@@ -34,16 +34,16 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 	}
 	e := getEncoder()
 	defer putEncoder(e)
-	e.WriteString(xmlHeader + "<methodCall><methodName>" + method + "</methodName><params>")
+	e.write(xmlHeader + "<methodCall><methodName>" + method + "</methodName><params>")
 	for i, p := range params {
-		e.WriteString("<param>")
+		e.write("<param>")
 		if err := e.value(p, 0); err != nil {
 			return fmt.Errorf("rpc: param %d: %w", i+1, err)
 		}
-		e.WriteString("</param>")
+		e.write("</param>")
 	}
-	e.WriteString("</params></methodCall>\n")
-	_, err := w.Write(e.Bytes())
+	e.write("</params></methodCall>\n")
+	_, err := w.Write(e.buf.Bytes())
 	return err
 }
 
@@ -52,13 +52,21 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 func EncodeResponse(w io.Writer, v any) error {
 	e := getEncoder()
 	defer putEncoder(e)
-	e.WriteString(xmlHeader + "<methodResponse><params><param>")
+	if err := e.response(v); err != nil {
+		return err
+	}
+	_, err := w.Write(e.buf.Bytes())
+	return err
+}
+
+// response writes the methodResponse document carrying v.
+func (e *encoder) response(v any) error {
+	e.write(xmlHeader + "<methodResponse><params><param>")
 	if err := e.value(v, 0); err != nil {
 		return fmt.Errorf("rpc: result: %w", err)
 	}
-	e.WriteString("</param></params></methodResponse>\n")
-	_, err := w.Write(e.Bytes())
-	return err
+	e.write("</param></params></methodResponse>\n")
+	return e.err
 }
 
 // EncodeFault writes a methodResponse document carrying the fault f. It
@@ -67,32 +75,79 @@ func EncodeResponse(w io.Writer, v any) error {
 func EncodeFault(w io.Writer, f *Fault) error {
 	e := getEncoder()
 	defer putEncoder(e)
-	e.WriteString(xmlHeader + "<methodResponse><fault>")
+	e.write(xmlHeader + "<methodResponse><fault>")
 	fault := map[string]any{"faultCode": f.Code, "faultString": sanitize(f.Message)}
 	if err := e.value(fault, 0); err != nil {
 		return fmt.Errorf("rpc: fault: %w", err) // unreachable: both members are valid
 	}
-	e.WriteString("</fault></methodResponse>\n")
-	_, err := w.Write(e.Bytes())
+	e.write("</fault></methodResponse>\n")
+	_, err := w.Write(e.buf.Bytes())
 	return err
 }
 
-// encoder appends XML-RPC <value> elements to a buffer.
+// encoder appends XML-RPC <value> elements to its buffer or, once it has
+// a sink, hands them on in pieces of about flushAt bytes, so that a large
+// document never sits in memory whole: the server counts a big reply's
+// size with a sink that only counts, then writes it straight to the
+// connection.
 type encoder struct {
-	bytes.Buffer
+	buf  bytes.Buffer
+	sink io.Writer // nil: keep everything in buf
+	sent int64     // bytes handed to sink
+	err  error     // the sink's first error; output after it is dropped
 }
+
+// flushAt is the size of the pieces an encoder with a sink hands on.
+const flushAt = 32 << 10
+
+func (e *encoder) write(s string) {
+	if e.sink == nil {
+		e.buf.WriteString(s)
+		return
+	}
+	for len(s) > 0 {
+		n := min(len(s), flushAt-e.buf.Len())
+		e.buf.WriteString(s[:n])
+		s = s[n:]
+		e.spill()
+	}
+}
+
+// spill hands a full buffer to the sink.
+func (e *encoder) spill() {
+	if e.buf.Len() >= flushAt {
+		e.flush()
+	}
+}
+
+// flush hands what is buffered to the sink.
+func (e *encoder) flush() {
+	if e.err == nil && e.buf.Len() > 0 {
+		n, err := e.sink.Write(e.buf.Bytes())
+		e.sent += int64(n)
+		e.err = err
+	}
+	e.buf.Reset()
+}
+
+// size is the length of what was encoded so far.
+func (e *encoder) size() int64 { return e.sent + int64(e.buf.Len()) }
 
 // value writes v as a <value>. The common types are matched directly;
 // others (named types, typed slices and maps, pointers) go through reflect.
+// Once the sink has failed, it stops and returns the sink's error.
 func (e *encoder) value(v any, depth int) error {
+	if e.err != nil {
+		return e.err
+	}
 	if depth > maxEncodeDepth {
 		return fmt.Errorf("values nested deeper than %d levels (a value that contains itself?)", maxEncodeDepth)
 	}
-	e.WriteString("<value>")
+	e.write("<value>")
 	var err error
 	switch v := v.(type) {
 	case nil:
-		e.WriteString("<nil/>")
+		e.write("<nil/>")
 	case string:
 		err = e.str(v)
 	case bool:
@@ -110,17 +165,17 @@ func (e *encoder) value(v any, depth int) error {
 	case map[string]any:
 		err = e.structure(reflect.ValueOf(v), depth)
 	case []any:
-		e.WriteString("<array><data>")
+		e.write("<array><data>")
 		for _, x := range v {
 			if err = e.value(x, depth+1); err != nil {
 				break
 			}
 		}
-		e.WriteString("</data></array>")
+		e.write("</data></array>")
 	default:
 		err = e.reflectValue(reflect.ValueOf(v), depth)
 	}
-	e.WriteString("</value>")
+	e.write("</value>")
 	return err
 }
 
@@ -132,7 +187,7 @@ func (e *encoder) reflectValue(v reflect.Value, depth int) error {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
-			e.WriteString("<nil/>")
+			e.write("<nil/>")
 			return nil
 		}
 		return e.reflectValue(v.Elem(), depth+1)
@@ -158,13 +213,13 @@ func (e *encoder) reflectValue(v reflect.Value, depth int) error {
 		}
 		fallthrough
 	case reflect.Array:
-		e.WriteString("<array><data>")
+		e.write("<array><data>")
 		for i := range v.Len() {
 			if err := e.value(v.Index(i).Interface(), depth+1); err != nil {
 				return err
 			}
 		}
-		e.WriteString("</data></array>")
+		e.write("</data></array>")
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
 			return fmt.Errorf("cannot encode %s: struct member names must be strings", v.Type())
@@ -182,19 +237,19 @@ func (e *encoder) reflectValue(v reflect.Value, depth int) error {
 }
 
 func (e *encoder) str(s string) error {
-	e.WriteString("<string>")
+	e.write("<string>")
 	if err := e.text(s); err != nil {
 		return err
 	}
-	e.WriteString("</string>")
+	e.write("</string>")
 	return nil
 }
 
 func (e *encoder) boolean(b bool) {
 	if b {
-		e.WriteString("<boolean>1</boolean>")
+		e.write("<boolean>1</boolean>")
 	} else {
-		e.WriteString("<boolean>0</boolean>")
+		e.write("<boolean>0</boolean>")
 	}
 }
 
@@ -202,14 +257,14 @@ func (e *encoder) boolean(b bool) {
 // that strict peers (and kolo's i4-typed fields) may not read.
 func (e *encoder) integer(n int64) {
 	if n >= math.MinInt32 && n <= math.MaxInt32 {
-		e.WriteString("<int>")
-		e.WriteString(strconv.FormatInt(n, 10))
-		e.WriteString("</int>")
+		e.write("<int>")
+		e.write(strconv.FormatInt(n, 10))
+		e.write("</int>")
 		return
 	}
-	e.WriteString("<i8>")
-	e.WriteString(strconv.FormatInt(n, 10))
-	e.WriteString("</i8>")
+	e.write("<i8>")
+	e.write(strconv.FormatInt(n, 10))
+	e.write("</i8>")
 }
 
 // double writes plain decimal notation (no exponent), the only one the
@@ -218,16 +273,30 @@ func (e *encoder) double(f float64) error {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return fmt.Errorf("cannot encode %v: XML-RPC doubles are finite", f)
 	}
-	e.WriteString("<double>")
-	e.WriteString(strconv.FormatFloat(f, 'f', -1, 64))
-	e.WriteString("</double>")
+	e.write("<double>")
+	e.write(strconv.FormatFloat(f, 'f', -1, 64))
+	e.write("</double>")
 	return nil
 }
 
+// bytes encodes b straight into the buffer, in pieces when there is a
+// sink, so that a large value is never encoded whole.
 func (e *encoder) bytes(b []byte) {
-	e.WriteString("<base64>")
-	e.WriteString(base64.StdEncoding.EncodeToString(b))
-	e.WriteString("</base64>")
+	e.write("<base64>")
+	piece := len(b)
+	if e.sink != nil {
+		piece = 3 << 10 // a multiple of 3: padding only at the very end
+	}
+	for len(b) > 0 {
+		n := min(len(b), piece)
+		e.buf.Grow(base64.StdEncoding.EncodedLen(n)) // then AppendEncode writes in place
+		e.buf.Write(base64.StdEncoding.AppendEncode(e.buf.AvailableBuffer(), b[:n]))
+		b = b[n:]
+		if e.sink != nil {
+			e.spill()
+		}
+	}
+	e.write("</base64>")
 }
 
 // dateTime sends t in UTC at second precision, without a zone suffix,
@@ -236,9 +305,9 @@ func (e *encoder) dateTime(t time.Time) error {
 	if err := checkYear(t); err != nil {
 		return err
 	}
-	e.WriteString("<dateTime.iso8601>")
-	e.WriteString(t.UTC().Format(dateTimeFormat))
-	e.WriteString("</dateTime.iso8601>")
+	e.write("<dateTime.iso8601>")
+	e.write(t.UTC().Format(dateTimeFormat))
+	e.write("</dateTime.iso8601>")
 	return nil
 }
 
@@ -256,19 +325,19 @@ func checkYear(t time.Time) error {
 func (e *encoder) structure(m reflect.Value, depth int) error {
 	keys := m.MapKeys()
 	slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
-	e.WriteString("<struct>")
+	e.write("<struct>")
 	for _, k := range keys {
-		e.WriteString("<member><name>")
+		e.write("<member><name>")
 		if err := e.text(k.String()); err != nil {
 			return fmt.Errorf("member name: %w", err)
 		}
-		e.WriteString("</name>")
+		e.write("</name>")
 		if err := e.value(m.MapIndex(k).Interface(), depth+1); err != nil {
 			return fmt.Errorf("member %s: %w", excerpt(k.String()), err)
 		}
-		e.WriteString("</member>")
+		e.write("</member>")
 	}
-	e.WriteString("</struct>")
+	e.write("</struct>")
 	return nil
 }
 
@@ -302,13 +371,13 @@ func (e *encoder) text(s string) error {
 			esc = "&#xD;"
 		}
 		if esc != "" {
-			e.WriteString(s[start:i])
-			e.WriteString(esc)
+			e.write(s[start:i])
+			e.write(esc)
 			start = i + size
 		}
 		i += size
 	}
-	e.WriteString(s[start:])
+	e.write(s[start:])
 	return nil
 }
 

@@ -1,6 +1,9 @@
 package rpc
 
-import "sync"
+import (
+	"io"
+	"sync"
+)
 
 // Encoders are pooled: growing a fresh buffer up to the size of a batch
 // reply was most of the cost of encoding one. Every Encode function hands
@@ -12,14 +15,21 @@ const maxPooledEncoder = 1 << 20
 
 func getEncoder() *encoder {
 	e := encoders.Get().(*encoder)
-	e.Reset()
+	e.reset(nil)
 	return e
 }
 
 func putEncoder(e *encoder) {
-	if e.Cap() <= maxPooledEncoder {
+	if e.buf.Cap() <= maxPooledEncoder {
+		e.reset(nil) // drop the sink
 		encoders.Put(e)
 	}
+}
+
+// reset empties e and gives it sink (nil: none).
+func (e *encoder) reset(sink io.Writer) {
+	e.buf.Reset()
+	e.sink, e.sent, e.err = sink, 0, nil
 }
 
 // checkText reports, as encoder.text does, whether XML can carry s; the

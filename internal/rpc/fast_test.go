@@ -178,7 +178,7 @@ func TestFastPathFallsBack(t *testing.T) {
 		oneParam("<string>\xed\xa0\x80</string>"), // a surrogate in UTF-8
 		oneParam("<int>1</int><int>2</int>"),
 		"<!DOCTYPE methodCall><methodCall><methodName>m</methodName></methodCall>",
-		"\ufeff<methodCall><methodName>m</methodName></methodCall>",
+		"\ufeff\ufeff<methodCall><methodName>m</methodName></methodCall>", // one BOM is allowed, not two
 		"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><methodCall><methodName>m</methodName></methodCall>",
 		"<?xml version=\"1.1\"?><methodCall><methodName>m</methodName></methodCall>",
 		"<methodCall><methodName>m</methodName></methodCall><!-- end -->",

@@ -79,11 +79,16 @@ func putScanner(s *scanner) {
 // maxBytes. Otherwise (r is longer, or failed) it returns a reader that
 // replays what was read and then continues as r did, so that the slow
 // path, reading it, meets the same bytes, the same limit and the same
-// error at the same place as if it had read r itself.
-func (s *scanner) read(r io.Reader, maxBytes int64) io.Reader {
+// error at the same place as if it had read r itself. A known length
+// (0: unknown) sizes the buffer at once, rather than by doubling, which
+// copies and clears twice the body.
+func (s *scanner) read(r io.Reader, maxBytes, length int64) io.Reader {
 	limit := maxBytes // read one byte past the limit to tell "at" from "over"
 	if limit < math.MaxInt64 {
 		limit++
+	}
+	if length > 0 && length < limit && int64(cap(s.b)) <= length {
+		s.b = make([]byte, 0, length+1) // +1: room to meet the end
 	}
 	b := s.b[:0]
 	for int64(len(b)) < limit {

@@ -186,19 +186,23 @@ var xmlDecls = []string{
 // whitespace.
 func (s *scanner) prolog() bool {
 	const open, shut = "<?xml", "?>"
-	if bytes.HasPrefix(s.b, []byte(open)) {
-		end := bytes.Index(s.b, []byte(shut))
+	s.i = 0
+	if bytes.HasPrefix(s.b, bom) {
+		s.i = len(bom)
+	}
+	if rest := s.b[s.i:]; bytes.HasPrefix(rest, []byte(open)) {
+		end := bytes.Index(rest, []byte(shut))
 		if end < 0 {
 			return false
 		}
 		known := false
 		for _, d := range xmlDecls {
-			known = known || string(s.b[len(open):end]) == d
+			known = known || string(rest[len(open):end]) == d
 		}
 		if !known {
 			return false
 		}
-		s.i = end + len(shut)
+		s.i += end + len(shut)
 	}
 	s.skipSpace()
 	return true

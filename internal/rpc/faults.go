@@ -36,6 +36,7 @@ const (
 	MethodNotFound = -32601 // no such method
 	InvalidParams  = -32602 // wrong number or types of params
 	InternalError  = -32603 // the server failed; the detail is in its log
+	TransportError = -32300 // the request did not arrive whole: too slow, or cut off
 )
 
 // Faultf returns a Fault with a formatted message.

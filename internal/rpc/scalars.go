@@ -41,7 +41,7 @@ func parseScalar(typ, s string) (any, error) {
 		return nil, nil
 	}
 	// Unreachable: the caller only passes the types above.
-	return nil, fmt.Errorf("unknown type <%s>", typ)
+	return nil, fmt.Errorf("unknown type <%s>", clip(typ, maxQuoted))
 }
 
 // parseInt parses a decimal integer that must fit in bits. Surrounding

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,6 +37,8 @@ type Server struct {
 	log       *slog.Logger
 	authorize Authorizer     // nil: everyone may call everything
 	observe   func(CallInfo) // nil: nobody
+	creds     []Credential
+	budget    *budget
 
 	mu      sync.RWMutex
 	methods map[string]Method
@@ -47,7 +51,8 @@ func NewServer(lim Limits, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{lim: lim.orDefaults(), log: log, methods: map[string]Method{}}
+	lim = lim.orDefaults()
+	s := &Server{lim: lim, log: log, methods: map[string]Method{}, budget: newBudget(lim.MaxInflightBytes, lim.BusyWait)}
 	s.registerSystem()
 	return s
 }
@@ -90,34 +95,71 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	maxBody, f := s.admitRequest(r)
+	if f != nil {
+		s.observed("", f.Code, start)
+		s.refuse(w, r, f)
+		return
+	}
+	acct := &account{b: s.budget}
+	defer acct.release()
+	declared := r.ContentLength
+	if declared < 0 { // not declared: it may be as long as allowed
+		declared = maxBody
+	}
+	acct.body = bodyCharge(declared)
+	if !acct.reserve(r.Context(), acct.body) {
+		s.observed("", Unavailable, start)
+		s.refuse(w, r, s.budget.busy("a request of "+strconv.FormatInt(declared, 10)+" bytes", "nothing was done, retry"))
+		return
+	}
 	// MaxBytesReader also tells net/http to close the connection rather
 	// than read the rest of an oversized body.
-	body := http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
-	method, params, err := DecodeCall(body, s.lim)
+	lim := s.lim
+	lim.MaxBodyBytes = maxBody
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	method, params, err := decodeCall(body, lim, r.ContentLength)
 	if err != nil {
 		f, _ := asFault(err) // DecodeCall returns only faults
+		f = f.outgoing()
 		s.log.Info("rpc: refused request", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
+		if f.Code == TransportError {
+			w.Header().Set("Connection", "close") // what is left of the body cannot be read
+		}
 		s.observed("", f.Code, start)
 		s.writeFault(w, f)
 		return
 	}
-	result, err := s.call(withToken(r.Context(), PresentedToken(r)), method, params)
+	ctx := withAccount(withToken(r.Context(), PresentedToken(r)), acct)
+	result, err := s.call(ctx, method, params)
 	if err != nil {
 		f := s.faultOf(method, err)
 		s.observed(method, f.Code, start)
 		s.writeFault(w, f)
 		return
 	}
-	var buf bytes.Buffer
-	if err := EncodeResponse(&buf, result); err != nil {
-		s.log.Warn("rpc: cannot encode result", "method", method, "err", err)
-		s.observed(method, InternalError, start)
-		s.writeFault(w, Faultf(InternalError, "internal error: %v", err))
-		return
-	}
-	s.observed(method, 0, start)
-	writeXML(w, buf.Bytes())
+	s.observed(method, s.reply(ctx, w, acct, method, result), start)
 }
+
+// refuse answers f to a request whose body has not been read, and closes
+// the connection. A client that sends its whole body before it reads
+// (Python's xmlrpc.client does), or that is slow to read, would see the
+// connection reset instead of the fault, so a body of up to maxDrain
+// bytes is first read and thrown away, which costs no memory (and less
+// CPU than decoding it would have); a longer one is not read at all, and
+// neither is the body of a client that waits for "100 Continue".
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, f *Fault) {
+	s.log.Info("rpc: refused request before reading it", "remote", r.RemoteAddr, "code", f.Code, "fault", f.Message)
+	drain := min(2*s.lim.MaxBodyBytes, maxDrain)
+	if r.ContentLength <= drain && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, drain))
+	}
+	w.Header().Set("Connection", "close")
+	s.writeFault(w, f)
+}
+
+// maxDrain bounds what refuse reads of a refused body.
+const maxDrain = 8 << 20
 
 // call runs the named method. A panic in the handler is recovered, logged
 // with its stack and turned into an InternalError fault: one bad request
@@ -130,7 +172,7 @@ func (s *Server) call(ctx context.Context, name string, params []any) (result an
 	}
 	m, ok := s.lookup(name)
 	if !ok {
-		return nil, Faultf(MethodNotFound, "unknown method %q", name)
+		return nil, Faultf(MethodNotFound, "unknown method %s", excerpt(name))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -144,15 +186,16 @@ func (s *Server) call(ctx context.Context, name string, params []any) (result an
 // faultOf turns a handler's error into the fault to send.
 func (s *Server) faultOf(method string, err error) *Fault {
 	if f, ok := asFault(err); ok {
-		return f
+		return f.outgoing()
 	}
-	s.log.Warn("rpc: handler failed", "method", method, "err", err)
-	return Faultf(InternalError, "internal error: %v", err)
+	f := Faultf(InternalError, "internal error: %v", err).outgoing()
+	s.log.Warn("rpc: handler failed", "method", method, "err", f.Message)
+	return f
 }
 
 func (s *Server) writeFault(w http.ResponseWriter, f *Fault) {
 	var buf bytes.Buffer
-	if err := EncodeFault(&buf, f); err != nil {
+	if err := EncodeFault(&buf, f.outgoing()); err != nil {
 		// Unreachable: EncodeFault only fails on its writer, a buffer.
 		s.log.Error("rpc: cannot encode fault", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)

@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -64,7 +66,7 @@ func (s *Server) method(params []any) (Method, error) {
 	}
 	m, ok := s.lookup(name)
 	if !ok {
-		return Method{}, Faultf(MethodNotFound, "unknown method %q", name)
+		return Method{}, Faultf(MethodNotFound, "unknown method %s", excerpt(name))
 	}
 	return m, nil
 }
@@ -89,8 +91,17 @@ func (s *Server) methodSignature(_ context.Context, params []any) (any, error) {
 }
 
 // multicall runs each entry in order. A failing or malformed entry gets a
-// fault entry and the others still run: only a batch over the limit, or one
-// that is not an array, fails as a whole.
+// fault entry and the others still run: only a batch over the limit, or
+// one that is not an array, fails as a whole.
+//
+// The entries' results together may take Limits.MaxReplyBytes of XML: the
+// entry whose result would pass it gets a TooLarge fault instead, and the
+// entries after it are not run (each says so), so that a small request
+// cannot build a huge reply, while every entry that ran, and may have
+// written, still reports what it did. Each result is charged to the
+// request's account as it comes; room for a fault in every place is
+// charged first, so that no entry that ran loses its answer for want of
+// memory for a fault.
 func (s *Server) multicall(ctx context.Context, params []any) (any, error) {
 	if err := Arity(params, "calls"); err != nil {
 		return nil, err
@@ -102,28 +113,64 @@ func (s *Server) multicall(ctx context.Context, params []any) (any, error) {
 	if len(calls) > s.lim.MaxMulticall {
 		return nil, Faultf(TooLarge, "system.multicall of %d calls exceeds the limit of %d", len(calls), s.lim.MaxMulticall)
 	}
+	acct := accountFrom(ctx)
+	charged := acct.body + int64(len(calls))*maxFaultEntry
+	if !acct.reserve(ctx, charged) {
+		return nil, acct.b.busy(fmt.Sprintf("a system.multicall of %d calls", len(calls)), "nothing was done, retry")
+	}
+	limit := s.lim.MaxReplyBytes
 	results := make([]any, len(calls))
+	var (
+		used int64  // XML of the results so far
+		stop *Fault // once set, the entries left are not run
+	)
 	for i, c := range calls {
-		results[i] = s.multicallEntry(ctx, i, c)
-	}
-	return results, nil
-}
-
-// multicallEntry runs entry i (0-based) and returns its result entry.
-func (s *Server) multicallEntry(ctx context.Context, i int, c any) any {
-	start := time.Now()
-	name, result, f := s.runMulticallEntry(ctx, i, c)
-	if f != nil {
+		if stop == nil && ctx.Err() != nil {
+			// The client is gone: no one will read the results, and every
+			// entry still run would fail at once but leave its work
+			// (a read queued at a participant, say) to be done anyway.
+			stop = Faultf(Unavailable, "multicall entry not run: the request was cancelled")
+		}
+		if stop != nil {
+			results[i] = faultEntry(stop)
+			continue
+		}
+		start := time.Now()
+		name, result, f := s.multicallEntry(ctx, i, c)
+		if f == nil {
+			entry := []any{result}
+			n, err := valueSize(entry, limit-used)
+			switch {
+			case errors.Is(err, errOverLimit):
+				f = Faultf(TooLarge, "multicall entry %d ran, but its result would take the reply past the limit of %d bytes", i+1, limit)
+				stop = Faultf(TooLarge, "multicall entry not run: the reply reached the limit of %d bytes", limit)
+			case err != nil:
+				// One bad result costs its entry, not the whole batch.
+				s.log.Warn("rpc: cannot encode result", "method", name, "err", err)
+				f = Faultf(InternalError, "internal error: %v", err)
+			case !acct.reserve(ctx, charged+used+n):
+				f = acct.b.busy(fmt.Sprintf("the result of multicall entry %d", i+1), "the call was made, but its result was dropped")
+				stop = acct.b.busy("the reply", "this multicall entry was not run")
+			default:
+				used += n
+				results[i] = entry
+				s.observed(name, 0, start)
+				continue
+			}
+		}
+		results[i] = faultEntry(f)
 		s.observed(name, f.Code, start)
-		return faultEntry(f)
 	}
-	s.observed(name, 0, start)
-	return []any{result}
+	return multicallResults(results), nil
 }
 
-// runMulticallEntry runs entry i and returns the method it named (if
-// any) and its result or fault.
-func (s *Server) runMulticallEntry(ctx context.Context, i int, c any) (string, any, *Fault) {
+// maxFaultEntry bounds the XML of one fault entry: a message of
+// maxMessage bytes (plus clip's note), each of which XML may write as 5.
+const maxFaultEntry = 5*(maxMessage+32) + 256
+
+// multicallEntry runs entry i (0-based): the method it named (if any),
+// and its result or the fault that replaces it.
+func (s *Server) multicallEntry(ctx context.Context, i int, c any) (string, any, *Fault) {
 	name, params, f := parseMulticallEntry(i, c)
 	if f != nil {
 		return "", nil, f
@@ -135,13 +182,6 @@ func (s *Server) runMulticallEntry(ctx context.Context, i int, c any) (string, a
 	result, err := s.call(ctx, name, params)
 	if err != nil {
 		return name, nil, s.faultOf(name, err)
-	}
-	// Check here that the result can be encoded, so that one bad result
-	// costs its entry rather than the whole batch.
-	var e encoder
-	if err := e.value(result, 0); err != nil {
-		s.log.Warn("rpc: cannot encode result", "method", name, "err", err)
-		return name, nil, Faultf(InternalError, "internal error: %v", err)
 	}
 	return name, result, nil
 }
@@ -166,5 +206,6 @@ func parseMulticallEntry(i int, c any) (string, []any, *Fault) {
 }
 
 func faultEntry(f *Fault) map[string]any {
+	f = f.outgoing()
 	return map[string]any{"faultCode": f.Code, "faultString": f.Message}
 }

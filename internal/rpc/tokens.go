@@ -1,13 +1,15 @@
 package rpc
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 )
 
 // This file is the token-level half of the decoder: reading, limits,
@@ -24,11 +26,25 @@ type decoder struct {
 
 func newDecoder(r io.Reader, lim Limits, kind string) *decoder {
 	lim = lim.orDefaults()
-	x := xml.NewDecoder(&limitReader{r: r, left: lim.MaxBodyBytes})
+	x := xml.NewDecoder(skipBOM(&limitReader{r: r, left: lim.MaxBodyBytes}))
 	// Strict is the default; say so, because the checks of illegal
 	// characters, invalid UTF-8 and undefined entities depend on it.
 	x.Strict = true
 	return &decoder{x: x, lim: lim, kind: kind}
+}
+
+// bom is the UTF-8 byte order mark, which XML allows before the XML
+// declaration (XML 1.0, 4.3.3) and encoding/xml does not.
+var bom = []byte("\xef\xbb\xbf")
+
+// skipBOM returns a reader of r without its leading byte order mark, if
+// it has one. The fast path skips it too (scanner.prolog).
+func skipBOM(r io.Reader) io.Reader {
+	br := bufio.NewReader(r)
+	if b, _ := br.Peek(len(bom)); bytes.Equal(b, bom) {
+		_, _ = br.Discard(len(bom))
+	}
+	return br
 }
 
 // errBodyTooLarge is returned by limitReader once the body passes the limit.
@@ -50,14 +66,28 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		if n > 0 {
 			return 0, errBodyTooLarge
 		}
-		return 0, err
+		return 0, asReadError(err)
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
 	}
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
-	return n, err
+	return n, asReadError(err)
+}
+
+// readError marks an error of the body's reader, to tell it from
+// encoding/xml's own errors, which come out of the same Token call.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+func asReadError(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return &readError{err}
 }
 
 // at says where the decoder is, for fault messages.
@@ -89,9 +119,24 @@ func (d *decoder) token() (xml.Token, *Fault, error) {
 	}
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
-		return nil, Faultf(ParseError, "malformed XML: line %d: %s", se.Line, se.Msg), nil
+		// encoding/xml's messages quote the input (an entity or element
+		// name can be megabytes long): cut them.
+		return nil, Faultf(ParseError, "malformed XML: line %d: %s", se.Line, clip(se.Msg, maxQuoted*2)), nil
 	}
-	return nil, Faultf(ParseError, "reading XML: %v", err), nil
+	var re *readError
+	if !errors.As(err, &re) {
+		return nil, Faultf(ParseError, "malformed XML: %s", clip(err.Error(), maxQuoted*2)), nil
+	}
+	// The body could not be read: not a parse error, and the
+	// error's text (socket addresses) is no business of the client's.
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil, Faultf(TransportError, "%s body not received in time", d.kind), nil
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, Faultf(TransportError, "%s body ended before its declared length", d.kind), nil
+	}
+	return nil, Faultf(TransportError, "%s body could not be read", d.kind), nil
 }
 
 // mustToken is token for places where the document may not end.
@@ -142,7 +187,7 @@ func (d *decoder) end() *Fault {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			return Faultf(ParseError, "malformed XML: element <%s> after the root element", t.Name.Local)
+			return Faultf(ParseError, "malformed XML: element <%s> after the root element", clip(t.Name.Local, maxQuoted))
 		case xml.CharData:
 			if !isSpace(t) {
 				return Faultf(ParseError, "malformed XML: text after the root element")
@@ -182,7 +227,7 @@ func (d *decoder) noMoreChildren(parent string) *Fault {
 		return f
 	}
 	if ok {
-		return d.invalid("unexpected <%s> in <%s>", el.Name.Local, parent)
+		return d.invalid("unexpected <%s> in <%s>", clip(el.Name.Local, maxQuoted), parent)
 	}
 	return nil
 }
@@ -200,7 +245,7 @@ func (d *decoder) text(el string) (string, *Fault) {
 		case xml.CharData:
 			b.Write(t)
 		case xml.StartElement:
-			return "", d.invalid("unexpected <%s> in <%s>", t.Name.Local, el)
+			return "", d.invalid("unexpected <%s> in <%s>", clip(t.Name.Local, maxQuoted), el)
 		case xml.EndElement:
 			return b.String(), nil
 		}
@@ -215,18 +260,4 @@ func isSpace(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// excerpt quotes s for a fault message, cut short so that a huge or hostile
-// input cannot make a huge message.
-func excerpt(s string) string {
-	const max = 40
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		return fmt.Sprintf("%q...", s[:cut])
-	}
-	return fmt.Sprintf("%q", s)
 }
