@@ -67,3 +67,13 @@ func (c *Client) Status(ctx context.Context) (coordinator.Status, error) {
 	}
 	return DecodeStatus(res)
 }
+
+// Transactions lists what is not finished in the cluster (see the
+// transactions method).
+func (c *Client) Transactions(ctx context.Context) ([]coordinator.PendingTx, error) {
+	res, err := c.rpc.Call(ctx, "transactions")
+	if err != nil {
+		return nil, err
+	}
+	return DecodePending(res)
+}

@@ -23,7 +23,8 @@ func DefaultLimits() Limits {
 	return Limits{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxCompares: 128, MaxOps: 128}
 }
 
-// Register adds the public methods (put, get, delete, txn, status) and
+// Register adds the public methods (put, get, delete, txn, status,
+// transactions) and
 // the participants' tx.outcome to srv.
 func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 	key := func(ps []any) (string, error) {
@@ -133,6 +134,19 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 				return nil, err
 			}
 			return EncodeStatus(c.Status(ctx)), nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "transactions",
+		Help: "transactions(): what is not finished in the cluster, the oldest first: the coordinator's unfinished transactions " +
+			"joined with what each participant holds prepared ({txid, state, keys, age_seconds, prepared_at, silent, waits_for, records}). " +
+			"Keys are listed; values never are.",
+		Signature: [][]string{{"array"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps); err != nil {
+				return nil, err
+			}
+			return EncodePending(c.Pending(ctx)), nil
 		},
 	})
 	srv.Register(rpc.Method{

@@ -43,7 +43,7 @@ func EncodeStatus(st coordinator.Status) map[string]any {
 // an error.
 func DecodeStatus(v any) (coordinator.Status, error) {
 	var st coordinator.Status
-	d := decoder{}
+	d := decoder{method: "status"}
 	m := d.object(v, "status")
 	st.Epoch = uint64(d.int(m, "epoch"))
 	st.Committed = uint64(d.int(m, "committed"))
@@ -72,12 +72,16 @@ func DecodeStatus(v any) (coordinator.Status, error) {
 	return st, d.err
 }
 
-// decoder reads struct members, keeping the first type error.
-type decoder struct{ err error }
+// decoder reads struct members of a method's reply, keeping the first
+// type error.
+type decoder struct {
+	method string
+	err    error
+}
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = fmt.Errorf("api: status reply: "+format, args...)
+		d.err = fmt.Errorf("api: %s reply: "+format, append([]any{d.method}, args...)...)
 	}
 }
 
@@ -112,4 +116,38 @@ func (d *decoder) str(m map[string]any, name string) string {
 		d.fail("%s is %T, want string", name, v)
 	}
 	return s
+}
+
+func (d *decoder) float(m map[string]any, name string) float64 {
+	v, ok := m[name]
+	if !ok {
+		return 0
+	}
+	f, ok := v.(float64)
+	if !ok {
+		d.fail("%s is %T, want double", name, v)
+	}
+	return f
+}
+
+// strs reads an array of strings; a missing one is nil.
+func (d *decoder) strs(m map[string]any, name string) []string {
+	v, ok := m[name]
+	if !ok {
+		return nil
+	}
+	a, ok := v.([]any)
+	if !ok {
+		d.fail("%s is %T, want array", name, v)
+		return nil
+	}
+	out := make([]string, 0, len(a))
+	for _, e := range a {
+		s, ok := e.(string)
+		if !ok {
+			d.fail("%s holds a %T, want string", name, e)
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -41,7 +41,7 @@ func (c *Coordinator) Txn(ctx context.Context, t *protocol.Txn) (Result, error) 
 	x.m = m
 	c.txs.Store(id, x)
 	c.enter(protocol.Preparing)
-	waits := c.queue(rd) // nobody else can step x yet
+	waits := c.queue(x, rd) // nobody else can step x yet
 	c.carryOut(x, rd, waits)
 
 	select {

@@ -13,10 +13,12 @@ import (
 // transaction; the protocol's ordering rules are the machine's
 // (protocol.Machine.ready), not the order of statements here.
 
-// queue queues rd's records in the log and returns, per record, the wait
-// for its durability (nil for END, which nobody waits for).
-func (c *Coordinator) queue(rd protocol.Ready) []func() error {
+// queue queues rd's records of t in the log and returns, per record, the
+// wait for its durability (nil for END, which nobody waits for). The
+// caller holds t.mu, or nobody else can step t yet.
+func (c *Coordinator) queue(t *tx, rd protocol.Ready) []func() error {
 	var waits []func() error
+	t.logged = append(t.logged, rd.Records...)
 	for _, r := range rd.Records {
 		switch {
 		case r.Kind == protocol.KindEnd:

@@ -41,9 +41,10 @@ func (c *Coordinator) recover() {
 			x := newTx(c, rec.TxID, nil, func() { once.Do(done) })
 			m, rd := protocol.Recover(rec)
 			x.m = m
+			x.logged = append(x.logged, rec)
 			c.txs.Store(x.id, x)
 			c.enter(m.State())
-			c.carryOut(x, rd, c.queue(rd))
+			c.carryOut(x, rd, c.queue(x, rd))
 		}
 	}
 	c.goBackground(c.sweep)

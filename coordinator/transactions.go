@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // TxView is a transaction this coordinator has not finished, as an
@@ -21,6 +23,9 @@ type TxView struct {
 	// Since is when this coordinator took it on: when the write started,
 	// or, for one recovered from the log, when the recovery did.
 	Since time.Time
+	// Records are those its coordinator logged for it, in order: by this
+	// life, or the one recovery found in the log.
+	Records []protocol.Record
 }
 
 // Transactions lists the transactions this coordinator has not finished,
@@ -29,7 +34,10 @@ func (c *Coordinator) Transactions() []TxView {
 	var out []TxView
 	c.txs.Range(func(_, v any) bool {
 		t := v.(*tx)
-		out = append(out, TxView{ID: t.id, Keys: t.m.Keys(), State: t.state().String(), Since: t.started})
+		t.mu.Lock()
+		out = append(out, TxView{ID: t.id, Keys: t.m.Keys(), State: t.m.State().String(), Since: t.started,
+			Records: slices.Clone(t.logged)})
+		t.mu.Unlock()
 		return true
 	})
 	slices.SortFunc(out, func(a, b TxView) int { return compareTxIDs(a.ID, b.ID) })

@@ -25,6 +25,11 @@ type tx struct {
 	final   *answer             // once finished: the answer to late questions
 	retries atomic.Int32        // retry rounds so far, for the backoff
 	settled chan struct{}       // closed once the outcome is durable (or unknown)
+	// logged are the records queued for it (by this life, or recovered
+	// from the log), for operators (Transactions); loggedBuf holds the
+	// usual few without another allocation.
+	logged    []protocol.Record
+	loggedBuf [3]protocol.Record
 
 	started, decided time.Time // for the phase observer
 }
@@ -35,8 +40,10 @@ type answer struct {
 }
 
 func newTx(c *Coordinator, id string, txn *protocol.Txn, unlock func()) *tx {
-	return &tx{c: c, id: id, txn: txn, reply: make(chan protocol.Reply, 1), unlock: unlock,
+	t := &tx{c: c, id: id, txn: txn, reply: make(chan protocol.Reply, 1), unlock: unlock,
 		settled: make(chan struct{}), started: time.Now()}
+	t.logged = t.loggedBuf[:0]
+	return t
 }
 
 // step feeds ev to the machine and carries out what it asks. Records are
@@ -44,7 +51,7 @@ func newTx(c *Coordinator, id string, txn *protocol.Txn, unlock func()) *tx {
 func (t *tx) step(ev protocol.Event) {
 	t.mu.Lock()
 	rd := t.m.Step(ev)
-	waits := t.c.queue(rd)
+	waits := t.c.queue(t, rd)
 	t.mu.Unlock()
 	t.c.carryOut(t, rd, waits)
 }

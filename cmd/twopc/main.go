@@ -32,6 +32,7 @@ var commands = []command{
 	{"attack", "[flags] NAME", "send one of issue 13's attacks, for bench/hostile.sh", runAttack},
 	{"drill", "[flags]", "attack a cluster with load, kill -9 and SIGSTOP, then check linearizability", runDrill},
 	{"supervise", "[flags] -- COMMAND", "run 'twopc COMMAND' and restart it when it crashes (the deploy's background mode)", runSupervise},
+	{"txn", "list|explain TXID", "list the transactions not finished in the cluster, or explain one", runTxn},
 	{"txlog", "FILE", "list the transactions of a coordinator log still to be finished", runTxlog},
 	{"version", "", "print the version", func([]string) error { fmt.Println(versionString()); return nil }},
 }

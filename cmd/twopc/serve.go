@@ -124,7 +124,7 @@ func runCoordinator(args []string) error {
 	srv.SetObserver(m.ObserveCall)
 	return serve(log, *listen, web.New(web.Config{
 		RPC: srv, Metrics: m.Handler(), Ready: web.CoordinatorReadiness(status),
-		Page: web.NewPage(web.PageConfig{Status: status, Transactions: c.Transactions, Members: members,
+		Page: web.NewPage(web.PageConfig{Status: status, Pending: c.Pending,
 			Started: started, Version: versionString()}),
 		PageToken: rpc.NewSecret(clientToken),
 	}), sec)

@@ -5,7 +5,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"github.com/twopc/twopc/protocol"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -19,21 +18,15 @@ import (
 
 // PageConfig is what the status page shows.
 type PageConfig struct {
-	// Status and Transactions read the coordinator (Status through
-	// SharedStatus, preferably).
-	Status       func(context.Context) coordinator.Status
-	Transactions func() []coordinator.TxView
-	// Members are the participants whose prepared transactions it lists
-	// (the coordinator's own, as configured).
-	Members []coordinator.Member
+	// Status and Pending read the coordinator (Status through
+	// SharedStatus, preferably; Pending is Coordinator.Pending).
+	Status  func(context.Context) coordinator.Status
+	Pending func(context.Context) []coordinator.PendingTx
 	Started time.Time        // the process's start, for its uptime
 	Version string           // of the binary
 	Refresh time.Duration    // between reloads; default 2s
 	Now     func() time.Time // default time.Now
 }
-
-// probeTimeout bounds the page's questions to each participant.
-const probeTimeout = time.Second
 
 //go:embed page.html
 var pageHTML string
@@ -74,7 +67,7 @@ type pageData struct {
 	Participants []coordinator.ParticipantStatus
 	Counters     []counter
 	Log          *txlog.Stats // nil: not kept
-	Pending      []pendingTx
+	Pending      []coordinator.PendingTx
 }
 
 type counter struct {
@@ -104,39 +97,24 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// gather reads the coordinator and asks every participant what it holds
-// prepared, at once.
+// gather reads the coordinator, which asks every participant what it
+// holds prepared, at once.
 func (p *page) gather(ctx context.Context) pageData {
-	before := p.cfg.Transactions()
 	var (
-		st       coordinator.Status
-		mu       sync.Mutex
-		prepared = map[string][]protocol.PreparedTx{}
-		wg       sync.WaitGroup
+		st      coordinator.Status
+		pending []coordinator.PendingTx
+		wg      sync.WaitGroup
 	)
 	wg.Go(func() { st = p.cfg.Status(ctx) })
-	names := make([]string, len(p.cfg.Members))
-	for i, m := range p.cfg.Members {
-		names[i] = m.Name
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-			defer cancel()
-			if pts, err := m.PreparedTxs(ctx); err == nil {
-				mu.Lock()
-				prepared[m.Name] = pts
-				mu.Unlock()
-			}
-		})
-	}
+	wg.Go(func() { pending = p.cfg.Pending(ctx) })
 	wg.Wait()
-	after := p.cfg.Transactions()
 	now := p.cfg.Now()
 
 	d := pageData{
 		Now: now.UTC().Format(time.RFC3339), Refresh: max(1, int(p.cfg.Refresh/time.Second)),
 		Version: p.cfg.Version, Epoch: st.Epoch, Uptime: ageText(now.Sub(p.cfg.Started)),
 		Why: notReady(st), Participants: st.Participants, Log: st.Log,
-		Pending: withoutFinished(pendingTxs(now, after, names, prepared), before, after),
+		Pending: pending,
 	}
 	rates := p.rates.add(now, st.Committed, st.Aborted)
 	rate := func(i int) *float64 {
@@ -154,26 +132,6 @@ func (p *page) gather(ctx context.Context) pageData {
 		{"read cache misses", st.CacheMisses, false, nil, "gets that asked a participant"},
 	}
 	return d
-}
-
-// withoutFinished drops what only participants held at the probe but the
-// coordinator finished meanwhile (known before, gone after): the probes
-// and the coordinator's lists are not one snapshot.
-func withoutFinished(txs []pendingTx, before, after []coordinator.TxView) []pendingTx {
-	gone := map[string]bool{}
-	for _, v := range before {
-		gone[v.ID] = true
-	}
-	for _, v := range after {
-		delete(gone, v.ID)
-	}
-	out := txs[:0]
-	for _, t := range txs {
-		if !(t.State == "unknown" && gone[t.ID]) {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 func ageText(d time.Duration) string {

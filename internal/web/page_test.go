@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
-	"github.com/twopc/twopc/protocol"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,25 +13,13 @@ import (
 
 // fakeCoordinator is what the page reads, fixed by the test.
 type fakeCoordinator struct {
-	st  coordinator.Status
-	txs []coordinator.TxView
+	st      coordinator.Status
+	pending []coordinator.PendingTx
 }
 
 func (f *fakeCoordinator) Status(context.Context) coordinator.Status { return f.st }
-func (f *fakeCoordinator) Transactions() []coordinator.TxView        { return f.txs }
-
-// holder is a participant that only answers what it holds prepared.
-type holder struct {
-	coordinator.Participant // nil: the page calls nothing else
-	pts                     []protocol.PreparedTx
-	down                    bool
-}
-
-func (h holder) PreparedTxs(context.Context) ([]protocol.PreparedTx, error) {
-	if h.down {
-		return nil, errors.New("connection refused")
-	}
-	return h.pts, nil
+func (f *fakeCoordinator) Pending(context.Context) []coordinator.PendingTx {
+	return f.pending
 }
 
 func TestPageShowsAParticipantDown(t *testing.T) {
@@ -45,11 +31,11 @@ func TestPageShowsAParticipantDown(t *testing.T) {
 				{Name: "p2", URL: "http://127.0.0.1:2/RPC2", State: coordinator.StateOffline},
 			},
 			Log: &txlog.Stats{Bytes: 3 << 10, Records: 9}},
-		txs: []coordinator.TxView{{ID: "3.17", Keys: []string{"<b>k</b>"}, State: "committed", Since: now.Add(-90 * time.Second)}},
+		pending: []coordinator.PendingTx{{ID: "3.17", Keys: []string{"<b>k</b>"}, State: "committed", Age: 90 * time.Second,
+			Silent: []string{"p2"}, WaitsFor: "commit acknowledgement from p2 (offline)"}},
 	}
 	clock := now
-	h := NewPage(PageConfig{Status: fc.Status, Transactions: fc.Transactions, Started: now.Add(-time.Hour), Version: "v9", Now: func() time.Time { return clock },
-		Members: []coordinator.Member{{Name: "p1", Participant: holder{}}, {Name: "p2", Participant: holder{down: true}}}})
+	h := NewPage(PageConfig{Status: fc.Status, Pending: fc.Pending, Started: now.Add(-time.Hour), Version: "v9", Now: func() time.Time { return clock }})
 
 	code, body, hdr := do(t, h, "GET", "/")
 	if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
@@ -81,7 +67,7 @@ func TestPageShowsAParticipantDown(t *testing.T) {
 
 func TestPageWhenAllIsWell(t *testing.T) {
 	fc := &fakeCoordinator{st: coordinator.Status{Participants: []coordinator.ParticipantStatus{{Name: "p1", State: coordinator.StateActive}}}}
-	h := NewPage(PageConfig{Status: fc.Status, Transactions: fc.Transactions, Members: []coordinator.Member{{Name: "p1", Participant: holder{}}}})
+	h := NewPage(PageConfig{Status: fc.Status, Pending: fc.Pending})
 	_, body, _ := do(t, h, "GET", "/")
 	for _, want := range []string{`data-ready="true"`, `<p id="pending">None`, `class="state state-active">active<`, `<p id="txlog">Not kept`} {
 		if !strings.Contains(body, want) {

@@ -1,18 +1,16 @@
-package web
+package coordinator
 
 import (
 	"github.com/twopc/twopc/protocol"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twopc/twopc/coordinator"
 )
 
 func TestPendingTxs(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
-	txs := []coordinator.TxView{
+	txs := []TxView{
 		{ID: "2.7", Keys: []string{"a"}, State: "committed", Since: ago(3 * time.Second)},
 		{ID: "2.8", Keys: []string{"b"}, State: "preparing", Since: ago(time.Second)},
 		{ID: "2.9", Keys: []string{"c"}, State: "committed", Since: ago(2 * time.Second)},
@@ -32,7 +30,7 @@ func TestPendingTxs(t *testing.T) {
 		{"2.7", "committed", "3s", "p1", "commit acknowledgement from p1, p2 (offline)"},
 		{"2.9", "committed", "2s", "", "commit acknowledgement from p2 (offline)"},
 		{"2.8", "preparing", "1s", "p1,p3", "votes of p2"},
-		{"0.5", "unknown", "unknown", "p3", "presumed abort"}, // reloaded at a restart: no age
+		{"0.5", "unknown", "0s", "p3", "presumed abort"}, // reloaded at a restart: no age
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d transactions, want %d: %+v", len(got), len(want), got)
@@ -42,8 +40,8 @@ func TestPendingTxs(t *testing.T) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.ID != w.id || g.State != w.state || ageText(g.Age) != w.age || strings.Join(g.PreparedAt, ",") != w.at || !strings.Contains(g.WaitsFor, w.waits) {
-			t.Errorf("%d: got %s %s age %s at %v waits for %q\nwant %+v", i, g.ID, g.State, ageText(g.Age), g.PreparedAt, g.WaitsFor, w)
+		if g.ID != w.id || g.State != w.state || g.Age.String() != w.age || strings.Join(g.PreparedAt, ",") != w.at || !strings.Contains(g.WaitsFor, w.waits) {
+			t.Errorf("%d: got %s %s age %s at %v waits for %q\nwant %+v", i, g.ID, g.State, g.Age, g.PreparedAt, g.WaitsFor, w)
 		}
 	}
 
@@ -59,50 +57,11 @@ func TestPendingTxs(t *testing.T) {
 // What only participants held when they were asked, but the coordinator
 // finished meanwhile, is not shown as unknown.
 func TestWithoutFinished(t *testing.T) {
-	txs := []pendingTx{{ID: "1.1", State: "unknown"}, {ID: "1.2", State: "unknown"}, {ID: "1.3", State: "committed"}}
-	before := []coordinator.TxView{{ID: "1.1"}, {ID: "1.3"}}
-	after := []coordinator.TxView{{ID: "1.3"}}
+	txs := []PendingTx{{ID: "1.1", State: "unknown"}, {ID: "1.2", State: "unknown"}, {ID: "1.3", State: "committed"}}
+	before := []TxView{{ID: "1.1"}, {ID: "1.3"}}
+	after := []TxView{{ID: "1.3"}}
 	got := withoutFinished(txs, before, after)
 	if len(got) != 2 || got[0].ID != "1.2" || got[1].ID != "1.3" {
 		t.Errorf("%+v, want 1.2 (never the coordinator's) and 1.3", got)
-	}
-}
-
-func TestRateMeter(t *testing.T) {
-	m := &rateMeter{window: time.Minute}
-	t0 := time.Unix(1000, 0)
-	if r := m.add(t0, 100); r != nil {
-		t.Errorf("first reading: %v, want no rate yet", r)
-	}
-	if r := m.add(t0.Add(10*time.Second), 150); len(r) != 1 || r[0] != 5 {
-		t.Errorf("50 in 10s: %v, want 5/s", r)
-	}
-	// Readings older than the window stop counting, but one is kept so
-	// that the rate spans the whole window.
-	m.add(t0.Add(70*time.Second), 400)
-	if r := m.add(t0.Add(80*time.Second), 450); len(r) != 1 || r[0] != 300.0/70 {
-		t.Errorf("after the window moved: %v, want (450-150)/70s", r)
-	}
-	if r := m.add(t0.Add(90*time.Second), 3); r != nil {
-		t.Errorf("a counter that went down (a restart): %v, want no rate", r)
-	}
-	if r := m.add(t0.Add(100*time.Second), 13); len(r) != 1 || r[0] != 1 {
-		t.Errorf("after the reset: %v, want 1/s", r)
-	}
-}
-
-func TestKeysText(t *testing.T) {
-	for _, tc := range []struct {
-		keys []string
-		want string
-	}{
-		{[]string{"a"}, `"a"`},
-		{[]string{"a", "b\x00"}, `"a", "b\x00"`},
-		{[]string{"1", "2", "3", "4", "5", "6"}, `"1", "2", "3", "4" and 2 more`},
-		{[]string{strings.Repeat("k", 50)}, `"` + strings.Repeat("k", 48) + `"…`},
-	} {
-		if got := keysText(tc.keys); got != tc.want {
-			t.Errorf("keysText(%q) = %s, want %s", tc.keys, got, tc.want)
-		}
 	}
 }
