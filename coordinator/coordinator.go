@@ -55,6 +55,9 @@ type Config struct {
 	// Pending are the STAGED and COMMIT records the log holds without an
 	// outcome (txlog.State.Pending), in log order.
 	Pending []protocol.Record
+	// Excluded are the participants the log says left the write set
+	// (txlog.State.Excluded): recovery does not wait for them.
+	Excluded []string
 
 	// PrepareTimeout bounds the prepare phase (default 2s).
 	PrepareTimeout time.Duration

@@ -31,7 +31,7 @@ func (s *scripted) Read(context.Context, ...string) ([]protocol.KeyState, error)
 // driven into state s.
 func machineIn(s protocol.State) *protocol.Machine {
 	if s == protocol.Resolving {
-		m, _ := protocol.Recover(protocol.Record{Kind: protocol.KindStaged, TxID: "1.1", Participants: []string{"p"}, Keys: []string{"k"}})
+		m, _ := protocol.Recover(protocol.Record{Kind: protocol.KindStaged, TxID: "1.1", Participants: []string{"p"}, Keys: []string{"k"}}, nil)
 		return m
 	}
 	m, _ := protocol.Start("1.1", []string{"p"}, []string{"k"})

@@ -39,7 +39,7 @@ func (c *Coordinator) recover() {
 		for _, rec := range group {
 			var once sync.Once
 			x := newTx(c, rec.TxID, nil, func() { once.Do(done) })
-			m, rd := protocol.Recover(rec)
+			m, rd := protocol.Recover(rec, c.cfg.Excluded)
 			x.m = m
 			x.logged = append(x.logged, rec)
 			c.txs.Store(x.id, x)

@@ -114,16 +114,19 @@ const (
 	EvAcked                       // From acknowledged the Msg call (commit or abort)
 	EvHeld                        // From answered MsgAskHeld: Held
 	EvRetry                       // the retry timer fired
+	// EvExcluded: From left the write set, and that decision is durable
+	// (the driver steps every machine with it only then).
+	EvExcluded
 )
 
-var eventNames = [...]string{"vote", "call-failed", "durable", "log-failed", "asked", "acked", "held", "retry"}
+var eventNames = [...]string{"vote", "call-failed", "durable", "log-failed", "asked", "acked", "held", "retry", "excluded"}
 
 func (k EventKind) String() string { return eventNames[k] }
 
 // Event is one input to a Machine.
 type Event struct {
 	Kind   EventKind
-	From   string  // participant name: vote, call-failed, acked, held; asked (optional)
+	From   string  // participant name: vote, call-failed, acked, held, excluded; asked (optional)
 	Vote   Vote    // EvVote
 	Msg    MsgKind // EvCallFailed, EvAcked: which call
 	Record Kind    // EvDurable

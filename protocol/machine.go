@@ -26,7 +26,11 @@ type Machine struct {
 	held    mask          // Resolving: participants holding it prepared
 	out     mask          // calls of the current round without an answer yet
 	acked   mask          // participants that applied the decision
-	asked   bool          // someone waits for an answer to their question
+	// gone are participants excluded from the write set (their exclusion
+	// durable): no vote, acknowledgement or answer is awaited from them,
+	// and they are sent nothing more. They catch up from a snapshot.
+	gone    mask
+	asked   bool // someone waits for an answer to their question
 	replied bool
 	freed   bool // keys released
 }
@@ -53,22 +57,43 @@ func Start(id string, participants, keys []string) (*Machine, Ready) {
 
 // Recover rebuilds a transaction from a record the log holds without an
 // outcome: a COMMIT is told to every participant again (commit is
-// idempotent); a STAGED is resolved by asking the participants.
-func Recover(rec Record) (*Machine, Ready) {
+// idempotent); a STAGED is resolved by asking the participants. Those in
+// excluded (the log's durable exclusions) are left out, as EvExcluded
+// would.
+func Recover(rec Record, excluded []string) (*Machine, Ready) {
+	var m *Machine
 	switch rec.Kind {
 	case KindCommit:
-		m := newMachine(rec.TxID, rec.Participants, rec.Keys, Committed)
+		m = newMachine(rec.TxID, rec.Participants, rec.Keys, Committed)
 		m.durable[KindStaged], m.durable[KindCommit] = true, true
-		m.round, m.out = MsgCommit, m.all
-		return m, m.ready(Ready{Messages: m.send(MsgCommit, m.all)})
+		m.round = MsgCommit
 	case KindStaged:
-		m := newMachine(rec.TxID, rec.Participants, rec.Keys, Resolving)
+		m = newMachine(rec.TxID, rec.Participants, rec.Keys, Resolving)
 		m.durable[KindStaged] = true
-		m.round, m.out = MsgAskHeld, m.all
-		return m, m.ready(Ready{Messages: m.send(MsgAskHeld, m.all)})
+		m.round = MsgAskHeld
+	default:
+		panic(fmt.Sprintf("protocol: Recover: a %s record has no transaction to finish", rec.Kind))
 	}
-	panic(fmt.Sprintf("protocol: Recover: a %s record has no transaction to finish", rec.Kind))
+	for _, name := range excluded {
+		if p := m.index(name); p >= 0 {
+			m.gone |= 1 << p
+		}
+	}
+	m.out = m.needed()
+	if m.out == 0 { // every participant excluded: nobody to tell or ask
+		from := m.state
+		rd := m.roundDone()
+		rd.From, rd.To = from, m.state
+		return m, m.ready(rd)
+	}
+	if m.state == Resolving {
+		return m, m.ready(Ready{Messages: m.send(MsgAskHeld, m.out)})
+	}
+	return m, m.ready(Ready{Messages: m.send(MsgCommit, m.out)})
 }
+
+// needed are the participants still in the write set.
+func (m *Machine) needed() mask { return m.all &^ m.gone }
 
 func newMachine(id string, participants, keys []string, s State) *Machine {
 	if len(participants) == 0 || len(participants) > MaxParticipants {
@@ -160,6 +185,36 @@ func (m *Machine) step(ev Event) Ready {
 		return m.roundDone()
 	case EvRetry:
 		return m.retry()
+	case EvExcluded:
+		return m.onExcluded(p)
+	}
+	return Ready{}
+}
+
+// onExcluded takes participant p out of what the transaction waits for:
+// its exclusion is durable, so the transaction may commit without its
+// vote (the write set no longer has it) and finish without its
+// acknowledgement (it will catch up from a snapshot).
+func (m *Machine) onExcluded(p int) Ready {
+	if p < 0 || m.gone.has(p) {
+		return Ready{}
+	}
+	m.gone |= 1 << p
+	wasOut := m.out.has(p)
+	m.out = m.out.without(p)
+	switch m.state {
+	case Preparing:
+		return m.decide()
+	case Committed, Aborted, Resolving:
+		if wasOut {
+			return m.roundDone()
+		}
+		if m.state == Committed && m.out == 0 && m.acked|m.gone == m.all {
+			return m.roundDone() // the retry waited only for p
+		}
+		if m.state == Resolving && m.out == 0 && m.held|m.gone == m.all {
+			return m.roundDone()
+		}
 	}
 	return Ready{}
 }
@@ -187,7 +242,7 @@ func (m *Machine) onVote(p int, v *Vote) Ready {
 // A transaction whose votes all say read-only is finished at once: no
 // participant holds anything, and its reply depends on no record.
 func (m *Machine) decide() Ready {
-	if m.voted != m.all {
+	if m.voted|m.gone != m.all || m.vote == nil {
 		return Ready{}
 	}
 	if m.vote.Kind == VoteReadOnly {
@@ -215,8 +270,8 @@ func (m *Machine) committedReply() *Reply {
 // aborts, the client's reply and the answers to questions.
 func (m *Machine) abort(cause Cause, reason string) Ready {
 	m.become(Aborting)
-	m.round, m.out, m.acked = MsgAbort, m.all, 0
-	rd := Ready{Records: []Record{{Kind: KindAbort, TxID: m.id}}, Messages: m.send(MsgAbort, m.all), Answer: m.answer(false)}
+	m.round, m.out, m.acked = MsgAbort, m.needed(), 0
+	rd := Ready{Records: []Record{{Kind: KindAbort, TxID: m.id}}, Messages: m.send(MsgAbort, m.out), Answer: m.answer(false)}
 	if m.client && !m.replied {
 		m.replied = true
 		rd.Reply = &Reply{Kind: ReplyAborted, Cause: cause, Reason: reason}
@@ -234,8 +289,8 @@ func (m *Machine) onDurable(k Kind) Ready {
 		m.become(Committed)
 		rd := Ready{Answer: m.answer(true)}
 		if m.round != MsgCommit { // decided while preparing: commits not sent yet
-			m.round, m.out = MsgCommit, m.all
-			rd.Messages = m.send(MsgCommit, m.all)
+			m.round, m.out = MsgCommit, m.needed()
+			rd.Messages = m.send(MsgCommit, m.out)
 		}
 		return rd
 	case m.state == Aborting && k == KindAbort:
@@ -290,7 +345,7 @@ func (m *Machine) roundDone() Ready {
 	}
 	switch m.state {
 	case Committed:
-		if m.acked == m.all {
+		if m.acked|m.gone == m.all {
 			m.become(Finished)
 			return Ready{Records: []Record{{Kind: KindEnd, TxID: m.id}}, Release: m.release()}
 		}
@@ -300,13 +355,13 @@ func (m *Machine) roundDone() Ready {
 		m.become(Finished)
 		return Ready{Release: m.release()}
 	case Resolving:
-		if m.held == m.all {
-			// Every vote was YES, and aborts are logged before anyone
-			// hears of them: nobody was told abort, and the client may
-			// have been told success. It commits.
+		if m.held|m.gone == m.all {
+			// Every vote of the write set was YES, and aborts are logged
+			// before anyone hears of them: nobody was told abort, and the
+			// client may have been told success. It commits.
 			m.become(Committing)
-			m.round, m.out = MsgCommit, m.all
-			return Ready{Records: []Record{m.record(KindCommit)}, Messages: m.send(MsgCommit, m.all), Answer: m.answer(true)}
+			m.round, m.out = MsgCommit, m.needed()
+			return Ready{Records: []Record{m.record(KindCommit)}, Messages: m.send(MsgCommit, m.out), Answer: m.answer(true)}
 		}
 		return Ready{Retry: true}
 	}
@@ -320,10 +375,10 @@ func (m *Machine) retry() Ready {
 	}
 	switch m.state {
 	case Committed:
-		m.out = m.all &^ m.acked
+		m.out = m.needed() &^ m.acked
 		return Ready{Messages: m.send(MsgCommit, m.out)}
 	case Resolving:
-		m.out = m.all &^ m.held
+		m.out = m.needed() &^ m.held
 		return Ready{Messages: m.send(MsgAskHeld, m.out)}
 	}
 	return Ready{}
@@ -428,7 +483,7 @@ func (m *Machine) ready(rd Ready) Ready {
 		switch {
 		case r.Kind == ReplyAborted:
 			need(KindAbort, "abort replied")
-		case r.Kind == ReplyCommitted && m.vote.Kind != VoteReadOnly && (m.voted != m.all || !m.durable[KindStaged]):
+		case r.Kind == ReplyCommitted && m.vote.Kind != VoteReadOnly && (m.voted|m.gone != m.all || !m.durable[KindStaged]):
 			panic(fmt.Sprintf("protocol: %s: success replied before every vote and STAGED are durable", m.id))
 		}
 	}
@@ -448,8 +503,8 @@ func (m *Machine) String() string {
 	if m.vote != nil {
 		fmt.Fprintf(&b, " vote=%d:%s", m.vote.Kind, m.vote.describe())
 	}
-	fmt.Fprintf(&b, " voted=%b held=%b out=%b acked=%b asked=%v client=%v replied=%v freed=%v",
-		m.voted, m.held, m.out, m.acked, m.asked, m.client, m.replied, m.freed)
+	fmt.Fprintf(&b, " voted=%b held=%b out=%b acked=%b gone=%b asked=%v client=%v replied=%v freed=%v",
+		m.voted, m.held, m.out, m.acked, m.gone, m.asked, m.client, m.replied, m.freed)
 	return b.String()
 }
 
@@ -478,12 +533,16 @@ func (m *Machine) AppendKey(b []byte) []byte {
 	return b
 }
 
-// AppendParticipantKey appends what the machine knows of its p'th
-// participant: whether it voted, holds the transaction, has a call out,
-// acknowledged.
-func (m *Machine) AppendParticipantKey(b []byte, p int) []byte {
+// AppendParticipantKey appends what the machine knows of participant
+// name: whether it is one of its participants, voted, holds the
+// transaction, has a call out, acknowledged, is excluded.
+func (m *Machine) AppendParticipantKey(b []byte, name string) []byte {
+	p := m.index(name)
+	if p < 0 {
+		return append(b, 0x80)
+	}
 	bits := byte(0)
-	for i, s := range []mask{m.voted, m.held, m.out, m.acked} {
+	for i, s := range []mask{m.voted, m.held, m.out, m.acked, m.gone} {
 		if s.has(p) {
 			bits |= 1 << i
 		}

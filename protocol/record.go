@@ -26,6 +26,10 @@ const (
 	// acknowledged its commit, or no participant had anything to write.
 	// Losing it only means commits are re-sent after a restart.
 	KindEnd Kind = "end"
+	// KindExclude: a participant left the write set (Participants holds
+	// its one name). Durable before any transaction commits without its
+	// vote; it stays excluded until it rejoins.
+	KindExclude Kind = "exclude"
 )
 
 // Record is one decision-log record. Only the fields of its Kind are set.

@@ -105,7 +105,11 @@ func scriptStep(m *Machine, f []string) (*Machine, Ready, error) {
 		m, rd := Start(arg(1), list(arg(2)), list(arg(3)))
 		return m, rd, nil
 	case "recover":
-		m, rd := Recover(Record{Kind: Kind(arg(1)), TxID: arg(2), Participants: list(arg(3)), Keys: list(arg(4))})
+		var excluded []string // "recover KIND TXID PARTS KEYS excluded P,Q"
+		if arg(5) == "excluded" {
+			excluded = list(arg(6))
+		}
+		m, rd := Recover(Record{Kind: Kind(arg(1)), TxID: arg(2), Participants: list(arg(3)), Keys: list(arg(4))}, excluded)
 		return m, rd, nil
 	}
 	if m == nil {
@@ -140,6 +144,8 @@ func scriptStep(m *Machine, f []string) (*Machine, Ready, error) {
 		ev.Kind, ev.Held = EvHeld, arg(2) == "yes"
 	case "retry":
 		ev.Kind = EvRetry
+	case "excluded":
+		ev.Kind = EvExcluded
 	case "log-failed":
 		ev.Kind, ev.Err = EvLogFailed, strings.Join(f[1:], " ")
 	default:

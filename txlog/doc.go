@@ -39,14 +39,16 @@ body: the bytes after the first space up to, not including, the newline.
 Fields are separated by exactly one space. The kinds are:
 
 	format <n>
-	    The records after it are in format n. This code writes format 2
-	    and reads 1 and 2; a file starts with its format line. Format 1
+	    The records after it are in format n. This code writes format 3
+	    and reads 1 to 3; a file starts with its format line. Format 1
 	    (before multi-key transactions) had no format line and one key per
-	    record. A greater n, or one smaller than an earlier format line,
-	    is corruption: a file written by a newer twopc is refused, never
-	    misread. For the same reason Open rewrites a format 1 file in
-	    format 2 (by compaction) before appending to it: an older twopc
-	    then stops at the first line, "unknown kind format".
+	    record; format 2 had no exclude records. A greater n, or one
+	    smaller than an earlier format line, is corruption: a file written
+	    by a newer twopc is refused, never misread. For the same reason
+	    Open rewrites a file of an older format in this one (by
+	    compaction) before appending to it: an older twopc then stops at
+	    the first line ("unknown kind format", or "written by a newer
+	    twopc").
 
 	epoch <n>
 	    A coordinator incarnation started. n is a decimal uint64 without
@@ -67,11 +69,17 @@ Fields are separated by exactly one space. The kinds are:
 	    The decision to abort txid was made.
 
 	end <txid>
-	    Every participant acknowledged the commit of txid.
+	    Every participant acknowledged the commit of txid (or was
+	    excluded).
+
+	exclude <participant>
+	    The participant left the write set: transactions may commit
+	    without its vote and finish without its acknowledgement. Written
+	    durably before any transaction does so.
 
 Examples (the CRCs are real):
 
-	5a1bec3d format 2
+	a8706f3e format 3
 	a056e9c2 epoch 7
 	afde8e07 staged 7.1523 p1,p2,p3 "user:42"
 	6c6e28f5 commit 7.1523 p1,p2,p3 "user:42"
@@ -79,6 +87,7 @@ Examples (the CRCs are real):
 	fb95b02c staged 7.1524 p1,p2,p3 "user:7"
 	c9256d7a abort 7.1524
 	c4909115 staged 7.1525 p1,p2,p3 "acct:alice" "acct:bob"
+	c3697e60 exclude p3
 
 The encoding is canonical: a line is accepted only if re-encoding the record
 it holds gives back the very same bytes (no "007", no `raw` keys, no "\x41"
@@ -98,6 +107,9 @@ Records are applied in file order:
     fields and position).
   - abort, end: txid is no longer pending. One for a txid that is not
     pending (unknown, already ended, or compacted away) is ignored.
+  - exclude: the participant is excluded (State.Excluded); a repeat is
+    ignored. Recovery leaves excluded participants out of every pending
+    transaction (protocol.Recover).
 
 So the fate of a txid is decided by its last record: a commit after an end
 makes it pending again. That errs on the safe side (a commit re-sent to a
@@ -149,8 +161,10 @@ re-reads what actually reached the file.
 
 # Compaction
 
-The log keeps its own set of live records: the latest epoch and every pending
-staged or commit record. Compaction writes the format line, then them, in log order, to <path>.compact.tmp, fsyncs
+The log keeps its own set of live records: the latest epoch, every
+exclusion, and every pending staged or commit record. Compaction writes the
+format line, then them (exclusions sorted, transactions in log order) to
+<path>.compact.tmp, fsyncs
 it, renames it over the log, fsyncs the directory, and continues appending
 to the new file. It runs inside the writer goroutine between batches, so a
 record appended meanwhile is queued and lands in the new file. It runs

@@ -16,8 +16,8 @@ import (
 
 // Format is the format this code writes: the number in the "format" line
 // at the head of every file it writes (doc.go). It reads formats 1
-// (files without a format line) and 2.
-const Format = 2
+// (files without a format line), 2 and 3.
+const Format = 3
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -73,6 +73,16 @@ func check(r protocol.Record) error {
 		if err := checkWord("txid", r.TxID); err != nil {
 			return err
 		}
+	case protocol.KindExclude:
+		if r.Epoch != 0 || r.Format != 0 || r.TxID != "" || len(r.Keys) != 0 || len(r.Participants) != 1 {
+			return fmt.Errorf("%s record needs one participant and nothing else", r.Kind)
+		}
+		if err := checkWord("participant", r.Participants[0]); err != nil {
+			return err
+		}
+		if strings.IndexByte(r.Participants[0], ',') >= 0 {
+			return fmt.Errorf("participant %q contains a comma", r.Participants[0])
+		}
 	default:
 		return fmt.Errorf("unknown kind %q", r.Kind)
 	}
@@ -121,6 +131,8 @@ func appendBody(dst []byte, r protocol.Record) []byte {
 		}
 	case protocol.KindAbort, protocol.KindEnd:
 		dst = append(dst, r.TxID...)
+	case protocol.KindExclude:
+		dst = append(dst, r.Participants[0]...)
 	}
 	return dst
 }
@@ -195,6 +207,8 @@ func parseBody(body []byte) (protocol.Record, error) {
 		r = protocol.Record{Kind: k, TxID: f[0], Participants: strings.Split(f[1], ","), Keys: keys}
 	case protocol.KindAbort, protocol.KindEnd:
 		r = protocol.Record{Kind: k, TxID: string(rest)}
+	case protocol.KindExclude:
+		r = protocol.Record{Kind: k, Participants: []string{string(rest)}}
 	default:
 		return protocol.Record{}, fmt.Errorf("unknown kind %q", kind)
 	}

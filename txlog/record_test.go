@@ -24,6 +24,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Kind: protocol.KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2"}, Keys: []string{"k"}},
 		{Kind: protocol.KindAbort, TxID: "7.1524"},
 		{Kind: protocol.KindFormat, Format: 2},
+		{Kind: protocol.KindExclude, Participants: []string{"nœud-3"}},
 		{Kind: protocol.KindCommit, TxID: "7.1525", Participants: []string{"p1"}, Keys: []string{"", "\"q\"", "a b", "z"}},
 	} {
 		l := line(rec)
@@ -54,7 +55,8 @@ func TestDocExamples(t *testing.T) {
 		line(endRec("7.1523")),
 		line(protocol.Record{Kind: protocol.KindStaged, TxID: "7.1524", Participants: []string{"p1", "p2", "p3"}, Keys: []string{"user:7"}}),
 		line(protocol.Record{Kind: protocol.KindAbort, TxID: "7.1524"}),
-		line(protocol.Record{Kind: protocol.KindFormat, Format: 2}),
+		line(protocol.Record{Kind: protocol.KindFormat, Format: Format}),
+		line(protocol.Record{Kind: protocol.KindExclude, Participants: []string{"p3"}}),
 		line(protocol.Record{Kind: protocol.KindStaged, TxID: "7.1525", Participants: []string{"p1", "p2", "p3"}, Keys: []string{"acct:alice", "acct:bob"}}),
 	} {
 		if !strings.Contains(string(doc), "\t"+want) {
@@ -94,6 +96,11 @@ func TestInvalidRecords(t *testing.T) {
 		{Kind: protocol.KindCommit, TxID: "t", Participants: []string{"p"}, Keys: []string{"a", "a"}}, // repeated
 		{Kind: protocol.KindFormat},
 		{Kind: protocol.KindFormat, Format: 2, Epoch: 1},
+		{Kind: protocol.KindExclude},
+		{Kind: protocol.KindExclude, Participants: []string{"p1", "p2"}},
+		{Kind: protocol.KindExclude, Participants: []string{"p 1"}},
+		{Kind: protocol.KindExclude, Participants: []string{"p1,p2"}},
+		{Kind: protocol.KindExclude, Participants: []string{"p1"}, TxID: "t"},
 	} {
 		if err := check(rec); err == nil {
 			t.Errorf("check(%#v) = nil, want an error", rec)
@@ -135,6 +142,9 @@ func TestParseLineErrors(t *testing.T) {
 		{strings.TrimSuffix(framed("epoch 18446744073709551616"), "\n"), false},
 		{strings.TrimSuffix(framed("epoch 7 "), "\n"), false},
 		{strings.TrimSuffix(framed("commit t p"), "\n"), false},
+		{strings.TrimSuffix(framed("exclude"), "\n"), false},
+		{strings.TrimSuffix(framed("exclude p1 p2"), "\n"), false},
+		{strings.TrimSuffix(framed("exclude p1,p2"), "\n"), false},
 		{strings.TrimSuffix(framed("commit t p k"), "\n"), false},
 		{strings.TrimSuffix(framed(`commit t p "k" `), "\n"), false},
 		{strings.TrimSuffix(framed(`commit t p, "k"`), "\n"), false},
@@ -165,6 +175,7 @@ func FuzzParseLine(f *testing.F) {
 		f.Add([]byte(strings.TrimSuffix(l, "\n")))
 	}
 	f.Add([]byte("epoch 7"))
+	f.Add([]byte("exclude p3"))
 	f.Add([]byte(`commit 1.1 p1,p2 "a b\n\"c\""`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		roundTrip(t, data)

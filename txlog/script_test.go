@@ -109,6 +109,8 @@ func runScript(t *testing.T, file string) {
 			check(appendFn(rec))
 		case "end", "abort":
 			check(appendFn(protocol.Record{Kind: protocol.Kind(args[0]), TxID: args[1]}))
+		case "exclude":
+			check(appendFn(protocol.Record{Kind: protocol.KindExclude, Participants: []string{args[1]}}))
 		case "compact":
 			check(l.Compact())
 		case "reopen":
@@ -142,6 +144,9 @@ func runScript(t *testing.T, file string) {
 
 func printState(printf func(string, ...any), st *State) {
 	printf("epoch %d", st.Epoch)
+	for _, p := range st.Excluded {
+		printf("excluded %s", p)
+	}
 	for _, r := range st.Pending {
 		what := "pending"
 		if r.Kind == protocol.KindStaged {

@@ -12,6 +12,7 @@ import (
 type State struct {
 	Epoch    uint64            // highest epoch in the log, 0 for a new log
 	Pending  []protocol.Record // staged and commit records without an outcome, in log order
+	Excluded []string          // participants excluded from the write set, sorted
 	TornTail *Torn             // non-nil when a torn tail was found (and, by Open, cut)
 }
 
@@ -31,6 +32,7 @@ type live struct {
 	epochLen int64 // length of the epoch line, 0 while there is none
 	seq      uint64
 	pending  map[string]liveCommit
+	excluded map[string]int64 // participant -> length of its exclude line
 	bytes    int64 // length of the lines compaction would write, format line included
 }
 
@@ -44,7 +46,7 @@ type liveCommit struct {
 var formatLineLen = int64(len(appendLine(nil, protocol.Record{Kind: protocol.KindFormat, Format: Format})))
 
 func newLive() *live {
-	return &live{pending: make(map[string]liveCommit), bytes: formatLineLen}
+	return &live{pending: make(map[string]liveCommit), excluded: make(map[string]int64), bytes: formatLineLen}
 }
 
 // apply takes a valid record whose line is n bytes long. The only error is
@@ -88,6 +90,11 @@ func (s *live) apply(r protocol.Record, n int64) error {
 			delete(s.pending, r.TxID)
 			s.bytes -= c.len
 		}
+	case protocol.KindExclude:
+		if _, ok := s.excluded[r.Participants[0]]; !ok { // a repeat changes nothing
+			s.excluded[r.Participants[0]] = n
+			s.bytes += n
+		}
 	}
 	return nil
 }
@@ -107,13 +114,27 @@ func (s *live) commits() []protocol.Record {
 }
 
 // records returns what a compacted log holds: the format, the epoch,
-// then the pending records in log order.
+// the exclusions (sorted), then the pending records in log order.
+// Exclusions come before the transactions because recovery reads them
+// first either way (State.Excluded applies to every pending record).
 func (s *live) records() []protocol.Record {
 	recs := []protocol.Record{{Kind: protocol.KindFormat, Format: Format}}
 	if s.epoch > 0 {
 		recs = append(recs, protocol.Record{Kind: protocol.KindEpoch, Epoch: s.epoch})
 	}
+	for _, p := range s.excludedNames() {
+		recs = append(recs, protocol.Record{Kind: protocol.KindExclude, Participants: []string{p}})
+	}
 	return append(recs, s.commits()...)
+}
+
+func (s *live) excludedNames() []string {
+	names := make([]string, 0, len(s.excluded))
+	for p := range s.excluded {
+		names = append(names, p)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // state returns a State that shares nothing with s.
@@ -123,5 +144,5 @@ func (s *live) state() *State {
 		pending[i].Participants = slices.Clone(pending[i].Participants)
 		pending[i].Keys = slices.Clone(pending[i].Keys)
 	}
-	return &State{Epoch: s.epoch, Pending: pending}
+	return &State{Epoch: s.epoch, Pending: pending, Excluded: s.excludedNames()}
 }

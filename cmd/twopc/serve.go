@@ -101,7 +101,7 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	c, err := coordinator.New(coordinator.Config{
-		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending,
+		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded,
 		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
 		MaxResultBytes: *maxResult, Logger: log, Observer: m,
 	})

@@ -1,7 +1,9 @@
 // Package explore checks the coordinator's protocol exhaustively for small
 // configurations: every interleaving of votes, failed calls,
-// acknowledgements, fsyncs, retries and participants' questions, and a
-// coordinator crash at every step, with recovery after each crash.
+// acknowledgements, fsyncs, retries and participants' questions, a
+// coordinator crash at every step, with recovery after each crash, and
+// the exclusion of a participant from the write set at every step (its
+// record queued, then durable, then every machine told).
 //
 // It drives the real protocol.Machine, recovers with the real replay
 // rules (txlog.Replay), and models the rest as simply as the protocol
@@ -25,15 +27,23 @@
 //     contradicts an answer already given.
 //   - Atomic: no participant applies a transaction another one aborted,
 //     or one it never prepared.
+//   - Exclusion: the client hears success only once every participant of
+//     the transaction holds a YES vote or is durably excluded. An
+//     excluded participant is outside the other guarantees (it may hear a
+//     presumed abort of what the others committed): it catches up from a
+//     snapshot before it serves again.
 //
 // and from every state reached, a fair run (every message delivered, every
 // timer fired, every participant asking about what it holds) must end
 // with nothing in doubt: no transaction left at the coordinator, nothing
-// prepared at any participant, each transaction applied everywhere or
-// nowhere, and applied exactly when the client was told it committed.
+// prepared at any participant, each transaction applied at every
+// participant of its write set or at none, and applied exactly when the
+// client was told it committed (participants excluded left out).
 //
 // The checks can fail: TestExplorerFindsPlantedBugs plants bugs in the
 // driver (sending before the fsync it was told to wait for, a log that
 // reports a record durable without keeping it, recovery that skips
-// STAGED records) and requires a violation for each.
+// STAGED records, machines told of an exclusion before it is durable,
+// recovery that ignores the log's exclusions) and requires a violation
+// for each.
 package explore

@@ -90,8 +90,11 @@ func (w *world) release(t int, eff effects) error {
 				return violated("%s: the client heard success before STAGED is durable", id)
 			}
 			for p := range w.parts {
+				if w.tx[t].members&(1<<p) == 0 || w.excluded&(1<<p) != 0 {
+					continue // not in its write set, or its exclusion is durable
+				}
 				if w.parts[p].prepared&(1<<t) == 0 && w.parts[p].applied&(1<<t) == 0 {
-					return violated("%s: the client heard success but p%d holds no YES vote", id, p+1)
+					return violated("%s: the client heard success but p%d holds no YES vote and is not durably excluded", id, p+1)
 				}
 			}
 			if err := w.hear(t, true); err != nil {
@@ -177,6 +180,12 @@ func (w *world) fsync() error {
 	w.durable = len(w.log)
 	for i := from; i < w.durable; i++ {
 		e := w.log[i]
+		if e.rec.Kind == protocol.KindExclude {
+			if err := w.excludeDurable(w.partIndex(e.rec.Participants[0])); err != nil {
+				return err
+			}
+			continue
+		}
 		if !e.waited && e.rec.Kind != protocol.KindEnd && w.tx[e.tx].m != nil && w.tx[e.tx].m.ID() == e.rec.TxID {
 			if err := w.step(e.tx, protocol.Event{Kind: protocol.EvDurable, Record: e.rec.Kind}); err != nil {
 				return err
@@ -224,12 +233,20 @@ func (w *world) crash() error {
 	if err != nil {
 		return violated("recovery: %v", err)
 	}
-	for _, rec := range st {
+	w.excluding, w.excluded = 0, 0
+	for _, name := range st.Excluded {
+		w.excluded |= 1 << w.partIndex(name)
+	}
+	excluded := st.Excluded
+	if w.cfg.Bugs.ForgetExcluded {
+		excluded = nil
+	}
+	for _, rec := range st.Pending {
 		if rec.Kind == protocol.KindStaged && w.cfg.Bugs.SkipStaged {
 			continue
 		}
 		t := w.txIndex(rec.TxID)
-		m, rd := protocol.Recover(rec)
+		m, rd := protocol.Recover(rec, excluded)
 		w.tx[t].m = m
 		for _, k := range rec.Keys {
 			w.locks[k] |= 1 << t
@@ -248,4 +265,40 @@ func (w *world) txIndex(id string) int {
 		}
 	}
 	panic("explore: unknown transaction " + id)
+}
+
+// exclude has the coordinator decide that participant p leaves the write
+// set: its record is queued, and the machines hear of it once it is
+// durable (excludeDurable), as the driver does.
+func (w *world) exclude(p int) error {
+	w.exclusions++
+	w.excluding |= 1 << p
+	w.log = append(w.log, entry{rec: protocol.Record{Kind: protocol.KindExclude, Participants: []string{w.partName(p)}}, tx: -1})
+	if w.cfg.Bugs.EarlyExclude {
+		return w.tellExcluded(p)
+	}
+	return nil
+}
+
+// excludeDurable: p's exclusion reached the disk.
+func (w *world) excludeDurable(p int) error {
+	if w.excluded&(1<<p) != 0 {
+		return nil
+	}
+	w.excluding &^= 1 << p
+	w.excluded |= 1 << p
+	if w.cfg.Bugs.EarlyExclude {
+		return nil // told already
+	}
+	return w.tellExcluded(p)
+}
+
+// tellExcluded steps every live machine with p's exclusion.
+func (w *world) tellExcluded(p int) error {
+	for t := range w.tx {
+		if err := w.step(t, protocol.Event{Kind: protocol.EvExcluded, From: w.partName(p)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package explore
 import (
 	"crypto/sha256"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/twopc/twopc/protocol"
@@ -15,8 +16,13 @@ type Config struct {
 	MaxCrashes   int        // coordinator crashes per run
 	MaxFailures  int        // lost calls or answers per run
 	MaxQuestions int        // participants' questions per run (a fair run asks without limit)
-	MaxStates    int        // give up (a violation) past this many states; 0: no limit
-	Bugs         Bugs
+	// MaxExclusions bounds the participants the coordinator excludes from
+	// the write set per run, at any moment (as if it stopped answering:
+	// the coordinator cannot tell a dead participant from a slow one),
+	// always keeping one.
+	MaxExclusions int
+	MaxStates     int // give up (a violation) past this many states; 0: no limit
+	Bugs          Bugs
 }
 
 // Bugs are deliberate mistakes in the driver, to prove that the checks
@@ -30,6 +36,11 @@ type Bugs struct {
 	// SkipStaged: recovery finishes COMMIT records only, presuming every
 	// STAGED aborted.
 	SkipStaged bool
+	// EarlyExclude: the machines hear of an exclusion when its record is
+	// queued, before it is durable.
+	EarlyExclude bool
+	// ForgetExcluded: recovery ignores the log's exclusions.
+	ForgetExcluded bool
 }
 
 // world is one state of the whole system.
@@ -39,6 +50,11 @@ type world struct {
 	crashes   int
 	failures  int
 	questions int
+	// excluded: participants whose exclusion is durable (the coordinator
+	// learns of it then, and reads it back after a crash); excluding:
+	// those whose exclude record is queued, not yet durable.
+	excluded, excluding uint8
+	exclusions          int
 
 	log     []entry // queued records; log[:durable] survive a crash
 	durable int
@@ -76,6 +92,7 @@ type txn struct {
 	m       *protocol.Machine
 	retry   bool  // a retry timer is set
 	reply   int   // what the client heard: 0 nothing, else 1+protocol.ReplyKind
+	members uint8 // its participants: the write set when it started
 	commit  bool  // someone heard commit
 	abort   bool  // someone heard abort
 	started int   // epoch it started in
@@ -162,7 +179,7 @@ func cloneMap[V any](m map[string]V) map[string]V {
 // parts are sorted; the rest names no participant.
 func (w *world) key() [16]byte {
 	b := make([]byte, 0, 512)
-	b = append(b, byte(w.epoch), byte(w.crashes), byte(w.failures), byte(w.questions), byte(w.durable))
+	b = append(b, byte(w.epoch), byte(w.crashes), byte(w.failures), byte(w.questions), byte(w.exclusions), byte(w.durable))
 	for _, e := range w.log {
 		b = append(b, e.rec.Kind[0], byte(e.tx), flag(e.waited)|flag(e.lost)<<1)
 		b = append(b, e.rec.TxID...)
@@ -177,7 +194,7 @@ func (w *world) key() [16]byte {
 	}
 	for _, t := range w.tx {
 		b = append(b, t.id...)
-		b = append(b, 0, flag(t.retry)|flag(t.commit)<<1|flag(t.abort)<<2, byte(t.reply), byte(t.started))
+		b = append(b, 0, flag(t.retry)|flag(t.commit)<<1|flag(t.abort)<<2, byte(t.reply), byte(t.started), byte(bits.OnesCount8(t.members)))
 		if t.m != nil {
 			b = t.m.AppendKey(b)
 		}
@@ -205,15 +222,16 @@ func (w *world) key() [16]byte {
 // partKey encodes everything about participant i.
 func (w *world) partKey(i int) []byte {
 	p := w.parts[i]
-	b := []byte{p.prepared, p.applied, p.tomb, p.dropped, p.asking}
+	bit := uint8(1) << i
+	b := []byte{p.prepared, p.applied, p.tomb, p.dropped, p.asking, flag(w.excluded&bit != 0) | flag(w.excluding&bit != 0)<<1}
 	for _, k := range sortedKeys(p.lock) {
 		b = append(b, k...)
 		b = append(b, byte(p.lock[k]))
 	}
 	for t := range w.tx {
-		b = append(b, flag(w.tx[t].waiting&(1<<i) != 0))
+		b = append(b, flag(w.tx[t].waiting&(1<<i) != 0), flag(w.tx[t].members&bit != 0))
 		if m := w.tx[t].m; m != nil {
-			b = m.AppendParticipantKey(b, i)
+			b = m.AppendParticipantKey(b, w.partName(i))
 		}
 	}
 	name := w.partName(i)
