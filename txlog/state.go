@@ -33,7 +33,7 @@ type live struct {
 	seq      uint64
 	pending  map[string]liveCommit
 	excluded map[string]int64 // participant -> length of its exclude line
-	bytes    int64 // length of the lines compaction would write, format line included
+	bytes    int64            // length of the lines compaction would write, format line included
 }
 
 type liveCommit struct {
