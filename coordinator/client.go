@@ -37,12 +37,25 @@ func (c *Coordinator) Txn(ctx context.Context, t *protocol.Txn) (Result, error) 
 	}
 	id := protocol.NewTxID(c.cfg.Epoch, c.seq.Add(1))
 	x := newTx(c, id, t, unlock)
-	m, rd := protocol.Start(id, c.names, t.WriteKeys())
+	gen := c.membership.Load()
+	ws := c.writeSet.Load()
+	m, rd := protocol.Start(id, ws.names, t.WriteKeys())
 	x.m = m
+	x.mu.Lock() // an exclusion may step x as soon as it is stored
 	c.txs.Store(id, x)
 	c.enter(protocol.Preparing)
-	waits := c.queue(x, rd) // nobody else can step x yet
+	waits := c.queue(x, rd)
+	x.mu.Unlock()
 	c.carryOut(x, rd, waits)
+	if c.membership.Load() != gen {
+		// The write set changed as x started: an exclusion that stepped
+		// the transactions before x was stored has not told x.
+		for _, m := range ws.members {
+			if m.excluded.Load() {
+				x.step(protocol.Event{Kind: protocol.EvExcluded, From: m.Name})
+			}
+		}
+	}
 
 	select {
 	case r := <-x.reply:

@@ -35,6 +35,8 @@ type cluster struct {
 	cacheBytes int64
 	// lockTimeout is the coordinator's LockTimeout (0: the default).
 	lockTimeout time.Duration
+	// excludeAfter is the coordinator's ExcludeAfter (0: never).
+	excludeAfter time.Duration
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -165,7 +167,7 @@ func (cl *cluster) start(crashAfter int) {
 		members = append(members, Member{Name: p.name, Participant: &envParticipant{cl.env, p}})
 	}
 	c, err := New(Config{
-		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending,
+		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded, ExcludeAfter: cl.excludeAfter,
 		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
 		Fatal: func(err error) {
 			if !cl.env.isCrashed() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,13 @@ type Config struct {
 	// RetryInterval is the first delay before a failed call is made again;
 	// it doubles up to 5s (default 100ms).
 	RetryInterval time.Duration
+	// ExcludeAfter is how long a participant may go without answering
+	// (while a call to it is out or has failed) before it is excluded
+	// from the write set; 0 never excludes (see membership.go).
+	ExcludeAfter time.Duration
+	// MinParticipants is the fewest participants the write set keeps:
+	// none is excluded below it (default: a majority of Members).
+	MinParticipants int
 	// Overloaded is the number of calls in flight to one participant above
 	// which status reports it overloaded (default 256).
 	Overloaded int
@@ -102,6 +110,9 @@ func (c *Config) defaults() {
 	if c.Overloaded <= 0 {
 		c.Overloaded = 256
 	}
+	if c.MinParticipants <= 0 {
+		c.MinParticipants = len(c.Members)/2 + 1
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -123,7 +134,14 @@ type Coordinator struct {
 	log     *slog.Logger
 	members []*member
 	byName  map[string]*member
-	names   []string
+	names   []string // every configured participant
+	// writeSet is who a transaction starting now goes to, and reads use:
+	// the participants not excluded. Replaced whole on every change.
+	writeSet atomic.Pointer[writeSet]
+	// membership counts write set changes, so that a transaction that
+	// read the write set as one changed can tell (start).
+	membership atomic.Uint64
+	excludeMu  sync.Mutex
 	locks   *keyLocks
 	cache   *valueCache // nil when off
 	cstats  cacheStats
@@ -143,6 +161,12 @@ type Coordinator struct {
 type member struct {
 	Member
 	inflight atomic.Int64
+	// excluded: it left the write set (its exclude record is durable).
+	excluded atomic.Bool
+	// lastOK and failedAt are when a call to it last succeeded and last
+	// failed (unix nanoseconds), for exclusion.
+	lastOK, failedAt atomic.Int64
+	probing          atomic.Bool // a liveness probe is out
 }
 
 // New starts a coordinator. It starts finishing the transactions in
@@ -170,11 +194,23 @@ func New(cfg Config) (*Coordinator, error) {
 			return nil, fmt.Errorf("coordinator: participant name %q empty, repeated, or with a space or comma", m.Name)
 		}
 		mb := &member{Member: m}
+		mb.excluded.Store(slices.Contains(cfg.Excluded, m.Name))
+		mb.lastOK.Store(time.Now().UnixNano())
 		c.members = append(c.members, mb)
 		c.byName[m.Name] = mb
 		c.names = append(c.names, m.Name)
 	}
+	if cfg.MinParticipants > len(cfg.Members) {
+		return nil, fmt.Errorf("coordinator: --min-participants %d, but only %d participants are configured", cfg.MinParticipants, len(cfg.Members))
+	}
+	c.setWriteSet()
+	if len(c.writeSet.Load().names) == 0 {
+		return nil, errors.New("coordinator: the log says every configured participant is excluded")
+	}
 	c.recover()
+	if cfg.ExcludeAfter > 0 {
+		c.goBackground(c.watchMembers)
+	}
 	return c, nil
 }
 

@@ -182,6 +182,7 @@ func (c *Coordinator) send(t *tx, msg protocol.Message) {
 	if c.ctx.Err() != nil {
 		return // stopping: a restart resumes from the log
 	}
+	m.heard(err)
 	if err != nil {
 		ev = protocol.Event{Kind: protocol.EvCallFailed, From: msg.To, Msg: msg.Kind, Err: err.Error()}
 	}

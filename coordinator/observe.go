@@ -10,6 +10,9 @@ type Observer interface {
 	// first prepare sent to the decision; PhaseCommit, from the decision
 	// to the last participant's acknowledgement of the commit.
 	Phase(name string, d time.Duration)
+	// Membership reports that a participant changed state in the write
+	// set (StateExcluded, for now).
+	Membership(participant, state string)
 }
 
 // The phases an Observer hears of.
@@ -21,3 +24,4 @@ const (
 type noObserver struct{}
 
 func (noObserver) Phase(string, time.Duration) {}
+func (noObserver) Membership(string, string)    {}

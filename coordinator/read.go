@@ -36,11 +36,12 @@ func (c *Coordinator) readTxn(ctx context.Context, t *protocol.Txn) (Result, err
 // snapshot returns the current entry of each key, read from one
 // participant (round-robin, the next if one fails).
 func (c *Coordinator) snapshot(ctx context.Context, keys []string) (map[string]protocol.Entry, error) {
-	n := len(c.members)
+	ws := c.writeSet.Load().members // an excluded participant is behind
+	n := len(ws)
 	start := int(c.rr.Add(1) % uint64(n))
 	var errs []error
 	for i := range n {
-		m := c.members[(start+i)%n]
+		m := ws[(start+i)%n]
 		entries, err := c.readFrom(ctx, m, keys)
 		if err == nil {
 			return entries, nil

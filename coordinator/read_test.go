@@ -59,6 +59,7 @@ func readCoordinator(p Participant, timeout time.Duration) *Coordinator {
 	c := &Coordinator{cfg: Config{CallTimeout: timeout}}
 	c.ctx = context.Background()
 	c.members = []*member{{Member: Member{Name: "p", Participant: p}}}
+	c.setWriteSet()
 	return c
 }
 

@@ -17,6 +17,7 @@ const (
 	StateActive     = "active"
 	StateOffline    = "offline"    // did not answer a probe
 	StateOverloaded = "overloaded" // more calls in flight than Config.Overloaded
+	StateExcluded   = "excluded"   // out of the write set (membership.go)
 )
 
 // Status is the coordinator's view of the system.
@@ -116,6 +117,8 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 			defer cancel()
 			pts, err := m.PreparedTxs(ctx)
 			switch {
+			case m.excluded.Load():
+				ps.State = StateExcluded
 			case err != nil:
 				ps.State = StateOffline
 			case ps.InFlight > int64(c.cfg.Overloaded):

@@ -14,8 +14,9 @@ import (
 // adds what its Status reports.
 type Coordinator struct {
 	*Server
-	phases *prometheus.HistogramVec
-	fsync  prometheus.Histogram
+	phases     *prometheus.HistogramVec
+	fsync      prometheus.Histogram
+	membership *prometheus.CounterVec
 }
 
 var _ coordinator.Observer = (*Coordinator)(nil)
@@ -36,17 +37,26 @@ func NewCoordinator() *Coordinator {
 			Help:    "Each fsync of a batch of the coordinator's transaction log.",
 			Buckets: latencyBuckets,
 		}),
+		membership: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "twopc_membership_changes_total",
+			Help: "Changes of a participant's place in the write set, by the state it entered (excluded).",
+		}, []string{"participant", "state"}),
 	}
 	// Both phases show from the start, with zero counts.
 	c.phases.WithLabelValues(coordinator.PhasePrepare)
 	c.phases.WithLabelValues(coordinator.PhaseCommit)
-	c.reg.MustRegister(c.phases, c.fsync)
+	c.reg.MustRegister(c.phases, c.fsync, c.membership)
 	return c
 }
 
 // Phase implements coordinator.Observer.
 func (c *Coordinator) Phase(name string, d time.Duration) {
 	c.phases.WithLabelValues(name).Observe(d.Seconds())
+}
+
+// Membership implements coordinator.Observer.
+func (c *Coordinator) Membership(participant, state string) {
+	c.membership.WithLabelValues(participant, state).Inc()
 }
 
 // ObserveFsync is txlog.Options.ObserveFsync.

@@ -18,7 +18,7 @@ const statusTimeout = 5 * time.Second
 // for, each 1 or 0, so that an alert can test "== 1" and a state that is
 // left shows 0 instead of vanishing. Add the states of issue 11
 // (excluded, catching-up) here when status reports them.
-var participantStates = []string{coordinator.StateActive, coordinator.StateOffline, coordinator.StateOverloaded}
+var participantStates = []string{coordinator.StateActive, coordinator.StateOffline, coordinator.StateOverloaded, coordinator.StateExcluded}
 
 var (
 	descTransactions = prometheus.NewDesc("twopc_transactions_total",
