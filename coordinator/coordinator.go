@@ -142,13 +142,13 @@ type Coordinator struct {
 	// read the write set as one changed can tell (start).
 	membership atomic.Uint64
 	excludeMu  sync.Mutex
-	locks   *keyLocks
-	cache   *valueCache // nil when off
-	cstats  cacheStats
-	txs     sync.Map // txid -> *tx, until the machine is finished
-	seq     atomic.Uint64
-	rr      atomic.Uint64 // round-robin start for reads
-	counts  counters
+	locks      *keyLocks
+	cache      *valueCache // nil when off
+	cstats     cacheStats
+	txs        sync.Map // txid -> *tx, until the machine is finished
+	seq        atomic.Uint64
+	rr         atomic.Uint64 // round-robin start for reads
+	counts     counters
 
 	ctx     context.Context // cancelled by Close: ends background work
 	cancel  context.CancelFunc

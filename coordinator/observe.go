@@ -24,4 +24,4 @@ const (
 type noObserver struct{}
 
 func (noObserver) Phase(string, time.Duration) {}
-func (noObserver) Membership(string, string)    {}
+func (noObserver) Membership(string, string)   {}
