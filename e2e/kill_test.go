@@ -2,14 +2,9 @@ package e2e
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/ops/drill"
 )
 
@@ -19,72 +14,20 @@ import (
 // nothing in doubt.
 func TestKillNineUnderLoad(t *testing.T) {
 	cl := newCluster(t)
-	const clients = 8
-	var (
-		mu    sync.Mutex
-		acked = map[string]string{} // key -> value, for puts that returned true
-		n     atomic.Int64          // acknowledged puts so far
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
-	)
-	progress := make(chan struct{}, 1)
-	for c := range clients {
-		wg.Go(func() {
-			client := rpc.NewClient(cl.CoordinatorURL(), nil)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				key, value := fmt.Sprintf("c%d-%d", c, i), fmt.Sprintf("v%d-%d", c, i)
-				ctx, cancel := ctxTimeout()
-				_, err := client.Call(ctx, "put", key, value)
-				cancel()
-				if err != nil {
-					var f *rpc.Fault
-					if errors.As(err, &f) && f.Code != rpc.Unavailable && f.Code != rpc.Conflict {
-						t.Errorf("put %s: unexpected fault %v", key, f)
-					}
-					time.Sleep(10 * time.Millisecond) // back off while the server restarts
-					continue
-				}
-				mu.Lock()
-				acked[key] = value
-				mu.Unlock()
-				n.Add(1)
-				select {
-				case progress <- struct{}{}:
-				default:
-				}
-			}
-		})
-	}
-	// waitAcks blocks until k more puts have been acknowledged.
-	waitAcks := func(k int64) {
-		target := n.Load() + k
-		for n.Load() < target {
-			select {
-			case <-progress:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("no progress: %d acknowledged puts, waiting for %d", n.Load(), target)
-			}
-		}
-	}
+	load := startPutLoad(t, cl.CoordinatorURL(), 8)
 	for range 3 {
-		waitAcks(100)
+		load.waitAcks(100)
 		// Logged, not asserted: how long from the kill and restart until
 		// a put is acknowledged again (recovery included).
 		t0 := time.Now()
 		restart(t, cl, "coordinator")
-		waitAcks(1)
+		load.waitAcks(1)
 		t.Logf("coordinator killed and restarted: serving again after %v", time.Since(t0).Round(time.Millisecond))
 	}
-	waitAcks(100)
+	load.waitAcks(100)
 	restart(t, cl, "p2")
-	waitAcks(100)
-	close(stop)
-	wg.Wait()
+	load.waitAcks(100)
+	acked := load.end()
 	t.Logf("%d puts acknowledged across 3 coordinator kills and 1 participant kill", len(acked))
 
 	probe := drill.Probe{Cluster: cl, ParticipantHTTP: cl.PeerHTTP()}
