@@ -63,7 +63,10 @@ func (c *Coordinator) silent(m *member, now int64) bool {
 // watchMembers probes participants that nobody has called lately and
 // excludes those that stay silent, one at a time, until Close.
 func (c *Coordinator) watchMembers() {
-	tick := time.NewTicker(max(c.cfg.ExcludeAfter/4, 10*time.Millisecond))
+	// A check costs a few atomic loads per participant: tick often, so
+	// that an exclusion comes soon after ExcludeAfter, not up to a tick
+	// later.
+	tick := time.NewTicker(min(max(c.cfg.ExcludeAfter/10, 10*time.Millisecond), 100*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
