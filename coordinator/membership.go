@@ -78,20 +78,21 @@ func (c *Coordinator) watchMembers() {
 	}
 }
 
-// checkMembers probes who has been idle and excludes who is silent, as
-// long as the write set keeps MinParticipants.
+// checkMembers excludes who is silent, as long as the write set keeps
+// MinParticipants, then probes who has been idle for half of
+// ExcludeAfter: a probe sent now is judged by a later check, so a
+// participant has the other half to answer it.
 func (c *Coordinator) checkMembers(now int64) {
-	ws := c.writeSet.Load()
-	for _, m := range ws.members {
-		if now-m.lastOK.Load() >= int64(c.cfg.ExcludeAfter/2) && m.inflight.Load() == 0 {
-			c.probe(m)
+	c.excludeMu.Lock() // one exclusion at a time, so the count holds
+	for _, m := range c.writeSet.Load().members {
+		if c.silent(m, now) && len(c.writeSet.Load().names) > c.cfg.MinParticipants {
+			c.exclude(m, time.Duration(now-m.lastOK.Load()))
 		}
 	}
-	c.excludeMu.Lock() // one exclusion at a time, so the count holds
-	defer c.excludeMu.Unlock()
-	for _, m := range ws.members {
-		if !m.excluded.Load() && c.silent(m, now) && len(c.writeSet.Load().names) > c.cfg.MinParticipants {
-			c.exclude(m, time.Duration(now-m.lastOK.Load()))
+	c.excludeMu.Unlock()
+	for _, m := range c.writeSet.Load().members {
+		if now-m.lastOK.Load() >= int64(c.cfg.ExcludeAfter/2) && m.inflight.Load() == 0 {
+			c.probe(m)
 		}
 	}
 }

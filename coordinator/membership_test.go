@@ -10,23 +10,33 @@ import (
 	"github.com/twopc/twopc/participant"
 )
 
-// eventuallyPut puts until it succeeds; every failure before must be
-// fault 3 (unavailable: nothing written). The bound is on a hang, not a
-// timing assertion.
-func (cl *cluster) eventuallyPut(key, value string) int {
+// later is a moment well past ExcludeAfter (an hour in these tests, so
+// that the coordinator's own watcher never excludes anyone): a check at
+// that moment finds silent exactly the participants whose last call
+// failed, whatever the machine's speed.
+func later() int64 { return time.Now().Add(2 * time.Hour).UnixNano() }
+
+// checkLater runs a membership check at later(), once no call is out (an
+// abort still on its way to a healthy participant would count as
+// unanswered).
+func (cl *cluster) checkLater() {
 	cl.t.Helper()
-	failed := 0
-	for deadline := time.Now().Add(30 * time.Second); ; failed++ {
-		err := cl.put(key, value)
-		if err == nil {
-			return failed
+	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not a timing assertion
+	for _, m := range cl.c.members {
+		for m.inflight.Load() > 0 {
+			if time.Now().After(deadline) {
+				cl.t.Fatalf("%s: calls still out", m.Name)
+			}
+			time.Sleep(time.Millisecond) // polling a condition, bounded above
 		}
-		if !errors.Is(err, ErrUnavailable) {
-			cl.t.Fatalf("put %q: %v, want success or ErrUnavailable", key, err)
-		}
-		if time.Now().After(deadline) {
-			cl.t.Fatalf("put %q still fails: %v", key, err)
-		}
+	}
+	cl.c.checkMembers(later())
+}
+
+func (cl *cluster) failingPut(key, value string) {
+	cl.t.Helper()
+	if err := cl.put(key, value); !errors.Is(err, ErrUnavailable) {
+		cl.t.Fatalf("put %q: %v, want ErrUnavailable", key, err)
 	}
 }
 
@@ -44,13 +54,14 @@ func (cl *cluster) states() string {
 func TestSilentParticipantIsExcluded(t *testing.T) {
 	cl := newCluster(t)
 	cl.stop()
-	cl.excludeAfter = 20 * time.Millisecond
+	cl.excludeAfter = time.Hour
 	cl.start(-1)
 	cl.mustPut("a", "1")
 
 	cl.parts[2].kill()
-	failed := cl.eventuallyPut("b", "2")
-	t.Logf("%d puts failed with fault 3 before p3 was excluded", failed)
+	cl.failingPut("b", "2")
+	cl.checkLater()
+	cl.mustPut("b", "2")
 	if got := cl.states(); got != "p1=active,p2=active,p3=excluded" {
 		t.Fatalf("states %s", got)
 	}
@@ -88,27 +99,22 @@ func TestSilentParticipantIsExcluded(t *testing.T) {
 func TestExclusionKeepsMinParticipants(t *testing.T) {
 	cl := newCluster(t)
 	cl.stop()
-	cl.excludeAfter = 20 * time.Millisecond
+	cl.excludeAfter = time.Hour
 	cl.start(-1)
 	cl.parts[2].kill()
-	cl.eventuallyPut("a", "1")
+	cl.failingPut("a", "1")
+	cl.checkLater()
+	cl.mustPut("a", "1")
 	cl.parts[1].kill()
-	if err := cl.put("b", "2"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("put with p2 down: %v, want ErrUnavailable", err)
+	cl.failingPut("b", "2")
+	if !cl.c.silent(cl.c.byName["p2"], later()) {
+		t.Fatal("p2 is not silent after a failed call")
 	}
-	p2 := cl.c.byName["p2"]
-	for !cl.c.silent(p2, time.Now().UnixNano()) { // it has been silent long enough
-		if err := cl.put("b", "2"); !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("put with p2 down: %v, want ErrUnavailable", err)
-		}
-	}
-	cl.c.checkMembers(time.Now().UnixNano())
+	cl.checkLater()
 	if got := cl.states(); got != "p1=active,p2=offline,p3=excluded" {
 		t.Fatalf("states %s, want p2 kept in the write set", got)
 	}
-	if err := cl.put("b", "2"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("put with p2 down and not excluded: %v, want ErrUnavailable", err)
-	}
+	cl.failingPut("b", "2")
 }
 
 func mustStore(t *testing.T, p *swappable) *participant.Store {
