@@ -29,9 +29,14 @@
 //   - The value cache holds a committed write before its client hears of
 //     it, while its keys are still locked (see valueCache).
 //   - A committed transaction is forgotten only after every participant
-//     acknowledged it, i.e. after no replica holds it prepared. Reads rely
-//     on this (read.go), and so does presumed abort: a transaction this
-//     coordinator does not know was never committed.
+//     of the write set acknowledged it, i.e. after no replica that serves
+//     holds it prepared. Reads rely on this (read.go), and so does
+//     presumed abort: a transaction this coordinator does not know was
+//     never committed.
+//   - A participant silent for ExcludeAfter leaves the write set
+//     (membership.go): its exclude record is durable before any machine
+//     hears of it, and reads and new transactions use only the write
+//     set.
 //   - Recovery (recovery.go) registers every unfinished record of the log
 //     before the coordinator serves, and holds their keys.
 //   - Status counters derive from the machines' state changes (count).

@@ -19,6 +19,11 @@
 //	    tell everyone abort
 //	every commit acknowledged: log END (no wait), forget
 //
+// A participant excluded from the write set (EvExcluded, once its
+// exclude record is durable) is no longer waited for: the machine
+// commits on the votes of the others and finishes without its
+// acknowledgement.
+//
 // A driver (the coordinator) feeds it events (votes, failed calls, records
 // made durable, questions, acknowledgements, timers) and carries out each
 // Ready it returns: queue the records, wait for them if asked, then send.
@@ -26,7 +31,10 @@
 // Machine.ready; legal state changes are listed once, in legalMoves.
 //
 // Invariants the explorer checks over every interleaving:
-//   - Atomic: no participant applies a transaction another one aborted.
+//   - Atomic: no participant applies a transaction another one aborted
+//     (among those not excluded).
+//   - The client hears success only once every participant holds a YES
+//     vote or is durably excluded.
 //   - No participant hears commit before COMMIT is durable; nobody hears
 //     abort before ABORT is durable.
 //   - Recovery never contradicts an answer already given, and finishes
