@@ -5,6 +5,7 @@
 # CPU each process spent per operation.
 #
 # Usage: bench/compare.sh [ROUNDS]        (default 3)
+#        bench/compare.sh --table LINES   (the tables again, from a run's raw lines)
 #   ETCD_BENCH=path/to/etcd_bench.sh      (default ../shared/peers/etcd_bench.sh)
 #   ETCD_PEER_BIN=dir                     where etcd_bench.sh installed etcd, etcdctl
 #                                         and benchmark (default ${TMPDIR:-/tmp}/etcd-peer/bin)
@@ -26,6 +27,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
+
+rounds() { cut -d' ' -f1,2 "$1" | sort | uniq -c | sort -rn | awk 'NR == 1 { print $1 }'; }
+
+tables() { # tables LINES: the medians of a run's raw lines, then the ratios
+  # The median of each figure; CPU in µs per operation (per transaction for
+  # txn8, per put for mc8), by process, and their total.
+  echo
+  printf '%-6s %-9s %8s %8s %8s %7s   %s   (median of %s rounds, %s cores)\n' \
+    system shape "ops/s" "p50 ms" "p99 ms" "CPU µs" "CPU µs/op by process" "$(rounds "$1")" "$(nproc)"
+  medians "$1" | sort -k2,2 -k1,1 | awk '{
+      for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      procs = ""; for (i = 7; i <= NF; i++) procs = procs " " $i
+      printf "%-6s %-9s %8.0f %8.2f %8.2f %7.0f  %s\n", $1, $2, v["ops/s"], v["p50"], v["p99"], v["total"], procs
+    }'
+
+  # twopc against etcd, shape by shape (mc8_c64 against etcd's put_c64).
+  echo
+  printf '%-9s %14s %16s\n' shape "ops/s ratio" "CPU/op ratio"
+  medians "$1" | awk '{
+      for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ops/s") r[$1, $2] = kv[2]; if (kv[1] == "total") c[$1, $2] = kv[2] }
+      if ($1 == "twopc") shapes[++n] = $2
+    } END {
+      for (i = 1; i <= n; i++) {
+        s = shapes[i]; e = (s == "mc8_c64") ? "put_c64" : s
+        if (r["etcd", e] > 0 && c["etcd", e] > 0)
+          printf "%-9s %13.2fx %15.2fx\n", s, r["twopc", s] / r["etcd", e], c["twopc", s] / c["etcd", e]
+      }
+    }'
+}
+
+if [ "${1:-}" = --table ]; then tables "$2"; exit; fi
 ROUNDS=${1:-3}
 ETCD_BENCH=${ETCD_BENCH:-../shared/peers/etcd_bench.sh}
 ETCD_PEER_BIN=${ETCD_PEER_BIN:-${TMPDIR:-/tmp}/etcd-peer/bin}
@@ -57,7 +89,8 @@ etcd_round() {
       /Total:/ { t = $2 } /Requests\/sec/ { r = $2 } / 50% in/ { p50 = $3 * 1000 } / 99% in/ { p99 = $3 * 1000 }
       $1 == "cpu" { cpu = $0 }
       END {
-        ops = t * r; if (ops < 1) ops = 1
+        ops = t * r
+        if (ops < 1) { print "  (etcd " shape ": no summary, left out of this round)" > "/dev/stderr"; exit }
         n = split(cpu, f, " "); total = 0; out = ""
         for (i = 2; i <= n; i++) {
           split(f[i], kv, "="); us = (kv[1] == "bench" ? kv[2] : kv[2] / hz) * 1e6 / ops
@@ -92,28 +125,5 @@ for r in $(seq 1 "$ROUNDS"); do
   twopc_round "$r" | tee -a "$WORK/lines" >&2
 done
 
-# The median of each figure; CPU in µs per operation (per transaction for
-# txn8, per put for mc8), by process, and their total.
-echo
-printf '%-6s %-9s %8s %8s %8s %7s   %s   (median of %s rounds, %s cores)\n' \
-  system shape "ops/s" "p50 ms" "p99 ms" "CPU µs" "CPU µs/op by process" "$ROUNDS" "$(nproc)"
-medians "$WORK/lines" | sort -s -k2,2 | awk '{
-    for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    procs = ""; for (i = 7; i <= NF; i++) procs = procs " " $i
-    printf "%-6s %-9s %8.0f %8.2f %8.2f %7.0f  %s\n", $1, $2, v["ops/s"], v["p50"], v["p99"], v["total"], procs
-  }'
-
-# twopc against etcd, shape by shape (mc8_c64 against etcd's put_c64).
-echo
-printf '%-9s %14s %16s\n' shape "ops/s ratio" "CPU/op ratio"
-medians "$WORK/lines" | awk '{
-    for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ops/s") r[$1, $2] = kv[2]; if (kv[1] == "total") c[$1, $2] = kv[2] }
-    if ($1 == "twopc") shapes[++n] = $2
-  } END {
-    for (i = 1; i <= n; i++) {
-      s = shapes[i]; e = (s == "mc8_c64") ? "put_c64" : s
-      if (r["etcd", e] > 0 && c["etcd", e] > 0)
-        printf "%-9s %13.2fx %15.2fx\n", s, r["twopc", s] / r["etcd", e], c["twopc", s] / c["etcd", e]
-    }
-  }'
+tables "$WORK/lines"
 echo "raw lines: $WORK/lines"
