@@ -10,7 +10,8 @@
 #   SECONDS_PER_SHAPE=8   duration of each shape
 #   SHAPES="put:1 put:64 get:1 get:64"   (also txn:16, multicall:64)
 #   PORT=7700             the coordinator's port
-#   LOADGEN=B             which binary's `twopc bench` drives both (A or B)
+#   LOADGEN=B             which binary's `twopc bench` drives both (A or B), or
+#                         own: each side's its own (to measure the load generator)
 #
 # Every shape is driven by one binary's `twopc bench` (B's by default),
 # with 8-byte keys and 64-byte values; txn:16 is transactions of 8 puts
@@ -28,7 +29,8 @@ PORT=${PORT:-7700}
 ADDR="http://127.0.0.1:$PORT/RPC2"
 
 round() { # round LABEL BINARY N
-  local dir=$WORK/data-$1-$3 shape
+  local dir=$WORK/data-$1-$3 shape GEN=$GEN
+  [ "${LOADGEN:-B}" = own ] && GEN=$2
   "$2" local --dir "$dir" --port "$PORT" >"$WORK/local-$1-$3.log" 2>&1 &
   LOCAL=$!
   for _ in $(seq 1 300); do "$GEN" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done

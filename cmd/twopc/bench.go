@@ -49,6 +49,9 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The load generator shares the cores with the servers: encode its
+	// calls without kolo's reflection, as the coordinator does its own.
+	c = c.OwnEncoder()
 	timeout := &o.timeout
 	if *op == "get" || *op == "mix" { // gets need keys to find
 		*keys = min(*keys, 1000)
