@@ -1,52 +1,66 @@
 #!/usr/bin/env bash
 # A/B benchmark of two twopc binaries, interleaved: round r runs every
 # shape against a local cluster of A, then of B, so that the machine's
-# drift hits both alike; then the median of each shape and the ratio B/A.
+# drift hits both alike; then the median of each shape and the ratio B/A,
+# of ops/s and of the CPU each process spent per operation (µs, from
+# /proc/PID/stat; the load generator's own figure), which is far less
+# noisy than ops/s on a shared machine.
 #
 # Usage: bench/ab.sh A_BINARY B_BINARY [ROUNDS]     (default 3)
 #   SECONDS_PER_SHAPE=8   duration of each shape
-#   SHAPES="put:1 put:64 get:1 get:64 txn:16"
+#   SHAPES="put:1 put:64 get:1 get:64"   (also txn:16, multicall:64)
+#   PORT=7700             the coordinator's port
+#   LOADGEN=B             which binary's `twopc bench` drives both (A or B), or
+#                         own: each side's its own (to measure the load generator)
 #
-# Every shape is driven by B's `twopc bench` (put and get have not
-# changed), with 8-byte keys and 64-byte values; txn:16 is transactions
-# of 8 puts from 16 clients (needs a B that has txn).
+# Every shape is driven by one binary's `twopc bench` (B's by default),
+# with 8-byte keys and 64-byte values; txn:16 is transactions of 8 puts
+# from 16 clients, multicall:64 system.multicall of 8 puts from 64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 A=$1 B=$2 ROUNDS=${3:-3}
 DUR=${SECONDS_PER_SHAPE:-8}
 SHAPES=${SHAPES:-"put:1 put:64 get:1 get:64"}
+GEN=$B; [ "${LOADGEN:-B}" = A ] && GEN=$A
 WORK=$(mktemp -d /tmp/twopc-ab.XXXX)
 trap '[ -n "${LOCAL:-}" ] && kill "$LOCAL" 2>/dev/null; wait 2>/dev/null || true' EXIT
-PORT=7700
+PORT=${PORT:-7700}
 ADDR="http://127.0.0.1:$PORT/RPC2"
 
 round() { # round LABEL BINARY N
-  local dir=$WORK/data-$1-$3
+  local dir=$WORK/data-$1-$3 shape GEN=$GEN
+  [ "${LOADGEN:-B}" = own ] && GEN=$2
   "$2" local --dir "$dir" --port "$PORT" >"$WORK/local-$1-$3.log" 2>&1 &
   LOCAL=$!
-  for _ in $(seq 1 300); do "$B" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 300); do "$GEN" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done
   TWOPC_PEER_TOKEN=$(cat "$dir/peer.token"); export TWOPC_PEER_TOKEN
   for shape in $SHAPES; do
-    out=$("$B" bench --addr "$ADDR" --op "${shape%%:*}" --clients "${shape##*:}" --txn-ops 8 --duration "${DUR}s" --keys 100000)
-    echo "$1 $shape $(grep -o 'ops/s=[0-9]*' <<<"$out" | cut -d= -f2) $(grep -o 'p50=[0-9.]*' <<<"$out" | cut -d= -f2) $(grep -o 'p99=[0-9.]*' <<<"$out" | cut -d= -f2)" | tee -a "$WORK/lines" >&2
+    twopc_shape "$GEN" "$ADDR" "$LOCAL" "${shape%%:*}" "${shape##*:}" "$1" 2>/dev/null
   done
   kill -INT "$LOCAL"; wait "$LOCAL" || true; LOCAL=
 }
 
 for r in $(seq 1 "$ROUNDS"); do
-  round A "$A" "$r"
-  round B "$B" "$r"
+  echo "round $r/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  round A "$A" "$r" | tee -a "$WORK/lines" >&2
+  round B "$B" "$r" | tee -a "$WORK/lines" >&2
 done
 
 echo
-printf '%-8s %10s %10s %8s   %10s %10s   (medians of %s rounds: ops/s, p50 ms)\n' shape A B B/A "A p50" "B p50" "$ROUNDS"
-awk '
-  function med(s,   n, a, i, j, t) {
-    n = split(s, a, ",")
-    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return a[int((n + 1) / 2)]
-  }
-  { r[$1 $2] = r[$1 $2] (r[$1 $2] ? "," : "") $3; p[$1 $2] = p[$1 $2] (p[$1 $2] ? "," : "") $4; shapes[$2] = 1 }
-  END { for (s in shapes) { a = med(r["A" s]); b = med(r["B" s]);
-          printf "%-8s %10.0f %10.0f %7.2fx   %9.2f %10.2f\n", s, a, b, (a > 0 ? b / a : 0), med(p["A" s]), med(p["B" s]) } }' "$WORK/lines" | sort
+echo "medians of $ROUNDS rounds: ops/s, p50 ms, CPU µs per op (total, then by process); B/A ratios"
+medians "$WORK/lines" | sort -s -k2,2 | awk '{
+    for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$1, $2, kv[1]] = kv[2]; if ($1 == "A") keys[$2] = keys[$2] " " kv[1] }
+    shapes[$2] = 1
+  } END {
+    for (s in shapes) {
+      printf "%-9s ops/s %6.0f -> %6.0f (%.2fx)  p50 %.2f -> %.2f  CPU/op %4.0f -> %4.0f (%.2fx) ", s,
+        v["A", s, "ops/s"], v["B", s, "ops/s"], v["B", s, "ops/s"] / (v["A", s, "ops/s"] + 1e-9),
+        v["A", s, "p50"], v["B", s, "p50"], v["A", s, "total"], v["B", s, "total"], v["B", s, "total"] / (v["A", s, "total"] + 1e-9)
+      n = split(keys[s], k, " ")
+      for (i = 1; i <= n; i++) if (k[i] != "ops/s" && k[i] != "p50" && k[i] != "p99" && k[i] != "total")
+        printf " %s %.0f->%.0f", k[i], v["A", s, k[i]], v["B", s, k[i]]
+      printf "\n"
+    }
+  }' | sort
 echo "raw lines: $WORK/lines"

@@ -1,26 +1,105 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: twopc (coordinator + 3 participants on loopback)
 # against a 3-member etcd cluster on the same machine, in interleaved rounds
-# (etcd, twopc, etcd, twopc, ...), then the median of each shape.
+# (etcd, twopc, etcd, twopc, ...), then the median of each shape, with the
+# CPU each process spent per operation.
 #
 # Usage: bench/compare.sh [ROUNDS]        (default 3)
+#        bench/compare.sh --table LINES   (the tables again, from a run's raw lines)
 #   ETCD_BENCH=path/to/etcd_bench.sh      (default ../shared/peers/etcd_bench.sh)
+#   ETCD_PEER_BIN=dir                     where etcd_bench.sh installed etcd, etcdctl
+#                                         and benchmark (default ${TMPDIR:-/tmp}/etcd-peer/bin)
 #   SECONDS_PER_SHAPE=8                   (twopc: duration of each shape)
+#   PORT=7600                             (twopc: the coordinator's port)
 #
 # Shapes, as etcd_bench.sh runs them: 8-byte keys, 64-byte values;
 # put with 1 client; put with 64 clients; linearizable read with 1 and 64;
-# transactions of 8 puts from 16 clients (txn8_c16: transactions/s).
+# transactions of 8 puts from 16 clients (txn8_c16: transactions/s). twopc
+# adds mc8_c64: 64 clients each sending system.multicall of 8 puts (puts/s;
+# each put is its own transaction), set against etcd's put_c64.
+#
+# CPU per operation (µs) is read from /proc/PID/stat (utime + stime)
+# before and after each shape, for every server process; the load
+# generator reports its own. For etcd, compare.sh runs etcd_bench.sh with
+# PEER_DIR pointing at a directory of its own whose bin/benchmark is
+# bench/etcd-cpu.sh, which wraps the real tool and measures the members.
+# CPU is far less noisy than ops/s on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+rounds() { cut -d' ' -f1,2 "$1" | sort | uniq -c | sort -rn | awk 'NR == 1 { print $1 }'; }
+
+tables() { # tables LINES: the medians of a run's raw lines, then the ratios
+  # The median of each figure; CPU in µs per operation (per transaction for
+  # txn8, per put for mc8), by process, and their total.
+  echo
+  printf '%-6s %-9s %8s %8s %8s %7s   %s   (median of %s rounds, %s cores)\n' \
+    system shape "ops/s" "p50 ms" "p99 ms" "CPU µs" "CPU µs/op by process" "$(rounds "$1")" "$(nproc)"
+  medians "$1" | sort -k2,2 -k1,1 | awk '{
+      for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      procs = ""; for (i = 7; i <= NF; i++) procs = procs " " $i
+      printf "%-6s %-9s %8.0f %8.2f %8.2f %7.0f  %s\n", $1, $2, v["ops/s"], v["p50"], v["p99"], v["total"], procs
+    }'
+
+  # twopc against etcd, shape by shape (mc8_c64 against etcd's put_c64).
+  echo
+  printf '%-9s %14s %16s\n' shape "ops/s ratio" "CPU/op ratio"
+  medians "$1" | awk '{
+      for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ops/s") r[$1, $2] = kv[2]; if (kv[1] == "total") c[$1, $2] = kv[2] }
+      if ($1 == "twopc") shapes[++n] = $2
+    } END {
+      for (i = 1; i <= n; i++) {
+        s = shapes[i]; e = (s == "mc8_c64") ? "put_c64" : s
+        if (r["etcd", e] > 0 && c["etcd", e] > 0)
+          printf "%-9s %13.2fx %15.2fx\n", s, r["twopc", s] / r["etcd", e], c["twopc", s] / c["etcd", e]
+      }
+    }'
+}
+
+if [ "${1:-}" = --table ]; then tables "$2"; exit; fi
 ROUNDS=${1:-3}
 ETCD_BENCH=${ETCD_BENCH:-../shared/peers/etcd_bench.sh}
+ETCD_PEER_BIN=${ETCD_PEER_BIN:-${TMPDIR:-/tmp}/etcd-peer/bin}
 DUR=${SECONDS_PER_SHAPE:-8}
 WORK=$(mktemp -d /tmp/twopc-compare.XXXX)
 trap '[ -n "${LOCAL:-}" ] && kill "$LOCAL" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
 go build -o "$WORK/twopc" ./cmd/twopc
-PORT=7600
+PORT=${PORT:-7600}
 ADDR="http://127.0.0.1:$PORT/RPC2"
+
+# etcd_bench.sh installs etcd on its first run: let it, with tiny totals.
+if [ ! -x "$ETCD_PEER_BIN/benchmark" ]; then
+  echo "installing etcd with $ETCD_BENCH" >&2
+  PUT1_TOTAL=10 PUT64_TOTAL=64 RNG1_TOTAL=10 RNG64_TOTAL=64 TXN_TOTAL=16 \
+    PEER_DIR=$(dirname "$ETCD_PEER_BIN") bash "$ETCD_BENCH" >/dev/null
+fi
+PEER=$WORK/etcd
+mkdir -p "$PEER/bin"
+ln -s "$ETCD_PEER_BIN/etcd" "$ETCD_PEER_BIN/etcdctl" "$PEER/bin/"
+ln -s "$PWD/bench/etcd-cpu.sh" "$PEER/bin/benchmark"
+export ETCD_CPU_REAL=$ETCD_PEER_BIN/benchmark ETCD_CPU_DATA=$PEER/data
+
+etcd_round() {
+  PEER_DIR=$PEER bash "$ETCD_BENCH" | tail -n 1 | sed 's/^/  /' >&2
+  local name
+  for name in put_c1 put_c64 rangeL_c1 rangeL_c64 txn8_c16; do
+    tr '\r' '\n' <"$PEER/logs/n3-$name.out" | awk -v shape="${name/rangeL/get}" -v hz="$HZ" '
+      /Total:/ { t = $2 } /Requests\/sec/ { r = $2 } / 50% in/ { p50 = $3 * 1000 } / 99% in/ { p99 = $3 * 1000 }
+      $1 == "cpu" { cpu = $0 }
+      END {
+        ops = t * r
+        if (ops < 1) { print "  (etcd " shape ": no summary, left out of this round)" > "/dev/stderr"; exit }
+        n = split(cpu, f, " "); total = 0; out = ""
+        for (i = 2; i <= n; i++) {
+          split(f[i], kv, "="); us = (kv[1] == "bench" ? kv[2] : kv[2] / hz) * 1e6 / ops
+          total += us; out = out sprintf(" %s=%.0f", kv[1], us)
+        }
+        printf "etcd %s ops/s=%.0f p50=%.2f p99=%.2f total=%.0f%s\n", shape, r, p50, p99, total, out
+      }'
+  done
+}
 
 twopc_round() {
   local dir=$WORK/data-$1
@@ -28,47 +107,23 @@ twopc_round() {
   LOCAL=$!
   for _ in $(seq 1 100); do "$WORK/twopc" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done
   export TWOPC_PEER_TOKEN; TWOPC_PEER_TOKEN=$(cat "$dir/peer.token")
-  local line="twopc"
-  for shape in "put 1" "put 64" "get 1" "get 64" "txn 16"; do
+  for shape in "put 1" "put 64" "get 1" "get 64" "txn 16" "multicall 64"; do
     set -- $shape
-    out=$("$WORK/twopc" bench --addr "$ADDR" --op "$1" --txn-ops 8 --clients "$2" --duration "${DUR}s" --keys 100000)
-    echo "  $out" >&2
-    name="$1_c$2"; [ "$1" = txn ] && name="txn8_c$2"
-    line+=" | $(awk -v n="$name" '{for(i=1;i<=NF;i++){split($i,kv,"="); v[kv[1]]=kv[2]}}
-      END{gsub("ms","",v["p50"]); gsub("ms","",v["p99"]); printf "%s %s/s p50=%.2fms p99=%.2fms", n, v["ops/s"], v["p50"], v["p99"]}' <<<"$out")"
+    twopc_shape "$WORK/twopc" "$ADDR" "$LOCAL" "$1" "$2" twopc
   done
   for pid in $(pgrep -P "$LOCAL"); do # memory after the load, per process
     echo "  rss $(ps -o rss= -p "$pid" | awk '{printf "%.0fMB", $1/1024}') $(ps -o args= -p "$pid" | awk '{print $2, $4}')" >&2
   done
   kill -INT "$LOCAL"; wait "$LOCAL" || true; LOCAL=
-  echo "$line"
 }
 
 : >"$WORK/lines"
 for r in $(seq 1 "$ROUNDS"); do
-  echo "round $r/$ROUNDS: etcd" >&2
-  bash "$ETCD_BENCH" | tail -n 1 | tee -a "$WORK/lines" >&2
-  echo "round $r/$ROUNDS: twopc" >&2
+  echo "round $r/$ROUNDS: etcd (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  etcd_round | tee -a "$WORK/lines" >&2
+  echo "round $r/$ROUNDS: twopc (load $(cut -d' ' -f1 /proc/loadavg))" >&2
   twopc_round "$r" | tee -a "$WORK/lines" >&2
 done
 
-# Median per system and shape. etcd names reads rangeL_cN; twopc get_cN.
-echo
-printf '%-8s %-8s %12s %10s %10s   (median of %s rounds, %s)\n' system shape "ops/s" p50 p99 "$ROUNDS" "$(nproc) cores"
-awk -F' [|] ' '{
-    sys = ($1 ~ /^etcd/) ? "etcd" : "twopc"
-    for (i = 2; i <= NF; i++) {
-      split($i, f, " "); shape = f[1]; sub("rangeL", "get", shape)
-      r = f[2]; sub("/s", "", r); p50 = f[3]; sub("p50=", "", p50); sub("ms", "", p50)
-      p99 = f[4]; sub("p99=", "", p99); sub("ms", "", p99)
-      print sys, shape, r, p50, p99
-    }
-  }' "$WORK/lines" | sort -k1,1 -k2,2 | awk '
-  function med(s,   n, a, i, j, t) {
-    n = split(s, a, ",")
-    for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return a[int((n + 1) / 2)]
-  }
-  { k = $1 " " $2; r[k] = r[k] (r[k] ? "," : "") $3; p[k] = p[k] (p[k] ? "," : "") $4; q[k] = q[k] (q[k] ? "," : "") $5; keys[k] = 1 }
-  END { for (k in keys) { split(k, kk, " "); printf "%-8s %-8s %12.0f %8.2fms %8.2fms\n", kk[1], kk[2], med(r[k]), med(p[k]), med(q[k]) } }' | sort -b -k2,2 -k1,1
+tables "$WORK/lines"
 echo "raw lines: $WORK/lines"

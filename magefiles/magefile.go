@@ -144,7 +144,7 @@ func (Bench) Run(seconds int) error {
 	return nil
 }
 
-// Compare runs bench/compare.sh: ROUNDS interleaved rounds of a local twopc and a 3-member etcd (../shared/peers/etcd_bench.sh, or $ETCD_BENCH), then the medians side by side.
+// Compare runs bench/compare.sh: ROUNDS interleaved rounds of a local twopc and a 3-member etcd (../shared/peers/etcd_bench.sh, or $ETCD_BENCH), then the medians side by side, with the CPU µs per operation of every process.
 func (Bench) Compare(rounds int) error {
 	return sh.RunV("bash", "bench/compare.sh", strconv.Itoa(rounds))
 }

@@ -2,9 +2,7 @@ package participant
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/twopc/twopc/protocol"
 )
@@ -142,10 +140,6 @@ func (s *Store) failedErr() error {
 }
 
 func (s *Store) commitBatch(batch []*request) (err error) {
-	tx, err := s.wdb.Begin()
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() {
@@ -156,26 +150,28 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			s.failed.Store(&err)
 		}
 	}()
-	for _, r := range batch {
-		switch r.kind {
-		case protocol.MsgPrepare:
-			err = s.prepare(tx, r)
-		case protocol.MsgCommit:
-			err = s.commit(tx, r)
-		case protocol.MsgAbort:
-			err = s.abort(tx, r)
+	took, err := s.w.inTx(func(tx *wtx) error {
+		for _, r := range batch {
+			var err error
+			switch r.kind {
+			case protocol.MsgPrepare:
+				err = s.prepare(tx, r)
+			case protocol.MsgCommit:
+				err = s.commit(tx, r)
+			case protocol.MsgAbort:
+				err = s.abort(tx, r)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	start := time.Now()
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if s.observe != nil {
-		s.observe(time.Since(start))
+		s.observe(took)
 	}
 	s.stats.batches.Add(1)
 	return nil
@@ -185,7 +181,7 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 // inside the batch's SQLite transaction, which sees the effects of the
 // requests before them in the batch.
 
-func (s *Store) prepare(tx *sql.Tx, r *request) error {
+func (s *Store) prepare(tx *wtx, r *request) error {
 	s.stats.prepares.Add(1)
 	if s.tombs.has(r.txid) {
 		r.vote = protocol.Vote{Reason: "transaction " + r.txid + " was already aborted"}
@@ -208,7 +204,7 @@ func (s *Store) prepare(tx *sql.Tx, r *request) error {
 	}
 	var readErr error
 	out := protocol.Evaluate(r.txn, func(key string) protocol.Entry {
-		e, err := s.readKV(tx, key)
+		e, err := tx.readKV(key)
 		if err != nil && readErr == nil {
 			readErr = err
 		}
@@ -227,7 +223,7 @@ func (s *Store) prepare(tx *sql.Tx, r *request) error {
 		return nil
 	}
 	for _, w := range out.Writes {
-		if _, err := tx.Stmt(s.stmt.insertPrepared).Exec(r.txid, w.Key, w.Found, w.Value.Data, w.Value.Binary, w.Version); err != nil {
+		if err := tx.insertPrepared(r.txid, w); err != nil {
 			return err
 		}
 		s.locks[w.Key] = r.txid
@@ -237,24 +233,7 @@ func (s *Store) prepare(tx *sql.Tx, r *request) error {
 	return nil
 }
 
-// readKV reads key's committed entry inside the writer's transaction.
-func (s *Store) readKV(tx *sql.Tx, key string) (protocol.Entry, error) {
-	var e protocol.Entry
-	err := tx.Stmt(s.stmt.readKV).QueryRow(key).Scan(&e.Value.Data, &e.Value.Binary, &e.Version)
-	switch {
-	case err == sql.ErrNoRows:
-		return protocol.Entry{}, nil
-	case err != nil:
-		return protocol.Entry{}, err
-	}
-	e.Found = true
-	if e.Value.Data == nil {
-		e.Value.Data = []byte{}
-	}
-	return e, nil
-}
-
-func (s *Store) commit(tx *sql.Tx, r *request) error {
+func (s *Store) commit(tx *wtx, r *request) error {
 	p, ok := s.prepared[r.txid]
 	if !ok {
 		if s.tombs.has(r.txid) {
@@ -266,9 +245,9 @@ func (s *Store) commit(tx *sql.Tx, r *request) error {
 	for _, w := range p.writes {
 		var err error
 		if w.Found {
-			_, err = tx.Stmt(s.stmt.upsertKV).Exec(w.Key, w.Value.Data, w.Value.Binary, w.Version)
+			err = tx.upsertKV(w)
 		} else {
-			_, err = tx.Stmt(s.stmt.deleteKV).Exec(w.Key)
+			err = tx.deleteKV(w.Key)
 		}
 		if err != nil {
 			return err
@@ -277,7 +256,7 @@ func (s *Store) commit(tx *sql.Tx, r *request) error {
 	return s.forget(tx, r.txid, p)
 }
 
-func (s *Store) abort(tx *sql.Tx, r *request) error {
+func (s *Store) abort(tx *wtx, r *request) error {
 	s.tombs.add(r.txid)
 	p, ok := s.prepared[r.txid]
 	if !ok {
@@ -287,8 +266,8 @@ func (s *Store) abort(tx *sql.Tx, r *request) error {
 	return s.forget(tx, r.txid, p)
 }
 
-func (s *Store) forget(tx *sql.Tx, txid string, p *preparedTx) error {
-	if _, err := tx.Stmt(s.stmt.deletePrepared).Exec(txid); err != nil {
+func (s *Store) forget(tx *wtx, txid string, p *preparedTx) error {
+	if err := tx.deletePrepared(txid); err != nil {
 		return err
 	}
 	delete(s.prepared, txid)
@@ -321,31 +300,4 @@ func (t *tombstones) add(id string) {
 	t.ring[t.next] = id
 	t.set[id] = struct{}{}
 	t.next = (t.next + 1) % len(t.ring)
-}
-
-// writeStmts are the writer's statements, prepared once: preparing SQL
-// for every write cost as much as executing it.
-type writeStmts struct {
-	readKV, insertPrepared, upsertKV, deleteKV, deletePrepared *sql.Stmt
-}
-
-func (w *writeStmts) prepare(db *sql.DB) error {
-	for _, s := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&w.readKV, `SELECT value, binary, version FROM kv WHERE key = ?`},
-		{&w.insertPrepared, `INSERT INTO prepared_writes (txid, key, found, value, binary, version) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&w.upsertKV, `INSERT INTO kv (key, value, binary, version) VALUES (?, ?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary, version = excluded.version`},
-		{&w.deleteKV, `DELETE FROM kv WHERE key = ?`},
-		{&w.deletePrepared, `DELETE FROM prepared_writes WHERE txid = ?`},
-	} {
-		st, err := db.Prepare(s.sql)
-		if err != nil {
-			return err
-		}
-		*s.dst = st
-	}
-	return nil
 }

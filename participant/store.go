@@ -82,7 +82,7 @@ type Store struct {
 	path      string
 	wdb       *sql.DB // the writer goroutine's single connection
 	rdb       *sql.DB // concurrent readers
-	stmt      writeStmts
+	w         *writer // wdb's connection, the writer goroutine's
 	now       func() time.Time
 	max       int
 	log       *slog.Logger
@@ -169,9 +169,9 @@ func Open(path string, opts Options) (*Store, error) {
 		prepared: map[string]*preparedTx{},
 		tombs:    newTombstones(opts.Tombstones),
 	}
-	err = s.stmt.prepare(wdb)
+	err = s.reload()
 	if err == nil {
-		err = s.reload()
+		s.w, err = openWriter(wdb)
 	}
 	if err != nil {
 		wdb.Close()
@@ -288,7 +288,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
-		err = errors.Join(s.wdb.Close(), s.rdb.Close())
+		err = errors.Join(s.w.close(), s.wdb.Close(), s.rdb.Close())
 	})
 	return err
 }

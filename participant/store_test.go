@@ -63,10 +63,10 @@ func TestDurabilitySettings(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "p.db"))
 	var sync int
 	var mode string
-	if err := s.wdb.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil {
+	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.wdb.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		t.Fatal(err)
 	}
 	if sync != 2 || mode != "wal" {
@@ -324,7 +324,7 @@ func TestWriteFailureStopsStore(t *testing.T) {
 	}
 	defer s.Close()
 	mustVote(t, s, "1.1", put("k", "v"), yes)
-	s.wdb.Close() // the disk goes away under the writer
+	s.w.conn.Close() // the disk goes away under the writer
 	if _, err := s.Prepare(ctx, "1.2", put("j", "v")); err == nil {
 		t.Fatal("prepare succeeded on a failed database")
 	}

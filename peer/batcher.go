@@ -18,22 +18,31 @@ import (
 // once. The mutex guards only the queue, never I/O.
 //
 // Lazy calls (commits and aborts, whose client has had its answer) do not
-// start a request: they wait up to linger, counted from when the
-// participant is free, for one that is going anyway, so that under serial
-// load commit N shares its request and its fsync with a later prepare.
-// Flush sends them at once.
+// start a request: they wait, counted from when the participant is free,
+// for one that is going anyway, so that under serial load commit N shares
+// its request and its fsync with a later prepare. Flush sends them at once.
+//
+// How long they wait follows the load (lingerLocked): the time from the
+// participant's being free to the next eager call is about a client's
+// round trip plus whatever the other participants and the log still had
+// to do for the last transaction, which a slow or busy disk stretches
+// past a fixed millisecond; then every commit went alone, with an fsync
+// of its own at every participant.
 type batcher struct {
-	rpc      *rpc.Client
-	depth    int
-	maxBytes int           // rough cap on the raw size of one request
-	linger   time.Duration // longest wait of a lazy call
+	rpc       *rpc.Client
+	depth     int
+	maxBytes  int           // rough cap on the raw size of one request
+	linger    time.Duration // shortest wait of a lazy call
+	maxLinger time.Duration // longest wait of a lazy call, if longer than linger
 
 	mu       sync.Mutex
 	queue    []*pending
 	eager    int  // calls in queue that are not lazy
 	forced   bool // flush asked: send lazy calls too, until the queue empties
 	inflight int
-	timer    *time.Timer // armed while lazy calls wait
+	timer    *time.Timer   // armed while lazy calls wait
+	freeAt   time.Time     // when the last request in flight returned
+	idle     time.Duration // moving average of freeAt to the next eager call
 }
 
 type pending struct {
@@ -52,10 +61,13 @@ func (b *batcher) do(ctx context.Context, c protocol.Call, lazy bool) protocol.C
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
 	if !lazy {
+		if b.inflight == 0 && !b.freeAt.IsZero() {
+			b.sawIdleLocked(time.Since(b.freeAt))
+		}
 		b.eager++
 		b.startLocked()
 	} else if b.inflight == 0 && b.timer == nil {
-		b.timer = time.AfterFunc(b.linger, b.flush)
+		b.timer = time.AfterFunc(b.lingerLocked(), b.flush)
 	}
 	b.mu.Unlock()
 	select {
@@ -95,10 +107,11 @@ func (b *batcher) run() {
 			b.forced = false
 		}
 		if len(b.queue) > 0 && b.eager == 0 && !b.forced {
-			if b.timer == nil {
-				b.timer = time.AfterFunc(b.linger, b.flush)
-			}
 			b.inflight--
+			b.freeAt = time.Now()
+			if b.timer == nil {
+				b.timer = time.AfterFunc(b.lingerLocked(), b.flush)
+			}
 			b.mu.Unlock()
 			return
 		}
@@ -119,12 +132,32 @@ func (b *batcher) run() {
 		b.queue = b.queue[n:]
 		if n == 0 {
 			b.inflight--
+			b.freeAt = time.Now()
 			b.mu.Unlock()
 			return
 		}
 		b.mu.Unlock()
 		b.send(batch)
 	}
+}
+
+// sawIdleLocked adds one wait, from the participant's being free to the
+// next eager call, to the moving average. A long one (a pause in the
+// load) counts as twice maxLinger, so that the average comes back within
+// a few calls when the load resumes.
+func (b *batcher) sawIdleLocked(d time.Duration) {
+	b.idle += (min(d, 2*b.maxLinger) - b.idle) / 8
+}
+
+// lingerLocked is how long lazy calls wait now: twice the usual wait for
+// the next eager call, so that most of them meet it, within [linger,
+// maxLinger]; but only linger when eager calls come further apart than
+// maxLinger (light load), since waiting longer would rarely meet one.
+func (b *batcher) lingerLocked() time.Duration {
+	if w := 2 * b.idle; w > b.linger && b.idle <= b.maxLinger {
+		return min(w, b.maxLinger)
+	}
+	return b.linger
 }
 
 // approxSize is a rough size of c on the wire, to cap a request's.

@@ -143,3 +143,28 @@ func TestLazyCommitWaitsPastInflightRequest(t *testing.T) {
 		t.Fatalf("%d requests, want 3 (the commit rides with the third prepare)", got)
 	}
 }
+
+// Lazy calls wait about twice the usual time from the participant's
+// being free to the next eager call, within bounds; when eager calls come
+// further apart than the bound, they wait the least.
+func TestLingerFollowsTheLoad(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct{ idle, want time.Duration }{
+		{0, ms},           // no load seen yet
+		{ms / 4, ms},      // busy: the least
+		{2 * ms, 4 * ms},  // serial load on a slow disk
+		{7 * ms, 10 * ms}, // bounded
+		{11 * ms, ms},     // light load: waiting would meet nothing
+		{time.Hour, ms},   // (sawIdleLocked never lets it get here)
+	} {
+		b := &batcher{linger: ms, maxLinger: 10 * ms, idle: c.idle}
+		if got := b.lingerLocked(); got != c.want {
+			t.Errorf("idle %v: linger %v, want %v", c.idle, got, c.want)
+		}
+	}
+	b := &batcher{linger: ms, maxLinger: 10 * ms}
+	b.sawIdleLocked(time.Minute) // a pause counts as 20 ms
+	if b.idle != 20*ms/8 {
+		t.Errorf("after a pause: average %v, want %v", b.idle, 20*ms/8)
+	}
+}

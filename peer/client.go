@@ -31,9 +31,14 @@ const (
 	readDepth  = 2
 )
 
-// commitLinger is how long a commit or abort may wait for a request to
-// ride on; about one client round trip plus a prepare.
-const commitLinger = time.Millisecond
+// How long a commit or abort may wait for a request to ride on (see
+// batcher): at least about one client round trip plus a prepare; under
+// serial load up to twice the usual wait for the next prepare, bounded
+// so that a key stays locked for a lingering commit no longer than this.
+const (
+	commitLinger    = time.Millisecond
+	maxCommitLinger = 10 * time.Millisecond
+)
 
 // NewClient returns a client of the participant at url; hc may be nil.
 func NewClient(url string, hc *http.Client) *Client {
@@ -42,7 +47,7 @@ func NewClient(url string, hc *http.Client) *Client {
 	return &Client{
 		rpc:     c,
 		traffic: t,
-		writes:  &batcher{rpc: c, depth: writeDepth, maxBytes: 1 << 20, linger: commitLinger},
+		writes:  &batcher{rpc: c, depth: writeDepth, maxBytes: 1 << 20, linger: commitLinger, maxLinger: maxCommitLinger},
 		reads:   &batcher{rpc: c, depth: readDepth, maxBytes: 1 << 20},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twopc/twopc/api"
@@ -20,19 +21,20 @@ func runBench(args []string) error {
 	fs, o := clientFlags("bench", "[flags]", "Drive a running coordinator with concurrent clients and print throughput and latency")
 	clients := fs.Int("clients", 1, "concurrent clients, each with one call in flight")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
-	op := fs.String("op", "put", "put, get, mix (half each) or txn (a txn of --txn-ops puts on distinct keys)")
-	txnOps := fs.Int("txn-ops", 8, "puts per txn, for --op txn")
+	op := fs.String("op", "put", "put, get, mix (half each), txn (a txn of --txn-ops puts on distinct keys) or multicall (a system.multicall of --txn-ops puts)")
+	txnOps := fs.Int("txn-ops", 8, "puts per txn or per system.multicall, for --op txn and --op multicall")
 	keySize := fs.Int("key-size", 8, "key length in bytes")
 	valueSize := fs.Int("value-size", 64, "value length in bytes")
 	keys := fs.Int("keys", 100000, "number of distinct keys")
+	preload := fs.Bool("preload", true, "for --op get and mix: first put the keys the gets read (false: an earlier run put them)")
 	peerTokenFile := fs.String("peer-token-file", "", "peer token, to read the participants' fsync counters (or set "+envPeerToken+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *op != "put" && *op != "get" && *op != "mix" && *op != "txn" {
-		return fmt.Errorf("--op %q: want put, get, mix or txn", *op)
+	if *op != "put" && *op != "get" && *op != "mix" && *op != "txn" && *op != "multicall" {
+		return fmt.Errorf("--op %q: want put, get, mix, txn or multicall", *op)
 	}
-	if *op == "txn" && (*txnOps < 1 || *txnOps > *keys) {
+	if (*op == "txn" || *op == "multicall") && (*txnOps < 1 || *txnOps > *keys) {
 		return errors.New("--txn-ops must be between 1 and --keys")
 	}
 	if *clients < 1 || *keys < 1 || *keySize < 1 {
@@ -47,9 +49,15 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The load generator shares the cores with the servers: encode its
+	// calls without kolo's reflection, as the coordinator does its own.
+	c = c.OwnEncoder()
 	timeout := &o.timeout
 	if *op == "get" || *op == "mix" { // gets need keys to find
-		for i := range min(*keys, 1000) {
+		*keys = min(*keys, 1000)
+	}
+	if (*op == "get" || *op == "mix") && *preload {
+		for i := range *keys {
 			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 			_, err := c.Call(ctx, "put", key(i), value)
 			cancel()
@@ -57,7 +65,6 @@ func runBench(args []string) error {
 				return fmt.Errorf("preloading keys: %w", err)
 			}
 		}
-		*keys = min(*keys, 1000)
 	}
 
 	peerToken, err := loadSecret(*peerTokenFile, envPeerToken)
@@ -69,16 +76,19 @@ func runBench(args []string) error {
 	sent0, recv0 := traffic.Bytes()
 	var (
 		mu     sync.Mutex
-		lat    []time.Duration
+		lat    []time.Duration // per call
+		ops    int             // puts, gets or txns that succeeded: a multicall's entries count one each
 		faults = map[string]int{}
 		wg     sync.WaitGroup
 	)
+	cpu0 := selfCPU()
 	start := time.Now()
 	end := start.Add(*duration)
 	for w := range *clients {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 1))
 			var mine []time.Duration
+			done := 0
 			errs := map[string]int{}
 			for time.Now().Before(end) {
 				k := key(r.IntN(*keys))
@@ -88,10 +98,12 @@ func runBench(args []string) error {
 					method, args = "get", []any{k}
 				case *op == "txn":
 					method, args = "txn", []any{[]any{}, txnPuts(r, *txnOps, *keys, key, value)}
+				case *op == "multicall":
+					method, args = "system.multicall", []any{multicallPuts(r, *txnOps, *keys, key, value)}
 				}
 				t0 := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-				_, err := c.Call(ctx, method, args...)
+				res, err := c.Call(ctx, method, args...)
 				cancel()
 				if err != nil {
 					var f *rpc.Fault
@@ -103,9 +115,15 @@ func runBench(args []string) error {
 					continue
 				}
 				mine = append(mine, time.Since(t0))
+				if *op == "multicall" {
+					done += countMulticall(res, errs)
+				} else {
+					done++
+				}
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			ops += done
 			for k, v := range errs {
 				faults[k] += v
 			}
@@ -114,6 +132,7 @@ func runBench(args []string) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := selfCPU() - cpu0
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration {
 		if len(lat) == 0 {
@@ -123,14 +142,14 @@ func runBench(args []string) error {
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 	name := *op
-	if *op == "txn" {
-		name = fmt.Sprintf("txn%d", *txnOps)
+	if *op == "txn" || *op == "multicall" {
+		name = fmt.Sprintf("%s%d", *op, *txnOps)
 	}
-	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v",
-		name, *clients, *keySize, *valueSize, len(lat), float64(len(lat))/elapsed.Seconds(),
-		ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)), faults)
+	fmt.Printf("twopc op=%s clients=%d key=%dB value=%dB ops=%d ops/s=%.0f p50=%s p90=%s p99=%s max=%s errors=%v cpu=%.3fs",
+		name, *clients, *keySize, *valueSize, ops, float64(ops)/elapsed.Seconds(),
+		ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(pct(1)), faults, cpu.Seconds())
 	sent1, recv1 := traffic.Bytes()
-	if n := float64(len(lat)); n > 0 {
+	if n := float64(ops); n > 0 {
 		fmt.Printf(" bytes/op: client<->coordinator=%.0f", float64(sent1-sent0+recv1-recv0)/n)
 		fmt.Print(perOp(before, fsyncCounts(c, peers, *timeout), n))
 	}
@@ -190,6 +209,42 @@ func fsyncCounts(c *rpc.Client, peers *http.Client, timeout time.Duration) []fsy
 		out = append(out, fsyncCount{name: p.Name, n: n})
 	}
 	return out
+}
+
+// selfCPU is the CPU time this process has used so far (user and
+// system): the load generator shares the cores with the servers, so its
+// own cost is part of the figures.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// multicallPuts is a system.multicall that puts value under n distinct
+// random keys, each put its own transaction.
+func multicallPuts(r *rand.Rand, n, keys int, key func(int) string, value string) []any {
+	calls := make([]any, 0, n)
+	for _, p := range txnPuts(r, n, keys, key, value) {
+		m := p.(map[string]any)
+		calls = append(calls, map[string]any{"methodName": "put", "params": []any{m["key"], m["value"]}})
+	}
+	return calls
+}
+
+// countMulticall returns how many entries of a multicall reply succeeded
+// and counts the faults of the others in errs.
+func countMulticall(res any, errs map[string]int) int {
+	list, _ := res.([]any)
+	n := 0
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			code, _ := m["faultCode"].(int64)
+			errs[fmt.Sprintf("fault %d", code)]++
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // txnPuts is the success branch of a txn that puts value under n

@@ -22,3 +22,13 @@ func TestPerOp(t *testing.T) {
 		}
 	}
 }
+
+// A multicall's entries count one op each; an entry that failed counts
+// as its fault instead.
+func TestCountMulticall(t *testing.T) {
+	errs := map[string]int{}
+	reply := []any{[]any{true}, map[string]any{"faultCode": int64(2), "faultString": "conflict"}, []any{true}}
+	if n := countMulticall(reply, errs); n != 2 || errs["fault 2"] != 1 || len(errs) != 1 {
+		t.Errorf("countMulticall = %d, errors %v; want 2 and one fault 2", n, errs)
+	}
+}
