@@ -68,8 +68,11 @@ drill:   it writes its keys under the prefix %q, and deletes them if the cluster
 	if err != nil {
 		return res, fmt.Errorf("drill could not run (seed %d): %w", res.Seed, err)
 	}
-	if !res.Passed() {
+	switch {
+	case len(res.Violations) > 0:
 		return res, fmt.Errorf("%w: %d violation(s), seed %d", ErrDrill, len(res.Violations), res.Seed)
+	case !res.Passed():
+		return res, fmt.Errorf("drill: nothing proved: the linearizability check timed out (seed %d, history %s)", res.Seed, res.HistoryPath)
 	}
 	return res, nil
 }

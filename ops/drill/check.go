@@ -1,9 +1,10 @@
 package drill
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
-	"strings"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -14,188 +15,362 @@ type Verdict struct {
 	// Result is porcupine's: Ok, Illegal, or Unknown when the search ran
 	// out of time (which proves nothing either way).
 	Result porcupine.CheckResult
-	// Checked counts the operations given to porcupine: every OK one, and
-	// every put or delete of Unknown outcome.
+	// Checked counts the operations checked: every OK one, every write
+	// of Unknown outcome, and the final reads of each key as one.
 	Checked int
-	// BadKeys are the keys whose history is not linearizable.
+	// Groups is the number of groups of keys checked one by one (see
+	// model.partition).
+	Groups int
+	// UnknownWrites counts the writes of Unknown outcome; Seen those of
+	// them that a read showed had taken effect (see pin).
+	UnknownWrites, Seen int
+	// BadKeys are the keys whose history is not linearizable: every key
+	// of each group of keys that transactions link (see model.partition)
+	// and that porcupine could not linearize.
 	BadKeys []string
-	info    porcupine.LinearizationInfo
-	hasInfo bool
+	// Undecided are the keys of the groups whose search ran out of time.
+	Undecided []string
+	// Segments counts the pieces the groups were cut into (see segments),
+	// at least one per group.
+	Segments int
+	// Searched counts the groups that needed the full search: those not
+	// proved linearizable with every unknown write taking effect during
+	// its call or never (see checkGroup).
+	Searched int
+	info     porcupine.LinearizationInfo
+	model    porcupine.Model
+	hasInfo  bool
 }
 
 // Linearizable reports whether the history was proved linearizable.
 func (v Verdict) Linearizable() bool { return v.Result == porcupine.Ok }
 
-// Check decides whether h is linearizable for a key-value store whose
-// keys are independent registers (absent, or holding a string), with
-// porcupine. timeout bounds the search (0: none).
+// Illegal reports whether the history was proved not linearizable.
+func (v Verdict) Illegal() bool { return v.Result == porcupine.Illegal }
+
+// String is the verdict with what it took to reach it, for the drill's
+// report.
+func (v Verdict) String() string {
+	s := string(v.Result)
+	if v.Result == porcupine.Unknown {
+		s = fmt.Sprintf("Unknown (the search timed out on the keys %q: nothing proved either way)", v.Undecided)
+	}
+	return fmt.Sprintf("%s: %d operations in %d groups of keys, %d segments (%d groups searched in full); %d writes of unknown outcome, %d of them seen to take effect",
+		s, v.Checked, v.Groups, v.Segments, v.Searched, v.UnknownWrites, v.Seen)
+}
+
+// Check decides whether h is linearizable for a key-value store with
+// versions and transactions (see model.go), with porcupine. timeout
+// bounds the search (0: none); past it the result is Unknown.
 //
 // What each operation contributes:
 //   - OK: took effect exactly once between Call and Return, with the
 //     result it returned.
 //   - Failed: no effect at all; left out. If its write shows up in a read,
 //     that read matches no write and the history is illegal.
-//   - Unknown put or delete: may have taken effect at any time after
-//     Call, or never. Its return is moved past the end of the history (so
-//     it may be placed last, which is the same as never), and its result
-//     is not checked.
-//   - Unknown get: observes nothing; left out.
+//   - Unknown put, delete or writing txn: may have taken effect at any
+//     time after Call, or never; its result is not checked. If a read
+//     returned a value that only it wrote, it took effect, before that
+//     read returned (pin). Otherwise it is split in two (see states.go):
+//     an early half over the call, and a late half from its return to
+//     past the end of the history (placed last, it is the same as never).
+//   - Unknown get or read-only txn: observes nothing; left out.
 //   - Final reads (Replica set), made at each participant once the
 //     cluster has settled, are merged per key into one operation that
-//     observes every replica at once: a write may come before it or after
-//     it, never between two replicas' reads, so replicas that disagree
-//     make the history illegal.
+//     observes every replica at once, value and version: a write may
+//     come before it or after it, never between two replicas' reads, so
+//     replicas that disagree make the history illegal.
 //
-// Written values must be unique per put (the drill makes them so):
-// otherwise a read of a lost write could be explained by another put of
-// the same value.
+// The groups of keys that transactions link (model.partition) are
+// checked one by one, each first with every unknown write not pinned
+// taking effect during its call or never (checkGroup): if that history is
+// linearizable, so is the real one, and proving it needs no search for
+// where those writes took effect. Only a group that fails this is
+// searched in full (which is exponential in the worst case).
+//
+// Written values should be unique per put (the random load makes them
+// so): otherwise a read of a lost write could be explained by another put
+// of the same value. Where they are not (the bank drill's balances), pin
+// does not apply; versions and CheckBank make up for the rest.
 func Check(h History, timeout time.Duration) Verdict {
-	ops := toPorcupine(h.Ops)
-	res, info := porcupine.CheckOperationsVerbose(kvModel, ops, timeout)
-	v := Verdict{Result: res, Checked: len(ops), info: info, hasInfo: true}
-	if res == porcupine.Illegal {
-		v.BadKeys = badKeys(ops, timeout)
+	m := newModel(h.Ops)
+	ops, unknowns, seen := toPorcupine(h.Ops, m)
+	pm := m.porcupine(nil)
+	// Each unknown write not seen is two operations, its halves.
+	v := Verdict{Result: porcupine.Ok, Checked: len(ops) - (unknowns - seen), UnknownWrites: unknowns, Seen: seen, model: pm}
+	deadline := time.Now().Add(timeout)
+	var illegal []porcupine.Operation
+	for _, g := range m.partition(ops) {
+		v.Groups++
+		left := time.Until(deadline)
+		if timeout == 0 {
+			left = 0 // no bound
+		} else if left <= 0 {
+			v.Undecided = append(v.Undecided, m.keysOf(g)...)
+			continue
+		}
+		res, segments, searched := m.checkGroup(g, left)
+		v.Segments += segments
+		if searched {
+			v.Searched++
+		}
+		switch res {
+		case porcupine.Illegal:
+			v.BadKeys = append(v.BadKeys, m.keysOf(g)...)
+			illegal = append(illegal, g...)
+		case porcupine.Unknown:
+			v.Undecided = append(v.Undecided, m.keysOf(g)...)
+		}
+	}
+	switch {
+	case illegal != nil:
+		// Again, verbosely, for the visualization: only the groups that
+		// failed, whose search has ended once already.
+		v.Result = porcupine.Illegal
+		_, v.info = porcupine.CheckOperationsVerbose(pm, illegal, timeout)
+		v.hasInfo = true
+	case v.Undecided != nil:
+		v.Result = porcupine.Unknown
 	}
 	return v
 }
 
-// finalRead is one key read at every replica of a settled cluster.
-type finalRead struct {
-	Key   string
-	Reads []Op // one per replica
-}
-
-func (f finalRead) String() string {
-	var parts []string
-	for _, r := range f.Reads {
-		parts = append(parts, r.String())
+// checkGroup checks one group of keys: first with every write of
+// unknown outcome taking effect during its call or never (their late
+// halves left out), which the set of worlds (states.go) the checker keeps
+// covers without a search, and a segment at a time (see segments); if
+// that fails (or runs out of time), whole and as it is.
+// It returns the result, the number of segments, and whether it searched.
+func (m *model) checkGroup(g []porcupine.Operation, timeout time.Duration) (res porcupine.CheckResult, segments int, searched bool) {
+	start := time.Now()
+	var once []porcupine.Operation
+	for _, op := range g {
+		switch in := op.Input.(*step); {
+		case in.late:
+		case in.unknown != 0:
+			early := *in
+			early.once = true
+			op.Input = &early
+			once = append(once, op)
+		default:
+			once = append(once, op)
+		}
 	}
-	return "final: " + strings.Join(parts, "; ")
+	segs, starts := m.segments(once)
+	if len(once) < len(g) || len(segs) > 1 {
+		res = porcupine.Ok
+		for i, seg := range segs {
+			pm := m.porcupine(starts[i])
+			pm.Partition = nil
+			if res = porcupine.CheckOperationsTimeout(pm, seg, timeout); res != porcupine.Ok {
+				break
+			}
+		}
+		if res == porcupine.Ok {
+			return porcupine.Ok, len(segs), false
+		}
+		if timeout > 0 {
+			timeout = max(timeout-time.Since(start), time.Nanosecond)
+		}
+	}
+	pm := m.porcupine(nil)
+	pm.Partition = nil
+	return porcupine.CheckOperationsTimeout(pm, g, timeout), 1, len(once) < len(g)
 }
 
-// toPorcupine turns the history into porcupine operations.
-func toPorcupine(ops []Op) []porcupine.Operation {
+// segments cuts a group's operations at each cut: an OK transaction that
+// writes nothing, reads every key of the group, and overlaps no other
+// operation. Every operation is then linearized wholly before a cut or
+// wholly after it, and a cut fixes the state of every key; so the group
+// is linearizable if and only if each segment is, each ending with its
+// cut and the next starting from the state the cut read. Split so, a long
+// history costs porcupine memory quadratic in its segments' length, not
+// in its own. It returns the segments, in order, and the state each
+// starts from (nil: every key missing). Where an unknown write's late
+// half is in ops there is no cut past its call, as it spans them.
+//
+// A cut at a read that overlapped other operations would still never
+// accept a history that is not linearizable (it is checked as the last
+// step of its segment, and a segment holds exactly the operations called
+// after the previous cut's call, so real-time order holds across them),
+// but it could refuse one that is: hence only isolated ones.
+func (m *model) segments(ops []porcupine.Operation) (segs [][]porcupine.Operation, starts []kv) {
+	ops = slices.Clone(ops)
+	slices.SortStableFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	group := m.keysOf(ops)
+	var init kv
+	from, last := 0, int64(math.MinInt64) // last: the latest return so far
+	for i, op := range ops {
+		isolated := op.Call > last && (i+1 == len(ops) || op.Return < ops[i+1].Call)
+		last = max(last, op.Return)
+		if !isolated || i+1 == len(ops) {
+			continue
+		}
+		if s, ok := m.readsAll(op.Input.(*step), group); ok {
+			segs, starts = append(segs, ops[from:i+1]), append(starts, init)
+			from, init = i+1, s
+		}
+	}
+	return append(segs, ops[from:]), append(starts, init)
+}
+
+// readsAll returns the state of the key space after in, if in is an OK
+// transaction that writes nothing and reads every one of keys: the keys
+// as it read them, every other key missing (no operation of the group
+// touches those).
+func (m *model) readsAll(in *step, keys []string) (kv, bool) {
+	o := in.op
+	if in.final != nil || in.unknown != 0 || o.Outcome != OK || o.Kind != Transaction || !o.Txn.ReadOnly() {
+		return nil, false
+	}
+	s := make(kv, len(m.names))
+	read := map[string]bool{}
+	for i, st := range o.Txn.ran() {
+		r := o.Txn.Results[i]
+		s[m.index[st.Key]] = entry{found: r.Found, value: r.Value, version: r.Version}
+		read[st.Key] = true
+	}
+	for _, k := range keys {
+		if !read[k] {
+			return nil, false
+		}
+	}
+	return s, true
+}
+
+// toPorcupine turns the history into porcupine operations over m. It
+// returns them, the number of writes of unknown outcome, and how many of
+// those were pinned.
+func toPorcupine(ops []Op, m *model) (out []porcupine.Operation, unknowns, pinned int) {
 	var end int64
 	for _, o := range ops {
 		end = max(end, o.Call, o.Return)
 	}
 	end++ // after every observed event: "never returned"
-	out := make([]porcupine.Operation, 0, len(ops))
+	seen := seenBy(ops)
+	out = make([]porcupine.Operation, 0, len(ops))
 	finals := map[string]int{} // key -> index in out of its final read
 	for _, o := range ops {
+		readOnly := o.Kind == Get || o.Kind == Transaction && o.Txn.ReadOnly()
 		switch {
 		case o.Replica != "":
 			i, ok := finals[o.Key]
 			if !ok {
 				i = len(out)
 				finals[o.Key] = i
-				out = append(out, porcupine.Operation{ClientId: o.Client, Input: finalRead{Key: o.Key}, Call: o.Call, Return: o.Return})
+				out = append(out, porcupine.Operation{ClientId: o.Client, Input: &step{op: o, keys: []int{m.index[o.Key]}}, Call: o.Call, Return: o.Return})
 			}
-			f := out[i].Input.(finalRead)
-			f.Reads = append(f.Reads, o)
-			out[i].Input = f
+			f := out[i].Input.(*step)
+			f.final = append(f.final, o)
 			out[i].Call, out[i].Return = min(out[i].Call, o.Call), max(out[i].Return, o.Return)
-		case o.Outcome == Failed, o.Outcome == Unknown && o.Kind == Get:
+		case o.Outcome == Failed, o.Outcome == Unknown && readOnly:
 			continue
 		case o.Outcome == Unknown:
-			out = append(out, porcupine.Operation{ClientId: o.Client, Input: o, Call: o.Call, Return: end})
+			unknowns++
+			if ret, ok := seen.pin(o); ok {
+				pinned++
+				out = append(out, porcupine.Operation{ClientId: o.Client, Input: m.input(o), Call: o.Call, Return: ret})
+				continue
+			}
+			early, late := m.input(o), m.input(o)
+			early.unknown, late.unknown, late.late = unknowns, unknowns, true
+			out = append(out, porcupine.Operation{ClientId: o.Client, Input: early, Call: o.Call, Return: o.Return},
+				porcupine.Operation{ClientId: o.Client, Input: late, Call: o.Return + 1, Return: end})
 		case o.Outcome == OK:
-			out = append(out, porcupine.Operation{ClientId: o.Client, Input: o, Call: o.Call, Return: o.Return})
+			out = append(out, porcupine.Operation{ClientId: o.Client, Input: m.input(o), Call: o.Call, Return: o.Return})
 		default:
 			panic(fmt.Sprintf("drill: operation with outcome %q", o.Outcome))
 		}
 	}
-	return out
+	return out, unknowns, pinned
 }
 
-// keyOf is the key an operation's input is about.
-func keyOf(input any) string {
-	if f, ok := input.(finalRead); ok {
-		return f.Key
-	}
-	return input.(Op).Key
+// written is one value put to one key.
+type written struct{ key, value string }
+
+// sightings are, for each value put to a key, how many operations
+// (of any outcome) put it, and the earliest return of an OK read of it.
+type sightings struct {
+	writers map[written]int
+	firstOK map[written]int64
 }
 
-// badKeys checks each key on its own to name the illegal ones.
-func badKeys(ops []porcupine.Operation, timeout time.Duration) []string {
-	var bad []string
-	for _, part := range partitionByKey(ops) {
-		if porcupine.CheckOperationsTimeout(kvModel, part, timeout) == porcupine.Illegal {
-			bad = append(bad, keyOf(part[0].Input))
+// seenBy collects the sightings of a history.
+func seenBy(ops []Op) sightings {
+	s := sightings{writers: map[written]int{}, firstOK: map[written]int64{}}
+	saw := func(w written, ret int64) {
+		if t, ok := s.firstOK[w]; !ok || ret < t {
+			s.firstOK[w] = ret
 		}
 	}
-	sort.Strings(bad)
-	return bad
-}
-
-// register is the state of one key: comparable, so porcupine's default
-// equality works.
-type register struct {
-	present bool
-	value   string
-}
-
-func partitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
-	byKey := map[string][]porcupine.Operation{}
-	var keys []string
-	for _, op := range ops {
-		k := keyOf(op.Input)
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
+	for _, o := range ops {
+		for _, w := range puts(o) {
+			s.writers[w]++
 		}
-		byKey[k] = append(byKey[k], op)
-	}
-	sort.Strings(keys)
-	out := make([][]porcupine.Operation, len(keys))
-	for i, k := range keys {
-		out[i] = byKey[k]
-	}
-	return out
-}
-
-// observed reports whether get o could have read s.
-func (s register) observed(o Op) bool {
-	if !o.Found {
-		return !s.present
-	}
-	return s.present && s.value == o.Value
-}
-
-var kvModel = porcupine.Model{
-	// Keys are independent, so a history is linearizable iff each key's
-	// is (P-compositionality): this keeps the search small.
-	Partition: partitionByKey,
-	Init:      func() any { return register{} },
-	Step: func(state, input, _ any) (bool, any) {
-		s := state.(register)
-		if f, ok := input.(finalRead); ok {
-			for _, r := range f.Reads {
-				if !s.observed(r) {
-					return false, s
+		switch {
+		case o.Outcome != OK:
+		case o.Kind == Get && o.Found:
+			saw(written{o.Key, o.Value}, o.Return)
+		case o.Kind == Transaction:
+			for i, st := range o.Txn.ran() {
+				if r := o.Txn.Results[i]; st.Op == "get" && r.Found {
+					saw(written{st.Key, r.Value}, o.Return)
 				}
 			}
-			return true, s
 		}
-		switch o := input.(Op); o.Kind {
-		case Put:
-			return true, register{present: true, value: o.Value}
-		case Delete:
-			if o.Outcome == Unknown {
-				return true, register{}
+	}
+	return s
+}
+
+// pin reports whether a write of unknown outcome is seen to have taken
+// effect, and by when: a read returned a value that it alone put. Then
+// it took effect before that read returned, and the checker treats it as
+// an operation that ended there. This only narrows where porcupine looks:
+// no linearization of the history places it anywhere else.
+func (s sightings) pin(o Op) (int64, bool) {
+	var ret int64
+	found := false
+	for _, w := range puts(o) {
+		t, ok := s.firstOK[w]
+		if ok && s.writers[w] == 1 && t > o.Call && (!found || t < ret) {
+			ret, found = t, true
+		}
+	}
+	return ret, found
+}
+
+// puts are the values o would put, in either branch.
+func puts(o Op) []written {
+	switch o.Kind {
+	case Put:
+		return []written{{o.Key, o.Value}}
+	case Transaction:
+		var ws []written
+		for _, st := range append(slices.Clip(o.Txn.Success), o.Txn.Failure...) {
+			if st.Op == "put" {
+				ws = append(ws, written{st.Key, st.Value})
 			}
-			return o.Existed == s.present, register{}
-		default: // Get, always OK here
-			return s.observed(o), s
 		}
-	},
-	DescribeOperation: func(input, _ any) string { return input.(fmt.Stringer).String() },
-	DescribeState: func(state any) string {
-		s := state.(register)
-		if !s.present {
-			return "(absent)"
-		}
-		return fmt.Sprintf("%q", s.value)
-	},
+		return ws
+	}
+	return nil
+}
+
+// input is o as the model's step takes it. A transaction that does not
+// decode cannot come from the drill or ReadHistory, which check them.
+func (m *model) input(o Op) *step {
+	if o.Kind != Transaction {
+		return &step{op: o, keys: []int{m.index[o.Key]}}
+	}
+	t, err := o.Txn.protocol()
+	if err != nil {
+		panic(fmt.Sprintf("drill: %v: %v", o, err))
+	}
+	in := &step{op: o, txn: t}
+	for _, k := range o.Txn.Keys() {
+		in.keys = append(in.keys, m.index[k])
+	}
+	return in
 }
 
 // Visualize writes porcupine's HTML visualization of the checked history,
@@ -210,5 +385,5 @@ func (v Verdict) Visualize(path string, events []Event) error {
 		anns = append(anns, porcupine.Annotation{Tag: "faults", Start: e.Start, End: e.End, Description: e.What})
 	}
 	info.AddAnnotations(anns)
-	return porcupine.VisualizePath(kvModel, info, path)
+	return porcupine.VisualizePath(v.model, info, path)
 }

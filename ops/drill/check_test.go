@@ -26,12 +26,34 @@ func del(c int, k string, existed bool, call, ret int64) Op {
 func outcome(o Op, out Outcome) Op { o.Outcome = out; o.Found, o.Existed = false, false; return o }
 func at(o Op, replica string) Op   { o.Replica = replica; return o }
 
+// verdict is a hand-made history and what Check must say of it.
+type verdict struct {
+	name    string
+	ops     []Op
+	illegal []string // keys reported; nil: linearizable
+}
+
+// checkVerdicts runs Check on each history, as a subtest.
+func checkVerdicts(t *testing.T, cases []verdict) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Check(History{Ops: tc.ops}, 0)
+			want := porcupine.Ok
+			if tc.illegal != nil {
+				want = porcupine.Illegal
+			}
+			if v.Result != want {
+				t.Fatalf("Check = %v, want %v", v.Result, want)
+			}
+			if !slices.Equal(v.BadKeys, tc.illegal) {
+				t.Fatalf("bad keys %q, want %q", v.BadKeys, tc.illegal)
+			}
+		})
+	}
+}
+
 func TestCheckerVerdicts(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		ops     []Op
-		illegal []string // keys reported; nil: linearizable
-	}{
+	checkVerdicts(t, []verdict{
 		{"sequential put get delete", []Op{
 			put(0, "k", "a", 0, 10), get(0, "k", "a", 20, 30), del(0, "k", true, 40, 50), getMissing(0, "k", 60, 70),
 		}, nil},
@@ -85,21 +107,7 @@ func TestCheckerVerdicts(t *testing.T) {
 			put(0, "x", "1", 0, 10), get(1, "x", "1", 20, 30),
 			put(0, "y", "2", 0, 10), getMissing(1, "y", 20, 30),
 		}, []string{"y"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			v := Check(History{Ops: tc.ops}, 0)
-			want := porcupine.Ok
-			if tc.illegal != nil {
-				want = porcupine.Illegal
-			}
-			if v.Result != want {
-				t.Fatalf("Check = %v, want %v", v.Result, want)
-			}
-			if !slices.Equal(v.BadKeys, tc.illegal) {
-				t.Fatalf("bad keys %q, want %q", v.BadKeys, tc.illegal)
-			}
-		})
-	}
+	})
 }
 
 func TestVisualizeAndHistoryRoundTrip(t *testing.T) {
@@ -132,5 +140,21 @@ func TestVisualizeAndHistoryRoundTrip(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("visualization lacks %s", want)
 		}
+	}
+}
+
+// A search that ran out of time proved nothing: the drill must not pass,
+// and must not call it a violation either.
+func TestUndecidedIsNotAPass(t *testing.T) {
+	r := Result{Checked: true, Undecided: true}
+	if r.Passed() {
+		t.Fatal("a drill whose linearizability check timed out passed")
+	}
+	if s := r.Summary(); !strings.Contains(s, "result=UNKNOWN (the linearizability check timed out)") {
+		t.Fatalf("summary %q", s)
+	}
+	r.Violations = []string{"replicas: differ"}
+	if s := r.Summary(); !strings.Contains(s, "result=FAIL (1 violations)") {
+		t.Fatalf("summary %q", s)
 	}
 }

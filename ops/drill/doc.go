@@ -4,32 +4,105 @@
 // A drill (Run) drives a Cluster, the one interface between the drill and
 // the processes it attacks (local children in ops/launch; deployed hosts
 // over SSH in ops/deploy), which names them as the coordinator does.
-// Concurrent clients do random put/get/delete over a
-// few keys, so that transactions conflict, and record every operation with
-// its call and return times and its outcome. Meanwhile a seeded generator
-// injects one fault at a time: SIGKILL the coordinator or a participant
-// and restart it, or SIGSTOP a participant for longer than the prepare
-// timeout and SIGCONT it. Then the load stops, the drill waits for the
-// cluster to settle, and checks:
+// Concurrent clients run one of two loads, and record every operation
+// with its call and return times and its outcome:
+//
+//   - the random load (default): put, get and delete over a few keys, so
+//     that they conflict, and a share (Config.TxnRatio, 0.3) of txn calls
+//     with compares on value, version or existence, success and failure
+//     branches of put, delete and get (txngen.go);
+//   - the bank (Config.Bank accounts): transfers that read two accounts
+//     with their versions, then write both on condition that neither
+//     changed, and audits that read every account in one txn (bank.go).
+//
+// Meanwhile a seeded generator injects one fault at a time: SIGKILL the
+// coordinator or a participant and restart it, or SIGSTOP a participant
+// for longer than the prepare timeout and SIGCONT it. Then the load
+// stops, the drill waits for the cluster to settle, and checks:
 //
 //   - never stuck: within SettleTimeout, nothing is in doubt at the
 //     coordinator, nothing prepared at a participant, every COMMIT in the
 //     txlog has its END, and afterwards a write to every key succeeds;
 //   - the replicas' digests are identical;
 //   - the history, plus a final read of every key at every replica, is
-//     linearizable (Check, with porcupine, keys as independent registers);
+//     linearizable (Check: porcupine, with the model below);
+//   - the bank only: every audit, and the final reads at each replica,
+//     find every account, none negative, and the total the accounts were
+//     created with (CheckBank: arithmetic a reader can redo by hand, and
+//     independent of porcupine);
 //   - the txlog reads back cleanly and compaction keeps it small.
 //
-// Invariants the drill keeps so that its verdict can be trusted:
+// # The model
+//
+// Transactions read and write several keys in one step, so keys are not
+// independent registers: the model's state is every key of the history,
+// each missing or a value with its version, and its step for a txn is
+// protocol.Evaluate, the function each participant runs, so the checker
+// cannot drift from the server's semantics (model.go); put, get and
+// delete are the one-op transactions they are inside. Keys that no
+// operation links are still independent, and the history is
+// linearizable if and only if each group of linked keys' is
+// (P-compositionality): Check checks each group on its own
+// (model.partition).
+//
+// # What the check costs, and what the drill does about it
+//
+// Porcupine's search is exponential in the worst case, and its cache
+// takes memory quadratic in the length of each group's history (a bitset
+// of the group's operations per state visited). What makes the search
+// blow up is writes of unknown outcome: each may take effect at any
+// moment after its call, or never. A drill's first version, whose
+// transactions spanned any 1-3 of 8 keys, linked every key into one group,
+// and porcupine did not finish one minute of it (about 9,000 operations,
+// 76 unknown writes) in five minutes. Four things keep it checkable, none
+// of which accepts a history that is not linearizable:
+//
+//   - An unknown write whose value a read returned is pinned: it took
+//     effect before that read returned (values are unique per put, so no
+//     other write explains the read), and it is checked as an operation
+//     that ended there.
+//   - Each group is first checked with every unknown write taking effect
+//     during its call or never, two possibilities the model carries
+//     together as a set of states (states.go), so this needs no search
+//     for where they took effect. Proving that history linearizable proves the real one is.
+//     A coordinator restarted after a kill locks the keys of all its log
+//     left unfinished before it serves again, so whatever it decides
+//     takes effect before any later operation on those keys, which the
+//     history cannot tell from "during the call": for a correct cluster
+//     this nearly always settles it. The whole search (an unknown
+//     write's late half free to take effect anywhere after its call)
+//     runs only where it does not; Verdict.Searched counts it.
+//   - The random load's transactions draw their keys from groups of
+//     Config.KeyGroup (3) keys, so its history splits into several
+//     groups; put, get and delete link nothing. The bank's audits link
+//     every account, so its history is one group (10 minutes of it,
+//     uncut, took porcupine 2 GB); but every 5 s one audit runs while
+//     every other call waits, and a read of every key of a group that
+//     overlaps no other operation fixes the group's whole state: the
+//     history is cut there (segments), and each piece checked from the
+//     state that read found.
+//   - CheckTimeout (5 minutes) bounds the search. Past it the verdict is
+//     Unknown, and the drill reports UNKNOWN and names the groups left
+//     undecided: not a pass, and not a violation either.
+//
+// On this project's 2-core machines, 10 minutes of either load with a
+// fault every second is checked in seconds; the README has figures.
+//
+// # Why the verdict can be trusted
+//
+// Invariants the drill keeps:
 //
 //   - An outcome is recorded as Failed (no effect) only when the API
 //     promises it: fault 2 or 3, or a connection refused before any byte
-//     was sent. Anything else that is not a result is Unknown, and Check
-//     lets an Unknown write take effect at any time after its call, or
-//     never. An undocumented fault is also a violation of its own.
-//   - Every put writes a value no other put writes, so a read names the
-//     one write it saw: a read of a failed or lost write cannot be
-//     explained away by another write.
+//     was sent. Fault 6 and anything else that is not a result is
+//     Unknown, which Check lets take effect at any time after its call,
+//     or never. An undocumented fault or reply is also a violation of its
+//     own.
+//   - In the random load, every put (plain or in a txn) writes a value no
+//     other put writes, so a read names the one write it saw: a read of a
+//     failed or lost write cannot be explained away by another write. The
+//     bank's balances repeat; Check does not pin its unknown writes, and
+//     versions, which only grow there, tell its writes apart.
 //   - Keys carry a prefix new to each run, so that they are absent when
 //     the drill starts (the model's initial state) even on a cluster that
 //     holds data.
@@ -41,19 +114,25 @@
 //     is up to the machine. Every fault is completed (restart, resume)
 //     before the next one and before the drill stops.
 //
+// The tests plant bugs in hand-made histories and require each checker to
+// refuse them: half-applied and fractured transactions, stale reads and
+// versions, compares that held when they could not, lost acknowledged
+// writes, replicas that differ (check_test.go, check_txn_test.go); audits
+// and replicas that break the bank's total, and bank histories whose sums
+// are right but which only Check refuses (bankcheck_test.go).
+// TestDrillCatchesADivergentReplica does it against a real cluster.
+//
 // FaultConfig is the fault profile: Chaos (every kind, at random, for a
 // duration) or CoordinatorKills (N kills of the coordinator, then the
 // checks), both through the same load, settle check (Probe.Settle) and
 // checker. A drill that passes deletes its keys (they share a prefix new
 // to the run); one that fails keeps them and says where.
 //
-// To add an operation (a multi-key txn, a bank transfer): give it a Kind
-// and the fields its call and reply need in Op (history.go); have
-// load.client draw it and load.do make the call and read the reply, with
-// outcomeOf for errors (load.go); and teach the model its step (check.go).
-// An operation over several keys cannot be checked key by key: it needs a
-// model whose Partition keeps the keys it touches together (or none).
+// To add an operation: give it a Kind and the fields its call and reply
+// need in Op (history.go); have load.client draw it and load.do make the
+// call and read the reply, with outcomeOf for errors (load.go); and teach
+// the model its step (model.go), with the keys it links.
 //
 // Check is usable on its own: a History in (ReadHistory reads the file a
-// drill writes), a Verdict out.
+// drill writes), a Verdict out; CheckBank likewise for a bank drill's.
 package drill

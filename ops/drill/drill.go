@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,20 @@ type Config struct {
 	Duration time.Duration // how long the load runs
 	Clients  int           // concurrent clients (default 8)
 	Keys     int           // size of the key space (default 8: writes conflict)
+	// TxnRatio is the share of the load's operations that are
+	// transactions (default 0.3; negative: none, only put/get/delete,
+	// which the checker then checks key by key).
+	TxnRatio float64
+	// KeyGroup is the most keys one transaction spans (default 3). The
+	// keys are cut into groups of this many and a transaction draws its
+	// keys from one group, so that the checker can check each group on
+	// its own: a history over linked keys costs it time exponential in
+	// the worst case, and memory quadratic in its length (see doc.go).
+	KeyGroup int
+	// Bank, if positive, runs the bank drill over this many accounts
+	// instead of the random load (see bank.go): transfers that keep the
+	// total, audits that check it. Keys and TxnRatio do not apply.
+	Bank int
 	// KeyPrefix starts every key the drill uses, so that its keys are
 	// absent when it starts even on a cluster that holds data (the model
 	// assumes so), and easy to find. Default: "drill-" and the start
@@ -36,7 +51,8 @@ type Config struct {
 	// finish everything the faults left (default 60s).
 	SettleTimeout time.Duration
 	// CheckTimeout bounds porcupine's search (default 5m); past it the
-	// result is "unknown", which fails the drill.
+	// result is Unknown, which the drill reports as UNKNOWN, never as a
+	// pass.
 	CheckTimeout time.Duration
 	// TxlogLimit is the largest the coordinator's log may be once settled
 	// (default txlog.DefaultCompactBytes plus 64 KiB for the last batch).
@@ -65,6 +81,18 @@ func (c *Config) defaults() {
 	if c.Keys <= 0 {
 		c.Keys = 8
 	}
+	switch {
+	case c.TxnRatio == 0:
+		c.TxnRatio = 0.3
+	case c.TxnRatio < 0:
+		c.TxnRatio = 0
+	}
+	if c.KeyGroup <= 0 {
+		c.KeyGroup = 3
+	}
+	if c.Bank == 1 {
+		c.Bank = 2 // a transfer needs two accounts
+	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "drill-" + time.Now().UTC().Format("20060102-150405.000") + "-"
 	}
@@ -87,17 +115,24 @@ type Result struct {
 	UnexpectedFaults    int
 	Faults              map[FaultKind]int
 	Violations          []string // empty: the cluster kept every promise checked
-	Linearizability     string   // porcupine's result
+	Linearizability     string   // porcupine's result, and what it took
+	Verdict             Verdict  // Check's, in full
 	Checked             bool     // the checks ran (false: the drill stopped early)
-	Txlog               string   // what the final log looked like
-	Keys                string   // what became of the drill's keys: deleted, or where they are
-	Duration            time.Duration
-	HistoryPath         string
-	VisualizationPath   string // set only when porcupine found a violation
+	// Undecided: the linearizability search ran out of time (CheckTimeout)
+	// on some keys. That proves nothing either way, so the drill does not
+	// pass; it is not a violation either.
+	Undecided         bool
+	Bank              *BankTally // a bank drill's transfers and audits
+	Txlog             string     // what the final log looked like
+	Keys              string     // what became of the drill's keys: deleted, or where they are
+	Duration          time.Duration
+	HistoryPath       string
+	VisualizationPath string // set only when porcupine found a violation
 }
 
-// Passed reports whether the drill ran its checks and found nothing wrong.
-func (r Result) Passed() bool { return r.Checked && len(r.Violations) == 0 }
+// Passed reports whether the drill ran its checks, and they proved that
+// the cluster kept every promise they check.
+func (r Result) Passed() bool { return r.Checked && len(r.Violations) == 0 && !r.Undecided }
 
 // Summary is the one line a drill prints.
 func (r Result) Summary() string {
@@ -109,11 +144,18 @@ func (r Result) Summary() string {
 	switch {
 	case !r.Checked:
 		verdict = "NOT CHECKED"
-	case !r.Passed():
+	case len(r.Violations) > 0:
 		verdict = fmt.Sprintf("FAIL (%d violations)", len(r.Violations))
+	case r.Undecided:
+		verdict = "UNKNOWN (the linearizability check timed out)"
 	}
-	return fmt.Sprintf("drill seed=%d ops=%d (ok=%d failed=%d unknown=%d) faults: %s result=%s duration=%v",
-		r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, strings.Join(faults, " "), verdict, r.Duration.Round(time.Second))
+	bank := ""
+	if r.Bank != nil {
+		bank = fmt.Sprintf(" transfers: ok=%d failed=%d unknown=%d retried=%d audits: ok=%d bad=%d",
+			r.Bank.TransfersOK, r.Bank.TransfersFailed, r.Bank.TransfersUnknown, r.Bank.TransfersRetried, r.Bank.AuditsOK, r.Bank.BadAudits)
+	}
+	return fmt.Sprintf("drill seed=%d ops=%d (ok=%d failed=%d unknown=%d)%s faults: %s result=%s duration=%v",
+		r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, bank, strings.Join(faults, " "), verdict, r.Duration.Round(time.Second))
 }
 
 // Report prints the summary line, then what a reader needs to follow it
@@ -123,6 +165,9 @@ func (r Result) Report(w io.Writer) {
 	fmt.Fprintln(w, r.Summary())
 	if r.Linearizability != "" {
 		fmt.Fprintf(w, "linearizability: %s; %s\n", r.Linearizability, r.Txlog)
+	}
+	if r.Bank != nil {
+		fmt.Fprintln(w, r.Bank)
 	}
 	for _, v := range r.Violations {
 		fmt.Fprintln(w, "violation:", v)
@@ -173,13 +218,29 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%sk%d", cfg.KeyPrefix, i)
 	}
-	ld := &load{url: cl.URL(cl.Coordinator()), hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, seed: cfg.Seed, opTimeout: cfg.OpTimeout, rec: rec}
+	if cfg.Bank > 0 {
+		keys = make([]string, cfg.Bank)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("%sacct%d", cfg.KeyPrefix, i)
+		}
+	}
+	ld := &load{url: cl.URL(cl.Coordinator()), hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, groups: slices.Collect(slices.Chunk(keys, cfg.KeyGroup)),
+		txnRatio: cfg.TxnRatio, seed: cfg.Seed, opTimeout: cfg.OpTimeout, rec: rec}
+	ld.nextClient.Store(int64(cfg.Clients))
+	work := ld.run
+	if cfg.Bank > 0 {
+		b := &bank{load: ld, balance: bankBalance, auditPct: 20, quietEvery: 5 * time.Second}
+		if err := b.createAccounts(ctx, cfg.SettleTimeout); err != nil {
+			return res, err
+		}
+		work = b.run
+	}
 	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec)
-	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", cfg.Keys, "out", cfg.OutDir)
+	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", len(keys), "bank", cfg.Bank > 0, "out", cfg.OutDir)
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	var wg sync.WaitGroup
 	var faultErr error
-	wg.Go(func() { ld.run(runCtx) })
+	wg.Go(func() { work(runCtx) })
 	wg.Go(func() {
 		// Past its Limit, or unable to drive the cluster, the faulter
 		// ends the load too.
@@ -216,14 +277,24 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	cfg.Log.Info("drill: checking linearizability", "ops", len(h.Ops))
+	checking := time.Now()
 	v := Check(h, cfg.CheckTimeout)
-	res.Linearizability = string(v.Result)
+	res.Linearizability = fmt.Sprintf("%v, in %v", v, time.Since(checking).Round(time.Millisecond))
+	res.Verdict = v
 	res.Checked = true
-	if !v.Linearizable() {
+	res.Undecided = !v.Linearizable() && !v.Illegal()
+	if v.Illegal() {
 		violate("linearizability: porcupine says %s; keys %q", v.Result, v.BadKeys)
 		res.VisualizationPath = filepath.Join(cfg.OutDir, "linearizability.html")
 		if err := v.Visualize(res.VisualizationPath, h.Events); err != nil {
 			return res, err
+		}
+	}
+	if cfg.Bank > 0 {
+		tally, vs := CheckBank(h)
+		res.Bank = &tally
+		for _, v := range vs {
+			violate("%s", v)
 		}
 	}
 	res.Keys = cleanUp(ctx, Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}, keys, cfg.KeyPrefix, !res.Passed())

@@ -77,10 +77,12 @@ func startLocal(t *testing.T) *launch.Cluster {
 }
 
 // runDrill runs one drill against a fresh local cluster and fails the test
-// on any violation, naming the seed and the files to look at.
-func runDrill(t *testing.T, seed uint64) {
+// on any violation, naming the seed and the files to look at. With bank
+// accounts, it is the bank drill.
+func runDrill(t *testing.T, seed uint64, bank int) {
 	lc := startLocal(t)
 	cfg := ciConfig(t, seed)
+	cfg.Bank = bank
 	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
 	res, err := Run(context.Background(), lc, cfg)
 	t.Log(res.Summary())
@@ -91,8 +93,12 @@ func runDrill(t *testing.T, seed uint64) {
 		t.Errorf("violation: %s", v)
 	}
 	if !res.Passed() {
-		t.Fatalf("seed %d: history %s, visualization %s; reproduce with: go run ./cmd/twopc drill --seed %d --duration %v --fault-every %v --max-down %v",
-			seed, res.HistoryPath, res.VisualizationPath, seed, cfg.Duration, cfg.Faults.Every, cfg.Faults.MaxDown)
+		load := ""
+		if bank > 0 {
+			load = fmt.Sprintf(" --bank --accounts %d", bank)
+		}
+		t.Fatalf("seed %d: history %s, visualization %s; reproduce with: go run ./cmd/twopc drill --seed %d --duration %v --fault-every %v --max-down %v%s",
+			seed, res.HistoryPath, res.VisualizationPath, seed, cfg.Duration, cfg.Faults.Every, cfg.Faults.MaxDown, load)
 	}
 	// A drill that injected nothing or did nothing proves nothing.
 	for _, k := range FaultKinds {
@@ -103,9 +109,26 @@ func runDrill(t *testing.T, seed uint64) {
 	if res.OK == 0 || res.Unknown+res.Failed == 0 {
 		t.Errorf("ok=%d failed=%d unknown=%d: want successes and casualties", res.OK, res.Failed, res.Unknown)
 	}
+	keys := make([]string, cfg.Keys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%sk%d", cfg.KeyPrefix, i)
+	}
+	if bank > 0 {
+		if b := res.Bank; b == nil || b.TransfersOK == 0 || b.TransfersRetried == 0 || b.AuditsOK == 0 {
+			t.Errorf("bank tally %v: want transfers, transfers that read again, audits", b)
+		}
+		// The quiet audits cut the history (they are every 5 s, and the
+		// coordinator may be down at some of them).
+		if res.Verdict.Segments < 2 {
+			t.Errorf("the bank's history was checked in %d segments, want the quiet audits to cut it", res.Verdict.Segments)
+		}
+		keys = keys[:0]
+		for i := range bank {
+			keys = append(keys, fmt.Sprintf("%sacct%d", cfg.KeyPrefix, i))
+		}
+	}
 	// A drill that passed leaves none of its keys behind.
-	for i := range cfg.Keys {
-		key := fmt.Sprintf("%sk%d", cfg.KeyPrefix, i)
+	for _, key := range keys {
 		_, err := rpc.NewClient(lc.CoordinatorURL(), lc.ClientHTTP()).Call(context.Background(), "get", key)
 		if f := (*rpc.Fault)(nil); !errors.As(err, &f) || f.Code != rpc.NotFound {
 			t.Errorf("get %q after the drill: %v, want fault %d (deleted)", key, err, rpc.NotFound)
@@ -114,12 +137,13 @@ func runDrill(t *testing.T, seed uint64) {
 }
 
 // TestDrill is the bounded drill CI runs: a fixed seed, then a random one
-// (logged, so that a failure can be replayed with it).
+// (logged, so that a failure can be replayed with it), then the bank.
 func TestDrill(t *testing.T) {
-	t.Run("seed=1", func(t *testing.T) { runDrill(t, 1) })
+	t.Run("seed=1", func(t *testing.T) { runDrill(t, 1, 0) })
 	seed := rand.Uint64()
 	t.Logf("random seed: %d", seed)
-	t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runDrill(t, seed) })
+	t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runDrill(t, seed, 0) })
+	t.Run("bank", func(t *testing.T) { runDrill(t, seed, 5) })
 }
 
 // tamperer wraps a local cluster and, once the cluster has settled after

@@ -17,6 +17,9 @@ const (
 	Get    Kind = "get"
 	Put    Kind = "put"
 	Delete Kind = "delete"
+	// Transaction is a txn: compares, then one branch of put, delete and
+	// get ops, over one to a few keys (Op.Txn).
+	Transaction Kind = "txn"
 )
 
 // Outcome is what the caller learnt about an operation.
@@ -39,12 +42,20 @@ const (
 // Op is one operation as a client saw it. Times are nanoseconds since the
 // drill started, on the monotonic clock.
 type Op struct {
-	Client  int     `json:"client"` // a client that lost a call in flight continues under a new number
-	Kind    Kind    `json:"kind"`
-	Key     string  `json:"key"`
-	Value   string  `json:"value,omitempty"`   // put: written; get: read (when Found)
-	Found   bool    `json:"found,omitempty"`   // get: the key had a value
-	Existed bool    `json:"existed,omitempty"` // delete: the key had a value
+	Client  int    `json:"client"` // a client that lost a call in flight continues under a new number
+	Kind    Kind   `json:"kind"`
+	Key     string `json:"key,omitempty"`     // put, get, delete
+	Value   string `json:"value,omitempty"`   // put: written; get: read (when Found)
+	Found   bool   `json:"found,omitempty"`   // get: the key had a value
+	Existed bool   `json:"existed,omitempty"` // delete: the key had a value
+	// Version is the version a get observed, when it did: a final read at
+	// a replica does, a plain get does not (0; a key that has a value
+	// has a version of at least 1, so 0 with Found means "not observed").
+	Version int64  `json:"version,omitempty"`
+	Txn     *TxnOp `json:"txn,omitempty"` // Kind Transaction: the call and its answer
+	// Bank is the operation's part in a bank drill: "init", "read" (of
+	// a transfer), "transfer" or "audit"; empty in the random load.
+	Bank    string  `json:"bank,omitempty"`
 	Outcome Outcome `json:"outcome"`
 	Call    int64   `json:"call"`
 	Return  int64   `json:"return"` // when the caller stopped waiting, also for Unknown
@@ -56,8 +67,11 @@ type Op struct {
 
 func (o Op) String() string {
 	in := fmt.Sprintf("%s(%q)", o.Kind, o.Key)
-	if o.Kind == Put {
+	switch {
+	case o.Kind == Put:
 		in = fmt.Sprintf("put(%q, %q)", o.Key, o.Value)
+	case o.Kind == Transaction && o.Txn != nil:
+		in = o.Txn.String()
 	}
 	if o.Replica != "" {
 		in += "@" + o.Replica
@@ -65,6 +79,10 @@ func (o Op) String() string {
 	switch {
 	case o.Outcome != OK:
 		return fmt.Sprintf("%s -> %s (%s)", in, o.Outcome, o.Err)
+	case o.Kind == Transaction && o.Txn != nil:
+		return in + " -> " + o.Txn.answer()
+	case o.Kind == Get && o.Found && o.Version != 0:
+		return fmt.Sprintf("%s -> %q v%d", in, o.Value, o.Version)
 	case o.Kind == Get && o.Found:
 		return fmt.Sprintf("%s -> %q", in, o.Value)
 	case o.Kind == Get:
@@ -73,6 +91,25 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s -> %v", in, o.Existed)
 	}
 	return in + " -> ok"
+}
+
+// valid refuses an operation the checker could not replay: a kind it
+// does not know, or a transaction the coordinator would refuse.
+func (o Op) valid() error {
+	switch o.Kind {
+	case Get, Put, Delete:
+		return nil
+	case Transaction:
+		if o.Txn == nil {
+			return fmt.Errorf("txn without its call")
+		}
+		if o.Outcome == OK && len(o.Txn.Results) != len(o.Txn.ran()) {
+			return fmt.Errorf("txn answered with %d results for the %d ops of the branch that ran", len(o.Txn.Results), len(o.Txn.ran()))
+		}
+		_, err := o.Txn.protocol()
+		return err
+	}
+	return fmt.Errorf("unknown kind %q", o.Kind)
 }
 
 // Event is something the drill did to the cluster, kept beside the
@@ -167,6 +204,9 @@ func ReadHistory(path string) (History, error) {
 		}
 		switch {
 		case rec.Op != nil:
+			if err := rec.Op.valid(); err != nil {
+				return History{}, fmt.Errorf("drill: %s: record %d: %w", path, line, err)
+			}
 			h.Ops = append(h.Ops, *rec.Op)
 		case rec.Event != nil:
 			h.Events = append(h.Events, *rec.Event)

@@ -16,62 +16,110 @@ import (
 
 // load is N clients doing random operations over a small key space.
 type load struct {
-	url       string       // the coordinator's
-	hc        *http.Client // nil: each client gets its own plain one
-	clients   int
-	keys      []string
+	url      string       // the coordinator's
+	hc       *http.Client // nil: each client gets its own plain one
+	clients  int
+	keys     []string
+	groups   [][]string // the keys, cut into the groups transactions draw theirs from
+	txnRatio float64    // share of operations that are transactions
+	// gate, if set, is held shared by every call in flight, so that
+	// whoever holds it alone makes a call that overlaps no other (bank.go).
+	gate      *sync.RWMutex
 	seed      uint64
 	opTimeout time.Duration
 	rec       *recorder
 
-	nextClient  atomic.Int64 // client numbers, also for clients reborn after an Unknown
+	// nextClient numbers clients reborn after an Unknown (and the bank's
+	// first); it starts at clients, past the numbers of the first ones.
+	nextClient  atomic.Int64
 	unexpFaults atomic.Int64 // faults the README does not allow here
 }
 
 // run starts the clients and returns when ctx ends and every call in
 // flight has returned.
-func (l *load) run(ctx context.Context) {
-	l.nextClient.Store(int64(l.clients))
+func (l *load) run(ctx context.Context) { l.runClients(ctx, l.client) }
+
+// runClients runs clients 0 to l.clients-1 until ctx ends and every call
+// in flight has returned.
+func (l *load) runClients(ctx context.Context, client func(ctx context.Context, id int)) {
 	var wg sync.WaitGroup
 	for c := range l.clients {
-		wg.Go(func() { l.client(ctx, c) })
+		wg.Go(func() { client(ctx, c) })
 	}
 	wg.Wait()
 }
 
-// client issues one call at a time. Each client has its own generator,
-// seeded from the drill's seed, so the sequence of operations each client
-// attempts is the same for a given seed.
+// client is one client's connection, number and generator. Each client
+// has its own generator, seeded from the drill's seed, so the sequence of
+// operations each client attempts is the same for a given seed.
+type client struct {
+	id   int // changes after a call of unknown outcome
+	id0  int // the number it started with, which makes its values unique
+	rng  *rand.Rand
+	conn *rpc.Client
+	// seen is the last value and version the client read of each key,
+	// so that its compares hold often enough for both branches to run.
+	seen map[string]entry
+}
+
+func (l *load) newClient(id int) *client {
+	return &client{id: id, id0: id, rng: rand.New(rand.NewPCG(l.seed, uint64(id))), conn: rpc.NewClient(l.url, l.hc), seen: map[string]entry{}}
+}
+
+// client issues one call at a time until ctx ends.
 func (l *load) client(ctx context.Context, id int) {
-	rng := rand.New(rand.NewPCG(l.seed, uint64(id)))
-	c := rpc.NewClient(l.url, l.hc)
+	c := l.newClient(id)
 	for n := 0; ctx.Err() == nil; n++ {
-		op := Op{Client: id, Key: l.keys[rng.IntN(len(l.keys))]}
-		switch r := rng.IntN(100); {
-		case r < 45:
-			op.Kind = Put
-			// Unique per put, so that a read names the write it saw.
-			op.Value = fmt.Sprintf("c%d.%d", id, n)
-		case r < 85:
-			op.Kind = Get
-		default:
-			op.Kind = Delete
-		}
-		l.do(c, &op)
-		l.rec.op(op)
-		switch op.Outcome {
-		case Unknown:
-			// The call may still be running somewhere: the same client
-			// must not look sequential with it, so it gets a new number.
-			id = int(l.nextClient.Add(1) - 1)
-			fallthrough
-		case Failed:
-			// Back off a little so that a down coordinator is not hammered.
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Duration(5+rng.IntN(20)) * time.Millisecond):
+		var op Op
+		if c.rng.Float64() < l.txnRatio {
+			op = Op{Kind: Transaction, Txn: c.drawTxn(l.groups[c.rng.IntN(len(l.groups))], n)}
+		} else {
+			op = Op{Key: l.keys[c.rng.IntN(len(l.keys))]}
+			switch r := c.rng.IntN(100); {
+			case r < 45:
+				op.Kind = Put
+				// Unique per put, so that a read names the write it saw.
+				op.Value = fmt.Sprintf("c%d.%d", c.id0, n)
+			case r < 85:
+				op.Kind = Get
+			default:
+				op.Kind = Delete
 			}
 		}
+		l.issue(ctx, c, &op)
+		c.learn(op)
+	}
+}
+
+// issue makes one call of client c, with the gate held shared, and
+// deals with its outcome: one whose call failed or was lost backs off a
+// little.
+func (l *load) issue(ctx context.Context, c *client, op *Op) {
+	if l.gate != nil {
+		l.gate.RLock()
+	}
+	l.call(c, op)
+	if l.gate != nil {
+		l.gate.RUnlock()
+	}
+	if op.Outcome != OK {
+		// Back off a little so that a down coordinator is not hammered.
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(5+c.rng.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+// call makes one call of client c and records it. A client that lost a
+// call continues under a new number: the call may still be running
+// somewhere, and the same client must not look sequential with it.
+func (l *load) call(c *client, op *Op) {
+	op.Client = c.id
+	l.do(c.conn, op)
+	l.rec.op(*op)
+	if op.Outcome == Unknown {
+		c.id = int(l.nextClient.Add(1) - 1)
 	}
 }
 
@@ -91,6 +139,8 @@ func (l *load) do(c *rpc.Client, op *Op) {
 		res, err = c.Call(ctx, "get", op.Key)
 	case Delete:
 		res, err = c.Call(ctx, "delete", op.Key)
+	case Transaction:
+		res, err = c.Call(ctx, "txn", op.Txn.params()...)
 	}
 	op.Return = l.rec.now()
 	op.Outcome = OK
@@ -116,15 +166,18 @@ func (l *load) do(c *rpc.Client, op *Op) {
 // outcomeOf is the drill's one reading of a call that failed: what the
 // API promises about its effect. Fault 2 (conflict) or 3 (unavailable),
 // or a connection refused before any byte was sent: Failed, no effect.
-// Any other fault is not a documented answer to put, get or delete: its
-// outcome is Unknown and it is unexpected, which the drill reports as a
-// violation of its own. Anything else (connection reset, timeout): the
-// call may or may not have taken effect, Unknown.
+// Fault 6 (outcome unknown): Unknown, as documented. Any other fault is
+// not a documented answer to the drill's calls (it sends no malformed or
+// oversized ones): its outcome is Unknown and it is unexpected, which the
+// drill reports as a violation of its own. Anything else (connection
+// reset, timeout): the call may or may not have taken effect, Unknown.
 func outcomeOf(err error) (o Outcome, unexpected bool) {
 	var f *rpc.Fault
 	switch {
 	case errors.As(err, &f) && (f.Code == rpc.Conflict || f.Code == rpc.Unavailable):
 		return Failed, false
+	case errors.As(err, &f) && f.Code == rpc.OutcomeUnknown:
+		return Unknown, false
 	case errors.As(err, &f):
 		return Unknown, true
 	case refused(err):
@@ -156,6 +209,12 @@ func (l *load) result(op *Op, res any) {
 		if res != true {
 			l.unexpFaults.Add(1)
 			op.Outcome, op.Err = Unknown, fmt.Sprintf("unexpected reply %v to put", res)
+		}
+	case Transaction:
+		if err := op.Txn.readReply(res); err != nil {
+			l.unexpFaults.Add(1)
+			op.Txn.Succeeded, op.Txn.Results = false, nil
+			op.Outcome, op.Err = Unknown, "unexpected "+err.Error()
 		}
 	}
 }

@@ -58,7 +58,7 @@ func finalReads(ctx context.Context, p Probe, keys []string, rec *recorder, clie
 			if r.Pending != "" {
 				errs = append(errs, fmt.Errorf("key %q still locked at %s by %s", key, name, r.Pending))
 			}
-			rec.op(Op{Client: client + i, Kind: Get, Key: key, Value: string(r.Entry.Value.Data), Found: r.Entry.Found,
+			rec.op(Op{Client: client + i, Kind: Get, Key: key, Value: string(r.Entry.Value.Data), Found: r.Entry.Found, Version: r.Entry.Version,
 				Outcome: OK, Call: call, Return: rec.now(), Replica: name})
 		}
 	}
