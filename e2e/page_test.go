@@ -170,11 +170,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	screenshot(t, ctx, "status-page-participant-down.png")
 	// The operator's command line says the same, from the transactions
 	// method.
-	list := twopcCLI(t, cl, "txn", "list")
+	list := twopcCLI(t, cl, "list")
 	if !strings.Contains(list, txid+"  committed") || !strings.Contains(list, `"in-doubt-key"`) || !strings.Contains(list, "commit acknowledgement from p2 (offline)") {
 		t.Errorf("twopc txn list:\n%s", list)
 	}
-	explained := twopcCLI(t, cl, "txn", "explain", txid)
+	explained := twopcCLI(t, cl, "explain", txid)
 	for _, want := range []string{"transaction " + txid + ": committed", "commit  participants p1,p2,p3", "p2       did not answer",
 		"waits for: commit acknowledgement from p2 (offline)", "resolved by: the coordinator: it sends commit"} {
 		if !strings.Contains(explained, want) {
@@ -192,7 +192,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 		return nil
 	})
-	if list := twopcCLI(t, cl, "txn", "list"); !strings.HasPrefix(list, "nothing unfinished") {
+	if list := twopcCLI(t, cl, "list"); !strings.HasPrefix(list, "nothing unfinished") {
 		t.Errorf("twopc txn list once p2 is back:\n%s", list)
 	}
 	if out, err := exec.Command(binary, "txn", "explain", "--addr", cl.CoordinatorURL(), txid).CombinedOutput(); err == nil || !strings.Contains(string(out), "is not unfinished anywhere") {
@@ -200,14 +200,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 }
 
-// twopcCLI runs the twopc command line against cl's coordinator and
-// returns what it printed.
-func twopcCLI(t *testing.T, cl *launch.Cluster, args ...string) string {
+// twopcCLI runs "twopc txn SUB --addr URL ARGS..." against cl's
+// coordinator and returns what it printed.
+func twopcCLI(t *testing.T, cl *launch.Cluster, sub string, rest ...string) string {
 	t.Helper()
-	args = append(args[:len(args):len(args)], "--addr", cl.CoordinatorURL())
-	if args[1] == "explain" { // flags before the TXID
-		args = append([]string{args[0], args[1]}, append(args[3:], args[2])...)
-	}
+	args := append([]string{"txn", sub, "--addr", cl.CoordinatorURL()}, rest...)
 	out, err := exec.Command(binary, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("twopc %q: %v\n%s", args, err, out)
