@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/twopc/twopc/protocol"
@@ -40,24 +39,6 @@ func (c *Coordinator) Transactions() []TxView {
 		t.mu.Unlock()
 		return true
 	})
-	slices.SortFunc(out, func(a, b TxView) int { return compareTxIDs(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b TxView) int { return protocol.CompareTxIDs(a.ID, b.ID) })
 	return out
-}
-
-// compareTxIDs orders "epoch.seq" ids numerically, so that 1.10 follows 1.9.
-func compareTxIDs(a, b string) int {
-	ae, as, _ := strings.Cut(a, ".")
-	be, bs, _ := strings.Cut(b, ".")
-	if c := compareNumbers(ae, be); c != 0 {
-		return c
-	}
-	return compareNumbers(as, bs)
-}
-
-// compareNumbers orders decimal strings without leading zeros.
-func compareNumbers(a, b string) int {
-	if len(a) != len(b) {
-		return len(a) - len(b)
-	}
-	return strings.Compare(a, b)
 }

@@ -43,7 +43,7 @@ func TestTransactionsListsUnfinished(t *testing.T) {
 
 func TestCompareTxIDs(t *testing.T) {
 	ids := []string{"2.1", "1.10", "10.1", "1.9", "1.100"}
-	slices.SortFunc(ids, compareTxIDs)
+	slices.SortFunc(ids, protocol.CompareTxIDs)
 	if want := []string{"1.9", "1.10", "1.100", "2.1", "10.1"}; !slices.Equal(ids, want) {
 		t.Fatalf("%v, want %v", ids, want)
 	}

@@ -30,7 +30,25 @@ const (
 	// its one name). Durable before any transaction commits without its
 	// vote; it stays excluded until it rejoins.
 	KindExclude Kind = "exclude"
+	// KindInclude: an excluded participant caught up and is back in the
+	// write set (Participants holds its name). Durable before any
+	// transaction needs its vote.
+	KindInclude Kind = "include"
+	// KindJoin: a participant was added (Participants holds its name, URL
+	// where it is served). It starts excluded: it joins the write set
+	// once it has caught up (KindInclude).
+	KindJoin Kind = "join"
+	// KindRemove: a participant was taken out for good (Participants
+	// holds its name): it is no longer a member, and no transaction waits
+	// for it any more.
+	KindRemove Kind = "remove"
 )
+
+// IsMembership reports whether k changes who the participants are or
+// which of them are in the write set.
+func (k Kind) IsMembership() bool {
+	return k == KindExclude || k == KindInclude || k == KindJoin || k == KindRemove
+}
 
 // Record is one decision-log record. Only the fields of its Kind are set.
 type Record struct {
@@ -44,4 +62,5 @@ type Record struct {
 	// participant; keys sorted, without repeats.
 	Participants []string
 	Keys         []string
+	URL          string // join: where the participant is served
 }

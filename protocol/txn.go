@@ -223,3 +223,23 @@ func EpochOf(id string) uint64 {
 	}
 	return n
 }
+
+// CompareTxIDs orders ids of the form "epoch.seq" by epoch, then by
+// sequence number, numerically (1.10 follows 1.9): the order in which
+// coordinators issued them.
+func CompareTxIDs(a, b string) int {
+	ae, as, _ := strings.Cut(a, ".")
+	be, bs, _ := strings.Cut(b, ".")
+	if c := compareNumbers(ae, be); c != 0 {
+		return c
+	}
+	return compareNumbers(as, bs)
+}
+
+// compareNumbers orders decimal strings without leading zeros.
+func compareNumbers(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}

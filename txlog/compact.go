@@ -9,7 +9,7 @@ import (
 // budget from compacting after every batch.
 func (l *Log) dueForCompaction() bool {
 	size := l.size.Load()
-	return l.opts.CompactBytes > 0 && size > l.opts.CompactBytes && l.live.bytes*4 < size
+	return l.opts.CompactBytes > 0 && size > l.opts.CompactBytes && l.live.size()*4 < size
 }
 
 // compact replaces the file by one holding only the live records: write a

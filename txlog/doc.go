@@ -39,10 +39,11 @@ body: the bytes after the first space up to, not including, the newline.
 Fields are separated by exactly one space. The kinds are:
 
 	format <n>
-	    The records after it are in format n. This code writes format 3
-	    and reads 1 to 3; a file starts with its format line. Format 1
+	    The records after it are in format n. This code writes format 4
+	    and reads 1 to 4; a file starts with its format line. Format 1
 	    (before multi-key transactions) had no format line and one key per
-	    record; format 2 had no exclude records. A greater n, or one
+	    record; format 2 had no exclude records, format 3 no include,
+	    join or remove. A greater n, or one
 	    smaller than an earlier format line, is corruption: a file written
 	    by a newer twopc is refused, never misread. For the same reason
 	    Open rewrites a file of an older format in this one (by
@@ -77,9 +78,22 @@ Fields are separated by exactly one space. The kinds are:
 	    without its vote and finish without its acknowledgement. Written
 	    durably before any transaction does so.
 
+	include <participant>
+	    The participant caught up and is back in the write set. Written
+	    durably before any transaction needs its vote.
+
+	join <participant> <url>
+	    A participant was added, served at url (a non-empty word, like a
+	    name but commas allowed). It starts excluded: it is in the write
+	    set only after an include.
+
+	remove <participant>
+	    The participant was taken out for good: it is no longer a member,
+	    and no transaction waits for it any more.
+
 Examples (the CRCs are real):
 
-	a8706f3e format 3
+	7cba0bd5 format 4
 	a056e9c2 epoch 7
 	afde8e07 staged 7.1523 p1,p2,p3 "user:42"
 	6c6e28f5 commit 7.1523 p1,p2,p3 "user:42"
@@ -88,6 +102,9 @@ Examples (the CRCs are real):
 	c9256d7a abort 7.1524
 	c4909115 staged 7.1525 p1,p2,p3 "acct:alice" "acct:bob"
 	c3697e60 exclude p3
+	e08b6b64 include p3
+	8a9bb149 join p4 http://10.0.0.4:7001/RPC2
+	a88b4ea6 remove p2
 
 The encoding is canonical: a line is accepted only if re-encoding the record
 it holds gives back the very same bytes (no "007", no `raw` keys, no "\x41"
@@ -107,9 +124,18 @@ Records are applied in file order:
     fields and position).
   - abort, end: txid is no longer pending. One for a txid that is not
     pending (unknown, already ended, or compacted away) is ignored.
-  - exclude: the participant is excluded (State.Excluded); a repeat is
-    ignored. Recovery leaves excluded participants out of every pending
-    transaction (protocol.Recover).
+  - membership (exclude, include, join, remove): each participant's
+    standing is that of the last record naming it, except that once
+    removed, only a join brings it back (other records about it are
+    ignored). Excluded participants are State.Excluded; joined ones,
+    State.Joined (with their URL, excluded until an include); removed
+    ones, State.Removed. Recovery leaves excluded and removed
+    participants out of every pending transaction (protocol.Recover), so
+    a commit naming a removed participant is not in doubt for its sake.
+    Compaction writes, per participant by name, the fewest records that
+    give the same standing: "remove p"; "join p url" (then "include p"
+    if it caught up); or "exclude p". A participant of the flags that is
+    in the write set needs none.
 
 So the fate of a txid is decided by its last record: a commit after an end
 makes it pending again. That errs on the safe side (a commit re-sent to a

@@ -16,8 +16,8 @@ import (
 
 // Format is the format this code writes: the number in the "format" line
 // at the head of every file it writes (doc.go). It reads formats 1
-// (files without a format line), 2 and 3.
-const Format = 3
+// (files without a format line) to 4.
+const Format = 4
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -30,6 +30,9 @@ const (
 // or nil. It is the writer's half of the canonical-encoding rule.
 func check(r protocol.Record) error {
 	noTx := r.TxID == "" && len(r.Participants) == 0 && len(r.Keys) == 0
+	if r.URL != "" && r.Kind != protocol.KindJoin {
+		return fmt.Errorf("%s record with a URL", r.Kind)
+	}
 	switch r.Kind {
 	case protocol.KindFormat:
 		if !noTx || r.Epoch != 0 {
@@ -73,9 +76,14 @@ func check(r protocol.Record) error {
 		if err := checkWord("txid", r.TxID); err != nil {
 			return err
 		}
-	case protocol.KindExclude:
+	case protocol.KindExclude, protocol.KindInclude, protocol.KindJoin, protocol.KindRemove:
 		if r.Epoch != 0 || r.Format != 0 || r.TxID != "" || len(r.Keys) != 0 || len(r.Participants) != 1 {
 			return fmt.Errorf("%s record needs one participant and nothing else", r.Kind)
+		}
+		if r.Kind == protocol.KindJoin {
+			if err := checkWord("URL", r.URL); err != nil {
+				return err
+			}
 		}
 		if err := checkWord("participant", r.Participants[0]); err != nil {
 			return err
@@ -131,8 +139,12 @@ func appendBody(dst []byte, r protocol.Record) []byte {
 		}
 	case protocol.KindAbort, protocol.KindEnd:
 		dst = append(dst, r.TxID...)
-	case protocol.KindExclude:
+	case protocol.KindExclude, protocol.KindInclude, protocol.KindRemove:
 		dst = append(dst, r.Participants[0]...)
+	case protocol.KindJoin:
+		dst = append(dst, r.Participants[0]...)
+		dst = append(dst, ' ')
+		dst = append(dst, r.URL...)
 	}
 	return dst
 }
@@ -207,8 +219,11 @@ func parseBody(body []byte) (protocol.Record, error) {
 		r = protocol.Record{Kind: k, TxID: f[0], Participants: strings.Split(f[1], ","), Keys: keys}
 	case protocol.KindAbort, protocol.KindEnd:
 		r = protocol.Record{Kind: k, TxID: string(rest)}
-	case protocol.KindExclude:
+	case protocol.KindExclude, protocol.KindInclude, protocol.KindRemove:
 		r = protocol.Record{Kind: k, Participants: []string{string(rest)}}
+	case protocol.KindJoin:
+		name, url, _ := bytes.Cut(rest, []byte{' '})
+		r = protocol.Record{Kind: k, Participants: []string{string(name)}, URL: string(url)}
 	default:
 		return protocol.Record{}, fmt.Errorf("unknown kind %q", kind)
 	}

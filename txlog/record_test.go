@@ -57,6 +57,9 @@ func TestDocExamples(t *testing.T) {
 		line(protocol.Record{Kind: protocol.KindAbort, TxID: "7.1524"}),
 		line(protocol.Record{Kind: protocol.KindFormat, Format: Format}),
 		line(protocol.Record{Kind: protocol.KindExclude, Participants: []string{"p3"}}),
+		line(protocol.Record{Kind: protocol.KindInclude, Participants: []string{"p3"}}),
+		line(protocol.Record{Kind: protocol.KindJoin, Participants: []string{"p4"}, URL: "http://10.0.0.4:7001/RPC2"}),
+		line(protocol.Record{Kind: protocol.KindRemove, Participants: []string{"p2"}}),
 		line(protocol.Record{Kind: protocol.KindStaged, TxID: "7.1525", Participants: []string{"p1", "p2", "p3"}, Keys: []string{"acct:alice", "acct:bob"}}),
 	} {
 		if !strings.Contains(string(doc), "\t"+want) {
@@ -176,6 +179,7 @@ func FuzzParseLine(f *testing.F) {
 	}
 	f.Add([]byte("epoch 7"))
 	f.Add([]byte("exclude p3"))
+	f.Add([]byte("join p4 http://10.0.0.4:7001/RPC2"))
 	f.Add([]byte(`commit 1.1 p1,p2 "a b\n\"c\""`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		roundTrip(t, data)

@@ -20,6 +20,8 @@ import (
 //	commit TX P1,P2 KEY...      Append a commit (keys separated by spaces,
 //	                            or Go-quoted if the first starts with ")
 //	end TX                      Append an end
+//	exclude|include|remove P    Append a membership record
+//	join P URL                  Append a join
 //	async epoch|commit|end ...  the same with AppendAsync
 //	compact                     Compact
 //	reopen                      Close and Open again
@@ -109,8 +111,12 @@ func runScript(t *testing.T, file string) {
 			check(appendFn(rec))
 		case "end", "abort":
 			check(appendFn(protocol.Record{Kind: protocol.Kind(args[0]), TxID: args[1]}))
-		case "exclude":
-			check(appendFn(protocol.Record{Kind: protocol.KindExclude, Participants: []string{args[1]}}))
+		case "exclude", "include", "remove", "join":
+			rec := protocol.Record{Kind: protocol.Kind(args[0]), Participants: []string{args[1]}}
+			if len(args) > 2 {
+				rec.URL = args[2]
+			}
+			check(appendFn(rec))
 		case "compact":
 			check(l.Compact())
 		case "reopen":
@@ -144,8 +150,14 @@ func runScript(t *testing.T, file string) {
 
 func printState(printf func(string, ...any), st *State) {
 	printf("epoch %d", st.Epoch)
+	for _, j := range st.Joined {
+		printf("joined %s %s", j.Name, j.URL)
+	}
 	for _, p := range st.Excluded {
 		printf("excluded %s", p)
+	}
+	for _, p := range st.Removed {
+		printf("removed %s", p)
 	}
 	for _, r := range st.Pending {
 		what := "pending"

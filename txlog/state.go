@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"github.com/twopc/twopc/protocol"
+	"maps"
 	"slices"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // State is what a log holds for recovery.
@@ -13,8 +15,13 @@ type State struct {
 	Epoch    uint64            // highest epoch in the log, 0 for a new log
 	Pending  []protocol.Record // staged and commit records without an outcome, in log order
 	Excluded []string          // participants excluded from the write set, sorted
+	Joined   []Joined          // participants added by a join record, by name
+	Removed  []string          // participants taken out for good, sorted
 	TornTail *Torn             // non-nil when a torn tail was found (and, by Open, cut)
 }
+
+// Joined is a participant a join record added, and where it is served.
+type Joined struct{ Name, URL string }
 
 // Torn describes a torn tail.
 type Torn struct {
@@ -32,8 +39,37 @@ type live struct {
 	epochLen int64 // length of the epoch line, 0 while there is none
 	seq      uint64
 	pending  map[string]liveCommit
-	excluded map[string]int64 // participant -> length of its exclude line
-	bytes    int64            // length of the lines compaction would write, format line included
+	// members is what membership records said of each participant they
+	// name; memberBytes is the length of the lines that say it again.
+	members     map[string]*membership
+	memberBytes int64
+	bytes       int64 // length of the other lines compaction would write, format line included
+}
+
+// membership is one participant's standing, from the records naming it.
+type membership struct {
+	url      string // of its join; "" for one configured by flags
+	excluded bool
+	removed  bool
+}
+
+// lines returns the records that restore m (name p) on replay, in order.
+func (m *membership) lines(p string) []protocol.Record {
+	one := func(k protocol.Kind) protocol.Record { return protocol.Record{Kind: k, Participants: []string{p}} }
+	switch {
+	case m.removed:
+		return []protocol.Record{one(protocol.KindRemove)}
+	case m.url != "":
+		join := one(protocol.KindJoin)
+		join.URL = m.url
+		if m.excluded {
+			return []protocol.Record{join}
+		}
+		return []protocol.Record{join, one(protocol.KindInclude)}
+	case m.excluded:
+		return []protocol.Record{one(protocol.KindExclude)}
+	}
+	return nil // a configured participant in the write set: nothing to say
 }
 
 type liveCommit struct {
@@ -46,7 +82,7 @@ type liveCommit struct {
 var formatLineLen = int64(len(appendLine(nil, protocol.Record{Kind: protocol.KindFormat, Format: Format})))
 
 func newLive() *live {
-	return &live{pending: make(map[string]liveCommit), excluded: make(map[string]int64), bytes: formatLineLen}
+	return &live{pending: make(map[string]liveCommit), members: make(map[string]*membership), bytes: formatLineLen}
 }
 
 // apply takes a valid record whose line is n bytes long. The only error is
@@ -90,14 +126,55 @@ func (s *live) apply(r protocol.Record, n int64) error {
 			delete(s.pending, r.TxID)
 			s.bytes -= c.len
 		}
-	case protocol.KindExclude:
-		if _, ok := s.excluded[r.Participants[0]]; !ok { // a repeat changes nothing
-			s.excluded[r.Participants[0]] = n
-			s.bytes += n
-		}
+	case protocol.KindExclude, protocol.KindInclude, protocol.KindJoin, protocol.KindRemove:
+		s.applyMembership(r)
 	}
 	return nil
 }
+
+// applyMembership: join adds a participant, excluded until it catches
+// up; remove takes one out for good (a later join brings it back);
+// exclude and include move it out of and into the write set. A record
+// about a removed participant other than join changes nothing.
+func (s *live) applyMembership(r protocol.Record) {
+	p := r.Participants[0]
+	m := s.members[p]
+	if m == nil {
+		m = &membership{}
+		s.members[p] = m
+	}
+	switch {
+	case r.Kind == protocol.KindJoin:
+		*m = membership{url: r.URL, excluded: true}
+	case m.removed:
+	case r.Kind == protocol.KindRemove:
+		*m = membership{removed: true}
+	case r.Kind == protocol.KindExclude:
+		m.excluded = true
+	case r.Kind == protocol.KindInclude:
+		m.excluded = false
+	}
+	if !m.removed && !m.excluded && m.url == "" {
+		delete(s.members, p) // as if never named
+	}
+	s.memberBytes = 0
+	for _, r := range s.membershipRecords() {
+		s.memberBytes += int64(len(appendLine(nil, r)))
+	}
+}
+
+// membershipRecords returns the lines that restore every participant's
+// standing, by name.
+func (s *live) membershipRecords() []protocol.Record {
+	var recs []protocol.Record
+	for _, p := range slices.Sorted(maps.Keys(s.members)) {
+		recs = append(recs, s.members[p].lines(p)...)
+	}
+	return recs
+}
+
+// size is the length of the file compaction would write.
+func (s *live) size() int64 { return s.bytes + s.memberBytes }
 
 // commits returns the pending staged and commit records in log order.
 func (s *live) commits() []protocol.Record {
@@ -114,27 +191,17 @@ func (s *live) commits() []protocol.Record {
 }
 
 // records returns what a compacted log holds: the format, the epoch,
-// the exclusions (sorted), then the pending records in log order.
-// Exclusions come before the transactions because recovery reads them
-// first either way (State.Excluded applies to every pending record).
+// the membership records (by participant), then the pending records in
+// log order. Membership comes before the transactions because recovery
+// reads it first either way (State.Excluded applies to every pending
+// record).
 func (s *live) records() []protocol.Record {
 	recs := []protocol.Record{{Kind: protocol.KindFormat, Format: Format}}
 	if s.epoch > 0 {
 		recs = append(recs, protocol.Record{Kind: protocol.KindEpoch, Epoch: s.epoch})
 	}
-	for _, p := range s.excludedNames() {
-		recs = append(recs, protocol.Record{Kind: protocol.KindExclude, Participants: []string{p}})
-	}
+	recs = append(recs, s.membershipRecords()...)
 	return append(recs, s.commits()...)
-}
-
-func (s *live) excludedNames() []string {
-	names := make([]string, 0, len(s.excluded))
-	for p := range s.excluded {
-		names = append(names, p)
-	}
-	slices.Sort(names)
-	return names
 }
 
 // state returns a State that shares nothing with s.
@@ -144,5 +211,19 @@ func (s *live) state() *State {
 		pending[i].Participants = slices.Clone(pending[i].Participants)
 		pending[i].Keys = slices.Clone(pending[i].Keys)
 	}
-	return &State{Epoch: s.epoch, Pending: pending, Excluded: s.excludedNames()}
+	st := &State{Epoch: s.epoch, Pending: pending}
+	for _, p := range slices.Sorted(maps.Keys(s.members)) {
+		m := s.members[p]
+		switch {
+		case m.removed:
+			st.Removed = append(st.Removed, p)
+			continue
+		case m.url != "":
+			st.Joined = append(st.Joined, Joined{Name: p, URL: m.url})
+		}
+		if m.excluded {
+			st.Excluded = append(st.Excluded, p)
+		}
+	}
+	return st
 }
