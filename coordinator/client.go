@@ -35,6 +35,7 @@ func (c *Coordinator) Txn(ctx context.Context, t *protocol.Txn) (Result, error) 
 	if !ok {
 		return Result{}, fmt.Errorf("%w: keys busy for longer than %v", ErrConflict, c.cfg.LockTimeout)
 	}
+	c.startGate.RLock() // an include waits for this start to be over
 	id := protocol.NewTxID(c.cfg.Epoch, c.seq.Add(1))
 	x := newTx(c, id, t, unlock)
 	gen := c.membership.Load()
@@ -43,9 +44,11 @@ func (c *Coordinator) Txn(ctx context.Context, t *protocol.Txn) (Result, error) 
 	x.m = m
 	x.mu.Lock() // an exclusion may step x as soon as it is stored
 	c.txs.Store(id, x)
+	c.holding.Add(1)
 	c.enter(protocol.Preparing)
 	waits := c.queue(x, rd)
 	x.mu.Unlock()
+	c.startGate.RUnlock()
 	c.carryOut(x, rd, waits)
 	if c.membership.Load() != gen {
 		// The write set changed as x started: an exclusion that stepped

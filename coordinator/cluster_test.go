@@ -37,6 +37,12 @@ type cluster struct {
 	lockTimeout time.Duration
 	// excludeAfter is the coordinator's ExcludeAfter (0: never).
 	excludeAfter time.Duration
+	// autoRejoin lets the coordinator catch excluded participants up by
+	// itself; without it, tests call catchUp.
+	autoRejoin bool
+	// catchUpPage is the coordinator's page size for a catch-up (0: the
+	// default).
+	catchUpPage int
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -50,6 +56,8 @@ type swappable struct {
 	// beforePrepare and afterPrepare, if set, run around a prepare.
 	beforePrepare func(txid string)
 	afterPrepare  func()
+	// beforeInstall, if set, runs before a catch-up step is applied.
+	beforeInstall func(*protocol.Install)
 }
 
 var errDown = errors.New("participant is down")
@@ -115,6 +123,25 @@ func (s *swappable) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, err
 	return st.PreparedTxs(ctx)
 }
 
+func (s *swappable) Scan(ctx context.Context, after string, limit int) ([]protocol.KeyState, bool, error) {
+	st, err := s.get()
+	if err != nil {
+		return nil, false, err
+	}
+	return st.Scan(ctx, after, limit)
+}
+
+func (s *swappable) Install(ctx context.Context, in *protocol.Install) error {
+	if f := s.beforeInstall; f != nil {
+		f(in)
+	}
+	st, err := s.get()
+	if err != nil {
+		return err
+	}
+	return st.Install(ctx, in)
+}
+
 // kill closes the store; calls fail until restart.
 func (s *swappable) kill() {
 	if st := s.store.Swap(nil); st != nil {
@@ -169,6 +196,7 @@ func (cl *cluster) start(crashAfter int) {
 	c, err := New(Config{
 		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded, ExcludeAfter: cl.excludeAfter,
 		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
+		manualRejoin: !cl.autoRejoin, catchUpPage: cl.catchUpPage,
 		Fatal: func(err error) {
 			if !cl.env.isCrashed() {
 				cl.t.Errorf("decision log failed: %v", err)
@@ -441,4 +469,21 @@ func (p *envParticipant) Read(ctx context.Context, keys ...string) ([]protocol.K
 
 func (p *envParticipant) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
 	return call(p.e, func() ([]protocol.PreparedTx, error) { return p.swappable.PreparedTxs(ctx) })
+}
+
+func (p *envParticipant) Scan(ctx context.Context, after string, limit int) ([]protocol.KeyState, bool, error) {
+	type page struct {
+		states []protocol.KeyState
+		more   bool
+	}
+	pg, err := call(p.e, func() (page, error) {
+		states, more, err := p.swappable.Scan(ctx, after, limit)
+		return page{states, more}, err
+	})
+	return pg.states, pg.more, err
+}
+
+func (p *envParticipant) Install(ctx context.Context, in *protocol.Install) error {
+	_, err := call(p.e, func() (struct{}, error) { return struct{}{}, p.swappable.Install(ctx, in) })
+	return err
 }

@@ -25,6 +25,9 @@ type Participant interface {
 	Abort(ctx context.Context, txid string) error
 	Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error)
 	PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error)
+	// Scan and Install catch a participant up (catchup.go).
+	Scan(ctx context.Context, after string, limit int) ([]protocol.KeyState, bool, error)
+	Install(ctx context.Context, in *protocol.Install) error
 }
 
 // DecisionLog records decisions, in the order they are queued. Append
@@ -95,6 +98,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer hears how long phases take (metrics); nil: nobody.
 	Observer Observer
+
+	// Set only by tests: manualRejoin leaves catch-ups to the test;
+	// catchUpPage overrides the page size of a catch-up's copy.
+	manualRejoin bool
+	catchUpPage  int
 }
 
 func (c *Config) defaults() {
@@ -107,6 +115,9 @@ func (c *Config) defaults() {
 	def(&c.LockTimeout, 2*time.Second)
 	def(&c.CallTimeout, 2*time.Second)
 	def(&c.RetryInterval, 100*time.Millisecond)
+	if c.catchUpPage <= 0 {
+		c.catchUpPage = catchUpPage
+	}
 	if c.Overloaded <= 0 {
 		c.Overloaded = 256
 	}
@@ -142,13 +153,23 @@ type Coordinator struct {
 	// read the write set as one changed can tell (start).
 	membership atomic.Uint64
 	excludeMu  sync.Mutex
-	locks      *keyLocks
-	cache      *valueCache // nil when off
-	cstats     cacheStats
-	txs        sync.Map // txid -> *tx, until the machine is finished
-	seq        atomic.Uint64
-	rr         atomic.Uint64 // round-robin start for reads
-	counts     counters
+	// startGate is held shared by every write as it starts (takes its id
+	// and write set), and exclusively by a catch-up as it includes a
+	// participant; holding counts the transactions holding keys, which
+	// the catch-up waits to reach zero (drain). See catchup.go.
+	startGate sync.RWMutex
+	holding   atomic.Int64
+	drainMu   sync.Mutex
+	drained   chan struct{}             // closed when holding reaches zero, if set
+	dirty     atomic.Pointer[dirtyKeys] // set while a catch-up runs
+	rejoining atomic.Bool               // a catch-up runs
+	locks     *keyLocks
+	cache     *valueCache // nil when off
+	cstats    cacheStats
+	txs       sync.Map // txid -> *tx, until the machine is finished
+	seq       atomic.Uint64
+	rr        atomic.Uint64 // round-robin start for reads
+	counts    counters
 
 	ctx     context.Context // cancelled by Close: ends background work
 	cancel  context.CancelFunc
@@ -167,6 +188,11 @@ type member struct {
 	// failed (unix nanoseconds), for exclusion.
 	lastOK, failedAt atomic.Int64
 	probing          atomic.Bool // a liveness probe is out
+	// catchingUp: excluded, and a catch-up is copying to it; after
+	// rejoinFails failed catch-ups, the next waits until nextRejoin.
+	catchingUp  atomic.Bool
+	rejoinFails atomic.Int64
+	nextRejoin  atomic.Int64
 }
 
 // New starts a coordinator. It starts finishing the transactions in
@@ -208,9 +234,7 @@ func New(cfg Config) (*Coordinator, error) {
 		return nil, errors.New("coordinator: the log says every configured participant is excluded")
 	}
 	c.recover()
-	if cfg.ExcludeAfter > 0 {
-		c.goBackground(c.watchMembers)
-	}
+	c.goBackground(c.watchMembers)
 	return c, nil
 }
 

@@ -88,6 +88,7 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []func() error) {
 	}
 	if rd.Release {
 		t.unlock()
+		c.released(t)
 	}
 	switch rd.To {
 	case protocol.Committed, protocol.Aborted:

@@ -21,9 +21,9 @@ import (
 // Every acknowledged write is then on at least MinParticipants
 // participants. An excluded participant is behind, and may even have
 // been told a presumed abort of a transaction the others committed
-// without it: it must catch up from a snapshot before it serves again.
-// Until rejoining exists, it stays excluded (the log keeps it so across
-// restarts); exclusion is off by default for that reason.
+// without it: it stays excluded (the log keeps it so across restarts)
+// until it has caught up from a participant in the write set
+// (catchup.go), which the watcher starts as soon as it answers.
 
 // writeSet is the participants not excluded, in configuration order.
 type writeSet struct {
@@ -60,13 +60,18 @@ func (c *Coordinator) silent(m *member, now int64) bool {
 	return now-ok >= int64(c.cfg.ExcludeAfter) && (m.inflight.Load() > 0 || m.failedAt.Load() > ok)
 }
 
-// watchMembers probes participants that nobody has called lately and
-// excludes those that stay silent, one at a time, until Close.
+// watchMembers probes participants that nobody has called lately,
+// excludes those that stay silent, one at a time, and brings excluded
+// ones back, until Close.
 func (c *Coordinator) watchMembers() {
 	// A check costs a few atomic loads per participant: tick often, so
 	// that an exclusion comes soon after ExcludeAfter, not up to a tick
 	// later.
-	tick := time.NewTicker(min(max(c.cfg.ExcludeAfter/10, 10*time.Millisecond), 100*time.Millisecond))
+	every := 100 * time.Millisecond
+	if c.cfg.ExcludeAfter > 0 {
+		every = min(max(c.cfg.ExcludeAfter/10, 10*time.Millisecond), every)
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -78,11 +83,21 @@ func (c *Coordinator) watchMembers() {
 	}
 }
 
-// checkMembers excludes who is silent, as long as the write set keeps
-// MinParticipants, then probes who has been idle for half of
+// checkMembers starts a catch-up of an excluded participant (one at a
+// time; rejoin backs off while it does not answer). With ExcludeAfter,
+// it then excludes who is silent, as long as the write set keeps
+// MinParticipants, and probes who has been idle for half of
 // ExcludeAfter: a probe sent now is judged by a later check, so a
 // participant has the other half to answer it.
 func (c *Coordinator) checkMembers(now int64) {
+	for _, m := range c.members {
+		if m.excluded.Load() && !c.cfg.manualRejoin && now >= m.nextRejoin.Load() && c.rejoining.CompareAndSwap(false, true) {
+			c.goBackground(func() { c.rejoin(m) })
+		}
+	}
+	if c.cfg.ExcludeAfter <= 0 {
+		return
+	}
 	c.excludeMu.Lock() // one exclusion at a time, so the count holds
 	for _, m := range c.writeSet.Load().members {
 		if c.silent(m, now) && len(c.writeSet.Load().names) > c.cfg.MinParticipants {

@@ -11,7 +11,7 @@ type Observer interface {
 	// to the last participant's acknowledgement of the commit.
 	Phase(name string, d time.Duration)
 	// Membership reports that a participant changed state in the write
-	// set (StateExcluded, for now).
+	// set: StateExcluded, StateCatchingUp, or StateActive once back.
 	Membership(participant, state string)
 }
 

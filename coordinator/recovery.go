@@ -43,6 +43,7 @@ func (c *Coordinator) recover() {
 			x.m = m
 			x.logged = append(x.logged, rec)
 			c.txs.Store(x.id, x)
+			c.holding.Add(1)
 			c.enter(m.State())
 			c.carryOut(x, rd, c.queue(x, rd))
 		}

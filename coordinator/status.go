@@ -15,9 +15,10 @@ import (
 // Participant states as status reports them.
 const (
 	StateActive     = "active"
-	StateOffline    = "offline"    // did not answer a probe
-	StateOverloaded = "overloaded" // more calls in flight than Config.Overloaded
-	StateExcluded   = "excluded"   // out of the write set (membership.go)
+	StateOffline    = "offline"     // did not answer a probe
+	StateOverloaded = "overloaded"  // more calls in flight than Config.Overloaded
+	StateExcluded   = "excluded"    // out of the write set (membership.go)
+	StateCatchingUp = "catching-up" // excluded, and copying from the write set (catchup.go)
 )
 
 // Status is the coordinator's view of the system.
@@ -117,6 +118,8 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 			defer cancel()
 			pts, err := m.PreparedTxs(ctx)
 			switch {
+			case m.catchingUp.Load():
+				ps.State = StateCatchingUp
 			case m.excluded.Load():
 				ps.State = StateExcluded
 			case err != nil:

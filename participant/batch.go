@@ -9,9 +9,10 @@ import (
 
 // request is one change waiting for the writer goroutine.
 type request struct {
-	kind protocol.MsgKind // prepare, commit or abort
-	txid string
-	txn  *protocol.Txn // prepare only
+	kind    protocol.MsgKind // prepare, commit or abort, unless install is set
+	txid    string
+	txn     *protocol.Txn     // prepare only
+	install *protocol.Install // a catch-up step (catchup.go)
 
 	vote protocol.Vote // prepare's answer
 	err  error         // set by the writer
@@ -153,12 +154,14 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 	took, err := s.w.inTx(func(tx *wtx) error {
 		for _, r := range batch {
 			var err error
-			switch r.kind {
-			case protocol.MsgPrepare:
+			switch {
+			case r.install != nil:
+				err = s.install(tx, r.install)
+			case r.kind == protocol.MsgPrepare:
 				err = s.prepare(tx, r)
-			case protocol.MsgCommit:
+			case r.kind == protocol.MsgCommit:
 				err = s.commit(tx, r)
-			case protocol.MsgAbort:
+			case r.kind == protocol.MsgAbort:
 				err = s.abort(tx, r)
 			}
 			if err != nil {
@@ -185,6 +188,10 @@ func (s *Store) prepare(tx *wtx, r *request) error {
 	s.stats.prepares.Add(1)
 	if s.tombs.has(r.txid) {
 		r.vote = protocol.Vote{Reason: "transaction " + r.txid + " was already aborted"}
+		return nil
+	}
+	if s.fence != "" && protocol.CompareTxIDs(r.txid, s.fence) < 0 {
+		r.vote = protocol.Vote{Reason: "transaction " + r.txid + " was sent before this participant caught up (it accepts " + s.fence + " and later)"}
 		return nil
 	}
 	if p, ok := s.prepared[r.txid]; ok {

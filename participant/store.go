@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS prepared_writes (
 	PRIMARY KEY (txid, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS prepared_writes_key ON prepared_writes(key);
+CREATE TABLE IF NOT EXISTS meta (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
 `
 
 // Options tune a Store; the zero value is usable.
@@ -97,6 +101,7 @@ type Store struct {
 	locks    map[string]string      // key -> id of the transaction holding it
 	prepared map[string]*preparedTx // txid -> its writes
 	tombs    *tombstones
+	fence    string // prepares of ids before it are refused (see Install)
 
 	closeOnce sync.Once
 	stats     counters
@@ -255,8 +260,13 @@ func migrate(db *sql.DB) error {
 	return tx.Commit()
 }
 
-// reload rebuilds the lock table from the prepared rows on disk.
+// reload rebuilds the lock table from the prepared rows on disk, and
+// reads the fence of the last catch-up.
 func (s *Store) reload() error {
+	err := s.wdb.QueryRow(`SELECT value FROM meta WHERE name = 'fence'`).Scan(&s.fence)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("reload fence: %w", err)
+	}
 	rows, err := s.wdb.Query(`SELECT txid, key, found, value, binary, version FROM prepared_writes ORDER BY txid, key`)
 	if err != nil {
 		return fmt.Errorf("reload prepared: %w", err)

@@ -34,6 +34,9 @@ const (
 	stUpsertKV
 	stDeleteKV
 	stDeletePrepared
+	stDeleteAllKV
+	stDeleteAllPrepared
+	stSetMeta
 	nStmts
 )
 
@@ -44,6 +47,11 @@ var writerSQL = [nStmts]string{
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary, version = excluded.version`,
 	stDeleteKV:       `DELETE FROM kv WHERE key = ?`,
 	stDeletePrepared: `DELETE FROM prepared_writes WHERE txid = ?`,
+	// Catch-up (Install) only.
+	stDeleteAllKV:       `DELETE FROM kv`,
+	stDeleteAllPrepared: `DELETE FROM prepared_writes`,
+	stSetMeta: `INSERT INTO meta (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 }
 
 // openWriter takes db's connection for the writer and prepares its

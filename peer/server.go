@@ -14,6 +14,8 @@ type Backend interface {
 	Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error)
 	PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error)
 	Digest(ctx context.Context) (protocol.Digest, error)
+	Scan(ctx context.Context, after string, limit int) ([]protocol.KeyState, bool, error)
+	Install(ctx context.Context, in *protocol.Install) error
 	// Counters returns the participant's counters by name (stats).
 	Counters() map[string]int64
 }
@@ -26,6 +28,9 @@ type Backend interface {
 //	digest() -> {keys int, hash string, prepared int}
 //	stats() -> {batches, prepares, commits, aborts, prepared int}
 //	prepared() -> [{txid, keys [string], since "RFC 3339"|""}]
+//
+// and a coordinator catching a participant up calls scan on a replica in
+// the write set and install on the one catching up (format in wire.go).
 
 // Register adds the participant's methods to srv.
 func Register(srv *rpc.Server, b Backend) {
@@ -78,6 +83,45 @@ func Register(srv *rpc.Server, b Backend) {
 				out[at[j]] = encodeResult(calls[j], r)
 			}
 			return out, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name:      "scan",
+		Help:      "scan(after, limit): up to limit keys after `after` in key order, each with its committed and pending entries, and whether there are more. Used by the coordinator to catch a participant up.",
+		Signature: [][]string{{"array", "string", "int"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "after", "limit"); err != nil {
+				return nil, err
+			}
+			after, err := rpc.String(ps, 0, "after")
+			if err != nil {
+				return nil, err
+			}
+			limit, ok := ps[1].(int64)
+			if !ok || limit <= 0 || limit > MaxScan {
+				return nil, rpc.Faultf(rpc.InvalidParams, "param 2 (limit): want an int from 1 to %d, got %v", MaxScan, ps[1])
+			}
+			states, more, err := b.Scan(ctx, after, int(limit))
+			if err != nil {
+				return nil, err
+			}
+			return encodeScan(states, more), nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "install",
+		Help: "install(reset, fence, writes): one catch-up step, durable when it returns. With reset, empty the replica first " +
+			"and refuse prepares of transactions before fence. Used by the coordinator.",
+		Signature: [][]string{{"boolean", "boolean", "string", "array"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			in, err := decodeInstall(ps)
+			if err != nil {
+				return nil, rpc.Faultf(rpc.InvalidParams, "install: %v", err)
+			}
+			if err := b.Install(ctx, in); err != nil {
+				return nil, err
+			}
+			return true, nil
 		},
 	})
 	srv.Register(rpc.Method{

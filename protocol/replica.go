@@ -45,6 +45,21 @@ func (k KeyState) Current(pendingCommitted bool) Entry {
 	return k.Entry
 }
 
+// Install is one step of a catch-up at a participant: entries copied from
+// another replica, written as they are (versions included).
+type Install struct {
+	// Reset first empties the replica (every key, every prepared
+	// transaction) and sets Fence: from then on the participant refuses
+	// to prepare any transaction whose id orders before Fence
+	// (CompareTxIDs), so that a prepare sent before the participant was
+	// excluded, and delayed until after the copy, cannot land on it.
+	Reset bool
+	Fence string
+	// Writes are stored over whatever the key holds (Found false: the
+	// key is deleted).
+	Writes []Write
+}
+
 // PreparedTx is a transaction a participant holds prepared: a durable YES
 // vote whose outcome it does not know yet.
 type PreparedTx struct {

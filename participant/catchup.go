@@ -1,0 +1,145 @@
+package participant
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/twopc/twopc/protocol"
+)
+
+// A participant that was excluded, or a new one, catches up from another
+// replica before it rejoins the write set. The coordinator drives it: it
+// reads pages of the source's keys (Scan) and writes them here
+// (Install), starting with a reset. See coordinator/catchup.go.
+
+// Install applies one catch-up step through the writer goroutine, in one
+// SQLite transaction: durable when it returns.
+func (s *Store) Install(ctx context.Context, in *protocol.Install) error {
+	return s.submitOne(ctx, &request{install: in})
+}
+
+// install runs on the writer goroutine with s.mu held. A reset drops the
+// prepared transactions too: the copy that follows supersedes whatever
+// they would have written, and their tombstones make a late commit or
+// prepare of them a no-op.
+func (s *Store) install(tx *wtx, in *protocol.Install) error {
+	if in.Reset {
+		if err := tx.exec(stDeleteAllKV); err != nil {
+			return err
+		}
+		if err := tx.exec(stDeleteAllPrepared); err != nil {
+			return err
+		}
+		if err := tx.exec(stSetMeta, "fence", in.Fence); err != nil {
+			return err
+		}
+		if len(s.prepared) > 0 {
+			s.log.Warn("participant: catching up: prepared transactions dropped; the copy supersedes them",
+				"db", s.path, "prepared", len(s.prepared))
+		}
+		for id := range s.prepared {
+			s.tombs.add(id)
+		}
+		clear(s.prepared)
+		clear(s.locks)
+		s.fence = in.Fence
+	}
+	for _, w := range in.Writes {
+		var err error
+		if w.Found {
+			err = tx.upsertKV(w)
+		} else {
+			err = tx.deleteKV(w.Key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanBytes bounds the bytes of committed values one Scan returns, so
+// that a page of large values stays a bounded reply; a page holds at
+// least one key.
+const ScanBytes = 4 << 20
+
+// Scan returns, in key order, the state of up to about limit keys after
+// `after` ("": from the first), from one snapshot, and whether there may
+// be more: every key with a committed entry and every key a prepared
+// transaction would write (with its pending entry, as Read gives it).
+// The values of a page add up to about ScanBytes at most.
+func (s *Store) Scan(ctx context.Context, after string, limit int) (states []protocol.KeyState, more bool, err error) {
+	if err := s.failedErr(); err != nil {
+		return nil, false, err
+	}
+	if limit <= 0 {
+		return nil, false, fmt.Errorf("participant: scan: limit %d, want a positive number", limit)
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT key, value, binary, version FROM kv WHERE key > ? ORDER BY key LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	}
+	defer rows.Close()
+	size := 0
+	for size < ScanBytes && rows.Next() {
+		ks := protocol.KeyState{Entry: protocol.Entry{Found: true}}
+		if err := rows.Scan(&ks.Key, &ks.Entry.Value.Data, &ks.Entry.Value.Binary, &ks.Entry.Version); err != nil {
+			return nil, false, fmt.Errorf("participant: scan: %w", err)
+		}
+		if ks.Entry.Value.Data == nil {
+			ks.Entry.Value.Data = []byte{}
+		}
+		states = append(states, ks)
+		size += len(ks.Key) + len(ks.Entry.Value.Data)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	}
+	// Prepared writes of the same stretch of keys: up to the last key
+	// read if the page is full, else to the end.
+	more = len(states) == limit || size >= ScanBytes
+	q, args := `SELECT key, found, value, binary, version, txid FROM prepared_writes WHERE key > ? ORDER BY key`, []any{after}
+	if more {
+		q, args = `SELECT key, found, value, binary, version, txid FROM prepared_writes WHERE key > ? AND key <= ? ORDER BY key`,
+			[]any{after, states[len(states)-1].Key}
+	}
+	pending, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	}
+	defer pending.Close()
+	var merged []protocol.KeyState
+	i := 0
+	for pending.Next() {
+		var key, txid string
+		var next protocol.Entry
+		if err := pending.Scan(&key, &next.Found, &next.Value.Data, &next.Value.Binary, &next.Version, &txid); err != nil {
+			return nil, false, fmt.Errorf("participant: scan: %w", err)
+		}
+		if next.Found && next.Value.Data == nil {
+			next.Value.Data = []byte{}
+		}
+		for i < len(states) && states[i].Key < key {
+			merged = append(merged, states[i])
+			i++
+		}
+		if i < len(states) && states[i].Key == key {
+			states[i].Pending, states[i].Next = txid, next
+			continue
+		}
+		merged = append(merged, protocol.KeyState{Key: key, Pending: txid, Next: next})
+	}
+	if err := pending.Err(); err != nil {
+		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	}
+	if merged == nil {
+		return states, more, nil
+	}
+	return append(merged, states[i:]...), more, nil
+}
