@@ -87,3 +87,82 @@ func TestParticipantLostForGood(t *testing.T) {
 	}
 	t.Logf("%d puts acknowledged, all on p1 and p2", len(acked))
 }
+
+// The lost participant is replaced under load: started again with an
+// empty database under its name, it catches up from the write set and
+// rejoins without an operator; then every acknowledged put is on all
+// three replicas, which are identical.
+func TestReplacedParticipantRejoins(t *testing.T) {
+	cl := newCluster(t, func(c *launch.Config) {
+		c.CoordinatorArgs = append(c.CoordinatorArgs, "--exclude-after", "3s")
+	})
+	load := startPutLoad(t, cl.CoordinatorURL(), 8)
+	load.waitAcks(100)
+	kill(t, cl, "p3")
+	for _, f := range []string{"p3.db", "p3.db-wal", "p3.db-shm"} {
+		if err := os.Remove(filepath.Join(cl.Dir(), f)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	client := api.NewClient(cl.CoordinatorURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	state := func(name string) (string, error) {
+		st, err := client.Status(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, p := range st.Participants {
+			if p.Name == name {
+				return p.State, nil
+			}
+		}
+		return "", fmt.Errorf("status has no %s", name)
+	}
+	eventually(t, time.Minute, "p3 excluded", func() error {
+		if s, err := state("p3"); err != nil || s != "excluded" {
+			return fmt.Errorf("p3 is %q (%v)", s, err)
+		}
+		return nil
+	})
+	load.waitAcks(200) // without p3
+	start(t, cl, "p3")
+	eventually(t, time.Minute, "p3 active again", func() error {
+		if s, err := state("p3"); err != nil || s != "active" {
+			return fmt.Errorf("p3 is %q (%v)", s, err)
+		}
+		return nil
+	})
+	load.waitAcks(200) // with p3
+	acked := load.end()
+	eventually(t, time.Minute, "nothing in doubt", func() error {
+		st, err := client.Status(ctx)
+		if err == nil && (st.InDoubt != 0 || st.Active != 0) {
+			err = fmt.Errorf("in doubt %d, active %d", st.InDoubt, st.Active)
+		}
+		return err
+	})
+	var digests []map[string]any
+	for _, u := range cl.ParticipantURLs() {
+		res, err := call(u, cl.PeerHTTP(), "digest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, res.(map[string]any))
+	}
+	for i, d := range digests {
+		if d["hash"] != digests[0]["hash"] || d["prepared"] != int64(0) {
+			t.Fatalf("replicas diverge or hold prepared transactions: p1 %v, p%d %v", digests[0], i+1, d)
+		}
+	}
+	for key, want := range acked {
+		res, err := call(cl.ParticipantURLs()[2], cl.PeerHTTP(), "read", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := res.(map[string]any); m["found"] != true || m["value"] != want {
+			t.Fatalf("acknowledged put %s=%s missing on the replacement p3: %v", key, want, m)
+		}
+	}
+	t.Logf("%d puts acknowledged, all on the three replicas", len(acked))
+}
