@@ -214,13 +214,16 @@ func (c *Coordinator) catchUpSource() *member {
 // include is step 4. It returns how long new writes waited and how many
 // keys it copied.
 func (c *Coordinator) include(ctx context.Context, src, m *member, d *dirtyKeys) (time.Duration, int, error) {
-	c.excludeMu.Lock() // membership changes one at a time
-	defer c.excludeMu.Unlock()
+	c.membersMu.Lock() // membership changes one at a time
+	defer c.membersMu.Unlock()
 	c.startGate.Lock()
 	defer c.startGate.Unlock()
 	start := time.Now()
 	if src.excluded.Load() {
 		return 0, 0, fmt.Errorf("the source %s was excluded during the copy", src.Name)
+	}
+	if m.removed.Load() {
+		return 0, 0, fmt.Errorf("%s was removed during the copy", m.Name)
 	}
 	if err := c.drain(c.cfg.CallTimeout); err != nil {
 		return 0, 0, err

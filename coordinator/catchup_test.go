@@ -32,7 +32,7 @@ func exclude3(t *testing.T, empty bool, page int) *cluster {
 	cl.mustPut("k5", "held") // committed; p3 holds it prepared, and is down
 	p3.afterPrepare = nil
 	cl.failingPut("x", "1")
-	cl.checkLater()
+	cl.exclude("p3")
 	if got := cl.states(); got != "p1=active,p2=active,p3=excluded" {
 		t.Fatalf("states %s", got)
 	}
@@ -50,6 +50,14 @@ func exclude3(t *testing.T, empty bool, page int) *cluster {
 	return cl
 }
 
+// exclude excludes the participant name now (membership_test.go tests
+// when the watcher does it).
+func (cl *cluster) exclude(name string) {
+	cl.c.membersMu.Lock()
+	defer cl.c.membersMu.Unlock()
+	cl.c.exclude(cl.c.roster.Load().byName[name], 0)
+}
+
 // An excluded participant catches up, whether it kept its data or lost
 // it, and rejoins: the replicas are identical, it holds nothing
 // prepared, and the next write needs it.
@@ -61,7 +69,7 @@ func TestExcludedParticipantCatchesUp(t *testing.T) {
 	}{{"behind", false, 3}, {"replaced", true, 3}, {"one page", false, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := exclude3(t, tc.empty, tc.page)
-			if err := cl.c.catchUp(cl.c.byName["p3"]); err != nil {
+			if err := cl.c.catchUp(cl.c.roster.Load().byName["p3"]); err != nil {
 				t.Fatal(err)
 			}
 			if got := cl.states(); got != "p1=active,p2=active,p3=active" {
@@ -108,7 +116,7 @@ func TestCatchUpUnderWrites(t *testing.T) {
 			writes.Go(func() { cl.mustPut("k3", "racing") })
 		}
 	}
-	if err := cl.c.catchUp(cl.c.byName["p3"]); err != nil {
+	if err := cl.c.catchUp(cl.c.roster.Load().byName["p3"]); err != nil {
 		t.Fatal(err)
 	}
 	writes.Wait()
@@ -136,7 +144,7 @@ func TestCatchUpInterrupted(t *testing.T) {
 				p3.kill()
 			}
 		}
-		if err := cl.c.catchUp(cl.c.byName["p3"]); err == nil {
+		if err := cl.c.catchUp(cl.c.roster.Load().byName["p3"]); err == nil {
 			t.Fatal("catch-up succeeded with its participant killed")
 		}
 		if got := cl.states(); got != "p1=active,p2=active,p3=offline" && got != "p1=active,p2=active,p3=excluded" {
@@ -145,7 +153,7 @@ func TestCatchUpInterrupted(t *testing.T) {
 		p3.beforeInstall = nil
 		p3.restart(t)
 		cl.mustPut("k7", "meanwhile")
-		if err := cl.c.catchUp(cl.c.byName["p3"]); err != nil {
+		if err := cl.c.catchUp(cl.c.roster.Load().byName["p3"]); err != nil {
 			t.Fatal(err)
 		}
 		cl.settle()
@@ -160,7 +168,7 @@ func TestCatchUpInterrupted(t *testing.T) {
 				cl.parts[0].kill()
 			}
 		}
-		err := cl.c.catchUp(cl.c.byName["p3"])
+		err := cl.c.catchUp(cl.c.roster.Load().byName["p3"])
 		if err == nil || !strings.Contains(err.Error(), "p1") {
 			t.Fatalf("catch-up from a killed source: %v", err)
 		}
@@ -170,7 +178,7 @@ func TestCatchUpInterrupted(t *testing.T) {
 		cl.parts[2].beforeInstall = nil
 		cl.parts[0].restart(t)
 		cl.mustPut("k7", "meanwhile")
-		if err := cl.c.catchUp(cl.c.byName["p3"]); err != nil {
+		if err := cl.c.catchUp(cl.c.roster.Load().byName["p3"]); err != nil {
 			t.Fatal(err)
 		}
 		cl.settle()
@@ -187,7 +195,7 @@ func TestCrashDuringCatchUp(t *testing.T) {
 		cl := exclude3(t, true, 2)
 		cl.stop()
 		cl.start(k)
-		err := cl.c.catchUp(cl.c.byName["p3"])
+		err := cl.c.catchUp(cl.c.roster.Load().byName["p3"])
 		crashed := cl.env.isCrashed()
 		if !crashed && err != nil {
 			t.Fatalf("step %d: no crash, yet %v", k, err)
@@ -198,7 +206,7 @@ func TestCrashDuringCatchUp(t *testing.T) {
 			if err == nil {
 				t.Fatalf("step %d: catch-up reported success, yet p3 is excluded after a restart", k)
 			}
-			if err := cl.c.catchUp(cl.c.byName["p3"]); err != nil {
+			if err := cl.c.catchUp(cl.c.roster.Load().byName["p3"]); err != nil {
 				t.Fatalf("step %d: second catch-up: %v", k, err)
 			}
 		case "p1=active,p2=active,p3=active":

@@ -139,7 +139,7 @@ type flushable interface{ Flush() }
 // them still holds.
 func (c *Coordinator) flush() {
 	c.cfg.Log.Flush()
-	for _, m := range c.members {
+	for _, m := range c.roster.Load().members {
 		if f, ok := m.Participant.(flushable); ok {
 			f.Flush()
 		}

@@ -190,11 +190,24 @@ func (cl *cluster) start(crashAfter int) {
 	}
 	cl.env = &env{log: log, crashAfter: int64(crashAfter), crashed: make(chan struct{})}
 	var members []Member
-	for _, p := range cl.parts {
-		members = append(members, Member{Name: p.name, Participant: &envParticipant{cl.env, p}})
+	for _, p := range cl.parts[:3] { // as configured; others are added (addPart)
+		members = append(members, Member{Name: p.name, URL: p.path, Participant: &envParticipant{cl.env, p}})
+	}
+	var joined []Joined
+	for _, j := range state.Joined {
+		joined = append(joined, Joined{Name: j.Name, URL: j.URL})
+	}
+	dial := func(url string) (Participant, error) {
+		for _, p := range cl.parts {
+			if p.path == url {
+				return &envParticipant{cl.env, p}, nil
+			}
+		}
+		return nil, fmt.Errorf("no participant at %s", url)
 	}
 	c, err := New(Config{
 		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded, ExcludeAfter: cl.excludeAfter,
+		Joined: joined, Removed: state.Removed, Dial: dial,
 		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
 		manualRejoin: !cl.autoRejoin, catchUpPage: cl.catchUpPage,
 		Fatal: func(err error) {
@@ -244,6 +257,9 @@ func (cl *cluster) settle() {
 		time.Sleep(time.Millisecond) // polling a condition, bounded above
 	}
 	for _, p := range cl.parts {
+		if cl.c.roster.Load().byName[p.name] == nil {
+			continue
+		}
 		st, err := p.get()
 		if err != nil {
 			cl.t.Fatal(err)
@@ -256,11 +272,17 @@ func (cl *cluster) settle() {
 
 // check asserts the invariants: replicas identical, nothing prepared, no
 // transaction in doubt, and each key in want has exactly that value
-// everywhere ("" = absent).
+// everywhere ("" = absent). Everywhere is every member: a participant
+// removed for good is not checked.
 func (cl *cluster) check(want map[string]string) {
 	cl.t.Helper()
 	var first protocol.Digest
-	for i, p := range cl.parts {
+	i := -1
+	for _, p := range cl.parts {
+		if cl.c.roster.Load().byName[p.name] == nil {
+			continue
+		}
+		i++
 		st, err := p.get()
 		if err != nil {
 			cl.t.Fatal(err)

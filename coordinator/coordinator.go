@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +41,9 @@ type DecisionLog interface {
 	AppendAsync(protocol.Record) error
 }
 
+// Joined is a participant added by an operator, as the log has it.
+type Joined struct{ Name, URL string }
+
 // Member is one participant as configured.
 type Member struct {
 	Name string // as written in log records; no spaces or commas
@@ -62,6 +63,16 @@ type Config struct {
 	// Excluded are the participants the log says left the write set
 	// (txlog.State.Excluded): recovery does not wait for them.
 	Excluded []string
+	// Joined are the participants the log says an operator added
+	// (txlog.State.Joined): members too, reached with Dial. Removed are
+	// those it says were taken out for good (txlog.State.Removed): a
+	// configured one is left out (the log is the later word), and nobody
+	// waits for them.
+	Joined  []Joined
+	Removed []string
+	// Dial returns a client of the participant served at url, for one an
+	// operator adds (AddMember); nil: participants cannot be added.
+	Dial func(url string) (Participant, error)
 
 	// PrepareTimeout bounds the prepare phase (default 2s).
 	PrepareTimeout time.Duration
@@ -78,7 +89,8 @@ type Config struct {
 	// from the write set; 0 never excludes (see membership.go).
 	ExcludeAfter time.Duration
 	// MinParticipants is the fewest participants the write set keeps:
-	// none is excluded below it (default: a majority of Members).
+	// none is excluded below it (default: a majority of the members,
+	// counted again as they are added and removed).
 	MinParticipants int
 	// Overloaded is the number of calls in flight to one participant above
 	// which status reports it overloaded (default 256).
@@ -121,9 +133,6 @@ func (c *Config) defaults() {
 	if c.Overloaded <= 0 {
 		c.Overloaded = 256
 	}
-	if c.MinParticipants <= 0 {
-		c.MinParticipants = len(c.Members)/2 + 1
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -141,18 +150,20 @@ func (c *Config) defaults() {
 
 // Coordinator runs transactions. Create it with New, stop it with Close.
 type Coordinator struct {
-	cfg     Config
-	log     *slog.Logger
-	members []*member
-	byName  map[string]*member
-	names   []string // every configured participant
+	cfg Config
+	log *slog.Logger
+	// roster is every participant; replaced whole when one is added or
+	// removed (members.go).
+	roster atomic.Pointer[roster]
 	// writeSet is who a transaction starting now goes to, and reads use:
 	// the participants not excluded. Replaced whole on every change.
 	writeSet atomic.Pointer[writeSet]
 	// membership counts write set changes, so that a transaction that
 	// read the write set as one changed can tell (start).
 	membership atomic.Uint64
-	excludeMu  sync.Mutex
+	// membersMu makes membership changes (exclude, include, add,
+	// remove) one at a time.
+	membersMu sync.Mutex
 	// startGate is held shared by every write as it starts (takes its id
 	// and write set), and exclusively by a catch-up as it includes a
 	// participant; holding counts the transactions holding keys, which
@@ -188,6 +199,7 @@ type member struct {
 	// failed (unix nanoseconds), for exclusion.
 	lastOK, failedAt atomic.Int64
 	probing          atomic.Bool // a liveness probe is out
+	removed          atomic.Bool // taken out for good (RemoveMember)
 	// catchingUp: excluded, and a catch-up is copying to it; after
 	// rejoinFails failed catch-ups, the next waits until nextRejoin.
 	catchingUp  atomic.Bool
@@ -201,33 +213,27 @@ type member struct {
 // writes of keys still in doubt wait for them.
 func New(cfg Config) (*Coordinator, error) {
 	cfg.defaults()
-	if len(cfg.Members) == 0 {
-		return nil, errors.New("coordinator: no participants configured")
-	}
-	if len(cfg.Members) > protocol.MaxParticipants {
-		return nil, fmt.Errorf("coordinator: %d participants, at most %d", len(cfg.Members), protocol.MaxParticipants)
-	}
 	if cfg.Log == nil {
 		return nil, errors.New("coordinator: no decision log")
 	}
 	if cfg.Epoch == 0 {
 		return nil, errors.New("coordinator: epoch must be positive (log it first)")
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, locks: newKeyLocks(), cache: newValueCache(cfg.ReadCacheBytes), byName: map[string]*member{}}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, locks: newKeyLocks(), cache: newValueCache(cfg.ReadCacheBytes)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	for _, m := range cfg.Members {
-		if m.Name == "" || c.byName[m.Name] != nil || strings.ContainsAny(m.Name, " ,\t\n") {
-			return nil, fmt.Errorf("coordinator: participant name %q empty, repeated, or with a space or comma", m.Name)
-		}
-		mb := &member{Member: m}
-		mb.excluded.Store(slices.Contains(cfg.Excluded, m.Name))
-		mb.lastOK.Store(time.Now().UnixNano())
-		c.members = append(c.members, mb)
-		c.byName[m.Name] = mb
-		c.names = append(c.names, m.Name)
+	r, err := c.restoreRoster()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.MinParticipants > len(cfg.Members) {
-		return nil, fmt.Errorf("coordinator: --min-participants %d, but only %d participants are configured", cfg.MinParticipants, len(cfg.Members))
+	c.roster.Store(r)
+	if len(r.members) == 0 {
+		return nil, errors.New("coordinator: no participants configured")
+	}
+	if len(r.members) > protocol.MaxParticipants {
+		return nil, fmt.Errorf("coordinator: %d participants, at most %d", len(r.members), protocol.MaxParticipants)
+	}
+	if cfg.MinParticipants > len(r.members) {
+		return nil, fmt.Errorf("coordinator: --min-participants %d, but only %d participants are configured", cfg.MinParticipants, len(r.members))
 	}
 	c.setWriteSet()
 	if len(c.writeSet.Load().names) == 0 {

@@ -142,7 +142,10 @@ func (c *Coordinator) logFailed(t *tx, err error) {
 // send makes one call to a participant and steps the machine with its
 // answer.
 func (c *Coordinator) send(t *tx, msg protocol.Message) {
-	m := c.byName[msg.To]
+	m := c.roster.Load().byName[msg.To]
+	if m == nil && c.roster.Load().removed[msg.To] {
+		return // taken out for good: the machine heard it was excluded
+	}
 	if m == nil {
 		// Named in the log but not configured: it cannot be told, so the
 		// transaction stays in doubt, visible in status, until an

@@ -34,7 +34,7 @@ type writeSet struct {
 // setWriteSet recomputes the write set from the members' flags.
 func (c *Coordinator) setWriteSet() {
 	ws := &writeSet{}
-	for _, m := range c.members {
+	for _, m := range c.roster.Load().members {
 		if !m.excluded.Load() {
 			ws.names = append(ws.names, m.Name)
 			ws.members = append(ws.members, m)
@@ -90,7 +90,7 @@ func (c *Coordinator) watchMembers() {
 // ExcludeAfter: a probe sent now is judged by a later check, so a
 // participant has the other half to answer it.
 func (c *Coordinator) checkMembers(now int64) {
-	for _, m := range c.members {
+	for _, m := range c.roster.Load().members {
 		if m.excluded.Load() && !c.cfg.manualRejoin && now >= m.nextRejoin.Load() && c.rejoining.CompareAndSwap(false, true) {
 			c.goBackground(func() { c.rejoin(m) })
 		}
@@ -98,13 +98,13 @@ func (c *Coordinator) checkMembers(now int64) {
 	if c.cfg.ExcludeAfter <= 0 {
 		return
 	}
-	c.excludeMu.Lock() // one exclusion at a time, so the count holds
+	c.membersMu.Lock() // one exclusion at a time, so the count holds
 	for _, m := range c.writeSet.Load().members {
-		if c.silent(m, now) && len(c.writeSet.Load().names) > c.cfg.MinParticipants {
+		if c.silent(m, now) && len(c.writeSet.Load().names) > c.minParticipants() {
 			c.exclude(m, time.Duration(now-m.lastOK.Load()))
 		}
 	}
-	c.excludeMu.Unlock()
+	c.membersMu.Unlock()
 	for _, m := range c.writeSet.Load().members {
 		if now-m.lastOK.Load() >= int64(c.cfg.ExcludeAfter/2) && m.inflight.Load() == 0 {
 			c.probe(m)

@@ -22,7 +22,7 @@ func later() int64 { return time.Now().Add(2 * time.Hour).UnixNano() }
 func (cl *cluster) checkLater() {
 	cl.t.Helper()
 	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not a timing assertion
-	for _, m := range cl.c.members {
+	for _, m := range cl.c.roster.Load().members {
 		for m.inflight.Load() > 0 {
 			if time.Now().After(deadline) {
 				cl.t.Fatalf("%s: calls still out", m.Name)
@@ -107,7 +107,7 @@ func TestExclusionKeepsMinParticipants(t *testing.T) {
 	cl.mustPut("a", "1")
 	cl.parts[1].kill()
 	cl.failingPut("b", "2")
-	if !cl.c.silent(cl.c.byName["p2"], later()) {
+	if !cl.c.silent(cl.c.roster.Load().byName["p2"], later()) {
 		t.Fatal("p2 is not silent after a failed call")
 	}
 	cl.checkLater()

@@ -44,7 +44,7 @@ func (c *Coordinator) Pending(ctx context.Context) []PendingTx {
 		prepared = map[string][]protocol.PreparedTx{}
 		wg       sync.WaitGroup
 	)
-	for _, m := range c.members {
+	for _, m := range c.roster.Load().members {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
@@ -57,7 +57,7 @@ func (c *Coordinator) Pending(ctx context.Context) []PendingTx {
 	}
 	wg.Wait()
 	after := c.Transactions()
-	return withoutFinished(pendingTxs(time.Now(), after, c.names, prepared), before, after)
+	return withoutFinished(pendingTxs(time.Now(), after, c.roster.Load().names(), prepared), before, after)
 }
 
 // withoutFinished drops what only participants held at the probe but the

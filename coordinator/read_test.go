@@ -58,7 +58,7 @@ func machineIn(s protocol.State) *protocol.Machine {
 func readCoordinator(p Participant, timeout time.Duration) *Coordinator {
 	c := &Coordinator{cfg: Config{CallTimeout: timeout}}
 	c.ctx = context.Background()
-	c.members = []*member{{Member: Member{Name: "p", Participant: p}}}
+	c.roster.Store((&roster{byName: map[string]*member{}}).with(&member{Member: Member{Name: "p", Participant: p}}))
 	c.setWriteSet()
 	return c
 }

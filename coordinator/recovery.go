@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 // the union of their keys, released when the last of them is done: the
 // keys are all free now, so New never waits.
 func (c *Coordinator) recover() {
+	gone := append(slices.Clone(c.cfg.Excluded), c.cfg.Removed...)
 	for _, group := range overlapping(c.cfg.Pending) {
 		var keys []string
 		for _, rec := range group {
@@ -39,7 +41,7 @@ func (c *Coordinator) recover() {
 		for _, rec := range group {
 			var once sync.Once
 			x := newTx(c, rec.TxID, nil, func() { once.Do(done) })
-			m, rd := protocol.Recover(rec, c.cfg.Excluded)
+			m, rd := protocol.Recover(rec, gone)
 			x.m = m
 			x.logged = append(x.logged, rec)
 			c.txs.Store(x.id, x)
@@ -108,7 +110,7 @@ func sortedSet(keys []string) []string {
 // would wait for the participant's resolver.
 func (c *Coordinator) sweep() {
 	var wg sync.WaitGroup
-	for _, m := range c.members {
+	for _, m := range c.roster.Load().members {
 		wg.Go(func() {
 			delay := c.cfg.RetryInterval
 			for c.ctx.Err() == nil {

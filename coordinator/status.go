@@ -19,6 +19,7 @@ const (
 	StateOverloaded = "overloaded"  // more calls in flight than Config.Overloaded
 	StateExcluded   = "excluded"    // out of the write set (membership.go)
 	StateCatchingUp = "catching-up" // excluded, and copying from the write set (catchup.go)
+	StateRemoved    = "removed"     // taken out for good (members.go); only Observer hears it
 )
 
 // Status is the coordinator's view of the system.
@@ -101,14 +102,14 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 		Active:       c.counts.active.Load(),
 		CacheHits:    c.cstats.hits.Load(),
 		CacheMisses:  c.cstats.misses.Load(),
-		Participants: make([]ParticipantStatus, len(c.members)),
+		Participants: make([]ParticipantStatus, len(c.roster.Load().members)),
 	}
 	if l, ok := c.cfg.Log.(interface{ Stats() txlog.Stats }); ok {
 		ls := l.Stats()
 		st.Log = &ls
 	}
 	var wg sync.WaitGroup
-	for i, m := range c.members {
+	for i, m := range c.roster.Load().members {
 		wg.Go(func() {
 			ps := ParticipantStatus{Name: m.Name, URL: m.URL, State: StateActive, InFlight: m.inflight.Load()}
 			if t, ok := m.Participant.(metered); ok {
