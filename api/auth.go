@@ -4,11 +4,13 @@ import "github.com/twopc/twopc/internal/rpc"
 
 // Authorizer guards the coordinator's endpoint: tx.outcome can abort a
 // transaction in flight, so only participants (holders of the peer token)
-// may call it; every other method needs the client token, if one is set.
+// may call it, and changing who the participants are (members.add,
+// members.remove) is for operators holding the peer token too; every
+// other method needs the client token, if one is set.
 func Authorizer(peer, client rpc.Secret) rpc.Authorizer {
 	forPeers, forClients := rpc.RequireToken(peer), rpc.RequireToken(client)
 	return func(method, token string) error {
-		if method == "tx.outcome" {
+		if method == "tx.outcome" || method == "members.add" || method == "members.remove" {
 			return forPeers(method, token)
 		}
 		return forClients(method, token)

@@ -150,6 +150,48 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 		},
 	})
 	srv.Register(rpc.Method{
+		Name: "members.add",
+		Help: "members.add(name, url): add the participant served at url. It starts excluded, catches up from the write set, " +
+			"then joins it (status shows excluded, catching-up, active). Needs the peer token.",
+		Signature: [][]string{{"boolean", "string", "string"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "name", "url"); err != nil {
+				return nil, err
+			}
+			name, err := rpc.String(ps, 0, "name")
+			if err != nil {
+				return nil, err
+			}
+			url, err := rpc.String(ps, 1, "url")
+			if err != nil {
+				return nil, err
+			}
+			if err := c.AddMember(ctx, name, url); err != nil {
+				return nil, fault(err)
+			}
+			return true, nil
+		},
+	})
+	srv.Register(rpc.Method{
+		Name: "members.remove",
+		Help: "members.remove(name): take the participant out for good; refused if the write set would go below its minimum. " +
+			"Needs the peer token.",
+		Signature: [][]string{{"boolean", "string"}},
+		Handler: func(ctx context.Context, ps []any) (any, error) {
+			if err := rpc.Arity(ps, "name"); err != nil {
+				return nil, err
+			}
+			name, err := rpc.String(ps, 0, "name")
+			if err != nil {
+				return nil, err
+			}
+			if err := c.RemoveMember(ctx, name); err != nil {
+				return nil, fault(err)
+			}
+			return true, nil
+		},
+	})
+	srv.Register(rpc.Method{
 		Name: "tx.outcome",
 		Help: "tx.outcome(txid): \"commit\" or \"abort\". Used by participants to resolve what they hold prepared; " +
 			"a transaction not yet decided is aborted by this call.",
@@ -195,6 +237,8 @@ func fault(err error) error {
 		code = rpc.OutcomeUnknown
 	case errors.Is(err, coordinator.ErrTooLarge):
 		code = rpc.TooLarge
+	case errors.Is(err, coordinator.ErrMembership):
+		code = rpc.InvalidParams
 	case errors.Is(err, coordinator.ErrDiverged):
 		code = rpc.InternalError
 	default:

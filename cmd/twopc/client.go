@@ -28,6 +28,10 @@ type clientOpts struct {
 	addr             string
 	timeout          time.Duration
 	tokenFile, tlsCA string
+	// peer: present the peer token (from peerTokenFile) instead of the
+	// client token (the members commands).
+	peer          bool
+	peerTokenFile string
 }
 
 func clientFlags(name, args, summary string) (*flag.FlagSet, *clientOpts) {
@@ -48,7 +52,11 @@ func (o *clientOpts) client() (*rpc.Client, error) {
 
 // meteredClient is client, plus a count of the bytes it exchanges.
 func (o *clientOpts) meteredClient() (*rpc.Client, *rpc.Traffic, error) {
-	token, err := loadSecret(o.tokenFile, envClientToken)
+	file, env := o.tokenFile, envClientToken
+	if o.peer {
+		file, env = o.peerTokenFile, envPeerToken
+	}
+	token, err := loadSecret(file, env)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -105,6 +105,8 @@ func runCoordinator(args []string) error {
 	}
 	c, err := coordinator.New(coordinator.Config{
 		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded,
+		Joined: joinedMembers(state.Joined), Removed: state.Removed,
+		Dial:           func(url string) (coordinator.Participant, error) { return peer.NewClient(url, hc), nil },
 		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
 		ExcludeAfter: *excludeAfter, MinParticipants: *minParticipants,
 		MaxResultBytes: *maxResult, Logger: log, Observer: m,
@@ -132,6 +134,15 @@ func runCoordinator(args []string) error {
 			Started: started, Version: versionString()}),
 		PageToken: rpc.NewSecret(clientToken),
 	}), sec)
+}
+
+// joinedMembers are the participants an operator added, as the log has them.
+func joinedMembers(js []txlog.Joined) []coordinator.Joined {
+	out := make([]coordinator.Joined, len(js))
+	for i, j := range js {
+		out[i] = coordinator.Joined{Name: j.Name, URL: j.URL}
+	}
+	return out
 }
 
 // parseParticipants reads "p1=http://...,p2=https://...".
