@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +166,81 @@ func TestReplacedParticipantRejoins(t *testing.T) {
 		}
 	}
 	t.Logf("%d puts acknowledged, all on the three replicas", len(acked))
+}
+
+// A host is replaced as an operator would: a new participant is started
+// with an empty database and added (twopc members add --wait), under
+// load; it catches up and joins; the old one is removed for good
+// (twopc members remove), and stays out after the coordinator restarts
+// with the flags that still name it.
+func TestReplaceParticipantWithMembers(t *testing.T) {
+	cl := newCluster(t)
+	load := startPutLoad(t, cl.CoordinatorURL(), 8)
+	load.waitAcks(100)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url, err := cl.AddParticipant(ctx, "p4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerToken := "--peer-token-file=" + filepath.Join(cl.Dir(), "peer.token")
+	out := twopcCLI(t, cl, "members", "add", peerToken, "--wait", "1m", "p4="+url)
+	for _, want := range []string{"added p4", "p4 is active"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("members add printed %q, want %q in it", out, want)
+		}
+	}
+	load.waitAcks(100) // with p4
+	kill(t, cl, "p2")
+	out = twopcCLI(t, cl, "members", "remove", peerToken, "p2")
+	if !strings.Contains(out, "removed p2") {
+		t.Fatalf("members remove printed %q", out)
+	}
+	load.waitAcks(100) // p1, p3 and p4
+	restart(t, cl, "coordinator")
+	load.waitAcks(100)
+	acked := load.end()
+
+	out = twopcCLI(t, cl, "members", "list")
+	for _, want := range []string{"p1 ", "p3 ", "p4 "} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("members list:\n%s\nwant %q in it", out, want)
+		}
+	}
+	if strings.Contains(out, "p2 ") {
+		t.Fatalf("members list shows the removed p2:\n%s", out)
+	}
+	client := api.NewClient(cl.CoordinatorURL(), nil)
+	eventually(t, time.Minute, "nothing in doubt", func() error {
+		st, err := client.Status(ctx)
+		if err == nil && (st.InDoubt != 0 || st.Active != 0) {
+			err = fmt.Errorf("in doubt %d, active %d", st.InDoubt, st.Active)
+		}
+		return err
+	})
+	urls := []string{cl.URL("p1"), cl.URL("p3"), url}
+	var first any
+	for i, u := range urls {
+		res, err := call(u, cl.PeerHTTP(), "digest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.(map[string]any)
+		if i == 0 {
+			first = d["hash"]
+		}
+		if d["hash"] != first || d["prepared"] != int64(0) {
+			t.Fatalf("replicas diverge or hold prepared transactions: %s %v", u, d)
+		}
+	}
+	for key, want := range acked {
+		res, err := call(url, cl.PeerHTTP(), "read", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := res.(map[string]any); m["found"] != true || m["value"] != want {
+			t.Fatalf("acknowledged put %s=%s missing on p4: %v", key, want, m)
+		}
+	}
+	t.Logf("%d puts acknowledged; p1, p3 and p4 identical", len(acked))
 }

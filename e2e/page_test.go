@@ -170,11 +170,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	screenshot(t, ctx, "status-page-participant-down.png")
 	// The operator's command line says the same, from the transactions
 	// method.
-	list := twopcCLI(t, cl, "list")
+	list := twopcCLI(t, cl, "txn", "list")
 	if !strings.Contains(list, txid+"  committed") || !strings.Contains(list, `"in-doubt-key"`) || !strings.Contains(list, "commit acknowledgement from p2 (offline)") {
 		t.Errorf("twopc txn list:\n%s", list)
 	}
-	explained := twopcCLI(t, cl, "explain", txid)
+	explained := twopcCLI(t, cl, "txn", "explain", txid)
 	for _, want := range []string{"transaction " + txid + ": committed", "commit  participants p1,p2,p3", "p2       did not answer",
 		"waits for: commit acknowledgement from p2 (offline)", "resolved by: the coordinator: it sends commit"} {
 		if !strings.Contains(explained, want) {
@@ -192,7 +192,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 		return nil
 	})
-	if list := twopcCLI(t, cl, "list"); !strings.HasPrefix(list, "nothing unfinished") {
+	if list := twopcCLI(t, cl, "txn", "list"); !strings.HasPrefix(list, "nothing unfinished") {
 		t.Errorf("twopc txn list once p2 is back:\n%s", list)
 	}
 	if out, err := exec.Command(binary, "txn", "explain", "--addr", cl.CoordinatorURL(), txid).CombinedOutput(); err == nil || !strings.Contains(string(out), "is not unfinished anywhere") {
@@ -200,11 +200,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 }
 
-// twopcCLI runs "twopc txn SUB --addr URL ARGS..." against cl's
+X
 // coordinator and returns what it printed.
-func twopcCLI(t *testing.T, cl *launch.Cluster, sub string, rest ...string) string {
+func twopcCLI(t *testing.T, cl *launch.Cluster, cmd, sub string, rest ...string) string {
 	t.Helper()
-	args := append([]string{"txn", sub, "--addr", cl.CoordinatorURL()}, rest...)
+	args := append([]string{cmd, sub, "--addr", cl.CoordinatorURL()}, rest...)
 	out, err := exec.Command(binary, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("twopc %q: %v\n%s", args, err, out)
