@@ -200,7 +200,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 }
 
-X
+// twopcCLI runs "twopc CMD SUB --addr URL ARGS..." against cl's
 // coordinator and returns what it printed.
 func twopcCLI(t *testing.T, cl *launch.Cluster, cmd, sub string, rest ...string) string {
 	t.Helper()
