@@ -246,29 +246,51 @@ func (c *Coordinator) include(ctx context.Context, src, m *member, d *dirtyKeys)
 	return time.Since(start), n, nil
 }
 
-// copyAll is step 2: every key of src, at its current entry, to m.
+// copyAll is step 2: every key of src, at its current entry, to m. The
+// next page is read from src while m installs this one.
 func (c *Coordinator) copyAll(ctx context.Context, src, m *member) (int, error) {
-	after, n := "", 0
-	for {
-		sctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-		states, more, err := src.Scan(sctx, after, c.cfg.catchUpPage)
-		cancel()
-		if err != nil {
-			return n, fmt.Errorf("scan of %s: %w", src.Name, err)
-		}
-		writes, err := c.current(ctx, src, states)
-		if err != nil {
-			return n, err
-		}
-		if err := c.install(ctx, m, &protocol.Install{Writes: writes}); err != nil {
-			return n, err
-		}
-		n += len(writes)
-		if !more || len(states) == 0 {
-			return n, nil
-		}
-		after = states[len(states)-1].Key
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		writes []protocol.Write
+		err    error
 	}
+	pages := make(chan page, 2)
+	go func() {
+		defer close(pages)
+		after := ""
+		for {
+			sctx, done := context.WithTimeout(ctx, c.cfg.CallTimeout)
+			states, more, err := src.Scan(sctx, after, c.cfg.catchUpPage)
+			done()
+			var writes []protocol.Write
+			if err != nil {
+				err = fmt.Errorf("scan of %s: %w", src.Name, err)
+			} else {
+				writes, err = c.current(ctx, src, states)
+			}
+			select {
+			case pages <- page{writes, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || !more || len(states) == 0 {
+				return
+			}
+			after = states[len(states)-1].Key
+		}
+	}()
+	n := 0
+	for p := range pages {
+		if p.err != nil {
+			return n, p.err
+		}
+		if err := c.install(ctx, m, &protocol.Install{Writes: p.writes}); err != nil {
+			return n, err
+		}
+		n += len(p.writes)
+	}
+	return n, ctx.Err()
 }
 
 // copyKeys copies keys from src to m at their current entries (a key
