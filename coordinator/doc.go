@@ -37,6 +37,14 @@
 //     (membership.go): its exclude record is durable before any machine
 //     hears of it, and reads and new transactions use only the write
 //     set.
+//   - An excluded participant rejoins only after catching up
+//     (catchup.go): it is fenced against old prepares, copied from a
+//     participant in the write set, and included (its include record
+//     durable) while no transaction runs, so that every transaction it
+//     missed is in its copy and every later one needs its vote.
+//   - Members are added and removed only by durable join and remove
+//     records (members.go); a removed participant is waited for by no
+//     transaction.
 //   - Recovery (recovery.go) registers every unfinished record of the log
 //     before the coordinator serves, and holds their keys.
 //   - Status counters derive from the machines' state changes (count).
