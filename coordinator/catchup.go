@@ -42,11 +42,12 @@ import (
 // the reset. The participant stays excluded until an include record is
 // durable, so a coordinator killed mid-copy leaves it excluded.
 
-// Catch-up sizes. A page of 2,000 keys with 64-byte values is about
-// 200 KB of XML; dirty keys are read in smaller chunks because a read
-// has no byte bound of its own.
+// Catch-up sizes. A page of 5,000 keys with 64-byte values is about
+// 500 KB of XML (a scan also stops at participant.ScanBytes of values);
+// dirty keys are read in smaller chunks because a read has no byte bound
+// of its own.
 const (
-	catchUpPage       = 2000
+	catchUpPage       = 5000
 	catchUpChunk      = 256
 	catchUpFinalKeys  = 512 // dirty keys few enough to copy while writes wait
 	catchUpMaxPasses  = 20

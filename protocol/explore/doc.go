@@ -3,7 +3,9 @@
 // acknowledgements, fsyncs, retries and participants' questions, a
 // coordinator crash at every step, with recovery after each crash, and
 // the exclusion of a participant from the write set at every step (its
-// record queued, then durable, then every machine told).
+// record queued, then durable, then every machine told), and its return
+// (catch-up and include, as one step at any moment no transaction holds
+// keys).
 //
 // It drives the real protocol.Machine, recovers with the real replay
 // rules (txlog.Replay), and models the rest as simply as the protocol
@@ -32,6 +34,10 @@
 //     excluded participant is outside the other guarantees (it may hear a
 //     presumed abort of what the others committed): it catches up from a
 //     snapshot before it serves again.
+//   - Rejoining: a participant that caught up holds every transaction
+//     committed before (in its copy), never applies one twice, and,
+//     behind its fence, takes no prepare sent before it caught up (which
+//     would make it hear a presumed abort of what the others committed).
 //
 // and from every state reached, a fair run (every message delivered, every
 // timer fired, every participant asking about what it holds) must end
@@ -44,6 +50,7 @@
 // driver (sending before the fsync it was told to wait for, a log that
 // reports a record durable without keeping it, recovery that skips
 // STAGED records, machines told of an exclusion before it is durable,
-// recovery that ignores the log's exclusions) and requires a violation
-// for each.
+// recovery that ignores the log's exclusions, a rejoin without the fence,
+// a rejoin while a transaction runs without the participant) and
+// requires a violation for each.
 package explore

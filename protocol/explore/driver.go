@@ -180,6 +180,9 @@ func (w *world) fsync() error {
 	w.durable = len(w.log)
 	for i := from; i < w.durable; i++ {
 		e := w.log[i]
+		if e.rec.Kind == protocol.KindInclude {
+			continue // rejoin made it durable itself
+		}
 		if e.rec.Kind == protocol.KindExclude {
 			if err := w.excludeDurable(w.partIndex(e.rec.Participants[0])); err != nil {
 				return err

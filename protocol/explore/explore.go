@@ -125,6 +125,13 @@ func (w *world) events() []event {
 	if w.crashes < w.cfg.MaxCrashes {
 		evs = append(evs, event{"crash the coordinator", (*world).crash})
 	}
+	if w.rejoins < w.cfg.MaxRejoins && (len(w.locks) == 0 || w.cfg.Bugs.NoDrain) {
+		for p := range w.parts {
+			if w.excluded&(1<<p) != 0 {
+				evs = append(evs, event{fmt.Sprintf("p%d catches up and rejoins", p+1), func(w *world) error { return w.rejoin(p) }})
+			}
+		}
+	}
 	if w.exclusions < w.cfg.MaxExclusions {
 		in := w.writeSet() &^ w.excluding
 		for p := range w.parts {
@@ -222,7 +229,7 @@ func (w *world) atomic() error {
 			if w.excluded&(1<<p) != 0 {
 				continue
 			}
-			if w.parts[p].applied&bit != 0 {
+			if (w.parts[p].applied|w.parts[p].copied)&bit != 0 {
 				applied = append(applied, w.partName(p))
 			}
 			if w.parts[p].dropped&bit != 0 {
@@ -319,19 +326,19 @@ func (w *world) finished() error {
 			if w.excluded&(1<<p) != 0 {
 				continue // outside the guarantee (see atomic)
 			}
-			if tx.members&(1<<p) != 0 {
-				of++
+			if tx.members&(1<<p) != 0 || w.parts[p].covered&bit != 0 {
+				of++ // of its write set, or caught up after it started
 			}
 			if w.parts[p].prepared&bit != 0 {
 				problems = append(problems, fmt.Sprintf("%s still prepared at p%d", tx.id, p+1))
 			}
-			if w.parts[p].applied&bit != 0 {
+			if (w.parts[p].applied|w.parts[p].copied)&bit != 0 {
 				n++
 			}
 		}
 		switch {
 		case n != 0 && n != of:
-			problems = append(problems, fmt.Sprintf("%s applied at %d of the %d participants of its write set", tx.id, n, of))
+			problems = append(problems, fmt.Sprintf("%s applied at %d of the %d participants of its write set (or caught up since)", tx.id, n, of))
 		case tx.reply == 1+int(protocol.ReplyCommitted) && n == 0:
 			problems = append(problems, fmt.Sprintf("%s: the client heard success but it was applied nowhere", tx.id))
 		case tx.reply == 1+int(protocol.ReplyAborted) && n != 0:

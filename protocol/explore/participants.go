@@ -43,6 +43,8 @@ func (w *world) serve(m msg) (*msg, error) {
 		switch {
 		case p.tomb&bit != 0:
 			reply.vote = protocol.Vote{Kind: protocol.VoteNo, Reason: "already aborted"}
+		case p.fence&bit != 0:
+			reply.vote = protocol.Vote{Kind: protocol.VoteNo, Reason: "sent before this participant caught up"}
 		case p.prepared&bit != 0 || p.applied&bit != 0:
 			reply.vote = protocol.Vote{Kind: protocol.VoteYes, Succeeded: true}
 		case w.lockedByOther(m.p, m.tx):
@@ -83,11 +85,16 @@ func (w *world) commitAt(p, t int) error {
 	pt := &w.parts[p]
 	bit := uint8(1) << t
 	switch {
+	case pt.prepared&bit != 0 && pt.copied&bit != 0:
+		return violated("%s applied twice at p%d: in the copy it caught up from, and again by a prepare sent before", w.tx[t].id, p+1)
 	case pt.prepared&bit != 0:
 		pt.prepared &^= bit
 		pt.applied |= bit
 		w.unlockAt(p, t)
 	case pt.applied&bit != 0:
+	case pt.covered&bit != 0 && pt.prepared&bit == 0:
+		// Sent before p caught up; the copy stands for it, and p no
+		// longer knows it: a no-op, as participant.Store makes it.
 	case pt.tomb&bit != 0 && w.excluded&(1<<p) != 0:
 		// Outside the guarantee: an excluded participant may have heard a
 		// presumed abort of what the others committed (serve).
@@ -104,7 +111,7 @@ func (w *world) commitAt(p, t int) error {
 func (w *world) abortAt(p, t int) error {
 	pt := &w.parts[p]
 	bit := uint8(1) << t
-	if pt.applied&bit != 0 && w.excluded&(1<<p) == 0 {
+	if (pt.applied|pt.copied)&bit != 0 && w.excluded&(1<<p) == 0 {
 		return violated("atomicity: %s aborted at p%d, which applied it", w.tx[t].id, p+1)
 	}
 	pt.tomb |= bit
@@ -150,4 +157,53 @@ func (w *world) receive(m msg) error {
 		return w.step(t, protocol.Event{Kind: protocol.EvHeld, From: from, Held: m.held})
 	}
 	return w.step(t, protocol.Event{Kind: protocol.EvAcked, From: from, Msg: m.kind})
+}
+
+// rejoin has excluded participant p catch up and rejoin the write set,
+// as coordinator/catchup.go does, in one step: it drops what it held
+// (tombstoning what it had prepared) and fences off every transaction
+// started so far; it copies from a participant of the write set every
+// transaction committed there (applied, or held prepared and committed
+// at the coordinator); and its include record is made durable, with all
+// queued before it. It runs only while no transaction holds keys (the
+// coordinator's drain), so the copy stands for every one started.
+func (w *world) rejoin(p int) error {
+	w.rejoins++
+	src := -1
+	for q := range w.parts {
+		if q != p && w.excluded&(1<<q) == 0 && w.excluding&(1<<q) == 0 && src < 0 {
+			src = q
+		}
+	}
+	if src < 0 {
+		return nil // nobody to copy from (cannot happen: one always stays)
+	}
+	var committed, started uint8
+	s := &w.parts[src]
+	for t := range w.tx {
+		bit := uint8(1) << t
+		if w.tx[t].id == "" {
+			continue
+		}
+		started |= bit
+		m := w.tx[t].m
+		decided := m != nil && (m.State() == protocol.Committing || m.State() == protocol.Committed)
+		if (s.applied|s.copied)&bit != 0 || (s.prepared&bit != 0 && decided) {
+			committed |= bit
+		}
+	}
+	pt := &w.parts[p]
+	pt.tomb |= pt.prepared
+	pt.prepared, pt.applied, pt.dropped = 0, 0, 0
+	pt.lock = map[string]int{}
+	pt.copied, pt.covered = committed, started
+	if !w.cfg.Bugs.NoFence {
+		pt.fence = started
+	}
+	w.log = append(w.log, entry{rec: protocol.Record{Kind: protocol.KindInclude, Participants: []string{w.partName(p)}}, tx: -1})
+	if err := w.fsync(); err != nil {
+		return err
+	}
+	w.excluded &^= 1 << p
+	return nil
 }

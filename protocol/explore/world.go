@@ -21,8 +21,13 @@ type Config struct {
 	// the coordinator cannot tell a dead participant from a slow one),
 	// always keeping one.
 	MaxExclusions int
-	MaxStates     int // give up (a violation) past this many states; 0: no limit
-	Bugs          Bugs
+	// MaxRejoins bounds the excluded participants that catch up and
+	// rejoin the write set per run (coordinator/catchup.go, as one step:
+	// reset behind a fence, copy from a participant of the write set,
+	// include), at any moment no transaction holds keys.
+	MaxRejoins int
+	MaxStates  int // give up (a violation) past this many states; 0: no limit
+	Bugs       Bugs
 }
 
 // Bugs are deliberate mistakes in the driver, to prove that the checks
@@ -41,6 +46,12 @@ type Bugs struct {
 	EarlyExclude bool
 	// ForgetExcluded: recovery ignores the log's exclusions.
 	ForgetExcluded bool
+	// NoFence: a rejoining participant accepts prepares sent before its
+	// catch-up.
+	NoFence bool
+	// NoDrain: a participant rejoins while transactions still run
+	// without it.
+	NoDrain bool
 }
 
 // world is one state of the whole system.
@@ -55,6 +66,7 @@ type world struct {
 	// those whose exclude record is queued, not yet durable.
 	excluded, excluding uint8
 	exclusions          int
+	rejoins             int
 
 	log     []entry // queued records; log[:durable] survive a crash
 	durable int
@@ -105,6 +117,10 @@ type part struct {
 	dropped                 uint8 // aborted while holding a YES vote
 	asking                  uint8 // a question about the transaction is out
 	lock                    map[string]int
+	// After a catch-up: copied are the transactions whose writes came in
+	// the copy; covered, those the copy stands for (every one started
+	// before it); fence, those whose prepares it refuses.
+	copied, covered, fence uint8
 }
 
 // msg is a call, an answer to a call, a question or an answer to one.
@@ -179,7 +195,7 @@ func cloneMap[V any](m map[string]V) map[string]V {
 // parts are sorted; the rest names no participant.
 func (w *world) key() [16]byte {
 	b := make([]byte, 0, 512)
-	b = append(b, byte(w.epoch), byte(w.crashes), byte(w.failures), byte(w.questions), byte(w.exclusions), byte(w.durable))
+	b = append(b, byte(w.epoch), byte(w.crashes), byte(w.failures), byte(w.questions), byte(w.exclusions), byte(w.rejoins), byte(w.durable))
 	for _, e := range w.log {
 		b = append(b, e.rec.Kind[0], byte(e.tx), flag(e.waited)|flag(e.lost)<<1)
 		b = append(b, e.rec.TxID...)
@@ -223,7 +239,8 @@ func (w *world) key() [16]byte {
 func (w *world) partKey(i int) []byte {
 	p := w.parts[i]
 	bit := uint8(1) << i
-	b := []byte{p.prepared, p.applied, p.tomb, p.dropped, p.asking, flag(w.excluded&bit != 0) | flag(w.excluding&bit != 0)<<1}
+	b := []byte{p.prepared, p.applied, p.tomb, p.dropped, p.asking, flag(w.excluded&bit != 0) | flag(w.excluding&bit != 0)<<1,
+		p.copied, p.covered, p.fence}
 	for _, k := range sortedKeys(p.lock) {
 		b = append(b, k...)
 		b = append(b, byte(p.lock[k]))
