@@ -108,12 +108,27 @@ func TestCatchUpUnderWrites(t *testing.T) {
 		}
 		if pages == 4 {
 			// A write that is still preparing when the catch-up wants to
-			// include: the include waits for it.
-			cl.parts[0].beforePrepare = func(string) {
-				cl.parts[0].beforePrepare = nil
-				p3.beforeInstall = nil
-			}
+			// include: its prepare at p1 is held until the include waits
+			// for it (drain), which must then let it finish first. (Were
+			// the include not to wait, the hold ends after a while, and p3
+			// misses the write.)
+			release := make(chan struct{})
+			var once sync.Once
+			cl.parts[0].beforePrepare = func(string) { once.Do(func() { <-release }) }
 			writes.Go(func() { cl.mustPut("k3", "racing") })
+			writes.Go(func() {
+				defer close(release)
+				deadline := time.Now().Add(5 * time.Second) // a bound for the planted bug, not a timing assertion
+				for time.Now().Before(deadline) {
+					cl.c.drainMu.Lock()
+					waiting := cl.c.drained != nil
+					cl.c.drainMu.Unlock()
+					if waiting {
+						return
+					}
+					time.Sleep(time.Millisecond) // polling a condition, bounded above
+				}
+			})
 		}
 	}
 	if err := cl.c.catchUp(cl.c.roster.Load().byName["p3"]); err != nil {
