@@ -191,4 +191,3 @@ func until(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond) // poll interval
 	}
 }
-
