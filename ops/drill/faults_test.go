@@ -114,13 +114,18 @@ func tiny(kinds ...FaultKind) FaultConfig {
 		LinkMin: time.Microsecond, LinkMax: 2 * time.Microsecond, MaxDelay: time.Millisecond}
 }
 
-// runUntil runs a faulter on s until s has seen its wanted actions.
-func runUntil(t *testing.T, f *faulter, s *scripted) []string {
+// runUntil runs a faulter on s until wait returns (nil: until s has
+// seen its wanted actions), stops it, reports the bounds it broke, and
+// returns the actions.
+func runUntil(t *testing.T, f *faulter, s *scripted, wait func()) []string {
 	t.Helper()
+	if wait == nil {
+		wait = func() { <-s.enough }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- f.run(ctx) }()
-	<-s.enough
+	wait()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -136,7 +141,7 @@ func runUntil(t *testing.T, f *faulter, s *scripted) []string {
 // schedule runs a faulter with tiny durations until it has acted n times.
 func schedule(t *testing.T, seed uint64, n int) []string {
 	s := newScripted(0, n)
-	return runUntil(t, newFaulter(seed, tiny(), s, newRecorder(), s.states), s)[:n]
+	return runUntil(t, newFaulter(seed, tiny(), s, newRecorder(), s.states), s, nil)[:n]
 }
 
 func TestFaultScheduleIsSeeded(t *testing.T) {
@@ -219,22 +224,14 @@ func TestFaultsOverlapWithinTheirBound(t *testing.T) {
 		go func() { <-release; ch <- time.Time{} }()
 		return ch
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- f.run(ctx) }()
-	for range 3 {
-		<-s.linkUp // three link faults under way, none of which can end
-	}
-	cancel()
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runUntil(t, f, s, func() {
+		for range 3 {
+			<-s.linkUp // three link faults under way, none of which can end
+		}
+		close(release)
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, b := range s.broken {
-		t.Error(b)
-	}
 	if s.links != 0 || len(s.down) != 0 {
 		t.Fatalf("run returned with %d link faults and %v down", s.links, s.down)
 	}
@@ -248,7 +245,7 @@ func TestFaultsOverlapWithinTheirBound(t *testing.T) {
 func TestLoseParticipantRunsAlone(t *testing.T) {
 	s := newScripted(3, 200)
 	f := newFaulter(3, tiny(LoseParticipant, DropLink, KillParticipant), s, newRecorder(), s.states)
-	actions := runUntil(t, f, s)
+	actions := runUntil(t, f, s, nil)
 	n := 0
 	for i, a := range actions {
 		if name, ok := strings.CutPrefix(a, "wipe "); ok {

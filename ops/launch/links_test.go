@@ -13,24 +13,6 @@ import (
 	"github.com/twopc/twopc/peer"
 )
 
-func startWith(t *testing.T, cfg Config) *Cluster {
-	t.Helper()
-	cfg.Binary, cfg.Dir = binary, t.TempDir()
-	c, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, n := range append(c.Participants(), c.Coordinator()) {
-				t.Logf("--- %s log:\n%s", n, c.Tail(n, 3000))
-			}
-		}
-	})
-	return c
-}
-
 // until polls cond (a state of the cluster, which has no event to wait
 // on); the bound is a guard, not a measurement.
 func until(t *testing.T, what string, cond func() bool) {
