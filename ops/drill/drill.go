@@ -241,6 +241,9 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 		}
 		work = b.run
 	}
+	if err := canFaultLinks(ctx, cl, cfg.Faults); err != nil {
+		return res, err
+	}
 	probe := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}
 	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec, probe.states)
 	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", len(keys), "bank", cfg.Bank > 0, "out", cfg.OutDir)
@@ -310,6 +313,21 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	}
 	res.Keys = cleanUp(ctx, Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}, keys, cfg.KeyPrefix, !res.Passed())
 	return res, nil
+}
+
+// canFaultLinks refuses, before any load or fault, a schedule with faults
+// on links for a cluster that has no way to inject them (deploy.Cluster,
+// Static): a delay of nothing, started and ended at once, asks it.
+func canFaultLinks(ctx context.Context, cl Cluster, f FaultConfig) error {
+	if f.Every <= 0 || !slices.ContainsFunc(f.Kinds, func(k FaultKind) bool { return slices.Contains(NetworkFaults, k) }) {
+		return nil
+	}
+	end, err := cl.LinkFault(ctx, cl.Participants()[0], "delay", "up", 0)
+	if err != nil {
+		return fmt.Errorf("drill: this cluster cannot fault its links (leave out %v): %w", NetworkFaults, err)
+	}
+	end()
+	return nil
 }
 
 // cleanUp deletes the drill's keys from a cluster that kept its promises,

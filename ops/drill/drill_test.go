@@ -217,3 +217,34 @@ func TestDrillCatchesADivergentReplica(t *testing.T) {
 		t.Fatalf("keys: %q, want them kept for study after a failed drill", res.Keys)
 	}
 }
+
+// Losing participants: each lost one is excluded, restarted empty, and
+// must catch up and be active again; then the usual checks, digests
+// included. It needs rejoining (issue 11), which is being built on main:
+// until it lands, an excluded participant stays excluded, and this drill
+// fails as it should.
+func TestDrillLosesParticipants(t *testing.T) {
+	t.Skip("needs rejoining (issue 11): remove this line once an excluded participant that answers again catches up")
+	dir := outDir(t, "cluster")
+	lc, err := launch.Start(context.Background(), launch.Config{Binary: binary, Dir: dir, PrepareTimeout: time.Second,
+		ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond, NetworkFaults: true,
+		CoordinatorArgs: []string{"--exclude-after", "1s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	cfg := ciConfig(t, 11)
+	cfg.Faults = cfg.Faults.With(LoseParticipant)
+	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
+	res, err := Run(context.Background(), lc, cfg)
+	t.Log(res.Summary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range res.Violations {
+		t.Errorf("violation: %s", v)
+	}
+	if res.Faults[LoseParticipant] == 0 {
+		t.Error("no participant lost")
+	}
+}

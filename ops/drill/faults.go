@@ -50,7 +50,8 @@ var FaultKinds = []FaultKind{KillCoordinator, KillParticipant, PauseParticipant,
 var weight = map[FaultKind]int{KillCoordinator: 4, KillParticipant: 3, PauseParticipant: 3,
 	DelayLink: 2, DropLink: 2, CutLink: 2, LoseParticipant: 2}
 
-// acts on a process: these come one at a time (see faulter.mayStart).
+// onProcess says whether k acts on a process (lose-participant does):
+// those come one at a time (see faulter.mayStart).
 func (k FaultKind) onProcess() bool { return !slices.Contains(NetworkFaults, k) }
 
 // FaultConfig shapes the fault schedule. Chaos and CoordinatorKills are

@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -309,5 +310,16 @@ func TestCoordinatorKillsProfile(t *testing.T) {
 	}
 	if f.count[KillCoordinator] != 3 || len(f.count) != 1 {
 		t.Fatalf("counted %v", f.count)
+	}
+}
+
+// A schedule with faults on links is refused before the load starts by a
+// cluster that cannot inject them, with the error it gave.
+func TestRunRefusesLinkFaultsTheClusterCannotInject(t *testing.T) {
+	cl := NewStatic("http://127.0.0.1:1/RPC2", []string{"p1=http://127.0.0.1:2/RPC2"})
+	cfg := Config{Duration: time.Hour, OutDir: t.TempDir(), Faults: Chaos(time.Second, time.Second).With(NetworkFaults...)}
+	_, err := Run(context.Background(), cl, cfg)
+	if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "cannot fault its links") {
+		t.Fatalf("Run = %v, want a refusal that wraps ErrUnsupported", err)
 	}
 }
