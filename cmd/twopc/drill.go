@@ -20,7 +20,7 @@ import (
 // runDrill attacks a cluster with load and faults and checks it; see
 // package drill.
 func runDrill(args []string) error {
-	fs := newFlags("drill", "[flags]", "Run random put/get/delete and txn from concurrent clients (or, with --bank, transfers and audits) while killing and pausing processes, then check linearizability, replicas, prepared records and the txlog")
+	fs := newFlags("drill", "[flags]", "Run random put/get/delete and txn from concurrent clients (or, with --bank, transfers and audits) while killing and pausing processes and faulting the network between them, then check linearizability, replicas, prepared records and the txlog")
 	seed := fs.Uint64("seed", 0, "seed of the operations and of the fault schedule; 0 picks one at random (printed)")
 	duration := fs.Duration("duration", time.Minute, "how long the load and the faults run")
 	clients := fs.Int("clients", 8, "concurrent clients")
@@ -31,6 +31,9 @@ func runDrill(args []string) error {
 	keyGroup := fs.Int("key-group", 3, "most keys one transaction spans: transactions draw their keys from groups of this many, which the checker checks one by one")
 	every := fs.Duration("fault-every", 2*time.Second, "mean gap between faults; 0 for no faults")
 	maxDown := fs.Duration("max-down", time.Second, "longest a killed process stays down")
+	network := fs.Bool("network", true, "with the local cluster: put fault proxies between the coordinator and each participant, and delay, black-hole and cut the traffic between them, overlapping the faults on processes (--network=false: processes only)")
+	lose := fs.Bool("lose-participants", false, "with the local cluster: also lose participants (SIGKILL, delete the database, restart empty) for them to catch up; "+
+		"runs the coordinator with --exclude-after "+loseExcludeAfter.String()+", and needs rejoining (issue 11)")
 	prepare := fs.Duration("prepare-timeout", time.Second, "the local coordinator's --prepare-timeout; pauses last 1.5x to 3x this")
 	settle := fs.Duration("settle-timeout", time.Minute, "how long the cluster may take to finish everything after the load stops")
 	checkTimeout := fs.Duration("check-timeout", 5*time.Minute, "how long the linearizability search may take; past it the verdict is UNKNOWN, not a pass")
@@ -84,8 +87,15 @@ func runDrill(args []string) error {
 		if err != nil {
 			return err
 		}
+		var coordArgs []string
+		if *lose {
+			// A lost participant must be excluded before it comes back
+			// empty (see drill.LoseParticipant).
+			coordArgs = []string{"--exclude-after", loseExcludeAfter.String()}
+		}
 		lc, err := launch.Start(ctx, launch.Config{Binary: self, Dir: filepath.Join(*dir, "cluster"),
-			PrepareTimeout: *prepare, ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond})
+			PrepareTimeout: *prepare, ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond,
+			NetworkFaults: *network, CoordinatorArgs: coordArgs})
 		if err != nil {
 			return err
 		}
@@ -96,6 +106,13 @@ func runDrill(args []string) error {
 
 	faults := drill.Chaos(*every, *prepare)
 	faults.MaxDown = *maxDown
+	if *network {
+		faults = faults.With(drill.NetworkFaults...)
+	}
+	if *lose {
+		faults = faults.With(drill.LoseParticipant)
+		faults.LoseWait = *settle
+	}
 	nAccounts := 0
 	if *bank {
 		nAccounts = *accounts
@@ -117,12 +134,17 @@ func runDrill(args []string) error {
 	if *bank {
 		load = fmt.Sprintf("--bank --accounts %d", *accounts)
 	}
-	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d %s --fault-every %v --max-down %v\n", *seed, *duration, *clients, load, *every, *maxDown)
+	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d %s --fault-every %v --max-down %v --network=%v --lose-participants=%v\n",
+		*seed, *duration, *clients, load, *every, *maxDown, *network, *lose)
 	if len(res.Violations) == 0 {
 		return fmt.Errorf("not proved: the linearizability check timed out after %v (seed %d; try longer: twopc drill --check %s --check-timeout 1h)", *checkTimeout, *seed, res.HistoryPath)
 	}
 	return fmt.Errorf("%d violations (seed %d)", len(res.Violations), *seed)
 }
+
+// loseExcludeAfter is the coordinator's --exclude-after when the drill
+// loses participants: short, so that a lost one is excluded soon.
+const loseExcludeAfter = time.Second
 
 // ratio is --txn-ratio as drill.Config takes it: 0 there means the
 // default, so "none" is negative.

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Cluster is a deployed twopc cluster driven over SSH: drill.Cluster for
@@ -214,6 +215,19 @@ func (cl *Cluster) Restart(ctx context.Context, name string) error {
 	delete(cl.killed, t)
 	cl.mu.Unlock()
 	return nil
+}
+
+// LinkFault is not supported: the drill reaches a deployed cluster's
+// hosts over SSH, and puts nothing on the network between them (a fault
+// proxy there would have to be deployed in the coordinator's path).
+func (cl *Cluster) LinkFault(context.Context, string, string, string, time.Duration) (func(), error) {
+	return nil, fmt.Errorf("deploy: no fault proxies between the deployed hosts: %w", errors.ErrUnsupported)
+}
+
+// Wipe is not supported: deleting a live participant's data is an
+// operator's decision, not a drill's.
+func (cl *Cluster) Wipe(context.Context, string) error {
+	return fmt.Errorf("deploy: a drill does not delete a deployed participant's data: %w", errors.ErrUnsupported)
 }
 
 func (cl *Cluster) Pause(ctx context.Context, name string) error {

@@ -443,13 +443,13 @@ func TestChaosOverSSH(t *testing.T) {
 	// The deployed coordinator runs with the binary's default prepare
 	// timeout, 2s.
 	faults := drill.Chaos(500*time.Millisecond, 2*time.Second)
-	faults.Limit = len(drill.FaultKinds)
+	faults.Limit = len(drill.ProcessFaults)
 	res, err := RunDrill(ctx, cl, DrillConfig{Faults: faults, Duration: 3 * time.Minute, OutDir: outDir, Out: &out})
 	t.Logf("chaos:\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range drill.FaultKinds {
+	for _, k := range drill.ProcessFaults {
 		if res.Faults[k] != 1 {
 			t.Errorf("%d %s faults, want 1 of each kind", res.Faults[k], k)
 		}

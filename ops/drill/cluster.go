@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Cluster is the system under attack: one coordinator and its
@@ -32,6 +33,19 @@ import (
 //   - Pause stops the process without killing it (SIGSTOP: it keeps its
 //     sockets and data, answers nothing, and its peers see timeouts);
 //     Resume lets it go on (SIGCONT). Both return once the signal is sent.
+//   - Wipe deletes the data of a killed participant (its database), so
+//     that Restart starts it empty under the same name and address: a
+//     participant lost with its disk, and its replacement.
+//   - LinkFault starts a fault on the network between the coordinator
+//     and the participant called name, and returns the function that
+//     ends it: fault "delay" (every chunk arrives delay late), "drop"
+//     (a black hole: nothing arrives, nothing is reset) or "cut"
+//     (connections reset, new ones refused), in direction "up"
+//     (coordinator to participant), "down" or "both". It reaches all
+//     the traffic between the two, the coordinator's calls and the
+//     participant's questions about outcomes, and none of the drill's
+//     own calls (URL). Faults on one link overlap: each lasts until its
+//     own end is called (see internal/faultproxy).
 //   - Healthy returns nil when every process is running and not paused,
 //     and otherwise an error naming each process that is not, and in
 //     particular any that exited without being killed by Kill (a crash
@@ -42,7 +56,10 @@ import (
 //     left running) and releases its resources; it is idempotent.
 //
 // Methods return errors.ErrUnsupported for what an implementation cannot
-// do (Static cannot kill). The drill calls one method at a time.
+// do (Static cannot kill; deploy.Cluster has no fault proxies). Faults on
+// processes come one at a time (Kill, Restart, Pause, Resume, Wipe); the
+// drill may call LinkFault and the functions it returns concurrently
+// with them and with each other, and calls the rest once faults are over.
 type Cluster interface {
 	Coordinator() string
 	Participants() []string
@@ -51,6 +68,8 @@ type Cluster interface {
 	Restart(ctx context.Context, name string) error
 	Pause(ctx context.Context, name string) error
 	Resume(ctx context.Context, name string) error
+	Wipe(ctx context.Context, name string) error
+	LinkFault(ctx context.Context, name, fault, direction string, delay time.Duration) (end func(), err error)
 	Healthy(ctx context.Context) error
 	ReadTxlog(ctx context.Context) ([]byte, error)
 	Close() error
@@ -96,7 +115,11 @@ func (s *Static) Kill(context.Context, string) error    { return errors.ErrUnsup
 func (s *Static) Restart(context.Context, string) error { return errors.ErrUnsupported }
 func (s *Static) Pause(context.Context, string) error   { return errors.ErrUnsupported }
 func (s *Static) Resume(context.Context, string) error  { return errors.ErrUnsupported }
-func (s *Static) Healthy(context.Context) error         { return nil }
+func (s *Static) Wipe(context.Context, string) error    { return errors.ErrUnsupported }
+func (s *Static) LinkFault(context.Context, string, string, string, time.Duration) (func(), error) {
+	return nil, errors.ErrUnsupported
+}
+func (s *Static) Healthy(context.Context) error { return nil }
 func (s *Static) ReadTxlog(context.Context) ([]byte, error) {
 	return nil, errors.ErrUnsupported
 }

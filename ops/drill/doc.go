@@ -15,14 +15,32 @@
 //     with their versions, then write both on condition that neither
 //     changed, and audits that read every account in one txn (bank.go).
 //
-// Meanwhile a seeded generator injects one fault at a time: SIGKILL the
-// coordinator or a participant and restart it, or SIGSTOP a participant
-// for longer than the prepare timeout and SIGCONT it. Then the load
-// stops, the drill waits for the cluster to settle, and checks:
+// Meanwhile a seeded generator injects faults (FaultConfig, schedule.go,
+// inject.go):
 //
-//   - never stuck: within SettleTimeout, nothing is in doubt at the
-//     coordinator, nothing prepared at a participant, every COMMIT in the
-//     txlog has its END, and afterwards a write to every key succeeds;
+//   - on processes, one at a time: SIGKILL the coordinator or a
+//     participant and restart it, or SIGSTOP a participant for longer
+//     than the prepare timeout and SIGCONT it;
+//   - on the network between the coordinator and a participant
+//     (NetworkFaults, through internal/faultproxy: the Cluster's
+//     LinkFault), in one direction or both: delay every chunk, black-hole
+//     the traffic (a partition: silence, no reset), or cut the
+//     connections. These overlap the faults on processes and each other,
+//     up to FaultConfig.MaxActive at once;
+//   - with LoseParticipant (not a default: it needs the coordinator's
+//     --exclude-after and rejoining), replace a participant with an
+//     empty one: kill it, delete its database, restart it once the
+//     coordinator has excluded it, and wait for it to be active again;
+//     nothing else runs meanwhile, so that no more participants are
+//     behind at once than the design allows to lose.
+//
+// Then the load stops, the drill waits for the cluster to settle, and
+// checks:
+//
+//   - never stuck: within SettleTimeout, every participant is active at
+//     the coordinator, nothing is in doubt there, nothing prepared at a
+//     participant, every COMMIT in the txlog has its END, and afterwards
+//     a write to every key succeeds;
 //   - the replicas' digests are identical;
 //   - the history, plus a final read of every key at every replica, is
 //     linearizable (Check: porcupine, with the model below);
@@ -110,9 +128,15 @@
 //     lost a call in flight continues under a new client number, so that
 //     no client is seen issuing two calls at once.
 //   - The seed fixes what each client attempts and the fault schedule
-//     (kinds, targets, gaps, durations); the interleaving with the load
-//     is up to the machine. Every fault is completed (restart, resume)
-//     before the next one and before the drill stops.
+//     (kinds, targets, gaps, durations, directions: each fault is drawn
+//     in full before the faulter waits for its turn); the interleaving
+//     with the load, and of overlapping faults, is up to the machine.
+//     Every fault is completed (restart, resume, link healed) before the
+//     drill stops; a fault on a process, before the next one on a
+//     process.
+//   - The drill's own calls to participants (prepared, digest, final
+//     reads) go to their real addresses, never through the fault
+//     proxies: a check must see the cluster, not the faults.
 //
 // The tests plant bugs in hand-made histories and require each checker to
 // refuse them: half-applied and fractured transactions, stale reads and

@@ -113,11 +113,12 @@ type Result struct {
 	Ops                 int // operations the clients completed (any outcome)
 	OK, Failed, Unknown int
 	UnexpectedFaults    int
-	Faults              map[FaultKind]int
-	Violations          []string // empty: the cluster kept every promise checked
-	Linearizability     string   // porcupine's result, and what it took
-	Verdict             Verdict  // Check's, in full
-	Checked             bool     // the checks ran (false: the drill stopped early)
+	Faults              map[FaultKind]int // by kind: every kind the drill was to inject, and only those
+	FaultsAtOnce        int               // the most faults that were under way at once
+	Violations          []string          // empty: the cluster kept every promise checked
+	Linearizability     string            // porcupine's result, and what it took
+	Verdict             Verdict           // Check's, in full
+	Checked             bool              // the checks ran (false: the drill stopped early)
 	// Undecided: the linearizability search ran out of time (CheckTimeout)
 	// on some keys. That proves nothing either way, so the drill does not
 	// pass; it is not a violation either.
@@ -138,7 +139,12 @@ func (r Result) Passed() bool { return r.Checked && len(r.Violations) == 0 && !r
 func (r Result) Summary() string {
 	var faults []string
 	for _, k := range FaultKinds {
-		faults = append(faults, fmt.Sprintf("%s=%d", k, r.Faults[k]))
+		if n, ok := r.Faults[k]; ok {
+			faults = append(faults, fmt.Sprintf("%s=%d", k, n))
+		}
+	}
+	if r.FaultsAtOnce > 1 {
+		faults = append(faults, fmt.Sprintf("(up to %d at once)", r.FaultsAtOnce))
 	}
 	verdict := "PASS"
 	switch {
@@ -235,23 +241,28 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 		}
 		work = b.run
 	}
-	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec)
+	if err := canFaultLinks(ctx, cl, cfg.Faults); err != nil {
+		return res, err
+	}
+	probe := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}
+	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec, probe.states)
 	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", len(keys), "bank", cfg.Bank > 0, "out", cfg.OutDir)
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	var wg sync.WaitGroup
 	var faultErr error
 	wg.Go(func() { work(runCtx) })
 	wg.Go(func() {
-		// Past its Limit, or unable to drive the cluster, the faulter
-		// ends the load too.
+		// Past its Limit, unable to drive the cluster, or having found
+		// it failing, the faulter ends the load too.
 		faultErr = fl.run(runCtx)
-		if faultErr != nil || cfg.Faults.Limit > 0 {
+		if _, _, found := fl.tally(); faultErr != nil || cfg.Faults.Limit > 0 || len(found) > 0 {
 			stop()
 		}
 	})
 	wg.Wait()
 	stop()
-	res.Faults = fl.count
+	var findings []string
+	res.Faults, res.FaultsAtOnce, findings = fl.tally()
 	res.UnexpectedFaults = int(ld.unexpFaults.Load())
 	res.count(rec.history().Ops)
 	if faultErr != nil {
@@ -263,6 +274,9 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 		// history is still worth keeping.
 		res.HistoryPath = filepath.Join(cfg.OutDir, "history.jsonl")
 		return res, errors.Join(fmt.Errorf("drill: interrupted: %w", ctx.Err()), WriteHistory(res.HistoryPath, rec.history()))
+	}
+	for _, f := range findings {
+		violate("%s", f)
 	}
 	if res.UnexpectedFaults > 0 {
 		violate("%d calls got a fault or reply the API does not document for them (see history, outcome unknown, err \"unexpected ...\")", res.UnexpectedFaults)
@@ -299,6 +313,21 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	}
 	res.Keys = cleanUp(ctx, Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}, keys, cfg.KeyPrefix, !res.Passed())
 	return res, nil
+}
+
+// canFaultLinks refuses, before any load or fault, a schedule with faults
+// on links for a cluster that has no way to inject them (deploy.Cluster,
+// Static): a delay of nothing, started and ended at once, asks it.
+func canFaultLinks(ctx context.Context, cl Cluster, f FaultConfig) error {
+	if f.Every <= 0 || !slices.ContainsFunc(f.Kinds, func(k FaultKind) bool { return slices.Contains(NetworkFaults, k) }) {
+		return nil
+	}
+	end, err := cl.LinkFault(ctx, cl.Participants()[0], "delay", "up", 0)
+	if err != nil {
+		return fmt.Errorf("drill: this cluster cannot fault its links (leave out %v): %w", NetworkFaults, err)
+	}
+	end()
+	return nil
 }
 
 // cleanUp deletes the drill's keys from a cluster that kept its promises,

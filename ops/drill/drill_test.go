@@ -41,13 +41,15 @@ func outDir(t *testing.T, name string) string {
 }
 
 // ciConfig is the bounded drill CI runs: short, but with a fault every
-// half second on average, so each run sees a few dozen. Pauses last 1.5x
+// half second on average, so each run sees a few dozen, faults on links
+// overlapping those on processes. Pauses and faults on links last 1.5x
 // to 3x the prepare timeout (1s), as twopc drill's do.
 func ciConfig(t *testing.T, seed uint64) Config {
+	faults := Chaos(500*time.Millisecond, time.Second).With(NetworkFaults...)
+	faults.MaxDown = 500 * time.Millisecond
 	return Config{
 		Seed: seed, Duration: 40 * time.Second, Clients: 8, Keys: 8,
-		Faults: FaultConfig{Every: 500 * time.Millisecond, MaxDown: 500 * time.Millisecond,
-			PauseMin: 1500 * time.Millisecond, PauseMax: 3 * time.Second},
+		Faults:     faults,
 		OutDir:     outDir(t, "drill"),
 		KeyPrefix:  fmt.Sprintf("ci-%d-", seed),
 		TxlogLimit: 65536 + 64<<10, // --compact-bytes in startLocal, plus a batch
@@ -60,7 +62,8 @@ func startLocal(t *testing.T) *launch.Cluster {
 	// A small compaction threshold, so that a short drill compacts the
 	// log under kill -9 too (ciConfig's TxlogLimit matches it).
 	lc, err := launch.Start(context.Background(), launch.Config{Binary: binary, Dir: dir, PrepareTimeout: time.Second,
-		ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond, CoordinatorArgs: []string{"--compact-bytes", "65536"}})
+		ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond, CoordinatorArgs: []string{"--compact-bytes", "65536"},
+		NetworkFaults: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +104,7 @@ func runDrill(t *testing.T, seed uint64, bank int) {
 			seed, res.HistoryPath, res.VisualizationPath, seed, cfg.Duration, cfg.Faults.Every, cfg.Faults.MaxDown, load)
 	}
 	// A drill that injected nothing or did nothing proves nothing.
-	for _, k := range FaultKinds {
+	for _, k := range cfg.Faults.Kinds {
 		if res.Faults[k] == 0 {
 			t.Errorf("no %s fault in %v: the drill did not attack", k, cfg.Duration)
 		}
@@ -212,5 +215,36 @@ func TestDrillCatchesADivergentReplica(t *testing.T) {
 	}
 	if !strings.Contains(res.Keys, `4 kept for study, under the prefix "t-"`) {
 		t.Fatalf("keys: %q, want them kept for study after a failed drill", res.Keys)
+	}
+}
+
+// Losing participants: each lost one is excluded, restarted empty, and
+// must catch up and be active again; then the usual checks, digests
+// included. It needs rejoining (issue 11), which is being built on main:
+// until it lands, an excluded participant stays excluded, and this drill
+// fails as it should.
+func TestDrillLosesParticipants(t *testing.T) {
+	t.Skip("needs rejoining (issue 11): remove this line once an excluded participant that answers again catches up")
+	dir := outDir(t, "cluster")
+	lc, err := launch.Start(context.Background(), launch.Config{Binary: binary, Dir: dir, PrepareTimeout: time.Second,
+		ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond, NetworkFaults: true,
+		CoordinatorArgs: []string{"--exclude-after", "1s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	cfg := ciConfig(t, 11)
+	cfg.Faults = cfg.Faults.With(LoseParticipant)
+	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
+	res, err := Run(context.Background(), lc, cfg)
+	t.Log(res.Summary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range res.Violations {
+		t.Errorf("violation: %s", v)
+	}
+	if res.Faults[LoseParticipant] == 0 {
+		t.Error("no participant lost")
 	}
 }

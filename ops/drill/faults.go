@@ -1,9 +1,7 @@
 package drill
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -20,39 +18,114 @@ const (
 	// PauseParticipant: SIGSTOP one participant for longer than the
 	// prepare timeout, then SIGCONT.
 	PauseParticipant FaultKind = "pause-participant"
+	// DelayLink: delay every chunk between the coordinator and one
+	// participant, in one direction or both, for a while.
+	DelayLink FaultKind = "delay-link"
+	// DropLink: black-hole that traffic (a partition: nothing arrives,
+	// nothing is reset) for longer than the prepare timeout.
+	DropLink FaultKind = "drop-link"
+	// CutLink: reset the connections one side opens to the other, and
+	// every new one, for a while.
+	CutLink FaultKind = "cut-link"
+	// LoseParticipant: SIGKILL one participant, delete its database,
+	// wait until the coordinator excludes it, restart it empty under the
+	// same name, and wait until it has caught up and is active again
+	// (the coordinator must run with --exclude-after).
+	LoseParticipant FaultKind = "lose-participant"
 )
 
-// FaultKinds lists the kinds in the order summaries print them.
-var FaultKinds = []FaultKind{KillCoordinator, KillParticipant, PauseParticipant}
+// ProcessFaults are the kinds every Cluster that controls processes can
+// inject; they are the default.
+var ProcessFaults = []FaultKind{KillCoordinator, KillParticipant, PauseParticipant}
+
+// NetworkFaults need a Cluster with fault proxies on its links
+// (launch.Config.NetworkFaults).
+var NetworkFaults = []FaultKind{DelayLink, DropLink, CutLink}
+
+// FaultKinds lists every kind, in the order summaries print them.
+var FaultKinds = []FaultKind{KillCoordinator, KillParticipant, PauseParticipant, DelayLink, DropLink, CutLink, LoseParticipant}
 
 // weight is how often each kind is drawn once every kind has been
 // injected once: kills of the coordinator are the most telling.
-var weight = map[FaultKind]int{KillCoordinator: 4, KillParticipant: 3, PauseParticipant: 3}
+var weight = map[FaultKind]int{KillCoordinator: 4, KillParticipant: 3, PauseParticipant: 3,
+	DelayLink: 2, DropLink: 2, CutLink: 2, LoseParticipant: 2}
+
+// onProcess says whether k acts on a process (lose-participant does):
+// those come one at a time (see faulter.mayStart).
+func (k FaultKind) onProcess() bool { return !slices.Contains(NetworkFaults, k) }
 
 // FaultConfig shapes the fault schedule. Chaos and CoordinatorKills are
 // the two profiles the operator's commands run.
 type FaultConfig struct {
-	// Kinds are the kinds to inject (default: all of FaultKinds).
+	// Kinds are the kinds to inject (default: ProcessFaults).
 	Kinds []FaultKind
 	// Limit ends the drill's load once this many faults are over (0: no
 	// limit; the load runs for Config.Duration).
 	Limit int
-	// Every is the mean gap between the end of one fault and the start
-	// of the next (uniform in [Every/2, 3*Every/2]); 0 disables faults.
+	// Every is the mean gap between the moment a fault may start (see
+	// MaxActive) and its start (uniform in [Every/2, 3*Every/2]); 0
+	// disables faults.
 	Every time.Duration
+	// MaxActive bounds the faults under way at once (default 3). Faults
+	// on processes come one at a time, as they always did, and a
+	// lose-participant runs alone; faults on links overlap them and
+	// each other.
+	MaxActive int
 	// MaxDown bounds how long a killed process stays down (uniform in
 	// [0, MaxDown]).
 	MaxDown time.Duration
 	// PauseMin and PauseMax bound a pause; PauseMin must exceed the
 	// coordinator's prepare timeout, so that prepares really time out.
 	PauseMin, PauseMax time.Duration
+	// LinkMin and LinkMax bound how long a fault on a link lasts; like
+	// a pause, it should outlast the prepare timeout.
+	LinkMin, LinkMax time.Duration
+	// MaxDelay bounds the latency a delay-link adds (uniform in [0,
+	// MaxDelay]).
+	MaxDelay time.Duration
+	// LoseWait bounds each wait of a lose-participant for the
+	// coordinator: to see every participant active before one is lost,
+	// to exclude the lost one, and to have it back active once it
+	// restarts empty (default 60s). A wait that runs out is a violation:
+	// the cluster did not do what it promises.
+	LoseWait time.Duration
 }
 
-// Chaos is the randomized profile: every kind of fault, one every `every`
-// on average, processes down for up to a second, pauses of 1.5x to 3x the
-// coordinator's prepare timeout.
+func (f *FaultConfig) defaults() {
+	if len(f.Kinds) == 0 {
+		f.Kinds = ProcessFaults
+	}
+	if f.MaxActive <= 0 {
+		f.MaxActive = 3
+	}
+	if f.LoseWait <= 0 {
+		f.LoseWait = time.Minute
+	}
+}
+
+// Chaos is the randomized profile: every kind of fault on processes, one
+// every `every` on average, processes down for up to a second, pauses of
+// 1.5x to 3x the coordinator's prepare timeout; faults on links, once
+// added (With), last as long as pauses and delay by up to half the
+// prepare timeout.
 func Chaos(every, prepareTimeout time.Duration) FaultConfig {
-	return FaultConfig{Every: every, MaxDown: time.Second, PauseMin: prepareTimeout * 3 / 2, PauseMax: prepareTimeout * 3}
+	return FaultConfig{Every: every, MaxDown: time.Second, PauseMin: prepareTimeout * 3 / 2, PauseMax: prepareTimeout * 3,
+		LinkMin: prepareTimeout * 3 / 2, LinkMax: prepareTimeout * 3, MaxDelay: prepareTimeout / 2}
+}
+
+// With returns f with kinds added to its kinds (ProcessFaults if it had
+// none).
+func (f FaultConfig) With(kinds ...FaultKind) FaultConfig {
+	f.Kinds = slices.Clone(f.Kinds)
+	if len(f.Kinds) == 0 {
+		f.Kinds = slices.Clone(ProcessFaults)
+	}
+	for _, k := range kinds {
+		if !slices.Contains(f.Kinds, k) {
+			f.Kinds = append(f.Kinds, k)
+		}
+	}
+	return f
 }
 
 // CoordinatorKills is the kill profile: n SIGKILLs of the coordinator, one
@@ -68,14 +141,15 @@ func (f FaultConfig) Describe() string {
 	if f.Every <= 0 {
 		return "injects no faults"
 	}
-	kinds := f.Kinds
-	if len(kinds) == 0 {
-		kinds = FaultKinds
-	}
+	f.defaults()
 	words := map[FaultKind]string{KillCoordinator: "SIGKILLs the coordinator", KillParticipant: "SIGKILLs participants",
-		PauseParticipant: "SIGSTOPs participants (for " + f.PauseMin.String() + " to " + f.PauseMax.String() + ")"}
+		PauseParticipant: "SIGSTOPs participants (for " + f.PauseMin.String() + " to " + f.PauseMax.String() + ")",
+		DelayLink:        "delays the traffic between the coordinator and participants (by up to " + f.MaxDelay.String() + ")",
+		DropLink:         "black-holes that traffic (for " + f.LinkMin.String() + " to " + f.LinkMax.String() + ")",
+		CutLink:          "resets its connections",
+		LoseParticipant:  "deletes the database of participants it kills, for them to catch up"}
 	var what []string
-	for _, k := range kinds {
+	for _, k := range f.Kinds {
 		what = append(what, words[k])
 	}
 	how := fmt.Sprintf("one fault every %v on average", f.Every)
@@ -83,117 +157,4 @@ func (f FaultConfig) Describe() string {
 		how = fmt.Sprintf("%d times, %s apart on average", f.Limit, f.Every)
 	}
 	return strings.Join(what, ", ") + ", " + how + ", restarting what it kills"
-}
-
-// faulter injects one fault at a time, at moments and on targets drawn
-// from its own generator: for a seed, the sequence of faults and their
-// timings is fixed (what the load is doing at each moment is not).
-type faulter struct {
-	cfg   FaultConfig
-	rng   *rand.Rand
-	cl    Cluster
-	rec   *recorder
-	count map[FaultKind]int
-
-	first    []FaultKind // kinds still to inject once each, at the start
-	injected int
-}
-
-func newFaulter(seed uint64, cfg FaultConfig, cl Cluster, rec *recorder) *faulter {
-	if len(cfg.Kinds) == 0 {
-		cfg.Kinds = FaultKinds
-	}
-	f := &faulter{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 1<<63)), cl: cl, rec: rec, count: map[FaultKind]int{}}
-	// A stream distinct from every client's (clients use 0..N-1). The
-	// first faults are one of each kind, in a seeded order, so that even
-	// a short drill sees every kind.
-	f.first = slices.Clone(cfg.Kinds)
-	f.rng.Shuffle(len(f.first), func(i, j int) { f.first[i], f.first[j] = f.first[j], f.first[i] })
-	return f
-}
-
-// run injects faults until ctx ends or Limit faults are over. The fault
-// under way when ctx ends is completed (a killed process restarted, a
-// paused one resumed), so that the cluster is whole when run returns. An
-// error means the cluster could not be driven (a restart failed): the
-// drill cannot go on.
-func (f *faulter) run(ctx context.Context) error {
-	if f.cfg.Every <= 0 {
-		return nil
-	}
-	parts := f.cl.Participants()
-	for f.cfg.Limit == 0 || f.injected < f.cfg.Limit {
-		gap := f.cfg.Every/2 + f.duration(f.cfg.Every)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(gap):
-		}
-		var err error
-		switch k := f.next(); k {
-		case KillCoordinator:
-			err = f.fault(k, f.cl.Coordinator(), f.duration(f.cfg.MaxDown), f.cl.Kill, f.cl.Restart)
-		case KillParticipant:
-			err = f.fault(k, parts[f.rng.IntN(len(parts))], f.duration(f.cfg.MaxDown), f.cl.Kill, f.cl.Restart)
-		case PauseParticipant:
-			err = f.fault(k, parts[f.rng.IntN(len(parts))], f.cfg.PauseMin+f.duration(f.cfg.PauseMax-f.cfg.PauseMin), f.cl.Pause, f.cl.Resume)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// next picks the kind of the next fault: first one of each kind, then at
-// random by weight.
-func (f *faulter) next() FaultKind {
-	f.injected++
-	if len(f.first) > 0 {
-		k := f.first[0]
-		f.first = f.first[1:]
-		return k
-	}
-	total := 0
-	for _, k := range f.cfg.Kinds {
-		total += weight[k]
-	}
-	r := f.rng.IntN(total)
-	for _, k := range f.cfg.Kinds {
-		if r -= weight[k]; r < 0 {
-			return k
-		}
-	}
-	panic("drill: fault weights do not add up")
-}
-
-// duration draws uniformly from [0, d].
-func (f *faulter) duration(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(f.rng.Int64N(int64(d) + 1))
-}
-
-// fault injects one fault: act on the process called name, hold the
-// fault for d, undo it, and record it as an event. Its steps use their
-// own context: a fault, once started, is always finished, even if the
-// drill is being stopped.
-func (f *faulter) fault(kind FaultKind, name string, d time.Duration, act, undo func(context.Context, string) error) error {
-	ctx := context.Background()
-	what := fmt.Sprintf("kill %s (down %v)", name, d.Round(time.Millisecond))
-	if kind == PauseParticipant {
-		what = fmt.Sprintf("pause %s for %v", name, d.Round(time.Millisecond))
-	}
-	start := f.rec.now()
-	if err := act(ctx, name); err != nil {
-		return fmt.Errorf("drill: %s: %w", what, err)
-	}
-	f.count[kind]++
-	time.Sleep(d) // the fault itself: how long the process stays dead or frozen
-	if err := undo(ctx, name); err != nil {
-		return fmt.Errorf("drill: undoing %s: %w", what, err)
-	}
-	f.rec.event(Event{Start: start, End: f.rec.now(), What: what})
-	return nil
 }

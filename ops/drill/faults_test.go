@@ -2,6 +2,8 @@ package drill
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -9,50 +11,138 @@ import (
 	"time"
 )
 
-// scripted is a Cluster that records what the faulter asks of it.
+// scripted is a Cluster that records what the faulter asks of it, and
+// checks the bounds the faulter promises as it goes: one fault on a
+// process at a time, a lost participant alone, at most max at once.
 type scripted struct {
 	Static
+	max int // most faults at once (0: not checked)
+
 	mu      sync.Mutex
 	actions []string
 	enough  chan struct{} // closed once the test has seen enough actions
 	want    int
+	down    map[string]bool // killed or paused
+	links   int             // link faults under way
+	losing  string          // wiped and not restarted yet
+	most    int             // most faults under way at once
+	broken  []string        // bounds the faulter did not keep
+	linkUp  chan struct{}   // one token per link fault started
 }
 
-func (s *scripted) note(what, name string) error {
+func newScripted(max, want int) *scripted {
+	return &scripted{Static: *NewStatic("", []string{"db1=u1", "db2=u2", "db3=u3"}), max: max, want: want,
+		enough: make(chan struct{}), down: map[string]bool{}, linkUp: make(chan struct{}, 1000)}
+}
+
+func (s *scripted) note(what, name string, change func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.actions = append(s.actions, what+" "+name)
+	if change != nil {
+		change()
+	}
+	n := len(s.down) + s.links
+	s.most = max(s.most, n)
+	switch {
+	case len(s.down) > 1:
+		s.broken = append(s.broken, fmt.Sprintf("at %q: two processes down at once: %v", what+" "+name, s.down))
+	case s.max > 0 && n > s.max:
+		s.broken = append(s.broken, fmt.Sprintf("at %q: %d faults at once, want at most %d", what+" "+name, n, s.max))
+	case s.losing != "" && n > 1:
+		s.broken = append(s.broken, fmt.Sprintf("at %q: a fault beside the loss of %s", what+" "+name, s.losing))
+	}
 	if len(s.actions) == s.want {
 		close(s.enough)
 	}
+}
+
+func (s *scripted) Kill(_ context.Context, name string) error {
+	s.note("kill", name, func() { s.down[name] = true })
 	return nil
 }
 
-func (s *scripted) Kill(_ context.Context, name string) error    { return s.note("kill", name) }
-func (s *scripted) Restart(_ context.Context, name string) error { return s.note("restart", name) }
-func (s *scripted) Pause(_ context.Context, name string) error   { return s.note("pause", name) }
-func (s *scripted) Resume(_ context.Context, name string) error  { return s.note("resume", name) }
-
-// schedule runs a faulter with tiny durations until it has acted n times.
-func schedule(t *testing.T, seed uint64, n int) []string {
-	return scheduleOf(t, seed, n, FaultConfig{Every: time.Microsecond, MaxDown: time.Microsecond,
-		PauseMin: time.Microsecond, PauseMax: 2 * time.Microsecond})
+func (s *scripted) Restart(_ context.Context, name string) error {
+	s.note("restart", name, func() {
+		delete(s.down, name)
+		if s.losing == name {
+			s.losing = ""
+		}
+	})
+	return nil
 }
 
-func scheduleOf(t *testing.T, seed uint64, n int, cfg FaultConfig) []string {
-	s := &scripted{Static: *NewStatic("", []string{"db1=u1", "db2=u2", "db3=u3"}), enough: make(chan struct{}), want: n}
-	f := newFaulter(seed, cfg, s, newRecorder())
+func (s *scripted) Pause(_ context.Context, name string) error {
+	s.note("pause", name, func() { s.down[name] = true })
+	return nil
+}
+
+func (s *scripted) Resume(_ context.Context, name string) error {
+	s.note("resume", name, func() { delete(s.down, name) })
+	return nil
+}
+
+func (s *scripted) Wipe(_ context.Context, name string) error {
+	s.note("wipe", name, func() { s.losing = name })
+	return nil
+}
+
+func (s *scripted) LinkFault(_ context.Context, name, fault, dir string, _ time.Duration) (func(), error) {
+	what := fault + " " + name + " " + dir
+	s.note("start", what, func() { s.links++ })
+	s.linkUp <- struct{}{}
+	return func() { s.note("end", what, func() { s.links-- }) }, nil
+}
+
+// states is the coordinator's view: a participant that is down is
+// excluded (as if the coordinator excluded it at once), the rest active.
+func (s *scripted) states(context.Context) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := map[string]string{}
+	for _, p := range s.Participants() {
+		st[p] = "active"
+		if s.down[p] {
+			st[p] = "excluded"
+		}
+	}
+	return st, nil
+}
+
+// tiny is a schedule of microsecond faults.
+func tiny(kinds ...FaultKind) FaultConfig {
+	return FaultConfig{Kinds: kinds, Every: time.Microsecond, MaxDown: time.Microsecond, PauseMin: time.Microsecond, PauseMax: 2 * time.Microsecond,
+		LinkMin: time.Microsecond, LinkMax: 2 * time.Microsecond, MaxDelay: time.Millisecond}
+}
+
+// runUntil runs a faulter on s until wait returns (nil: until s has
+// seen its wanted actions), stops it, reports the bounds it broke, and
+// returns the actions.
+func runUntil(t *testing.T, f *faulter, s *scripted, wait func()) []string {
+	t.Helper()
+	if wait == nil {
+		wait = func() { <-s.enough }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- f.run(ctx) }()
-	<-s.enough
+	wait()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.actions[:n]
+	for _, b := range s.broken {
+		t.Error(b)
+	}
+	return slices.Clone(s.actions)
+}
+
+// schedule runs a faulter with tiny durations until it has acted n times.
+func schedule(t *testing.T, seed uint64, n int) []string {
+	s := newScripted(0, n)
+	return runUntil(t, newFaulter(seed, tiny(), s, newRecorder(), s.states), s, nil)[:n]
 }
 
 func TestFaultScheduleIsSeeded(t *testing.T) {
@@ -63,8 +153,8 @@ func TestFaultScheduleIsSeeded(t *testing.T) {
 	if c := schedule(t, 43, 60); slices.Equal(a, c) {
 		t.Fatalf("seeds 42 and 43 gave the same schedule %q", a)
 	}
-	// Every fault is finished before the next starts, and the first three
-	// are one of each kind.
+	// Faults on processes come one at a time, and the first three are
+	// one of each kind.
 	kinds := map[string]bool{}
 	for i := 0; i < len(a); i += 2 {
 		f := strings.Fields(a[i]) // what, name
@@ -84,13 +174,126 @@ func TestFaultScheduleIsSeeded(t *testing.T) {
 	}
 }
 
+// With faults that overlap, the interleaving is the machine's, but the
+// faults themselves (kinds, targets, gaps, lengths, directions) are the
+// seed's.
+func TestFaultPlansAreSeeded(t *testing.T) {
+	cfg := Chaos(time.Second, time.Second).With(NetworkFaults...).With(LoseParticipant)
+	plans := func(seed uint64) []plan {
+		f := newFaulter(seed, cfg, newScripted(0, 0), newRecorder(), nil)
+		var out []plan
+		for range 100 {
+			out = append(out, f.draw())
+		}
+		return out
+	}
+	a := plans(7)
+	if b := plans(7); !slices.Equal(a, b) {
+		t.Fatal("one seed, two fault plans")
+	}
+	if slices.Equal(a, plans(8)) {
+		t.Fatal("seeds 7 and 8 gave the same plans")
+	}
+	first := map[FaultKind]bool{}
+	for i, p := range a {
+		if i < len(FaultKinds) {
+			first[p.kind] = true
+		}
+		if !p.kind.onProcess() && (p.dir == "" || p.hold < cfg.LinkMin || p.hold > cfg.LinkMax || p.delay > cfg.MaxDelay) {
+			t.Errorf("plan %d: %+v outside the config", i, p)
+		}
+	}
+	if len(first) != len(FaultKinds) {
+		t.Fatalf("the first %d faults are not one of each kind: %v", len(FaultKinds), first)
+	}
+}
+
+// Faults on links overlap faults on processes and each other, up to
+// MaxActive: here link faults hold until the test lets them go, so the
+// faulter fills its slots with them and must wait.
+func TestFaultsOverlapWithinTheirBound(t *testing.T) {
+	cfg := tiny(append(slices.Clone(ProcessFaults), NetworkFaults...)...)
+	cfg.LinkMin, cfg.LinkMax, cfg.MaxActive = time.Hour, time.Hour, 3
+	s := newScripted(3, -1)
+	f := newFaulter(5, cfg, s, newRecorder(), s.states)
+	release := make(chan struct{})
+	f.after = func(d time.Duration) <-chan time.Time {
+		if d < time.Hour {
+			return time.After(d)
+		}
+		ch := make(chan time.Time, 1)
+		go func() { <-release; ch <- time.Time{} }()
+		return ch
+	}
+	runUntil(t, f, s, func() {
+		for range 3 {
+			<-s.linkUp // three link faults under way, none of which can end
+		}
+		close(release)
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.links != 0 || len(s.down) != 0 {
+		t.Fatalf("run returned with %d link faults and %v down", s.links, s.down)
+	}
+	if _, most, _ := f.tally(); most != 3 || s.most != 3 {
+		t.Fatalf("at most %d faults at once (the cluster saw %d), want 3", most, s.most)
+	}
+}
+
+// A lost participant is replaced alone: killed, wiped, back once the
+// coordinator excluded it, and nothing else happens meanwhile.
+func TestLoseParticipantRunsAlone(t *testing.T) {
+	s := newScripted(3, 200)
+	f := newFaulter(3, tiny(LoseParticipant, DropLink, KillParticipant), s, newRecorder(), s.states)
+	actions := runUntil(t, f, s, nil)
+	n := 0
+	for i, a := range actions {
+		if name, ok := strings.CutPrefix(a, "wipe "); ok {
+			n++
+			if actions[i-1] != "kill "+name || !slices.Contains(actions[i+1:], "restart "+name) {
+				t.Fatalf("lose %s: %q, want kill, wipe, restart", name, actions[max(0, i-1):min(len(actions), i+3)])
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no participant lost")
+	}
+	if !slices.ContainsFunc(f.rec.history().Events, func(e Event) bool { return strings.HasPrefix(e.What, "lose db") }) {
+		t.Fatal("no event for a lost participant")
+	}
+}
+
+// A coordinator that never excludes a lost participant (no
+// --exclude-after, or a bug) is a finding, not a hang: the participant
+// is restarted, and the faulter stops.
+func TestLoseFindsAParticipantNeverExcluded(t *testing.T) {
+	s := newScripted(0, -1)
+	cfg := tiny(LoseParticipant)
+	cfg.LoseWait = 50 * time.Millisecond
+	always := func(context.Context) (map[string]string, error) {
+		return map[string]string{"db1": "active", "db2": "active", "db3": "active"}, nil
+	}
+	f := newFaulter(1, cfg, s, newRecorder(), always)
+	if err := f.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, findings := f.tally()
+	if len(findings) != 1 || !strings.Contains(findings[0], "excluded") || !strings.Contains(findings[0], "--exclude-after") {
+		t.Fatalf("findings %q", findings)
+	}
+	if len(s.actions) != 3 || !strings.HasPrefix(s.actions[2], "restart ") {
+		t.Fatalf("actions %q, want kill, wipe, restart and nothing more", s.actions)
+	}
+}
+
 // The kill profile (mage drill N): N coordinator kills, each followed by
 // its restart, and nothing else; then the faulter stops by itself.
 func TestCoordinatorKillsProfile(t *testing.T) {
 	cfg := CoordinatorKills(3, time.Microsecond)
 	cfg.MaxDown = time.Microsecond
-	s := &scripted{Static: *NewStatic("", []string{"db1=u1", "db2=u2"}), enough: make(chan struct{}), want: -1}
-	f := newFaulter(1, cfg, s, newRecorder())
+	s := newScripted(0, -1)
+	f := newFaulter(1, cfg, s, newRecorder(), s.states)
 	done := make(chan error, 1)
 	go func() { done <- f.run(context.Background()) }()
 	select {
@@ -107,5 +310,16 @@ func TestCoordinatorKillsProfile(t *testing.T) {
 	}
 	if f.count[KillCoordinator] != 3 || len(f.count) != 1 {
 		t.Fatalf("counted %v", f.count)
+	}
+}
+
+// A schedule with faults on links is refused before the load starts by a
+// cluster that cannot inject them, with the error it gave.
+func TestRunRefusesLinkFaultsTheClusterCannotInject(t *testing.T) {
+	cl := NewStatic("http://127.0.0.1:1/RPC2", []string{"p1=http://127.0.0.1:2/RPC2"})
+	cfg := Config{Duration: time.Hour, OutDir: t.TempDir(), Faults: Chaos(time.Second, time.Second).With(NetworkFaults...)}
+	_, err := Run(context.Background(), cl, cfg)
+	if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "cannot fault its links") {
+		t.Fatalf("Run = %v, want a refusal that wraps ErrUnsupported", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/peer"
 	"github.com/twopc/twopc/txlog"
@@ -38,11 +39,13 @@ func (p Probe) participant(name string) *peer.Client {
 }
 
 // Settle waits until the cluster has finished what the faults left:
-// every process running, nothing in doubt or being prepared at the
-// coordinator, nothing prepared at any participant, no commit without its
-// end in the txlog. "Never stuck" is a promise with no deadline, so the
-// drill needs one: past timeout, what is still unfinished is returned as
-// an error, which the drill reports as a violation.
+// every process running, every participant active at the coordinator
+// (none excluded or catching up), nothing in doubt or being prepared at
+// the coordinator, nothing prepared at any participant, no commit
+// without its end in the txlog. "Never stuck" is a promise with no
+// deadline, so the drill needs one: past timeout, what is still
+// unfinished is returned as an error, which the drill reports as a
+// violation.
 func (p Probe) Settle(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -74,6 +77,13 @@ func (p Probe) unsettled(ctx context.Context) error {
 	if st.InDoubt != 0 || st.Active != 0 {
 		return fmt.Errorf("coordinator: %d transactions in doubt, %d active", st.InDoubt, st.Active)
 	}
+	// A participant that is not active (excluded, catching up) is behind:
+	// its digest cannot match yet, and the write set is short of it.
+	for _, ps := range st.Participants {
+		if ps.State != coordinator.StateActive {
+			return fmt.Errorf("coordinator: %s is %s, not %s", ps.Name, ps.State, coordinator.StateActive)
+		}
+	}
 	for _, name := range p.Participants() {
 		pts, err := p.participant(name).PreparedTxs(ctx)
 		if err != nil {
@@ -98,6 +108,22 @@ func (p Probe) unsettled(ctx context.Context) error {
 		return fmt.Errorf("txlog: %d unfinished transactions (staged or committed, never ended), e.g. %s %s", len(st2.Pending), st2.Pending[0].Kind, st2.Pending[0].TxID)
 	}
 	return nil
+}
+
+// states returns each participant's state, as the coordinator's status
+// reports it.
+func (p Probe) states(ctx context.Context) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := api.NewClient(p.URL(p.Coordinator()), p.CoordinatorHTTP).Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, ps := range st.Participants {
+		out[ps.Name] = ps.State
+	}
+	return out, nil
 }
 
 // scanTxlog applies txlog's own reading rules to a copy of the log.

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twopc/twopc/internal/faultproxy"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/internal/secret"
 	"github.com/twopc/twopc/ops/proc"
@@ -45,6 +46,10 @@ type Config struct {
 	TLS *TLS
 	// StartTimeout bounds the wait for one process to serve (default 30s).
 	StartTimeout time.Duration
+	// NetworkFaults puts fault proxies between the coordinator and each
+	// participant (links.go), so that LinkFault can delay, black-hole
+	// or cut the traffic between them.
+	NetworkFaults bool
 }
 
 // TLS names the PEM files of a cluster served over HTTPS: one
@@ -59,8 +64,9 @@ type Cluster struct {
 	names  []string // coordinator first, then the participants in order
 	urls   map[string]string
 	txlog  string
-	peer   *http.Client // presents the peer token
-	client *http.Client // presents the client token, if any
+	peer   *http.Client                // presents the peer token
+	client *http.Client                // presents the client token, if any
+	links  map[string]*faultproxy.Link // by participant; nil without Config.NetworkFaults
 	once   sync.Once
 }
 
@@ -92,15 +98,31 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if t := cfg.TLS; t != nil {
 		common = append(common, "--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA)
 	}
-	coordURL := scheme + "://" + addrs[0] + "/RPC2"
+	url := func(addr string) string { return scheme + "://" + addr + "/RPC2" }
+	partAddrs := map[string]string{}
+	for i := 1; i <= cfg.Participants; i++ {
+		partAddrs["p"+strconv.Itoa(i)] = addrs[i]
+	}
+	if cfg.NetworkFaults {
+		if err := c.startLinks(addrs[0], partAddrs); err != nil {
+			c.closeLinks()
+			return nil, err
+		}
+	}
+	coordURL := url(addrs[0])
 	var members []string
 	for i := 1; i <= cfg.Participants; i++ {
 		name := "p" + strconv.Itoa(i)
-		c.add(name, scheme+"://"+addrs[i]+"/RPC2", join(
-			[]string{"participant", "--listen", addrs[i], "--db", filepath.Join(cfg.Dir, name+".db"), "--coordinator", coordURL},
+		// Each side calls the other at its end of their link, if any.
+		toCoord, toPart := coordURL, url(addrs[i])
+		if l := c.links[name]; l != nil {
+			toCoord, toPart = url(l.Backward.Addr()), url(l.Forward.Addr())
+		}
+		c.add(name, url(addrs[i]), join(
+			[]string{"participant", "--listen", addrs[i], "--db", c.dbPath(name), "--coordinator", toCoord},
 			durationFlag("--resolve-after", cfg.ResolveAfter), durationFlag("--resolve-interval", cfg.ResolveInterval),
 			common, cfg.ParticipantArgs))
-		members = append(members, name+"="+c.urls[name])
+		members = append(members, name+"="+toPart)
 	}
 	coordArgs := join([]string{"coordinator", "--listen", addrs[0], "--participants", strings.Join(members, ","), "--log", c.txlog},
 		durationFlag("--prepare-timeout", cfg.PrepareTimeout), common, cfg.CoordinatorArgs)
@@ -353,6 +375,7 @@ func (c *Cluster) Close() error {
 			wg.Go(func() { c.procs[name].Terminate(10 * time.Second) })
 		}
 		wg.Wait()
+		c.closeLinks()
 	})
 	return nil
 }

@@ -19,9 +19,14 @@ var binary string
 
 func TestMain(m *testing.M) { RunTests(m, &binary) }
 
-func start(t *testing.T) *Cluster {
+func start(t *testing.T) *Cluster { return startWith(t, Config{PrepareTimeout: time.Second}) }
+
+// startWith starts a cluster of cfg in a temporary folder, and shows its
+// logs if the test fails.
+func startWith(t *testing.T, cfg Config) *Cluster {
 	t.Helper()
-	c, err := Start(context.Background(), Config{Binary: binary, Dir: t.TempDir(), PrepareTimeout: time.Second})
+	cfg.Binary, cfg.Dir = binary, t.TempDir()
+	c, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +34,7 @@ func start(t *testing.T) *Cluster {
 		c.Close()
 		if t.Failed() {
 			for _, n := range append(c.Participants(), c.Coordinator()) {
-				t.Logf("--- %s log:\n%s", n, c.Tail(n, 2000))
+				t.Logf("--- %s log:\n%s", n, c.Tail(n, 3000))
 			}
 		}
 	})

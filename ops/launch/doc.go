@@ -6,9 +6,11 @@
 //
 // A Cluster addresses its processes by name: "coordinator", and "p1",
 // "p2", ... as the coordinator knows its participants. It has the methods
-// ops/drill's Cluster asks for (kill, restart, pause, resume, health,
-// txlog), and Supervise, which restarts a process that crashes and says
-// what happened, for `twopc local`.
+// ops/drill's Cluster asks for (kill, restart, pause, resume, wipe,
+// health, txlog, and with Config.NetworkFaults faults on the network
+// between the coordinator and each participant, through
+// internal/faultproxy: links.go), and Supervise, which restarts a process
+// that crashes and says what happened, for `twopc local`.
 //
 // Invariants:
 //   - Start returns only once every process serves XML-RPC (participants
@@ -18,5 +20,10 @@
 //     (Dir/peer.token, made once, mode 0600); PeerHTTP presents it.
 //   - The processes die with this one (SIGTERM, see proc), so a test or a
 //     drill that is killed leaves no cluster behind.
-//   - Restart starts the same process again on the same ports and data.
+//   - Restart starts the same process again on the same ports and data
+//     (none, after Wipe).
+//   - With NetworkFaults, the coordinator and each participant reach
+//     each other only through their link's proxies; URL and this
+//     package's clients reach every process directly, so that what a
+//     drill checks is never hidden by a fault it injected.
 package launch
