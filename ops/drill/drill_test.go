@@ -220,15 +220,12 @@ func TestDrillCatchesADivergentReplica(t *testing.T) {
 
 // Losing participants: each lost one is excluded, restarted empty, and
 // must catch up and be active again; then the usual checks, digests
-// included. It needs rejoining (issue 11), which is being built on main:
-// until it lands, an excluded participant stays excluded, and this drill
-// fails as it should.
+// included.
 func TestDrillLosesParticipants(t *testing.T) {
-	t.Skip("needs rejoining (issue 11): remove this line once an excluded participant that answers again catches up")
 	dir := outDir(t, "cluster")
 	lc, err := launch.Start(context.Background(), launch.Config{Binary: binary, Dir: dir, PrepareTimeout: time.Second,
 		ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond, NetworkFaults: true,
-		CoordinatorArgs: []string{"--exclude-after", "1s"}})
+		CoordinatorArgs: []string{"--exclude-after", "1s", "--compact-bytes", "65536"}})
 	if err != nil {
 		t.Fatal(err)
 	}
