@@ -33,7 +33,7 @@ func runDrill(args []string) error {
 	maxDown := fs.Duration("max-down", time.Second, "longest a killed process stays down")
 	network := fs.Bool("network", true, "with the local cluster: put fault proxies between the coordinator and each participant, and delay, black-hole and cut the traffic between them, overlapping the faults on processes (--network=false: processes only)")
 	lose := fs.Bool("lose-participants", false, "with the local cluster: also lose participants (SIGKILL, delete the database, restart empty) for them to catch up; "+
-		"runs the coordinator with --exclude-after "+loseExcludeAfter.String()+", and needs rejoining (issue 11)")
+		"runs the coordinator with --exclude-after "+loseExcludeAfter.String())
 	prepare := fs.Duration("prepare-timeout", time.Second, "the local coordinator's --prepare-timeout; pauses last 1.5x to 3x this")
 	settle := fs.Duration("settle-timeout", time.Minute, "how long the cluster may take to finish everything after the load stops")
 	checkTimeout := fs.Duration("check-timeout", 5*time.Minute, "how long the linearizability search may take; past it the verdict is UNKNOWN, not a pass")

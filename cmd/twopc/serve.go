@@ -41,9 +41,9 @@ func runCoordinator(args []string) error {
 	parts := fs.String("participants", defaultParticipants, "participants as comma-separated NAME=URL")
 	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing)")
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
-	excludeAfter := fs.Duration("exclude-after", 0, "exclude a participant from the write set after this long without an answer, so that writes go on without it (0: never). "+
-		"An excluded participant stays out, even across restarts, until rejoining lands (issue 11): use it only for a participant lost for good")
-	minParticipants := fs.Int("min-participants", 0, "fewest participants the write set keeps: none is excluded below it (0: a majority of --participants)")
+	excludeAfter := fs.Duration("exclude-after", 5*time.Second, "exclude a participant from the write set after this long without an answer, so that writes go on without it (0: never); "+
+		"once it answers again it catches up and rejoins by itself")
+	minParticipants := fs.Int("min-participants", 0, "fewest participants the write set keeps: none is excluded below it (0: a majority of the participants)")
 	lockWait := fs.Duration("lock-timeout", 2*time.Second, "longest wait for a key another write holds before failing with 'conflict'")
 	callTimeout := fs.Duration("call-timeout", 2*time.Second, "timeout of one commit, abort or read call to a participant")
 	cacheBytes := fs.Int64("read-cache-bytes", 32<<20, "memory for values of recent writes, served to gets without a participant (0: off)")

@@ -22,8 +22,7 @@
 // the server does not have (rpc reports those as ""), so a scrape shows
 // no data and no client can make the series grow without bound.
 //
-// Membership (issue 11: twopc_membership_changes_total{change}) and
-// leadership (issue 12: twopc_leader_changes_total, twopc_term,
-// twopc_is_leader) go into coordinator.go and status.go when the
-// coordinator reports them.
+// Leadership (issue 12: twopc_leader_changes_total, twopc_term,
+// twopc_is_leader) goes into coordinator.go and status.go when the
+// coordinator reports it.
 package metrics

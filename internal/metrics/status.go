@@ -16,9 +16,9 @@ const statusTimeout = 5 * time.Second
 
 // participantStates are the states a participant_state series is kept
 // for, each 1 or 0, so that an alert can test "== 1" and a state that is
-// left shows 0 instead of vanishing. Add the states of issue 11
-// (excluded, catching-up) here when status reports them.
-var participantStates = []string{coordinator.StateActive, coordinator.StateOffline, coordinator.StateOverloaded, coordinator.StateExcluded}
+// left shows 0 instead of vanishing.
+var participantStates = []string{coordinator.StateActive, coordinator.StateOffline, coordinator.StateOverloaded,
+	coordinator.StateExcluded, coordinator.StateCatchingUp}
 
 var (
 	descTransactions = prometheus.NewDesc("twopc_transactions_total",

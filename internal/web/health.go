@@ -46,10 +46,9 @@ func plain(w http.ResponseWriter, code int, body string) {
 }
 
 // CoordinatorReadiness reads status: a write needs the vote of every
-// participant, so one that does not answer stops every write.
-// (With issue 11's exclusion, this becomes: fewer than min-participants
-// in the write set.) An overloaded participant slows writes but takes
-// them. The decision log needs no check here: when it fails, the
+// participant in the write set, so one that does not answer stops every
+// write until it is excluded (excluded and catching-up ones do not
+// count). An overloaded participant slows writes but takes them. The decision log needs no check here: when it fails, the
 // coordinator exits so that recovery can run.
 func CoordinatorReadiness(status func(context.Context) coordinator.Status) Readiness {
 	return func(ctx context.Context) []string {
@@ -61,7 +60,7 @@ func notReady(st coordinator.Status) []string {
 	var why []string
 	for _, p := range st.Participants {
 		if p.State == coordinator.StateOffline {
-			why = append(why, fmt.Sprintf("participant %s (%s) is offline: it did not answer the coordinator's probe; every write fails with fault 3 until it is back", p.Name, p.URL))
+			why = append(why, fmt.Sprintf("participant %s (%s) is offline: it did not answer the coordinator's probe; every write fails with fault 3 until it is back or excluded (--exclude-after)", p.Name, p.URL))
 		}
 	}
 	return why
