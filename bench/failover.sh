@@ -4,10 +4,14 @@
 # follower, then the leader) is killed with SIGKILL and not brought back;
 # the longest gap between two acknowledged puts is printed.
 #
+# Then bench/catchup.sh: a participant replaced empty catches up
+# CATCHUP_KEYS keys under a write load.
+#
 # Usage: bench/failover.sh
 #   EXCLUDE_AFTER="5s 500ms"     twopc settings to measure, one run each
 #   ETCD_FAILOVER=path           default ../shared/peers/etcd_failover.sh
 #   SKIP_ETCD=1                  twopc only
+#   CATCHUP_KEYS=1000000         keys for the catch-up (0: skip it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXCLUDE_AFTER=${EXCLUDE_AFTER:-"5s 500ms"}
@@ -56,3 +60,4 @@ if [ -z "${SKIP_ETCD:-}" ]; then
   VICTIM=leader bash "$ETCD_FAILOVER"
 fi
 for e in $EXCLUDE_AFTER; do twopc_run "$e"; done
+if [ "${CATCHUP_KEYS:-1000000}" != 0 ]; then KEYS=${CATCHUP_KEYS:-1000000} bash bench/catchup.sh; fi

@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/twopc/twopc/internal/rpc"
@@ -66,7 +67,34 @@ func TestCatchUpOverTheWire(t *testing.T) {
 	if _, _, err := sc.Scan(ctx, "", MaxScan+1); !errors.As(err, &f) || f.Code != rpc.InvalidParams {
 		t.Fatalf("scan past MaxScan: %v", err)
 	}
-	if _, err := sc.rpc.Call(ctx, "install", true, "1.1", []any{[]any{"k", "yes", "v", int64(1)}}); !errors.As(err, &f) || f.Code != rpc.InvalidParams {
-		t.Fatalf("malformed install: %v", err)
+	for _, bad := range [][]byte{{200}, {1, 'k', 0xff}, {1, 'k', flagFound, 9, 'v'}, {1, 'k', flagPending, 0}} {
+		if _, err := sc.rpc.Call(ctx, "install", true, "1.1", bad); !errors.As(err, &f) || f.Code != rpc.InvalidParams {
+			t.Fatalf("malformed install %v: %v", bad, err)
+		}
 	}
+	if _, err := sc.rpc.Call(ctx, "install", true, "1.1", []any{}); !errors.As(err, &f) || f.Code != rpc.InvalidParams {
+		t.Fatalf("install with an array: %v", err)
+	}
+}
+
+// FuzzParsePage: a page never panics the parser, and what parses
+// re-encodes to a page that parses to the same states.
+func FuzzParsePage(f *testing.F) {
+	bin := protocol.Value{Data: []byte{0, 1, 255}, Binary: true}
+	f.Add(appendPage(nil, []protocol.KeyState{
+		{Key: "a", Entry: protocol.Entry{Found: true, Value: bin, Version: 3}},
+		{Key: "b", Pending: "2.7", Next: protocol.Entry{Found: true, Value: protocol.Value{Data: []byte("x")}, Version: -1}},
+		{Key: "", Pending: "2.8"},
+	}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		states, err := parsePage(b)
+		if err != nil {
+			return
+		}
+		again, err := parsePage(appendPage(nil, states))
+		if err != nil || !reflect.DeepEqual(again, states) {
+			t.Fatalf("parsePage(%x) = %+v, which encodes to a page that parses to %+v, %v", b, states, again, err)
+		}
+	})
 }
