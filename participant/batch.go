@@ -249,16 +249,8 @@ func (s *Store) commit(tx *wtx, r *request) error {
 		return nil
 	}
 	s.stats.commits.Add(1)
-	for _, w := range p.writes {
-		var err error
-		if w.Found {
-			err = tx.upsertKV(w)
-		} else {
-			err = tx.deleteKV(w.Key)
-		}
-		if err != nil {
-			return err
-		}
+	if err := tx.applyWrites(p.writes); err != nil {
+		return err
 	}
 	return s.forget(tx, r.txid, p)
 }

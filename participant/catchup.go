@@ -45,18 +45,7 @@ func (s *Store) install(tx *wtx, in *protocol.Install) error {
 		clear(s.locks)
 		s.fence = in.Fence
 	}
-	for _, w := range in.Writes {
-		var err error
-		if w.Found {
-			err = tx.upsertKV(w)
-		} else {
-			err = tx.deleteKV(w.Key)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.applyWrites(in.Writes)
 }
 
 // ScanBytes bounds the bytes of committed values one Scan returns, so

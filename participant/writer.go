@@ -177,4 +177,21 @@ func (t *wtx) upsertKV(w protocol.Write) error {
 
 func (t *wtx) deleteKV(key string) error { return t.exec(stDeleteKV, key) }
 
+// applyWrites stores each write's entry, or deletes its key if the entry
+// is not found.
+func (t *wtx) applyWrites(ws []protocol.Write) error {
+	for _, w := range ws {
+		var err error
+		if w.Found {
+			err = t.upsertKV(w)
+		} else {
+			err = t.deleteKV(w.Key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t *wtx) deletePrepared(txid string) error { return t.exec(stDeletePrepared, txid) }
