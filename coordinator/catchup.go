@@ -176,24 +176,27 @@ func (c *Coordinator) catchUp(m *member) error {
 	c.cfg.Observer.Membership(m.Name, StateCatchingUp)
 
 	// The fence: every transaction sent to m before its exclusion has an
-	// id below it; every one it will be sent after the include, above.
-	fence := protocol.NewTxID(c.cfg.Epoch, c.seq.Load()+1)
+	// id below it; every one it will be sent after the include, above;
+	// and every step of this catch-up carries it, so that m can refuse a
+	// step of an earlier one that the network delayed (its own id, taken
+	// from the sequence, is greater than any earlier catch-up's).
+	fence := protocol.NewTxID(c.cfg.Epoch, c.seq.Add(1))
 	if err := c.install(ctx, m, &protocol.Install{Reset: true, Fence: fence}); err != nil {
 		return err
 	}
-	copied, err := c.copyAll(ctx, src, m)
+	copied, err := c.copyAll(ctx, src, m, fence)
 	if err != nil {
 		return err
 	}
 	passes := 0
 	for ; passes < catchUpMaxPasses && d.len() > catchUpFinalKeys; passes++ {
-		n, err := c.copyKeys(ctx, src, m, d.take())
+		n, err := c.copyKeys(ctx, src, m, fence, d.take())
 		if err != nil {
 			return err
 		}
 		copied += n
 	}
-	paused, n, err := c.include(ctx, src, m, d)
+	paused, n, err := c.include(ctx, src, m, fence, d)
 	if err != nil {
 		return err
 	}
@@ -214,7 +217,7 @@ func (c *Coordinator) catchUpSource() *member {
 
 // include is step 4. It returns how long new writes waited and how many
 // keys it copied.
-func (c *Coordinator) include(ctx context.Context, src, m *member, d *dirtyKeys) (time.Duration, int, error) {
+func (c *Coordinator) include(ctx context.Context, src, m *member, fence string, d *dirtyKeys) (time.Duration, int, error) {
 	c.membersMu.Lock() // membership changes one at a time
 	defer c.membersMu.Unlock()
 	c.startGate.Lock()
@@ -229,7 +232,7 @@ func (c *Coordinator) include(ctx context.Context, src, m *member, d *dirtyKeys)
 	if err := c.drain(c.cfg.CallTimeout); err != nil {
 		return 0, 0, err
 	}
-	n, err := c.copyKeys(ctx, src, m, d.take())
+	n, err := c.copyKeys(ctx, src, m, fence, d.take())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -249,7 +252,7 @@ func (c *Coordinator) include(ctx context.Context, src, m *member, d *dirtyKeys)
 
 // copyAll is step 2: every key of src, at its current entry, to m. The
 // next page is read from src while m installs this one.
-func (c *Coordinator) copyAll(ctx context.Context, src, m *member) (int, error) {
+func (c *Coordinator) copyAll(ctx context.Context, src, m *member, fence string) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type page struct {
@@ -286,7 +289,7 @@ func (c *Coordinator) copyAll(ctx context.Context, src, m *member) (int, error) 
 		if p.err != nil {
 			return n, p.err
 		}
-		if err := c.install(ctx, m, &protocol.Install{Writes: p.writes}); err != nil {
+		if err := c.install(ctx, m, &protocol.Install{Fence: fence, Writes: p.writes}); err != nil {
 			return n, err
 		}
 		n += len(p.writes)
@@ -296,7 +299,7 @@ func (c *Coordinator) copyAll(ctx context.Context, src, m *member) (int, error) 
 
 // copyKeys copies keys from src to m at their current entries (a key
 // src does not have is deleted at m).
-func (c *Coordinator) copyKeys(ctx context.Context, src, m *member, keys []string) (int, error) {
+func (c *Coordinator) copyKeys(ctx context.Context, src, m *member, fence string, keys []string) (int, error) {
 	for i := 0; i < len(keys); i += catchUpChunk {
 		chunk := keys[i:min(i+catchUpChunk, len(keys))]
 		entries, err := c.readFrom(ctx, src, chunk)
@@ -307,7 +310,7 @@ func (c *Coordinator) copyKeys(ctx context.Context, src, m *member, keys []strin
 		for j, k := range chunk {
 			writes[j] = protocol.Write{Key: k, Entry: entries[k]}
 		}
-		if err := c.install(ctx, m, &protocol.Install{Writes: writes}); err != nil {
+		if err := c.install(ctx, m, &protocol.Install{Fence: fence, Writes: writes}); err != nil {
 			return i, err
 		}
 	}

@@ -156,7 +156,9 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			var err error
 			switch {
 			case r.install != nil:
-				err = s.install(tx, r.install)
+				if r.err = s.refuseInstall(r.install); r.err == nil {
+					err = s.install(tx, r.install)
+				}
 			case r.kind == protocol.MsgPrepare:
 				err = s.prepare(tx, r)
 			case r.kind == protocol.MsgCommit:

@@ -3,6 +3,7 @@ package participant
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/twopc/twopc/protocol"
@@ -17,6 +18,22 @@ import (
 // SQLite transaction: durable when it returns.
 func (s *Store) Install(ctx context.Context, in *protocol.Install) error {
 	return s.submitOne(ctx, &request{install: in})
+}
+
+// refuseInstall says why in must not be applied: a step of a catch-up
+// other than the current one, delayed in the network (see
+// protocol.Install.Fence). It runs on the writer goroutine with s.mu
+// held, as install does.
+func (s *Store) refuseInstall(in *protocol.Install) error {
+	switch {
+	case in.Fence == "":
+		return errors.New("participant: an install without a fence")
+	case in.Reset && s.fence != "" && protocol.CompareTxIDs(in.Fence, s.fence) <= 0:
+		return fmt.Errorf("participant: a catch-up reset of fence %s, not after this participant's %s: a late step of an earlier catch-up", in.Fence, s.fence)
+	case !in.Reset && in.Fence != s.fence:
+		return fmt.Errorf("participant: a catch-up step of fence %s, not this participant's %s: a late step of another catch-up", in.Fence, s.fence)
+	}
+	return nil
 }
 
 // install runs on the writer goroutine with s.mu held. A reset drops the

@@ -12,9 +12,9 @@ import (
 // copyAll copies src to dst the way a coordinator catches a participant
 // up, page by page, taking each key's committed entry (nothing is
 // pending in these tests' sources when they copy).
-func copyAll(t *testing.T, src, dst *Store, page int) {
+func copyAll(t *testing.T, src, dst *Store, page int, fence string) {
 	t.Helper()
-	if err := dst.Install(ctx, &protocol.Install{Reset: true, Fence: "2.1"}); err != nil {
+	if err := dst.Install(ctx, &protocol.Install{Reset: true, Fence: fence}); err != nil {
 		t.Fatal(err)
 	}
 	after := ""
@@ -23,7 +23,7 @@ func copyAll(t *testing.T, src, dst *Store, page int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := &protocol.Install{}
+		in := &protocol.Install{Fence: fence}
 		for _, ks := range states {
 			in.Writes = append(in.Writes, protocol.Write{Key: ks.Key, Entry: ks.Entry})
 			after = ks.Key
@@ -68,9 +68,9 @@ func TestCatchUpCopiesExactly(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustVote(t, dst, "1.2", put("k05", "held"), yes) // prepared, never resolved
-	for _, page := range []int{1, 7, 25, 100} {
+	for i, page := range []int{1, 7, 25, 100} {
 		t.Run(fmt.Sprint("page ", page), func(t *testing.T) {
-			copyAll(t, src, dst, page)
+			copyAll(t, src, dst, page, fmt.Sprintf("2.%d", i+1))
 			if got, want := digest(t, dst), digest(t, src); got != want {
 				t.Fatalf("copy digest %+v, source %+v", got, want)
 			}
@@ -110,6 +110,40 @@ func TestCatchUpFence(t *testing.T) {
 	}
 	mustVote(t, s, "3.10", put("a", "x"), yes)
 	mustVote(t, s, "4.1", put("b", "x"), yes)
+}
+
+// Steps of a catch-up that the network delayed until a later one began
+// are refused: a reset of an earlier fence (it would wipe the copy, or a
+// participant already back in the write set), and a step of another
+// fence (it would write stale entries over the copy). The store goes on.
+func TestLateCatchUpStepsRefused(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "p.db"))
+	w := func(v string) []protocol.Write {
+		return []protocol.Write{{Key: "k", Entry: protocol.Entry{Found: true, Value: protocol.Value{Data: []byte(v)}, Version: 1}}}
+	}
+	if err := s.Install(ctx, &protocol.Install{Reset: true, Fence: "3.10"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Install(ctx, &protocol.Install{Fence: "3.10", Writes: w("new")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, late := range []*protocol.Install{
+		{Reset: true, Fence: "3.9"},
+		{Reset: true, Fence: "3.10"},
+		{Fence: "3.9", Writes: w("stale")},
+		{Fence: "3.11", Writes: w("stale")},
+		{Writes: w("stale")},
+	} {
+		if err := s.Install(ctx, late); err == nil {
+			t.Fatalf("install %+v accepted", late)
+		}
+	}
+	if ks := mustRead(t, s, "k"); string(ks.Entry.Value.Data) != "new" {
+		t.Fatalf("k = %q after late steps, want new", ks.Entry.Value.Data)
+	}
+	if err := s.Install(ctx, &protocol.Install{Reset: true, Fence: "4.1"}); err != nil {
+		t.Fatalf("a later catch-up: %v", err)
+	}
 }
 
 // Scan finds keys that only a prepared transaction writes, and the

@@ -44,12 +44,12 @@ func TestCatchUpOverTheWire(t *testing.T) {
 	if err := dc.Install(ctx, &protocol.Install{Reset: true, Fence: "2.1"}); err != nil {
 		t.Fatal(err)
 	}
-	in := &protocol.Install{Writes: []protocol.Write{{Key: "b", Entry: states[1].Entry}, {Key: "e", Entry: states[2].Entry},
+	in := &protocol.Install{Fence: "2.1", Writes: []protocol.Write{{Key: "b", Entry: states[1].Entry}, {Key: "e", Entry: states[2].Entry},
 		{Key: "z", Entry: protocol.Entry{Found: true, Value: bin, Version: 7}}}}
 	if err := dc.Install(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if err := dc.Install(ctx, &protocol.Install{Writes: []protocol.Write{{Key: "z"}}}); err != nil {
+	if err := dc.Install(ctx, &protocol.Install{Fence: "2.1", Writes: []protocol.Write{{Key: "z"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Abort(ctx, "1.9"); err != nil {

@@ -48,11 +48,16 @@ func (k KeyState) Current(pendingCommitted bool) Entry {
 // Install is one step of a catch-up at a participant: entries copied from
 // another replica, written as they are (versions included).
 type Install struct {
-	// Reset first empties the replica (every key, every prepared
-	// transaction) and sets Fence: from then on the participant refuses
-	// to prepare any transaction whose id orders before Fence
-	// (CompareTxIDs), so that a prepare sent before the participant was
-	// excluded, and delayed until after the copy, cannot land on it.
+	// Fence names the catch-up: an id (CompareTxIDs) greater than that
+	// of every transaction started before it, and than that of every
+	// earlier catch-up. Reset first empties the replica (every key, every
+	// prepared transaction) and sets the participant's fence, if Fence
+	// is greater than it: from then on it refuses to prepare any
+	// transaction whose id orders before the fence, so that a prepare
+	// sent before it was excluded, and delayed until after the copy,
+	// cannot land on it. An install without Reset is applied only if its
+	// Fence is the participant's: a step of an earlier catch-up, delayed
+	// in the network, or a late reset, is refused.
 	Reset bool
 	Fence string
 	// Writes are stored over whatever the key holds (Found false: the
