@@ -79,14 +79,26 @@ func readMembership(ctx context.Context, c *Conn) (membership, error) {
 		return m, err
 	}
 	m.configured = map[string]bool{}
-	lines := strings.Split(string(args), "\n")
-	if i := slices.Index(lines, "--participants"); i >= 0 && i+1 < len(lines) {
-		for _, p := range strings.Split(lines[i+1], ",") {
-			name, _, _ := strings.Cut(p, "=")
-			m.configured[name] = true
-		}
+	for _, name := range participantsArg(args) {
+		m.configured[name] = true
 	}
 	return m, nil
+}
+
+// participantsArg returns the names in the --participants of an args
+// file (argsFile), in order.
+func participantsArg(args []byte) []string {
+	lines := strings.Split(string(args), "\n")
+	i := slices.Index(lines, "--participants")
+	if i < 0 || i+1 >= len(lines) {
+		return nil
+	}
+	var names []string
+	for _, p := range strings.Split(lines[i+1], ",") {
+		name, _, _ := strings.Cut(p, "=")
+		names = append(names, name)
+	}
+	return names
 }
 
 // readIfExists returns file's content, and false if there is no such file.

@@ -259,11 +259,11 @@ func (rp *replacement) removeOld(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s; the coordinator's config: %w", msg, err)
 	}
-	flag := rp.o.Inv.participantsFlag(rp.o.members)
+	names := strings.Join(participantsArg(argsFile(rp.o.Inv.args(rp.coord.Host, RoleCoordinator, rp.o.members))), ", ")
 	if !changed {
-		return fmt.Sprintf("%s; the coordinator's --participants were right already: %s", msg, flag), nil
+		return fmt.Sprintf("%s; the coordinator's config names %s already", msg, names), nil
 	}
-	return fmt.Sprintf("%s; the coordinator's --participants for its next start (it runs on: its log has them): %s", msg, flag), nil
+	return fmt.Sprintf("%s; the coordinator's config now names %s, for its next start (no restart needed: its log has them)", msg, names), nil
 }
 
 // stopOld stops the old host's participant if the host answers. An
@@ -304,9 +304,9 @@ func (rp *replacement) inventoryAdvice() string {
 	case rp.oldHost == nil:
 		return fmt.Sprintf("%s no longer lists %s: nothing to edit.", file, rp.Old)
 	case len(rp.oldHost.Roles) > 1:
-		return fmt.Sprintf("Now edit %s: take \"participant\" out of host %s's roles, and its participant_listen. Until then deploy leaves its participant stopped and says why,\n"+
-			"and mage status reports it as unknown to the coordinator.", file, rp.Old)
+		return fmt.Sprintf("Now edit %s: take \"participant\" out of host %s's roles, and its participant_listen.\n"+
+			"Until then a deploy leaves its participant stopped, and mage status reports it.", file, rp.Old)
 	}
-	return fmt.Sprintf("Now edit %s: delete host %s. Until then deploy leaves its participant stopped and says why (or fails on it, if the host is gone),\n"+
-		"and mage status reports it.", file, rp.Old)
+	return fmt.Sprintf("Now edit %s: delete host %s.\n"+
+		"Until then a deploy leaves its participant stopped (or fails on %s, if the host is gone), and mage status reports it.", file, rp.Old, rp.Old)
 }
