@@ -282,7 +282,7 @@ func (o *Ops) installConfig(ctx context.Context, c *Conn, role string, systemd b
 func (o *Ops) membershipNote(h Host, role string) string {
 	if role == RoleParticipant {
 		if why := o.members.leftOut(h.Name); why != "" {
-			return fmt.Sprintf(" (%s: mage participant:replace OLD %s adds it)", why, h.Name)
+			return fmt.Sprintf(" (%s: mage participant:replace OLD %s, or twopc members add, adds it)", why, h.Name)
 		}
 		return ""
 	}
