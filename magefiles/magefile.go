@@ -185,6 +185,27 @@ func deployTo(ctx context.Context, target string) error {
 	return ops.Deploy(ctx, target, binary)
 }
 
+// Participant groups the tasks that change who the participants are.
+type Participant mg.Namespace
+
+// Replace puts a participant on host NEW (add it to the inventory first) in OLD's place, each step checked: deploy NEW; add it; wait until it has caught up and is active (at most $TWOPC_REPLACE_WAIT, default 30m); remove OLD; stop OLD if it answers (it may be dead); check status and digests. Rerun it to resume.
+func (Participant) Replace(ctx context.Context, old, new string) error {
+	wait := deploy.DefaultReplaceWait
+	if s := os.Getenv("TWOPC_REPLACE_WAIT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("TWOPC_REPLACE_WAIT=%q: want a duration such as 45m", s)
+		}
+		wait = d
+	}
+	ops, err := operations()
+	if err != nil {
+		return err
+	}
+	mg.CtxDeps(ctx, Build)
+	return ops.ReplaceParticipant(ctx, deploy.Replacement{Old: old, New: new, Binary: binary, Wait: wait})
+}
+
 // Start starts what is not running on TARGET: all, a role, or a host.
 func Start(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Start(ctx, target) })

@@ -165,7 +165,8 @@ someone: it is not a torn write but a bug or a newer format, so it is
 ErrCorrupt wherever it appears, even at the end.
 
 Scan applies the same rules read-only: it reports a torn tail with an empty
-CopyPath instead of cutting it.
+CopyPath instead of cutting it. ScanBytes does the same with a copy of the
+file's content (the deploy reads the coordinator's log over SSH).
 
 # Writing and durability
 

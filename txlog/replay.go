@@ -68,6 +68,12 @@ func Scan(path string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("txlog: %w", err)
 	}
+	return ScanBytes(path, data)
+}
+
+// ScanBytes is Scan of a copy of a log's content, for tools that fetched
+// it from another machine; path names it in errors.
+func ScanBytes(path string, data []byte) (*State, error) {
 	s, end, err := replay(path, data)
 	if err != nil {
 		return nil, err

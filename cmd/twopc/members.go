@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,33 +91,15 @@ func (o *clientOpts) status() (coordinator.Status, error) {
 	return api.DecodeStatus(res)
 }
 
-// waitActive polls status until name is active, printing each state it
-// passes through, for at most d.
+// waitActive waits at most d until name is active, printing each state
+// it passes through.
 func (o *clientOpts) waitActive(name string, d time.Duration) error {
 	o.peer = false // status needs the client token, if any
-	deadline := time.Now().Add(d)
-	last := ""
-	for {
-		st, err := o.status()
-		state := "?"
-		if err == nil {
-			state = "not a participant"
-			for _, p := range st.Participants {
-				if p.Name == name {
-					state = p.State
-				}
-			}
-		}
-		if state != last {
-			fmt.Printf("%s  %s is %s\n", time.Now().Format("15:04:05.000"), name, state)
-			last = state
-		}
-		if state == coordinator.StateActive {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is still %s after %v (see the coordinator's log)", name, state, d)
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	status := func(context.Context) (coordinator.Status, error) { return o.status() }
+	if err := api.WaitActive(ctx, status, name, os.Stdout); err != nil {
+		return fmt.Errorf("%w (see the coordinator's log)", err)
 	}
+	return nil
 }

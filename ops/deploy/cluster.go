@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -273,8 +272,7 @@ func (cl *Cluster) Healthy(ctx context.Context) error {
 }
 
 func (cl *Cluster) ReadTxlog(ctx context.Context) ([]byte, error) {
-	h := cl.coord.conn.Host
-	res, err := cl.coord.conn.Run(ctx, "cat "+shQuote(path.Join(h.Dir, "data", "coordinator.txlog")), nil)
+	res, err := cl.coord.conn.Run(ctx, "cat "+shQuote(txlogPath(cl.coord.conn.Host)), nil)
 	return res.Stdout, err
 }
 

@@ -18,6 +18,10 @@
 //	                 coordinator then demands from clients; status and the drill present it
 //	tls_ca           optional; turns TLS on: the CA certificate (PEM) every host's
 //	                 certificate must chain to. Every host then needs tls_cert and tls_key.
+//	exclude_after    optional: the coordinator's --exclude-after ("5s"): a participant
+//	                 silent that long leaves the write set, so that writes go on while a
+//	                 host is lost (default: never; writes then fail until it is back or
+//	                 replaced)
 //	defaults         a host; its fields fill those a host leaves empty
 //	hosts            the hosts, each:
 //	  name                stable name; also the participant's name in the coordinator's log
@@ -41,6 +45,21 @@
 // fields, duplicate names, two hosts sharing a directory or a port, not
 // exactly one coordinator, no participant, a role without its listen
 // address (or the reverse) are all reported at once.
+//
+// # Who the participants are
+//
+// The inventory's participants are the cluster's only until the
+// coordinator has started: from then on its log (join and remove
+// records) and the names it was started with say who they are. A deploy
+// therefore reads the coordinator's host first (members.go): a
+// participant the log says was removed stays out of --participants and
+// is not started on its host, though the inventory still lists it; a
+// host new to the inventory gets a participant, but the coordinator
+// hears of it only once it has been added and has caught up, never as a
+// member with an empty database. ReplaceParticipant (replace.go, mage
+// participant:replace OLD NEW) does the adding and removing in the one
+// safe order, each step checked, and leaves the coordinator's config
+// naming the participants its log has.
 //
 // # TLS
 //

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // KeyAgent as a host's key means: authenticate with the SSH agent only.
@@ -41,9 +42,13 @@ type Inventory struct {
 	ClientTokenFile string `json:"client_token_file"`
 	// TLSCA, if set, turns TLS on: the CA certificate file (PEM) every
 	// host's certificate must chain to; see tls.go.
-	TLSCA    string `json:"tls_ca"`
-	Defaults Host   `json:"defaults"` // fills fields a host leaves empty
-	Hosts    []Host `json:"hosts"`
+	TLSCA string `json:"tls_ca"`
+	// ExcludeAfter, if set, is the coordinator's --exclude-after (a Go
+	// duration): a participant silent that long leaves the write set, so
+	// that writes go on without it. Default: never.
+	ExcludeAfter string `json:"exclude_after"`
+	Defaults     Host   `json:"defaults"` // fills fields a host leaves empty
+	Hosts        []Host `json:"hosts"`
 
 	path string // the file it was read from, for messages
 }
@@ -315,6 +320,9 @@ func (inv *Inventory) check() []error {
 	if participants == 0 {
 		errs = append(errs, errors.New("want at least one host with the participant role"))
 	}
+	if d, err := time.ParseDuration(inv.ExcludeAfter); inv.ExcludeAfter != "" && (err != nil || d < 0) {
+		errs = append(errs, fmt.Errorf("exclude_after %q: want a duration such as \"5s\" or \"500ms\"", inv.ExcludeAfter))
+	}
 	return errs
 }
 
@@ -362,11 +370,14 @@ func (inv *Inventory) Select(target string) ([]Host, error) {
 	return nil, fmt.Errorf("%w: %q is not all, coordinator, participant or a host (%s)", ErrInventory, target, strings.Join(names, ", "))
 }
 
-// participantsFlag is the coordinator's --participants value.
-func (inv *Inventory) participantsFlag() string {
+// participantsFlag is the coordinator's --participants value: the
+// inventory's participants that m admits, in file order.
+func (inv *Inventory) participantsFlag(m membership) string {
 	var parts []string
 	for _, h := range inv.Participants() {
-		parts = append(parts, h.Name+"="+h.URL(RoleParticipant))
+		if m.leftOut(h.Name) == "" {
+			parts = append(parts, h.Name+"="+h.URL(RoleParticipant))
+		}
 	}
 	return strings.Join(parts, ",")
 }

@@ -24,10 +24,10 @@ func TestExampleInventoryParses(t *testing.T) {
 		t.Errorf("db2 defaults not applied: %+v", db2)
 	}
 	// 0.0.0.0 is reached at the host's address; the example turns TLS on.
-	if got := inv.participantsFlag(); got != "db1=https://10.0.0.1:7401/RPC2,db2=https://10.0.0.2:7401/RPC2,db3=https://db3.example.net:7401/RPC2" {
+	if got := inv.participantsFlag(membership{}); got != "db1=https://10.0.0.1:7401/RPC2,db2=https://10.0.0.2:7401/RPC2,db3=https://db3.example.net:7401/RPC2" {
 		t.Errorf("--participants %s", got)
 	}
-	args := strings.Join(inv.Args(db3, RoleParticipant), " ")
+	args := strings.Join(inv.args(db3, RoleParticipant, membership{}), " ")
 	if args != "participant --listen 0.0.0.0:7401 --db /home/ops/twopc/data/participant.db --coordinator https://10.0.0.1:7400/RPC2 --peer-token-file /home/ops/twopc/etc/peer.token"+
 		" --tls-cert /home/ops/twopc/etc/cert.pem --tls-key /home/ops/twopc/etc/key.pem --tls-ca /home/ops/twopc/etc/ca.pem" {
 		t.Errorf("args %s", args)
@@ -85,6 +85,7 @@ func TestInventoryRefusesContradictions(t *testing.T) {
 		{"same port twice", "already used", func(m map[string]any) { host(m, 0)["participant_listen"] = "10.0.0.1:7400" }},
 		{"bad listen", "want host:port", func(m map[string]any) { host(m, 1)["participant_listen"] = "7401" }},
 		{"bad service", "service", func(m map[string]any) { host(m, 1)["service"] = "upstart" }},
+		{"bad exclude_after", `exclude_after "5"`, func(m map[string]any) { m["exclude_after"] = "5" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := base()
@@ -127,7 +128,7 @@ func TestUnitFileQuotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unit := string(inv.unitFile(inv.Hosts[0], RoleCoordinator))
+	unit := string(inv.unitFile(inv.Hosts[0], RoleCoordinator, membership{}))
 	for _, want := range []string{"ExecStart=/srv/twopc/bin/twopc coordinator --listen 10.0.0.1:7400", "Restart=on-failure", "UMask=0077"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q:\n%s", want, unit)

@@ -30,6 +30,7 @@ type Ops struct {
 	token       string      // the peer token, once loaded
 	clientToken string      // the client token, "" if none
 	tls         *clusterTLS // nil without TLS
+	members     membership  // read from the coordinator's host by a deploy
 }
 
 // loadCredentials loads the peer token (creating it if create), the
@@ -136,6 +137,9 @@ func (o *Ops) Deploy(ctx context.Context, target, binary string) error {
 	if err := o.loadCredentials(true); err != nil {
 		return err
 	}
+	if err := o.readMembership(ctx); err != nil {
+		return err
+	}
 	return o.each(ctx, "deploy", hosts, func(ctx context.Context, c *Conn) (string, error) {
 		return o.deployHost(ctx, c, bin)
 	})
@@ -158,9 +162,17 @@ func (o *Ops) uploads(h Host) map[string]upload {
 	return m
 }
 
+// deployedRoles are the roles deploy runs on h: the inventory's, less
+// a participant the coordinator's log says was removed (members.go).
+func (o *Ops) deployedRoles(h Host) []string {
+	return slices.DeleteFunc(rolesOf(h), func(r string) bool {
+		return r == RoleParticipant && o.members.removed[h.Name]
+	})
+}
+
 func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, error) {
 	h := c.Host
-	roles := rolesOf(h)
+	roles := o.deployedRoles(h)
 	uploads := o.uploads(h)
 	files := []string{binPath(h)}
 	for f := range uploads {
@@ -204,37 +216,34 @@ func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, 
 		notes = append(notes, what+" installed")
 	}
 	for _, r := range roles {
-		args := argsFile(o.Inv.Args(h, r))
-		argsChanged := !p.current(argsPath(h, r), sha256hex(args), 0o600)
-		changed := binChanged || len(installed) > 0 || argsChanged
-		if argsChanged {
-			if err := c.put(ctx, argsPath(h, r), 0o600, args); err != nil {
-				return "", err
-			}
-		}
-		if systemd {
-			if err := c.put(ctx, "/etc/systemd/system/"+unitName(h, r), 0o644, o.Inv.unitFile(h, r)); err != nil {
-				return "", err
-			}
-			if _, err := c.Run(ctx, "systemctl daemon-reload && systemctl enable --quiet "+shQuote(unitName(h, r)), nil); err != nil {
-				return "", fmt.Errorf("systemctl enable: %w", err)
-			}
-		}
-		msg, err := o.ensureRunning(ctx, c, r, systemd, changed)
+		argsChanged, err := o.installConfig(ctx, c, r, systemd, p)
 		if err != nil {
 			return "", err
 		}
-		notes = append(notes, msg)
+		msg, err := o.ensureRunning(ctx, c, r, systemd, binChanged || len(installed) > 0 || argsChanged)
+		if err != nil {
+			return "", err
+		}
+		notes = append(notes, msg+o.membershipNote(h, r))
 	}
-	// A role taken off the host in the inventory must not keep running.
+	// A role taken off the host, in the inventory or by the coordinator's
+	// log, must not keep running.
 	for _, r := range []string{RoleParticipant, RoleCoordinator} {
-		if h.Has(r) {
+		if slices.Contains(roles, r) {
 			continue
 		}
-		if was, err := c.stop(ctx, r, systemd); err != nil {
+		why := "no longer in the inventory"
+		if h.Has(r) {
+			why = fmt.Sprintf("%s was removed from the cluster: take it out of the inventory", h.Name)
+		}
+		was, err := c.retire(ctx, r, systemd)
+		switch {
+		case err != nil:
 			return "", err
-		} else if was {
-			notes = append(notes, r+" stopped (no longer in the inventory)")
+		case was:
+			notes = append(notes, fmt.Sprintf("%s stopped (%s)", r, why))
+		case h.Has(r):
+			notes = append(notes, fmt.Sprintf("%s not started (%s)", r, why))
 		}
 	}
 	how := "background"
@@ -242,6 +251,51 @@ func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, 
 		how = "systemd"
 	}
 	return fmt.Sprintf("%s (%s, %s)", strings.Join(notes, "; "), bin.version, how), nil
+}
+
+// installConfig installs role's generated config on c's host, given
+// what probe p found there: its args file and, under systemd, its unit.
+// It reports whether the args changed, which takes a restart to apply.
+func (o *Ops) installConfig(ctx context.Context, c *Conn, role string, systemd bool, p probe) (bool, error) {
+	h := c.Host
+	args := argsFile(o.Inv.args(h, role, o.members))
+	changed := !p.current(argsPath(h, role), sha256hex(args), 0o600)
+	if changed {
+		if err := c.put(ctx, argsPath(h, role), 0o600, args); err != nil {
+			return false, err
+		}
+	}
+	if systemd {
+		if err := c.put(ctx, "/etc/systemd/system/"+unitName(h, role), 0o644, o.Inv.unitFile(h, role, o.members)); err != nil {
+			return false, err
+		}
+		if _, err := c.Run(ctx, "systemctl daemon-reload && systemctl enable --quiet "+shQuote(unitName(h, role)), nil); err != nil {
+			return false, fmt.Errorf("systemctl enable: %w", err)
+		}
+	}
+	return changed, nil
+}
+
+// membershipNote tells, after role's line on h, what the coordinator's
+// membership makes of the inventory: who --participants leaves out, or
+// that this participant is not a member yet.
+func (o *Ops) membershipNote(h Host, role string) string {
+	if role == RoleParticipant {
+		if why := o.members.leftOut(h.Name); why != "" {
+			return fmt.Sprintf(" (%s: mage participant:replace OLD %s, or twopc members add, adds it)", why, h.Name)
+		}
+		return ""
+	}
+	var out []string
+	for _, p := range o.Inv.Participants() {
+		if why := o.members.leftOut(p.Name); why != "" {
+			out = append(out, p.Name+" ("+why+")")
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; --participants leaves out " + strings.Join(out, ", ")
 }
 
 // ensureRunning restarts role if its binary or config changed, starts it

@@ -247,6 +247,21 @@ rm -f "$pidf" "$spidf"
 	return len(res.Stdout) > 0, nil
 }
 
+// retire stops role for good: as stop, and under systemd its unit is
+// disabled too, so that a reboot does not start it again. It reports
+// whether something was running.
+func (c *Conn) retire(ctx context.Context, role string, systemd bool) (bool, error) {
+	was, err := c.stop(ctx, role, systemd)
+	if err != nil || !systemd {
+		return was, err
+	}
+	u := shQuote(unitName(c.Host, role))
+	if _, err := c.Run(ctx, fmt.Sprintf("if systemctl is-enabled --quiet %s 2>/dev/null; then systemctl disable --quiet %s; fi", u, u), nil); err != nil {
+		return was, fmt.Errorf("%s: systemctl disable: %w", role, err)
+	}
+	return was, nil
+}
+
 // signal sends sig (KILL, STOP, CONT) to the running role's process.
 func (c *Conn) signal(ctx context.Context, role string, systemd bool, sig string) error {
 	st, err := c.state(ctx, role, systemd)

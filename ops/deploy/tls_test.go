@@ -147,15 +147,15 @@ func TestTLSInventory(t *testing.T) {
 	if b.TLSCert != filepath.Join(dir, "tls/b.crt") {
 		t.Errorf("{name} in defaults: tls_cert %s", b.TLSCert)
 	}
-	if got := inv.participantsFlag(); got != "a=https://10.0.0.1:7401/RPC2,b=https://b.example.net:7401/RPC2" {
+	if got := inv.participantsFlag(membership{}); got != "a=https://10.0.0.1:7401/RPC2,b=https://b.example.net:7401/RPC2" {
 		t.Errorf("--participants %s", got)
 	}
 	want := "participant --listen 0.0.0.0:7401 --db /srv/twopc/data/participant.db --coordinator https://10.0.0.1:7400/RPC2 --peer-token-file /srv/twopc/etc/peer.token" +
 		" --tls-cert /srv/twopc/etc/cert.pem --tls-key /srv/twopc/etc/key.pem --tls-ca /srv/twopc/etc/ca.pem"
-	if got := strings.Join(inv.Args(b, RoleParticipant), " "); got != want {
+	if got := strings.Join(inv.args(b, RoleParticipant, membership{}), " "); got != want {
 		t.Errorf("args\n%s\nwant\n%s", got, want)
 	}
-	if unit := string(inv.unitFile(a, RoleCoordinator)); !strings.Contains(unit, "--participants a=https://10.0.0.1:7401/RPC2,b=https://b.example.net:7401/RPC2") ||
+	if unit := string(inv.unitFile(a, RoleCoordinator, membership{})); !strings.Contains(unit, "--participants a=https://10.0.0.1:7401/RPC2,b=https://b.example.net:7401/RPC2") ||
 		!strings.Contains(unit, "--tls-key /srv/twopc/etc/key.pem --tls-ca /srv/twopc/etc/ca.pem\n") {
 		t.Errorf("unit file:\n%s", unit)
 	}

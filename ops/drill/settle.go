@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/twopc/twopc/api"
@@ -128,14 +126,5 @@ func (p Probe) states(ctx context.Context) (map[string]string, error) {
 
 // scanTxlog applies txlog's own reading rules to a copy of the log.
 func scanTxlog(data []byte) (*txlog.State, error) {
-	dir, err := os.MkdirTemp("", "twopc-drill-txlog")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "coordinator.txlog")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		return nil, err
-	}
-	return txlog.Scan(path)
+	return txlog.ScanBytes("coordinator.txlog (copy)", data)
 }

@@ -21,12 +21,12 @@ func checkReplicas(ctx context.Context, p Probe) error {
 		}
 		ds = append(ds, d)
 	}
-	return compareDigests(names, ds)
+	return CompareDigests(names, ds)
 }
 
-// compareDigests returns an error naming every replica whose digest
+// CompareDigests returns an error naming every replica whose digest
 // differs from the first one's, or that still holds prepared transactions.
-func compareDigests(names []string, ds []protocol.Digest) error {
+func CompareDigests(names []string, ds []protocol.Digest) error {
 	var errs []error
 	for i, d := range ds {
 		if d.Prepared != 0 {
