@@ -163,8 +163,12 @@ func (cl *cluster) start(crashAfter int) {
 	}
 	cl.env = &env{log: log, crashAfter: int64(crashAfter), crashed: make(chan struct{})}
 	var members []Member
-	for _, p := range cl.parts {
-		members = append(members, Member{Name: p.name, Participant: &envParticipant{cl.env, p}})
+	for i, p := range cl.parts {
+		var part Participant = &envParticipant{cl.env, p}
+		if i%2 == 0 { // p1 and p3 take calls as peer.Client does, p2 the plain way
+			part = goParticipant{part}
+		}
+		members = append(members, Member{Name: p.name, Participant: part})
 	}
 	c, err := New(Config{
 		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded, ExcludeAfter: cl.excludeAfter,
@@ -441,4 +445,32 @@ func (p *envParticipant) Read(ctx context.Context, keys ...string) ([]protocol.K
 
 func (p *envParticipant) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
 	return call(p.e, func() ([]protocol.PreparedTx, error) { return p.swappable.PreparedTxs(ctx) })
+}
+
+// goParticipant makes a Participant asynchronous (asyncParticipant), a
+// goroutine per call, so that the cluster's coordinator drives some of
+// its participants as it drives peer.Client.
+type goParticipant struct{ Participant }
+
+var _ asyncParticipant = goParticipant{}
+
+func (p goParticipant) Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult)) {
+	go func() {
+		ctx, cancel := context.WithDeadline(bg, deadline)
+		defer cancel()
+		var r protocol.CallResult
+		switch call.Kind {
+		case protocol.MsgPrepare:
+			r.Vote, r.Err = p.Prepare(ctx, call.TxID, call.Txn)
+		case protocol.MsgCommit:
+			r.Err = p.Commit(ctx, call.TxID)
+		case protocol.MsgAbort:
+			r.Err = p.Abort(ctx, call.TxID)
+		case protocol.MsgRead:
+			r.Keys, r.Err = p.Read(ctx, call.Keys...)
+		default:
+			r.Err = fmt.Errorf("no asynchronous call of kind %d", call.Kind)
+		}
+		done(r)
+	}()
 }

@@ -59,7 +59,7 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []func() error) {
 		t.answer(answer{commit: rd.Answer == protocol.AnswerCommit}, false)
 	}
 	for _, msg := range rd.Messages {
-		c.goBackground(func() { c.send(t, msg) })
+		c.send(t, msg)
 	}
 	if !rd.Wait {
 		for i, wait := range waits {
@@ -138,9 +138,66 @@ func (c *Coordinator) logFailed(t *tx, err error) {
 	c.cfg.Fatal(err)
 }
 
-// send makes one call to a participant and steps the machine with its
-// answer.
+// asyncParticipant is a Participant that takes a call without a
+// goroutine waiting on it (peer.Client, whose calls travel in batches):
+// done gets the result once, from another goroutine, after Go has
+// returned: the answer, or an error by deadline at the latest.
+type asyncParticipant interface {
+	Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult))
+}
+
+// send makes one call to a participant, without waiting, and steps the
+// machine with its answer when it comes.
 func (c *Coordinator) send(t *tx, msg protocol.Message) {
+	m := c.byName[msg.To]
+	a, ok := asyncParticipant(nil), false
+	if m != nil {
+		a, ok = m.Participant.(asyncParticipant)
+	}
+	if !ok || msg.Kind == protocol.MsgAskHeld {
+		c.goBackground(func() { c.call(t, msg) })
+		return
+	}
+	call := protocol.Call{Kind: msg.Kind, TxID: t.id}
+	if msg.Kind == protocol.MsgPrepare {
+		call.Txn = t.txn
+	}
+	c.stopMu.RLock() // nothing is sent once Close has returned
+	defer c.stopMu.RUnlock()
+	if c.stopped {
+		return
+	}
+	m.inflight.Add(1)
+	a.Go(call, time.Now().Add(c.callTimeout(msg.Kind)), func(r protocol.CallResult) {
+		defer m.inflight.Add(-1)
+		c.inBackground(func() { c.answered(t, m, msg, r, false) })
+	})
+}
+
+// inBackground runs f now, as background work that Close waits for;
+// after Close it does nothing, like goBackground.
+func (c *Coordinator) inBackground(f func()) {
+	c.stopMu.RLock()
+	if c.stopped {
+		c.stopMu.RUnlock()
+		return
+	}
+	c.wg.Add(1)
+	c.stopMu.RUnlock()
+	defer c.wg.Done()
+	f()
+}
+
+func (c *Coordinator) callTimeout(k protocol.MsgKind) time.Duration {
+	if k == protocol.MsgPrepare {
+		return c.cfg.PrepareTimeout
+	}
+	return c.cfg.CallTimeout
+}
+
+// call makes one call to a participant, waiting for it, and steps the
+// machine with its answer.
+func (c *Coordinator) call(t *tx, msg protocol.Message) {
 	m := c.byName[msg.To]
 	if m == nil {
 		// Named in the log but not configured: it cannot be told, so the
@@ -151,40 +208,48 @@ func (c *Coordinator) send(t *tx, msg protocol.Message) {
 		t.step(protocol.Event{Kind: protocol.EvCallFailed, From: msg.To, Msg: msg.Kind, Err: "not configured"})
 		return
 	}
-	timeout := c.cfg.CallTimeout
-	if msg.Kind == protocol.MsgPrepare {
-		timeout = c.cfg.PrepareTimeout
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.callTimeout(msg.Kind))
 	defer cancel()
 	m.inflight.Add(1)
 	defer m.inflight.Add(-1)
-	ev := protocol.Event{From: msg.To, Msg: msg.Kind}
-	var err error
+	var r protocol.CallResult
+	held := false
 	switch msg.Kind {
 	case protocol.MsgPrepare:
-		ev.Vote, err = m.Prepare(ctx, t.id, t.txn)
-		ev.Kind = protocol.EvVote
+		r.Vote, r.Err = m.Prepare(ctx, t.id, t.txn)
 	case protocol.MsgCommit:
-		err = m.Commit(ctx, t.id)
-		ev.Kind = protocol.EvAcked
+		r.Err = m.Commit(ctx, t.id)
 	case protocol.MsgAbort:
-		err = m.Abort(ctx, t.id)
-		ev.Kind = protocol.EvAcked
+		r.Err = m.Abort(ctx, t.id)
 	case protocol.MsgAskHeld:
 		var pts []protocol.PreparedTx
-		pts, err = m.PreparedTxs(ctx)
-		ev.Kind = protocol.EvHeld
+		pts, r.Err = m.PreparedTxs(ctx)
 		for _, p := range pts {
-			ev.Held = ev.Held || p.TxID == t.id
+			held = held || p.TxID == t.id
 		}
 	}
+	c.answered(t, m, msg, r, held)
+}
+
+// answered steps t with the answer r to msg, a call to m (held: the
+// answer to an ask-held call).
+func (c *Coordinator) answered(t *tx, m *member, msg protocol.Message, r protocol.CallResult, held bool) {
 	if c.ctx.Err() != nil {
 		return // stopping: a restart resumes from the log
 	}
-	m.heard(err)
-	if err != nil {
-		ev = protocol.Event{Kind: protocol.EvCallFailed, From: msg.To, Msg: msg.Kind, Err: err.Error()}
+	m.heard(r.Err)
+	if r.Err != nil {
+		t.step(protocol.Event{Kind: protocol.EvCallFailed, From: msg.To, Msg: msg.Kind, Err: r.Err.Error()})
+		return
+	}
+	ev := protocol.Event{From: msg.To, Msg: msg.Kind}
+	switch msg.Kind {
+	case protocol.MsgPrepare:
+		ev.Kind, ev.Vote = protocol.EvVote, r.Vote
+	case protocol.MsgCommit, protocol.MsgAbort:
+		ev.Kind = protocol.EvAcked
+	case protocol.MsgAskHeld:
+		ev.Kind, ev.Held = protocol.EvHeld, held
 	}
 	t.step(ev)
 }
