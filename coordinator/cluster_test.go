@@ -394,6 +394,12 @@ func (e *env) Queue(rec protocol.Record) func() error {
 	return func() error { return e.durable(seq) }
 }
 
+// QueueThen reports durability as txlog.Log does, from a goroutine.
+func (e *env) QueueThen(rec protocol.Record, _ bool, then func(error)) {
+	wait := e.Queue(rec)
+	go func() { then(wait()) }()
+}
+
 func (e *env) Append(rec protocol.Record) error           { return e.Queue(rec)() }
 func (e *env) QueueLazy(rec protocol.Record) func() error { return e.Queue(rec) }
 func (e *env) Flush()                                     {}

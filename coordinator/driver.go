@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twopc/twopc/protocol"
@@ -13,39 +14,91 @@ import (
 // transaction; the protocol's ordering rules are the machine's
 // (protocol.Machine.ready), not the order of statements here.
 
-// queue queues rd's records of t in the log and returns, per record, the
-// wait for its durability (nil for END, which nobody waits for). The
-// caller holds t.mu, or nobody else can step t yet.
-func (c *Coordinator) queue(t *tx, rd protocol.Ready) []func() error {
-	var waits []func() error
+// thenLog is a DecisionLog that can report a record's durability
+// through a function rather than a wait (txlog.Log): then is called once,
+// from another goroutine, after QueueThen has returned.
+type thenLog interface {
+	QueueThen(rec protocol.Record, lazy bool, then func(error))
+}
+
+// durability is how the driver learns that one of a Ready's records is
+// durable: by calling wait, or through a note a thenLog fills in (a
+// Ready that does not make the driver wait); neither for END, which
+// nobody waits for.
+type durability struct {
+	wait func() error
+	note *note
+}
+
+// note is one record's durability as a thenLog reports it. The report
+// can come before carryOut has done what must precede the step it
+// causes (replied puts committed values in the cache while the keys are
+// still held): whichever of the report (tell) and carryOut's go-ahead
+// (arm) comes second steps the machine.
+type note struct {
+	mu          sync.Mutex
+	told, armed bool
+	err         error
+}
+
+// tell records the log's report and says whether to step now.
+func (n *note) tell(err error) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.told, n.err = true, err
+	return n.armed
+}
+
+// arm gives carryOut's go-ahead and says whether to step now.
+func (n *note) arm() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.armed = true
+	return n.told
+}
+
+// queue queues rd's records of t in the log and returns, per record, how
+// carryOut learns of its durability. The caller holds t.mu, or nobody
+// else can step t yet.
+func (c *Coordinator) queue(t *tx, rd protocol.Ready) []durability {
+	var waits []durability
 	t.logged = append(t.logged, rd.Records...)
+	tl, _ := c.cfg.Log.(thenLog)
 	for _, r := range rd.Records {
 		switch {
 		case r.Kind == protocol.KindEnd:
 			if err := c.cfg.Log.AppendAsync(r); err != nil {
 				failed := err
-				waits = append(waits, func() error { return failed })
+				waits = append(waits, durability{wait: func() error { return failed }})
 				continue
 			}
-			waits = append(waits, nil)
+			waits = append(waits, durability{})
+		case tl != nil && !rd.Wait:
+			n, kind := &note{}, r.Kind
+			tl.QueueThen(r, rd.Lazy, func(err error) {
+				if n.tell(err) {
+					c.inBackground(func() { c.durable(t, kind, err) })
+				}
+			})
+			waits = append(waits, durability{note: n})
 		case rd.Lazy:
-			waits = append(waits, c.cfg.Log.QueueLazy(r))
+			waits = append(waits, durability{wait: c.cfg.Log.QueueLazy(r)})
 		default:
-			waits = append(waits, c.cfg.Log.Queue(r))
+			waits = append(waits, durability{wait: c.cfg.Log.Queue(r)})
 		}
 	}
 	return waits
 }
 
 // carryOut does what a Ready asks, in the order protocol.Ready gives.
-func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []func() error) {
+func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []durability) {
 	c.count(t, rd.From, rd.To)
 	if rd.Wait {
-		for i, wait := range waits {
-			if wait == nil {
+		for i, w := range waits {
+			if w.wait == nil {
 				continue
 			}
-			if err := wait(); err != nil {
+			if err := w.wait(); err != nil {
 				c.logFailed(t, err)
 				return
 			}
@@ -62,16 +115,15 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []func() error) {
 		c.send(t, msg)
 	}
 	if !rd.Wait {
-		for i, wait := range waits {
-			if wait != nil {
-				kind := rd.Records[i].Kind
-				c.goBackground(func() {
-					if err := wait(); err != nil {
-						c.logFailed(t, err)
-						return
-					}
-					t.step(protocol.Event{Kind: protocol.EvDurable, Record: kind})
-				})
+		for i, w := range waits {
+			kind := rd.Records[i].Kind
+			switch {
+			case w.note != nil:
+				if w.note.arm() { // the log was quicker
+					c.goBackground(func() { c.durable(t, kind, w.note.err) })
+				}
+			case w.wait != nil:
+				c.goBackground(func() { c.durable(t, kind, w.wait()) })
 			}
 		}
 	}
@@ -107,6 +159,16 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []func() error) {
 			c.txs.Delete(t.id)
 		}
 	}
+}
+
+// durable steps t with the durability of its record of kind, or fails
+// the log with err.
+func (c *Coordinator) durable(t *tx, kind protocol.Kind, err error) {
+	if err != nil {
+		c.logFailed(t, err)
+		return
+	}
+	t.step(protocol.Event{Kind: protocol.EvDurable, Record: kind})
 }
 
 // replied hands the client its answer. A committed transaction's writes
