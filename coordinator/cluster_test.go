@@ -464,19 +464,6 @@ func (p goParticipant) Go(call protocol.Call, deadline time.Time, done func(prot
 	go func() {
 		ctx, cancel := context.WithDeadline(bg, deadline)
 		defer cancel()
-		var r protocol.CallResult
-		switch call.Kind {
-		case protocol.MsgPrepare:
-			r.Vote, r.Err = p.Prepare(ctx, call.TxID, call.Txn)
-		case protocol.MsgCommit:
-			r.Err = p.Commit(ctx, call.TxID)
-		case protocol.MsgAbort:
-			r.Err = p.Abort(ctx, call.TxID)
-		case protocol.MsgRead:
-			r.Keys, r.Err = p.Read(ctx, call.Keys...)
-		default:
-			r.Err = fmt.Errorf("no asynchronous call of kind %d", call.Kind)
-		}
-		done(r)
+		done(callWaiting(ctx, p.Participant, call))
 	}()
 }

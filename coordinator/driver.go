@@ -220,10 +220,7 @@ func (c *Coordinator) send(t *tx, msg protocol.Message) {
 		c.goBackground(func() { c.call(t, msg) })
 		return
 	}
-	call := protocol.Call{Kind: msg.Kind, TxID: t.id}
-	if msg.Kind == protocol.MsgPrepare {
-		call.Txn = t.txn
-	}
+	call := callOf(t, msg)
 	c.stopMu.RLock() // nothing is sent once Close has returned
 	defer c.stopMu.RUnlock()
 	if c.stopped {
@@ -274,23 +271,43 @@ func (c *Coordinator) call(t *tx, msg protocol.Message) {
 	defer cancel()
 	m.inflight.Add(1)
 	defer m.inflight.Add(-1)
-	var r protocol.CallResult
-	held := false
-	switch msg.Kind {
-	case protocol.MsgPrepare:
-		r.Vote, r.Err = m.Prepare(ctx, t.id, t.txn)
-	case protocol.MsgCommit:
-		r.Err = m.Commit(ctx, t.id)
-	case protocol.MsgAbort:
-		r.Err = m.Abort(ctx, t.id)
-	case protocol.MsgAskHeld:
-		var pts []protocol.PreparedTx
-		pts, r.Err = m.PreparedTxs(ctx)
-		for _, p := range pts {
-			held = held || p.TxID == t.id
-		}
+	if msg.Kind != protocol.MsgAskHeld {
+		c.answered(t, m, msg, callWaiting(ctx, m.Participant, callOf(t, msg)), false)
+		return
 	}
-	c.answered(t, m, msg, r, held)
+	pts, err := m.PreparedTxs(ctx)
+	held := false
+	for _, p := range pts {
+		held = held || p.TxID == t.id
+	}
+	c.answered(t, m, msg, protocol.CallResult{Err: err}, held)
+}
+
+// callOf is the call that carries msg, one of t's messages.
+func callOf(t *tx, msg protocol.Message) protocol.Call {
+	call := protocol.Call{Kind: msg.Kind, TxID: t.id}
+	if msg.Kind == protocol.MsgPrepare {
+		call.Txn = t.txn
+	}
+	return call
+}
+
+// callWaiting makes call to p and waits for its result.
+func callWaiting(ctx context.Context, p Participant, call protocol.Call) protocol.CallResult {
+	var r protocol.CallResult
+	switch call.Kind {
+	case protocol.MsgPrepare:
+		r.Vote, r.Err = p.Prepare(ctx, call.TxID, call.Txn)
+	case protocol.MsgCommit:
+		r.Err = p.Commit(ctx, call.TxID)
+	case protocol.MsgAbort:
+		r.Err = p.Abort(ctx, call.TxID)
+	case protocol.MsgRead:
+		r.Keys, r.Err = p.Read(ctx, call.Keys...)
+	default:
+		r.Err = fmt.Errorf("coordinator: no call of kind %d", call.Kind)
+	}
+	return r
 }
 
 // answered steps t with the answer r to msg, a call to m (held: the
