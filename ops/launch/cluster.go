@@ -96,8 +96,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	var members []string
 	for i := 1; i <= cfg.Participants; i++ {
 		name := "p" + strconv.Itoa(i)
+		// One P each: the processes share this machine's cores, and a
+		// participant's writes run on one goroutine (see --max-procs).
 		c.add(name, scheme+"://"+addrs[i]+"/RPC2", join(
-			[]string{"participant", "--listen", addrs[i], "--db", filepath.Join(cfg.Dir, name+".db"), "--coordinator", coordURL},
+			[]string{"participant", "--listen", addrs[i], "--db", filepath.Join(cfg.Dir, name+".db"), "--coordinator", coordURL, "--max-procs", "1"},
 			durationFlag("--resolve-after", cfg.ResolveAfter), durationFlag("--resolve-interval", cfg.ResolveInterval),
 			common, cfg.ParticipantArgs))
 		members = append(members, name+"="+c.urls[name])
