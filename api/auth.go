@@ -9,10 +9,10 @@ import "github.com/twopc/twopc/internal/rpc"
 // other method needs the client token, if one is set.
 func Authorizer(peer, client rpc.Secret) rpc.Authorizer {
 	forPeers, forClients := rpc.RequireToken(peer), rpc.RequireToken(client)
-	return func(method, token string) error {
+	return func(method string, p rpc.Presented) error {
 		if method == "tx.outcome" || method == "members.add" || method == "members.remove" {
-			return forPeers(method, token)
+			return forPeers(method, p)
 		}
-		return forClients(method, token)
+		return forClients(method, p)
 	}
 }

@@ -190,8 +190,12 @@ func (cl *cluster) start(crashAfter int) {
 	}
 	cl.env = &env{log: log, crashAfter: int64(crashAfter), crashed: make(chan struct{})}
 	var members []Member
-	for _, p := range cl.parts[:3] { // as configured; others are added (addPart)
-		members = append(members, Member{Name: p.name, URL: p.path, Participant: &envParticipant{cl.env, p}})
+	for i, p := range cl.parts[:3] { // as configured; others are added (addPart)
+		var part Participant = &envParticipant{cl.env, p}
+		if i%2 == 0 { // p1 and p3 take calls as peer.Client does, p2 the plain way
+			part = goParticipant{part}
+		}
+		members = append(members, Member{Name: p.name, URL: p.path, Participant: part})
 	}
 	var joined []Joined
 	for _, j := range state.Joined {
@@ -440,6 +444,12 @@ func (e *env) Queue(rec protocol.Record) func() error {
 	return func() error { return e.durable(seq) }
 }
 
+// QueueThen reports durability as txlog.Log does, from a goroutine.
+func (e *env) QueueThen(rec protocol.Record, _ bool, then func(error)) {
+	wait := e.Queue(rec)
+	go func() { then(wait()) }()
+}
+
 func (e *env) Append(rec protocol.Record) error           { return e.Queue(rec)() }
 func (e *env) QueueLazy(rec protocol.Record) func() error { return e.Queue(rec) }
 func (e *env) Flush()                                     {}
@@ -508,4 +518,19 @@ func (p *envParticipant) Scan(ctx context.Context, after string, limit int) ([]p
 func (p *envParticipant) Install(ctx context.Context, in *protocol.Install) error {
 	_, err := call(p.e, func() (struct{}, error) { return struct{}{}, p.swappable.Install(ctx, in) })
 	return err
+}
+
+// goParticipant makes a Participant asynchronous (asyncParticipant), a
+// goroutine per call, so that the cluster's coordinator drives some of
+// its participants as it drives peer.Client.
+type goParticipant struct{ Participant }
+
+var _ asyncParticipant = goParticipant{}
+
+func (p goParticipant) Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult)) {
+	go func() {
+		ctx, cancel := context.WithDeadline(bg, deadline)
+		defer cancel()
+		done(callWaiting(ctx, p.Participant, call))
+	}()
 }

@@ -28,6 +28,12 @@ import (
 // to do for the last transaction, which a slow or busy disk stretches
 // past a fixed millisecond; then every commit went alone, with an fsync
 // of its own at every participant.
+//
+// A call waits for its answer in one of two ways: do blocks its caller
+// (with ctx), goAsync hands the answer to a function, with no goroutine
+// waiting on it. Async calls run out at their deadline on one timer per
+// batcher (watch), armed for the earliest deadline outstanding: a call
+// is answered once, by its reply or by its deadline, whichever is first.
 type batcher struct {
 	rpc       *rpc.Client
 	depth     int
@@ -43,14 +49,19 @@ type batcher struct {
 	timer    *time.Timer   // armed while lazy calls wait
 	freeAt   time.Time     // when the last request in flight returned
 	idle     time.Duration // moving average of freeAt to the next eager call
+	flying   [][]*pending  // the batches of the requests in flight
+	watch    *time.Timer   // fires at watchAt: async calls may have run out
+	watchAt  time.Time     // zero: watch not armed
 }
 
 type pending struct {
 	call     protocol.Call
 	lazy     bool
-	deadline time.Time
+	deadline time.Time // zero: none
 	reply    protocol.CallResult
-	done     chan struct{}
+	done     chan struct{}             // closed once answered (do's)
+	then     func(protocol.CallResult) // called once answered (goAsync's)
+	answered bool                      // under mu, for async calls
 }
 
 // do queues c and waits for its reply or for ctx to end. If ctx ends
@@ -59,8 +70,33 @@ func (b *batcher) do(ctx context.Context, c protocol.Call, lazy bool) protocol.C
 	p := &pending{call: c, lazy: lazy, done: make(chan struct{})}
 	p.deadline, _ = ctx.Deadline()
 	b.mu.Lock()
+	b.enqueueLocked(p)
+	b.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.reply
+	case <-ctx.Done():
+		return protocol.CallResult{Err: ctx.Err()}
+	}
+}
+
+// goAsync queues c and returns; then gets its result once, from another
+// goroutine: the reply, or context.DeadlineExceeded at deadline (zero:
+// none) if no reply came by then. As with do, a call that ran out may
+// still take effect.
+func (b *batcher) goAsync(c protocol.Call, lazy bool, deadline time.Time, then func(protocol.CallResult)) {
+	p := &pending{call: c, lazy: lazy, deadline: deadline, then: then}
+	b.mu.Lock()
+	b.enqueueLocked(p)
+	if !deadline.IsZero() && (b.watchAt.IsZero() || deadline.Before(b.watchAt)) {
+		b.watchLocked(deadline)
+	}
+	b.mu.Unlock()
+}
+
+func (b *batcher) enqueueLocked(p *pending) {
 	b.queue = append(b.queue, p)
-	if !lazy {
+	if !p.lazy {
 		if b.inflight == 0 && !b.freeAt.IsZero() {
 			b.sawIdleLocked(time.Since(b.freeAt))
 		}
@@ -69,12 +105,63 @@ func (b *batcher) do(ctx context.Context, c protocol.Call, lazy bool) protocol.C
 	} else if b.inflight == 0 && b.timer == nil {
 		b.timer = time.AfterFunc(b.lingerLocked(), b.flush)
 	}
+}
+
+// watchLocked arms the watch for at.
+func (b *batcher) watchLocked(at time.Time) {
+	b.watchAt = at
+	if b.watch == nil {
+		b.watch = time.AfterFunc(time.Until(at), b.expire)
+		return
+	}
+	b.watch.Reset(time.Until(at))
+}
+
+// expire answers the async calls whose deadline has passed, queued or in
+// flight, and arms the watch for the next deadline. A call in flight
+// stays in its request, whose reply will find it answered.
+func (b *batcher) expire() {
+	var out []*pending
+	b.mu.Lock()
+	now := time.Now()
+	var next time.Time
+	check := func(p *pending) (expired bool) {
+		if p.then == nil || p.answered || p.deadline.IsZero() {
+			return false
+		}
+		if !p.deadline.After(now) {
+			p.answered = true
+			out = append(out, p)
+			return true
+		}
+		if next.IsZero() || p.deadline.Before(next) {
+			next = p.deadline
+		}
+		return false
+	}
+	kept := b.queue[:0]
+	for _, p := range b.queue {
+		switch {
+		case !check(p):
+			kept = append(kept, p)
+		case !p.lazy:
+			b.eager--
+		}
+	}
+	clear(b.queue[len(kept):])
+	b.queue = kept
+	for _, batch := range b.flying {
+		for _, p := range batch {
+			check(p)
+		}
+	}
+	b.watchAt = time.Time{}
+	if !next.IsZero() {
+		b.watchLocked(next)
+	}
 	b.mu.Unlock()
-	select {
-	case <-p.done:
-		return p.reply
-	case <-ctx.Done():
-		return protocol.CallResult{Err: ctx.Err()}
+	for _, p := range out {
+		p.then(protocol.CallResult{Err: context.DeadlineExceeded})
 	}
 }
 
@@ -136,6 +223,7 @@ func (b *batcher) run() {
 			b.mu.Unlock()
 			return
 		}
+		b.flying = append(b.flying, batch)
 		b.mu.Unlock()
 		b.send(batch)
 	}
@@ -198,12 +286,36 @@ func (b *batcher) send(batch []*pending) {
 	if err == nil && (!ok || len(replies) != len(batch)) {
 		err = fmt.Errorf("peer: batch of %d calls got a reply of %d", len(batch), len(replies))
 	}
+	var async []*pending
+	b.mu.Lock()
+	b.flying = slices.DeleteFunc(b.flying, func(f []*pending) bool { return &f[0] == &batch[0] })
 	for i, p := range batch {
+		if p.answered {
+			continue
+		}
+		p.answered = true
 		if err != nil {
 			p.reply = protocol.CallResult{Err: err}
 		} else {
 			p.reply = decodeResult(p.call, replies[i])
 		}
-		close(p.done)
+		if p.then != nil {
+			async = append(async, p)
+		}
+	}
+	b.mu.Unlock()
+	for _, p := range batch {
+		if p.done != nil {
+			close(p.done)
+		}
+	}
+	if len(async) > 0 {
+		// Off the sender's goroutine, which goes on with the next request;
+		// one goroutine for the batch, not one per call.
+		go func() {
+			for _, p := range async {
+				p.then(p.reply)
+			}
+		}()
 	}
 }

@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -166,5 +168,75 @@ func TestLingerFollowsTheLoad(t *testing.T) {
 	b.sawIdleLocked(time.Minute) // a pause counts as 20 ms
 	if b.idle != 20*ms/8 {
 		t.Errorf("after a pause: average %v, want %v", b.idle, 20*ms/8)
+	}
+}
+
+// Asynchronous calls get their answer once: the reply, or, if the
+// participant has not answered by the call's deadline, DeadlineExceeded;
+// whether the call was in flight or still queued behind one that was.
+// A reply that comes after the deadline is dropped.
+func TestAsyncCallsRunOutAtTheirDeadline(t *testing.T) {
+	s := newStore(t)
+	srv := rpc.NewServer(rpc.DefaultLimits(), nil)
+	Register(srv, s)
+	var requests atomic.Int64
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 2 { // hold the second request until told
+			<-release
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	c := NewClient(hs.URL+"/RPC2", nil)
+
+	type answer struct {
+		r protocol.CallResult
+		n int
+	}
+	answers := make(chan answer, 8)
+	var calls [4]atomic.Int64
+	goCall := func(i int, call protocol.Call, deadline time.Time) {
+		c.Go(call, deadline, func(r protocol.CallResult) { answers <- answer{r, int(calls[i].Add(1))} })
+	}
+	far := time.Now().Add(time.Hour)
+	goCall(0, protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.1", Txn: put("a", "1")}, far)
+	if a := <-answers; a.r.Err != nil || a.r.Vote.Kind != protocol.VoteYes {
+		t.Fatalf("first prepare: %+v", a.r)
+	}
+	soon := time.Now().Add(50 * time.Millisecond)
+	goCall(1, protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.2", Txn: put("b", "2")}, soon) // held in flight
+	for requests.Load() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	goCall(2, protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.3", Txn: put("c", "3")}, soon) // queued behind it
+	goCall(3, protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.4", Txn: put("d", "4")}, far)  // queued, in time
+	for range 2 {
+		a := <-answers
+		if !errors.Is(a.r.Err, context.DeadlineExceeded) {
+			t.Fatalf("a call past its deadline got %+v", a.r)
+		}
+	}
+	if time.Now().Before(soon) {
+		t.Fatal("answered before the deadline")
+	}
+	close(release)
+	if a := <-answers; a.r.Err != nil || a.r.Vote.Kind != protocol.VoteYes {
+		t.Fatalf("prepare in time: %+v", a.r)
+	}
+	if n := calls[3].Load(); n != 1 {
+		t.Fatalf("the call in time was answered %d times", n)
+	}
+	// The held request's reply (1.2) came after its deadline: dropped.
+	time.Sleep(20 * time.Millisecond)
+	for i := range calls {
+		if n := calls[i].Load(); n != 1 {
+			t.Fatalf("call %d answered %d times, want once", i, n)
+		}
+	}
+	c.writes.mu.Lock()
+	defer c.writes.mu.Unlock()
+	if len(c.writes.queue) != 0 || len(c.writes.flying) != 0 || c.writes.eager != 0 {
+		t.Fatalf("left behind: %d queued, %d in flight, %d eager", len(c.writes.queue), len(c.writes.flying), c.writes.eager)
 	}
 }

@@ -68,6 +68,24 @@ func (c *Client) Abort(ctx context.Context, txid string) error {
 	return c.writes.do(ctx, protocol.Call{Kind: protocol.MsgAbort, TxID: txid}, true).Err
 }
 
+// Go sends call (a prepare, commit, abort or read) as the methods above
+// do, without a goroutine waiting on it: done gets the result once, from
+// another goroutine, after Go has returned: the reply, or
+// context.DeadlineExceeded at deadline (zero: none) if none came by then.
+// It implements the coordinator's asynchronous transport.
+func (c *Client) Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult)) {
+	switch call.Kind {
+	case protocol.MsgPrepare:
+		c.writes.goAsync(call, false, deadline, done)
+	case protocol.MsgCommit, protocol.MsgAbort:
+		c.writes.goAsync(call, true, deadline, done)
+	case protocol.MsgRead:
+		c.reads.goAsync(call, false, deadline, done)
+	default:
+		go done(protocol.CallResult{Err: fmt.Errorf("peer: no asynchronous call of kind %d", call.Kind)})
+	}
+}
+
 // Read returns the state of keys at the participant, from one snapshot.
 func (c *Client) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error) {
 	r := c.reads.do(ctx, protocol.Call{Kind: protocol.MsgRead, Keys: keys}, false)

@@ -83,6 +83,8 @@ type batch struct {
 	lazy bool          // some QueueLazy waits for durability, not in a hurry
 	done chan struct{} // closed when written (and synced, if sync) or failed
 	err  error         // valid once done is closed
+	// thens are QueueThen's callers, told once done is closed.
+	thens []func(error)
 }
 
 type queued struct {
@@ -111,14 +113,41 @@ func (l *Log) Append(rec protocol.Record) error {
 // returned wait returns once rec is durable (or why it is not). Records
 // reach the file in the order they were queued.
 func (l *Log) Queue(rec protocol.Record) (wait func() error) {
-	return waiter(l.enqueue(rec, eagerSync))
+	return waiter(l.enqueue(rec, eagerSync, nil))
 }
 
 // QueueLazy is Queue for a record that is in no hurry: its fsync may wait
 // up to Options.Linger for another record's, so that the two share it
 // (Flush ends the wait).
 func (l *Log) QueueLazy(rec protocol.Record) (wait func() error) {
-	return waiter(l.enqueue(rec, lazySync))
+	return waiter(l.enqueue(rec, lazySync, nil))
+}
+
+// QueueThen is Queue (with lazy, QueueLazy) that, instead of returning
+// a wait, calls then once rec is durable (nil) or cannot be (why): from
+// another goroutine, after QueueThen has returned. The calls for the
+// records of one fsync are made one after another from one goroutine,
+// so that many waiting records cost no goroutine each.
+func (l *Log) QueueThen(rec protocol.Record, lazy bool, then func(error)) {
+	mode := eagerSync
+	if lazy {
+		mode = lazySync
+	}
+	if _, err := l.enqueue(rec, mode, then); err != nil {
+		go then(err)
+	}
+}
+
+// tell calls b's thens with err, in a goroutine of their own.
+func (b *batch) tell(err error) {
+	if thens := b.thens; len(thens) > 0 {
+		b.thens = nil
+		go func() {
+			for _, then := range thens {
+				then(err)
+			}
+		}()
+	}
 }
 
 // waiter waits for b to be durable, or reports why it was not queued.
@@ -147,7 +176,7 @@ func (l *Log) Flush() {
 // durable with the next fsync: that of a later Append, Compact or Close.
 // The error reports an invalid record or a closed or failed log only.
 func (l *Log) AppendAsync(rec protocol.Record) error {
-	_, err := l.enqueue(rec, noSync)
+	_, err := l.enqueue(rec, noSync, nil)
 	return err
 }
 
@@ -160,7 +189,9 @@ const (
 	eagerSync                 // Append, Queue
 )
 
-func (l *Log) enqueue(rec protocol.Record, mode syncMode) (*batch, error) {
+// enqueue queues rec; then, if not nil, is told when its batch is
+// durable (QueueThen).
+func (l *Log) enqueue(rec protocol.Record, mode syncMode, then func(error)) (*batch, error) {
 	if err := check(rec); err != nil {
 		return nil, invalid(err)
 	}
@@ -172,7 +203,11 @@ func (l *Log) enqueue(rec protocol.Record, mode syncMode) (*batch, error) {
 	if err := l.usable(); err != nil {
 		return nil, err
 	}
-	return l.enqueueLocked(rec, mode)
+	b, err := l.enqueueLocked(rec, mode)
+	if err == nil && then != nil {
+		b.thens = append(b.thens, then)
+	}
+	return b, err
 }
 
 // enqueueLocked queues a valid rec; l.mu is held (or l not yet shared).

@@ -459,3 +459,52 @@ func TestQueueLazy(t *testing.T) {
 		mustClose(t, l)
 	})
 }
+
+// QueueThen tells its caller once the record is durable (after the fsync
+// that made it so: it is in the file on reopen), or why it cannot be;
+// never from inside the call; and lazily when asked.
+func TestQueueThen(t *testing.T) {
+	then := func() (func(error), <-chan error) {
+		c := make(chan error, 1)
+		return func(err error) { c <- err }, c
+	}
+	told := func(t *testing.T, c <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-c:
+			return err
+		case <-time.After(10 * time.Second): // a bound on a hang, not a timing assertion
+			t.Fatal("never told")
+			return nil
+		}
+	}
+	path := tempLog(t)
+	l, _ := openLog(t, path, Options{Linger: time.Hour})
+	mustAppend(t, l, epochRec(1))
+	f1, c1 := then()
+	l.QueueThen(commitRec("1.1", "k", "p1"), false, f1)
+	f2, c2 := then()
+	l.QueueThen(commitRec("1.2", "k", "p1"), true, f2) // lazy: waits for 1.3's fsync
+	if err := told(t, c1); err != nil {
+		t.Fatal(err)
+	}
+	f3, c3 := then()
+	l.QueueThen(commitRec("1.3", "k", "p1"), false, f3)
+	for _, c := range []<-chan error{c2, c3} {
+		if err := told(t, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := l.Stats(); s.Fsyncs != 3 { // the epoch's, 1.1's, and 1.2's with 1.3's
+		t.Errorf("stats = %+v, want 3 fsyncs", s)
+	}
+	mustClose(t, l)
+	if st := reopenState(t, path); len(st.Pending) != 3 {
+		t.Errorf("after reopen %s, want 3 pending", describe(st))
+	}
+	f4, c4 := then()
+	l.QueueThen(commitRec("1.4", "k", "p1"), false, f4) // closed: told why, from elsewhere
+	if err := told(t, c4); !errors.Is(err, ErrClosed) {
+		t.Fatalf("queued on a closed log: told %v, want ErrClosed", err)
+	}
+}

@@ -24,6 +24,7 @@ func (l *Log) run() {
 		err := l.flush(b, closing)
 		b.err = err
 		close(b.done)
+		b.tell(err)
 		l.spare = b
 
 		if err == nil && (len(calls) > 0 || (!closing && l.dueForCompaction())) {
@@ -111,6 +112,7 @@ func (l *Log) fail(err error) {
 
 	b.err = err
 	close(b.done)
+	b.tell(err)
 	for _, c := range calls {
 		c <- err
 	}

@@ -29,16 +29,16 @@ type Credential struct {
 // server's limit. Call it before serving.
 func (s *Server) SetCredentials(creds ...Credential) { s.creds = creds }
 
-// admit returns the body limit of the caller that presented token, or a
+// admit returns the body limit of the caller that presented p, or a
 // fault if it may not send one.
-func (s *Server) admit(token string) (int64, *Fault) {
+func (s *Server) admit(p Presented) (int64, *Fault) {
 	if len(s.creds) == 0 {
 		return s.lim.MaxBodyBytes, nil
 	}
 	var limit int64
 	admitted := false
 	for _, c := range s.creds {
-		if c.Secret.IsSet() && !c.Secret.Check(token) {
+		if c.Secret.IsSet() && !c.Secret.Matches(p) {
 			continue
 		}
 		admitted = true
@@ -54,10 +54,10 @@ func (s *Server) admit(token string) (int64, *Fault) {
 	return limit, nil
 }
 
-// admitRequest checks r's token and declared length. On a fault, the
-// caller answers it and must not read the body.
-func (s *Server) admitRequest(r *http.Request) (maxBody int64, f *Fault) {
-	maxBody, f = s.admit(PresentedToken(r))
+// admitRequest checks r's token (p) and declared length. On a fault,
+// the caller answers it and must not read the body.
+func (s *Server) admitRequest(r *http.Request, p Presented) (maxBody int64, f *Fault) {
+	maxBody, f = s.admit(p)
 	if f != nil {
 		return 0, f
 	}

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
@@ -33,15 +32,34 @@ func (s Secret) IsSet() bool { return s.set }
 
 // Check reports whether presented is the token. It compares hashes in
 // constant time, so neither the token nor its length leaks through timing.
-func (s Secret) Check(presented string) bool {
-	sum := sha256.Sum256([]byte(presented))
-	return s.set && subtle.ConstantTimeCompare(sum[:], s.sum[:]) == 1
+func (s Secret) Check(presented string) bool { return s.Matches(Present(presented)) }
+
+// Presented is the token a caller presented, hashed once however many
+// secrets it is checked against (admission, then the authorizer, check
+// it against up to two each). It keeps only the hash.
+type Presented struct {
+	sum [sha256.Size]byte
+	set bool // a token was presented
 }
 
-// Authorizer decides whether a caller that presented token may call
-// method. A refusal should be a NotAuthorised fault that does not repeat
-// the token.
-type Authorizer func(method, token string) error
+// Present hashes token. No token is not hashed: an unset Presented
+// matches no secret, and that an empty token is wrong is no secret.
+func Present(token string) Presented {
+	if token == "" {
+		return Presented{}
+	}
+	return Presented{sum: sha256.Sum256([]byte(token)), set: true}
+}
+
+// Matches reports whether p is s's token, in constant time (see Check).
+func (s Secret) Matches(p Presented) bool {
+	return s.set && p.set && subtle.ConstantTimeCompare(p.sum[:], s.sum[:]) == 1
+}
+
+// Authorizer decides whether a caller that presented p may call method.
+// A refusal should be a NotAuthorised fault that does not repeat the
+// token.
+type Authorizer func(method string, p Presented) error
 
 // SetAuthorizer installs a; call it before serving.
 func (s *Server) SetAuthorizer(a Authorizer) { s.authorize = a }
@@ -49,21 +67,22 @@ func (s *Server) SetAuthorizer(a Authorizer) { s.authorize = a }
 // RequireToken is an Authorizer that admits callers presenting secret to
 // every method (any caller when secret is unset).
 func RequireToken(secret Secret) Authorizer {
-	return func(method, token string) error {
-		if !secret.IsSet() || secret.Check(token) {
+	return func(method string, p Presented) error {
+		if !secret.IsSet() || secret.Matches(p) {
 			return nil
 		}
 		return Faultf(NotAuthorised, "not authorised to call %s: missing or wrong token", clip(method, maxQuoted))
 	}
 }
 
-type tokenKey struct{}
-
 // PresentedToken is the token a request presents in its Authorization
 // header: "Bearer <token>", or the password of Basic auth (what a browser
 // or Python sends for http://user:token@host/).
 func PresentedToken(r *http.Request) string {
 	h := r.Header.Get("Authorization")
+	if h == "" {
+		return ""
+	}
 	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
 		return tok
 	}
@@ -71,15 +90,6 @@ func PresentedToken(r *http.Request) string {
 		return pass
 	}
 	return ""
-}
-
-func withToken(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, tokenKey{}, token)
-}
-
-func tokenFrom(ctx context.Context) string {
-	t, _ := ctx.Value(tokenKey{}).(string)
-	return t
 }
 
 // NewHTTPClient returns the HTTP client a nil one stands for in NewClient.

@@ -14,6 +14,9 @@ func TestSecret(t *testing.T) {
 	if !s.IsSet() || !s.Check("s3cret") || s.Check("s3cre") || s.Check("") || s.Check("s3cret ") {
 		t.Fatal("Check accepts the wrong tokens or refuses the right one")
 	}
+	if !s.Matches(Present("s3cret")) || s.Matches(Present("")) || s.Matches(Presented{}) || s.Matches(Present("s3cre")) {
+		t.Fatal("Matches accepts the wrong tokens or refuses the right one")
+	}
 	var unset Secret
 	if unset.IsSet() || unset.Check("") || NewSecret("").IsSet() {
 		t.Fatal("an unset secret must match nothing and report unset")

@@ -64,6 +64,9 @@ type budget struct {
 	// one the budget as a whole cannot cover. Waking every waiting big
 	// request at every put's release kept a CPU busy under attack.
 	freed, bigFreed chan struct{}
+	// waiters counts those waiting on freed: with none, a release (every
+	// request's) need not replace it.
+	waiters int
 }
 
 func newBudget(total int64, wait time.Duration) *budget {
@@ -100,8 +103,16 @@ func (a *account) reserve(ctx context.Context, n int64) bool {
 		return true
 	}
 	var timeout <-chan time.Time
+	waiting := false // counted in b.waiters
+	stopWaiting := func() {
+		if waiting {
+			b.waiters--
+			waiting = false
+		}
+	}
 	for {
 		b.mu.Lock()
+		stopWaiting()
 		more, moreBig := n-a.held, bigPart(n)-bigPart(a.held)
 		becomesBig := bigPart(a.held) == 0 && bigPart(n) > 0
 		bigRoom := b.big+moreBig <= b.bigCap && (!becomesBig || b.bigs < b.lanes)
@@ -116,9 +127,11 @@ func (a *account) reserve(ctx context.Context, n int64) bool {
 			b.mu.Unlock()
 			return true
 		}
-		changed := b.freed
-		if !bigRoom { // only a big request's leaving can let this one in
-			changed = b.bigFreed
+		changed := b.bigFreed // only a big request's leaving can let this one in
+		if bigRoom {
+			changed = b.freed
+			b.waiters++
+			waiting = true
 		}
 		b.mu.Unlock()
 		if timeout == nil {
@@ -128,11 +141,14 @@ func (a *account) reserve(ctx context.Context, n int64) bool {
 		}
 		select {
 		case <-changed:
+			continue
 		case <-timeout:
-			return false
 		case <-ctx.Done():
-			return false
 		}
+		b.mu.Lock()
+		stopWaiting()
+		b.mu.Unlock()
+		return false
 	}
 }
 
@@ -147,8 +163,10 @@ func (a *account) release() {
 	b.used -= a.held
 	b.big -= bigPart(a.held)
 	a.held = 0
-	close(b.freed)
-	b.freed = make(chan struct{})
+	if b.waiters > 0 {
+		close(b.freed)
+		b.freed = make(chan struct{})
+	}
 	ordinary := b.used > b.big // small requests are in flight
 	b.mu.Unlock()
 	if !wasBig {
@@ -178,17 +196,32 @@ func (b *budget) busy(what, outcome string) *Fault {
 		what, b.total, b.wait, outcome)}
 }
 
-type accountKey struct{}
+// request is what the server knows of a request besides its params: its
+// account and what its caller presented, in one context value.
+type request struct {
+	acct   account
+	caller Presented
+}
 
-func withAccount(ctx context.Context, a *account) context.Context {
-	return context.WithValue(ctx, accountKey{}, a)
+type requestKey struct{}
+
+func withRequest(ctx context.Context, r *request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
 }
 
 // accountFrom returns the request's account, or one on an unlimited
 // budget for a handler called without a server (tests).
 func accountFrom(ctx context.Context) *account {
-	if a, ok := ctx.Value(accountKey{}).(*account); ok {
-		return a
+	if r, ok := ctx.Value(requestKey{}).(*request); ok {
+		return &r.acct
 	}
 	return &account{b: newBudget(1<<62, 0)}
+}
+
+// callerFrom returns what the request's caller presented.
+func callerFrom(ctx context.Context) Presented {
+	if r, ok := ctx.Value(requestKey{}).(*request); ok {
+		return r.caller
+	}
+	return Presented{}
 }

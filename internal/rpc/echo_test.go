@@ -12,11 +12,11 @@ func TestFaultsQuoteShortExcerpts(t *testing.T) {
 	lim := DefaultLimits()
 	ts, logs := newTestServer(t, lim)
 	long := strings.Repeat("A", 1<<20)
-	ts.Config.Handler.(*Server).SetAuthorizer(func(method, _ string) error {
+	ts.Config.Handler.(*Server).SetAuthorizer(func(method string, _ Presented) error {
 		if method == "secret."+long {
 			return Faultf(NotAuthorised, "not authorised to call %s", method) // unclipped: the server must cut it
 		}
-		return RequireToken(NewSecret("t"))(method, "t")
+		return RequireToken(NewSecret("t"))(method, Present("t"))
 	})
 	for _, tc := range []struct{ name, body string }{
 		{"unknown method", encodeCall(t, long)},

@@ -19,7 +19,7 @@ func TestObserver(t *testing.T) {
 	for _, m := range testMethods() {
 		s.Register(m)
 	}
-	s.SetAuthorizer(func(method, _ string) error {
+	s.SetAuthorizer(func(method string, _ Presented) error {
 		if method == "first" {
 			return Faultf(NotAuthorised, "no")
 		}

@@ -95,13 +95,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	maxBody, f := s.admitRequest(r)
+	req := &request{caller: Present(PresentedToken(r))}
+	maxBody, f := s.admitRequest(r, req.caller)
 	if f != nil {
 		s.observed("", f.Code, start)
 		s.refuse(w, r, f)
 		return
 	}
-	acct := &account{b: s.budget}
+	acct := &req.acct
+	acct.b = s.budget
 	defer acct.release()
 	declared := r.ContentLength
 	if declared < 0 { // not declared: it may be as long as allowed
@@ -130,7 +132,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeFault(w, f)
 		return
 	}
-	ctx := withAccount(withToken(r.Context(), PresentedToken(r)), acct)
+	ctx := withRequest(r.Context(), req)
 	result, err := s.call(ctx, method, params)
 	if err != nil {
 		f := s.faultOf(method, err)
@@ -166,7 +168,7 @@ const maxDrain = 8 << 20
 // must not take the server down.
 func (s *Server) call(ctx context.Context, name string, params []any) (result any, err error) {
 	if s.authorize != nil {
-		if err := s.authorize(name, tokenFrom(ctx)); err != nil {
+		if err := s.authorize(name, callerFrom(ctx)); err != nil {
 			return nil, err
 		}
 	}

@@ -23,7 +23,7 @@ func (c *Cluster) AddParticipant(ctx context.Context, name string) (string, erro
 	scheme, _, _ := strings.Cut(coordURL, "://")
 	url := scheme + "://" + addrs[0] + "/RPC2"
 	args := []string{"participant", "--listen", addrs[0], "--db", filepath.Join(c.cfg.Dir, name+".db"), "--coordinator", coordURL,
-		"--peer-token-file", filepath.Join(c.cfg.Dir, "peer.token")}
+		"--peer-token-file", filepath.Join(c.cfg.Dir, "peer.token"), "--max-procs", "1"}
 	if t := c.cfg.TLS; t != nil {
 		args = append(args, "--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA)
 	}

@@ -118,8 +118,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if l := c.links[name]; l != nil {
 			toCoord, toPart = url(l.Backward.Addr()), url(l.Forward.Addr())
 		}
+		// One P each: the processes share this machine's cores, and a
+		// participant's writes run on one goroutine (see --max-procs).
 		c.add(name, url(addrs[i]), join(
-			[]string{"participant", "--listen", addrs[i], "--db", c.dbPath(name), "--coordinator", toCoord},
+			[]string{"participant", "--listen", addrs[i], "--db", c.dbPath(name), "--coordinator", toCoord, "--max-procs", "1"},
 			durationFlag("--resolve-after", cfg.ResolveAfter), durationFlag("--resolve-interval", cfg.ResolveInterval),
 			common, cfg.ParticipantArgs))
 		members = append(members, name+"="+toPart)
