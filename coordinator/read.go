@@ -43,6 +43,13 @@ func (c *Coordinator) snapshot(ctx context.Context, keys []string) (map[string]p
 	for i := range n {
 		m := ws[(start+i)%n]
 		entries, err := c.readFrom(ctx, m, keys)
+		if err == nil && m.excluded.Load() {
+			// Excluded while the read was out: writes may have committed
+			// without it since (and been forgotten, which readFrom's test
+			// of a pending transaction relies on not happening while a
+			// replica still holds it), so its answer may be stale.
+			err = errors.New("excluded during the read")
+		}
 		if err == nil {
 			return entries, nil
 		}

@@ -171,3 +171,26 @@ func TestReadOnlyTxnIsAtomic(t *testing.T) {
 		reads++
 	}
 }
+
+// A participant excluded while a read to it was out may answer with
+// what it had before writes committed without it: its answer is not
+// used, and the read goes to another participant of the write set.
+func TestReadFromParticipantExcludedMeanwhile(t *testing.T) {
+	entry := func(v string) []protocol.KeyState {
+		return []protocol.KeyState{{Key: "k", Entry: protocol.Entry{Found: true, Value: protocol.Value{Data: []byte(v)}, Version: 1}}}
+	}
+	stale, fresh := &scripted{reads: [][]protocol.KeyState{entry("stale")}}, &scripted{reads: [][]protocol.KeyState{entry("fresh")}}
+	c := &Coordinator{cfg: Config{CallTimeout: time.Second}}
+	c.ctx = context.Background()
+	r := &roster{byName: map[string]*member{}}
+	r = r.with(&member{Member: Member{Name: "p", Participant: stale}})
+	r = r.with(&member{Member: Member{Name: "q", Participant: fresh}})
+	c.roster.Store(r)
+	c.setWriteSet()
+	stale.onRead = func() { r.byName["p"].excluded.Store(true) }
+	c.rr.Store(uint64(len(r.members)) - 1) // the next read starts at p
+	got, err := c.snapshot(context.Background(), []string{"k"})
+	if err != nil || string(got["k"].Value.Data) != "fresh" {
+		t.Fatalf("read = %q, %v; want fresh, from q", got["k"].Value.Data, err)
+	}
+}
