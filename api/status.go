@@ -93,41 +93,29 @@ func (d *decoder) object(v any, what string) map[string]any {
 	return m
 }
 
-// int reads an integer member; a missing one is 0.
-func (d *decoder) int(m map[string]any, name string) int64 {
+// member reads m's member name as a T (its XML-RPC type is want); a
+// missing one is T's zero value.
+func member[T any](d *decoder, m map[string]any, name, want string) T {
 	v, ok := m[name]
 	if !ok {
-		return 0
+		var zero T
+		return zero
 	}
-	n, ok := v.(int64)
+	t, ok := v.(T)
 	if !ok {
-		d.fail("%s is %T, want int", name, v)
+		d.fail("%s is %T, want %s", name, v, want)
 	}
-	return n
+	return t
 }
 
+func (d *decoder) int(m map[string]any, name string) int64 { return member[int64](d, m, name, "int") }
+
 func (d *decoder) str(m map[string]any, name string) string {
-	v, ok := m[name]
-	if !ok {
-		return ""
-	}
-	s, ok := v.(string)
-	if !ok {
-		d.fail("%s is %T, want string", name, v)
-	}
-	return s
+	return member[string](d, m, name, "string")
 }
 
 func (d *decoder) float(m map[string]any, name string) float64 {
-	v, ok := m[name]
-	if !ok {
-		return 0
-	}
-	f, ok := v.(float64)
-	if !ok {
-		d.fail("%s is %T, want double", name, v)
-	}
-	return f
+	return member[float64](d, m, name, "double")
 }
 
 // strs reads an array of strings; a missing one is nil.
