@@ -71,13 +71,13 @@ func (c *Coordinator) snapshot(ctx context.Context, keys []string) (map[string]p
 // transaction recovery is still resolving may be either: the read waits
 // for its outcome.
 //
-// A pending transaction the coordinator does not know is either aborted
-// or committed and already forgotten, which happens only after every
-// participant applied it. So read again: if the same transaction is still
-// pending there, it cannot have been committed (it would be gone), and
-// the committed entry is current.
+// A pending transaction the coordinator does not know, or knows as
+// finished, is either aborted or committed and (about to be) forgotten,
+// which happens only after every participant applied it. So read again:
+// if the same transaction is still pending there, it cannot have been
+// committed (it would be gone), and the committed entry is current.
 func (c *Coordinator) readFrom(ctx context.Context, m *member, keys []string) (map[string]protocol.Entry, error) {
-	unknown := map[string]bool{}
+	unknown, finished := map[string]bool{}, map[string]bool{}
 	for range 8 {
 		states, err := c.readOnce(ctx, m, keys)
 		if err != nil {
@@ -107,6 +107,15 @@ func (c *Coordinator) readFrom(ctx context.Context, m *member, keys []string) (m
 			switch st {
 			case protocol.Committing, protocol.Committed:
 				entries[ks.Key] = ks.Next
+			case protocol.Finished, protocol.Failed:
+				// Finished (committed or aborted, it does not say) and
+				// about to be forgotten: every participant of the write
+				// set has applied or dropped it, so this snapshot is older
+				// than that. Read again, as for one already forgotten.
+				if !finished[t.id] {
+					finished[t.id], again = true, true
+				}
+				entries[ks.Key] = ks.Entry
 			case protocol.Resolving:
 				wctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 				err := t.wait(wctx)

@@ -37,11 +37,14 @@ func machineIn(s protocol.State) *protocol.Machine {
 	m, _ := protocol.Start("1.1", []string{"p"}, []string{"k"})
 	step := func(ev protocol.Event) { m.Step(ev) }
 	switch s {
-	case protocol.Committing, protocol.Committed:
+	case protocol.Committing, protocol.Committed, protocol.Finished:
 		step(protocol.Event{Kind: protocol.EvVote, From: "p", Vote: protocol.Vote{Kind: protocol.VoteYes}})
 		step(protocol.Event{Kind: protocol.EvDurable, Record: protocol.KindStaged})
-		if s == protocol.Committed {
+		if s != protocol.Committing {
 			step(protocol.Event{Kind: protocol.EvDurable, Record: protocol.KindCommit})
+		}
+		if s == protocol.Finished {
+			step(protocol.Event{Kind: protocol.EvAcked, From: "p", Msg: protocol.MsgCommit})
 		}
 	case protocol.Aborting, protocol.Aborted:
 		step(protocol.Event{Kind: protocol.EvVote, From: "p", Vote: protocol.Vote{Kind: protocol.VoteNo}})
@@ -85,6 +88,9 @@ func TestReadResolvesPendingWrites(t *testing.T) {
 		{"pending, committed", protocol.Committed, [][]protocol.KeyState{pending}, "new"},
 		{"pending, aborting", protocol.Aborting, [][]protocol.KeyState{pending}, "old"},
 		{"pending, aborted", protocol.Aborted, [][]protocol.KeyState{pending}, "old"},
+		// Finished, not yet forgotten: the snapshot was taken before the
+		// participant applied it, the lookup after every participant had.
+		{"pending, finished since", protocol.Finished, [][]protocol.KeyState{pending, applied}, "new"},
 		// Unknown then gone: it committed and was forgotten meanwhile.
 		{"unknown, then applied", -1, [][]protocol.KeyState{pending, applied}, "new"},
 		// Unknown twice: a committed one would be gone; it was aborted.
