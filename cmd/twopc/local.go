@@ -22,7 +22,7 @@ func runLocal(args []string) error {
 	port := fs.Int("port", 7400, "coordinator port; participants use the next three")
 	noRestart := fs.Bool("no-restart", false, "stop the whole cluster when a process dies, instead of restarting it")
 	pause := fs.Duration("restart-pause", time.Second, "wait this long before restarting a process that died")
-	excludeAfter := fs.Duration("exclude-after", 0, "the coordinator's --exclude-after: exclude a participant silent this long, so that writes go on without it, until it catches up (0: never)")
+	excludeAfter := fs.Duration("exclude-after", 5*time.Second, "the coordinator's --exclude-after: exclude a participant silent this long, so that writes go on without it, until it catches up (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -42,8 +42,8 @@ func runCoordinator(args []string) error {
 	parts := fs.String("participants", defaultParticipants, "participants as comma-separated NAME=URL")
 	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing)")
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
-	excludeAfter := fs.Duration("exclude-after", 0, "exclude a participant from the write set after this long without an answer, so that writes go on without it (0: never); "+
-		"once it answers again it catches up and rejoins by itself. Off by default until a drill's stale read after a rejoin is explained (issue 11)")
+	excludeAfter := fs.Duration("exclude-after", 5*time.Second, "exclude a participant from the write set after this long without an answer, so that writes go on without it (0: never); "+
+		"once it answers again it catches up and rejoins by itself")
 	minParticipants := fs.Int("min-participants", 0, "fewest participants the write set keeps: none is excluded below it (0: a majority of the participants)")
 	lockWait := fs.Duration("lock-timeout", 2*time.Second, "longest wait for a key another write holds before failing with 'conflict'")
 	callTimeout := fs.Duration("call-timeout", 2*time.Second, "timeout of one commit, abort or read call to a participant")
