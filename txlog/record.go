@@ -154,13 +154,18 @@ func appendLine(dst []byte, r protocol.Record) []byte {
 	start := len(dst)
 	dst = append(dst, "00000000 "...)
 	dst = appendBody(dst, r)
-	sum := crc32.Checksum(dst[start+headerLen:], castagnoli)
+	putCRC(dst[start:], dst[start+headerLen:])
+	return append(dst, '\n')
+}
+
+// putCRC writes body's checksum as 8 hex digits at the start of line.
+func putCRC(line, body []byte) {
+	sum := crc32.Checksum(body, castagnoli)
 	const hex = "0123456789abcdef"
 	for i := crcLen - 1; i >= 0; i-- {
-		dst[start+i] = hex[sum&0xf]
+		line[i] = hex[sum&0xf]
 		sum >>= 4
 	}
-	return append(dst, '\n')
 }
 
 // errFrame marks a line whose framing (crc field, checksum) is bad: the

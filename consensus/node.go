@@ -1,0 +1,289 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twopc/twopc/protocol"
+	"github.com/twopc/twopc/txlog"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// ErrNotLeader: this coordinator does not lead in the term a record was
+// proposed for, or stopped leading before the record was committed. The
+// record may still be committed by the next leader: its outcome is unknown.
+var ErrNotLeader = errors.New("consensus: not the leader (any more)")
+
+// Config describes one coordinator of a replicated group.
+type Config struct {
+	// Name is this coordinator's; Peers maps every coordinator's name
+	// (this one's included) to the URL its raft messages go to. Every
+	// coordinator must be given the same Peers.
+	Name  string
+	Peers map[string]string
+	// Path is the raft log file (created if missing).
+	Path string
+	// Client sends raft messages; it carries the peer token and TLS.
+	Client *http.Client
+	// Tick is raft's clock: heartbeats go every HeartbeatTicks ticks and a
+	// follower that heard no leader for ElectionTicks to twice that
+	// campaigns (defaults 20ms, 2 and 10: a dead leader is replaced in
+	// about 0.2-0.4 s).
+	Tick           time.Duration
+	HeartbeatTicks int
+	ElectionTicks  int
+	// SnapshotEntries: after this many applied entries the log is
+	// compacted to a snapshot of the state (default 10,000).
+	SnapshotEntries uint64
+	// OnRole hears every change of role, in order, from a goroutine of
+	// its own: it may take its time (stop a coordinator, start one).
+	OnRole func(Role)
+	Logger *slog.Logger
+}
+
+// Role is what a coordinator is now.
+type Role struct {
+	// Serving: this coordinator leads, and its epoch record (the
+	// term) is committed, so State holds every record committed before
+	// it: a new coordinator incarnation recovers from State and serves.
+	Serving bool
+	State   *txlog.State
+	// Leader is the name of the coordinator that leads, "" if none is
+	// known (an election is on); Term is raft's term.
+	Leader string
+	Term   uint64
+}
+
+// NodeID is the raft id of the coordinator called name.
+func NodeID(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	if id := h.Sum64(); id != 0 {
+		return id
+	}
+	return 1
+}
+
+// Node is one coordinator's member of the raft group: it elects, keeps
+// the replicated log in its wal, and proposes records while it leads.
+type Node struct {
+	cfg     Config
+	id      uint64
+	names   map[uint64]string
+	log     *slog.Logger
+	rn      *raft.RawNode
+	storage *raft.MemoryStorage
+	wal     *wal
+	tracker *txlog.Tracker
+	senders map[uint64]*sender
+
+	mu      sync.Mutex
+	inbox   []raftpb.Message
+	props   []proposal
+	reports []func(*raft.RawNode) // unreachable peers, snapshot results
+	serving uint64                // the term this node serves in; 0: none
+	wake    chan struct{}
+
+	// Owned by the loop.
+	hard          raftpb.HardState
+	conf          raftpb.ConfState
+	lead          uint64
+	leader        bool
+	epochProposed bool // this leader proposed its epoch record
+	waits         []wait
+	snapIndex     uint64
+	applied       uint64
+
+	notes chan []func() // callbacks, run in order off the loop
+	roles chan Role
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+type proposal struct {
+	term uint64
+	data []byte
+	then func(error) // nil: nobody waits
+}
+
+type wait struct {
+	index, term uint64
+	then        func(error)
+}
+
+// Start opens the raft log at cfg.Path and joins the group.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Tick <= 0 {
+		cfg.Tick = 20 * time.Millisecond
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 2
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.SnapshotEntries == 0 {
+		cfg.SnapshotEntries = 10_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnRole == nil {
+		cfg.OnRole = func(Role) {}
+	}
+	if _, ok := cfg.Peers[cfg.Name]; !ok {
+		return nil, fmt.Errorf("consensus: %q is not among the peers", cfg.Name)
+	}
+	n := &Node{
+		cfg: cfg, id: NodeID(cfg.Name), names: map[uint64]string{}, log: cfg.Logger,
+		storage: raft.NewMemoryStorage(), tracker: txlog.NewTracker(), senders: map[uint64]*sender{},
+		wake: make(chan struct{}, 1), notes: make(chan []func(), 1024), roles: make(chan Role, 256),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	var peers []raft.Peer
+	for name, url := range cfg.Peers {
+		id := NodeID(name)
+		if other, dup := n.names[id]; dup {
+			return nil, fmt.Errorf("consensus: names %q and %q have the same id", name, other)
+		}
+		n.names[id] = name
+		peers = append(peers, raft.Peer{ID: id})
+		if id != n.id {
+			n.senders[id] = newSender(n, id, url)
+		}
+	}
+	w, ld, err := openWAL(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	n.wal = w
+	fresh := ld.snap.Metadata.Index == 0 && len(ld.entries) == 0 && raft.IsEmptyHardState(ld.hard)
+	if err := n.restore(ld); err != nil {
+		w.close()
+		return nil, err
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID: n.id, ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks,
+		Storage: n.storage, Applied: n.applied,
+		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256, MaxUncommittedEntriesSize: 64 << 20,
+		CheckQuorum: true, PreVote: true, Logger: raftLogger{cfg.Logger},
+	})
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	if fresh {
+		slices.SortFunc(peers, func(a, b raft.Peer) int { return cmpU64(a.ID, b.ID) })
+		if err := rn.Bootstrap(peers); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
+	n.rn = rn
+	for _, s := range n.senders {
+		go s.run()
+	}
+	go n.notify()
+	go n.announce()
+	go n.run()
+	return n, nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// restore loads the wal's snapshot, entries and hard state.
+func (n *Node) restore(ld *loaded) error {
+	if ld.snap.Metadata.Index > 0 {
+		if err := n.storage.ApplySnapshot(ld.snap); err != nil {
+			return err
+		}
+		if err := n.applySnapshot(ld.snap); err != nil {
+			return err
+		}
+	}
+	if err := n.storage.SetHardState(ld.hard); err != nil {
+		return err
+	}
+	n.hard = ld.hard
+	return n.storage.Append(ld.entries)
+}
+
+// applySnapshot makes the state machine that of snap.
+func (n *Node) applySnapshot(snap raftpb.Snapshot) error {
+	recs, err := snapshotRecords(snap.Data)
+	if err != nil {
+		return fmt.Errorf("consensus: snapshot at %d: %w", snap.Metadata.Index, err)
+	}
+	t := txlog.NewTracker()
+	for _, r := range recs {
+		if err := t.Apply(r); err != nil {
+			return fmt.Errorf("consensus: snapshot at %d: %w", snap.Metadata.Index, err)
+		}
+	}
+	n.tracker, n.conf = t, snap.Metadata.ConfState
+	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
+	return nil
+}
+
+// Stop leaves the group (the others elect without this node) and closes
+// the log. Waits still open fail with ErrNotLeader.
+func (n *Node) Stop() {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	<-n.done
+}
+
+// signal wakes the loop.
+func (n *Node) signal() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Name of the coordinator with raft id id ("" if unknown).
+func (n *Node) nameOf(id uint64) string { return n.names[id] }
+
+// URL of the named coordinator's raft endpoint.
+func (n *Node) URL(name string) string { return n.cfg.Peers[name] }
+
+// propose queues rec for the term it serves in; then hears when it is
+// committed, or ErrNotLeader.
+func (n *Node) propose(term uint64, rec protocol.Record, then func(error)) {
+	if err := txlog.CheckRecord(rec); err != nil {
+		if then != nil {
+			go then(err)
+		}
+		return
+	}
+	data := txlog.AppendRecord(nil, rec)
+	n.mu.Lock()
+	if n.serving != term {
+		n.mu.Unlock()
+		if then != nil {
+			go then(ErrNotLeader)
+		}
+		return
+	}
+	n.props = append(n.props, proposal{term: term, data: data, then: then})
+	n.mu.Unlock()
+	n.signal()
+}

@@ -1,0 +1,147 @@
+package consensus
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/protocol"
+)
+
+// group is coordinators in one process, over real HTTP on loopback.
+type group struct {
+	t     *testing.T
+	dir   string
+	peers map[string]string
+	srv   map[string]*httptest.Server
+	mu    sync.Mutex
+	nodes map[string]*Node
+	roles chan named
+}
+
+type named struct {
+	name string
+	Role
+}
+
+func newGroup(t *testing.T, names ...string) *group {
+	g := &group{t: t, dir: t.TempDir(), peers: map[string]string{}, srv: map[string]*httptest.Server{},
+		nodes: map[string]*Node{}, roles: make(chan named, 1024)}
+	for _, name := range names {
+		name := name
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g.mu.Lock()
+			n := g.nodes[name]
+			g.mu.Unlock()
+			if n == nil {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+				return
+			}
+			n.Handler().ServeHTTP(w, r)
+		}))
+		t.Cleanup(s.Close)
+		g.srv[name], g.peers[name] = s, s.URL+"/raft"
+	}
+	for _, name := range names {
+		g.start(name)
+	}
+	t.Cleanup(func() {
+		for _, name := range names {
+			g.stop(name)
+		}
+	})
+	return g
+}
+
+func (g *group) start(name string) *Node {
+	n, err := Start(Config{Name: name, Peers: g.peers, Path: filepath.Join(g.dir, name+".raftlog"),
+		Client: http.DefaultClient, Tick: 10 * time.Millisecond,
+		OnRole: func(r Role) { g.roles <- named{name, r} }})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.mu.Lock()
+	g.nodes[name] = n
+	g.mu.Unlock()
+	return n
+}
+
+func (g *group) stop(name string) {
+	g.mu.Lock()
+	n := g.nodes[name]
+	delete(g.nodes, name)
+	g.mu.Unlock()
+	if n != nil {
+		n.Stop()
+	}
+}
+
+// serving waits for a coordinator other than not to serve.
+func (g *group) serving(not string) named {
+	g.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case r := <-g.roles:
+			if r.Serving && r.name != not {
+				return r
+			}
+		case <-timeout:
+			g.t.Fatal("no coordinator serves after 30 s")
+		}
+	}
+}
+
+func (g *group) node(name string) *Node {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.nodes[name]
+}
+
+func staged(id string) protocol.Record {
+	return protocol.Record{Kind: protocol.KindStaged, TxID: id, Participants: []string{"p1", "p2"}, Keys: []string{"k"}}
+}
+
+func TestLeaderFailover(t *testing.T) {
+	g := newGroup(t, "c1", "c2", "c3")
+	first := g.serving("")
+	log := g.node(first.name).Log(first.Term)
+	for i := 1; i <= 20; i++ {
+		if err := log.Append(staged(fmt.Sprintf("%d.%d", first.Term, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Commit 1..10 and abort 11..15: 16..20 stay pending.
+	for i := 1; i <= 15; i++ {
+		kind := protocol.KindEnd
+		if i > 10 {
+			kind = protocol.KindAbort
+		}
+		if err := log.Append(protocol.Record{Kind: kind, TxID: fmt.Sprintf("%d.%d", first.Term, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.stop(first.name)
+	if err := log.Append(staged("x.1")); err == nil {
+		t.Fatal("a stopped leader's append succeeded")
+	}
+	next := g.serving(first.name)
+	if next.Term <= first.Term {
+		t.Fatalf("new term %d not above %d", next.Term, first.Term)
+	}
+	if next.State.Epoch != next.Term {
+		t.Fatalf("epoch %d, term %d", next.State.Epoch, next.Term)
+	}
+	if len(next.State.Pending) != 5 || next.State.Pending[0].TxID != fmt.Sprintf("%d.16", first.Term) {
+		t.Fatalf("pending after failover: %v", next.State.Pending)
+	}
+	// The old leader comes back as a follower of the new one.
+	g.start(first.name)
+	if err := g.node(next.name).Log(next.Term).Append(protocol.Record{Kind: protocol.KindEnd, TxID: fmt.Sprintf("%d.16", first.Term)}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,405 @@
+package consensus
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/twopc/twopc/protocol"
+	"github.com/twopc/twopc/txlog"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// wal keeps raft's log, its hard state and its snapshots in one text file
+// framed as a txlog is (txlog.AppendFramed): one checksummed line each,
+// readable with less and grep. The bodies are
+//
+//	raftlog 1                           the first line: this format
+//	hard <term> <vote> <commit>         raft's HardState (vote: a node id)
+//	entry <index> <term> <data>         a log entry
+//	state <record>                      a record of a snapshot's state
+//	snapshot <index> <term> <voters>    the state lines just before it are
+//	                                    the state after entry index
+//
+// where <data> is "-" for an empty entry (a new leader's first), a txlog
+// record ("staged 3.17 p1,p2,p3 \"k\"") or "conf <add|remove> <node>"
+// (a membership change of the coordinators), node ids in hex, voters
+// comma-separated. An entry at or below the last index replaces it and
+// every entry after it: raft truncates a conflicting suffix, and an
+// append-only file says so by writing the new entry.
+type wal struct {
+	path string
+	f    *os.File
+	buf  []byte
+	size int64
+}
+
+// loaded is what a wal file holds.
+type loaded struct {
+	hard    raftpb.HardState
+	snap    raftpb.Snapshot
+	entries []raftpb.Entry
+}
+
+const walHeader = "raftlog 1"
+
+// openWAL reads the file at path (creating it) and cuts a torn last line.
+func openWAL(path string) (*wal, *loaded, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	ld, end, err := parseWAL(data)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("raft log %s: %w", path, err)
+	}
+	w := &wal{path: path, f: f, size: int64(end)}
+	if end < len(data) {
+		// A torn last write: nothing after it was ever acknowledged.
+		if err := f.Truncate(int64(end)); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+	}
+	if _, err := f.Seek(int64(end), io.SeekStart); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if end == 0 {
+		if err := w.write(w.line(nil, []byte(walHeader))); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+	}
+	return w, ld, nil
+}
+
+// parseWAL returns what data holds and where its last whole line ends. A
+// damaged line is a torn tail only if it is the last one.
+func parseWAL(data []byte) (*loaded, int, error) {
+	ld := &loaded{}
+	var state []byte // state lines since the last snapshot line
+	off := 0
+	for off < len(data) {
+		nl := bytes.IndexByte(data[off:], '\n')
+		if nl < 0 {
+			return ld, off, nil // torn: no newline
+		}
+		line := data[off : off+nl]
+		body, err := txlog.Unframe(line)
+		if err != nil {
+			if off+nl+1 == len(data) {
+				return ld, off, nil // torn last line
+			}
+			return nil, 0, fmt.Errorf("offset %d: %v", off, err)
+		}
+		if off == 0 && string(body) != walHeader {
+			return nil, 0, fmt.Errorf("first line %q is not %q", body, walHeader)
+		}
+		if err := ld.apply(body, &state); err != nil {
+			return nil, 0, fmt.Errorf("offset %d: %v", off, err)
+		}
+		off += nl + 1
+	}
+	return ld, off, nil
+}
+
+func (ld *loaded) apply(body []byte, state *[]byte) error {
+	kind, rest, _ := strings.Cut(string(body), " ")
+	switch kind {
+	case "raftlog":
+		return nil
+	case "hard":
+		f := strings.Fields(rest)
+		if len(f) != 3 {
+			return fmt.Errorf("hard %q: want term, vote and commit", rest)
+		}
+		var hs raftpb.HardState
+		var err1, err2, err3 error
+		hs.Term, err1 = strconv.ParseUint(f[0], 10, 64)
+		hs.Vote, err2 = strconv.ParseUint(f[1], 16, 64)
+		hs.Commit, err3 = strconv.ParseUint(f[2], 10, 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
+		}
+		ld.hard = hs
+	case "entry":
+		e, err := parseEntry(rest)
+		if err != nil {
+			return err
+		}
+		first := ld.snap.Metadata.Index + 1
+		if len(ld.entries) > 0 {
+			first = ld.entries[0].Index
+		}
+		switch {
+		case e.Index <= ld.snap.Metadata.Index:
+			return fmt.Errorf("entry %d is inside the snapshot (up to %d)", e.Index, ld.snap.Metadata.Index)
+		case e.Index > first+uint64(len(ld.entries)):
+			return fmt.Errorf("entry %d leaves a gap after %d", e.Index, first+uint64(len(ld.entries))-1)
+		}
+		ld.entries = append(ld.entries[:e.Index-first], e)
+	case "state":
+		if _, err := txlog.ParseRecord([]byte(rest)); err != nil {
+			return err
+		}
+		*state = append(append(*state, rest...), '\n')
+	case "snapshot":
+		md, err := parseSnapshotLine(rest)
+		if err != nil {
+			return err
+		}
+		ld.snap = raftpb.Snapshot{Metadata: md, Data: *state}
+		*state = nil
+		// Entries the snapshot covers are gone; later ones stay if they
+		// follow it.
+		var keep []raftpb.Entry
+		for _, e := range ld.entries {
+			if e.Index > md.Index {
+				keep = append(keep, e)
+			}
+		}
+		if len(keep) > 0 && keep[0].Index != md.Index+1 {
+			keep = nil
+		}
+		ld.entries = keep
+	default:
+		return fmt.Errorf("unknown line kind %q", kind)
+	}
+	return nil
+}
+
+func parseEntry(s string) (raftpb.Entry, error) {
+	f := strings.SplitN(s, " ", 3)
+	if len(f) != 3 {
+		return raftpb.Entry{}, fmt.Errorf("entry %q: want index, term and data", s)
+	}
+	idx, err1 := strconv.ParseUint(f[0], 10, 64)
+	term, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return raftpb.Entry{}, err
+	}
+	e := raftpb.Entry{Index: idx, Term: term, Type: raftpb.EntryNormal}
+	data := f[2]
+	switch {
+	case data == "-":
+	case strings.HasPrefix(data, "conf "):
+		cc, err := parseConf(data[len("conf "):])
+		if err != nil {
+			return raftpb.Entry{}, err
+		}
+		e.Type = raftpb.EntryConfChange
+		e.Data, err = cc.Marshal()
+		if err != nil {
+			return raftpb.Entry{}, err
+		}
+	default:
+		if _, err := txlog.ParseRecord([]byte(data)); err != nil {
+			return raftpb.Entry{}, err
+		}
+		e.Data = []byte(data)
+	}
+	return e, nil
+}
+
+func parseConf(s string) (raftpb.ConfChange, error) {
+	op, node, _ := strings.Cut(s, " ")
+	id, err := strconv.ParseUint(node, 16, 64)
+	if err != nil {
+		return raftpb.ConfChange{}, fmt.Errorf("conf %q: node: %v", s, err)
+	}
+	cc := raftpb.ConfChange{NodeID: id}
+	switch op {
+	case "add":
+		cc.Type = raftpb.ConfChangeAddNode
+	case "remove":
+		cc.Type = raftpb.ConfChangeRemoveNode
+	default:
+		return raftpb.ConfChange{}, fmt.Errorf("conf %q: unknown change %q", s, op)
+	}
+	return cc, nil
+}
+
+func parseSnapshotLine(s string) (raftpb.SnapshotMetadata, error) {
+	f := strings.Fields(s)
+	if len(f) != 3 {
+		return raftpb.SnapshotMetadata{}, fmt.Errorf("snapshot %q: want index, term and voters", s)
+	}
+	idx, err1 := strconv.ParseUint(f[0], 10, 64)
+	term, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return raftpb.SnapshotMetadata{}, err
+	}
+	md := raftpb.SnapshotMetadata{Index: idx, Term: term}
+	for _, v := range strings.Split(f[2], ",") {
+		id, err := strconv.ParseUint(v, 16, 64)
+		if err != nil {
+			return raftpb.SnapshotMetadata{}, fmt.Errorf("snapshot voter %q: %v", v, err)
+		}
+		md.ConfState.Voters = append(md.ConfState.Voters, id)
+	}
+	return md, nil
+}
+
+// line appends one framed line to dst.
+func (w *wal) line(dst, body []byte) []byte { return txlog.AppendFramed(dst, body) }
+
+// appendEntry appends e's line.
+func appendEntry(dst []byte, e raftpb.Entry) ([]byte, error) {
+	body := fmt.Appendf(nil, "entry %d %d ", e.Index, e.Term)
+	switch {
+	case e.Type == raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := cc.Unmarshal(e.Data); err != nil {
+			return nil, err
+		}
+		op := "add"
+		switch cc.Type {
+		case raftpb.ConfChangeAddNode:
+		case raftpb.ConfChangeRemoveNode:
+			op = "remove"
+		default:
+			return nil, fmt.Errorf("conf change %v is not supported", cc.Type)
+		}
+		body = fmt.Appendf(body, "conf %s %x", op, cc.NodeID)
+	case e.Type != raftpb.EntryNormal:
+		return nil, fmt.Errorf("entry type %v is not supported", e.Type)
+	case len(e.Data) == 0:
+		body = append(body, '-')
+	default:
+		body = append(body, e.Data...)
+	}
+	return txlog.AppendFramed(dst, body), nil
+}
+
+// appendSnapshot appends a snapshot's state lines and its snapshot line.
+func appendSnapshot(dst []byte, s raftpb.Snapshot) []byte {
+	for _, rec := range bytes.Split(bytes.TrimSuffix(s.Data, []byte{'\n'}), []byte{'\n'}) {
+		if len(rec) > 0 {
+			dst = txlog.AppendFramed(dst, append([]byte("state "), rec...))
+		}
+	}
+	voters := make([]string, len(s.Metadata.ConfState.Voters))
+	for i, v := range s.Metadata.ConfState.Voters {
+		voters[i] = strconv.FormatUint(v, 16)
+	}
+	return txlog.AppendFramed(dst, fmt.Appendf(nil, "snapshot %d %d %s", s.Metadata.Index, s.Metadata.Term, strings.Join(voters, ",")))
+}
+
+func appendHard(dst []byte, hs raftpb.HardState) []byte {
+	return txlog.AppendFramed(dst, fmt.Appendf(nil, "hard %d %x %d", hs.Term, hs.Vote, hs.Commit))
+}
+
+// save makes a Ready's snapshot, entries and hard state durable, in that
+// order, with one write and one fsync.
+func (w *wal) save(snap raftpb.Snapshot, ents []raftpb.Entry, hs *raftpb.HardState) error {
+	b := w.buf[:0]
+	if snap.Metadata.Index > 0 {
+		b = appendSnapshot(b, snap)
+	}
+	for _, e := range ents {
+		var err error
+		if b, err = appendEntry(b, e); err != nil {
+			return err
+		}
+	}
+	if hs != nil {
+		b = appendHard(b, *hs)
+	}
+	w.buf = b
+	if len(b) == 0 {
+		return nil
+	}
+	if err := w.write(b); err != nil {
+		return err
+	}
+	return w.f.Sync()
+}
+
+func (w *wal) write(b []byte) error {
+	n, err := w.f.Write(b)
+	w.size += int64(n)
+	return err
+}
+
+// rewrite replaces the file with one holding only hs, snap and ents (the
+// entries after it), made durable before the rename.
+func (w *wal) rewrite(hs raftpb.HardState, snap raftpb.Snapshot, ents []raftpb.Entry) error {
+	b := txlog.AppendFramed(nil, []byte(walHeader))
+	b = appendSnapshot(b, snap)
+	for _, e := range ents {
+		var err error
+		if b, err = appendEntry(b, e); err != nil {
+			return err
+		}
+	}
+	b = appendHard(b, hs)
+	tmp := w.path + ".compact.tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := os.Rename(tmp, w.path); err != nil {
+		f.Close()
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	w.f.Close()
+	w.f, w.size = f, int64(len(b))
+	return nil
+}
+
+func (w *wal) close() error { return w.f.Close() }
+
+// snapshotData encodes records as a snapshot's data: one record body a line.
+func snapshotData(recs []protocol.Record) []byte {
+	var b []byte
+	for _, r := range recs {
+		b = append(txlog.AppendRecord(b, r), '\n')
+	}
+	return b
+}
+
+// snapshotRecords decodes snapshotData.
+func snapshotRecords(data []byte) ([]protocol.Record, error) {
+	var recs []protocol.Record
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte{'\n'}), []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		r, err := txlog.ParseRecord(line)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+var _ = hex.EncodeToString
