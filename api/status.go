@@ -9,7 +9,8 @@ import (
 
 // EncodeStatus is the wire form of the status method's reply:
 //
-//	{epoch, committed, aborted, in_doubt, active, cache_hits, cache_misses: int,
+//	{epoch, term, committed, aborted, in_doubt, active, cache_hits, cache_misses: int,
+//	 role: "single"|"leader"|"follower", leader: string (a coordinator's name, "" if none),
 //	 participants: [{name, url, state, in_flight, bytes_sent, bytes_received: int,
 //	                 prepared: int (absent while the participant is offline)}],
 //	 log: {fsyncs, records, bytes, compactions: int} (absent if not kept)}
@@ -28,6 +29,7 @@ func EncodeStatus(st coordinator.Status) map[string]any {
 	}
 	out := map[string]any{
 		"epoch": int64(st.Epoch), "participants": ps,
+		"role": st.Role, "leader": st.Leader, "term": int64(st.Term),
 		"committed": int64(st.Committed), "aborted": int64(st.Aborted),
 		"in_doubt": st.InDoubt, "active": st.Active,
 		"cache_hits": int64(st.CacheHits), "cache_misses": int64(st.CacheMisses),
@@ -46,6 +48,7 @@ func DecodeStatus(v any) (coordinator.Status, error) {
 	d := decoder{method: "status"}
 	m := d.object(v, "status")
 	st.Epoch = uint64(d.int(m, "epoch"))
+	st.Role, st.Leader, st.Term = d.str(m, "role"), d.str(m, "leader"), uint64(d.int(m, "term"))
 	st.Committed = uint64(d.int(m, "committed"))
 	st.Aborted = uint64(d.int(m, "aborted"))
 	st.InDoubt = d.int(m, "in_doubt")

@@ -23,8 +23,7 @@ func (n *Node) run() {
 	for {
 		select {
 		case <-n.stop:
-			n.failWaits()
-			n.setServing(0)
+			n.leave()
 			return
 		case <-ticker.C:
 			n.rn.Tick()
@@ -51,11 +50,17 @@ func (n *Node) run() {
 			// The log cannot be written: this node must not vote or
 			// acknowledge anything more. Stop; the others go on.
 			n.log.Error("consensus: raft log failed; this coordinator leaves the group until restarted", "err", err)
-			n.failWaits()
-			n.setServing(0)
+			n.leave()
 			return
 		}
 	}
+}
+
+// leave: this node takes no further part; whatever it served ends.
+func (n *Node) leave() {
+	n.failWaits()
+	n.setServing(0)
+	n.roles <- Role{Term: n.hard.Term}
 }
 
 func (n *Node) handleAll() error {
@@ -116,6 +121,15 @@ func (n *Node) handle(rd raft.Ready) error {
 	// again from the leader): only term, vote or new entries are synced.
 	sync := len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot) ||
 		(hs != nil && (hs.Term != n.hard.Term || hs.Vote != n.hard.Vote))
+	// A leader may send its entries while it writes them (raft thesis
+	// 10.2.1; etcd does the same): they count once a majority wrote them,
+	// its own disk included. Everyone else answers only for what is on
+	// its disk, so it sends after.
+	early := rd.SoftState != nil && rd.SoftState.RaftState == raft.StateLeader ||
+		rd.SoftState == nil && n.leader
+	if early {
+		n.sendAll(rd.Messages)
+	}
 	if sync {
 		if err := n.wal.save(rd.Snapshot, rd.Entries, hs); err != nil {
 			return err
@@ -139,7 +153,9 @@ func (n *Node) handle(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		n.roleChanged(*rd.SoftState)
 	}
-	n.sendAll(rd.Messages)
+	if !early {
+		n.sendAll(rd.Messages)
+	}
 	if err := n.apply(rd.CommittedEntries); err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 
 // group is coordinators in one process, over real HTTP on loopback.
 type group struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	peers map[string]string
 	srv   map[string]*httptest.Server
@@ -28,7 +28,7 @@ type named struct {
 	Role
 }
 
-func newGroup(t *testing.T, names ...string) *group {
+func newGroup(t testing.TB, names ...string) *group {
 	g := &group{t: t, dir: t.TempDir(), peers: map[string]string{}, srv: map[string]*httptest.Server{},
 		nodes: map[string]*Node{}, roles: make(chan named, 1024)}
 	for _, name := range names {

@@ -53,6 +53,9 @@ type Member struct {
 
 // Config is what a coordinator needs; zero durations get defaults.
 type Config struct {
+	// Name is set when this coordinator is one of several: it leads them
+	// (package replicated), and status says so.
+	Name    string
 	Members []Member
 	Log     DecisionLog
 	// Epoch is this incarnation's number, already logged.

@@ -24,7 +24,13 @@ const (
 
 // Status is the coordinator's view of the system.
 type Status struct {
-	Epoch        uint64
+	Epoch uint64
+	// Role is "single" for a coordinator of its own, "leader" for the one
+	// leading several (Leader is its name; Term is raft's term, the same
+	// number as Epoch), or "follower" for one that forwards to Leader
+	// ("" while an election is on).
+	Role, Leader string
+	Term         uint64
 	Participants []ParticipantStatus
 	// Committed and Aborted count this incarnation's finished transactions
 	// (a transaction with nothing to write counts as committed).
@@ -96,6 +102,8 @@ func (c *Coordinator) count(t *tx, from, to protocol.State) {
 func (c *Coordinator) Status(ctx context.Context) Status {
 	st := Status{
 		Epoch:        c.cfg.Epoch,
+		Role:         "single",
+		Term:         c.cfg.Epoch,
 		Committed:    c.counts.committed.Load(),
 		Aborted:      c.counts.aborted.Load(),
 		InDoubt:      c.counts.inDoubt.Load(),
@@ -103,6 +111,9 @@ func (c *Coordinator) Status(ctx context.Context) Status {
 		CacheHits:    c.cstats.hits.Load(),
 		CacheMisses:  c.cstats.misses.Load(),
 		Participants: make([]ParticipantStatus, len(c.roster.Load().members)),
+	}
+	if c.cfg.Name != "" {
+		st.Role, st.Leader = "leader", c.cfg.Name
 	}
 	if l, ok := c.cfg.Log.(interface{ Stats() txlog.Stats }); ok {
 		ls := l.Stats()

@@ -40,7 +40,10 @@ func runCoordinator(args []string) error {
 	fs := newFlags("coordinator", "[flags]", "Serve the public XML-RPC API (put, get, delete, txn, status) and drive two-phase commit across the participants")
 	listen := fs.String("listen", defaultCoordinator, "address to serve on: XML-RPC (POST / and /RPC2), the status page (GET /), /metrics, /healthz and /readyz")
 	parts := fs.String("participants", defaultParticipants, "participants as comma-separated NAME=URL")
-	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing)")
+	logPath := fs.String("log", "twopc-data/coordinator.txlog", "transaction log file (created if missing); with --coordinators, the replicated (raft) log")
+	coordinators := fs.String("coordinators", "", "run as one of several coordinators, as comma-separated NAME=URL of each one's XML-RPC endpoint "+
+		"(the same list for all; this one's included): one leads, the others forward to it and take over if it fails. Default: a coordinator of its own")
+	name := fs.String("name", "", "this coordinator's name in --coordinators")
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
 	excludeAfter := fs.Duration("exclude-after", 5*time.Second, "exclude a participant from the write set after this long without an answer, so that writes go on without it (0: never); "+
 		"once it answers again it catches up and rejoins by itself")
@@ -81,7 +84,8 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	members, err := parseParticipants(*parts, hc)
+	// Checked now, so that a bad flag fails the start.
+	_, err = parseParticipants(*parts, hc)
 	if err != nil {
 		return err
 	}
@@ -91,8 +95,21 @@ func runCoordinator(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
 		return err
 	}
-	m := metrics.NewCoordinator()
-	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes, ObserveFsync: m.ObserveFsync})
+	cs := &coordServer{
+		log: log, started: started, hc: hc, parts: *parts, lim: lim, rlim: rlim,
+		peerSecret: rpc.NewSecret(peerToken), clientSecret: rpc.NewSecret(clientToken),
+		metrics: metrics.NewCoordinator(),
+		base: coordinator.Config{
+			PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
+			ExcludeAfter: *excludeAfter, MinParticipants: *minParticipants,
+			MaxResultBytes: *maxResult, Logger: log,
+		},
+	}
+	cs.base.Observer = cs.metrics
+	if *coordinators != "" {
+		return cs.serveGroup(*name, *coordinators, *logPath, *listen, sec)
+	}
+	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes, ObserveFsync: cs.metrics.ObserveFsync})
 	if err != nil {
 		return err
 	}
@@ -104,37 +121,86 @@ func runCoordinator(args []string) error {
 	if err := tl.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: epoch}); err != nil {
 		return err
 	}
-	c, err := coordinator.New(coordinator.Config{
-		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded,
-		Joined: joinedMembers(state.Joined), Removed: state.Removed,
-		Dial:           func(url string) (coordinator.Participant, error) { return peer.NewClient(url, hc), nil },
-		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
-		ExcludeAfter: *excludeAfter, MinParticipants: *minParticipants,
-		MaxResultBytes: *maxResult, Logger: log, Observer: m,
-	})
+	c, err := cs.newCoordinator(tl, epoch, state, "")
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	status := web.SharedStatus(c.Status, time.Second)
-	m.Watch(status)
 	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
+	return serve(log, *listen, cs.webHandler(cs.apiHandler(c), c.Status, c.Pending, nil), sec)
+}
 
-	srv := rpc.NewServer(rlim, log)
-	api.Register(srv, c, lim)
-	peerSecret, clientSecret := rpc.NewSecret(peerToken), rpc.NewSecret(clientToken)
-	srv.SetAuthorizer(api.Authorizer(peerSecret, clientSecret))
+// coordServer is what a coordinator process builds its coordinator (or,
+// one of several, each term's) and its HTTP handlers from.
+type coordServer struct {
+	log                      *slog.Logger
+	started                  time.Time
+	hc                       *http.Client
+	parts                    string
+	lim                      api.Limits
+	rlim                     rpc.Limits
+	peerSecret, clientSecret rpc.Secret
+	metrics                  *metrics.Coordinator
+	base                     coordinator.Config // all but members, log and state
+}
+
+// newCoordinator starts a coordinator incarnation from a log's state.
+func (cs *coordServer) newCoordinator(log coordinator.DecisionLog, epoch uint64, state *txlog.State, name string) (*coordinator.Coordinator, error) {
+	members, err := parseParticipants(cs.parts, cs.hc)
+	if err != nil {
+		return nil, err
+	}
+	cfg := cs.base
+	cfg.Name, cfg.Members, cfg.Log, cfg.Epoch = name, members, log, epoch
+	cfg.Pending, cfg.Excluded, cfg.Joined, cfg.Removed = state.Pending, state.Excluded, joinedMembers(state.Joined), state.Removed
+	cfg.Dial = func(url string) (coordinator.Participant, error) { return peer.NewClient(url, cs.hc), nil }
+	return coordinator.New(cfg)
+}
+
+// apiHandler serves c's public XML-RPC API.
+func (cs *coordServer) apiHandler(c *coordinator.Coordinator) http.Handler {
+	srv := rpc.NewServer(cs.rlim, cs.log)
+	api.Register(srv, c, cs.lim)
+	srv.SetAuthorizer(api.Authorizer(cs.peerSecret, cs.clientSecret))
 	// Before a body is read: the client token (when set) admits any
 	// request, the peer token only small ones, because all it lets a
 	// caller do is tx.outcome; a request with neither is refused unread.
-	srv.SetCredentials(rpc.Credential{Secret: clientSecret}, rpc.Credential{Secret: peerSecret, MaxBodyBytes: peerOnlyBodyBytes})
-	srv.SetObserver(m.ObserveCall)
-	return serve(log, *listen, web.New(web.Config{
-		RPC: srv, Metrics: m.Handler(), Ready: web.CoordinatorReadiness(status),
-		Page: web.NewPage(web.PageConfig{Status: status, Pending: c.Pending,
-			Started: started, Version: versionString()}),
-		PageToken: rpc.NewSecret(clientToken),
-	}), sec)
+	srv.SetCredentials(rpc.Credential{Secret: cs.clientSecret}, rpc.Credential{Secret: cs.peerSecret, MaxBodyBytes: peerOnlyBodyBytes})
+	srv.SetObserver(cs.metrics.ObserveCall)
+	return srv
+}
+
+// webHandler serves rpcHandler with the status page, metrics and health
+// checks; raft, if set, receives the other coordinators' raft messages.
+func (cs *coordServer) webHandler(rpcHandler http.Handler, statusOf func(context.Context) coordinator.Status,
+	pending func(context.Context) []coordinator.PendingTx, raft http.Handler) http.Handler {
+	status := web.SharedStatus(statusOf, time.Second)
+	cs.metrics.Watch(status)
+	h := web.New(web.Config{
+		RPC: rpcHandler, Metrics: cs.metrics.Handler(), Ready: web.CoordinatorReadiness(status),
+		Page: web.NewPage(web.PageConfig{Status: status, Pending: pending,
+			Started: cs.started, Version: versionString()}),
+		PageToken: cs.clientSecret,
+	})
+	if raft == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/raft", requirePeer(cs.peerSecret, raft))
+	mux.Handle("/", h)
+	return mux
+}
+
+// requirePeer lets through requests that present the peer token (all,
+// when none is set).
+func requirePeer(secret rpc.Secret, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if secret.IsSet() && !secret.Check(rpc.PresentedToken(r)) {
+			http.Error(w, "raft messages need the peer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // joinedMembers are the participants an operator added, as the log has them.

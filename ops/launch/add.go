@@ -19,7 +19,7 @@ func (c *Cluster) AddParticipant(ctx context.Context, name string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	coordURL := c.urls[CoordinatorName]
+	coordURL := c.coordArg
 	scheme, _, _ := strings.Cut(coordURL, "://")
 	url := scheme + "://" + addrs[0] + "/RPC2"
 	args := []string{"participant", "--listen", addrs[0], "--db", filepath.Join(c.cfg.Dir, name+".db"), "--coordinator", coordURL,

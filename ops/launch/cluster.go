@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ type Config struct {
 	Binary       string // the twopc executable
 	Dir          string // data, transaction log, process logs, peer token
 	Participants int    // default 3
+	// Coordinators is how many coordinators run (default 1). Several
+	// are called c1, c2, ...: one leads, the others forward to it.
+	Coordinators int
 	// Port is the coordinator's port, and the participants take the next
 	// ones; 0 lets the kernel choose free ports.
 	Port int
@@ -48,7 +52,7 @@ type Config struct {
 	StartTimeout time.Duration
 	// NetworkFaults puts fault proxies between the coordinator and each
 	// participant (links.go), so that LinkFault can delay, black-hole
-	// or cut the traffic between them.
+	// or cut the traffic between them. One coordinator only, for now.
 	NetworkFaults bool
 }
 
@@ -59,15 +63,17 @@ type TLS struct{ CA, Cert, Key string }
 
 // Cluster is a running local cluster.
 type Cluster struct {
-	cfg    Config
-	procs  map[string]*proc.Process
-	names  []string // coordinator first, then the participants in order
-	urls   map[string]string
-	txlog  string
-	peer   *http.Client                // presents the peer token
-	client *http.Client                // presents the client token, if any
-	links  map[string]*faultproxy.Link // by participant; nil without Config.NetworkFaults
-	once   sync.Once
+	cfg      Config
+	procs    map[string]*proc.Process
+	names    []string // coordinators first, then the participants in order
+	coords   []string // the coordinators' names
+	coordArg string   // a participant's --coordinator: every coordinator's URL
+	urls     map[string]string
+	txlog    string
+	peer     *http.Client                // presents the peer token
+	client   *http.Client                // presents the client token, if any
+	links    map[string]*faultproxy.Link // by participant; nil without Config.NetworkFaults
+	once     sync.Once
 }
 
 // Start starts the cluster and returns once every process serves.
@@ -75,16 +81,23 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Participants <= 0 {
 		cfg.Participants = 3
 	}
+	if cfg.Coordinators <= 0 {
+		cfg.Coordinators = 1
+	}
+	if cfg.Coordinators > 1 && cfg.NetworkFaults {
+		return nil, errors.New("launch: network faults need a single coordinator")
+	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 30 * time.Second
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	addrs, err := ports(cfg.Port, 1+cfg.Participants)
+	addrs, err := ports(cfg.Port, cfg.Coordinators+cfg.Participants)
 	if err != nil {
 		return nil, err
 	}
+	coordAddrs, addrs := addrs[:cfg.Coordinators], append([]string{""}, addrs[cfg.Coordinators:]...)
 	c := &Cluster{cfg: cfg, procs: map[string]*proc.Process{}, urls: map[string]string{}, names: []string{},
 		txlog: filepath.Join(cfg.Dir, "coordinator.txlog")}
 	if err := c.clients(); err != nil {
@@ -104,12 +117,23 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		partAddrs["p"+strconv.Itoa(i)] = addrs[i]
 	}
 	if cfg.NetworkFaults {
-		if err := c.startLinks(addrs[0], partAddrs); err != nil {
+		if err := c.startLinks(coordAddrs[0], partAddrs); err != nil {
 			c.closeLinks()
 			return nil, err
 		}
 	}
-	coordURL := url(addrs[0])
+	var coordURLs, group []string
+	for i, a := range coordAddrs {
+		name := CoordinatorName
+		if cfg.Coordinators > 1 {
+			name = "c" + strconv.Itoa(i+1)
+		}
+		c.coords = append(c.coords, name)
+		coordURLs = append(coordURLs, url(a))
+		group = append(group, name+"="+url(a))
+	}
+	coordURL := strings.Join(coordURLs, ",")
+	c.coordArg = coordURL
 	var members []string
 	for i := 1; i <= cfg.Participants; i++ {
 		name := "p" + strconv.Itoa(i)
@@ -126,15 +150,26 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			common, cfg.ParticipantArgs))
 		members = append(members, name+"="+toPart)
 	}
-	coordArgs := join([]string{"coordinator", "--listen", addrs[0], "--participants", strings.Join(members, ","), "--log", c.txlog},
-		durationFlag("--prepare-timeout", cfg.PrepareTimeout), common, cfg.CoordinatorArgs)
-	if cfg.ClientTokenFile != "" {
-		coordArgs = append(coordArgs, "--client-token-file", cfg.ClientTokenFile)
+	for i, name := range c.coords {
+		coordArgs := join([]string{"coordinator", "--listen", coordAddrs[i], "--participants", strings.Join(members, ","), "--log", c.TxlogPathOf(name)},
+			durationFlag("--prepare-timeout", cfg.PrepareTimeout), common, cfg.CoordinatorArgs)
+		if cfg.Coordinators > 1 {
+			coordArgs = append(coordArgs, "--name", name, "--coordinators", strings.Join(group, ","))
+		}
+		if cfg.ClientTokenFile != "" {
+			coordArgs = append(coordArgs, "--client-token-file", cfg.ClientTokenFile)
+		}
+		c.add(name, coordURLs[i], coordArgs)
 	}
-	c.add(CoordinatorName, coordURL, coordArgs)
-	// Participants first, so that the coordinator finds them serving.
-	for _, name := range append(c.Participants(), CoordinatorName) {
+	// Participants first, so that the coordinators find them serving.
+	for _, name := range append(c.Participants(), c.coords...) {
 		if err := c.start(ctx, name); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if len(c.coords) > 1 {
+		if err := c.waitLeader(ctx); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -142,11 +177,31 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// add makes the process; names lists the coordinator first, then the
+// waitLeader waits until the coordinators have elected one that serves.
+func (c *Cluster) waitLeader(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	defer cancel()
+	rc := rpc.NewClient(c.CoordinatorURL(), c.client)
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		_, err := rc.Call(cctx, "status")
+		ccancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("launch: no coordinator leads after %v: %w", c.cfg.StartTimeout, err)
+		case <-time.After(20 * time.Millisecond): // poll interval while they elect
+		}
+	}
+}
+
+// add makes the process; names lists the coordinators first, then the
 // participants in the order they are added.
 func (c *Cluster) add(name, url string, args []string) {
-	if name == CoordinatorName {
-		c.names = append([]string{name}, c.names...)
+	if c.isCoordinator(name) {
+		c.names = slices.Insert(c.names, slices.Index(c.coords, name), name)
 	} else {
 		c.names = append(c.names, name)
 	}
@@ -224,23 +279,29 @@ func ports(base, n int) ([]string, error) {
 	return out, nil
 }
 
-// Coordinator is the coordinator's name.
-func (c *Cluster) Coordinator() string { return CoordinatorName }
+// Coordinator is the (first) coordinator's name.
+func (c *Cluster) Coordinator() string { return c.coords[0] }
+
+// Coordinators are the coordinators' names: "coordinator", or c1, c2, ...
+func (c *Cluster) Coordinators() []string { return slices.Clone(c.coords) }
+
+func (c *Cluster) isCoordinator(name string) bool { return slices.Contains(c.coords, name) }
 
 // Participants are the participants' names, as the coordinator knows
 // them: p1, p2, ...
-func (c *Cluster) Participants() []string { return append([]string(nil), c.names[1:]...) }
+func (c *Cluster) Participants() []string { return slices.Clone(c.names[len(c.coords):]) }
 
 // URL is the XML-RPC URL of the process called name.
 func (c *Cluster) URL(name string) string { return c.urls[name] }
 
-// CoordinatorURL is the coordinator's XML-RPC URL.
-func (c *Cluster) CoordinatorURL() string { return c.urls[CoordinatorName] }
+// CoordinatorURL is the (first) coordinator's XML-RPC URL; any
+// coordinator serves clients.
+func (c *Cluster) CoordinatorURL() string { return c.urls[c.coords[0]] }
 
 // ParticipantURLs are the participants' URLs, in the order of Participants.
 func (c *Cluster) ParticipantURLs() []string {
 	var out []string
-	for _, n := range c.names[1:] {
+	for _, n := range c.Participants() {
 		out = append(out, c.urls[n])
 	}
 	return out
@@ -257,8 +318,17 @@ func (c *Cluster) ClientHTTP() *http.Client { return c.client }
 // Dir is the cluster's folder.
 func (c *Cluster) Dir() string { return c.cfg.Dir }
 
-// TxlogPath is the coordinator's transaction log.
-func (c *Cluster) TxlogPath() string { return c.txlog }
+// TxlogPath is the (first) coordinator's transaction log.
+func (c *Cluster) TxlogPath() string { return c.TxlogPathOf(c.coords[0]) }
+
+// TxlogPathOf is the named coordinator's transaction log (with several,
+// its copy of the replicated log).
+func (c *Cluster) TxlogPathOf(name string) string {
+	if name == CoordinatorName {
+		return c.txlog
+	}
+	return filepath.Join(c.cfg.Dir, name+".txlog")
+}
 
 // Process is the process called name, or nil.
 func (c *Cluster) Process(name string) *proc.Process { return c.procs[name] }
@@ -289,7 +359,7 @@ func (c *Cluster) waitServing(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
 	defer cancel()
 	hc := c.peer
-	if name == CoordinatorName {
+	if c.isCoordinator(name) {
 		hc = c.client
 	}
 	rc := rpc.NewClient(c.urls[name], hc)
@@ -297,8 +367,9 @@ func (c *Cluster) waitServing(ctx context.Context, name string) error {
 		cctx, ccancel := context.WithTimeout(ctx, time.Second)
 		_, err := rc.Call(cctx, "system.listMethods")
 		ccancel()
-		if err == nil {
-			return nil
+		var f *rpc.Fault
+		if err == nil || errors.As(err, &f) {
+			return nil // it answers (one of several coordinators before an election: with a fault)
 		}
 		select {
 		case <-p.Done():
@@ -356,8 +427,8 @@ func (c *Cluster) Healthy(context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ReadTxlog returns the coordinator's transaction log as it is now.
-func (c *Cluster) ReadTxlog(context.Context) ([]byte, error) { return os.ReadFile(c.txlog) }
+// ReadTxlog returns the (first) coordinator's transaction log as it is now.
+func (c *Cluster) ReadTxlog(context.Context) ([]byte, error) { return os.ReadFile(c.TxlogPath()) }
 
 // Tail returns up to the last n bytes of the process's log.
 func (c *Cluster) Tail(name string, n int) string {
@@ -371,9 +442,12 @@ func (c *Cluster) Tail(name string, n int) string {
 // after 10 s. It is idempotent.
 func (c *Cluster) Close() error {
 	c.once.Do(func() {
-		c.procs[CoordinatorName].Terminate(10 * time.Second)
 		var wg sync.WaitGroup
-		for _, name := range c.names[1:] {
+		for _, name := range c.coords {
+			wg.Go(func() { c.procs[name].Terminate(10 * time.Second) })
+		}
+		wg.Wait()
+		for _, name := range c.Participants() {
 			wg.Go(func() { c.procs[name].Terminate(10 * time.Second) })
 		}
 		wg.Wait()

@@ -69,7 +69,7 @@ func (c *Cluster) LinkFault(_ context.Context, name, fault, direction string, de
 // lost with its disk and replaced under the same name. It must not be
 // running.
 func (c *Cluster) Wipe(_ context.Context, name string) error {
-	if name == CoordinatorName {
+	if c.isCoordinator(name) {
 		return errors.New("launch: wipe: only a participant's data can be wiped")
 	}
 	p, err := c.process(name)

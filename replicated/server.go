@@ -1,0 +1,164 @@
+package replicated
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/twopc/twopc/consensus"
+	"github.com/twopc/twopc/internal/rpc"
+	"github.com/twopc/twopc/txlog"
+)
+
+// Instance is the coordinator incarnation that serves while this
+// coordinator leads one term.
+type Instance interface {
+	// Handler serves the public API (XML-RPC).
+	Handler() http.Handler
+	// Close stops it: calls in flight end with "outcome unknown".
+	Close()
+}
+
+// Config of one of several coordinators.
+type Config struct {
+	Raft consensus.Config
+	// URLs are every coordinator's XML-RPC URL by name, where requests
+	// are forwarded to the leader.
+	URLs map[string]string
+	// Forward carries forwarded requests (TLS; no token of its own: the
+	// client's Authorization header goes along).
+	Forward http.RoundTripper
+	// Start builds the incarnation for term from the replicated state,
+	// its decisions going to log.
+	Start  func(term uint64, st *txlog.State, log *consensus.Log) (Instance, error)
+	Logger *slog.Logger
+}
+
+// Server is one coordinator of several.
+type Server struct {
+	cfg  Config
+	node *consensus.Node
+	log  *slog.Logger
+
+	mu  sync.Mutex // serialises role changes
+	cur atomic.Pointer[current]
+}
+
+// current is what this coordinator is now.
+type current struct {
+	role  consensus.Role
+	inst  Instance               // set while it serves
+	proxy *httputil.ReverseProxy // to the leader, while another leads
+}
+
+// Start joins the group.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.cur.Store(&current{})
+	cfg.Raft.OnRole = s.changeRole
+	node, err := consensus.Start(cfg.Raft)
+	if err != nil {
+		return nil, err
+	}
+	s.node = node
+	return s, nil
+}
+
+// RaftHandler receives the other coordinators' raft messages.
+func (s *Server) RaftHandler() http.Handler { return s.node.Handler() }
+
+// Instance is the incarnation serving now, nil if this coordinator does
+// not serve.
+func (s *Server) Instance() Instance { return s.cur.Load().inst }
+
+// Role is this coordinator's role now.
+func (s *Server) Role() (role consensus.Role, serving bool) {
+	c := s.cur.Load()
+	return c.role, c.inst != nil
+}
+
+// changeRole follows raft: it builds the incarnation when this
+// coordinator starts serving, closes it when it stops, and points
+// forwarding at the leader.
+func (s *Server) changeRole(r consensus.Role) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cur.Load()
+	next := &current{role: r}
+	if old.inst != nil && !(r.Serving && r.Term == old.role.Term) {
+		s.log.Warn("stopped leading: closing this coordinator's incarnation; the next leader recovers its transactions", "term", old.role.Term, "leader", r.Leader)
+		s.cur.Store(&current{role: r}) // nothing served while it closes
+		old.inst.Close()
+	}
+	switch {
+	case r.Serving:
+		inst, err := s.cfg.Start(r.Term, r.State, s.node.Log(r.Term))
+		if err != nil {
+			s.log.Error("leading, but the coordinator could not start; another should take over", "term", r.Term, "err", err)
+			break
+		}
+		next.inst = inst
+		s.log.Info("leading: serving", "term", r.Term, "commits_to_finish", len(r.State.Pending))
+	case r.Leader != "" && r.Leader != s.cfg.Raft.Name:
+		if u, err := url.Parse(s.cfg.URLs[r.Leader]); err == nil && s.cfg.URLs[r.Leader] != "" {
+			next.proxy = s.newProxy(u)
+		}
+		s.log.Info("following", "leader", r.Leader, "term", r.Term)
+	}
+	s.cur.Store(next)
+}
+
+func (s *Server) newProxy(u *url.URL) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.URL.Path = u.Path // the leader's XML-RPC path, whatever the client used
+			pr.Out.Host = u.Host
+		},
+		Transport: s.cfg.Forward,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// Whether the leader got the request is unknown.
+			writeFault(w, rpc.OutcomeUnknown, fmt.Sprintf("forwarding to the leader %s failed: %v; the outcome is unknown", u.Host, err))
+		},
+	}
+}
+
+// ServeHTTP serves the public API: here if this coordinator serves, at
+// the leader otherwise.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := s.cur.Load()
+	switch {
+	case c.inst != nil:
+		c.inst.Handler().ServeHTTP(w, r)
+	case c.proxy != nil:
+		c.proxy.ServeHTTP(w, r)
+	default:
+		writeFault(w, rpc.Unavailable, "no coordinator leads yet (an election is on): nothing was done, safe to retry")
+	}
+}
+
+// writeFault answers an XML-RPC request with a fault.
+func writeFault(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	if err := rpc.EncodeFault(w, &rpc.Fault{Code: code, Message: msg}); err != nil {
+		http.Error(w, msg, http.StatusInternalServerError)
+	}
+}
+
+// Stop leaves the group and closes the incarnation, if any.
+func (s *Server) Stop() {
+	s.node.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.cur.Load(); c.inst != nil {
+		c.inst.Close()
+	}
+	s.cur.Store(&current{})
+}
