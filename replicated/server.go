@@ -1,8 +1,11 @@
 package replicated
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -53,6 +56,17 @@ type current struct {
 	role  consensus.Role
 	inst  Instance               // set while it serves
 	proxy *httputil.ReverseProxy // to the leader, while another leads
+	// over ends when the role does: a request forwarded to a leader
+	// that stopped answering (paused, cut off) is not waited for
+	// beyond the election that replaces it.
+	over context.Context
+	end  context.CancelFunc
+}
+
+func newCurrent(r consensus.Role) *current {
+	c := &current{role: r}
+	c.over, c.end = context.WithCancel(context.Background())
+	return c
 }
 
 // Start joins the group.
@@ -61,7 +75,7 @@ func Start(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
-	s.cur.Store(&current{})
+	s.cur.Store(newCurrent(consensus.Role{}))
 	cfg.Raft.OnRole = s.changeRole
 	node, err := consensus.Start(cfg.Raft)
 	if err != nil {
@@ -91,10 +105,11 @@ func (s *Server) changeRole(r consensus.Role) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.cur.Load()
-	next := &current{role: r}
+	next := newCurrent(r)
+	defer old.end()
 	if old.inst != nil && !(r.Serving && r.Term == old.role.Term) {
 		s.log.Warn("stopped leading: closing this coordinator's incarnation; the next leader recovers its transactions", "term", old.role.Term, "leader", r.Leader)
-		s.cur.Store(&current{role: r}) // nothing served while it closes
+		s.cur.Store(newCurrent(r)) // nothing served while it closes
 		old.inst.Close()
 	}
 	switch {
@@ -124,7 +139,14 @@ func (s *Server) newProxy(u *url.URL) *httputil.ReverseProxy {
 		},
 		Transport: s.cfg.Forward,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			// Whether the leader got the request is unknown.
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				// Never connected: the leader did not get the request.
+				writeFault(w, rpc.Unavailable, fmt.Sprintf("the leader %s does not answer (%v): nothing was done, safe to retry; if it failed, another takes over within a second", u.Host, err))
+				return
+			}
+			// It may have got the request (or stopped leading while it
+			// had it): the outcome is unknown.
 			writeFault(w, rpc.OutcomeUnknown, fmt.Sprintf("forwarding to the leader %s failed: %v; the outcome is unknown", u.Host, err))
 		},
 	}
@@ -138,7 +160,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case c.inst != nil:
 		c.inst.Handler().ServeHTTP(w, r)
 	case c.proxy != nil:
-		c.proxy.ServeHTTP(w, r)
+		ctx, stop := context.WithCancel(r.Context())
+		defer stop()
+		defer context.AfterFunc(c.over, stop)()
+		c.proxy.ServeHTTP(w, r.WithContext(ctx))
 	default:
 		writeFault(w, rpc.Unavailable, "no coordinator leads yet (an election is on): nothing was done, safe to retry")
 	}
@@ -157,8 +182,10 @@ func (s *Server) Stop() {
 	s.node.Stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c := s.cur.Load(); c.inst != nil {
+	c := s.cur.Load()
+	if c.inst != nil {
 		c.inst.Close()
 	}
-	s.cur.Store(&current{})
+	c.end()
+	s.cur.Store(newCurrent(consensus.Role{}))
 }

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/ops/launch"
+)
+
+// Three coordinators: clients write through all of them while the
+// leader is killed with SIGKILL twice and paused with SIGSTOP once.
+// Another takes over each time, without an operator; afterwards every
+// acknowledged put is on every replica, nothing is in doubt, and the
+// coordinators agree on one leader.
+func TestCoordinatorFailover(t *testing.T) {
+	cl := newCluster(t, func(c *launch.Config) { c.Coordinators = 3 })
+	var urls []string
+	for _, n := range cl.Coordinators() {
+		urls = append(urls, cl.URL(n))
+	}
+	load := startPutLoadAt(t, urls, 8, true)
+	for i := range 3 {
+		load.waitAcks(100)
+		old := leaderOf(t, cl)
+		t0 := time.Now()
+		if i < 2 {
+			kill(t, cl, old)
+		} else if err := cl.Pause(context.Background(), old); err != nil {
+			t.Fatal(err)
+		}
+		load.waitAcks(100)
+		next := leaderOf(t, cl)
+		t.Logf("leader %s %s; %s leads, 100 puts later after %v", old, map[bool]string{true: "killed", false: "paused"}[i < 2], next, time.Since(t0).Round(time.Millisecond))
+		if next == old {
+			t.Fatalf("%s still leads after it was stopped", old)
+		}
+		if i < 2 {
+			start(t, cl, old)
+		} else if err := cl.Resume(context.Background(), old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load.waitAcks(100)
+	acked := load.end()
+	t.Logf("%d puts acknowledged across 2 leader kills and 1 pause", len(acked))
+	sameReplicas(t, cl, cl.ParticipantURLs(), acked)
+	// Every coordinator, the deposed ones included, names the same leader.
+	leader := leaderOf(t, cl)
+	eventually(t, time.Minute, "coordinators agree on the leader", func() error {
+		for _, n := range cl.Coordinators() {
+			if got := selfView(t, cl, n); got != leader {
+				return fmt.Errorf("%s says %q leads, not %s", n, got, leader)
+			}
+		}
+		return nil
+	})
+}
+
+// leaderOf asks the coordinators which one leads, until one says.
+func leaderOf(t *testing.T, cl *launch.Cluster) string {
+	t.Helper()
+	var leader string
+	eventually(t, time.Minute, "a leader", func() error {
+		for _, n := range cl.Coordinators() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			st, err := api.NewClient(cl.URL(n), nil).Status(ctx)
+			cancel()
+			if err == nil && st.Role == "leader" {
+				leader = st.Leader
+				return nil
+			}
+		}
+		return fmt.Errorf("no coordinator says who leads")
+	})
+	return leader
+}
+
+// selfView is who the named coordinator forwards to: its status is the
+// leader's, so the name in it is the leader's as the coordinator sees it.
+func selfView(t *testing.T, cl *launch.Cluster, name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := api.NewClient(cl.URL(name), nil).Status(ctx)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return st.Leader
+}
