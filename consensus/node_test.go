@@ -21,6 +21,8 @@ type group struct {
 	mu    sync.Mutex
 	nodes map[string]*Node
 	roles chan named
+	// snapshotEntries is Config.SnapshotEntries for nodes started now.
+	snapshotEntries uint64
 }
 
 type named struct {
@@ -59,7 +61,7 @@ func newGroup(t testing.TB, names ...string) *group {
 
 func (g *group) start(name string) *Node {
 	n, err := Start(Config{Name: name, Peers: g.peers, Path: filepath.Join(g.dir, name+".raftlog"),
-		Client: http.DefaultClient, Tick: 10 * time.Millisecond,
+		Client: http.DefaultClient, Tick: 10 * time.Millisecond, SnapshotEntries: g.snapshotEntries,
 		OnRole: func(r Role) { g.roles <- named{name, r} }})
 	if err != nil {
 		g.t.Fatal(err)
@@ -143,5 +145,49 @@ func TestLeaderFailover(t *testing.T) {
 	g.start(first.name)
 	if err := g.node(next.name).Log(next.Term).Append(protocol.Record{Kind: protocol.KindEnd, TxID: fmt.Sprintf("%d.16", first.Term)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Compaction to snapshots, a whole-group restart, and a coordinator that
+// was down while the log was compacted past what it has (it gets the
+// snapshot): every one ends with the same state.
+func TestSnapshotsAndRestart(t *testing.T) {
+	g := newGroup(t, "c1", "c2", "c3")
+	g.snapshotEntries = 8
+	for _, n := range []string{"c1", "c2", "c3"} { // restart with compaction on
+		g.stop(n)
+		g.start(n)
+	}
+	r := g.serving("")
+	down := "c1"
+	if r.name == down {
+		down = "c2"
+	}
+	g.stop(down)
+	log := g.node(r.name).Log(r.Term)
+	for i := 1; i <= 50; i++ {
+		id := fmt.Sprintf("%d.%d", r.Term, i)
+		must(t, log.Append(staged(id)))
+		if i%2 == 0 {
+			must(t, log.Append(protocol.Record{Kind: protocol.KindEnd, TxID: id}))
+		}
+	}
+	g.start(down)
+	for _, n := range []string{"c1", "c2", "c3"} {
+		g.stop(n)
+	}
+	for _, n := range []string{"c1", "c2", "c3"} {
+		g.start(n)
+	}
+	next := g.serving("")
+	if len(next.State.Pending) != 25 || next.State.Pending[0].TxID != fmt.Sprintf("%d.1", r.Term) {
+		t.Fatalf("after compaction and restart: %d pending, %v", len(next.State.Pending), next.State.Pending)
+	}
+	// The one that was down holds the same log: with the other two
+	// stopped, it and one more elect, and agree.
+	g.stop(next.name)
+	other := g.serving(next.name)
+	if len(other.State.Pending) != 25 {
+		t.Fatalf("%s after the restart: %d pending", other.name, len(other.State.Pending))
 	}
 }

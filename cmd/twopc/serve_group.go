@@ -38,6 +38,10 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, sec *secur
 		Logger:  cs.log,
 		Start: func(term uint64, st *txlog.State, log *consensus.Log) (replicated.Instance, error) {
 			base := cs.base
+			// Reads must come from participants, which refuse a deposed
+			// leader once they have heard from the next one; the value
+			// cache would answer without asking anyone.
+			base.ReadCacheBytes = 0
 			cs2 := *cs
 			// A decision that cannot be made durable any more means this
 			// coordinator stopped leading: raft reports it, and the
