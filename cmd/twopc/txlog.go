@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/twopc/twopc/consensus"
 	"github.com/twopc/twopc/txlog"
 )
 
@@ -20,9 +21,23 @@ func runTxlog(args []string) error {
 		fs.Usage()
 		return errors.New("want FILE")
 	}
-	st, err := txlog.Scan(fs.Arg(0))
-	if err != nil {
-		return err
+	var st *txlog.State
+	if consensus.IsRaftLog(fs.Arg(0)) {
+		sc, err := consensus.Scan(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		st = sc.State
+		fmt.Printf("%s: one coordinator's copy of the replicated log: raft term %d, %d entries after its snapshot, committed up to %d (%d entries not known committed here)\n",
+			fs.Arg(0), sc.Term, sc.Entries, sc.Commit, sc.Uncommitted)
+		if sc.Torn {
+			fmt.Println("torn tail: the last line is incomplete; it is cut off when the coordinator starts")
+		}
+	} else {
+		var err error
+		if st, err = txlog.Scan(fs.Arg(0)); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("%s: epoch %d, %d unfinished transaction(s)\n", fs.Arg(0), st.Epoch, len(st.Pending))
 	if st.TornTail != nil {

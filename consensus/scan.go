@@ -1,0 +1,88 @@
+package consensus
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/twopc/twopc/txlog"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Scanned is what a raft log file holds, for operators and tools.
+type Scanned struct {
+	// State is what the log's committed records say, as far as this
+	// copy knows them to be committed.
+	State *txlog.State
+	// Term and Commit are raft's; Entries are kept past the snapshot,
+	// Uncommitted of them not known committed here.
+	Term, Commit         uint64
+	Entries, Uncommitted int
+	Torn                 bool // a torn last line (cut at the next start)
+}
+
+// IsRaftLog says whether the file at path is a raft log (rather than a
+// single coordinator's txlog).
+func IsRaftLog(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	n, _ := f.Read(b)
+	line, _, _ := cutLine(b[:n])
+	body, err := txlog.Unframe(line)
+	return err == nil && string(body) == walHeader
+}
+
+func cutLine(b []byte) ([]byte, []byte, bool) {
+	for i, c := range b {
+		if c == '\n' {
+			return b[:i], b[i+1:], true
+		}
+	}
+	return b, nil, false
+}
+
+// Scan reads the raft log at path without changing it.
+func Scan(path string) (*Scanned, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ld, end, err := parseWAL(data)
+	if err != nil {
+		return nil, fmt.Errorf("raft log %s: %w", path, err)
+	}
+	t := txlog.NewTracker()
+	if ld.snap.Metadata.Index > 0 {
+		recs, err := snapshotRecords(ld.snap.Data)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if err := t.Apply(r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Entries: len(ld.entries), Torn: end < len(data)}
+	for _, e := range ld.entries {
+		if e.Index > ld.hard.Commit {
+			sc.Uncommitted++
+			continue
+		}
+		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+			continue
+		}
+		r, err := txlog.ParseRecord(e.Data)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.Apply(r); err != nil {
+			return nil, fmt.Errorf("raft log %s: entry %d: %w", path, e.Index, err)
+		}
+	}
+	sc.State = t.State()
+	return sc, nil
+}
