@@ -81,7 +81,7 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	members, err := parseParticipants(*parts, hc)
+	members, err := parseParticipants(*parts)
 	if err != nil {
 		return err
 	}
@@ -104,10 +104,16 @@ func runCoordinator(args []string) error {
 	if err := tl.Append(protocol.Record{Kind: protocol.KindEpoch, Epoch: epoch}); err != nil {
 		return err
 	}
+	// This coordinator's term is its epoch: every call to a participant
+	// carries it, so that once a later incarnation has called, this one
+	// can change nothing there (fencing: participant/doc.go).
+	for i := range members {
+		members[i].Participant = peer.NewClient(members[i].URL, hc, epoch)
+	}
 	c, err := coordinator.New(coordinator.Config{
 		Members: members, Log: tl, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded,
 		Joined: joinedMembers(state.Joined), Removed: state.Removed,
-		Dial:           func(url string) (coordinator.Participant, error) { return peer.NewClient(url, hc), nil },
+		Dial:           func(url string) (coordinator.Participant, error) { return peer.NewClient(url, hc, epoch), nil },
 		PrepareTimeout: *prepare, LockTimeout: *lockWait, CallTimeout: *callTimeout, ReadCacheBytes: *cacheBytes,
 		ExcludeAfter: *excludeAfter, MinParticipants: *minParticipants,
 		MaxResultBytes: *maxResult, Logger: log, Observer: m,
@@ -146,8 +152,9 @@ func joinedMembers(js []txlog.Joined) []coordinator.Joined {
 	return out
 }
 
-// parseParticipants reads "p1=http://...,p2=https://...".
-func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) {
+// parseParticipants reads "p1=http://...,p2=https://...", before the
+// epoch is known: the clients, which carry it, are made later.
+func parseParticipants(s string) ([]coordinator.Member, error) {
 	var out []coordinator.Member
 	for _, part := range strings.Split(s, ",") {
 		name, url, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -157,7 +164,7 @@ func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) 
 		if strings.ContainsAny(name, " \t,") {
 			return nil, fmt.Errorf("--participants: name %q must not contain spaces or commas", name)
 		}
-		out = append(out, coordinator.Member{Name: name, URL: url, Participant: peer.NewClient(url, hc)})
+		out = append(out, coordinator.Member{Name: name, URL: url})
 	}
 	return out, nil
 }
