@@ -106,6 +106,11 @@ type Config struct {
 	// transaction being logged is then unknown and the process must
 	// restart and recover. Default: log and exit(2).
 	Fatal func(error)
+	// Deposed is called, at most once, when a participant refuses a call
+	// because it has seen term seen, above this coordinator's (Epoch):
+	// another coordinator leads, or this one's log was lost. The refused
+	// call counts as failed. Default: log an error (deposed.go).
+	Deposed func(seen uint64)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Observer hears how long phases take (metrics); nil: nobody.
@@ -138,6 +143,10 @@ func (c *Config) defaults() {
 	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}
+	}
+	if c.Deposed == nil {
+		log, ours := c.Logger, c.Epoch
+		c.Deposed = func(seen uint64) { logDeposed(log, seen, ours) }
 	}
 	if c.Fatal == nil {
 		log := c.Logger
@@ -180,6 +189,7 @@ type Coordinator struct {
 	txs       sync.Map // txid -> *tx, until the machine is finished
 	seq       atomic.Uint64
 	rr        atomic.Uint64 // round-robin start for reads
+	deposed   sync.Once     // Config.Deposed is called once
 	counts    counters
 
 	ctx     context.Context // cancelled by Close: ends background work
