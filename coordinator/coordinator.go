@@ -289,8 +289,14 @@ func (c *Coordinator) lookup(txid string) *tx {
 // never committed (presumed abort: recovery registers every one whose
 // outcome is open, and a committed one is forgotten only once every
 // participant applied it); one still being prepared is aborted now; the
-// answer waits until the outcome is durable.
+// answer waits until the outcome is durable. A transaction of a later
+// term than this coordinator's was started by another one, which alone
+// knows: presuming abort could contradict its commit, so the answer is
+// an error, and the participant asks another coordinator.
 func (c *Coordinator) Outcome(ctx context.Context, txid string) (bool, error) {
+	if protocol.EpochOf(txid) > c.cfg.Epoch {
+		return false, fmt.Errorf("coordinator: %s is of a term after ours (%d): ask the coordinator that started it", txid, c.cfg.Epoch)
+	}
 	t := c.lookup(txid)
 	if t == nil {
 		return false, nil

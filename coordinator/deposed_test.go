@@ -116,6 +116,21 @@ func TestNewerCoordinatorFencesTheOlder(t *testing.T) {
 	}
 }
 
+// A coordinator does not presume abort for a transaction of a later term:
+// it was started by another coordinator, which may have committed it.
+// A participant asking it gets an error and asks another coordinator.
+func TestOutcomeOfALaterTermIsNotPresumed(t *testing.T) {
+	urls := servedStores(t, 1)
+	var hook deposedCalls
+	old := startAt(t, 1, urls, &hook)
+	if commit, err := old.Outcome(bg, "2.1"); err == nil {
+		t.Fatalf("outcome of 2.1 from the coordinator of term 1: commit=%v, want an error", commit)
+	}
+	if commit, err := old.Outcome(bg, "1.99"); err != nil || commit {
+		t.Fatalf("outcome of its own unknown 1.99: commit=%v %v, want abort (presumed)", commit, err)
+	}
+}
+
 // waitIdle waits until c has nothing in flight or in doubt.
 func waitIdle(t *testing.T, c *Coordinator) {
 	t.Helper()

@@ -169,11 +169,24 @@ func parseParticipants(s string) ([]coordinator.Member, error) {
 	return out, nil
 }
 
+// parseCoordinators reads --coordinator: "http://...,https://...".
+func parseCoordinators(s string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("--coordinator: %q is not http(s)://HOST:PORT/RPC2", u)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
 func runParticipant(args []string) error {
 	fs := newFlags("participant", "[flags]", "Serve one SQLite replica to a coordinator")
 	listen := fs.String("listen", "127.0.0.1:7401", "address to serve on: XML-RPC (POST / and /RPC2), /metrics, /healthz and /readyz")
 	db := fs.String("db", "twopc-data/p1.db", "SQLite database file (created if missing)")
-	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
+	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URLs, comma-separated: every coordinator, asked in turn (from the last that answered) for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
 	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return here; past it the vote is NO (too large)")
@@ -194,6 +207,10 @@ func runParticipant(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	coordURLs, err := parseCoordinators(*coord)
+	if err != nil {
+		return err
 	}
 	log, err := newServerLogger("participant", *logFormat)
 	if err != nil {
@@ -227,9 +244,14 @@ func runParticipant(args []string) error {
 	if n := store.Stats().Prepared; n > 0 {
 		log.Info("reloaded prepared transactions; their keys stay locked until resolved", "count", n)
 	}
+	asks := make([]participant.Resolver, len(coordURLs))
+	for i, u := range coordURLs {
+		asks[i] = peer.NewOutcomeClient(u, hc)
+	}
+	resolver := participant.NewCoordinators(asks...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go store.RunResolver(ctx, peer.NewOutcomeClient(*coord, hc), *every, *after)
+	go store.RunResolver(ctx, resolver, *every, *after)
 
 	srv := rpc.NewServer(plim, log)
 	peer.Register(srv, store)
