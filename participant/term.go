@@ -16,8 +16,8 @@ import (
 // refused whole; one of a higher term raises it, durably, before anything
 // it causes is answered: a write in its own batch's SQLite transaction
 // (the writer checks and raises, in the order it applies requests, so no
-// write of a lower term can follow the raise), a read by a write of its
-// own before it reads.
+// write of a lower term can follow the raise); a read-only request by a
+// term-only write of its own, before it reads.
 //
 // Outside the writer, terms are compared with the durable one only: a
 // raise not yet committed, which a crash would undo, must not count as
@@ -45,7 +45,7 @@ func (s *Store) reloadTerm() error {
 }
 
 // admitTerm returns the term ctx carries (0: none), or the refusal of a
-// stale one, which counts as calls refused calls.
+// stale one, counted as that many refused calls.
 func (s *Store) admitTerm(ctx context.Context, calls int) (uint64, error) {
 	term := protocol.TermOf(ctx)
 	if seen := s.term.Load(); term != 0 && term < seen {
