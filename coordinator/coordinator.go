@@ -109,6 +109,11 @@ type Config struct {
 	// transaction being logged is then unknown and the process must
 	// restart and recover. Default: log and exit(2).
 	Fatal func(error)
+	// Deposed is called, at most once, when a participant refuses a call
+	// because it has seen term seen, above this coordinator's (Epoch):
+	// another coordinator leads, or this one's log was lost. The refused
+	// call counts as failed. Default: log an error (deposed.go).
+	Deposed func(seen uint64)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Observer hears how long phases take (metrics); nil: nobody.
@@ -141,6 +146,10 @@ func (c *Config) defaults() {
 	}
 	if c.Observer == nil {
 		c.Observer = noObserver{}
+	}
+	if c.Deposed == nil {
+		log, ours := c.Logger, c.Epoch
+		c.Deposed = func(seen uint64) { logDeposed(log, seen, ours) }
 	}
 	if c.Fatal == nil {
 		log := c.Logger
@@ -183,6 +192,7 @@ type Coordinator struct {
 	txs       sync.Map // txid -> *tx, until the machine is finished
 	seq       atomic.Uint64
 	rr        atomic.Uint64 // round-robin start for reads
+	deposed   sync.Once     // Config.Deposed is called once
 	counts    counters
 
 	ctx     context.Context // cancelled by Close: ends background work
@@ -282,8 +292,14 @@ func (c *Coordinator) lookup(txid string) *tx {
 // never committed (presumed abort: recovery registers every one whose
 // outcome is open, and a committed one is forgotten only once every
 // participant applied it); one still being prepared is aborted now; the
-// answer waits until the outcome is durable.
+// answer waits until the outcome is durable. A transaction of a later
+// term than this coordinator's was started by another one, which alone
+// knows: presuming abort could contradict its commit, so the answer is
+// an error, and the participant asks another coordinator.
 func (c *Coordinator) Outcome(ctx context.Context, txid string) (bool, error) {
+	if protocol.EpochOf(txid) > c.cfg.Epoch {
+		return false, fmt.Errorf("coordinator: %s is of a term after ours (%d): ask the coordinator that started it", txid, c.cfg.Epoch)
+	}
 	t := c.lookup(txid)
 	if t == nil {
 		return false, nil

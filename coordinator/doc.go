@@ -54,6 +54,12 @@
 // transaction of an earlier life (no record: aborted) from one in flight
 // now.
 //
+// The epoch is also the coordinator's term: its peer clients send it
+// with every call, and a participant that has heard from a later one
+// refuses it (fencing: participant/doc.go). A refusal is a failed call,
+// never a vote or an acknowledgement; Config.Deposed hears of the first
+// (deposed.go).
+//
 // The package does no I/O of its own: participants come in through the
 // Participant interface (peer.Client over XML-RPC, or a participant.Store
 // in tests) and decisions go to a DecisionLog (txlog.Log).

@@ -321,6 +321,7 @@ func (c *Coordinator) answered(t *tx, m *member, msg protocol.Message, r protoco
 		return // stopping: a restart resumes from the log
 	}
 	m.heard(r.Err)
+	c.noticeDeposed(r.Err)
 	if r.Err != nil {
 		t.step(protocol.Event{Kind: protocol.EvCallFailed, From: msg.To, Msg: msg.Kind, Err: r.Err.Error()})
 		return

@@ -127,6 +127,7 @@ func (c *Coordinator) probe(m *member) {
 		_, err := m.PreparedTxs(ctx)
 		if c.ctx.Err() == nil {
 			m.heard(err)
+			c.noticeDeposed(err)
 		}
 	})
 }

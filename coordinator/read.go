@@ -43,6 +43,7 @@ func (c *Coordinator) snapshot(ctx context.Context, keys []string) (map[string]p
 	for i := range n {
 		m := ws[(start+i)%n]
 		entries, err := c.readFrom(ctx, m, keys)
+		c.noticeDeposed(err)
 		if err == nil && m.excluded.Load() {
 			// Excluded while the read was out: writes may have committed
 			// without it since (and been forgotten, which readFrom's test

@@ -133,6 +133,7 @@ func (c *Coordinator) sweepOne(m *member) error {
 	defer cancel()
 	pts, err := m.PreparedTxs(ctx)
 	if err != nil {
+		c.noticeDeposed(err)
 		return err
 	}
 	for _, p := range pts {

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/ops/launch"
+	"github.com/twopc/twopc/peer"
 )
 
 // Python's xmlrpc.client, the reference client, against a real cluster:
@@ -43,10 +46,16 @@ func TestPythonInterop(t *testing.T) {
 	}
 
 	// Fault 2: a transaction of a later epoch, which the coordinator's
-	// start-up sweep leaves alone, holds "locked" at p1 (it would be
-	// presumed aborted once p1 asked, but p1 waits an hour to ask).
+	// start-up sweep leaves alone, holds "locked" at p1 (p1 waits an hour
+	// to ask about it). It is sent with the coordinator's own term: a
+	// later one would fence the coordinator off.
+	st, err := api.NewClient(cl.CoordinatorURL(), cl.ClientHTTP()).Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := rpc.NewClient(cl.URL("p1"), cl.PeerHTTP()).WithHeader(peer.TermHeader, fmt.Sprint(st.Epoch))
 	prepare := []any{"prepare", "999999.1", []any{[]any{}, []any{[]any{"put", "locked", "x"}}, []any{}}}
-	if res, err := call(cl.URL("p1"), cl.PeerHTTP(), "batch", []any{prepare}); err != nil || fmt.Sprint(res) != "[[yes true false  [[put 1]]]]" {
+	if res, err := p1.Call(context.Background(), "batch", []any{prepare}); err != nil || fmt.Sprint(res) != "[[yes true false  [[put 1]]]]" {
 		t.Fatalf("planting a prepared transaction: %v %v", res, err)
 	}
 	pythonFault(t, python, cl.CoordinatorURL(), `s.put("locked", "v")`, 2)

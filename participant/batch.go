@@ -9,10 +9,12 @@ import (
 
 // request is one change waiting for the writer goroutine.
 type request struct {
-	kind    protocol.MsgKind // prepare, commit or abort, unless install is set
-	txid    string
-	txn     *protocol.Txn     // prepare only
-	install *protocol.Install // a catch-up step (catchup.go)
+	kind     protocol.MsgKind // prepare, commit or abort, unless install is set
+	txid     string
+	txn      *protocol.Txn     // prepare only
+	install  *protocol.Install // a catch-up step (catchup.go)
+	term     uint64            // the sender's (0: none)
+	termOnly bool              // nothing to do but raise the term seen (term.go)
 
 	vote protocol.Vote // prepare's answer
 	err  error         // set by the writer
@@ -26,7 +28,7 @@ type request struct {
 // durably and the keys locked, and the vote is YES. Votes carry the
 // branch that ran and each op's result, which every replica must agree on.
 func (s *Store) Prepare(ctx context.Context, txid string, t *protocol.Txn) (protocol.Vote, error) {
-	r := &request{kind: protocol.MsgPrepare, txid: txid, txn: t}
+	r := &request{kind: protocol.MsgPrepare, txid: txid, txn: t, term: protocol.TermOf(ctx)}
 	if err := s.submit(ctx, r); err != nil {
 		return protocol.Vote{}, err
 	}
@@ -37,13 +39,13 @@ func (s *Store) Prepare(ctx context.Context, txid string, t *protocol.Txn) (prot
 // Committing a transaction that is not prepared here is a no-op: it was
 // committed before (commit is idempotent).
 func (s *Store) Commit(ctx context.Context, txid string) error {
-	return s.submitOne(ctx, &request{kind: protocol.MsgCommit, txid: txid})
+	return s.submitOne(ctx, &request{kind: protocol.MsgCommit, txid: txid, term: protocol.TermOf(ctx)})
 }
 
 // Abort discards txid's prepared writes, if any, unlocks their keys and
 // remembers txid so that a late prepare for it is refused.
 func (s *Store) Abort(ctx context.Context, txid string) error {
-	return s.submitOne(ctx, &request{kind: protocol.MsgAbort, txid: txid})
+	return s.submitOne(ctx, &request{kind: protocol.MsgAbort, txid: txid, term: protocol.TermOf(ctx)})
 }
 
 func (s *Store) submitOne(ctx context.Context, r *request) error {
@@ -151,10 +153,12 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			s.failed.Store(&err)
 		}
 	}()
+	term := s.term.Load()
 	took, err := s.w.inTx(func(tx *wtx) error {
 		for _, r := range batch {
-			var err error
+			ok, err := s.fenceWrite(tx, r, &term)
 			switch {
+			case err != nil || !ok || r.termOnly:
 			case r.install != nil:
 				if r.err = s.refuseInstall(r.install); r.err == nil {
 					err = s.install(tx, r.install)
@@ -175,6 +179,7 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 	if err != nil {
 		return err
 	}
+	s.term.Store(term) // durable now
 	if s.observe != nil {
 		s.observe(took)
 	}

@@ -17,7 +17,7 @@ import (
 // Install applies one catch-up step through the writer goroutine, in one
 // SQLite transaction: durable when it returns.
 func (s *Store) Install(ctx context.Context, in *protocol.Install) error {
-	return s.submitOne(ctx, &request{install: in})
+	return s.submitOne(ctx, &request{install: in, term: protocol.TermOf(ctx)})
 }
 
 // refuseInstall says why in must not be applied: a step of a catch-up
@@ -76,6 +76,9 @@ const ScanBytes = 4 << 20
 // transaction would write (with its pending entry, as Read gives it).
 // The values of a page add up to about ScanBytes at most.
 func (s *Store) Scan(ctx context.Context, after string, limit int) (states []protocol.KeyState, more bool, err error) {
+	if err := s.fenceRead(ctx); err != nil {
+		return nil, false, err
+	}
 	if err := s.failedErr(); err != nil {
 		return nil, false, err
 	}

@@ -23,6 +23,17 @@
 //     restart, or when a decision is late, the participant asks the
 //     coordinator for the outcome (presumed abort: a transaction it never
 //     decided is aborted).
+//   - Fencing: every request a coordinator sends carries its term (the
+//     epoch it logged at start; with several coordinators, the leader's
+//     term: see protocol.WithTerm). The highest term seen is kept in
+//     meta, made durable before anything a request of a higher term
+//     causes is answered; a request of a lower term is refused whole
+//     (protocol.StaleTermError), and counted. So a coordinator that was
+//     paused or cut off while another took over can never get a
+//     prepare, commit, abort or install accepted here once this
+//     participant has heard from the newer one. Requests without a term
+//     (operators' reads, the resolver) are not fenced; the server
+//     (package peer) refuses changes without one.
 //
 // Every write goes through one writer goroutine that batches all requests
 // waiting at that moment into one SQLite transaction: one fsync serves

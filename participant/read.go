@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/twopc/twopc/protocol"
@@ -23,6 +24,9 @@ SELECT 1, found, value, binary, version, txid FROM prepared_writes WHERE key = ?
 // of a transaction holding it prepared) from one consistent snapshot. It
 // runs concurrently with the writer (WAL readers).
 func (s *Store) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error) {
+	if err := s.fenceRead(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.failedErr(); err != nil {
 		return nil, err
 	}
@@ -71,9 +75,19 @@ func readOne(ctx context.Context, tx *sql.Tx, key string) (protocol.KeyState, er
 // Batch runs many calls at once. Its prepares, commits and aborts are
 // applied in one SQLite transaction (one fsync for all of them), in
 // order; its reads run concurrently on the read connections. Results are
-// in the order of calls.
+// in the order of calls. A batch of a stale term is refused whole.
 func (s *Store) Batch(ctx context.Context, calls []protocol.Call) []protocol.CallResult {
 	results := make([]protocol.CallResult, len(calls))
+	term, err := s.admitTerm(ctx, len(calls))
+	if err == nil && !slices.ContainsFunc(calls, isWrite) {
+		err = s.fenceRead(ctx) // writes raise the term in their own transaction
+	}
+	if err != nil {
+		for i := range results {
+			results[i].Err = err
+		}
+		return results
+	}
 	var writes []*request
 	var at []int // index in calls of each write
 	var wg sync.WaitGroup
@@ -87,7 +101,7 @@ func (s *Store) Batch(ctx context.Context, calls []protocol.Call) []protocol.Cal
 				results[i].Keys, results[i].Err = s.Read(ctx, c.Keys...)
 			})
 		case protocol.MsgPrepare, protocol.MsgCommit, protocol.MsgAbort:
-			writes = append(writes, &request{kind: c.Kind, txid: c.TxID, txn: c.Txn})
+			writes = append(writes, &request{kind: c.Kind, txid: c.TxID, txn: c.Txn, term: term})
 			at = append(at, i)
 		default:
 			results[i].Err = fmt.Errorf("participant: a batch cannot carry %s", c.Kind)
@@ -107,11 +121,18 @@ func (s *Store) Batch(ctx context.Context, calls []protocol.Call) []protocol.Cal
 	return results
 }
 
+func isWrite(c protocol.Call) bool {
+	return c.Kind == protocol.MsgPrepare || c.Kind == protocol.MsgCommit || c.Kind == protocol.MsgAbort
+}
+
 // Digest hashes the committed data in key order, so two replicas holding
 // the same data give the same digest. Each key, its value's type and
 // bytes, and its version are hashed length-prefixed, so that no two
 // different data sets share a byte stream.
 func (s *Store) Digest(ctx context.Context) (protocol.Digest, error) {
+	if err := s.fenceRead(ctx); err != nil {
+		return protocol.Digest{}, err
+	}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return protocol.Digest{}, fmt.Errorf("participant: digest: %w", err)

@@ -103,6 +103,8 @@ type Store struct {
 	tombs    *tombstones
 	fence    string // prepares of ids before it are refused (see Install)
 
+	term atomic.Uint64 // the highest term seen, durably (term.go)
+
 	closeOnce sync.Once
 	stats     counters
 	failed    atomic.Pointer[error] // set once a SQLite commit fails: the store stops
@@ -120,6 +122,7 @@ type preparedTx struct {
 
 type counters struct {
 	batches, prepares, commits, aborts atomic.Uint64
+	staleTerm                          atomic.Uint64 // calls refused for a stale term
 }
 
 // Stats counts the work a Store has done since it was opened.
@@ -129,6 +132,9 @@ type Stats struct {
 	// few more that are not counted here).
 	Batches, Prepares, Commits, Aborts uint64
 	Prepared                           int
+	// StaleTermRefusals counts the calls refused because their term was
+	// lower than Term, the highest this participant has seen (term.go).
+	StaleTermRefusals, Term uint64
 }
 
 // Open opens (creating if needed) the database at path and reloads its
@@ -261,11 +267,14 @@ func migrate(db *sql.DB) error {
 }
 
 // reload rebuilds the lock table from the prepared rows on disk, and
-// reads the fence of the last catch-up.
+// reads the fence of the last catch-up and the highest term seen.
 func (s *Store) reload() error {
 	err := s.wdb.QueryRow(`SELECT value FROM meta WHERE name = 'fence'`).Scan(&s.fence)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("reload fence: %w", err)
+	}
+	if err := s.reloadTerm(); err != nil {
+		return err
 	}
 	rows, err := s.wdb.Query(`SELECT txid, key, found, value, binary, version FROM prepared_writes ORDER BY txid, key`)
 	if err != nil {
@@ -314,13 +323,19 @@ func (s *Store) Stats() Stats {
 		Commits:  s.stats.commits.Load(),
 		Aborts:   s.stats.aborts.Load(),
 		Prepared: n,
+
+		StaleTermRefusals: s.stats.staleTerm.Load(),
+		Term:              s.term.Load(),
 	}
 }
 
 // PreparedTxs lists the transactions this participant holds prepared,
 // durably: the writer updates the list and commits under one lock. After a
 // failed write the list may name what is not on disk, so it is refused.
-func (s *Store) PreparedTxs(context.Context) ([]protocol.PreparedTx, error) {
+func (s *Store) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
+	if err := s.fenceRead(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failedErr(); err != nil {
@@ -352,5 +367,6 @@ func cmpString(a, b string) int {
 func (s *Store) Counters() map[string]int64 {
 	st := s.Stats()
 	return map[string]int64{"batches": int64(st.Batches), "prepares": int64(st.Prepares),
-		"commits": int64(st.Commits), "aborts": int64(st.Aborts), "prepared": int64(st.Prepared)}
+		"commits": int64(st.Commits), "aborts": int64(st.Aborts), "prepared": int64(st.Prepared),
+		"stale_term_refusals": int64(st.StaleTermRefusals), "term": int64(st.Term)}
 }

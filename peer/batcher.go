@@ -280,7 +280,7 @@ func (b *batcher) send(batch []*pending) {
 		deadline = time.Now().Add(30 * time.Second)
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	res, err := b.rpc.Call(ctx, "batch", calls)
+	res, err := call(ctx, b.rpc, "batch", calls)
 	cancel()
 	replies, ok := res.([]any)
 	if err == nil && (!ok || len(replies) != len(batch)) {

@@ -27,7 +27,7 @@ func countingServer(t *testing.T) (*Client, *atomic.Int64, *participant.Store) {
 		srv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(hs.Close)
-	c := NewClient(hs.URL+"/RPC2", nil)
+	c := NewClient(hs.URL+"/RPC2", nil, 1)
 	c.writes.linger = time.Hour // only a prepare or Flush can send a commit
 	return c, &n, s
 }
@@ -108,7 +108,7 @@ func TestLazyCommitWaitsPastInflightRequest(t *testing.T) {
 		srv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(hs.Close)
-	c := NewClient(hs.URL+"/RPC2", nil)
+	c := NewClient(hs.URL+"/RPC2", nil, 1)
 	c.writes.linger = time.Hour
 	state := func() (queued, inflight int) {
 		c.writes.mu.Lock()
@@ -188,7 +188,7 @@ func TestAsyncCallsRunOutAtTheirDeadline(t *testing.T) {
 		srv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(hs.Close)
-	c := NewClient(hs.URL+"/RPC2", nil)
+	c := NewClient(hs.URL+"/RPC2", nil, 1)
 
 	type answer struct {
 		r protocol.CallResult

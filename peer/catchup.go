@@ -211,7 +211,7 @@ func decodeInstall(ps []any) (*protocol.Install, error) {
 
 // Scan reads a page of the participant's keys for a catch-up.
 func (c *Client) Scan(ctx context.Context, after string, limit int) ([]protocol.KeyState, bool, error) {
-	res, err := c.rpc.Call(ctx, "scan", after, int64(limit))
+	res, err := call(ctx, c.rpc, "scan", after, int64(limit))
 	if err != nil {
 		return nil, false, err
 	}
@@ -224,6 +224,6 @@ func (c *Client) Scan(ctx context.Context, after string, limit int) ([]protocol.
 
 // Install writes one catch-up step at the participant.
 func (c *Client) Install(ctx context.Context, in *protocol.Install) error {
-	_, err := c.rpc.Call(ctx, "install", encodeInstall(in)...)
+	_, err := call(ctx, c.rpc, "install", encodeInstall(in)...)
 	return err
 }

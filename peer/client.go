@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
@@ -40,10 +41,16 @@ const (
 	maxCommitLinger = 10 * time.Millisecond
 )
 
-// NewClient returns a client of the participant at url; hc may be nil.
-func NewClient(url string, hc *http.Client) *Client {
+// NewClient returns a client of the participant at url for a coordinator
+// of term (see TermHeader); hc may be nil. Term 0 sends none: enough for
+// an operator's reads (read, digest, prepared, scan), while a
+// participant refuses prepares, commits, aborts and installs without one.
+func NewClient(url string, hc *http.Client, term uint64) *Client {
 	hc, t := rpc.Metered(hc)
 	c := rpc.NewClient(url, hc).OwnEncoder() // batches are the hot path: see OwnEncoder
+	if term != 0 {
+		c = c.WithHeader(TermHeader, strconv.FormatUint(term, 10))
+	}
 	return &Client{
 		rpc:     c,
 		traffic: t,
@@ -104,7 +111,7 @@ func (c *Client) Flush() { c.writes.flush() }
 
 // PreparedTxs lists the transactions the participant holds prepared.
 func (c *Client) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error) {
-	res, err := c.rpc.Call(ctx, "prepared")
+	res, err := call(ctx, c.rpc, "prepared")
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +143,7 @@ func (c *Client) PreparedTxs(ctx context.Context) ([]protocol.PreparedTx, error)
 
 // Digest fetches the participant's digest.
 func (c *Client) Digest(ctx context.Context) (protocol.Digest, error) {
-	res, err := c.rpc.Call(ctx, "digest")
+	res, err := call(ctx, c.rpc, "digest")
 	if err != nil {
 		return protocol.Digest{}, err
 	}
@@ -153,7 +160,7 @@ func (c *Client) Digest(ctx context.Context) (protocol.Digest, error) {
 
 // Stats fetches the participant's counters (see participant.Stats).
 func (c *Client) Stats(ctx context.Context) (map[string]int64, error) {
-	res, err := c.rpc.Call(ctx, "stats")
+	res, err := call(ctx, c.rpc, "stats")
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ func serve(t *testing.T) (*participant.Store, *Client, string) {
 	Register(srv, s)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return s, NewClient(hs.URL+"/RPC2", nil), hs.URL + "/RPC2"
+	return s, NewClient(hs.URL+"/RPC2", nil, 1), hs.URL + "/RPC2"
 }
 
 // The wire format carries every field both ways.
@@ -122,7 +122,7 @@ func TestClientConcurrentCalls(t *testing.T) {
 // Malformed batch entries get a fault of their own; the rest still run.
 func TestBatchMalformedEntries(t *testing.T) {
 	_, _, url := serve(t)
-	c := rpc.NewClient(url, nil)
+	c := rpc.NewClient(url, nil).WithHeader(TermHeader, "1")
 	good := encodeCall(protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.1", Txn: put("k", "v")})
 	res, err := c.Call(ctx, "batch", []any{
 		good,

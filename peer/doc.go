@@ -5,6 +5,14 @@
 // participants ask the coordinator for outcomes with (OutcomeClient),
 // and the wire format of a batch (wire.go).
 //
+// Fencing (term.go): a Client belongs to one coordinator term and sends
+// it in the TermHeader of every request, so that a participant that has
+// heard from a newer coordinator refuses an older one's requests, batch
+// and all (fault rpc.StaleTerm, which the Client returns as a
+// *protocol.StaleTermError). The server hands the term to the store in
+// the request's context (protocol.WithTerm) and refuses a change that
+// carries none.
+//
 // It knows the protocol's vocabulary and nothing of SQLite: the
 // coordinator links it without cgo.
 package peer

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
@@ -26,11 +27,35 @@ type Backend interface {
 //
 //	read(key) -> {found bool, value, version int, pending txid|""}
 //	digest() -> {keys int, hash string, prepared int}
-//	stats() -> {batches, prepares, commits, aborts, prepared int}
+//	stats() -> {batches, prepares, commits, aborts, prepared,
+//	            stale_term_refusals, term int}
 //	prepared() -> [{txid, keys [string], since "RFC 3339"|""}]
 //
 // and a coordinator catching a participant up calls scan on a replica in
 // the write set and install on the one catching up (format in wire.go).
+//
+// Every method but stats (a counter, no state) is fenced: its request's
+// TermHeader goes to the store with the call, a lower term than the
+// participant has seen is refused with fault rpc.StaleTerm (a batch
+// whole), and a batch with a prepare, commit or abort, or an install,
+// without the header is refused with rpc.InvalidRequest: only an
+// operator's reads may come without a term.
+
+// fenced serves h with the request's term in its context (see
+// TermHeader), which must carry one if the method changes data, and
+// sends a stale-term refusal as fault rpc.StaleTerm.
+func fenced(method string, changesData bool, h rpc.Handler) rpc.Handler {
+	return func(ctx context.Context, ps []any) (any, error) {
+		ctx, err := termContext(ctx, method, changesData)
+		if err != nil {
+			return nil, err
+		}
+		res, err := h(ctx, ps)
+		return res, faultOf(err)
+	}
+}
+
+func changesData(c protocol.Call) bool { return c.Kind != protocol.MsgRead }
 
 // Register adds the participant's methods to srv.
 func Register(srv *rpc.Server, b Backend) {
@@ -38,7 +63,7 @@ func Register(srv *rpc.Server, b Backend) {
 		Name:      "read",
 		Help:      "read(key): the committed value and version of a key and, if it is prepared, the pending transaction, from one snapshot.",
 		Signature: [][]string{{"struct", "string"}},
-		Handler: func(ctx context.Context, ps []any) (any, error) {
+		Handler: fenced("read", false, func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps, "key"); err != nil {
 				return nil, err
 			}
@@ -52,14 +77,14 @@ func Register(srv *rpc.Server, b Backend) {
 			}
 			k := ks[0]
 			return map[string]any{"found": k.Entry.Found, "value": wireValue(k.Entry.Value), "version": k.Entry.Version, "pending": k.Pending}, nil
-		},
+		}),
 	})
 	srv.Register(rpc.Method{
 		Name: "batch",
 		Help: "Many prepare/commit/abort/read calls in one request (see peer/wire.go); " +
 			"its writes share one SQLite transaction. Used by the coordinator.",
 		Signature: [][]string{{"array", "array"}},
-		Handler: func(ctx context.Context, ps []any) (any, error) {
+		Handler: fenced("batch", false, func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps, "calls"); err != nil {
 				return nil, err
 			}
@@ -79,17 +104,23 @@ func Register(srv *rpc.Server, b Backend) {
 				calls = append(calls, c)
 				at = append(at, i)
 			}
+			if protocol.TermOf(ctx) == 0 && slices.ContainsFunc(calls, changesData) {
+				return nil, rpc.Faultf(rpc.InvalidRequest, "a batch with a prepare, commit or abort must carry the coordinator's term in the %s header", TermHeader)
+			}
 			for j, r := range b.Batch(ctx, calls) {
+				if isStaleTerm(r.Err) {
+					return nil, r.Err // a request of a stale term is refused whole
+				}
 				out[at[j]] = encodeResult(calls[j], r)
 			}
 			return out, nil
-		},
+		}),
 	})
 	srv.Register(rpc.Method{
 		Name:      "scan",
 		Help:      "scan(after, limit): up to limit keys after `after` in key order, each with its committed and pending entries, and whether there are more. Used by the coordinator to catch a participant up.",
 		Signature: [][]string{{"array", "string", "int"}},
-		Handler: func(ctx context.Context, ps []any) (any, error) {
+		Handler: fenced("scan", false, func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps, "after", "limit"); err != nil {
 				return nil, err
 			}
@@ -106,14 +137,14 @@ func Register(srv *rpc.Server, b Backend) {
 				return nil, err
 			}
 			return encodeScan(states, more), nil
-		},
+		}),
 	})
 	srv.Register(rpc.Method{
 		Name: "install",
 		Help: "install(reset, fence, writes): one catch-up step, durable when it returns. With reset, empty the replica first " +
 			"and refuse prepares of transactions before fence. Used by the coordinator.",
 		Signature: [][]string{{"boolean", "boolean", "string", "array"}},
-		Handler: func(ctx context.Context, ps []any) (any, error) {
+		Handler: fenced("install", true, func(ctx context.Context, ps []any) (any, error) {
 			in, err := decodeInstall(ps)
 			if err != nil {
 				return nil, rpc.Faultf(rpc.InvalidParams, "install: %v", err)
@@ -122,13 +153,13 @@ func Register(srv *rpc.Server, b Backend) {
 				return nil, err
 			}
 			return true, nil
-		},
+		}),
 	})
 	srv.Register(rpc.Method{
 		Name:      "digest",
 		Help:      "Number of keys, SHA-256 over the sorted keys, values, types and versions, and number of prepared transactions: equal digests mean equal replicas.",
 		Signature: [][]string{{"struct"}},
-		Handler: func(ctx context.Context, ps []any) (any, error) {
+		Handler: fenced("digest", false, func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps); err != nil {
 				return nil, err
 			}
@@ -137,11 +168,11 @@ func Register(srv *rpc.Server, b Backend) {
 				return nil, err
 			}
 			return map[string]any{"keys": d.Keys, "hash": d.Hash, "prepared": d.Prepared}, nil
-		},
+		}),
 	})
 	srv.Register(rpc.Method{
 		Name:      "stats",
-		Help:      "Counters since start: batches (SQLite commits, one WAL fsync each), prepares, commits, aborts, and transactions held prepared.",
+		Help:      "Counters since start: batches (SQLite commits, one WAL fsync each), prepares, commits, aborts, transactions held prepared, calls refused for a stale term, and the highest term seen.",
 		Signature: [][]string{{"struct"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps); err != nil {
@@ -158,7 +189,7 @@ func Register(srv *rpc.Server, b Backend) {
 		Name:      "prepared",
 		Help:      "The transactions this participant holds prepared (txid, keys, since).",
 		Signature: [][]string{{"array"}},
-		Handler: func(ctx context.Context, ps []any) (any, error) {
+		Handler: fenced("prepared", false, func(ctx context.Context, ps []any) (any, error) {
 			if err := rpc.Arity(ps); err != nil {
 				return nil, err
 			}
@@ -179,6 +210,6 @@ func Register(srv *rpc.Server, b Backend) {
 				out[i] = map[string]any{"txid": p.TxID, "keys": keys, "since": since}
 			}
 			return out, nil
-		},
+		}),
 	})
 }

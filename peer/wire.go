@@ -278,7 +278,7 @@ func decodeResult(c protocol.Call, v any) (r protocol.CallResult) {
 	if m, ok := v.(map[string]any); ok {
 		code, _ := m["faultCode"].(int64)
 		msg, _ := m["faultString"].(string)
-		return protocol.CallResult{Err: &rpc.Fault{Code: int(code), Message: msg}}
+		return protocol.CallResult{Err: staleTermOf(&rpc.Fault{Code: int(code), Message: msg})}
 	}
 	var err error
 	switch c.Kind {

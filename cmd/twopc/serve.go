@@ -85,7 +85,7 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	// Checked now, so that a bad flag fails the start.
-	_, err = parseParticipants(*parts, hc)
+	_, err = parseParticipants(*parts)
 	if err != nil {
 		return err
 	}
@@ -146,14 +146,21 @@ type coordServer struct {
 
 // newCoordinator starts a coordinator incarnation from a log's state.
 func (cs *coordServer) newCoordinator(log coordinator.DecisionLog, epoch uint64, state *txlog.State, name string) (*coordinator.Coordinator, error) {
-	members, err := parseParticipants(cs.parts, cs.hc)
+	members, err := parseParticipants(cs.parts)
 	if err != nil {
 		return nil, err
+	}
+	// This coordinator's term is its epoch: every call to a participant
+	// carries it, so that once a later incarnation (or leader) has
+	// called, this one can change nothing there (fencing:
+	// participant/doc.go).
+	for i := range members {
+		members[i].Participant = peer.NewClient(members[i].URL, cs.hc, epoch)
 	}
 	cfg := cs.base
 	cfg.Name, cfg.Members, cfg.Log, cfg.Epoch = name, members, log, epoch
 	cfg.Pending, cfg.Excluded, cfg.Joined, cfg.Removed = state.Pending, state.Excluded, joinedMembers(state.Joined), state.Removed
-	cfg.Dial = func(url string) (coordinator.Participant, error) { return peer.NewClient(url, cs.hc), nil }
+	cfg.Dial = func(url string) (coordinator.Participant, error) { return peer.NewClient(url, cs.hc, epoch), nil }
 	return coordinator.New(cfg)
 }
 
@@ -212,8 +219,9 @@ func joinedMembers(js []txlog.Joined) []coordinator.Joined {
 	return out
 }
 
-// parseParticipants reads "p1=http://...,p2=https://...".
-func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) {
+// parseParticipants reads "p1=http://...,p2=https://...", before the
+// epoch is known: the clients, which carry it, are made later.
+func parseParticipants(s string) ([]coordinator.Member, error) {
 	var out []coordinator.Member
 	for _, part := range strings.Split(s, ",") {
 		name, url, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -223,7 +231,20 @@ func parseParticipants(s string, hc *http.Client) ([]coordinator.Member, error) 
 		if strings.ContainsAny(name, " \t,") {
 			return nil, fmt.Errorf("--participants: name %q must not contain spaces or commas", name)
 		}
-		out = append(out, coordinator.Member{Name: name, URL: url, Participant: peer.NewClient(url, hc)})
+		out = append(out, coordinator.Member{Name: name, URL: url})
+	}
+	return out, nil
+}
+
+// parseCoordinators reads --coordinator: "http://...,https://...".
+func parseCoordinators(s string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil, fmt.Errorf("--coordinator: %q is not http(s)://HOST:PORT/RPC2", u)
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }
@@ -232,7 +253,7 @@ func runParticipant(args []string) error {
 	fs := newFlags("participant", "[flags]", "Serve one SQLite replica to a coordinator")
 	listen := fs.String("listen", "127.0.0.1:7401", "address to serve on: XML-RPC (POST / and /RPC2), /metrics, /healthz and /readyz")
 	db := fs.String("db", "twopc-data/p1.db", "SQLite database file (created if missing)")
-	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URL, asked for the outcome of transactions left prepared")
+	coord := fs.String("coordinator", "http://"+defaultCoordinator+"/RPC2", "coordinator URLs, comma-separated: every coordinator, asked in turn (from the last that answered) for the outcome of transactions left prepared")
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
 	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return here; past it the vote is NO (too large)")
@@ -253,6 +274,10 @@ func runParticipant(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	coordURLs, err := parseCoordinators(*coord)
+	if err != nil {
+		return err
 	}
 	log, err := newServerLogger("participant", *logFormat)
 	if err != nil {
@@ -286,9 +311,14 @@ func runParticipant(args []string) error {
 	if n := store.Stats().Prepared; n > 0 {
 		log.Info("reloaded prepared transactions; their keys stay locked until resolved", "count", n)
 	}
+	asks := make([]participant.Resolver, len(coordURLs))
+	for i, u := range coordURLs {
+		asks[i] = peer.NewOutcomeClient(u, hc)
+	}
+	resolver := participant.NewCoordinators(asks...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go store.RunResolver(ctx, peer.NewOutcomeClient(*coord, hc), *every, *after)
+	go store.RunResolver(ctx, resolver, *every, *after)
 
 	srv := rpc.NewServer(plim, log)
 	peer.Register(srv, store)

@@ -16,7 +16,7 @@ import (
 // serveGroup runs this process as one of several coordinators (package
 // replicated): whichever leads serves, the others forward to it.
 func (cs *coordServer) serveGroup(name, list, logPath, listen string, sec *security) error {
-	urls, err := parseCoordinators(list)
+	urls, err := parseGroup(list)
 	if err != nil {
 		return err
 	}
@@ -85,8 +85,8 @@ type instance struct {
 func (i *instance) Handler() http.Handler { return i.h }
 func (i *instance) Close()                { i.c.Close() }
 
-// parseCoordinators reads "c1=http://host:7400/RPC2,c2=...".
-func parseCoordinators(s string) (map[string]string, error) {
+// parseGroup reads "c1=http://host:7400/RPC2,c2=...".
+func parseGroup(s string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, part := range strings.Split(s, ",") {
 		name, u, ok := strings.Cut(strings.TrimSpace(part), "=")

@@ -116,7 +116,7 @@ func TestCoordinatorMetrics(t *testing.T) {
 func TestParticipantMetrics(t *testing.T) {
 	m := NewParticipant()
 	m.Watch(func() participant.Stats {
-		return participant.Stats{Batches: 9, Prepares: 3, Commits: 2, Aborts: 1, Prepared: 1}
+		return participant.Stats{Batches: 9, Prepares: 3, Commits: 2, Aborts: 1, Prepared: 1, StaleTermRefusals: 4, Term: 7}
 	})
 	m.ObserveCommit(time.Millisecond)
 	m.ObserveCall(rpc.CallInfo{Method: "batch"})
@@ -126,6 +126,8 @@ func TestParticipantMetrics(t *testing.T) {
 		{name: "twopc_store_requests_total", labels: []string{"kind", "prepare"}, value: 3},
 		{name: "twopc_store_requests_total", labels: []string{"kind", "commit"}, value: 2},
 		{name: "twopc_store_requests_total", labels: []string{"kind", "abort"}, value: 1},
+		{name: "twopc_store_stale_term_refusals_total", value: 4},
+		{name: "twopc_store_term", value: 7},
 		{name: "twopc_sqlite_commit_duration_seconds", value: 1},
 		{name: "twopc_rpc_calls_total", labels: []string{"method", "batch", "code", "ok"}, value: 1},
 		{name: "twopc_transactions_total", absent: true}, // a coordinator's

@@ -13,6 +13,12 @@ var (
 		"Prepares, commits and aborts this participant applied since it started, by kind.", []string{"kind"}, nil)
 	descStoreBatches = prometheus.NewDesc("twopc_store_batches_total",
 		"SQLite write transactions (one WAL fsync each) since the participant started.", nil, nil)
+	// Named store_, not participant_, as every metric of the participant's
+	// own: a coordinator's twopc_participant_* are per participant.
+	descStoreStaleTerm = prometheus.NewDesc("twopc_store_stale_term_refusals_total",
+		"Calls refused since the participant started because their coordinator's term was below the highest seen: a replaced coordinator still calling.", nil, nil)
+	descStoreTerm = prometheus.NewDesc("twopc_store_term",
+		"The highest coordinator term this participant has seen (fencing).", nil, nil)
 )
 
 // storeCollector reads a participant store's Stats at every scrape.
@@ -24,6 +30,8 @@ func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStorePrepared
 	ch <- descStoreRequests
 	ch <- descStoreBatches
+	ch <- descStoreStaleTerm
+	ch <- descStoreTerm
 }
 
 func (sc storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -33,4 +41,6 @@ func (sc storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStoreRequests, prometheus.CounterValue, float64(n), kind)
 	}
 	ch <- prometheus.MustNewConstMetric(descStoreBatches, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(descStoreStaleTerm, prometheus.CounterValue, float64(st.StaleTermRefusals))
+	ch <- prometheus.MustNewConstMetric(descStoreTerm, prometheus.GaugeValue, float64(st.Term))
 }

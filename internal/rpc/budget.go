@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"sync"
 	"time"
@@ -201,6 +202,7 @@ func (b *budget) busy(what, outcome string) *Fault {
 type request struct {
 	acct   account
 	caller Presented
+	header http.Header
 }
 
 type requestKey struct{}
@@ -216,6 +218,17 @@ func accountFrom(ctx context.Context) *account {
 		return &r.acct
 	}
 	return &account{b: newBudget(1<<62, 0)}
+}
+
+// RequestHeader returns the value of the HTTP header name of the request
+// a handler serves ("" if it has none, or if the handler was called
+// without a server): for what a client sends with every call rather than
+// in the params.
+func RequestHeader(ctx context.Context, name string) string {
+	if r, ok := ctx.Value(requestKey{}).(*request); ok {
+		return r.header.Get(name)
+	}
+	return ""
 }
 
 // callerFrom returns what the request's caller presented.

@@ -26,6 +26,10 @@ const (
 	// (the coordinator's log failed, or it stopped waiting); every replica
 	// will agree once the coordinator has recovered. Read before retrying.
 	OutcomeUnknown = 6
+	// StaleTerm: a participant refused a coordinator's request because it
+	// has heard from a coordinator of a higher term (fencing: see
+	// participant/doc.go). The message names both terms.
+	StaleTerm = 7
 )
 
 // XML-RPC interoperability fault codes, from the "specification for fault

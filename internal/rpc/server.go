@@ -95,7 +95,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	req := &request{caller: Present(PresentedToken(r))}
+	req := &request{caller: Present(PresentedToken(r)), header: r.Header}
 	maxBody, f := s.admitRequest(r, req.caller)
 	if f != nil {
 		s.observed("", f.Code, start)

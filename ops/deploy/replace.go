@@ -191,7 +191,7 @@ func (rp *replacement) deployNew(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	d, err := peer.NewClient(rp.newHost.LocalURL(RoleParticipant), c.roleClient(RoleParticipant, rp.o.tls, rp.o.token)).Digest(ctx)
+	d, err := peer.NewClient(rp.newHost.LocalURL(RoleParticipant), c.roleClient(RoleParticipant, rp.o.tls, rp.o.token), 0).Digest(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%s's participant does not answer digest: %w", rp.New, err)
 	}

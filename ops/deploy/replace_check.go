@@ -79,7 +79,7 @@ func (rp *replacement) equalDigests(ctx context.Context, hosts []Host) (protocol
 				return
 			}
 			context.AfterFunc(ctx, func() { c.Close() })
-			clients[i] = peer.NewClient(h.LocalURL(RoleParticipant), c.roleClient(RoleParticipant, rp.o.tls, rp.o.token))
+			clients[i] = peer.NewClient(h.LocalURL(RoleParticipant), c.roleClient(RoleParticipant, rp.o.tls, rp.o.token), 0)
 		})
 	}
 	wg.Wait()

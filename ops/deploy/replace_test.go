@@ -276,7 +276,7 @@ func (e *testEnv) checkOnEveryParticipant(ctx context.Context, acked map[string]
 	var first string
 	for _, name := range names {
 		i := slices.IndexFunc(e.inv.Hosts, func(h Host) bool { return h.Name == name })
-		pc := peer.NewClient(e.inv.Hosts[i].URL(RoleParticipant), e.httpClient(token))
+		pc := peer.NewClient(e.inv.Hosts[i].URL(RoleParticipant), e.httpClient(token), 0)
 		for chunk := range slices.Chunk(keys, 256) {
 			ks, err := pc.Read(ctx, chunk...)
 			if err != nil {

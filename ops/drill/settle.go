@@ -31,9 +31,10 @@ func (p Probe) call(ctx context.Context, method string, args ...any) (any, error
 	return rpc.NewClient(p.URL(p.Coordinator()), p.CoordinatorHTTP).Call(ctx, method, args...)
 }
 
-// participant is a client of the participant called name.
+// participant is a client of the participant called name, for reads only:
+// it carries no term (see peer.NewClient).
 func (p Probe) participant(name string) *peer.Client {
-	return peer.NewClient(p.URL(name), p.ParticipantHTTP)
+	return peer.NewClient(p.URL(name), p.ParticipantHTTP, 0)
 }
 
 // Settle waits until the cluster has finished what the faults left:

@@ -50,7 +50,7 @@ func TestLinksCarryTheTrafficBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p1 := peer.NewClient(c.URL("p1"), c.PeerHTTP()) // direct: no faults
+	p1 := peer.NewClient(c.URL("p1"), c.PeerHTTP(), 0) // direct: no faults
 	prepared := func() int {
 		pts, err := p1.PreparedTxs(ctx)
 		if err != nil {
@@ -138,7 +138,7 @@ func TestWipeRestartsAParticipantEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]int64{"p1": 1, "p2": 0} {
-		d, err := peer.NewClient(c.URL(name), c.PeerHTTP()).Digest(ctx)
+		d, err := peer.NewClient(c.URL(name), c.PeerHTTP(), 0).Digest(ctx)
 		if err != nil || d.Keys != want {
 			t.Fatalf("%s digest %+v, %v: want %d keys", name, d, err, want)
 		}
