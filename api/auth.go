@@ -10,7 +10,8 @@ import "github.com/twopc/twopc/internal/rpc"
 func Authorizer(peer, client rpc.Secret) rpc.Authorizer {
 	forPeers, forClients := rpc.RequireToken(peer), rpc.RequireToken(client)
 	return func(method string, p rpc.Presented) error {
-		if method == "tx.outcome" || method == "members.add" || method == "members.remove" {
+		switch method {
+		case "tx.outcome", "members.add", "members.remove", "coordinators.add", "coordinators.remove":
 			return forPeers(method, p)
 		}
 		return forClients(method, p)

@@ -194,7 +194,7 @@ func (n *Node) apply(ents []raftpb.Entry) error {
 			if err := cc.Unmarshal(e.Data); err != nil {
 				return err
 			}
-			n.conf = *n.rn.ApplyConfChange(cc)
+			n.applyConfChange(cc)
 		case raftpb.EntryNormal:
 			if len(e.Data) == 0 {
 				break
@@ -214,6 +214,7 @@ func (n *Node) apply(ents []raftpb.Entry) error {
 				n.roles <- Role{Serving: true, State: n.tracker.State(), Leader: n.cfg.Name, Term: e.Term}
 			}
 		}
+		notes = append(notes, n.settleConfWaits(e)...)
 		for len(n.waits) > 0 && n.waits[0].index <= e.Index {
 			w := n.waits[0]
 			n.waits = n.waits[1:]
@@ -232,10 +233,11 @@ func (n *Node) apply(ents []raftpb.Entry) error {
 // maybeSnapshot compacts the log once enough entries were applied since
 // the last snapshot.
 func (n *Node) maybeSnapshot() error {
-	if n.applied < n.snapIndex+n.cfg.SnapshotEntries {
+	if n.applied < n.snapIndex+n.cfg.SnapshotEntries && !(n.confChanged && n.snapIndex > 0) {
 		return nil
 	}
-	snap, err := n.storage.CreateSnapshot(n.applied, &n.conf, snapshotData(n.tracker.Records()))
+	n.confChanged = false
+	snap, err := n.storage.CreateSnapshot(n.applied, &n.conf, n.peers.appendSnapshot(snapshotData(n.tracker.Records())))
 	if err != nil {
 		return err
 	}
@@ -261,11 +263,11 @@ func (n *Node) maybeSnapshot() error {
 // be committed by the next leader.
 func (n *Node) failWaits() {
 	var notes []func()
-	for _, w := range n.waits {
+	for _, w := range append(n.waits, n.confWaits...) {
 		then := w.then
 		notes = append(notes, func() { then(ErrNotLeader) })
 	}
-	n.waits = nil
+	n.waits, n.confWaits = nil, nil
 	n.note(notes)
 }
 

@@ -24,10 +24,15 @@ var ErrNotLeader = errors.New("consensus: not the leader (any more)")
 // Config describes one coordinator of a replicated group.
 type Config struct {
 	// Name is this coordinator's; Peers maps every coordinator's name
-	// (this one's included) to the URL its raft messages go to. Every
-	// coordinator must be given the same Peers.
+	// (this one's included) to its XML-RPC URL; raft messages go to
+	// /raft there. Every coordinator of a new group must be given the
+	// same Peers; coordinators added later are in the log (AddPeer).
 	Name  string
 	Peers map[string]string
+	// Join: this coordinator is being added to a group that exists (see
+	// AddPeer). With an empty log it waits for the leader to send it the
+	// log, instead of founding a new group with Peers.
+	Join bool
 	// Path is the raft log file (created if missing).
 	Path string
 	// Client sends raft messages; it carries the peer token and TLS.
@@ -76,13 +81,12 @@ func NodeID(name string) uint64 {
 type Node struct {
 	cfg     Config
 	id      uint64
-	names   map[uint64]string
+	peers   *peers
 	log     *slog.Logger
 	rn      *raft.RawNode
 	storage *raft.MemoryStorage
 	wal     *wal
 	tracker *txlog.Tracker
-	senders map[uint64]*sender
 
 	mu      sync.Mutex
 	inbox   []raftpb.Message
@@ -98,6 +102,8 @@ type Node struct {
 	leader        bool
 	epochProposed bool // this leader proposed its epoch record
 	waits         []wait
+	confWaits     []wait // membership changes proposed, by index
+	confChanged   bool   // since the last snapshot
 	snapIndex     uint64
 	applied       uint64
 
@@ -142,22 +148,24 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("consensus: %q is not among the peers", cfg.Name)
 	}
 	n := &Node{
-		cfg: cfg, id: NodeID(cfg.Name), names: map[uint64]string{}, log: cfg.Logger,
-		storage: raft.NewMemoryStorage(), tracker: txlog.NewTracker(), senders: map[uint64]*sender{},
+		cfg: cfg, id: NodeID(cfg.Name), peers: newPeers(NodeID(cfg.Name)), log: cfg.Logger,
+		storage: raft.NewMemoryStorage(), tracker: txlog.NewTracker(),
 		wake: make(chan struct{}, 1), notes: make(chan []func(), 1024), roles: make(chan Role, 256),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	var peers []raft.Peer
+	seen := map[uint64]string{}
 	for name, url := range cfg.Peers {
+		if err := checkPeerName(name); err != nil {
+			return nil, err
+		}
 		id := NodeID(name)
-		if other, dup := n.names[id]; dup {
+		if other, dup := seen[id]; dup {
 			return nil, fmt.Errorf("consensus: names %q and %q have the same id", name, other)
 		}
-		n.names[id] = name
+		seen[id] = name
 		peers = append(peers, raft.Peer{ID: id})
-		if id != n.id {
-			n.senders[id] = newSender(n, id, url)
-		}
+		n.peers.set(n, Peer{Name: name, URL: url, ID: id})
 	}
 	w, ld, err := openWAL(cfg.Path)
 	if err != nil {
@@ -179,7 +187,7 @@ func Start(cfg Config) (*Node, error) {
 		w.close()
 		return nil, err
 	}
-	if fresh {
+	if fresh && !cfg.Join {
 		slices.SortFunc(peers, func(a, b raft.Peer) int { return cmpU64(a.ID, b.ID) })
 		if err := rn.Bootstrap(peers); err != nil {
 			w.close()
@@ -187,9 +195,6 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	n.rn = rn
-	for _, s := range n.senders {
-		go s.run()
-	}
 	go n.notify()
 	go n.announce()
 	go n.run()
@@ -225,7 +230,7 @@ func (n *Node) restore(ld *loaded) error {
 
 // applySnapshot makes the state machine that of snap.
 func (n *Node) applySnapshot(snap raftpb.Snapshot) error {
-	recs, err := snapshotRecords(snap.Data)
+	recs, ps, removed, err := parseSnapshotData(snap.Data)
 	if err != nil {
 		return fmt.Errorf("consensus: snapshot at %d: %w", snap.Metadata.Index, err)
 	}
@@ -234,6 +239,12 @@ func (n *Node) applySnapshot(snap raftpb.Snapshot) error {
 		if err := t.Apply(r); err != nil {
 			return fmt.Errorf("consensus: snapshot at %d: %w", snap.Metadata.Index, err)
 		}
+	}
+	for _, p := range ps {
+		n.peers.set(n, p)
+	}
+	for _, name := range removed {
+		n.peers.remove(NodeID(name), name)
 	}
 	n.tracker, n.conf = t, snap.Metadata.ConfState
 	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
@@ -260,10 +271,16 @@ func (n *Node) signal() {
 }
 
 // Name of the coordinator with raft id id ("" if unknown).
-func (n *Node) nameOf(id uint64) string { return n.names[id] }
+func (n *Node) nameOf(id uint64) string { return n.peers.name(id) }
 
-// URL of the named coordinator's raft endpoint.
-func (n *Node) URL(name string) string { return n.cfg.Peers[name] }
+// URL of the named coordinator ("" if unknown).
+func (n *Node) URL(name string) string {
+	p, _ := n.peers.byName(name)
+	return p.URL
+}
+
+// Peers are the coordinators of the group, as this one knows them.
+func (n *Node) Peers() []Peer { return n.peers.list() }
 
 // propose queues rec for the term it serves in; then hears when it is
 // committed, or ErrNotLeader.

@@ -34,7 +34,29 @@ func newGroup(t testing.TB, names ...string) *group {
 	g := &group{t: t, dir: t.TempDir(), peers: map[string]string{}, srv: map[string]*httptest.Server{},
 		nodes: map[string]*Node{}, roles: make(chan named, 1024)}
 	for _, name := range names {
-		name := name
+		g.serve(name)
+	}
+	for _, name := range names {
+		g.start(name)
+	}
+	t.Cleanup(func() {
+		g.mu.Lock()
+		var all []string
+		for n := range g.nodes {
+			all = append(all, n)
+		}
+		g.mu.Unlock()
+		for _, name := range all {
+			g.stop(name)
+		}
+	})
+	return g
+}
+
+// serve gives the coordinator called name an HTTP server and a URL.
+func (g *group) serve(name string) {
+	{
+		t := g.t
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.mu.Lock()
 			n := g.nodes[name]
@@ -46,21 +68,16 @@ func newGroup(t testing.TB, names ...string) *group {
 			n.Handler().ServeHTTP(w, r)
 		}))
 		t.Cleanup(s.Close)
-		g.srv[name], g.peers[name] = s, s.URL+"/raft"
+		g.srv[name], g.peers[name] = s, s.URL+"/RPC2"
 	}
-	for _, name := range names {
-		g.start(name)
-	}
-	t.Cleanup(func() {
-		for _, name := range names {
-			g.stop(name)
-		}
-	})
-	return g
 }
 
-func (g *group) start(name string) *Node {
-	n, err := Start(Config{Name: name, Peers: g.peers, Path: filepath.Join(g.dir, name+".raftlog"),
+func (g *group) start(name string) *Node { return g.startWith(name, false) }
+
+// startWith starts the coordinator called name; join: as one added to
+// the group (it waits for the log instead of founding a group).
+func (g *group) startWith(name string, join bool) *Node {
+	n, err := Start(Config{Name: name, Peers: g.peers, Join: join, Path: filepath.Join(g.dir, name+".raftlog"),
 		Client: http.DefaultClient, Tick: 10 * time.Millisecond, SnapshotEntries: g.snapshotEntries,
 		OnRole: func(r Role) { g.roles <- named{name, r} }})
 	if err != nil {

@@ -56,7 +56,7 @@ func Scan(path string) (*Scanned, error) {
 	}
 	t := txlog.NewTracker()
 	if ld.snap.Metadata.Index > 0 {
-		recs, err := snapshotRecords(ld.snap.Data)
+		recs, _, _, err := parseSnapshotData(ld.snap.Data)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -28,20 +29,24 @@ const maxRaftBody = 64 << 20
 const sendTimeout = 2 * time.Second
 
 type sender struct {
-	n   *Node
-	id  uint64
-	url string
-	ch  chan raftpb.Message
+	n    *Node
+	id   uint64
+	url  string
+	ch   chan raftpb.Message
+	done chan struct{} // closed when the peer is removed or its URL changes
+	once sync.Once
 }
 
 func newSender(n *Node, id uint64, url string) *sender {
-	return &sender{n: n, id: id, url: url, ch: make(chan raftpb.Message, 4096)}
+	return &sender{n: n, id: id, url: url, ch: make(chan raftpb.Message, 4096), done: make(chan struct{})}
 }
+
+func (s *sender) close() { s.once.Do(func() { close(s.done) }) }
 
 // sendAll queues msgs for their peers; the loop calls it.
 func (n *Node) sendAll(msgs []raftpb.Message) {
 	for _, m := range msgs {
-		s := n.senders[m.To]
+		s := n.peers.sender(m.To)
 		if s == nil {
 			continue
 		}
@@ -67,6 +72,8 @@ func (s *sender) run() {
 		var m raftpb.Message
 		select {
 		case <-s.n.stop:
+			return
+		case <-s.done:
 			return
 		case m = <-s.ch:
 		}
@@ -150,7 +157,7 @@ func (n *Node) Handler() http.Handler {
 				http.Error(w, "raft messages: "+err.Error(), http.StatusBadRequest)
 				return
 			}
-			if _, known := n.names[m.From]; !known || m.To != n.id {
+			if !n.peers.known(m.From) || m.To != n.id {
 				http.Error(w, "raft messages: not from a peer of this group, or not to this coordinator", http.StatusForbidden)
 				return
 			}

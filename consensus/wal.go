@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -155,7 +154,7 @@ func (ld *loaded) apply(body []byte, state *[]byte) error {
 		}
 		ld.entries = append(ld.entries[:e.Index-first], e)
 	case "state":
-		if _, err := txlog.ParseRecord([]byte(rest)); err != nil {
+		if _, _, _, err := parseSnapshotData([]byte(rest)); err != nil {
 			return err
 		}
 		*state = append(append(*state, rest...), '\n')
@@ -218,12 +217,19 @@ func parseEntry(s string) (raftpb.Entry, error) {
 }
 
 func parseConf(s string) (raftpb.ConfChange, error) {
-	op, node, _ := strings.Cut(s, " ")
+	op, rest, _ := strings.Cut(s, " ")
+	node, context, _ := strings.Cut(rest, " ")
 	id, err := strconv.ParseUint(node, 16, 64)
 	if err != nil {
 		return raftpb.ConfChange{}, fmt.Errorf("conf %q: node: %v", s, err)
 	}
 	cc := raftpb.ConfChange{NodeID: id}
+	if context != "" {
+		if _, _, ok := parseConfContext([]byte(context)); !ok {
+			return raftpb.ConfChange{}, fmt.Errorf("conf %q: want <name> <url> after the node", s)
+		}
+		cc.Context = []byte(context)
+	}
 	switch op {
 	case "add":
 		cc.Type = raftpb.ConfChangeAddNode
@@ -277,6 +283,9 @@ func appendEntry(dst []byte, e raftpb.Entry) ([]byte, error) {
 			return nil, fmt.Errorf("conf change %v is not supported", cc.Type)
 		}
 		body = fmt.Appendf(body, "conf %s %x", op, cc.NodeID)
+		if len(cc.Context) > 0 {
+			body = append(append(body, ' '), cc.Context...)
+		}
 	case e.Type != raftpb.EntryNormal:
 		return nil, fmt.Errorf("entry type %v is not supported", e.Type)
 	case len(e.Data) == 0:
@@ -377,7 +386,8 @@ func (w *wal) rewrite(hs raftpb.HardState, snap raftpb.Snapshot, ents []raftpb.E
 
 func (w *wal) close() error { return w.f.Close() }
 
-// snapshotData encodes records as a snapshot's data: one record body a line.
+// snapshotData encodes records as a snapshot's data: one record body a
+// line (the peers follow: peers.appendSnapshot).
 func snapshotData(recs []protocol.Record) []byte {
 	var b []byte
 	for _, r := range recs {
@@ -386,20 +396,31 @@ func snapshotData(recs []protocol.Record) []byte {
 	return b
 }
 
-// snapshotRecords decodes snapshotData.
-func snapshotRecords(data []byte) ([]protocol.Record, error) {
-	var recs []protocol.Record
+// parseSnapshotData decodes a snapshot's data: its records, the peers
+// and the names removed for good.
+func parseSnapshotData(data []byte) (recs []protocol.Record, ps []Peer, removed []string, err error) {
 	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte{'\n'}), []byte{'\n'}) {
-		if len(line) == 0 {
-			continue
+		switch {
+		case len(line) == 0:
+		case bytes.HasPrefix(line, []byte("peer ")):
+			f := strings.Fields(string(line))
+			if len(f) != 4 {
+				return nil, nil, nil, fmt.Errorf("snapshot line %q: want peer <id> <name> <url>", line)
+			}
+			id, err := strconv.ParseUint(f[1], 16, 64)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("snapshot line %q: %v", line, err)
+			}
+			ps = append(ps, Peer{ID: id, Name: f[2], URL: f[3]})
+		case bytes.HasPrefix(line, []byte("removed-peer ")):
+			removed = append(removed, string(line[len("removed-peer "):]))
+		default:
+			r, err := txlog.ParseRecord(line)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			recs = append(recs, r)
 		}
-		r, err := txlog.ParseRecord(line)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, r)
 	}
-	return recs, nil
+	return recs, ps, removed, nil
 }
-
-var _ = hex.EncodeToString

@@ -93,7 +93,7 @@ func TestWALSnapshot(t *testing.T) {
 	if len(ld.entries) != 1 || ld.entries[0].Index != 4 || ld.hard.Commit != 3 {
 		t.Fatalf("entries %+v, hard %+v", ld.entries, ld.hard)
 	}
-	recs, err := snapshotRecords(ld.snap.Data)
+	recs, _, _, err := parseSnapshotData(ld.snap.Data)
 	if err != nil || len(recs) != 4 {
 		t.Fatalf("snapshot records %v %v", recs, err)
 	}

@@ -28,16 +28,17 @@ type Instance interface {
 
 // Config of one of several coordinators.
 type Config struct {
+	// Raft's Peers are every coordinator's XML-RPC URL by name, where
+	// requests are forwarded to the leader (and raft's messages go, to
+	// /raft).
 	Raft consensus.Config
-	// URLs are every coordinator's XML-RPC URL by name, where requests
-	// are forwarded to the leader.
-	URLs map[string]string
 	// Forward carries forwarded requests (TLS; no token of its own: the
 	// client's Authorization header goes along).
 	Forward http.RoundTripper
 	// Start builds the incarnation for term from the replicated state,
-	// its decisions going to log.
-	Start  func(term uint64, st *txlog.State, log *consensus.Log) (Instance, error)
+	// its decisions going to log; its API should have g's methods too
+	// (g.Register).
+	Start  func(g *Server, term uint64, st *txlog.State, log *consensus.Log) (Instance, error)
 	Logger *slog.Logger
 }
 
@@ -114,7 +115,7 @@ func (s *Server) changeRole(r consensus.Role) {
 	}
 	switch {
 	case r.Serving:
-		inst, err := s.cfg.Start(r.Term, r.State, s.node.Log(r.Term))
+		inst, err := s.cfg.Start(s, r.Term, r.State, s.node.Log(r.Term))
 		if err != nil {
 			s.log.Error("leading, but the coordinator could not start; another should take over", "term", r.Term, "err", err)
 			break
@@ -122,7 +123,9 @@ func (s *Server) changeRole(r consensus.Role) {
 		next.inst = inst
 		s.log.Info("leading: serving", "term", r.Term, "commits_to_finish", len(r.State.Pending))
 	case r.Leader != "" && r.Leader != s.cfg.Raft.Name:
-		if u, err := url.Parse(s.cfg.URLs[r.Leader]); err == nil && s.cfg.URLs[r.Leader] != "" {
+		if lu := s.node.URL(r.Leader); lu == "" {
+			s.log.Error("following a leader this coordinator has no URL for: requests get fault 3 until the next change", "leader", r.Leader)
+		} else if u, err := url.Parse(lu); err == nil {
 			next.proxy = s.newProxy(u)
 		}
 		s.log.Info("following", "leader", r.Leader, "term", r.Term)

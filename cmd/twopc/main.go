@@ -34,6 +34,7 @@ var commands = []command{
 	{"supervise", "[flags] -- COMMAND", "run 'twopc COMMAND' and restart it when it crashes (the deploy's background mode)", runSupervise},
 	{"txn", "list|explain TXID", "list the transactions not finished in the cluster, or explain one", runTxn},
 	{"members", "list|add NAME=URL|remove NAME", "list the participants, add one (it catches up, then joins), or remove one for good", runMembers},
+	{"coordinators", "list|add NAME=URL|remove NAME", "with several coordinators: list them, add one (started with --join), or remove one for good", runCoordinators},
 	{"txlog", "FILE", "list the transactions of a coordinator log still to be finished", runTxlog},
 	{"version", "", "print the version", func([]string) error { fmt.Println(versionString()); return nil }},
 }

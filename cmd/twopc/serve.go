@@ -44,6 +44,8 @@ func runCoordinator(args []string) error {
 	coordinators := fs.String("coordinators", "", "run as one of several coordinators, as comma-separated NAME=URL of each one's XML-RPC endpoint "+
 		"(the same list for all; this one's included): one leads, the others forward to it and take over if it fails. Default: a coordinator of its own")
 	name := fs.String("name", "", "this coordinator's name in --coordinators")
+	join := fs.Bool("join", false, "with --coordinators and an empty log: this coordinator is being added to a group that exists "+
+		"(twopc coordinators add): wait for the leader to send the log, rather than found a new group")
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
 	excludeAfter := fs.Duration("exclude-after", 5*time.Second, "exclude a participant from the write set after this long without an answer, so that writes go on without it (0: never); "+
 		"once it answers again it catches up and rejoins by itself")
@@ -107,7 +109,7 @@ func runCoordinator(args []string) error {
 	}
 	cs.base.Observer = cs.metrics
 	if *coordinators != "" {
-		return cs.serveGroup(*name, *coordinators, *logPath, *listen, sec)
+		return cs.serveGroup(*name, *coordinators, *logPath, *listen, *join, sec)
 	}
 	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes, ObserveFsync: cs.metrics.ObserveFsync})
 	if err != nil {
@@ -165,7 +167,7 @@ func (cs *coordServer) newCoordinator(log coordinator.DecisionLog, epoch uint64,
 }
 
 // apiHandler serves c's public XML-RPC API.
-func (cs *coordServer) apiHandler(c *coordinator.Coordinator) http.Handler {
+func (cs *coordServer) apiHandler(c *coordinator.Coordinator) *rpc.Server {
 	srv := rpc.NewServer(cs.rlim, cs.log)
 	api.Register(srv, c, cs.lim)
 	srv.SetAuthorizer(api.Authorizer(cs.peerSecret, cs.clientSecret))

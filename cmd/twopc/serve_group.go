@@ -15,7 +15,7 @@ import (
 
 // serveGroup runs this process as one of several coordinators (package
 // replicated): whichever leads serves, the others forward to it.
-func (cs *coordServer) serveGroup(name, list, logPath, listen string, sec *security) error {
+func (cs *coordServer) serveGroup(name, list, logPath, listen string, join bool, sec *security) error {
 	urls, err := parseGroup(list)
 	if err != nil {
 		return err
@@ -23,20 +23,15 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, sec *secur
 	if _, ok := urls[name]; !ok {
 		return fmt.Errorf("--name %q is not in --coordinators (%s)", name, list)
 	}
-	peers := map[string]string{}
-	for n, u := range urls {
-		peers[n] = raftURL(u)
-	}
 	forward, err := sec.httpClient("") // the client's own token goes along
 	if err != nil {
 		return err
 	}
 	group, err := replicated.Start(replicated.Config{
-		Raft:    consensus.Config{Name: name, Peers: peers, Path: logPath, Client: cs.hc, Logger: cs.log},
-		URLs:    urls,
+		Raft:    consensus.Config{Name: name, Peers: urls, Join: join, Path: logPath, Client: cs.hc, Logger: cs.log},
 		Forward: forward.Transport,
 		Logger:  cs.log,
-		Start: func(term uint64, st *txlog.State, log *consensus.Log) (replicated.Instance, error) {
+		Start: func(group *replicated.Server, term uint64, st *txlog.State, log *consensus.Log) (replicated.Instance, error) {
 			base := cs.base
 			// Reads must come from participants, which refuse a deposed
 			// leader once they have heard from the next one; the value
@@ -52,7 +47,9 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, sec *secur
 			if err != nil {
 				return nil, err
 			}
-			return &instance{c: c, h: cs.apiHandler(c)}, nil
+			h := cs.apiHandler(c)
+			group.Register(h)
+			return &instance{c: c, h: h}, nil
 		},
 	})
 	if err != nil {
@@ -102,11 +99,4 @@ func parseGroup(s string) (map[string]string, error) {
 		out[name] = u
 	}
 	return out, nil
-}
-
-// raftURL is where a coordinator served at u takes raft messages.
-func raftURL(u string) string {
-	p, _ := url.Parse(u)
-	p.Path = "/raft"
-	return p.String()
 }

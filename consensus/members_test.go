@@ -1,0 +1,66 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/protocol"
+)
+
+// A coordinator is added (it joins with an empty log and gets the log,
+// compacted, from the leader) and another removed; the group goes on,
+// and the state survives losing the founders.
+func TestAddAndRemoveCoordinators(t *testing.T) {
+	g := newGroup(t, "c1", "c2", "c3")
+	g.snapshotEntries = 8
+	for _, n := range []string{"c1", "c2", "c3"} { // compaction on
+		g.stop(n)
+		g.start(n)
+	}
+	r := g.serving("")
+	log := g.node(r.name).Log(r.Term)
+	for i := 1; i <= 30; i++ {
+		must(t, log.Append(staged(fmt.Sprintf("%d.%d", r.Term, i))))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	g.serve("c4")
+	g.startWith("c4", true)
+	must(t, g.node(r.name).AddPeer(ctx, "c4", g.peers["c4"]))
+	if err := g.node(r.name).AddPeer(ctx, "c4", g.peers["c4"]); !errors.Is(err, ErrMembership) {
+		t.Fatalf("adding a member twice: %v", err)
+	}
+	if err := g.node(r.name).RemovePeer(ctx, r.name); !errors.Is(err, ErrMembership) {
+		t.Fatalf("the leader removing itself: %v", err)
+	}
+	// Remove a founder that is not the leader.
+	gone := "c1"
+	if r.name == gone {
+		gone = "c2"
+	}
+	must(t, g.node(r.name).RemovePeer(ctx, gone))
+	g.stop(gone)
+	if err := g.node(r.name).AddPeer(ctx, gone, g.peers[gone]); !errors.Is(err, ErrMembership) {
+		t.Fatalf("re-adding a removed name: %v", err)
+	}
+	must(t, log.Append(protocol.Record{Kind: protocol.KindEnd, TxID: fmt.Sprintf("%d.1", r.Term)}))
+
+	// Members now: the leader, c4 and one founder. Stop the leader: c4
+	// and the founder elect, so c4 must hold the log (a majority of 2).
+	g.stop(r.name)
+	next := g.serving(r.name)
+	if len(next.State.Pending) != 29 {
+		t.Fatalf("%s leads with %d pending, want 29", next.name, len(next.State.Pending))
+	}
+	names := map[string]bool{}
+	for _, p := range g.node(next.name).Peers() {
+		names[p.Name] = true
+	}
+	if names[gone] || !names["c4"] {
+		t.Fatalf("peers after the changes: %v", g.node(next.name).Peers())
+	}
+}
