@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"github.com/twopc/twopc/protocol"
+	"github.com/twopc/twopc/txlog"
 )
 
 // Log is the decision log of the coordinator incarnation that serves in
@@ -21,13 +22,15 @@ func (n *Node) Log(term uint64) *Log { return &Log{n: n, term: term} }
 // QueueThen proposes rec; then hears once it is committed, or why not,
 // from another goroutine.
 func (l *Log) QueueThen(rec protocol.Record, lazy bool, then func(error)) {
-	l.n.propose(l.term, rec, then)
+	l.n.propose(l.term, rec, lazy, then)
 }
 
 // Queue proposes rec and returns a wait for its commit.
-func (l *Log) Queue(rec protocol.Record) (wait func() error) {
+func (l *Log) Queue(rec protocol.Record) (wait func() error) { return l.queue(rec, false) }
+
+func (l *Log) queue(rec protocol.Record, lazy bool) (wait func() error) {
 	ch := make(chan error, 1)
-	l.n.propose(l.term, rec, func(err error) { ch <- err })
+	l.n.propose(l.term, rec, lazy, func(err error) { ch <- err })
 	var err error
 	done := false
 	return func() error {
@@ -38,18 +41,28 @@ func (l *Log) Queue(rec protocol.Record) (wait func() error) {
 	}
 }
 
-// QueueLazy is Queue: raft batches whatever is queued when it proposes.
-func (l *Log) QueueLazy(rec protocol.Record) (wait func() error) { return l.Queue(rec) }
+// QueueLazy is Queue for a record that may wait up to Linger for
+// another to share its round (a COMMIT, whose client already has its
+// answer): every coordinator then writes both with one fsync.
+func (l *Log) QueueLazy(rec protocol.Record) (wait func() error) { return l.queue(rec, true) }
 
 // Append proposes rec and waits for its commit.
 func (l *Log) Append(rec protocol.Record) error { return l.Queue(rec)() }
 
-// Flush does nothing: proposals do not linger.
-func (l *Log) Flush() {}
+// Stats are this coordinator's raft log counters (status shows them):
+// fsyncs, entries written, writes, compactions, and the file's size.
+func (l *Log) Stats() txlog.Stats {
+	w := l.n.wal
+	return txlog.Stats{Fsyncs: w.fsyncs.Load(), Records: w.records.Load(), Batches: w.batches.Load(),
+		Compactions: w.compactions.Load(), Bytes: w.sizeNow()}
+}
+
+// Flush proposes what lingers now.
+func (l *Log) Flush() { l.n.signalFlush() }
 
 // AppendAsync proposes rec without waiting (an END, whose loss only
 // means commits are sent again).
 func (l *Log) AppendAsync(rec protocol.Record) error {
-	l.n.propose(l.term, rec, nil)
+	l.n.propose(l.term, rec, true, nil)
 	return nil
 }

@@ -30,8 +30,12 @@ func (n *Node) run() {
 		case <-n.wake:
 		}
 		n.mu.Lock()
-		inbox, props, reports := n.inbox, n.props, n.reports
-		n.inbox, n.props, n.reports = nil, nil, nil
+		inbox, reports := n.inbox, n.reports
+		n.inbox, n.reports = nil, nil
+		var props []proposal
+		if n.propsUrgent { // else they linger, for a record that is not lazy
+			props, n.props, n.propsUrgent = n.props, nil, false
+		}
 		n.mu.Unlock()
 		for _, r := range reports {
 			r(n.rn)
@@ -233,7 +237,7 @@ func (n *Node) apply(ents []raftpb.Entry) error {
 // maybeSnapshot compacts the log once enough entries were applied since
 // the last snapshot.
 func (n *Node) maybeSnapshot() error {
-	if n.applied < n.snapIndex+n.cfg.SnapshotEntries && !(n.confChanged && n.snapIndex > 0) {
+	if n.applied <= n.snapIndex || n.applied < n.snapIndex+n.cfg.SnapshotEntries && !(n.confChanged && n.snapIndex > 0) {
 		return nil
 	}
 	n.confChanged = false

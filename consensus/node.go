@@ -47,6 +47,9 @@ type Config struct {
 	// SnapshotEntries: after this many applied entries the log is
 	// compacted to a snapshot of the state (default 10,000).
 	SnapshotEntries uint64
+	// Linger is how long a lazy record (QueueLazy, AppendAsync) may wait
+	// for another to share its round (default 1ms).
+	Linger time.Duration
 	// OnRole hears every change of role, in order, from a goroutine of
 	// its own: it may take its time (stop a coordinator, start one).
 	OnRole func(Role)
@@ -91,6 +94,8 @@ type Node struct {
 	mu      sync.Mutex
 	inbox   []raftpb.Message
 	props   []proposal
+	// propsUrgent: props hold one that is not lazy, or lingered enough.
+	propsUrgent bool
 	reports []func(*raft.RawNode) // unreachable peers, snapshot results
 	serving uint64                // the term this node serves in; 0: none
 	wake    chan struct{}
@@ -117,6 +122,8 @@ type proposal struct {
 	term uint64
 	data []byte
 	then func(error) // nil: nobody waits
+	lazy bool
+	at   time.Time
 }
 
 type wait struct {
@@ -134,6 +141,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.ElectionTicks <= 0 {
 		cfg.ElectionTicks = 10
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = time.Millisecond
 	}
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = 10_000
@@ -248,6 +258,7 @@ func (n *Node) applySnapshot(snap raftpb.Snapshot) error {
 	}
 	n.tracker, n.conf = t, snap.Metadata.ConfState
 	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
+	n.confChanged = false // the snapshot holds the configuration
 	return nil
 }
 
@@ -283,8 +294,9 @@ func (n *Node) URL(name string) string {
 func (n *Node) Peers() []Peer { return n.peers.list() }
 
 // propose queues rec for the term it serves in; then hears when it is
-// committed, or ErrNotLeader.
-func (n *Node) propose(term uint64, rec protocol.Record, then func(error)) {
+// committed, or ErrNotLeader. A lazy record may wait up to Linger for
+// one that is not to go with it.
+func (n *Node) propose(term uint64, rec protocol.Record, lazy bool, then func(error)) {
 	if err := txlog.CheckRecord(rec); err != nil {
 		if then != nil {
 			go then(err)
@@ -300,7 +312,33 @@ func (n *Node) propose(term uint64, rec protocol.Record, then func(error)) {
 		}
 		return
 	}
-	n.props = append(n.props, proposal{term: term, data: data, then: then})
+	first := len(n.props) == 0
+	n.props = append(n.props, proposal{term: term, data: data, then: then, lazy: lazy, at: time.Now()})
+	if !lazy {
+		n.propsUrgent = true
+	}
+	n.mu.Unlock()
+	switch {
+	case !lazy:
+		n.signal()
+	case then != nil:
+		time.AfterFunc(n.cfg.Linger, n.signalFlush)
+	case first:
+		// Nobody waits for it (an END): it rides with the next record
+		// that is proposed, or goes after asyncLinger.
+		time.AfterFunc(asyncLinger, n.signalFlush)
+	}
+}
+
+// asyncLinger bounds how long a record nobody waits for stays queued:
+// long enough that under any load it shares a round with others, short
+// enough that the replicated state forgets finished transactions soon.
+const asyncLinger = 20 * time.Millisecond
+
+// signalFlush wakes the loop to propose what lingers.
+func (n *Node) signalFlush() {
+	n.mu.Lock()
+	n.propsUrgent = len(n.props) > 0
 	n.mu.Unlock()
 	n.signal()
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/twopc/twopc/protocol"
 	"github.com/twopc/twopc/txlog"
@@ -36,7 +37,9 @@ type wal struct {
 	path string
 	f    *os.File
 	buf  []byte
-	size int64
+	size atomic.Int64
+	// Counters for Stats, read by other goroutines.
+	fsyncs, records, batches, compactions atomic.Uint64
 }
 
 // loaded is what a wal file holds.
@@ -67,7 +70,8 @@ func openWAL(path string) (*wal, *loaded, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("raft log %s: %w", path, err)
 	}
-	w := &wal{path: path, f: f, size: int64(end)}
+	w := &wal{path: path, f: f}
+	w.size.Store(int64(end))
 	if end < len(data) {
 		// A torn last write: nothing after it was ever acknowledged.
 		if err := f.Truncate(int64(end)); err != nil {
@@ -337,12 +341,15 @@ func (w *wal) save(snap raftpb.Snapshot, ents []raftpb.Entry, hs *raftpb.HardSta
 	if err := w.write(b); err != nil {
 		return err
 	}
+	w.fsyncs.Add(1)
+	w.batches.Add(1)
+	w.records.Add(uint64(len(ents)))
 	return w.f.Sync()
 }
 
 func (w *wal) write(b []byte) error {
 	n, err := w.f.Write(b)
-	w.size += int64(n)
+	w.size.Add(int64(n))
 	return err
 }
 
@@ -380,11 +387,16 @@ func (w *wal) rewrite(hs raftpb.HardState, snap raftpb.Snapshot, ents []raftpb.E
 		d.Close()
 	}
 	w.f.Close()
-	w.f, w.size = f, int64(len(b))
+	w.f = f
+	w.size.Store(int64(len(b)))
+	w.compactions.Add(1)
+	w.fsyncs.Add(2)
 	return nil
 }
 
 func (w *wal) close() error { return w.f.Close() }
+
+func (w *wal) sizeNow() int64 { return w.size.Load() }
 
 // snapshotData encodes records as a snapshot's data: one record body a
 // line (the peers follow: peers.appendSnapshot).
