@@ -91,14 +91,14 @@ type Node struct {
 	wal     *wal
 	tracker *txlog.Tracker
 
-	mu      sync.Mutex
-	inbox   []raftpb.Message
-	props   []proposal
+	mu    sync.Mutex
+	inbox []raftpb.Message
+	props []proposal
 	// propsUrgent: props hold one that is not lazy, or lingered enough.
 	propsUrgent bool
-	reports []func(*raft.RawNode) // unreachable peers, snapshot results
-	serving uint64                // the term this node serves in; 0: none
-	wake    chan struct{}
+	reports     []func(*raft.RawNode) // unreachable peers, snapshot results
+	serving     uint64                // the term this node serves in; 0: none
+	wake        chan struct{}
 
 	// Owned by the loop.
 	hard          raftpb.HardState

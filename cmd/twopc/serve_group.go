@@ -41,7 +41,9 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, join bool,
 			// A decision that cannot be made durable any more means this
 			// coordinator stopped leading: raft reports it, and the
 			// incarnation is closed then; nothing to do here.
-			base.Fatal = func(err error) { cs.log.Warn("decision not committed: this coordinator no longer leads", "term", term, "err", err) }
+			base.Fatal = func(err error) {
+				cs.log.Warn("decision not committed: this coordinator no longer leads", "term", term, "err", err)
+			}
 			cs2.base = base
 			c, err := cs2.newCoordinator(log, term, st, name)
 			if err != nil {
