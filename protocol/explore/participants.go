@@ -151,7 +151,7 @@ func (w *world) receive(m msg) error {
 			return nil // its connection is gone: p asks again
 		}
 		if c.mach[t] == nil {
-			if w.tx[t].started > c.epoch {
+			if w.tx[t].started > c.epoch && !w.cfg.Bugs.PresumeLater {
 				// Issued by a later leader: this one was deposed and
 				// cannot know its outcome. It refuses to answer; p asks
 				// again (the leader, in the end).

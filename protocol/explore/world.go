@@ -69,6 +69,9 @@ type Bugs struct {
 	// waiting for its outcome "aborted" when it learns it lost, instead
 	// of "outcome unknown".
 	AbortOnLostLeadership bool
+	// PresumeLater: a deposed leader asked about a transaction of a later
+	// epoch, which it does not know, presumes it aborted.
+	PresumeLater bool
 }
 
 // world is one state of the whole system.
