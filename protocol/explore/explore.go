@@ -89,9 +89,27 @@ func (e *explorer) fail(err error) {
 // events lists everything that can happen in w.
 func (w *world) events() []event {
 	var evs []event
-	for t := range w.tx {
-		if w.tx[t].id == "" && w.keysFree(t) {
-			evs = append(evs, event{fmt.Sprintf("start t%d", t), func(w *world) error { return w.start(t) }})
+	for ci := range w.coords {
+		at := ""
+		if ci > 0 {
+			at = fmt.Sprintf(" at the deposed leader of epoch %d", w.coords[ci].epoch)
+		}
+		for t := range w.tx {
+			if w.tx[t].id == "" && w.coords[ci].keysFree(w.cfg.Txns[t]) {
+				evs = append(evs, event{fmt.Sprintf("start t%d%s", t, at), func(w *world) error { return w.start(&w.coords[ci], t) }})
+			}
+		}
+		for t := range w.tx {
+			if w.coords[ci].retry&(1<<t) != 0 {
+				evs = append(evs, event{fmt.Sprintf("retry timer of t%d%s", t, at), func(w *world) error {
+					c := &w.coords[ci]
+					c.retry &^= 1 << t
+					return w.step(c, t, protocol.Event{Kind: protocol.EvRetry})
+				}})
+			}
+		}
+		if ci > 0 {
+			evs = append(evs, event{fmt.Sprintf("the deposed leader of epoch %d learns it lost", w.coords[ci].epoch), func(w *world) error { return w.stepDown(ci) }})
 		}
 	}
 	for i, m := range w.net {
@@ -100,40 +118,42 @@ func (w *world) events() []event {
 			evs = append(evs, event{"lose " + m.String(), func(w *world) error { return w.lose(i) }})
 		}
 	}
-	if w.durable < len(w.log) {
+	if l := w.lead(); l.durable < len(l.log) {
 		evs = append(evs, event{"fsync", (*world).fsync})
-	}
-	for t := range w.tx {
-		if w.tx[t].retry && w.tx[t].m != nil {
-			evs = append(evs, event{fmt.Sprintf("retry timer of t%d", t), func(w *world) error {
-				w.tx[t].retry = false
-				return w.step(t, protocol.Event{Kind: protocol.EvRetry})
-			}})
-		}
 	}
 	for p := range w.parts {
 		for t := range w.tx {
 			bit := uint8(1) << t
 			if w.parts[p].prepared&bit != 0 && w.parts[p].asking&bit == 0 && w.questions < w.cfg.MaxQuestions {
-				evs = append(evs, event{fmt.Sprintf("p%d asks about t%d", p+1, t), func(w *world) error {
-					w.questions++
-					return w.ask(p, t)
-				}})
+				// Participants ask any coordinator: a deposed leader
+				// that has not learnt it yet answers too.
+				for ci := range w.coords {
+					evs = append(evs, event{fmt.Sprintf("p%d asks epoch %d about t%d", p+1, w.coords[ci].epoch, t), func(w *world) error {
+						w.questions++
+						return w.ask(p, t, w.coords[ci].epoch)
+					}})
+				}
 			}
 		}
 	}
 	if w.crashes < w.cfg.MaxCrashes {
-		evs = append(evs, event{"crash the coordinator", (*world).crash})
+		evs = append(evs, event{"crash the leader", (*world).crash})
 	}
-	if w.rejoins < w.cfg.MaxRejoins && (len(w.locks) == 0 || w.cfg.Bugs.NoDrain) {
+	if w.handovers < w.cfg.MaxHandovers {
+		l := w.lead()
+		for k := 0; k <= len(l.log)-l.durable; k++ {
+			evs = append(evs, event{fmt.Sprintf("hand over, with %d of the leader's %d queued records", k, len(l.log)-l.durable), func(w *world) error { return w.handover(k) }})
+		}
+	}
+	if w.rejoins < w.cfg.MaxRejoins && (len(w.lead().locks) == 0 || w.cfg.Bugs.NoDrain) {
 		for p := range w.parts {
-			if w.excluded&(1<<p) != 0 {
+			if w.excluded()&(1<<p) != 0 {
 				evs = append(evs, event{fmt.Sprintf("p%d catches up and rejoins", p+1), func(w *world) error { return w.rejoin(p) }})
 			}
 		}
 	}
 	if w.exclusions < w.cfg.MaxExclusions {
-		in := w.writeSet() &^ w.excluding
+		in := w.writeSet(w.lead()) &^ w.lead().excluding
 		for p := range w.parts {
 			if in&(1<<p) != 0 && bits.OnesCount8(in) > 1 {
 				evs = append(evs, event{fmt.Sprintf("exclude p%d", p+1), func(w *world) error { return w.exclude(p) }})
@@ -143,24 +163,24 @@ func (w *world) events() []event {
 	return evs
 }
 
-func (w *world) keysFree(t int) bool {
-	for _, k := range w.cfg.Txns[t] {
-		if w.locks[k] != 0 {
+func (c *coord) keysFree(keys []string) bool {
+	for _, k := range keys {
+		if c.locks[k] != 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// start begins transaction t, its keys locked at the coordinator.
-func (w *world) start(t int) error {
+// start has coordinator c begin transaction t, its keys locked there.
+func (w *world) start(c *coord, t int) error {
 	keys := slices.Sorted(slices.Values(w.cfg.Txns[t]))
-	w.tx[t].id = fmt.Sprintf("%d.%d", w.epoch, t+1)
-	w.tx[t].started = w.epoch
+	w.tx[t].id = fmt.Sprintf("%d.%d", c.epoch, t+1)
+	w.tx[t].started = c.epoch
 	for _, k := range keys {
-		w.locks[k] |= 1 << t
+		c.locks[k] |= 1 << t
 	}
-	w.tx[t].members = w.writeSet()
+	w.tx[t].members = w.writeSet(c)
 	var names []string
 	for p := range w.parts {
 		if w.tx[t].members&(1<<p) != 0 {
@@ -168,18 +188,24 @@ func (w *world) start(t int) error {
 		}
 	}
 	m, rd := protocol.Start(w.tx[t].id, names, keys)
-	w.tx[t].m = m
-	return w.apply(t, rd)
+	c.mach[t] = m
+	return w.apply(c, t, rd)
 }
 
-// deliver hands the i'th message in flight to its addressee.
+// deliver hands the i'th message in flight to its addressee, and checks
+// that no participant takes a call of a term lower than one it has
+// seen.
 func (w *world) deliver(i int) error {
 	m := w.net[i]
 	w.net = slices.Delete(w.net, i, i+1)
 	if m.toCoord {
 		return w.receive(m)
 	}
+	seen := w.parts[m.p].term
 	reply, err := w.serve(m)
+	if err == nil && !m.question && m.epoch < seen && !reply.failed {
+		err = violated("fencing: p%d took %s of t%d from epoch %d after seeing epoch %d", m.p+1, m.kind, m.tx, m.epoch, seen)
+	}
 	if err == nil && reply != nil {
 		w.net = append(w.net, *reply)
 	}
@@ -205,17 +231,18 @@ func (w *world) lose(i int) error {
 	return nil
 }
 
-// ask has participant p ask about t, which it holds prepared.
-func (w *world) ask(p, t int) error {
+// ask has participant p ask the coordinator of term epoch about t, which
+// it holds prepared.
+func (w *world) ask(p, t, epoch int) error {
 	w.parts[p].asking |= 1 << t
-	w.net = append(w.net, msg{toCoord: true, question: true, p: p, tx: t})
+	w.net = append(w.net, msg{toCoord: true, question: true, p: p, tx: t, epoch: epoch})
 	return nil
 }
 
-// writeSet is the participants a transaction starting now goes to:
-// those the coordinator knows are not excluded.
-func (w *world) writeSet() uint8 {
-	return (uint8(1)<<len(w.parts) - 1) &^ w.excluded
+// writeSet is the participants a transaction starting at c goes to:
+// those c knows are not excluded.
+func (w *world) writeSet(c *coord) uint8 {
+	return (uint8(1)<<len(w.parts) - 1) &^ c.excluded
 }
 
 // atomic checks that no transaction is applied at one participant and
@@ -226,7 +253,7 @@ func (w *world) atomic() error {
 		bit := uint8(1) << t
 		var applied, dropped []string
 		for p := range w.parts {
-			if w.excluded&(1<<p) != 0 {
+			if w.excluded()&(1<<p) != 0 {
 				continue
 			}
 			if (w.parts[p].applied|w.parts[p].copied)&bit != 0 {
@@ -263,18 +290,20 @@ func (e *explorer) settled(w *world) error {
 		}
 		path = append(path, k)
 		var err error
-		switch {
-		case w.durable < len(w.log):
+		switch l := w.lead(); {
+		case len(w.coords) > 1:
+			err = w.stepDown(1)
+		case l.durable < len(l.log):
 			err = w.fsync()
 		case len(w.net) > 0:
 			err = w.deliver(0)
-		case w.retryDue() >= 0:
-			t := w.retryDue()
-			w.tx[t].retry = false
-			err = w.step(t, protocol.Event{Kind: protocol.EvRetry})
+		case l.retry != 0:
+			t := bits.TrailingZeros8(l.retry)
+			l.retry &^= 1 << t
+			err = w.step(l, t, protocol.Event{Kind: protocol.EvRetry})
 		case w.askDue() != nil:
 			pt := w.askDue()
-			err = w.ask(pt[0], pt[1])
+			err = w.ask(pt[0], pt[1], l.epoch)
 		default:
 			if err := w.finished(); err != nil {
 				return err
@@ -289,15 +318,6 @@ func (e *explorer) settled(w *world) error {
 		}
 	}
 	return violated("never settles: still busy after 1000 fair steps")
-}
-
-func (w *world) retryDue() int {
-	for t := range w.tx {
-		if w.tx[t].retry && w.tx[t].m != nil {
-			return t
-		}
-	}
-	return -1
 }
 
 func (w *world) askDue() []int {
@@ -316,14 +336,18 @@ func (w *world) askDue() []int {
 // transaction applied everywhere or nowhere, as its client was told.
 func (w *world) finished() error {
 	var problems []string
+	l := w.lead()
 	for t, tx := range w.tx {
-		if tx.m != nil {
-			problems = append(problems, fmt.Sprintf("%s still at the coordinator: %s", tx.id, tx.m))
+		if m := l.mach[t]; m != nil {
+			problems = append(problems, fmt.Sprintf("%s still at the coordinator: %s", tx.id, m))
+		}
+		if tx.id != "" && pendingIn(l.log, tx.id) {
+			problems = append(problems, fmt.Sprintf("%s left unfinished in the log", tx.id))
 		}
 		bit := uint8(1) << t
 		n, of := 0, 0
 		for p := range w.parts {
-			if w.excluded&(1<<p) != 0 {
+			if w.excluded()&(1<<p) != 0 {
 				continue // outside the guarantee (see atomic)
 			}
 			if tx.members&(1<<p) != 0 || w.parts[p].covered&bit != 0 {
@@ -345,7 +369,7 @@ func (w *world) finished() error {
 			problems = append(problems, fmt.Sprintf("%s: the client heard abort but it was applied", tx.id))
 		}
 	}
-	if len(w.blocked) > 0 {
+	if len(l.blocked) > 0 {
 		problems = append(problems, "effects still waiting for the log")
 	}
 	if len(problems) > 0 {

@@ -28,7 +28,7 @@ func (w *world) serve(m msg) (*msg, error) {
 		// An excluded participant is outside the guarantee: it may hear a
 		// presumed abort of what the others committed without it, and it
 		// catches up from a snapshot before it serves again.
-		if w.excluded&(1<<m.p) == 0 {
+		if w.excluded()&(1<<m.p) == 0 {
 			if err := w.hear(m.tx, m.commit); err != nil {
 				return nil, err
 			}
@@ -38,12 +38,22 @@ func (w *world) serve(m msg) (*msg, error) {
 		}
 		return nil, w.abortAt(m.p, m.tx)
 	}
+	// Fencing: a call of a term lower than one p has seen comes from a
+	// deposed leader (or an earlier life); p refuses it, which the
+	// sender takes for a failed call.
+	if m.epoch < p.term {
+		reply.failed = true
+		return &reply, nil
+	}
+	if !w.cfg.Bugs.NoTermCheck {
+		p.term = m.epoch // kept durably
+	}
 	switch m.kind {
 	case protocol.MsgPrepare:
 		switch {
 		case p.tomb&bit != 0:
 			reply.vote = protocol.Vote{Kind: protocol.VoteNo, Reason: "already aborted"}
-		case p.fence&bit != 0:
+		case p.fence&bit != 0 || w.tx[m.tx].started < p.fenceEpoch:
 			reply.vote = protocol.Vote{Kind: protocol.VoteNo, Reason: "sent before this participant caught up"}
 		case p.prepared&bit != 0 || p.applied&bit != 0:
 			reply.vote = protocol.Vote{Kind: protocol.VoteYes, Succeeded: true}
@@ -95,7 +105,7 @@ func (w *world) commitAt(p, t int) error {
 	case pt.covered&bit != 0 && pt.prepared&bit == 0:
 		// Sent before p caught up; the copy stands for it, and p no
 		// longer knows it: a no-op, as participant.Store makes it.
-	case pt.tomb&bit != 0 && w.excluded&(1<<p) != 0:
+	case pt.tomb&bit != 0 && w.excluded()&(1<<p) != 0:
 		// Outside the guarantee: an excluded participant may have heard a
 		// presumed abort of what the others committed (serve).
 	case pt.tomb&bit != 0:
@@ -111,7 +121,7 @@ func (w *world) commitAt(p, t int) error {
 func (w *world) abortAt(p, t int) error {
 	pt := &w.parts[p]
 	bit := uint8(1) << t
-	if (pt.applied|pt.copied)&bit != 0 && w.excluded&(1<<p) == 0 {
+	if (pt.applied|pt.copied)&bit != 0 && w.excluded()&(1<<p) == 0 {
 		return violated("atomicity: %s aborted at p%d, which applied it", w.tx[t].id, p+1)
 	}
 	pt.tomb |= bit
@@ -131,47 +141,60 @@ func (w *world) unlockAt(p, t int) {
 	}
 }
 
-// receive has the coordinator take a message addressed to it.
+// receive has the coordinator m is addressed to take it.
 func (w *world) receive(m msg) error {
 	t := m.tx
-	mach := w.tx[t].m
+	c := w.coordOf(m.epoch)
 	if m.question {
 		w.parts[m.p].asking &^= 1 << t
-		if mach == nil || mach.ID() != w.tx[t].id {
-			// Unknown to this coordinator: never committed (presumed abort).
-			return w.answer(m.p, t, false, false)
+		if c == nil {
+			return nil // its connection is gone: p asks again
 		}
-		w.tx[t].waiting |= 1 << m.p
-		return w.step(t, protocol.Event{Kind: protocol.EvAsked, From: w.partName(m.p)})
+		if c.mach[t] == nil {
+			if w.tx[t].started > c.epoch && !w.cfg.Bugs.PresumeLater {
+				// Issued by a later leader: this one was deposed and
+				// cannot know its outcome. It refuses to answer; p asks
+				// again (the leader, in the end).
+				return nil
+			}
+			// Unknown to this coordinator: never committed (presumed abort).
+			return w.answer(c, m.p, t, false, false)
+		}
+		c.waiting[t] |= 1 << m.p
+		return w.step(c, t, protocol.Event{Kind: protocol.EvAsked, From: w.partName(m.p)})
 	}
-	if m.epoch != w.epoch || mach == nil {
-		return nil // an answer to a call of an earlier life: its connection is gone
+	if c == nil || c.mach[t] == nil {
+		return nil // an answer to a call of a coordinator gone: its connection is gone too
 	}
 	from := w.partName(m.p)
 	switch {
 	case m.failed:
-		return w.step(t, protocol.Event{Kind: protocol.EvCallFailed, From: from, Msg: m.kind, Err: "lost"})
+		return w.step(c, t, protocol.Event{Kind: protocol.EvCallFailed, From: from, Msg: m.kind, Err: "lost"})
 	case m.kind == protocol.MsgPrepare:
-		return w.step(t, protocol.Event{Kind: protocol.EvVote, From: from, Vote: m.vote})
+		return w.step(c, t, protocol.Event{Kind: protocol.EvVote, From: from, Vote: m.vote})
 	case m.kind == protocol.MsgAskHeld:
-		return w.step(t, protocol.Event{Kind: protocol.EvHeld, From: from, Held: m.held})
+		return w.step(c, t, protocol.Event{Kind: protocol.EvHeld, From: from, Held: m.held})
 	}
-	return w.step(t, protocol.Event{Kind: protocol.EvAcked, From: from, Msg: m.kind})
+	return w.step(c, t, protocol.Event{Kind: protocol.EvAcked, From: from, Msg: m.kind})
 }
 
 // rejoin has excluded participant p catch up and rejoin the write set,
-// as coordinator/catchup.go does, in one step: it drops what it held
-// (tombstoning what it had prepared) and fences off every transaction
-// started so far; it copies from a participant of the write set every
+// as coordinator/catchup.go does, in one step, driven by the leader: it
+// drops what it held (tombstoning what it had prepared) and fences off
+// every transaction started so far (those started before by this
+// leader, and every one of an earlier epoch, whose ids order before the
+// fence); it copies from a participant of the write set every
 // transaction committed there (applied, or held prepared and committed
-// at the coordinator); and its include record is made durable, with all
-// queued before it. It runs only while no transaction holds keys (the
-// coordinator's drain), so the copy stands for every one started.
+// at the leader); and its include record is made durable, with all
+// queued before it. The catch-up's calls carry the leader's term. It
+// runs only while no transaction holds keys at the leader (its drain),
+// so the copy stands for every one started.
 func (w *world) rejoin(p int) error {
 	w.rejoins++
+	c := w.lead()
 	src := -1
 	for q := range w.parts {
-		if q != p && w.excluded&(1<<q) == 0 && w.excluding&(1<<q) == 0 && src < 0 {
+		if q != p && c.excluded&(1<<q) == 0 && c.excluding&(1<<q) == 0 && src < 0 {
 			src = q
 		}
 	}
@@ -186,7 +209,7 @@ func (w *world) rejoin(p int) error {
 			continue
 		}
 		started |= bit
-		m := w.tx[t].m
+		m := c.mach[t]
 		decided := m != nil && (m.State() == protocol.Committing || m.State() == protocol.Committed)
 		if (s.applied|s.copied)&bit != 0 || (s.prepared&bit != 0 && decided) {
 			committed |= bit
@@ -198,12 +221,16 @@ func (w *world) rejoin(p int) error {
 	pt.lock = map[string]int{}
 	pt.copied, pt.covered = committed, started
 	if !w.cfg.Bugs.NoFence {
-		pt.fence = started
+		pt.fence, pt.fenceEpoch = started, c.epoch
 	}
-	w.log = append(w.log, entry{rec: protocol.Record{Kind: protocol.KindInclude, Participants: []string{w.partName(p)}}, tx: -1})
+	if !w.cfg.Bugs.NoTermCheck {
+		pt.term = max(pt.term, c.epoch)
+	}
+	c.log = append(c.log, entry{rec: protocol.Record{Kind: protocol.KindInclude, Participants: []string{w.partName(p)}}, tx: -1})
 	if err := w.fsync(); err != nil {
 		return err
 	}
-	w.excluded &^= 1 << p
+	c = w.lead()
+	c.excluded &^= 1 << p
 	return nil
 }
