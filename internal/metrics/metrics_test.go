@@ -56,6 +56,7 @@ func TestCoordinatorMetrics(t *testing.T) {
 	m := NewCoordinator()
 	st := coordinator.Status{
 		Epoch: 4, Committed: 7, Aborted: 2, InDoubt: 1, Active: 3, CacheHits: 5, CacheMisses: 6,
+		Role: "leader", Leader: "c2", Term: 4,
 		Participants: []coordinator.ParticipantStatus{
 			{Name: "p1", State: coordinator.StateActive, Prepared: 2, InFlight: 1, BytesSent: 100, BytesReceived: 50},
 			{Name: "p2", State: coordinator.StateOffline},
@@ -78,6 +79,9 @@ func TestCoordinatorMetrics(t *testing.T) {
 		{name: "twopc_transactions_in_doubt", value: 1},
 		{name: "twopc_transactions_active", value: 3},
 		{name: "twopc_epoch", value: 4},
+		{name: "twopc_term", value: 4},
+		{name: "twopc_coordinator_role", labels: []string{"role", "leader"}, value: 1},
+		{name: "twopc_coordinator_role", labels: []string{"role", "follower"}, value: 0},
 		{name: "twopc_read_cache_total", labels: []string{"result", "miss"}, value: 6},
 		{name: "twopc_participant_state", labels: []string{"participant", "p1", "state", "active"}, value: 1},
 		{name: "twopc_participant_state", labels: []string{"participant", "p1", "state", "offline"}, value: 0},

@@ -30,6 +30,10 @@ var (
 		"Transactions being prepared now.", nil, nil)
 	descEpoch = prometheus.NewDesc("twopc_epoch",
 		"The coordinator's incarnation: it rises at every start, when the counters start again from zero.", nil, nil)
+	descRole = prometheus.NewDesc("twopc_coordinator_role",
+		"1 for this coordinator's role: single (the only one), leader or follower (of several).", []string{"role"}, nil)
+	descTerm = prometheus.NewDesc("twopc_term",
+		"The leader's term (with several coordinators, raft's term; alone, the epoch): changes(twopc_term[1h]) counts leader changes.", nil, nil)
 	descState = prometheus.NewDesc("twopc_participant_state",
 		"1 for the state the coordinator sees each participant in, 0 for the others.", []string{"participant", "state"}, nil)
 	descPrepared = prometheus.NewDesc("twopc_participant_prepared",
@@ -56,7 +60,7 @@ type statusCollector struct {
 }
 
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTransactions, descInDoubt, descActive, descEpoch, descState, descPrepared,
+	for _, d := range []*prometheus.Desc{descTransactions, descInDoubt, descActive, descEpoch, descRole, descTerm, descState, descPrepared,
 		descInFlight, descBytes, descCache, descLogBytes, descLogCompactions, descLogFsyncs, descLogRecords} {
 		ch <- d
 	}
@@ -77,6 +81,14 @@ func (sc statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descInDoubt, float64(st.InDoubt))
 	gauge(descActive, float64(st.Active))
 	gauge(descEpoch, float64(st.Epoch))
+	gauge(descTerm, float64(st.Term))
+	for _, r := range []string{"single", "leader", "follower"} {
+		v := 0.0
+		if st.Role == r {
+			v = 1
+		}
+		gauge(descRole, v, r)
+	}
 	counter(descCache, st.CacheHits, "hit")
 	counter(descCache, st.CacheMisses, "miss")
 	for _, p := range st.Participants {
