@@ -84,7 +84,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // waiting for it); then the participant back and the page clear again.
 // The page reloads itself throughout: the test never reloads it.
 func TestStatusPageInChromium(t *testing.T) {
-	cl := newCluster(t)
+	// p2 stays down while the page and the CLI are checked: it must not
+	// be excluded meanwhile (that would finish the commit waiting for it).
+	cl := newCluster(t, func(c *launch.Config) { c.CoordinatorArgs = append(c.CoordinatorArgs, "--exclude-after", "0") })
 	const value = "page-value-7d3a" // must never show
 	if _, err := call(cl.CoordinatorURL(), nil, "put", "hello", value); err != nil {
 		t.Fatal(err)
