@@ -322,7 +322,7 @@ func canFaultLinks(ctx context.Context, cl Cluster, f FaultConfig) error {
 	if f.Every <= 0 || !slices.ContainsFunc(f.Kinds, func(k FaultKind) bool { return slices.Contains(NetworkFaults, k) }) {
 		return nil
 	}
-	end, err := cl.LinkFault(ctx, cl.Participants()[0], "delay", "up", 0)
+	end, err := cl.LinkFault(ctx, cl.Coordinator(), cl.Participants()[0], "delay", "up", 0)
 	if err != nil {
 		return fmt.Errorf("drill: this cluster cannot fault its links (leave out %v): %w", NetworkFaults, err)
 	}

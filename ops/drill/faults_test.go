@@ -87,8 +87,8 @@ func (s *scripted) Wipe(_ context.Context, name string) error {
 	return nil
 }
 
-func (s *scripted) LinkFault(_ context.Context, name, fault, dir string, _ time.Duration) (func(), error) {
-	what := fault + " " + name + " " + dir
+func (s *scripted) LinkFault(_ context.Context, a, b, fault, dir string, _ time.Duration) (func(), error) {
+	what := fault + " " + b + " " + dir
 	s.note("start", what, func() { s.links++ })
 	s.linkUp <- struct{}{}
 	return func() { s.note("end", what, func() { s.links-- }) }, nil

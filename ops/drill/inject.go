@@ -61,7 +61,7 @@ func (f *faulter) linkFault(ctx context.Context, p plan) error {
 		what = fmt.Sprintf("delay %s %s by %v for %v", p.target, p.dir, p.delay.Round(time.Millisecond), p.hold.Round(time.Millisecond))
 	}
 	start := f.rec.now()
-	end, err := f.cl.LinkFault(ctx, p.target, fault, p.dir, p.delay)
+	end, err := f.cl.LinkFault(ctx, f.cl.Coordinator(), p.target, fault, p.dir, p.delay)
 	if err != nil {
 		return fmt.Errorf("drill: %s: %w", what, err)
 	}
