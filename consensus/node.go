@@ -40,7 +40,8 @@ type Config struct {
 	HeartbeatTicks int
 	ElectionTicks  int
 	// SnapshotEntries: after this many applied entries the log is
-	// compacted to a snapshot of the state (default 10,000).
+	// compacted to a snapshot of the state (default
+	// DefaultSnapshotEntries).
 	SnapshotEntries uint64
 	// OnRole hears every change of role, in order, from a goroutine of
 	// its own: it may take its time (stop a coordinator, start one).
@@ -130,7 +131,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.ElectionTicks = 10
 	}
 	if cfg.SnapshotEntries == 0 {
-		cfg.SnapshotEntries = 10_000
+		cfg.SnapshotEntries = DefaultSnapshotEntries
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

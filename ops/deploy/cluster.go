@@ -274,7 +274,7 @@ func (cl *Cluster) Healthy(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (cl *Cluster) ReadTxlog(ctx context.Context) ([]byte, error) {
+func (cl *Cluster) ReadTxlog(ctx context.Context, _ string) ([]byte, error) {
 	res, err := cl.coord.conn.Run(ctx, "cat "+shQuote(txlogPath(cl.coord.conn.Host)), nil)
 	return res.Stdout, err
 }

@@ -54,7 +54,7 @@ import (
 //     and otherwise an error naming each process that is not, and in
 //     particular any that exited without being killed by Kill (a crash
 //     the drill did not inject is a finding, never to be papered over).
-//   - ReadTxlog returns the bytes of the (first) coordinator's
+//   - ReadTxlog returns the bytes of the named coordinator's
 //     transaction log file as they are now: with several coordinators,
 //     its copy of the replicated (raft) log.
 //   - Close stops what the Cluster started (a cluster it only targets is
@@ -77,7 +77,7 @@ type Cluster interface {
 	Wipe(ctx context.Context, name string) error
 	LinkFault(ctx context.Context, a, b, fault, direction string, delay time.Duration) (end func(), err error)
 	Healthy(ctx context.Context) error
-	ReadTxlog(ctx context.Context) ([]byte, error)
+	ReadTxlog(ctx context.Context, coordinator string) ([]byte, error)
 	Close() error
 }
 
@@ -127,7 +127,7 @@ func (s *Static) LinkFault(context.Context, string, string, string, string, time
 	return nil, errors.ErrUnsupported
 }
 func (s *Static) Healthy(context.Context) error { return nil }
-func (s *Static) ReadTxlog(context.Context) ([]byte, error) {
+func (s *Static) ReadTxlog(context.Context, string) ([]byte, error) {
 	return nil, errors.ErrUnsupported
 }
 func (s *Static) Close() error { return nil }

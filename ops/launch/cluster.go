@@ -434,8 +434,14 @@ func (c *Cluster) Healthy(context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ReadTxlog returns the (first) coordinator's transaction log as it is now.
-func (c *Cluster) ReadTxlog(context.Context) ([]byte, error) { return os.ReadFile(c.TxlogPath()) }
+// ReadTxlog returns the named coordinator's transaction log (with
+// several, its copy of the raft log) as it is now.
+func (c *Cluster) ReadTxlog(_ context.Context, name string) ([]byte, error) {
+	if !c.isCoordinator(name) {
+		return nil, fmt.Errorf("launch: no coordinator %q (have %v)", name, c.coords)
+	}
+	return os.ReadFile(c.TxlogPathOf(name))
+}
 
 // Tail returns up to the last n bytes of the process's log.
 func (c *Cluster) Tail(name string, n int) string {
