@@ -187,7 +187,6 @@ func checkTerms(ctx context.Context, p Probe, highest uint64, before map[string]
 		return t, err
 	}
 	t.Leader = st.Term
-	var errs []error
 	for _, name := range p.Participants() {
 		s, err := p.participant(name).Stats(ctx)
 		if err != nil {
@@ -195,17 +194,25 @@ func checkTerms(ctx context.Context, p Probe, highest uint64, before map[string]
 		}
 		t.Seen[name] = uint64(s["term"])
 		t.Refusals[name] = before[name] + s["stale_term_refusals"]
-		if t.Seen[name] != t.Leader {
-			errs = append(errs, fmt.Errorf("%s has seen term %d, the leader's is %d", name, t.Seen[name], t.Leader))
-		}
 	}
 	if again, err := p.oneLeader(ctx); err != nil || again.Term != t.Leader {
 		return t, fmt.Errorf("the leader's term changed on the settled cluster, from %d (now %d, %v)", t.Leader, again.Term, err)
 	}
-	if t.Leader < highest {
-		errs = append(errs, fmt.Errorf("the leader's term is %d, but a status gave term %d during the drill: terms went back", t.Leader, highest))
+	return t, t.check(p.Participants())
+}
+
+// check is checkTerms's verdict on what it read.
+func (t Terms) check(participants []string) error {
+	var errs []error
+	for _, name := range participants {
+		if t.Seen[name] != t.Leader {
+			errs = append(errs, fmt.Errorf("%s has seen term %d, the leader's is %d", name, t.Seen[name], t.Leader))
+		}
 	}
-	return t, errors.Join(errs...)
+	if t.Leader < t.Highest {
+		errs = append(errs, fmt.Errorf("the leader's term is %d, but a status gave term %d during the drill: terms went back", t.Leader, t.Highest))
+	}
+	return errors.Join(errs...)
 }
 
 // raftLogSlack is how many entries past consensus.DefaultSnapshotEntries
