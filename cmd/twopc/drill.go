@@ -115,6 +115,7 @@ func runDrill(args []string) error {
 		faults.LoseWait = *settle
 	}
 	faults = faults.ForCoordinators(len(cl.Coordinators()))
+	faults.LeaderWait = *settle // as the README says: a takeover is waited for as long as settling
 	nAccounts := 0
 	if *bank {
 		nAccounts = *accounts
