@@ -45,7 +45,8 @@ type Config struct {
 	HeartbeatTicks int
 	ElectionTicks  int
 	// SnapshotEntries: after this many applied entries the log is
-	// compacted to a snapshot of the state (default 10,000).
+	// compacted to a snapshot of the state (default
+	// DefaultSnapshotEntries).
 	SnapshotEntries uint64
 	// Linger is how long a lazy record (QueueLazy, AppendAsync) may wait
 	// for another to share its round (default 1ms).
@@ -146,7 +147,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.Linger = time.Millisecond
 	}
 	if cfg.SnapshotEntries == 0 {
-		cfg.SnapshotEntries = 10_000
+		cfg.SnapshotEntries = DefaultSnapshotEntries
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

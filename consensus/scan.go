@@ -8,6 +8,10 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
+// DefaultSnapshotEntries is Config.SnapshotEntries's default: a log
+// holds about that many entries past its snapshot at most.
+const DefaultSnapshotEntries = 10_000
+
 // Scanned is what a raft log file holds, for operators and tools.
 type Scanned struct {
 	// State is what the log's committed records say, as far as this
@@ -30,9 +34,7 @@ func IsRaftLog(path string) bool {
 	defer f.Close()
 	b := make([]byte, 64)
 	n, _ := f.Read(b)
-	line, _, _ := cutLine(b[:n])
-	body, err := txlog.Unframe(line)
-	return err == nil && string(body) == walHeader
+	return IsRaftLogBytes(b[:n])
 }
 
 func cutLine(b []byte) ([]byte, []byte, bool) {
@@ -50,6 +52,31 @@ func Scan(path string) (*Scanned, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ScanBytes(path, data)
+}
+
+// IsRaftLogBytes says whether data, the start of a log file or all of
+// it, is a raft log.
+func IsRaftLogBytes(data []byte) bool {
+	line, _, _ := cutLine(data[:min(len(data), 64)])
+	body, err := txlog.Unframe(line)
+	return err == nil && string(body) == walHeader
+}
+
+// ScanBytes reads a copy of a raft log; path names it in errors.
+func ScanBytes(path string, data []byte) (*Scanned, error) { return scanBytes(path, data, false) }
+
+// ScanLeaderBytes reads the copy of the coordinator that leads, and
+// counts every entry in it, as far as it goes, as committed: a leader
+// never drops an entry of its log (raft's Leader Append-Only), so each
+// one is committed once it commits one of its own term, which it has
+// done before it serves (its epoch record). The commit index in the
+// file is no guide here, as a change of it alone is not written (see
+// Node.handle): after the last write, it lags by the last few entries on
+// every copy.
+func ScanLeaderBytes(path string, data []byte) (*Scanned, error) { return scanBytes(path, data, true) }
+
+func scanBytes(path string, data []byte, leader bool) (*Scanned, error) {
 	ld, end, err := parseWAL(data)
 	if err != nil {
 		return nil, fmt.Errorf("raft log %s: %w", path, err)
@@ -70,7 +97,9 @@ func Scan(path string) (*Scanned, error) {
 	for _, e := range ld.entries {
 		if e.Index > ld.hard.Commit {
 			sc.Uncommitted++
-			continue
+			if !leader {
+				continue
+			}
 		}
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue

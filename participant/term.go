@@ -48,7 +48,7 @@ func (s *Store) reloadTerm() error {
 // stale one, counted as that many refused calls.
 func (s *Store) admitTerm(ctx context.Context, calls int) (uint64, error) {
 	term := protocol.TermOf(ctx)
-	if seen := s.term.Load(); term != 0 && term < seen {
+	if seen := s.term.Load(); fenceTerms && term != 0 && term < seen {
 		return 0, s.refuseTerm(term, seen, calls)
 	}
 	return term, nil
@@ -72,9 +72,11 @@ func (s *Store) fenceWrite(tx *wtx, r *request, term *uint64) (bool, error) {
 	switch {
 	case r.term == 0 || r.term == *term:
 		return true, nil
-	case r.term < *term:
+	case r.term < *term && fenceTerms:
 		r.err = s.refuseTerm(r.term, *term, 1)
 		return false, nil
+	case r.term < *term:
+		return true, nil
 	}
 	if err := tx.exec(stSetMeta, metaTerm, strconv.FormatUint(r.term, 10)); err != nil {
 		return false, err

@@ -31,6 +31,7 @@ func runDrill(args []string) error {
 	keyGroup := fs.Int("key-group", 3, "most keys one transaction spans: transactions draw their keys from groups of this many, which the checker checks one by one")
 	every := fs.Duration("fault-every", 2*time.Second, "mean gap between faults; 0 for no faults")
 	maxDown := fs.Duration("max-down", time.Second, "longest a killed process stays down")
+	coordinators := fs.Int("coordinators", 1, "with the local cluster: how many coordinators (3: one leads; kill-coordinator becomes kill-leader, pause-leader and kill-follower, and --network adds partitions of the leader from the participants and from the other coordinators)")
 	network := fs.Bool("network", true, "with the local cluster: put fault proxies between the coordinator and each participant, and delay, black-hole and cut the traffic between them, overlapping the faults on processes (--network=false: processes only)")
 	lose := fs.Bool("lose-participants", false, "with the local cluster: also lose participants (SIGKILL, delete the database, restart empty) for them to catch up; "+
 		"runs the coordinator with --exclude-after "+loseExcludeAfter.String())
@@ -95,7 +96,7 @@ func runDrill(args []string) error {
 		}
 		lc, err := launch.Start(ctx, launch.Config{Binary: self, Dir: filepath.Join(*dir, "cluster"),
 			PrepareTimeout: *prepare, ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond,
-			NetworkFaults: *network, CoordinatorArgs: coordArgs})
+			NetworkFaults: *network, CoordinatorArgs: coordArgs, Coordinators: *coordinators})
 		if err != nil {
 			return err
 		}
@@ -113,6 +114,8 @@ func runDrill(args []string) error {
 		faults = faults.With(drill.LoseParticipant)
 		faults.LoseWait = *settle
 	}
+	faults = faults.ForCoordinators(len(cl.Coordinators()))
+	faults.LeaderWait = *settle // as the README says: a takeover is waited for as long as settling
 	nAccounts := 0
 	if *bank {
 		nAccounts = *accounts
@@ -134,8 +137,8 @@ func runDrill(args []string) error {
 	if *bank {
 		load = fmt.Sprintf("--bank --accounts %d", *accounts)
 	}
-	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d %s --fault-every %v --max-down %v --network=%v --lose-participants=%v\n",
-		*seed, *duration, *clients, load, *every, *maxDown, *network, *lose)
+	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d %s --fault-every %v --max-down %v --network=%v --lose-participants=%v --coordinators %d\n",
+		*seed, *duration, *clients, load, *every, *maxDown, *network, *lose, len(cl.Coordinators()))
 	if len(res.Violations) == 0 {
 		return fmt.Errorf("not proved: the linearizability check timed out after %v (seed %d; try longer: twopc drill --check %s --check-timeout 1h)", *checkTimeout, *seed, res.HistoryPath)
 	}

@@ -110,6 +110,9 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 // Coordinator is the coordinator's name.
 func (cl *Cluster) Coordinator() string { return RoleCoordinator }
 
+// Coordinators is the one coordinator: deploy runs one (README).
+func (cl *Cluster) Coordinators() []string { return []string{RoleCoordinator} }
+
 // Participants are the participants' host names, in inventory order.
 func (cl *Cluster) Participants() []string {
 	var out []string
@@ -219,7 +222,7 @@ func (cl *Cluster) Restart(ctx context.Context, name string) error {
 // LinkFault is not supported: the drill reaches a deployed cluster's
 // hosts over SSH, and puts nothing on the network between them (a fault
 // proxy there would have to be deployed in the coordinator's path).
-func (cl *Cluster) LinkFault(context.Context, string, string, string, time.Duration) (func(), error) {
+func (cl *Cluster) LinkFault(context.Context, string, string, string, string, time.Duration) (func(), error) {
 	return nil, fmt.Errorf("deploy: no fault proxies between the deployed hosts: %w", errors.ErrUnsupported)
 }
 
@@ -271,7 +274,7 @@ func (cl *Cluster) Healthy(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (cl *Cluster) ReadTxlog(ctx context.Context) ([]byte, error) {
+func (cl *Cluster) ReadTxlog(ctx context.Context, _ string) ([]byte, error) {
 	res, err := cl.coord.conn.Run(ctx, "cat "+shQuote(txlogPath(cl.coord.conn.Host)), nil)
 	return res.Stdout, err
 }

@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -156,5 +157,34 @@ func TestUndecidedIsNotAPass(t *testing.T) {
 	r.Violations = []string{"replicas: differ"}
 	if s := r.Summary(); !strings.Contains(s, "result=FAIL (1 violations)") {
 		t.Fatalf("summary %q", s)
+	}
+}
+
+// Fencing's end state: every participant at the leader's term, which is
+// the highest seen. Planted: a participant behind (it missed, or did not
+// keep, the leader's term), one ahead (it kept a term no leader sent),
+// and a leader whose term is below one seen earlier.
+func TestTermsCheck(t *testing.T) {
+	parts := []string{"p1", "p2", "p3"}
+	ok := Terms{Leader: 7, Highest: 7, Seen: map[string]uint64{"p1": 7, "p2": 7, "p3": 7}}
+	if err := ok.check(parts); err != nil {
+		t.Fatalf("a cluster at one term: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		plant func(*Terms)
+		want string
+	}{
+		{"behind", func(t *Terms) { t.Seen["p2"] = 6 }, "p2 has seen term 6, the leader's is 7"},
+		{"ahead", func(t *Terms) { t.Seen["p3"] = 1000 }, "p3 has seen term 1000"},
+		{"never heard", func(t *Terms) { delete(t.Seen, "p1") }, "p1 has seen term 0"},
+		{"terms went back", func(t *Terms) { t.Highest = 9 }, "terms went back"},
+	} {
+		bad := ok
+		bad.Seen = maps.Clone(ok.Seen)
+		c.plant(&bad)
+		if err := bad.check(parts); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
 	}
 }

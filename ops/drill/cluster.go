@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Cluster is the system under attack: one coordinator and its
-// participants, wherever they run. The drill drives it only through this
+// Cluster is the system under attack: one coordinator or several, and
+// their participants, wherever they run. The drill drives it only through this
 // interface, so that the same drill runs against local processes
 // (launch.Cluster), against deployed hosts over SSH (deploy.Cluster), or
 // against a cluster it cannot touch (Static: load and checks, no faults).
@@ -18,10 +18,12 @@ import (
 //
 // Contract:
 //
-//   - Processes are named: Coordinator() is the coordinator's name, and
-//     Participants() the participants', as the coordinator knows them
-//     (its --participants, status, the txlog), in a fixed order; these
-//     names appear in the drill's output. Any other name is an error.
+//   - Processes are named: Coordinators() are the coordinators' names
+//     (one, or several of which one leads, as status names them),
+//     Coordinator() the first of them, and Participants() the
+//     participants', as the coordinators know them (--participants,
+//     status, the txlog), in a fixed order; these names appear in the
+//     drill's output. Any other name is an error.
 //   - URL(name) is where the drill calls that process over XML-RPC.
 //   - Kill crashes the process the hard way (SIGKILL: no flush, no
 //     shutdown handler) and returns only once it is gone, so that its
@@ -36,22 +38,25 @@ import (
 //   - Wipe deletes the data of a killed participant (its database), so
 //     that Restart starts it empty under the same name and address: a
 //     participant lost with its disk, and its replacement.
-//   - LinkFault starts a fault on the network between the coordinator
-//     and the participant called name, and returns the function that
-//     ends it: fault "delay" (every chunk arrives delay late), "drop"
-//     (a black hole: nothing arrives, nothing is reset) or "cut"
-//     (connections reset, new ones refused), in direction "up"
-//     (coordinator to participant), "down" or "both". It reaches all
-//     the traffic between the two, the coordinator's calls and the
-//     participant's questions about outcomes, and none of the drill's
-//     own calls (URL). Faults on one link overlap: each lasts until its
-//     own end is called (see internal/faultproxy).
+//   - LinkFault starts a fault on the network between coordinator a
+//     and process b (a participant, or another coordinator), and
+//     returns the function that ends it: fault "delay" (every chunk
+//     arrives delay late), "drop" (a black hole: nothing arrives,
+//     nothing is reset) or "cut" (connections reset, new ones refused),
+//     in direction "up" (a to b), "down" or "both". It reaches all the
+//     traffic between the two (a coordinator's calls and a
+//     participant's questions about outcomes; raft's messages and
+//     forwarded requests between coordinators), and none of the
+//     drill's own calls or its clients' (URL). Faults on one link
+//     overlap: each lasts until its own end is called (see
+//     internal/faultproxy).
 //   - Healthy returns nil when every process is running and not paused,
 //     and otherwise an error naming each process that is not, and in
 //     particular any that exited without being killed by Kill (a crash
 //     the drill did not inject is a finding, never to be papered over).
-//   - ReadTxlog returns the bytes of the coordinator's transaction log
-//     file as they are now.
+//   - ReadTxlog returns the bytes of the named coordinator's
+//     transaction log file as they are now: with several coordinators,
+//     its copy of the replicated (raft) log.
 //   - Close stops what the Cluster started (a cluster it only targets is
 //     left running) and releases its resources; it is idempotent.
 //
@@ -62,6 +67,7 @@ import (
 // with them and with each other, and calls the rest once faults are over.
 type Cluster interface {
 	Coordinator() string
+	Coordinators() []string
 	Participants() []string
 	URL(name string) string
 	Kill(ctx context.Context, name string) error
@@ -69,9 +75,9 @@ type Cluster interface {
 	Pause(ctx context.Context, name string) error
 	Resume(ctx context.Context, name string) error
 	Wipe(ctx context.Context, name string) error
-	LinkFault(ctx context.Context, name, fault, direction string, delay time.Duration) (end func(), err error)
+	LinkFault(ctx context.Context, a, b, fault, direction string, delay time.Duration) (end func(), err error)
 	Healthy(ctx context.Context) error
-	ReadTxlog(ctx context.Context) ([]byte, error)
+	ReadTxlog(ctx context.Context, coordinator string) ([]byte, error)
 	Close() error
 }
 
@@ -102,6 +108,7 @@ func NewStatic(coordURL string, members []string) *Static {
 }
 
 func (s *Static) Coordinator() string    { return "coordinator" }
+func (s *Static) Coordinators() []string { return []string{s.Coordinator()} }
 func (s *Static) Participants() []string { return s.names }
 
 func (s *Static) URL(name string) string {
@@ -116,11 +123,11 @@ func (s *Static) Restart(context.Context, string) error { return errors.ErrUnsup
 func (s *Static) Pause(context.Context, string) error   { return errors.ErrUnsupported }
 func (s *Static) Resume(context.Context, string) error  { return errors.ErrUnsupported }
 func (s *Static) Wipe(context.Context, string) error    { return errors.ErrUnsupported }
-func (s *Static) LinkFault(context.Context, string, string, string, time.Duration) (func(), error) {
+func (s *Static) LinkFault(context.Context, string, string, string, string, time.Duration) (func(), error) {
 	return nil, errors.ErrUnsupported
 }
 func (s *Static) Healthy(context.Context) error { return nil }
-func (s *Static) ReadTxlog(context.Context) ([]byte, error) {
+func (s *Static) ReadTxlog(context.Context, string) ([]byte, error) {
 	return nil, errors.ErrUnsupported
 }
 func (s *Static) Close() error { return nil }

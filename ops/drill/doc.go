@@ -27,6 +27,19 @@
 //     the traffic (a partition: silence, no reset), or cut the
 //     connections. These overlap the faults on processes and each other,
 //     up to FaultConfig.MaxActive at once;
+//   - with several coordinators (Cluster.Coordinators;
+//     FaultConfig.ForCoordinators), on the one that leads now, per
+//     status: SIGKILL it (KillLeader) or SIGSTOP it (PauseLeader), or
+//     cut it off, with the fault proxies, from every participant or
+//     from every other coordinator (PartitionFaults: drop or cut, in
+//     one direction or both); or SIGKILL a follower (KillFollower).
+//     One fault on a coordinator at a time, so that a majority always
+//     leads. After each fault that takes the leader away from the
+//     others, the faulter waits until another coordinator leads in a
+//     higher term before it undoes the fault (FaultConfig.LeaderWait;
+//     past it, a finding), and counts the takeover. The load's clients
+//     are spread over every coordinator and move on to the next when
+//     theirs does not answer;
 //   - with LoseParticipant (not a default: it needs the coordinator's
 //     --exclude-after and rejoining), replace a participant with an
 //     empty one: kill it, delete its database, restart it once the
@@ -48,7 +61,17 @@
 //     find every account, none negative, and the total the accounts were
 //     created with (CheckBank: arithmetic a reader can redo by hand, and
 //     independent of porcupine);
-//   - the txlog reads back cleanly and compaction keeps it small.
+//   - the txlog reads back cleanly and compaction keeps it small (with
+//     several coordinators, the leader's copy of the raft log: a
+//     follower's copy writes its commit index only with new entries,
+//     so it never knows the last ones committed; every entry of a
+//     leader's copy is or will be committed, consensus.ScanLeaderBytes);
+//   - with several coordinators, every one names the same leader in the
+//     same term once settled (Probe.oneLeader);
+//   - fencing's end state (checkTerms): after the final writes, every
+//     participant's highest term seen is the leader's, and no status
+//     during the drill gave a higher one. Each participant's
+//     stale_term_refusals, summed over its kills, go in the summary.
 //
 // # The model
 //
@@ -144,7 +167,23 @@
 // writes, replicas that differ (check_test.go, check_txn_test.go); audits
 // and replicas that break the bank's total, and bank histories whose sums
 // are right but which only Check refuses (bankcheck_test.go).
-// TestDrillCatchesADivergentReplica does it against a real cluster.
+// TestDrillCatchesADivergentReplica does it against a real cluster;
+// TestTermsCheck plants participants behind and ahead of the leader's
+// term, and TestLeaderFaultsOneCoordinatorAtATime and
+// TestNoTakeoverIsAFinding check the faulter's rules against a script.
+//
+// A participant that accepted a stale term is, for the history, mostly
+// invisible: raft keeps a deposed leader from logging any decision, so
+// what it gets accepted is prepares that later abort. It shows in one
+// place: a leader cut off from the other coordinators serves reads from
+// the participants until it steps down, and a transaction the new leader
+// committed but has not applied everywhere yet is unknown to it, so it
+// reads the value before it (coordinator/read.go), a stale read, unless
+// the participant, which prepared that transaction with the new term,
+// refuses it. The linearizability check refuses such a read; the window
+// is a fraction of a second per partition, so a drill catches a missing
+// fence by chance only (participant's build tag twopc_nofence plants
+// one).
 //
 // FaultConfig is the fault profile: Chaos (every kind, at random, for a
 // duration) or CoordinatorKills (N kills of the coordinator, then the

@@ -122,10 +122,16 @@ type Result struct {
 	// Undecided: the linearizability search ran out of time (CheckTimeout)
 	// on some keys. That proves nothing either way, so the drill does not
 	// pass; it is not a violation either.
-	Undecided         bool
-	Bank              *BankTally // a bank drill's transfers and audits
-	Txlog             string     // what the final log looked like
-	Keys              string     // what became of the drill's keys: deleted, or where they are
+	Undecided bool
+	Bank      *BankTally // a bank drill's transfers and audits
+	// Terms is what the participants said of fencing at the end: their
+	// terms, and their refusals of stale ones (nil if not read).
+	Terms *Terms
+	// Takeovers counts the faults on the leader after which another
+	// coordinator was seen leading in a higher term.
+	Takeovers         int
+	Txlog             string // what the final log looked like
+	Keys              string // what became of the drill's keys: deleted, or where they are
 	Duration          time.Duration
 	HistoryPath       string
 	VisualizationPath string // set only when porcupine found a violation
@@ -160,8 +166,15 @@ func (r Result) Summary() string {
 		bank = fmt.Sprintf(" transfers: ok=%d failed=%d unknown=%d retried=%d audits: ok=%d bad=%d",
 			r.Bank.TransfersOK, r.Bank.TransfersFailed, r.Bank.TransfersUnknown, r.Bank.TransfersRetried, r.Bank.AuditsOK, r.Bank.BadAudits)
 	}
-	return fmt.Sprintf("drill seed=%d ops=%d (ok=%d failed=%d unknown=%d)%s faults: %s result=%s duration=%v",
-		r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, bank, strings.Join(faults, " "), verdict, r.Duration.Round(time.Second))
+	if r.Takeovers > 0 {
+		faults = append(faults, fmt.Sprintf("(%d takeovers)", r.Takeovers))
+	}
+	terms := ""
+	if r.Terms != nil {
+		terms = " " + r.Terms.String()
+	}
+	return fmt.Sprintf("drill seed=%d ops=%d (ok=%d failed=%d unknown=%d)%s faults: %s%s result=%s duration=%v",
+		r.Seed, r.Ops, r.OK, r.Failed, r.Unknown, bank, strings.Join(faults, " "), terms, verdict, r.Duration.Round(time.Second))
 }
 
 // Report prints the summary line, then what a reader needs to follow it
@@ -230,7 +243,11 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 			keys[i] = fmt.Sprintf("%sacct%d", cfg.KeyPrefix, i)
 		}
 	}
-	ld := &load{url: cl.URL(cl.Coordinator()), hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, groups: slices.Collect(slices.Chunk(keys, cfg.KeyGroup)),
+	var urls []string
+	for _, n := range cl.Coordinators() {
+		urls = append(urls, cl.URL(n))
+	}
+	ld := &load{urls: urls, hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, groups: slices.Collect(slices.Chunk(keys, cfg.KeyGroup)),
 		txnRatio: cfg.TxnRatio, seed: cfg.Seed, opTimeout: cfg.OpTimeout, rec: rec}
 	ld.nextClient.Store(int64(cfg.Clients))
 	work := ld.run
@@ -241,11 +258,14 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 		}
 		work = b.run
 	}
+	if err := cfg.Faults.fits(len(cl.Coordinators())); err != nil {
+		return res, err
+	}
 	if err := canFaultLinks(ctx, cl, cfg.Faults); err != nil {
 		return res, err
 	}
-	probe := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}
-	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec, probe.states)
+	probe := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP, ParticipantHTTP: cfg.ParticipantHTTP}
+	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec, watch{members: probe.states, leader: probe.leader, refusals: probe.refusals})
 	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", len(keys), "bank", cfg.Bank > 0, "out", cfg.OutDir)
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	var wg sync.WaitGroup
@@ -283,7 +303,9 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	}
 
 	cfg.Log.Info("drill: load stopped; waiting for the cluster to settle")
-	res.Txlog = checkCluster(ctx, cl, cfg, keys, rec, int(ld.nextClient.Load()), violate)
+	highest, takeovers, refusals := fl.terms()
+	res.Takeovers = takeovers
+	res.Txlog, res.Terms = checkCluster(ctx, cl, cfg, keys, rec, int(ld.nextClient.Load()), highest, refusals, violate)
 
 	h := rec.history()
 	res.HistoryPath = filepath.Join(cfg.OutDir, "history.jsonl")
@@ -319,12 +341,12 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 // on links for a cluster that has no way to inject them (deploy.Cluster,
 // Static): a delay of nothing, started and ended at once, asks it.
 func canFaultLinks(ctx context.Context, cl Cluster, f FaultConfig) error {
-	if f.Every <= 0 || !slices.ContainsFunc(f.Kinds, func(k FaultKind) bool { return slices.Contains(NetworkFaults, k) }) {
+	if f.Every <= 0 || !slices.ContainsFunc(f.Kinds, FaultKind.onLink) {
 		return nil
 	}
-	end, err := cl.LinkFault(ctx, cl.Participants()[0], "delay", "up", 0)
+	end, err := cl.LinkFault(ctx, cl.Coordinator(), cl.Participants()[0], "delay", "up", 0)
 	if err != nil {
-		return fmt.Errorf("drill: this cluster cannot fault its links (leave out %v): %w", NetworkFaults, err)
+		return fmt.Errorf("drill: this cluster cannot fault its links (leave out %v and %v): %w", NetworkFaults, PartitionFaults, err)
 	}
 	end()
 	return nil
@@ -351,13 +373,15 @@ func cleanUp(ctx context.Context, p Probe, keys []string, prefix string, keep bo
 
 // checkCluster runs the checks of a settled cluster, in an order that
 // keeps each meaningful: replicas and txlog before the final writes add to
-// them. The final reads and writes join the history under client numbers
-// from client on. It returns the description of the txlog.
-func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, rec *recorder, client int, violate func(string, ...any)) string {
+// them, terms after the final writes reached every participant. The
+// final reads and writes join the history under client numbers from
+// client on. It returns the description of the txlog, and the terms.
+func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, rec *recorder, client int,
+	highest uint64, refusals map[string]int64, violate func(string, ...any)) (string, *Terms) {
 	p := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP, ParticipantHTTP: cfg.ParticipantHTTP}
 	if err := p.Settle(ctx, cfg.SettleTimeout); err != nil {
 		violate("never stuck: %v", err)
-		return ""
+		return "", nil
 	}
 	if err := checkReplicas(ctx, p); err != nil {
 		violate("replicas: %v", err)
@@ -372,7 +396,11 @@ func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, re
 	if err := finalWrites(ctx, p, keys, rec, client+len(cl.Participants())); err != nil {
 		violate("never stuck: %v", err)
 	}
-	return desc
+	terms, err := checkTerms(ctx, p, highest, refusals)
+	if err != nil {
+		violate("fencing: %v", err)
+	}
+	return desc, &terms
 }
 
 // count tallies the load's operations by outcome.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +244,49 @@ func TestDrillLosesParticipants(t *testing.T) {
 	}
 	if res.Faults[LoseParticipant] == 0 {
 		t.Error("no participant lost")
+	}
+}
+
+// Several coordinators: the leader killed, paused, cut off from the
+// participants and from the other coordinators, a follower killed,
+// beside the faults on participants and links; each fault on the
+// leader must see another take over, and the usual checks, fencing's
+// included, must pass.
+func TestDrillLeaderFaults(t *testing.T) {
+	dir := outDir(t, "cluster")
+	lc, err := launch.Start(context.Background(), launch.Config{Binary: binary, Dir: dir, Coordinators: 3, PrepareTimeout: time.Second,
+		ResolveAfter: time.Second, ResolveInterval: 200 * time.Millisecond, NetworkFaults: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		lc.Close()
+		if t.Failed() {
+			t.Logf("process logs in %s", dir)
+		}
+	})
+	cfg := ciConfig(t, 13)
+	cfg.Duration = 30 * time.Second
+	cfg.Faults = cfg.Faults.ForCoordinators(3)
+	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
+	res, err := Run(context.Background(), lc, cfg)
+	t.Log(res.Summary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range res.Violations {
+		t.Errorf("violation: %s", v)
+	}
+	if !res.Passed() {
+		t.Fatalf("history %s; reproduce with: go run ./cmd/twopc drill --coordinators 3 --seed %d --duration %v --fault-every %v --max-down %v",
+			res.HistoryPath, cfg.Seed, cfg.Duration, cfg.Faults.Every, cfg.Faults.MaxDown)
+	}
+	for _, k := range append(slices.Clone(LeaderFaults), PartitionFaults...) {
+		if res.Faults[k] == 0 {
+			t.Errorf("no %s in %v: %v", k, cfg.Duration, res.Faults)
+		}
+	}
+	if res.Takeovers == 0 || res.Terms == nil || res.Terms.Leader < 2 {
+		t.Errorf("takeovers %d, terms %v: want new leaders", res.Takeovers, res.Terms)
 	}
 }

@@ -32,6 +32,28 @@ const (
 	// same name, and wait until it has caught up and is active again
 	// (the coordinator must run with --exclude-after).
 	LoseParticipant FaultKind = "lose-participant"
+
+	// With several coordinators (kill-coordinator does not apply), the
+	// coordinator that leads now, per status, or another:
+
+	// KillLeader: SIGKILL the leader; wait until another coordinator
+	// leads, in a higher term, and for the drawn time; restart it.
+	KillLeader FaultKind = "kill-leader"
+	// PauseLeader: SIGSTOP the leader; wait until another leads, and
+	// for as long as a pause lasts; SIGCONT.
+	PauseLeader FaultKind = "pause-leader"
+	// KillFollower: SIGKILL a coordinator that does not lead, wait,
+	// restart it.
+	KillFollower FaultKind = "kill-follower"
+	// PartitionLeaderParticipants: black-hole (drop) or reset (cut) the
+	// traffic between the leader and every participant, in one
+	// direction or both, for as long as a fault on a link lasts. It
+	// stays leader; writes fail meanwhile.
+	PartitionLeaderParticipants FaultKind = "partition-leader-participants"
+	// PartitionLeaderCoordinators: the same between the leader and
+	// every other coordinator (raft's messages and forwarded requests);
+	// wait until another leads, and for the drawn time; heal.
+	PartitionLeaderCoordinators FaultKind = "partition-leader-coordinators"
 )
 
 // ProcessFaults are the kinds every Cluster that controls processes can
@@ -42,17 +64,40 @@ var ProcessFaults = []FaultKind{KillCoordinator, KillParticipant, PauseParticipa
 // (launch.Config.NetworkFaults).
 var NetworkFaults = []FaultKind{DelayLink, DropLink, CutLink}
 
+// LeaderFaults replace KillCoordinator with several coordinators.
+var LeaderFaults = []FaultKind{KillLeader, PauseLeader, KillFollower}
+
+// PartitionFaults need several coordinators and the fault proxies.
+var PartitionFaults = []FaultKind{PartitionLeaderParticipants, PartitionLeaderCoordinators}
+
 // FaultKinds lists every kind, in the order summaries print them.
-var FaultKinds = []FaultKind{KillCoordinator, KillParticipant, PauseParticipant, DelayLink, DropLink, CutLink, LoseParticipant}
+var FaultKinds = []FaultKind{KillCoordinator, KillLeader, PauseLeader, KillFollower, KillParticipant, PauseParticipant,
+	DelayLink, DropLink, CutLink, PartitionLeaderParticipants, PartitionLeaderCoordinators, LoseParticipant}
 
 // weight is how often each kind is drawn once every kind has been
-// injected once: kills of the coordinator are the most telling.
-var weight = map[FaultKind]int{KillCoordinator: 4, KillParticipant: 3, PauseParticipant: 3,
-	DelayLink: 2, DropLink: 2, CutLink: 2, LoseParticipant: 2}
+// injected once: kills of the coordinator (of the leader) are the most
+// telling.
+var weight = map[FaultKind]int{KillCoordinator: 4, KillLeader: 4, PauseLeader: 3, KillFollower: 2, KillParticipant: 3, PauseParticipant: 3,
+	DelayLink: 2, DropLink: 2, CutLink: 2, PartitionLeaderParticipants: 2, PartitionLeaderCoordinators: 2, LoseParticipant: 2}
 
 // onProcess says whether k acts on a process (lose-participant does):
 // those come one at a time (see faulter.mayStart).
-func (k FaultKind) onProcess() bool { return !slices.Contains(NetworkFaults, k) }
+func (k FaultKind) onProcess() bool {
+	return !slices.Contains(NetworkFaults, k) && !slices.Contains(PartitionFaults, k)
+}
+
+// onCoordinator says whether k takes a coordinator away from the others
+// (or, cutting the leader off from the participants, from its work):
+// those come one at a time, so that a majority of coordinators always
+// stays up and in touch.
+func (k FaultKind) onCoordinator() bool {
+	return k == KillCoordinator || slices.Contains(LeaderFaults, k) || slices.Contains(PartitionFaults, k)
+}
+
+// onLink says whether k needs the fault proxies.
+func (k FaultKind) onLink() bool {
+	return slices.Contains(NetworkFaults, k) || slices.Contains(PartitionFaults, k)
+}
 
 // FaultConfig shapes the fault schedule. Chaos and CoordinatorKills are
 // the two profiles the operator's commands run.
@@ -83,6 +128,11 @@ type FaultConfig struct {
 	// MaxDelay bounds the latency a delay-link adds (uniform in [0,
 	// MaxDelay]).
 	MaxDelay time.Duration
+	// LeaderWait bounds each wait for a leader: before a fault that
+	// targets the leader, and for another coordinator to take over
+	// after the leader is killed, paused or cut off from the others
+	// (default 60s). A wait that runs out is a violation.
+	LeaderWait time.Duration
 	// LoseWait bounds each wait of a lose-participant for the
 	// coordinator: to see every participant active before one is lost,
 	// to exclude the lost one, and to have it back active once it
@@ -100,6 +150,9 @@ func (f *FaultConfig) defaults() {
 	}
 	if f.LoseWait <= 0 {
 		f.LoseWait = time.Minute
+	}
+	if f.LeaderWait <= 0 {
+		f.LeaderWait = time.Minute
 	}
 }
 
@@ -128,6 +181,45 @@ func (f FaultConfig) With(kinds ...FaultKind) FaultConfig {
 	return f
 }
 
+// ForCoordinators returns f for a cluster of n coordinators: with
+// several, KillCoordinator becomes LeaderFaults, and faults on links
+// bring PartitionFaults along. With one, f as it is.
+func (f FaultConfig) ForCoordinators(n int) FaultConfig {
+	if n <= 1 {
+		return f
+	}
+	kinds := f.Kinds
+	if len(kinds) == 0 {
+		kinds = ProcessFaults
+	}
+	f.Kinds = nil
+	for _, k := range kinds {
+		switch {
+		case k == KillCoordinator:
+			f.Kinds = append(f.Kinds, LeaderFaults...)
+		case !slices.Contains(f.Kinds, k):
+			f.Kinds = append(f.Kinds, k)
+		}
+	}
+	if slices.ContainsFunc(f.Kinds, func(k FaultKind) bool { return slices.Contains(NetworkFaults, k) }) {
+		f = f.With(PartitionFaults...)
+	}
+	return f
+}
+
+// fits refuses kinds that do not apply to a cluster of n coordinators.
+func (f FaultConfig) fits(n int) error {
+	for _, k := range f.Kinds {
+		switch {
+		case n > 1 && k == KillCoordinator:
+			return fmt.Errorf("drill: %s with %d coordinators: use %v (FaultConfig.ForCoordinators)", k, n, LeaderFaults)
+		case n == 1 && (slices.Contains(LeaderFaults, k) || slices.Contains(PartitionFaults, k)):
+			return fmt.Errorf("drill: %s needs several coordinators", k)
+		}
+	}
+	return nil
+}
+
 // CoordinatorKills is the kill profile: n SIGKILLs of the coordinator, one
 // every `every` on average, each down for up to a second; the load stops
 // after the last restart.
@@ -147,7 +239,11 @@ func (f FaultConfig) Describe() string {
 		DelayLink:        "delays the traffic between the coordinator and participants (by up to " + f.MaxDelay.String() + ")",
 		DropLink:         "black-holes that traffic (for " + f.LinkMin.String() + " to " + f.LinkMax.String() + ")",
 		CutLink:          "resets its connections",
-		LoseParticipant:  "deletes the database of participants it kills, for them to catch up"}
+		LoseParticipant:  "deletes the database of participants it kills, for them to catch up",
+		KillLeader:       "SIGKILLs the leading coordinator", PauseLeader: "SIGSTOPs the leading coordinator",
+		KillFollower:                "SIGKILLs coordinators that do not lead",
+		PartitionLeaderParticipants: "cuts the leader off from the participants",
+		PartitionLeaderCoordinators: "cuts the leader off from the other coordinators"}
 	var what []string
 	for _, k := range f.Kinds {
 		what = append(what, words[k])

@@ -28,7 +28,50 @@ type scripted struct {
 	most    int             // most faults under way at once
 	broken  []string        // bounds the faulter did not keep
 	linkUp  chan struct{}   // one token per link fault started
+	// With several coordinators (newScriptedGroup): who leads, in which
+	// term, and which are cut off from the others.
+	coords   []string
+	leading  string
+	term     uint64
+	isolated map[string]int
 }
+
+// newScriptedGroup is newScripted with coordinators c1, c2, c3, of
+// which c1 leads first; when the leader is down or cut off from the
+// others, the first other coordinator that is not takes over in the
+// next term (as raft would, a while later).
+func newScriptedGroup(max, want int) *scripted {
+	s := newScripted(max, want)
+	s.coords, s.leading, s.term, s.isolated = []string{"c1", "c2", "c3"}, "c1", 1, map[string]int{}
+	return s
+}
+
+func (s *scripted) Coordinators() []string {
+	if s.coords == nil {
+		return s.Static.Coordinators()
+	}
+	return slices.Clone(s.coords)
+}
+
+// leader is the faulter's view of who leads (watch.leader).
+func (s *scripted) leader(_ context.Context, avoid string) (string, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.coords == nil {
+		return s.Coordinator(), 1, nil
+	}
+	out := func(c string) bool { return s.down[c] || s.isolated[c] > 0 }
+	if out(s.leading) {
+		i := slices.IndexFunc(s.coords, func(c string) bool { return !out(c) })
+		if len(s.coords)-len(slices.DeleteFunc(slices.Clone(s.coords), out)) > len(s.coords)/2 {
+			return "", 0, fmt.Errorf("no leader: %v down, %v cut off", s.down, s.isolated)
+		}
+		s.leading, s.term = s.coords[i], s.term+1
+	}
+	return s.leading, s.term, nil
+}
+
+func (s *scripted) watch() watch { return watch{members: s.states, leader: s.leader} }
 
 func newScripted(max, want int) *scripted {
 	return &scripted{Static: *NewStatic("", []string{"db1=u1", "db2=u2", "db3=u3"}), max: max, want: want,
@@ -44,7 +87,15 @@ func (s *scripted) note(what, name string, change func()) {
 	}
 	n := len(s.down) + s.links
 	s.most = max(s.most, n)
+	coordsOut := 0
+	for _, c := range s.coords {
+		if s.down[c] || s.isolated[c] > 0 {
+			coordsOut++
+		}
+	}
 	switch {
+	case coordsOut > 1:
+		s.broken = append(s.broken, fmt.Sprintf("at %q: %d coordinators down or cut off at once: %v %v", what+" "+name, coordsOut, s.down, s.isolated))
 	case len(s.down) > 1:
 		s.broken = append(s.broken, fmt.Sprintf("at %q: two processes down at once: %v", what+" "+name, s.down))
 	case s.max > 0 && n > s.max:
@@ -87,11 +138,27 @@ func (s *scripted) Wipe(_ context.Context, name string) error {
 	return nil
 }
 
-func (s *scripted) LinkFault(_ context.Context, name, fault, dir string, _ time.Duration) (func(), error) {
-	what := fault + " " + name + " " + dir
-	s.note("start", what, func() { s.links++ })
+func (s *scripted) LinkFault(_ context.Context, a, b, fault, dir string, _ time.Duration) (func(), error) {
+	what := fault + " " + b + " " + dir
+	between := slices.Contains(s.coords, b) // two coordinators: a is cut off from the others
+	if s.coords != nil {
+		what = fault + " " + a + "-" + b + " " + dir
+	}
+	s.note("start", what, func() {
+		s.links++
+		if between {
+			s.isolated[a]++
+		}
+	})
 	s.linkUp <- struct{}{}
-	return func() { s.note("end", what, func() { s.links-- }) }, nil
+	return func() {
+		s.note("end", what, func() {
+			s.links--
+			if between {
+				s.isolated[a]--
+			}
+		})
+	}, nil
 }
 
 // states is the coordinator's view: a participant that is down is
@@ -116,19 +183,27 @@ func tiny(kinds ...FaultKind) FaultConfig {
 }
 
 // runUntil runs a faulter on s until wait returns (nil: until s has
-// seen its wanted actions), stops it, reports the bounds it broke, and
-// returns the actions.
+// seen its wanted actions) or the faulter stops by itself (a finding),
+// stops it, reports the bounds it broke, and returns the actions.
 func runUntil(t *testing.T, f *faulter, s *scripted, wait func()) []string {
 	t.Helper()
 	if wait == nil {
 		wait = func() { <-s.enough }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- f.run(ctx) }()
-	wait()
-	cancel()
-	if err := <-done; err != nil {
+	waited := make(chan struct{})
+	go func() { wait(); close(waited) }() // left waiting if the faulter stops first
+	var err error
+	select {
+	case <-waited:
+		cancel()
+		err = <-done
+	case err = <-done:
+		cancel()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Lock()
@@ -142,7 +217,7 @@ func runUntil(t *testing.T, f *faulter, s *scripted, wait func()) []string {
 // schedule runs a faulter with tiny durations until it has acted n times.
 func schedule(t *testing.T, seed uint64, n int) []string {
 	s := newScripted(0, n)
-	return runUntil(t, newFaulter(seed, tiny(), s, newRecorder(), s.states), s, nil)[:n]
+	return runUntil(t, newFaulter(seed, tiny(), s, newRecorder(), s.watch()), s, nil)[:n]
 }
 
 func TestFaultScheduleIsSeeded(t *testing.T) {
@@ -180,7 +255,7 @@ func TestFaultScheduleIsSeeded(t *testing.T) {
 func TestFaultPlansAreSeeded(t *testing.T) {
 	cfg := Chaos(time.Second, time.Second).With(NetworkFaults...).With(LoseParticipant)
 	plans := func(seed uint64) []plan {
-		f := newFaulter(seed, cfg, newScripted(0, 0), newRecorder(), nil)
+		f := newFaulter(seed, cfg, newScripted(0, 0), newRecorder(), watch{})
 		var out []plan
 		for range 100 {
 			out = append(out, f.draw())
@@ -196,15 +271,15 @@ func TestFaultPlansAreSeeded(t *testing.T) {
 	}
 	first := map[FaultKind]bool{}
 	for i, p := range a {
-		if i < len(FaultKinds) {
+		if i < len(cfg.Kinds) {
 			first[p.kind] = true
 		}
-		if !p.kind.onProcess() && (p.dir == "" || p.hold < cfg.LinkMin || p.hold > cfg.LinkMax || p.delay > cfg.MaxDelay) {
+		if p.kind.onLink() && (p.dir == "" || p.hold < cfg.LinkMin || p.hold > cfg.LinkMax || p.delay > cfg.MaxDelay) {
 			t.Errorf("plan %d: %+v outside the config", i, p)
 		}
 	}
-	if len(first) != len(FaultKinds) {
-		t.Fatalf("the first %d faults are not one of each kind: %v", len(FaultKinds), first)
+	if len(first) != len(cfg.Kinds) {
+		t.Fatalf("the first %d faults are not one of each kind: %v", len(cfg.Kinds), first)
 	}
 }
 
@@ -215,7 +290,7 @@ func TestFaultsOverlapWithinTheirBound(t *testing.T) {
 	cfg := tiny(append(slices.Clone(ProcessFaults), NetworkFaults...)...)
 	cfg.LinkMin, cfg.LinkMax, cfg.MaxActive = time.Hour, time.Hour, 3
 	s := newScripted(3, -1)
-	f := newFaulter(5, cfg, s, newRecorder(), s.states)
+	f := newFaulter(5, cfg, s, newRecorder(), s.watch())
 	release := make(chan struct{})
 	f.after = func(d time.Duration) <-chan time.Time {
 		if d < time.Hour {
@@ -245,7 +320,7 @@ func TestFaultsOverlapWithinTheirBound(t *testing.T) {
 // coordinator excluded it, and nothing else happens meanwhile.
 func TestLoseParticipantRunsAlone(t *testing.T) {
 	s := newScripted(3, 200)
-	f := newFaulter(3, tiny(LoseParticipant, DropLink, KillParticipant), s, newRecorder(), s.states)
+	f := newFaulter(3, tiny(LoseParticipant, DropLink, KillParticipant), s, newRecorder(), s.watch())
 	actions := runUntil(t, f, s, nil)
 	n := 0
 	for i, a := range actions {
@@ -274,7 +349,7 @@ func TestLoseFindsAParticipantNeverExcluded(t *testing.T) {
 	always := func(context.Context) (map[string]string, error) {
 		return map[string]string{"db1": "active", "db2": "active", "db3": "active"}, nil
 	}
-	f := newFaulter(1, cfg, s, newRecorder(), always)
+	f := newFaulter(1, cfg, s, newRecorder(), watch{members: always})
 	if err := f.run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +368,7 @@ func TestCoordinatorKillsProfile(t *testing.T) {
 	cfg := CoordinatorKills(3, time.Microsecond)
 	cfg.MaxDown = time.Microsecond
 	s := newScripted(0, -1)
-	f := newFaulter(1, cfg, s, newRecorder(), s.states)
+	f := newFaulter(1, cfg, s, newRecorder(), s.watch())
 	done := make(chan error, 1)
 	go func() { done <- f.run(context.Background()) }()
 	select {
@@ -321,5 +396,84 @@ func TestRunRefusesLinkFaultsTheClusterCannotInject(t *testing.T) {
 	_, err := Run(context.Background(), cl, cfg)
 	if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "cannot fault its links") {
 		t.Fatalf("Run = %v, want a refusal that wraps ErrUnsupported", err)
+	}
+}
+
+// With several coordinators, kill-coordinator becomes the faults on the
+// leader and on a follower, and faults on links bring the partitions
+// of the leader; a schedule that does not fit the cluster is refused.
+func TestFaultsForCoordinators(t *testing.T) {
+	one := Chaos(time.Second, time.Second).With(NetworkFaults...)
+	if got := one.ForCoordinators(1).Kinds; !slices.Equal(got, one.Kinds) {
+		t.Fatalf("one coordinator: kinds %v, want %v", got, one.Kinds)
+	}
+	three := one.ForCoordinators(3)
+	want := []FaultKind{KillLeader, PauseLeader, KillFollower, KillParticipant, PauseParticipant, DelayLink, DropLink, CutLink,
+		PartitionLeaderParticipants, PartitionLeaderCoordinators}
+	if !slices.Equal(three.Kinds, want) {
+		t.Fatalf("three coordinators: kinds %v, want %v", three.Kinds, want)
+	}
+	if got := (FaultConfig{}).ForCoordinators(3).Kinds; slices.ContainsFunc(got, FaultKind.onLink) || !slices.Contains(got, KillLeader) {
+		t.Fatalf("three coordinators, default kinds: %v", got)
+	}
+	if one.fits(3) == nil || three.fits(1) == nil || one.fits(1) != nil || three.fits(3) != nil {
+		t.Fatal("fits accepts a schedule for the wrong number of coordinators, or refuses one for the right number")
+	}
+}
+
+// With several coordinators the faulter finds the leader before each
+// fault on it, attacks one coordinator at a time (kills, pauses,
+// partitions alike), and waits for another to take over before it
+// heals a fault that took the leader away.
+func TestLeaderFaultsOneCoordinatorAtATime(t *testing.T) {
+	s := newScriptedGroup(0, 400) // a partition is several link faults: MaxActive is not the script's to count
+	cfg := tiny(Chaos(time.Second, time.Second).With(NetworkFaults...).ForCoordinators(3).Kinds...)
+	// Partitions long enough that other faults come due meanwhile.
+	cfg.LinkMin, cfg.LinkMax = time.Millisecond, 3*time.Millisecond
+	cfg.LeaderWait = time.Second // the script elects at once, unless too many coordinators are out
+	f := newFaulter(9, cfg, s, newRecorder(), s.watch())
+	runUntil(t, f, s, nil)
+	if _, _, findings := f.tally(); len(findings) > 0 {
+		t.Fatalf("findings: %q", findings)
+	}
+	for _, k := range append(slices.Clone(LeaderFaults), PartitionFaults...) {
+		if f.count[k] == 0 {
+			t.Errorf("no %s in 400 actions: %v", k, f.count)
+		}
+	}
+	if _, takeovers, _ := f.terms(); takeovers < f.count[KillLeader]+f.count[PauseLeader]+f.count[PartitionLeaderCoordinators]-1 {
+		// the last may have been cut short by the end of the run
+		t.Errorf("%d takeovers after %v", takeovers, f.count)
+	}
+	var leaderKills int
+	for _, e := range f.rec.history().Events {
+		if strings.HasPrefix(e.What, "kill leader ") {
+			leaderKills++
+			if !strings.Contains(e.What, "took over in term") {
+				t.Errorf("event %q: no takeover", e.What)
+			}
+		}
+	}
+	if leaderKills == 0 {
+		t.Error("no event for a kill of the leader")
+	}
+}
+
+// A leader that is never replaced is a finding, not a hang.
+func TestNoTakeoverIsAFinding(t *testing.T) {
+	s := newScriptedGroup(0, -1)
+	cfg := tiny(KillLeader)
+	cfg.LeaderWait = 50 * time.Millisecond
+	stuck := func(context.Context, string) (string, uint64, error) { return "c1", 1, nil } // c1 leads, dead or alive
+	f := newFaulter(1, cfg, s, newRecorder(), watch{members: s.states, leader: stuck})
+	if err := f.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, findings := f.tally()
+	if len(findings) != 1 || !strings.Contains(findings[0], "another coordinator leading") {
+		t.Fatalf("findings %q", findings)
+	}
+	if len(s.actions) != 2 || s.actions[1] != "restart c1" {
+		t.Fatalf("actions %q, want kill c1, restart c1 and nothing more", s.actions)
 	}
 }

@@ -26,6 +26,9 @@ func (f *faulter) inject(p plan) error {
 	ctx := context.Background()
 	switch p.kind {
 	case KillCoordinator, KillParticipant:
+		if p.kind == KillParticipant {
+			f.countRefusals(ctx, p.target)
+		}
 		return f.processFault(ctx, p, fmt.Sprintf("kill %s (down %v)", p.target, p.hold.Round(time.Millisecond)), f.cl.Kill, f.cl.Restart)
 	case PauseParticipant:
 		return f.processFault(ctx, p, fmt.Sprintf("pause %s for %v", p.target, p.hold.Round(time.Millisecond)), f.cl.Pause, f.cl.Resume)
@@ -33,6 +36,36 @@ func (f *faulter) inject(p plan) error {
 		return f.linkFault(ctx, p)
 	case LoseParticipant:
 		return f.lose(ctx, p)
+	case KillLeader, KillFollower:
+		return f.leaderFault(ctx, p, "kill", f.cl.Kill, f.cl.Restart)
+	case PauseLeader:
+		return f.leaderFault(ctx, p, "pause", f.cl.Pause, f.cl.Resume)
+	case PartitionLeaderParticipants, PartitionLeaderCoordinators:
+		var ends []func()
+		cut := func(ctx context.Context, leader string) error {
+			others := f.cl.Participants()
+			if p.kind == PartitionLeaderCoordinators {
+				others = slices.DeleteFunc(f.cl.Coordinators(), func(c string) bool { return c == leader })
+			}
+			for _, o := range others {
+				end, err := f.cl.LinkFault(ctx, leader, o, p.fault, p.dir, 0)
+				if err != nil {
+					for _, e := range ends {
+						e()
+					}
+					return err
+				}
+				ends = append(ends, end)
+			}
+			return nil
+		}
+		heal := func(context.Context, string) error {
+			for _, e := range ends {
+				e()
+			}
+			return nil
+		}
+		return f.leaderFault(ctx, p, p.fault, cut, heal)
 	}
 	return fmt.Errorf("drill: no way to inject %q", p.kind)
 }
@@ -52,7 +85,8 @@ func (f *faulter) processFault(ctx context.Context, p plan, what string, act, un
 	return nil
 }
 
-// linkFault starts a fault on the link to a participant, holds it, and ends
+// linkFault starts a fault on the link between the coordinator (with
+// several, the one that leads now) and a participant, holds it, and ends
 // it.
 func (f *faulter) linkFault(ctx context.Context, p plan) error {
 	fault := strings.TrimSuffix(string(p.kind), "-link") // delay, drop, cut: launch.Cluster.LinkFault's names
@@ -60,8 +94,16 @@ func (f *faulter) linkFault(ctx context.Context, p plan) error {
 	if p.kind == DelayLink {
 		what = fmt.Sprintf("delay %s %s by %v for %v", p.target, p.dir, p.delay.Round(time.Millisecond), p.hold.Round(time.Millisecond))
 	}
+	coord := f.cl.Coordinator()
+	if len(f.cl.Coordinators()) > 1 {
+		leader, _, err := f.waitLeader(ctx, "", "a leader, before "+what, nil)
+		if err != nil {
+			return err
+		}
+		coord, what = leader, what+" from "+leader
+	}
 	start := f.rec.now()
-	end, err := f.cl.LinkFault(ctx, p.target, fault, p.dir, p.delay)
+	end, err := f.cl.LinkFault(ctx, coord, p.target, fault, p.dir, p.delay)
 	if err != nil {
 		return fmt.Errorf("drill: %s: %w", what, err)
 	}
@@ -91,6 +133,7 @@ func (f *faulter) lose(ctx context.Context, p plan) error {
 	if err := f.waitMembers(ctx, "every participant active, before losing "+name, allActive); err != nil {
 		return err
 	}
+	f.countRefusals(ctx, name)
 	start := f.rec.now()
 	if err := f.cl.Kill(ctx, name); err != nil {
 		return fmt.Errorf("drill: %s: %w", what, err)
@@ -122,7 +165,7 @@ func (f *faulter) waitMembers(ctx context.Context, what string, ok func(map[stri
 	defer cancel()
 	var last string
 	for {
-		st, err := f.members(ctx)
+		st, err := f.w.members(ctx)
 		if err == nil && ok(st) {
 			return nil
 		}
@@ -136,5 +179,101 @@ func (f *faulter) waitMembers(ctx context.Context, what string, ok func(map[stri
 				f.cfg.LoseWait, what, last)}
 		case <-time.After(100 * time.Millisecond): // poll interval
 		}
+	}
+}
+
+// leaderFault is a fault on a coordinator of several: the leader (per
+// status), or for KillFollower another one. It acts (kill, pause, or
+// cut the leader off with act's links), holds the fault for the drawn
+// time and, when the fault takes the leader away from the others (all
+// but KillFollower and PartitionLeaderParticipants), until another
+// coordinator leads in a higher term, then undoes it. A takeover that
+// does not come within LeaderWait is a finding: the cluster promises
+// one within seconds (DESIGN.md).
+func (f *faulter) leaderFault(ctx context.Context, p plan, verb string, act, undo func(context.Context, string) error) error {
+	leader, term, err := f.waitLeader(ctx, "", "a leader, before "+string(p.kind), nil)
+	if err != nil {
+		return err
+	}
+	target, role := leader, "leader"
+	if p.kind == KillFollower {
+		followers := slices.DeleteFunc(f.cl.Coordinators(), func(c string) bool { return c == leader })
+		target, role = followers[p.pick%len(followers)], "follower"
+	}
+	what := fmt.Sprintf("%s %s %s (term %d) for %v", verb, role, target, term, p.hold.Round(time.Millisecond))
+	switch p.kind {
+	case PartitionLeaderParticipants:
+		what = fmt.Sprintf("%s %s the leader %s (term %d) from the participants for %v", verb, p.dir, target, term, p.hold.Round(time.Millisecond))
+	case PartitionLeaderCoordinators:
+		what = fmt.Sprintf("%s %s the leader %s (term %d) from the other coordinators for %v", verb, p.dir, target, term, p.hold.Round(time.Millisecond))
+	}
+	start := f.rec.now()
+	if err := act(ctx, target); err != nil {
+		return fmt.Errorf("drill: %s: %w", what, err)
+	}
+	f.counted(p.kind)
+	held := f.after(p.hold) // the fault itself
+	var took error
+	if p.kind != KillFollower && p.kind != PartitionLeaderParticipants {
+		var next string
+		var nextTerm uint64
+		next, nextTerm, took = f.waitLeader(ctx, leader, "another coordinator leading, after "+what,
+			func(n string, t uint64) bool { return n != leader && t > term })
+		if took == nil {
+			what += fmt.Sprintf("; %s took over in term %d after %v", next, nextTerm, time.Duration(f.rec.now()-start).Round(time.Millisecond))
+			f.mu.Lock()
+			f.takeovers++
+			f.mu.Unlock()
+		}
+	}
+	<-held
+	if err := undo(ctx, target); err != nil {
+		return errors.Join(took, fmt.Errorf("drill: undoing %s: %w", what, err))
+	}
+	f.rec.event(Event{Start: start, End: f.rec.now(), What: what})
+	return took
+}
+
+// waitLeader polls the coordinators but avoid until one names a leader
+// for which ok holds (nil: any), up to LeaderWait; past it, a finding
+// that says what it waited for and what it last saw. Every term it sees
+// counts towards the highest.
+func (f *faulter) waitLeader(ctx context.Context, avoid, what string, ok func(string, uint64) bool) (string, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.LeaderWait)
+	defer cancel()
+	var last string
+	for {
+		leader, term, err := f.w.leader(ctx, avoid)
+		if err == nil {
+			f.sawTerm(term)
+			if ok == nil || ok(leader, term) {
+				return leader, term, nil
+			}
+			last = fmt.Sprintf("%s leads in term %d", leader, term)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return "", 0, finding{fmt.Sprintf("waited %v for %s, in vain (last: %s)", f.cfg.LeaderWait, what, last)}
+		case <-time.After(100 * time.Millisecond): // poll interval
+		}
+	}
+}
+
+// countRefusals adds what a participant about to be killed says of its
+// stale-term refusals, which its restart resets. A participant whose
+// stats do not come (it is down or slow) is not counted: a report, not
+// a check.
+func (f *faulter) countRefusals(ctx context.Context, name string) {
+	if f.w.refusals == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if n, err := f.w.refusals(ctx, name); err == nil {
+		f.mu.Lock()
+		f.refusals[name] += n
+		f.mu.Unlock()
 	}
 }

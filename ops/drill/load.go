@@ -16,7 +16,7 @@ import (
 
 // load is N clients doing random operations over a small key space.
 type load struct {
-	url      string       // the coordinator's
+	urls     []string     // the coordinators': any serves (followers forward to the leader)
 	hc       *http.Client // nil: each client gets its own plain one
 	clients  int
 	keys     []string
@@ -53,17 +53,26 @@ func (l *load) runClients(ctx context.Context, client func(ctx context.Context, 
 // has its own generator, seeded from the drill's seed, so the sequence of
 // operations each client attempts is the same for a given seed.
 type client struct {
-	id   int // changes after a call of unknown outcome
-	id0  int // the number it started with, which makes its values unique
-	rng  *rand.Rand
-	conn *rpc.Client
+	id  int // changes after a call of unknown outcome
+	id0 int // the number it started with, which makes its values unique
+	rng *rand.Rand
+	// conns are one per coordinator; the client calls conns[cur], and
+	// moves on to the next when that one does not answer.
+	conns []*rpc.Client
+	cur   int
 	// seen is the last value and version the client read of each key,
 	// so that its compares hold often enough for both branches to run.
 	seen map[string]entry
 }
 
+// newClient makes client id, which starts at a coordinator of its own,
+// so that the clients are spread over them all.
 func (l *load) newClient(id int) *client {
-	return &client{id: id, id0: id, rng: rand.New(rand.NewPCG(l.seed, uint64(id))), conn: rpc.NewClient(l.url, l.hc), seen: map[string]entry{}}
+	c := &client{id: id, id0: id, rng: rand.New(rand.NewPCG(l.seed, uint64(id))), cur: id % len(l.urls), seen: map[string]entry{}}
+	for _, u := range l.urls {
+		c.conns = append(c.conns, rpc.NewClient(u, l.hc))
+	}
+	return c
 }
 
 // client issues one call at a time until ctx ends.
@@ -113,20 +122,29 @@ func (l *load) issue(ctx context.Context, c *client, op *Op) {
 
 // call makes one call of client c and records it. A client that lost a
 // call continues under a new number: the call may still be running
-// somewhere, and the same client must not look sequential with it.
+// somewhere, and the same client must not look sequential with it. A
+// client whose coordinator did not answer, or answered that it could
+// not serve the call (fault 3 or 6), tries the next coordinator next
+// time, as a client that knows them all would: one that is down, paused
+// or cut off from the others may stay so for a while.
 func (l *load) call(c *client, op *Op) {
 	op.Client = c.id
-	l.do(c.conn, op)
+	err := l.do(c.conns[c.cur], op)
 	l.rec.op(*op)
 	if op.Outcome == Unknown {
 		c.id = int(l.nextClient.Add(1) - 1)
+	}
+	var f *rpc.Fault
+	if err != nil && !(errors.As(err, &f) && (f.Code == rpc.Conflict || f.Code == rpc.NotFound)) {
+		c.cur = (c.cur + 1) % len(c.conns)
 	}
 }
 
 // do makes the call and records its times and outcome in op. The call is
 // not cut short when the drill's load phase ends: an operation that ended
 // only because the drill stopped waiting would be Unknown for no reason.
-func (l *load) do(c *rpc.Client, op *Op) {
+// It returns the call's error.
+func (l *load) do(c *rpc.Client, op *Op) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opTimeout)
 	defer cancel()
 	op.Call = l.rec.now()
@@ -161,6 +179,7 @@ func (l *load) do(c *rpc.Client, op *Op) {
 			op.Err = "unexpected " + op.Err
 		}
 	}
+	return err
 }
 
 // outcomeOf is the drill's one reading of a call that failed: what the

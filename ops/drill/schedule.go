@@ -21,14 +21,17 @@ import (
 // a lose-participant alone, from before it kills to after the lost
 // participant is back, because a second participant behind while one
 // is empty could lose acknowledged writes by design (DESIGN.md:
-// `configured - min` participants may be lost at once).
+// `configured - min` participants may be lost at once); and one fault
+// on a coordinator at a time (onCoordinator: a kill, a pause, a
+// partition), so that a majority of coordinators always stays up and
+// in touch: with three, one down leaves two to elect a leader.
 type faulter struct {
-	cfg     FaultConfig
-	rng     *rand.Rand
-	cl      Cluster
-	rec     *recorder
-	members func(context.Context) (map[string]string, error) // participant states, per the coordinator's status
-	after   func(time.Duration) <-chan time.Time             // gaps and holds; time.After
+	cfg   FaultConfig
+	rng   *rand.Rand
+	cl    Cluster
+	rec   *recorder
+	w     watch
+	after func(time.Duration) <-chan time.Time // gaps and holds; time.After
 
 	first    []FaultKind // kinds still to inject once each, at the start
 	injected int
@@ -37,11 +40,29 @@ type faulter struct {
 	changed    chan struct{} // closed and replaced when a fault ends or fails
 	active     int
 	onProcess  bool // a fault on a process is under way
+	onCoord    bool // a fault on a coordinator is under way
 	alone      bool // a lose-participant is under way
 	mostAtOnce int
 	count      map[FaultKind]int
 	err        error    // the first fault that could not drive the cluster
 	findings   []string // what the cluster failed to do during a fault
+	highest    uint64   // the highest term a status gave
+	takeovers  int      // new leaders seen after a fault on the leader
+	// refusals sums each participant's stale_term_refusals read just
+	// before each of its kills, which reset its counters.
+	refusals map[string]int64
+}
+
+// watch is how the faulter sees the cluster: Probe's calls in a drill, a
+// script in tests.
+type watch struct {
+	// members returns each participant's state, per status.
+	members func(context.Context) (map[string]string, error)
+	// leader returns the coordinator that leads and its term, asking
+	// any coordinator but avoid (see Probe.leader).
+	leader func(ctx context.Context, avoid string) (string, uint64, error)
+	// refusals returns a participant's stale_term_refusals (stats).
+	refusals func(ctx context.Context, participant string) (int64, error)
 }
 
 // plan is one fault as the schedule drew it.
@@ -52,12 +73,14 @@ type plan struct {
 	hold   time.Duration // how long it lasts (not lose-participant: see lose)
 	dir    string        // links: "up" (coordinator to participant), "down" or "both"
 	delay  time.Duration // delay-link: the latency added
+	fault  string        // partitions: "drop" or "cut"
+	pick   int           // kill-follower: which follower (modulo how many there are)
 }
 
-func newFaulter(seed uint64, cfg FaultConfig, cl Cluster, rec *recorder, members func(context.Context) (map[string]string, error)) *faulter {
+func newFaulter(seed uint64, cfg FaultConfig, cl Cluster, rec *recorder, w watch) *faulter {
 	cfg.defaults()
-	f := &faulter{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 1<<63)), cl: cl, rec: rec, members: members, after: time.After,
-		changed: make(chan struct{}), count: map[FaultKind]int{}}
+	f := &faulter{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 1<<63)), cl: cl, rec: rec, w: w, after: time.After,
+		changed: make(chan struct{}), count: map[FaultKind]int{}, refusals: map[string]int64{}}
 	for _, k := range cfg.Kinds {
 		f.count[k] = 0 // so that the summary shows a kind never drawn
 	}
@@ -123,6 +146,17 @@ func (f *faulter) draw() plan {
 		}
 	case LoseParticipant:
 		p.target = parts[f.rng.IntN(len(parts))]
+	case KillLeader:
+		p.hold = f.duration(f.cfg.MaxDown)
+	case KillFollower:
+		p.hold = f.duration(f.cfg.MaxDown)
+		p.pick = f.rng.IntN(1 << 16)
+	case PauseLeader:
+		p.hold = f.cfg.PauseMin + f.duration(f.cfg.PauseMax-f.cfg.PauseMin)
+	case PartitionLeaderParticipants, PartitionLeaderCoordinators:
+		p.hold = f.cfg.LinkMin + f.duration(f.cfg.LinkMax-f.cfg.LinkMin)
+		p.dir = []string{"up", "down", "both"}[f.rng.IntN(3)]
+		p.fault = []string{"drop", "cut"}[f.rng.IntN(2)]
 	}
 	return p
 }
@@ -171,6 +205,7 @@ func (f *faulter) admit(ctx context.Context, k FaultKind) bool {
 			f.active++
 			f.mostAtOnce = max(f.mostAtOnce, f.active)
 			f.onProcess = f.onProcess || k.onProcess()
+			f.onCoord = f.onCoord || k.onCoordinator()
 			f.alone = k == LoseParticipant
 			f.mu.Unlock()
 			return true
@@ -194,6 +229,8 @@ func (f *faulter) mayStart(k FaultKind) bool {
 		return f.active == 0
 	case f.active >= f.cfg.MaxActive:
 		return false
+	case k.onCoordinator() && f.onCoord:
+		return false
 	}
 	return !k.onProcess() || !f.onProcess
 }
@@ -207,6 +244,9 @@ func (f *faulter) release(k FaultKind, err error) {
 	f.active--
 	if k.onProcess() {
 		f.onProcess = false
+	}
+	if k.onCoordinator() {
+		f.onCoord = false
 	}
 	if k == LoseParticipant {
 		f.alone = false
@@ -227,6 +267,21 @@ func (f *faulter) counted(k FaultKind) {
 	f.mu.Lock()
 	f.count[k]++
 	f.mu.Unlock()
+}
+
+// sawTerm notes a term a status gave.
+func (f *faulter) sawTerm(t uint64) {
+	f.mu.Lock()
+	f.highest = max(f.highest, t)
+	f.mu.Unlock()
+}
+
+// terms returns the highest term a status gave, the takeovers seen and
+// the refusals counted before kills; call it once run has returned.
+func (f *faulter) terms() (highest uint64, takeovers int, refusals map[string]int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.highest, f.takeovers, f.refusals
 }
 
 // tally returns the faults by kind, and the most that were under way at

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/consensus"
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/peer"
@@ -25,10 +26,55 @@ type Probe struct {
 
 // call calls the coordinator, bounded by a few seconds: a settled cluster
 // answers at once, so a slow answer is itself a reason to keep waiting.
+// With several coordinators it calls the first, which forwards to the
+// leader.
 func (p Probe) call(ctx context.Context, method string, args ...any) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return rpc.NewClient(p.URL(p.Coordinator()), p.CoordinatorHTTP).Call(ctx, method, args...)
+}
+
+// statusOf is the status as the coordinator called name gives it (with
+// several, a follower's is the leader's, forwarded), bounded by a few
+// seconds.
+func (p Probe) statusOf(ctx context.Context, name string) (coordinator.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return api.NewClient(p.URL(name), p.CoordinatorHTTP).Status(ctx)
+}
+
+// status is the first status a coordinator gives, trying each in turn
+// but avoid: while faults are under way one may be down, paused or cut
+// off. With one coordinator, that is its status.
+func (p Probe) status(ctx context.Context, avoid string) (coordinator.Status, error) {
+	var errs []error
+	for _, name := range p.Coordinators() {
+		if name == avoid {
+			continue
+		}
+		st, err := p.statusOf(ctx, name)
+		if err == nil {
+			return st, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	}
+	return coordinator.Status{}, errors.Join(errs...)
+}
+
+// leader is the coordinator that leads now and its term, as the first
+// coordinator but avoid that answers says (with one coordinator, that
+// one, and its epoch); an error if none says.
+func (p Probe) leader(ctx context.Context, avoid string) (string, uint64, error) {
+	st, err := p.status(ctx, avoid)
+	switch {
+	case err != nil:
+		return "", 0, err
+	case len(p.Coordinators()) == 1:
+		return p.Coordinator(), st.Term, nil
+	case st.Role != "leader" || st.Leader == "":
+		return "", 0, fmt.Errorf("no leader known (role %q, leader %q, term %d)", st.Role, st.Leader, st.Term)
+	}
+	return st.Leader, st.Term, nil
 }
 
 // participant is a client of the participant called name, for reads only:
@@ -67,11 +113,9 @@ func (p Probe) Settle(ctx context.Context, timeout time.Duration) error {
 
 // unsettled returns why the cluster has not settled yet, or nil.
 func (p Probe) unsettled(ctx context.Context) error {
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	st, err := api.NewClient(p.URL(p.Coordinator()), p.CoordinatorHTTP).Status(sctx)
+	st, err := p.oneLeader(ctx)
 	if err != nil {
-		return fmt.Errorf("coordinator status: %w", err)
+		return err
 	}
 	if st.InDoubt != 0 || st.Active != 0 {
 		return fmt.Errorf("coordinator: %d transactions in doubt, %d active", st.InDoubt, st.Active)
@@ -92,7 +136,7 @@ func (p Probe) unsettled(ctx context.Context) error {
 			return fmt.Errorf("%s holds %d transactions prepared, e.g. %s on keys %q", name, len(pts), pts[0].TxID, pts[0].Keys)
 		}
 	}
-	log, err := p.ReadTxlog(ctx)
+	log, err := p.leaderLog(ctx, st)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return nil
 	}
@@ -109,12 +153,35 @@ func (p Probe) unsettled(ctx context.Context) error {
 	return nil
 }
 
-// states returns each participant's state, as the coordinator's status
+// oneLeader returns the leader's status once every coordinator answers
+// status, and all name the same leader in the same term (with one
+// coordinator, its status): a new leader took over from every old one,
+// and every follower knows it.
+func (p Probe) oneLeader(ctx context.Context) (coordinator.Status, error) {
+	var first coordinator.Status
+	for i, name := range p.Coordinators() {
+		st, err := p.statusOf(ctx, name)
+		switch {
+		case err != nil:
+			return st, fmt.Errorf("%s status: %w", name, err)
+		case len(p.Coordinators()) == 1:
+			return st, nil
+		case st.Role != "leader" || st.Leader == "":
+			return st, fmt.Errorf("%s knows no leader (role %q, term %d)", name, st.Role, st.Term)
+		case i == 0:
+			first = st
+		case st.Leader != first.Leader || st.Term != first.Term:
+			return st, fmt.Errorf("%s says %s leads in term %d, %s says %s in term %d",
+				p.Coordinator(), first.Leader, first.Term, name, st.Leader, st.Term)
+		}
+	}
+	return first, nil
+}
+
+// states returns each participant's state, as the coordinators' status
 // reports it.
 func (p Probe) states(ctx context.Context) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	st, err := api.NewClient(p.URL(p.Coordinator()), p.CoordinatorHTTP).Status(ctx)
+	st, err := p.status(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +192,33 @@ func (p Probe) states(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// scanTxlog applies txlog's own reading rules to a copy of the log.
+// leaderLog reads the log of the coordinator whose status st is: the
+// leader's copy, with several (see consensus.ScanLeaderBytes: a
+// follower's copy does not know the last entries committed).
+func (p Probe) leaderLog(ctx context.Context, st coordinator.Status) ([]byte, error) {
+	name := p.Coordinator()
+	if len(p.Coordinators()) > 1 {
+		name = st.Leader
+	}
+	return p.ReadTxlog(ctx, name)
+}
+
+// scanTxlog applies txlog's own reading rules to a copy of the log, or
+// consensus's to the leader's copy of a raft log (several coordinators).
 func scanTxlog(data []byte) (*txlog.State, error) {
+	if consensus.IsRaftLogBytes(data) {
+		sc, err := consensus.ScanLeaderBytes("raft log (the leader's copy)", data)
+		if err != nil {
+			return nil, err
+		}
+		return sc.State, nil
+	}
 	return txlog.ScanBytes("coordinator.txlog (copy)", data)
+}
+
+// refusals is a participant's count of stale-term refusals since it
+// started (stats).
+func (p Probe) refusals(ctx context.Context, name string) (int64, error) {
+	s, err := p.participant(name).Stats(ctx)
+	return s["stale_term_refusals"], err
 }

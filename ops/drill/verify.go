@@ -5,6 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/twopc/twopc/consensus"
 
 	"github.com/twopc/twopc/protocol"
 )
@@ -69,12 +74,19 @@ func finalReads(ctx context.Context, p Probe, keys []string, rec *recorder, clie
 // it has its end, and that compaction keeps it small: at most limit bytes.
 // It returns a description of the log for the summary.
 func checkTxlog(ctx context.Context, p Probe, limit int64) (string, error) {
-	data, err := p.ReadTxlog(ctx)
+	leader, err := p.oneLeader(ctx)
+	if err != nil {
+		return "", err
+	}
+	data, err := p.leaderLog(ctx, leader)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return "txlog not readable here", nil
 	}
 	if err != nil {
 		return "", err
+	}
+	if consensus.IsRaftLogBytes(data) {
+		return checkRaftLog(leader.Leader, data)
 	}
 	st, err := scanTxlog(data)
 	if err != nil {
@@ -128,4 +140,105 @@ func finalWrites(ctx context.Context, p Probe, keys []string, rec *recorder, cli
 		rec.op(op)
 	}
 	return errors.Join(errs...)
+}
+
+// Terms is what the participants say of fencing at the end of a drill.
+type Terms struct {
+	// Leader is the term of the leader at the end (with one coordinator,
+	// its epoch); Highest the highest term any status gave during the
+	// drill.
+	Leader, Highest uint64
+	// Seen is each participant's highest term seen (stats: term).
+	Seen map[string]uint64
+	// Refusals counts each participant's refusals of a stale term
+	// (stats: stale_term_refusals), over its every incarnation: what it
+	// said just before each kill, plus what it says now.
+	Refusals map[string]int64
+}
+
+// String is the summary's part: "term 7, stale-term refusals p1=0 p2=3 p3=1".
+func (t Terms) String() string {
+	var rs []string
+	for _, name := range slices.Sorted(maps.Keys(t.Refusals)) {
+		rs = append(rs, fmt.Sprintf("%s=%d", name, t.Refusals[name]))
+	}
+	return fmt.Sprintf("term %d, stale-term refusals %s", t.Leader, strings.Join(rs, " "))
+}
+
+// checkTerms reads every participant's stats on the settled cluster,
+// after the final writes, and checks fencing's end state: each
+// participant's term is the leader's term, no more and no less. No
+// less, because the final writes reached every participant (they are
+// all in the write set once settled) with the leader's term, and a
+// participant raises its term durably before it answers a request of a
+// higher one; no more, because only a leader's incarnation sends a term,
+// and the leader now has the highest: a participant ahead of it heard
+// from a coordinator that never led, or kept a term it was never sent.
+// The leader's term must also be the highest any status gave during the
+// drill (highest): terms never go back. The term is read again after
+// the stats, so that an election in between (none is expected on a
+// settled cluster) is reported as such rather than as a participant
+// behind. before is what each participant's stats said of refusals
+// before each of its kills.
+func checkTerms(ctx context.Context, p Probe, highest uint64, before map[string]int64) (Terms, error) {
+	t := Terms{Highest: highest, Seen: map[string]uint64{}, Refusals: map[string]int64{}}
+	st, err := p.oneLeader(ctx)
+	if err != nil {
+		return t, err
+	}
+	t.Leader = st.Term
+	for _, name := range p.Participants() {
+		s, err := p.participant(name).Stats(ctx)
+		if err != nil {
+			return t, fmt.Errorf("%s stats: %w", name, err)
+		}
+		t.Seen[name] = uint64(s["term"])
+		t.Refusals[name] = before[name] + s["stale_term_refusals"]
+	}
+	if again, err := p.oneLeader(ctx); err != nil || again.Term != t.Leader {
+		return t, fmt.Errorf("the leader's term changed on the settled cluster, from %d (now %d, %v)", t.Leader, again.Term, err)
+	}
+	return t, t.check(p.Participants())
+}
+
+// check is checkTerms's verdict on what it read.
+func (t Terms) check(participants []string) error {
+	var errs []error
+	for _, name := range participants {
+		if t.Seen[name] != t.Leader {
+			errs = append(errs, fmt.Errorf("%s has seen term %d, the leader's is %d", name, t.Seen[name], t.Leader))
+		}
+	}
+	if t.Leader < t.Highest {
+		errs = append(errs, fmt.Errorf("the leader's term is %d, but a status gave term %d during the drill: terms went back", t.Leader, t.Highest))
+	}
+	return errors.Join(errs...)
+}
+
+// raftLogSlack is how many entries past consensus.DefaultSnapshotEntries
+// a settled raft log may hold: those of the batch applied after the last
+// snapshot.
+const raftLogSlack = 1000
+
+// checkRaftLog is checkTxlog for the leader's copy of the replicated
+// log: it reads back, every commit in it has its end, and snapshots keep
+// it short (raft compacts by entries, not bytes).
+func checkRaftLog(leader string, data []byte) (string, error) {
+	sc, err := consensus.ScanLeaderBytes("raft log (the leader's copy)", data)
+	if err != nil {
+		return "", fmt.Errorf("raft log does not read back: %w", err)
+	}
+	desc := fmt.Sprintf("raft log of the leader %s: %d bytes, term %d, %d entries past its snapshot", leader, len(data), sc.Term, sc.Entries)
+	var errs []error
+	if sc.Torn {
+		errs = append(errs, errors.New("raft log has a torn tail on a settled cluster"))
+	}
+	if len(sc.State.Pending) > 0 {
+		errs = append(errs, fmt.Errorf("raft log holds %d unfinished transactions (staged or committed, never ended)", len(sc.State.Pending)))
+	}
+	if sc.Entries > consensus.DefaultSnapshotEntries+raftLogSlack {
+		errs = append(errs, fmt.Errorf("raft log holds %d entries past its snapshot, more than the %d snapshots should keep it under",
+			sc.Entries, consensus.DefaultSnapshotEntries+raftLogSlack))
+	}
+	return desc, errors.Join(errs...)
 }

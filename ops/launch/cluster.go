@@ -50,9 +50,10 @@ type Config struct {
 	TLS *TLS
 	// StartTimeout bounds the wait for one process to serve (default 30s).
 	StartTimeout time.Duration
-	// NetworkFaults puts fault proxies between the coordinator and each
-	// participant (links.go), so that LinkFault can delay, black-hole
-	// or cut the traffic between them. One coordinator only, for now.
+	// NetworkFaults puts fault proxies between each coordinator and each
+	// participant, and between every two coordinators (links.go), so
+	// that LinkFault can delay, black-hole or cut the traffic between
+	// them.
 	NetworkFaults bool
 }
 
@@ -70,9 +71,10 @@ type Cluster struct {
 	coordArg string   // a participant's --coordinator: every coordinator's URL
 	urls     map[string]string
 	txlog    string
-	peer     *http.Client                // presents the peer token
-	client   *http.Client                // presents the client token, if any
-	links    map[string]*faultproxy.Link // by participant; nil without Config.NetworkFaults
+	peer     *http.Client              // presents the peer token
+	client   *http.Client              // presents the client token, if any
+	parts    []string                  // the participants' names
+	links    map[pair]*faultproxy.Link // nil without Config.NetworkFaults
 	once     sync.Once
 }
 
@@ -84,9 +86,6 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Coordinators <= 0 {
 		cfg.Coordinators = 1
 	}
-	if cfg.Coordinators > 1 && cfg.NetworkFaults {
-		return nil, errors.New("launch: network faults need a single coordinator")
-	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 30 * time.Second
 	}
@@ -97,7 +96,6 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	coordAddrs, addrs := addrs[:cfg.Coordinators], append([]string{""}, addrs[cfg.Coordinators:]...)
 	c := &Cluster{cfg: cfg, procs: map[string]*proc.Process{}, urls: map[string]string{}, names: []string{},
 		txlog: filepath.Join(cfg.Dir, "coordinator.txlog")}
 	if err := c.clients(); err != nil {
@@ -112,46 +110,55 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		common = append(common, "--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA)
 	}
 	url := func(addr string) string { return scheme + "://" + addr + "/RPC2" }
-	partAddrs := map[string]string{}
-	for i := 1; i <= cfg.Participants; i++ {
-		partAddrs["p"+strconv.Itoa(i)] = addrs[i]
-	}
-	if cfg.NetworkFaults {
-		if err := c.startLinks(coordAddrs[0], partAddrs); err != nil {
-			c.closeLinks()
-			return nil, err
-		}
-	}
-	var coordURLs, group []string
-	for i, a := range coordAddrs {
+	byName := map[string]string{} // each process's own address
+	for i := range cfg.Coordinators {
 		name := CoordinatorName
 		if cfg.Coordinators > 1 {
 			name = "c" + strconv.Itoa(i+1)
 		}
 		c.coords = append(c.coords, name)
-		coordURLs = append(coordURLs, url(a))
-		group = append(group, name+"="+url(a))
+		byName[name] = addrs[i]
 	}
-	coordURL := strings.Join(coordURLs, ",")
-	c.coordArg = coordURL
-	var members []string
 	for i := 1; i <= cfg.Participants; i++ {
 		name := "p" + strconv.Itoa(i)
-		// Each side calls the other at its end of their link, if any.
-		toCoord, toPart := coordURL, url(addrs[i])
-		if l := c.links[name]; l != nil {
-			toCoord, toPart = url(l.Backward.Addr()), url(l.Forward.Addr())
+		c.parts = append(c.parts, name)
+		byName[name] = addrs[cfg.Coordinators+i-1]
+	}
+	if cfg.NetworkFaults {
+		if err := c.startLinks(byName); err != nil {
+			c.closeLinks()
+			return nil, err
+		}
+	}
+	var coordURLs []string
+	for _, name := range c.coords {
+		coordURLs = append(coordURLs, url(byName[name]))
+	}
+	c.coordArg = strings.Join(coordURLs, ",")
+	// Each process calls each other one at its end of their link, if
+	// any: its --participants, --coordinators or --coordinator name
+	// addresses of its own.
+	for _, name := range c.parts {
+		var toCoords []string
+		for _, co := range c.coords {
+			toCoords = append(toCoords, url(c.via(name, co, byName)))
 		}
 		// One P each: the processes share this machine's cores, and a
 		// participant's writes run on one goroutine (see --max-procs).
-		c.add(name, url(addrs[i]), join(
-			[]string{"participant", "--listen", addrs[i], "--db", c.dbPath(name), "--coordinator", toCoord, "--max-procs", "1"},
+		c.add(name, url(byName[name]), join(
+			[]string{"participant", "--listen", byName[name], "--db", c.dbPath(name), "--coordinator", strings.Join(toCoords, ","), "--max-procs", "1"},
 			durationFlag("--resolve-after", cfg.ResolveAfter), durationFlag("--resolve-interval", cfg.ResolveInterval),
 			common, cfg.ParticipantArgs))
-		members = append(members, name+"="+toPart)
 	}
 	for i, name := range c.coords {
-		coordArgs := join([]string{"coordinator", "--listen", coordAddrs[i], "--participants", strings.Join(members, ","), "--log", c.TxlogPathOf(name)},
+		var members, group []string
+		for _, p := range c.parts {
+			members = append(members, p+"="+url(c.via(name, p, byName)))
+		}
+		for _, co := range c.coords {
+			group = append(group, co+"="+url(c.via(name, co, byName)))
+		}
+		coordArgs := join([]string{"coordinator", "--listen", byName[name], "--participants", strings.Join(members, ","), "--log", c.TxlogPathOf(name)},
 			durationFlag("--prepare-timeout", cfg.PrepareTimeout), common, cfg.CoordinatorArgs)
 		if cfg.Coordinators > 1 {
 			coordArgs = append(coordArgs, "--name", name, "--coordinators", strings.Join(group, ","))
@@ -427,8 +434,14 @@ func (c *Cluster) Healthy(context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ReadTxlog returns the (first) coordinator's transaction log as it is now.
-func (c *Cluster) ReadTxlog(context.Context) ([]byte, error) { return os.ReadFile(c.TxlogPath()) }
+// ReadTxlog returns the named coordinator's transaction log (with
+// several, its copy of the raft log) as it is now.
+func (c *Cluster) ReadTxlog(_ context.Context, name string) ([]byte, error) {
+	if !c.isCoordinator(name) {
+		return nil, fmt.Errorf("launch: no coordinator %q (have %v)", name, c.coords)
+	}
+	return os.ReadFile(c.TxlogPathOf(name))
+}
 
 // Tail returns up to the last n bytes of the process's log.
 func (c *Cluster) Tail(name string, n int) string {

@@ -11,28 +11,37 @@ import (
 	"github.com/twopc/twopc/internal/faultproxy"
 )
 
-// startLinks puts a faultproxy.Link between the coordinator (at
-// coordAddr) and each participant (at its address): the coordinator's
-// calls go through the link's Forward proxy, and the participant's
-// questions about outcomes through its Backward one, so that a fault on
-// the link reaches all traffic between the two, as a fault of the network
-// between two hosts would: a participant cut off from its coordinator
-// cannot ask it anything either. The drill's own calls to participants
-// go to their real addresses and bypass the links: its checks must see
-// the cluster, not the faults.
-func (c *Cluster) startLinks(coordAddr string, partAddrs map[string]string) error {
-	c.links = map[string]*faultproxy.Link{}
-	for name, addr := range partAddrs {
-		fwd, err := faultproxy.Listen(addr)
-		if err != nil {
-			return err
+// pair names a link: a is a coordinator, b a participant or a
+// coordinator that comes after a.
+type pair struct{ a, b string }
+
+// startLinks puts a faultproxy.Link between every coordinator and every
+// participant, and between every two coordinators, at the addresses in
+// addrs (by name): a coordinator's calls to a participant go through
+// their link's Forward proxy, the participant's questions about
+// outcomes through its Backward one, and a coordinator's raft messages
+// and forwarded requests to another through theirs. So a fault on a link
+// reaches all traffic between the two, as a fault of the network between
+// two hosts would: a participant cut off from a coordinator cannot ask it
+// anything either, and a coordinator cut off from the others neither
+// hears them nor is heard. The drill's own calls, and clients', go to
+// the real addresses and bypass the links: its checks must see the
+// cluster, not the faults.
+func (c *Cluster) startLinks(addrs map[string]string) error {
+	c.links = map[pair]*faultproxy.Link{}
+	for i, a := range c.coords {
+		for _, b := range append(c.coords[i+1:], c.parts...) {
+			fwd, err := faultproxy.Listen(addrs[b])
+			if err != nil {
+				return err
+			}
+			bwd, err := faultproxy.Listen(addrs[a])
+			if err != nil {
+				fwd.Close()
+				return err
+			}
+			c.links[pair{a, b}] = &faultproxy.Link{Forward: fwd, Backward: bwd}
 		}
-		bwd, err := faultproxy.Listen(coordAddr)
-		if err != nil {
-			fwd.Close()
-			return err
-		}
-		c.links[name] = &faultproxy.Link{Forward: fwd, Backward: bwd}
 	}
 	return nil
 }
@@ -43,25 +52,50 @@ func (c *Cluster) closeLinks() {
 	}
 }
 
+// via is the address at which process from reaches process to: through
+// their link, if there is one, or directly.
+func (c *Cluster) via(from, to string, addrs map[string]string) string {
+	if l := c.links[pair{from, to}]; l != nil {
+		return l.Forward.Addr()
+	}
+	if l := c.links[pair{to, from}]; l != nil {
+		return l.Backward.Addr()
+	}
+	return addrs[to]
+}
+
 // Link is the fault proxies between the coordinator and the participant
 // called name, or nil if the cluster runs without them
-// (Config.NetworkFaults).
-func (c *Cluster) Link(name string) *faultproxy.Link { return c.links[name] }
+// (Config.NetworkFaults). With several coordinators, see LinkBetween.
+func (c *Cluster) Link(name string) *faultproxy.Link { return c.links[pair{c.coords[0], name}] }
+
+// LinkBetween is the fault proxies between coordinator a and process b
+// (a participant, or a coordinator after a in Coordinators), or nil.
+func (c *Cluster) LinkBetween(a, b string) *faultproxy.Link { return c.links[pair{a, b}] }
 
 // LinkFault starts a network fault ("delay", "drop" or "cut") on the link
-// between the coordinator and the participant called name, in direction
-// "up" (coordinator to participant), "down" or "both", and returns the
-// function that ends it (see faultproxy.Link.Apply). Without
+// between coordinator a and process b (a participant or another
+// coordinator), in direction "up" (a to b), "down" or "both", and returns
+// the function that ends it (see faultproxy.Link.Apply). Without
 // Config.NetworkFaults it is errors.ErrUnsupported.
-func (c *Cluster) LinkFault(_ context.Context, name, fault, direction string, delay time.Duration) (end func(), err error) {
+func (c *Cluster) LinkFault(_ context.Context, a, b, fault, direction string, delay time.Duration) (end func(), err error) {
 	if c.links == nil {
 		return nil, fmt.Errorf("launch: the cluster runs without fault proxies (Config.NetworkFaults): %w", errors.ErrUnsupported)
 	}
-	l := c.links[name]
-	if l == nil {
-		return nil, fmt.Errorf("launch: no participant %q (have %v)", name, c.Participants())
+	if l := c.links[pair{a, b}]; l != nil {
+		return l.Apply(fault, direction, delay)
 	}
-	return l.Apply(fault, direction, delay)
+	if l := c.links[pair{b, a}]; l != nil && c.isCoordinator(b) {
+		// Stored the other way round: a's "up" is the link's Down.
+		switch direction {
+		case "up":
+			direction = "down"
+		case "down":
+			direction = "up"
+		}
+		return l.Apply(fault, direction, delay)
+	}
+	return nil, fmt.Errorf("launch: no link between %q and %q (links join a coordinator, %v, to another or to a participant, %v)", a, b, c.coords, c.parts)
 }
 
 // Wipe deletes the database of the participant called name (the file

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/faultproxy"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/peer"
@@ -93,7 +94,7 @@ func TestLinksCarryTheTrafficBothWays(t *testing.T) {
 		return err == nil
 	})
 
-	end, err := c.LinkFault(ctx, "p2", "cut", "both", 0)
+	end, err := c.LinkFault(ctx, c.Coordinator(), "p2", "cut", "both", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestLinksCarryTheTrafficBothWays(t *testing.T) {
 		t.Fatalf("put with p2 cut off: %v, want fault %d", err, rpc.Unavailable)
 	}
 	end()
-	if _, err := c.LinkFault(ctx, "p9", "cut", "both", 0); err == nil {
+	if _, err := c.LinkFault(ctx, c.Coordinator(), "p9", "cut", "both", 0); err == nil {
 		t.Fatal("a fault on a link to no participant")
 	}
 }
@@ -110,7 +111,7 @@ func TestLinksCarryTheTrafficBothWays(t *testing.T) {
 // so in the way it understands.
 func TestLinkFaultUnsupportedWithoutProxies(t *testing.T) {
 	c := &Cluster{}
-	if _, err := c.LinkFault(context.Background(), "p1", "drop", "up", 0); !errors.Is(err, errors.ErrUnsupported) {
+	if _, err := c.LinkFault(context.Background(), "coordinator", "p1", "drop", "up", 0); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("LinkFault without proxies: %v, want ErrUnsupported", err)
 	}
 }
@@ -143,4 +144,61 @@ func TestWipeRestartsAParticipantEmpty(t *testing.T) {
 			t.Fatalf("%s digest %+v, %v: want %d keys", name, d, err, want)
 		}
 	}
+}
+
+// With several coordinators, every coordinator reaches every participant
+// and every other coordinator through a link of its own: black-holing
+// the leader's links to the others deposes it (another coordinator
+// leads, in a higher term), and the new leader writes through its own
+// links to the participants; healed, the old leader follows.
+func TestLinksBetweenCoordinators(t *testing.T) {
+	c := startWith(t, Config{Coordinators: 3, NetworkFaults: true})
+	ctx := context.Background()
+	status := func(name string) (coordinator.Status, error) {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return api.NewClient(c.URL(name), c.ClientHTTP()).Status(sctx)
+	}
+	st, err := status(c.Coordinator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, term := st.Leader, st.Term
+	var others []string
+	var ends []func()
+	for _, n := range c.Coordinators() {
+		if n == old {
+			continue
+		}
+		others = append(others, n)
+		end, err := c.LinkFault(ctx, old, n, "drop", "both", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, end)
+	}
+	var now string
+	until(t, "another coordinator leads", func() bool {
+		st, err := status(others[0])
+		now = st.Leader
+		return err == nil && st.Leader != old && st.Leader != "" && st.Term > term
+	})
+	if _, err := call(t, c.URL(now), c.ClientHTTP(), "put", "k", "v"); err != nil {
+		t.Fatalf("put at the new leader %s: %v", now, err)
+	}
+	for _, p := range c.Participants() {
+		if s := c.LinkBetween(now, p).Forward.Stats(); s.Accepted == 0 {
+			t.Errorf("%s wrote without calling %s through their link", now, p)
+		}
+	}
+	if _, err := c.LinkFault(ctx, old, old, "cut", "both", 0); err == nil {
+		t.Fatal("a fault on a link from a coordinator to itself")
+	}
+	for _, end := range ends {
+		end()
+	}
+	until(t, "the old leader follows the new one", func() bool {
+		st, err := status(old)
+		return err == nil && st.Leader == now
+	})
 }
