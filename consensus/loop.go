@@ -62,8 +62,8 @@ func (n *Node) run() {
 
 // leave: this node takes no further part; whatever it served ends.
 func (n *Node) leave() {
+	n.setServing(0) // before the waits hear of it: see ServingTerm
 	n.failWaits()
-	n.setServing(0)
 	n.roles <- Role{Term: n.hard.Term}
 }
 
@@ -173,8 +173,8 @@ func (n *Node) roleChanged(ss raft.SoftState) {
 	was := n.leader
 	n.leader, n.lead = ss.RaftState == raft.StateLeader, ss.Lead
 	if was && !n.leader || n.leader && !was {
+		n.setServing(0) // before the waits hear of it: see ServingTerm
 		n.failWaits()
-		n.setServing(0)
 		n.epochProposed = false
 	}
 	if n.leader && !was {

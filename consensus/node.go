@@ -336,6 +336,15 @@ func (n *Node) propose(term uint64, rec protocol.Record, lazy bool, then func(er
 // enough that the replicated state forgets finished transactions soon.
 const asyncLinger = 20 * time.Millisecond
 
+// ServingTerm is the term this node serves in (it leads, and its epoch
+// record is applied), 0 if none. It is 0 before a wait hears that its
+// record failed because this node stopped leading.
+func (n *Node) ServingTerm() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.serving
+}
+
 // signalFlush wakes the loop to propose what lingers.
 func (n *Node) signalFlush() {
 	n.mu.Lock()

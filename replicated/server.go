@@ -89,6 +89,10 @@ func Start(cfg Config) (*Server, error) {
 // RaftHandler receives the other coordinators' raft messages.
 func (s *Server) RaftHandler() http.Handler { return s.node.Handler() }
 
+// ServingTerm is the term this coordinator serves in per raft, 0 if
+// none (consensus.Node.ServingTerm).
+func (s *Server) ServingTerm() uint64 { return s.node.ServingTerm() }
+
 // Instance is the incarnation serving now, nil if this coordinator does
 // not serve.
 func (s *Server) Instance() Instance { return s.cur.Load().inst }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/twopc/twopc/consensus"
@@ -38,10 +39,16 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, join bool,
 			// cache would answer without asking anyone.
 			base.ReadCacheBytes = 0
 			cs2 := *cs
-			// A decision that cannot be made durable any more means this
-			// coordinator stopped leading: raft reports it, and the
-			// incarnation is closed then; nothing to do here.
+			// A decision that cannot be made durable any more usually means
+			// this coordinator stopped leading: raft reports it, and the
+			// incarnation is closed then. If it still leads, the
+			// transaction is stuck in this incarnation: exit, as a single
+			// coordinator does, so that the next leader recovers it.
 			base.Fatal = func(err error) {
+				if group.ServingTerm() == term {
+					cs.log.Error("decision log failed while leading; exiting so that another coordinator takes over and recovers", "term", term, "err", err)
+					os.Exit(2)
+				}
 				cs.log.Warn("decision not committed: this coordinator no longer leads", "term", term, "err", err)
 			}
 			cs2.base = base
