@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -199,7 +200,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if fresh && !cfg.Join {
-		slices.SortFunc(peers, func(a, b raft.Peer) int { return cmpU64(a.ID, b.ID) })
+		slices.SortFunc(peers, func(a, b raft.Peer) int { return cmp.Compare(a.ID, b.ID) })
 		if err := rn.Bootstrap(peers); err != nil {
 			w.close()
 			return nil, err
@@ -210,16 +211,6 @@ func Start(cfg Config) (*Node, error) {
 	go n.announce()
 	go n.run()
 	return n, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // restore loads the wal's snapshot, entries and hard state.
