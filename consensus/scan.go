@@ -30,7 +30,13 @@ func IsRaftLog(path string) bool {
 	defer f.Close()
 	b := make([]byte, 64)
 	n, _ := f.Read(b)
-	line, _, _ := cutLine(b[:n])
+	return IsRaftLogBytes(b[:n])
+}
+
+// IsRaftLogBytes says whether data, the start of a log file or all of
+// it, is a raft log's.
+func IsRaftLogBytes(data []byte) bool {
+	line, _, _ := cutLine(data)
 	body, err := txlog.Unframe(line)
 	return err == nil && string(body) == walHeader
 }
@@ -50,6 +56,12 @@ func Scan(path string) (*Scanned, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ScanBytes(path, data)
+}
+
+// ScanBytes reads a copy of a raft log (fetched from a coordinator's
+// host, say); path names it in errors.
+func ScanBytes(path string, data []byte) (*Scanned, error) {
 	ld, end, err := parseWAL(data)
 	if err != nil {
 		return nil, fmt.Errorf("raft log %s: %w", path, err)
