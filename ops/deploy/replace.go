@@ -244,23 +244,21 @@ func (rp *replacement) removeOld(ctx context.Context) (string, error) {
 		}
 		msg = fmt.Sprintf("members.remove %s: removed for good", rp.Old)
 	}
-	if rp.o.members, err = readMembership(ctx, rp.coord); err != nil {
+	if err := rp.o.readMembership(ctx); err != nil {
 		return "", fmt.Errorf("%s; the coordinator's config: %w", msg, err)
 	}
-	p, err := rp.coord.probe(ctx, argsPath(rp.coord.Host, RoleCoordinator))
-	if err != nil {
-		return "", err
+	var hosts []Host // the coordinators deploy runs
+	for _, h := range rp.o.Inv.Coordinators() {
+		if why, err := rp.o.members.coordinatorOff(rp.o.Inv, h); why == "" && err == nil {
+			hosts = append(hosts, h)
+		}
 	}
-	systemd, err := useSystemd(rp.coord.Host, p)
-	if err != nil {
-		return "", err
-	}
-	changed, err := rp.o.installConfig(ctx, rp.coord, RoleCoordinator, systemd, p)
+	changed, err := rp.o.reconfigure(ctx, hosts, RoleCoordinator)
 	if err != nil {
 		return "", fmt.Errorf("%s; the coordinator's config: %w", msg, err)
 	}
 	names := strings.Join(participantsArg(argsFile(rp.o.Inv.args(rp.coord.Host, RoleCoordinator, rp.o.members))), ", ")
-	if !changed {
+	if len(changed) == 0 {
 		return fmt.Sprintf("%s; the coordinator's config names %s already", msg, names), nil
 	}
 	return fmt.Sprintf("%s; the coordinator's config now names %s, for its next start (no restart needed: its log has them)", msg, names), nil
