@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/consensus"
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/peer"
@@ -125,7 +126,15 @@ func (p Probe) states(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// scanTxlog applies txlog's own reading rules to a copy of the log.
+// scanTxlog applies txlog's own reading rules to a copy of the log, or
+// raft's to a copy of one of several coordinators' raft log.
 func scanTxlog(data []byte) (*txlog.State, error) {
+	if consensus.IsRaftLogBytes(data) {
+		sc, err := consensus.ScanBytes("coordinator raft log (copy)", data)
+		if err != nil {
+			return nil, err
+		}
+		return sc.State, nil
+	}
 	return txlog.ScanBytes("coordinator.txlog (copy)", data)
 }
