@@ -13,9 +13,16 @@ type Scanned struct {
 	// State is what the log's committed records say, as far as this
 	// copy knows them to be committed.
 	State *txlog.State
+	// All is what every entry of this copy says, those not known
+	// committed here included. A change of the commit index alone is not
+	// written to disk (it is learnt again from the leader), so on a
+	// group at rest the last entries of even the leader's copy are
+	// committed without this copy saying so: there, All is the state.
+	All *txlog.State
 	// Term and Commit are raft's; Entries are kept past the snapshot,
-	// Uncommitted of them not known committed here.
-	Term, Commit         uint64
+	// Uncommitted of them not known committed here; Last is the index
+	// of the last one.
+	Term, Commit, Last   uint64
 	Entries, Uncommitted int
 	Torn                 bool // a torn last line (cut at the next start)
 }
@@ -78,11 +85,14 @@ func ScanBytes(path string, data []byte) (*Scanned, error) {
 			}
 		}
 	}
-	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Entries: len(ld.entries), Torn: end < len(data)}
+	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Last: ld.snap.Metadata.Index, Entries: len(ld.entries), Torn: end < len(data)}
 	for _, e := range ld.entries {
+		sc.Last = e.Index
 		if e.Index > ld.hard.Commit {
+			if sc.Uncommitted == 0 {
+				sc.State = t.State()
+			}
 			sc.Uncommitted++
-			continue
 		}
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
@@ -95,6 +105,9 @@ func ScanBytes(path string, data []byte) (*Scanned, error) {
 			return nil, fmt.Errorf("raft log %s: entry %d: %w", path, e.Index, err)
 		}
 	}
-	sc.State = t.State()
+	sc.All = t.State()
+	if sc.State == nil {
+		sc.State = sc.All
+	}
 	return sc, nil
 }

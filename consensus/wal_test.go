@@ -121,7 +121,10 @@ func TestScanBytes(t *testing.T) {
 	}
 	sc, err := ScanBytes("copy", data)
 	must(t, err)
-	if sc.Term != 2 || sc.Commit != 2 || sc.Uncommitted != 1 || sc.State.Epoch != 2 || len(sc.State.Removed) != 1 || sc.State.Removed[0] != "p3" {
+	if sc.Term != 2 || sc.Commit != 2 || sc.Last != 3 || sc.Uncommitted != 1 || sc.State.Epoch != 2 || len(sc.State.Removed) != 1 || sc.State.Removed[0] != "p3" {
 		t.Fatalf("scanned %+v, state %+v", sc, sc.State)
+	}
+	if sc.All.Epoch != 9 {
+		t.Errorf("All: epoch %d, want the last entry's 9", sc.All.Epoch)
 	}
 }

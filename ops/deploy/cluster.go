@@ -296,10 +296,10 @@ func (cl *Cluster) Healthy(ctx context.Context) error {
 
 // ReadTxlog returns the coordinator's log. With several, it is the copy
 // of the raft log, among the coordinators that answer, that knows the
-// most committed records (the highest commit index).
+// most (the highest last index).
 func (cl *Cluster) ReadTxlog(ctx context.Context) ([]byte, error) {
 	var best []byte
-	var bestCommit uint64
+	var bestLast uint64
 	var errs []error
 	for _, t := range cl.coords {
 		h := t.conn.Host
@@ -316,8 +316,8 @@ func (cl *Cluster) ReadTxlog(ctx context.Context) ([]byte, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if best == nil || lc.commit > bestCommit {
-			best, bestCommit = res.Stdout, lc.commit
+		if best == nil || lc.last > bestLast {
+			best, bestLast = res.Stdout, lc.last
 		}
 	}
 	if best == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twopc/twopc/api"
@@ -261,22 +262,29 @@ func (o *Ops) reconfigureGroup(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var notes, changed, unreachable []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, h := range o.Inv.Hosts {
 		roles, err := o.deployedRoles(h)
 		if err != nil {
 			notes = append(notes, err.Error())
 			continue
 		}
-		for _, r := range roles {
-			ch, err := o.reconfigure(ctx, []Host{h}, r)
-			switch {
-			case err != nil:
-				unreachable = append(unreachable, fmt.Sprintf("%s (%v)", h.Name+"/"+r, err))
-			case len(ch) > 0:
+		wg.Go(func() {
+			ch, err := o.reconfigureHost(ctx, h, roles)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range ch {
 				changed = append(changed, h.Name+"/"+r)
 			}
-		}
+			if err != nil {
+				unreachable = append(unreachable, fmt.Sprintf("%s (%v)", h.Name, err))
+			}
+		})
 	}
+	wg.Wait()
+	slices.Sort(changed)
+	slices.Sort(unreachable)
 	msg := "every config names the group already: " + o.Inv.groupFlag(o.members)
 	if len(changed) > 0 {
 		msg = fmt.Sprintf("--coordinators %s\nnow in the config of %s, for their next start (no restart needed: the running processes have it from the log)",

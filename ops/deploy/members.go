@@ -72,9 +72,13 @@ type coordHost struct {
 // logCopy is what one copy of the decision log says: a single
 // coordinator's txlog, or one coordinator's copy of the raft log.
 type logCopy struct {
-	raft   bool
-	commit uint64 // raft's commit index, as far as this copy knows it
-	st     *txlog.State
+	raft bool
+	// last is the index of the raft log's last entry. The copy with the
+	// highest knows the most: a membership change (members.remove) is
+	// committed before it returns, but the commit index on disk lags
+	// until the next entry, so the state read is every entry's (All).
+	last uint64
+	st   *txlog.State
 }
 
 // readLogCopy reads a log fetched from a host, of either kind.
@@ -84,7 +88,7 @@ func readLogCopy(name string, data []byte) (*logCopy, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &logCopy{raft: true, commit: sc.Commit, st: sc.State}, nil
+		return &logCopy{raft: true, last: sc.Last, st: sc.All}, nil
 	}
 	st, err := txlog.ScanBytes(name, data)
 	if err != nil {
@@ -126,7 +130,7 @@ func (o *Ops) readCoordHost(ctx context.Context, c *Conn) coordHost {
 
 // membershipFrom makes one membership of what the coordinator hosts
 // hold. The participants' comes from the log that knows the most (the
-// highest commit index); the group's from the first coordinator that
+// highest last index); the group's from the first coordinator that
 // answered coordinators.list, or else from the installed config.
 func (inv *Inventory) membershipFrom(reads []coordHost) (membership, error) {
 	m := membership{joined: map[string]bool{}, removed: map[string]bool{}}
@@ -151,7 +155,7 @@ func (inv *Inventory) membershipFrom(reads []coordHost) (membership, error) {
 			}
 			m.group.started = true
 			m.group.hasLog[r.host.Name] = true
-			if best == nil || r.log.commit > best.log.commit {
+			if best == nil || r.log.last > best.log.last {
 				best = r
 			}
 		}

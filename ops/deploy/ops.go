@@ -339,30 +339,48 @@ func (o *Ops) membershipNote(h Host, role string) string {
 func (o *Ops) reconfigure(ctx context.Context, hosts []Host, role string) ([]string, error) {
 	var changed []string
 	for _, h := range hosts {
-		err := func() error {
-			ctx, cancel := context.WithTimeout(ctx, hostTimeout)
-			defer cancel()
-			c, err := Dial(ctx, h, o.Inv.KnownHosts)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			p, err := c.probe(ctx, argsPath(h, role))
-			if err != nil {
-				return err
-			}
-			systemd, err := useSystemd(h, p)
-			if err != nil {
-				return err
-			}
-			ch, err := o.installConfig(ctx, c, role, systemd, p)
-			if ch {
-				changed = append(changed, h.Name)
-			}
-			return err
-		}()
+		ch, err := o.reconfigureHost(ctx, h, []string{role})
 		if err != nil {
 			return changed, fmt.Errorf("%s's %s config: %w", h.Name, role, err)
+		}
+		if len(ch) > 0 {
+			changed = append(changed, h.Name)
+		}
+	}
+	return changed, nil
+}
+
+// reconfigureHost installs the config of each of roles on h, as
+// reconfigure does, through one connection; it returns the roles whose
+// config changed.
+func (o *Ops) reconfigureHost(ctx context.Context, h Host, roles []string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, hostTimeout)
+	defer cancel()
+	c, err := Dial(ctx, h, o.Inv.KnownHosts)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var files []string
+	for _, r := range roles {
+		files = append(files, argsPath(h, r))
+	}
+	p, err := c.probe(ctx, files...)
+	if err != nil {
+		return nil, err
+	}
+	systemd, err := useSystemd(h, p)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, r := range roles {
+		ch, err := o.installConfig(ctx, c, r, systemd, p)
+		if err != nil {
+			return changed, err
+		}
+		if ch {
+			changed = append(changed, r)
 		}
 	}
 	return changed, nil
