@@ -316,9 +316,9 @@ func (o *Ops) checkGroup(ctx context.Context, g *groupConn, in, out string) (str
 		bad = append(bad, "no leader")
 	}
 	if len(bad) > 0 {
-		return "", fmt.Errorf("%s (%s)", strings.Join(bad, "; "), groupSummary(list, true, nil))
+		return "", fmt.Errorf("%s (%s)", strings.Join(bad, "; "), groupSummary(list, true, nil, nil))
 	}
-	return groupSummary(list, true, nil), nil
+	return groupSummary(list, true, nil, nil), nil
 }
 
 // groupAdvice says what the inventory should change for the group it

@@ -135,7 +135,7 @@ func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 			from, active, len(v.Participants), v.InDoubt, v.Committed, v.Aborted, v.Epoch)
 	}
 	if several {
-		summary = groupSummary(list, listed, view) + "\n" + summary
+		summary = groupSummary(list, listed, view, own) + "\n" + summary
 	}
 	var rows []StatusRow
 	for _, hr := range perHost {
@@ -167,16 +167,20 @@ func (o *Ops) collect(ctx context.Context) ([]StatusRow, string) {
 }
 
 // groupSummary is status's line about the group of coordinators:
-// "coordinators: h1 leader, h2 follower, h3 follower (term 4)".
-func groupSummary(list []groupMember, listed bool, view *coordAnswer) string {
+// "coordinators: h1 leader, h2 follower, h3 not answering (term 4)";
+// own has what each inventory coordinator said (nil: not asked).
+func groupSummary(list []groupMember, listed bool, view *coordAnswer, own map[string]*coordAnswer) string {
 	if !listed {
 		return "coordinators: no coordinator says who they are (no leader, or none answers)"
 	}
 	var parts []string
 	for _, m := range list {
 		role := "follower"
-		if m.Leader {
+		switch {
+		case m.Leader:
 			role = "leader"
+		case own[m.Name] != nil && own[m.Name].viewErr != nil:
+			role = "not answering"
 		}
 		parts = append(parts, m.Name+" "+role)
 	}
