@@ -2,8 +2,11 @@ package deploy
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/twopc/twopc/txlog"
 )
 
 // threeCoordinators is an inventory whose hosts a, b and c each run a
@@ -68,5 +71,51 @@ func TestSeveralCoordinatorsArgs(t *testing.T) {
 	}
 	if got := groupArg(argsFile(inv.args(inv.Hosts[0], RoleCoordinator, m))); memberNames(got) != "a, b, e" {
 		t.Errorf("groupArg reads back %v", got)
+	}
+}
+
+// TestMembershipFromCoordinatorHosts: what the coordinator hosts hold
+// makes one membership. The participants' comes from the copy of the
+// log that knows the most; the group's from the first coordinator that
+// answered, else a config; a host holding the wrong kind of log, or no
+// host able to say whether the group exists, is refused.
+func TestMembershipFromCoordinatorHosts(t *testing.T) {
+	inv := threeCoordinators(t)
+	a, b, c := inv.Hosts[0], inv.Hosts[1], inv.Hosts[2]
+	st := func(removed ...string) *txlog.State { return &txlog.State{Epoch: 3, Removed: removed} }
+	list := []groupMember{{Name: "a", URL: "http://10.0.0.1:7400/RPC2", Leader: true}, {Name: "b", URL: "http://10.0.0.2:7400/RPC2"}}
+	args := argsFile(inv.args(c, RoleCoordinator, membership{}))
+	args = append(args, "--join\n"...)
+
+	m, err := inv.membershipFrom([]coordHost{
+		{host: a, log: &logCopy{raft: true, last: 10, st: st()}, listErr: errors.New("no leader")},
+		{host: b, log: &logCopy{raft: true, last: 12, st: st("d")}, list: list},
+		{host: c, args: args, listErr: errors.New("not a member")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.removed["d"] || !m.group.started || memberNames(m.group.members) != "a, b" || !m.group.joining["c"] || m.group.hasLog["c"] {
+		t.Errorf("membership %+v", m)
+	}
+	// No coordinator answers: the group is the installed config's.
+	m, err = inv.membershipFrom([]coordHost{
+		{host: a, log: &logCopy{raft: true, st: st()}, listErr: errors.New("down")},
+		{host: c, args: args, listErr: errors.New("down")},
+	})
+	if err != nil || memberNames(m.group.members) != "a, b, c" {
+		t.Errorf("membership from the config: %v, %+v", err, m.group)
+	}
+	for _, tc := range []struct {
+		reads []coordHost
+		want  string
+	}{
+		{[]coordHost{{host: a, log: &logCopy{st: st()}}}, "a holds a single coordinator's txlog"},
+		{[]coordHost{{host: a, err: errors.New("ssh: down")}, {host: b}}, "cannot read a (ssh: down)"},
+		{[]coordHost{{host: a, log: &logCopy{raft: true, st: st()}, listErr: errors.New("no leader")}}, "no coordinator says who its members are"},
+	} {
+		if _, err := inv.membershipFrom(tc.reads); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("membershipFrom: %v, want %q", err, tc.want)
+		}
 	}
 }
