@@ -119,19 +119,30 @@ func (rp *replacement) check(ctx context.Context) (string, error) {
 	if err := rp.o.loadCredentials(false); err != nil {
 		return "", err
 	}
-	h := inv.Coordinator()
-	dctx, cancel := context.WithTimeout(ctx, hostTimeout)
-	defer cancel()
-	c, err := Dial(dctx, h, inv.KnownHosts)
-	if err != nil {
-		return "", fmt.Errorf("the coordinator's host: %w", err)
+	// Any coordinator will do: with several, a follower forwards to the
+	// leader. The first that answers status is used for the whole run.
+	var st coordinator.Status
+	var errs []error
+	for _, h := range inv.Coordinators() {
+		dctx, cancel := context.WithTimeout(ctx, hostTimeout)
+		c, err := Dial(dctx, h, inv.KnownHosts)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the coordinator's host %s: %w", h.Name, err))
+			continue
+		}
+		rp.status = api.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.clientToken))
+		rp.members = rpc.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.token))
+		if st, err = rp.statusNow(ctx); err != nil {
+			c.Close()
+			errs = append(errs, fmt.Errorf("%s: %w", h.Name, err))
+			continue
+		}
+		rp.coord = c
+		break
 	}
-	rp.coord = c
-	rp.status = api.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.clientToken))
-	rp.members = rpc.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.token))
-	st, err := rp.statusNow(ctx)
-	if err != nil {
-		return "", err
+	if rp.coord == nil {
+		return "", errors.Join(errs...)
 	}
 	old, nu := participant(st, rp.Old), participant(st, rp.New)
 	url := rp.newHost.URL(RoleParticipant)
