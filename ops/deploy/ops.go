@@ -424,11 +424,11 @@ func (c *Conn) waitReady(ctx context.Context, role string, systemd bool, hc *htt
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := cl.Call(cctx, "system.listMethods")
 		cancel()
-		// A fault is an answer too: one of several coordinators says
-		// fault 3 while no leader is known (an election, or not yet
-		// added to the group), and it serves all the same.
+		// Fault 3 is an answer too: one of several coordinators says
+		// it while no leader is known (an election, or not yet added to
+		// the group), and it serves all the same.
 		var f *rpc.Fault
-		if err == nil || errors.As(err, &f) {
+		if err == nil || errors.As(err, &f) && f.Code == rpc.Unavailable {
 			return nil
 		}
 		if st, serr := c.state(ctx, role, systemd); serr == nil && !st.Running {
