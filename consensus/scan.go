@@ -17,9 +17,16 @@ type Scanned struct {
 	// State is what the log's committed records say, as far as this
 	// copy knows them to be committed.
 	State *txlog.State
+	// All is what every entry of this copy says, those not known
+	// committed here included. A change of the commit index alone is not
+	// written to disk (it is learnt again from the leader), so on a
+	// group at rest the last entries of even the leader's copy are
+	// committed without this copy saying so: there, All is the state.
+	All *txlog.State
 	// Term and Commit are raft's; Entries are kept past the snapshot,
-	// Uncommitted of them not known committed here.
-	Term, Commit         uint64
+	// Uncommitted of them not known committed here; Last is the index
+	// of the last one.
+	Term, Commit, Last   uint64
 	Entries, Uncommitted int
 	Torn                 bool // a torn last line (cut at the next start)
 }
@@ -35,6 +42,14 @@ func IsRaftLog(path string) bool {
 	b := make([]byte, 64)
 	n, _ := f.Read(b)
 	return IsRaftLogBytes(b[:n])
+}
+
+// IsRaftLogBytes says whether data, the start of a log file or all of
+// it, is a raft log's.
+func IsRaftLogBytes(data []byte) bool {
+	line, _, _ := cutLine(data)
+	body, err := txlog.Unframe(line)
+	return err == nil && string(body) == walHeader
 }
 
 func cutLine(b []byte) ([]byte, []byte, bool) {
@@ -55,28 +70,9 @@ func Scan(path string) (*Scanned, error) {
 	return ScanBytes(path, data)
 }
 
-// IsRaftLogBytes says whether data, the start of a log file or all of
-// it, is a raft log.
-func IsRaftLogBytes(data []byte) bool {
-	line, _, _ := cutLine(data[:min(len(data), 64)])
-	body, err := txlog.Unframe(line)
-	return err == nil && string(body) == walHeader
-}
-
-// ScanBytes reads a copy of a raft log; path names it in errors.
-func ScanBytes(path string, data []byte) (*Scanned, error) { return scanBytes(path, data, false) }
-
-// ScanLeaderBytes reads the copy of the coordinator that leads, and
-// counts every entry in it, as far as it goes, as committed: a leader
-// never drops an entry of its log (raft's Leader Append-Only), so each
-// one is committed once it commits one of its own term, which it has
-// done before it serves (its epoch record). The commit index in the
-// file is no guide here, as a change of it alone is not written (see
-// Node.handle): after the last write, it lags by the last few entries on
-// every copy.
-func ScanLeaderBytes(path string, data []byte) (*Scanned, error) { return scanBytes(path, data, true) }
-
-func scanBytes(path string, data []byte, leader bool) (*Scanned, error) {
+// ScanBytes reads a copy of a raft log (fetched from a coordinator's
+// host, say); path names it in errors.
+func ScanBytes(path string, data []byte) (*Scanned, error) {
 	ld, end, err := parseWAL(data)
 	if err != nil {
 		return nil, fmt.Errorf("raft log %s: %w", path, err)
@@ -93,13 +89,14 @@ func scanBytes(path string, data []byte, leader bool) (*Scanned, error) {
 			}
 		}
 	}
-	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Entries: len(ld.entries), Torn: end < len(data)}
+	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Last: ld.snap.Metadata.Index, Entries: len(ld.entries), Torn: end < len(data)}
 	for _, e := range ld.entries {
+		sc.Last = e.Index
 		if e.Index > ld.hard.Commit {
-			sc.Uncommitted++
-			if !leader {
-				continue
+			if sc.Uncommitted == 0 {
+				sc.State = t.State()
 			}
+			sc.Uncommitted++
 		}
 		if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 			continue
@@ -112,6 +109,23 @@ func scanBytes(path string, data []byte, leader bool) (*Scanned, error) {
 			return nil, fmt.Errorf("raft log %s: entry %d: %w", path, e.Index, err)
 		}
 	}
-	sc.State = t.State()
+	sc.All = t.State()
+	if sc.State == nil {
+		sc.State = sc.All
+	}
+	return sc, nil
+}
+
+// ScanLeaderBytes reads the copy of the coordinator that leads, and
+// counts every entry in it as committed (its State is All): a leader
+// never drops an entry of its log (raft's Leader Append-Only), so each
+// one is committed once it commits one of its own term, which it has
+// done before it serves (its epoch record).
+func ScanLeaderBytes(path string, data []byte) (*Scanned, error) {
+	sc, err := ScanBytes(path, data)
+	if err != nil {
+		return nil, err
+	}
+	sc.State = sc.All
 	return sc, nil
 }

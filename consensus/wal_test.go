@@ -105,3 +105,26 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A copy of a raft log (fetched from a coordinator's host) reads as the
+// file does, and is told from a txlog.
+func TestScanBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c1.txlog")
+	w, _ := openTestWAL(t, path)
+	hs := raftpb.HardState{Term: 2, Commit: 2}
+	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(1, 2, "epoch 2"), ent(2, 2, "remove p3"), ent(3, 2, "epoch 9")}, &hs))
+	w.close()
+	data, err := os.ReadFile(path)
+	must(t, err)
+	if !IsRaftLogBytes(data) || IsRaftLogBytes([]byte("epoch 1\n")) {
+		t.Fatal("IsRaftLogBytes does not tell a raft log from another file")
+	}
+	sc, err := ScanBytes("copy", data)
+	must(t, err)
+	if sc.Term != 2 || sc.Commit != 2 || sc.Last != 3 || sc.Uncommitted != 1 || sc.State.Epoch != 2 || len(sc.State.Removed) != 1 || sc.State.Removed[0] != "p3" {
+		t.Fatalf("scanned %+v, state %+v", sc, sc.State)
+	}
+	if sc.All.Epoch != 9 {
+		t.Errorf("All: epoch %d, want the last entry's 9", sc.All.Epoch)
+	}
+}

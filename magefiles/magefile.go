@@ -190,13 +190,9 @@ type Participant mg.Namespace
 
 // Replace puts a participant on host NEW (add it to the inventory first) in OLD's place, each step checked: deploy NEW; add it; wait until it has caught up and is active (at most $TWOPC_REPLACE_WAIT, default 30m); remove OLD; stop OLD if it answers (it may be dead); check status and digests. Rerun it to resume.
 func (Participant) Replace(ctx context.Context, old, new string) error {
-	wait := deploy.DefaultReplaceWait
-	if s := os.Getenv("TWOPC_REPLACE_WAIT"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("TWOPC_REPLACE_WAIT=%q: want a duration such as 45m", s)
-		}
-		wait = d
+	wait, err := waitEnv("TWOPC_REPLACE_WAIT", deploy.DefaultReplaceWait)
+	if err != nil {
+		return err
 	}
 	ops, err := operations()
 	if err != nil {
@@ -206,22 +202,71 @@ func (Participant) Replace(ctx context.Context, old, new string) error {
 	return ops.ReplaceParticipant(ctx, deploy.Replacement{Old: old, New: new, Binary: binary, Wait: wait})
 }
 
-// Start starts what is not running on TARGET: all, a role, or a host.
+// Coordinator groups the tasks that change who the coordinators are, with several (3 or 5 coordinator hosts in the inventory).
+type Coordinator mg.Namespace
+
+// Add adds host NEW to the group of coordinators (give it the coordinator role in the inventory first), each step checked: deploy it with --join; coordinators add; wait until it is a member that answers (at most $TWOPC_COORDINATOR_WAIT, default 2m); rewrite every config. Rerun it to resume.
+func (Coordinator) Add(ctx context.Context, host string) error {
+	wait, err := waitEnv("TWOPC_COORDINATOR_WAIT", deploy.DefaultCoordinatorWait)
+	if err != nil {
+		return err
+	}
+	ops, err := operations()
+	if err != nil {
+		return err
+	}
+	mg.CtxDeps(ctx, Build)
+	return ops.AddCoordinator(ctx, host, binary, wait)
+}
+
+// Remove takes coordinator HOST out of the group for good and stops it (not while it leads: mage stop HOST/coordinator first), then rewrites every config. Rerun it to resume.
+func (Coordinator) Remove(ctx context.Context, host string) error {
+	return withOps(func(o *deploy.Ops) error { return o.RemoveCoordinator(ctx, host) })
+}
+
+// Replace removes coordinator OLD from the group, then adds NEW (in the inventory, move the coordinator role from OLD to NEW first).
+func (Coordinator) Replace(ctx context.Context, old, new string) error {
+	wait, err := waitEnv("TWOPC_COORDINATOR_WAIT", deploy.DefaultCoordinatorWait)
+	if err != nil {
+		return err
+	}
+	ops, err := operations()
+	if err != nil {
+		return err
+	}
+	mg.CtxDeps(ctx, Build)
+	return ops.ReplaceCoordinator(ctx, old, new, binary, wait)
+}
+
+// waitEnv reads a duration from the environment variable name, or def.
+func waitEnv(name string, def time.Duration) (time.Duration, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 45m", name, s)
+	}
+	return d, nil
+}
+
+// Start starts what is not running on TARGET: all, a role, a host, or HOST/ROLE.
 func Start(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Start(ctx, target) })
 }
 
-// Stop stops TARGET's processes (all, a role, or a host): SIGTERM, then SIGKILL after 15s.
+// Stop stops TARGET's processes (all, a role, a host, or HOST/ROLE such as db1/coordinator): SIGTERM, then SIGKILL after 15s.
 func Stop(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Stop(ctx, target) })
 }
 
-// Restart stops then starts TARGET's processes: all, a role, or a host.
+// Restart stops then starts TARGET's processes: all, a role, a host, or HOST/ROLE.
 func Restart(ctx context.Context, target string) error {
 	return withOps(func(o *deploy.Ops) error { return o.Restart(ctx, target) })
 }
 
-// Status prints every host's processes (pid, restarts after a crash and why), versions and the coordinator's view; fails if any is unhealthy.
+// Status prints every host's processes (pid, restarts after a crash and why), versions, the coordinators' roles and leader, and the coordinator's view; fails if any is unhealthy.
 func Status(ctx context.Context) error {
 	return withOps(func(o *deploy.Ops) error { return o.Status(ctx) })
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,10 +16,11 @@ import (
 // them running (it only closes the SSH connections).
 //
 // Its processes are named as the coordinator names them: "coordinator",
-// and each participant by its host's name. The coordinator's URL is its
-// public one (listen address, or the host's address for 0.0.0.0): the
-// drill's load goes there directly, so the operator's machine must reach
-// that port. The participants' URLs are local proxies that tunnel through
+// and each participant by its host's name; with several coordinators,
+// each is "coordinator-HOST" (Coordinator is the first of them). A
+// coordinator's URL is its public one (listen address, or the host's
+// address for 0.0.0.0): the drill's load goes there directly, so the
+// operator's machine must reach that port. The participants' URLs are local proxies that tunnel through
 // SSH and add the peer token.
 type Cluster struct {
 	inv   *Inventory
@@ -27,7 +29,7 @@ type Cluster struct {
 	// none); the drill's coordinator calls must present it.
 	clientToken string
 	tls         *clusterTLS // nil without TLS
-	coord       *target
+	coords      []*target   // in inventory order
 	parts       []*target
 	proxies     map[string]*peerProxy // by participant name
 	mu          sync.Mutex
@@ -41,6 +43,7 @@ type target struct {
 	conn    *Conn
 	role    string
 	systemd bool
+	name    string // as the drill names it
 }
 
 func (t *target) String() string { return t.role + " on " + t.conn.Host.Name }
@@ -86,10 +89,14 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 		}
 		cl.conns = append(cl.conns, c)
 		if c.Host.Has(RoleCoordinator) {
-			cl.coord = &target{c, RoleCoordinator, systemd[i]}
+			name := RoleCoordinator
+			if inv.Several() {
+				name += "-" + c.Host.Name
+			}
+			cl.coords = append(cl.coords, &target{c, RoleCoordinator, systemd[i], name})
 		}
 		if c.Host.Has(RoleParticipant) {
-			cl.parts = append(cl.parts, &target{c, RoleParticipant, systemd[i]})
+			cl.parts = append(cl.parts, &target{c, RoleParticipant, systemd[i], c.Host.Name})
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -107,11 +114,17 @@ func OpenCluster(ctx context.Context, inv *Inventory) (*Cluster, error) {
 	return cl, nil
 }
 
-// Coordinator is the coordinator's name.
-func (cl *Cluster) Coordinator() string { return RoleCoordinator }
+// Coordinator is the (first) coordinator's name.
+func (cl *Cluster) Coordinator() string { return cl.coords[0].name }
 
-// Coordinators is the one coordinator: deploy runs one (README).
-func (cl *Cluster) Coordinators() []string { return []string{RoleCoordinator} }
+// Coordinators are the coordinators' names, in inventory order.
+func (cl *Cluster) Coordinators() []string {
+	var out []string
+	for _, t := range cl.coords {
+		out = append(out, t.name)
+	}
+	return out
+}
 
 // Participants are the participants' host names, in inventory order.
 func (cl *Cluster) Participants() []string {
@@ -122,10 +135,12 @@ func (cl *Cluster) Participants() []string {
 	return out
 }
 
-// URL is the coordinator's public URL, or a participant's local proxy.
+// URL is a coordinator's public URL, or a participant's local proxy.
 func (cl *Cluster) URL(name string) string {
-	if name == RoleCoordinator {
-		return cl.coord.conn.Host.URL(RoleCoordinator)
+	for _, t := range cl.coords {
+		if t.name == name {
+			return t.conn.Host.URL(RoleCoordinator)
+		}
 	}
 	if px := cl.proxies[name]; px != nil {
 		return px.url
@@ -141,19 +156,24 @@ func (cl *Cluster) CoordinatorHTTP() *http.Client { return cl.tls.httpClient(cl.
 // Hosts describes what the cluster runs where, for the drill's warning:
 // "coordinator on db1; participants db1, db2, db3".
 func (cl *Cluster) Hosts() string {
-	return fmt.Sprintf("coordinator on %s; participants %s", cl.coord.conn.Host.Name, strings.Join(cl.Participants(), ", "))
+	var on []string
+	for _, t := range cl.coords {
+		on = append(on, t.conn.Host.Name)
+	}
+	what := "coordinator on "
+	if len(on) > 1 {
+		what = "coordinators on "
+	}
+	return fmt.Sprintf("%s%s; participants %s", what, strings.Join(on, ", "), strings.Join(cl.Participants(), ", "))
 }
 
 func (cl *Cluster) target(name string) (*target, error) {
-	if name == RoleCoordinator {
-		return cl.coord, nil
-	}
-	for _, p := range cl.parts {
-		if p.conn.Host.Name == name {
-			return p, nil
+	for _, t := range append(slices.Clone(cl.coords), cl.parts...) {
+		if t.name == name {
+			return t, nil
 		}
 	}
-	return nil, fmt.Errorf("deploy: no process %q: want coordinator or a participant (%s)", name, strings.Join(cl.Participants(), ", "))
+	return nil, fmt.Errorf("deploy: no process %q: want a coordinator (%s) or a participant (%s)", name, strings.Join(cl.Coordinators(), ", "), strings.Join(cl.Participants(), ", "))
 }
 
 // Kill sends SIGKILL and returns once the process is gone. Its
@@ -251,7 +271,7 @@ func (cl *Cluster) signal(ctx context.Context, name, sig string) error {
 // Healthy checks every process runs and is not stopped by SIGSTOP.
 func (cl *Cluster) Healthy(ctx context.Context) error {
 	var errs []error
-	for _, t := range append([]*target{cl.coord}, cl.parts...) {
+	for _, t := range append(slices.Clone(cl.coords), cl.parts...) {
 		st, err := t.conn.state(ctx, t.role, t.systemd)
 		switch {
 		case err != nil:
@@ -274,9 +294,37 @@ func (cl *Cluster) Healthy(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// ReadTxlog returns the coordinator's log. With several, it is the copy
+// of the raft log, among the coordinators that answer, that knows the
+// most (the highest last index): the leader's, at rest, whichever name
+// the drill gives.
 func (cl *Cluster) ReadTxlog(ctx context.Context, _ string) ([]byte, error) {
-	res, err := cl.coord.conn.Run(ctx, "cat "+shQuote(txlogPath(cl.coord.conn.Host)), nil)
-	return res.Stdout, err
+	var best []byte
+	var bestLast uint64
+	var errs []error
+	for _, t := range cl.coords {
+		h := t.conn.Host
+		res, err := t.conn.Run(ctx, "cat "+shQuote(txlogPath(h)), nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h.Name, err))
+			continue
+		}
+		if len(cl.coords) == 1 {
+			return res.Stdout, nil
+		}
+		lc, err := readLogCopy(h.Name+":"+txlogPath(h), res.Stdout)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if best == nil || lc.last > bestLast {
+			best, bestLast = res.Stdout, lc.last
+		}
+	}
+	if best == nil {
+		return nil, errors.Join(errs...)
+	}
+	return best, nil
 }
 
 // Close closes the proxies and the SSH connections; the processes keep

@@ -24,12 +24,14 @@
 //	                 replaced)
 //	defaults         a host; its fields fill those a host leaves empty
 //	hosts            the hosts, each:
-//	  name                stable name; also the participant's name in the coordinator's log
+//	  name                stable name; also the participant's name in the coordinator's log,
+//	                      and, with several coordinators, this one's name in the group
 //	  address             what SSH connects to (host name or IP)
 //	  user, port          SSH login (port default 22)
 //	  key                 private key file (~ and paths relative to the inventory work),
 //	                      or "agent": the keys of the SSH agent at $SSH_AUTH_SOCK only
-//	  roles               ["coordinator"], ["participant"] or both
+//	  roles               ["coordinator"], ["participant"] or both; 1, 3 or 5 hosts have the
+//	                      coordinator role (one coordinator, or a group of 3 or 5)
 //	  coordinator_listen  host:port, with the coordinator role
 //	  participant_listen  host:port, with the participant role
 //	  dir                 remote directory, absolute (see layout.go)
@@ -42,16 +44,39 @@
 //
 // Others reach a role at its listen address; 0.0.0.0 means the host's
 // address. The whole file is checked before any host is contacted: unknown
-// fields, duplicate names, two hosts sharing a directory or a port, not
-// exactly one coordinator, no participant, a role without its listen
-// address (or the reverse) are all reported at once.
+// fields, duplicate names, two hosts sharing a directory or a port, a
+// number of coordinator hosts other than 1, 3 or 5 (a group of 2 cannot
+// lose either, and one of 4 no more than one of 3), no participant, a
+// role without its listen address (or the reverse) are all reported at
+// once.
+//
+// # Several coordinators
+//
+// With 3 or 5 coordinator hosts, each coordinator runs with --name (its
+// host's name) and --coordinators (every member's URL), its --log is its
+// copy of the raft log, and every participant's --coordinator names
+// every member. Once the group has started, it says who its members are,
+// not the inventory (group.go): a deploy reads coordinators.list from
+// any coordinator that answers (else the installed config), starts a
+// coordinator only on a member that has its log, refuses a member whose
+// log is gone (a coordinator that lost its disk must come back under a
+// new name), and leaves alone a member whose host lost the role until it
+// is removed. AddCoordinator, RemoveCoordinator and ReplaceCoordinator
+// (coordgroup.go; mage coordinator:add, :remove, :replace) change the
+// group, each step checked and skipped when a rerun finds it done; the
+// operator edits the inventory first, to what the group should become.
+// Status shows each coordinator's role and the group's leader; the
+// cluster's view comes from the first coordinator that answers. Where
+// the coordinator's log is read (who the participants are, the drill's
+// checks), it is the copy, among the coordinators that answer, with the
+// highest last index.
 //
 // # Who the participants are
 //
 // The inventory's participants are the cluster's only until the
 // coordinator has started: from then on its log (join and remove
 // records) and the names it was started with say who they are. A deploy
-// therefore reads the coordinator's host first (members.go): a
+// therefore reads the coordinator hosts first (members.go): a
 // participant the log says was removed stays out of --participants and
 // is not started on its host, though the inventory still lists it; a
 // host new to the inventory gets a participant, but the coordinator

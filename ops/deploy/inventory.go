@@ -314,8 +314,14 @@ func (inv *Inventory) check() []error {
 			}
 		}
 	}
-	if coordinators != 1 {
-		errs = append(errs, fmt.Errorf("want exactly one host with the coordinator role, found %d", coordinators))
+	switch coordinators {
+	case 1, 3, 5:
+	case 2, 4:
+		errs = append(errs, fmt.Errorf("want 1, 3 or 5 hosts with the coordinator role, found %d: a group of %d stops if %d of them are lost, as one of %d does, "+
+			"and a group of 2 cannot lose either (to put a coordinator on a new host, give it the role and take the role off the host it replaces, in one edit: see mage coordinator:replace)",
+			coordinators, coordinators, coordinators/2, coordinators-1))
+	default:
+		errs = append(errs, fmt.Errorf("want 1, 3 or 5 hosts with the coordinator role, found %d", coordinators))
 	}
 	if participants == 0 {
 		errs = append(errs, errors.New("want at least one host with the participant role"))
@@ -326,7 +332,8 @@ func (inv *Inventory) check() []error {
 	return errs
 }
 
-// Coordinator is the host with the coordinator role (check ensures one).
+// Coordinator is the first host with the coordinator role (check
+// ensures there is one): the only one, unless Several.
 func (inv *Inventory) Coordinator() Host {
 	for _, h := range inv.Hosts {
 		if h.Has(RoleCoordinator) {
@@ -334,6 +341,30 @@ func (inv *Inventory) Coordinator() Host {
 		}
 	}
 	panic("deploy: inventory without a coordinator passed its check")
+}
+
+// Coordinators are the hosts with the coordinator role, in file order.
+func (inv *Inventory) Coordinators() []Host {
+	var out []Host
+	for _, h := range inv.Hosts {
+		if h.Has(RoleCoordinator) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Several says whether the inventory runs a group of coordinators (3 or
+// 5), each under its host's name, rather than one of its own.
+func (inv *Inventory) Several() bool { return len(inv.Coordinators()) > 1 }
+
+// host is the inventory's host called name.
+func (inv *Inventory) host(name string) (Host, bool) {
+	i := slices.IndexFunc(inv.Hosts, func(h Host) bool { return h.Name == name })
+	if i < 0 {
+		return Host{}, false
+	}
+	return inv.Hosts[i], true
 }
 
 // Participants are the hosts with the participant role, in file order.
@@ -347,14 +378,28 @@ func (inv *Inventory) Participants() []Host {
 	return out
 }
 
-// Select returns the hosts a target names: "all" (or empty), a role, or a
-// host name. An unknown target is an error, never an empty selection.
+// Select returns the hosts a target names: "all" (or empty), a role, a
+// host name, or HOST/ROLE (that role only, on that host: stop the
+// coordinator of a host that runs a participant too). An unknown target
+// is an error, never an empty selection.
 func (inv *Inventory) Select(target string) ([]Host, error) {
+	if name, role, ok := strings.Cut(target, "/"); ok {
+		h, found := inv.host(name)
+		switch {
+		case role != RoleCoordinator && role != RoleParticipant:
+			return nil, fmt.Errorf("%w: %q: want HOST/coordinator or HOST/participant", ErrInventory, target)
+		case !found:
+			return nil, fmt.Errorf("%w: %q: no host %s", ErrInventory, target, name)
+		case !h.Has(role):
+			return nil, fmt.Errorf("%w: %q: %s does not have the %s role", ErrInventory, target, name, role)
+		}
+		return []Host{h}, nil
+	}
 	switch target {
 	case "", "all":
 		return inv.Hosts, nil
 	case RoleCoordinator:
-		return []Host{inv.Coordinator()}, nil
+		return inv.Coordinators(), nil
 	case RoleParticipant:
 		return inv.Participants(), nil
 	}

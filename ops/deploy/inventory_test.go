@@ -66,7 +66,7 @@ func TestInventoryRefusesContradictions(t *testing.T) {
 			host(m, 1)["address"] = "10.0.0.1"
 			host(m, 1)["participant_listen"] = "10.0.0.1:7402"
 		}},
-		{"two coordinators", "exactly one host with the coordinator role, found 2", func(m map[string]any) {
+		{"two coordinators", "want 1, 3 or 5 hosts with the coordinator role, found 2: a group of 2 stops if 1 of them are lost, as one of 1 does, and a group of 2 cannot lose either", func(m map[string]any) {
 			host(m, 1)["roles"] = []string{"coordinator", "participant"}
 			host(m, 1)["coordinator_listen"] = "10.0.0.2:7400"
 		}},
@@ -102,7 +102,7 @@ func TestInventoryRefusesContradictions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the base inventory is valid: %v", err)
 	}
-	for target, want := range map[string]string{"all": "a,b", "": "a,b", "coordinator": "a", "participant": "a,b", "b": "b"} {
+	for target, want := range map[string]string{"all": "a,b", "": "a,b", "coordinator": "a", "participant": "a,b", "b": "b", "a/coordinator": "a", "b/participant": "b"} {
 		hs, err := inv.Select(target)
 		var names []string
 		for _, h := range hs {
@@ -114,6 +114,9 @@ func TestInventoryRefusesContradictions(t *testing.T) {
 	}
 	if _, err := inv.Select("c"); err == nil || !strings.Contains(err.Error(), "a, b") {
 		t.Errorf("Select of an unknown host: %v", err)
+	}
+	if _, err := inv.Select("b/coordinator"); err == nil || !strings.Contains(err.Error(), "b does not have the coordinator role") {
+		t.Errorf("Select of a role the host lacks: %v", err)
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 //	etc/ca.pem         with tls_ca: the CA certificate (0644)
 //	etc/cert.pem       with tls_ca: the host's certificate (0644)
 //	etc/key.pem        with tls_ca: the host's TLS key (0600; never in output)
-//	data/              coordinator.txlog, participant.db
+//	data/              coordinator.txlog (with several coordinators, this one's copy of the
+//	                   raft log), participant.db
 //	log/ROLE.log       stdout+stderr of the background process and its supervisor
 //	run/ROLE.pid       pid of the background process (rewritten at each restart)
 //	run/ROLE.supervisor.pid  pid of its supervisor (twopc supervise)
@@ -41,7 +42,9 @@ func unitName(h Host, role string) string { return "twopc-" + h.Name + "-" + rol
 
 // args returns the command line (without the binary) of role on h: the
 // generated per-host config. The coordinator's --participants are the
-// inventory's participants that m admits (members.go).
+// inventory's participants that m admits (members.go); with several
+// coordinators, --coordinators (and each participant's --coordinator)
+// are the group's members (group.go).
 func (inv *Inventory) args(h Host, role string, m membership) []string {
 	data := path.Join(h.Dir, "data")
 	var args []string
@@ -56,10 +59,17 @@ func (inv *Inventory) args(h Host, role string, m membership) []string {
 		if inv.ExcludeAfter != "" {
 			args = append(args, "--exclude-after", inv.ExcludeAfter)
 		}
+		if inv.Several() {
+			// One of several: its copy of the raft log at --log.
+			args = append(args, "--name", h.Name, "--coordinators", inv.groupFlag(m))
+			if m.group.joining[h.Name] {
+				args = append(args, "--join")
+			}
+		}
 	} else {
 		args = []string{"participant", "--listen", h.ParticipantListen,
 			"--db", path.Join(data, "participant.db"),
-			"--coordinator", inv.Coordinator().URL(RoleCoordinator),
+			"--coordinator", inv.coordinatorURLs(m),
 			"--peer-token-file", tokenPath(h)}
 	}
 	if h.TLSCert != "" {

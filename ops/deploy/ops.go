@@ -163,16 +163,37 @@ func (o *Ops) uploads(h Host) map[string]upload {
 }
 
 // deployedRoles are the roles deploy runs on h: the inventory's, less
-// a participant the coordinator's log says was removed (members.go).
-func (o *Ops) deployedRoles(h Host) []string {
-	return slices.DeleteFunc(rolesOf(h), func(r string) bool {
-		return r == RoleParticipant && o.members.removed[h.Name]
+// a participant the coordinator's log says was removed (members.go) and
+// a coordinator that is not in the group (group.go). A member of the
+// group whose log is gone is an error.
+func (o *Ops) deployedRoles(h Host) ([]string, error) {
+	var err error
+	roles := slices.DeleteFunc(rolesOf(h), func(r string) bool {
+		if r == RoleParticipant {
+			return o.members.removed[h.Name]
+		}
+		why, e := o.members.coordinatorOff(o.Inv, h)
+		err = e
+		return why != "" || e != nil
 	})
+	return roles, err
+}
+
+// whyOff says why role, which h has in the inventory, is not deployed.
+func (o *Ops) whyOff(h Host, role string) string {
+	if role == RoleParticipant {
+		return fmt.Sprintf("%s was removed from the cluster: take it out of the inventory", h.Name)
+	}
+	why, _ := o.members.coordinatorOff(o.Inv, h)
+	return why
 }
 
 func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, error) {
 	h := c.Host
-	roles := o.deployedRoles(h)
+	roles, err := o.deployedRoles(h)
+	if err != nil {
+		return "", err
+	}
 	uploads := o.uploads(h)
 	files := []string{binPath(h)}
 	for f := range uploads {
@@ -234,7 +255,11 @@ func (o *Ops) deployHost(ctx context.Context, c *Conn, bin binaryFile) (string, 
 		}
 		why := "no longer in the inventory"
 		if h.Has(r) {
-			why = fmt.Sprintf("%s was removed from the cluster: take it out of the inventory", h.Name)
+			why = o.whyOff(h, r)
+		} else if r == RoleCoordinator && o.Inv.Several() && o.members.group.member(h.Name) {
+			// Stopping it would take a member from the group behind its back.
+			notes = append(notes, fmt.Sprintf("coordinator left as it is: %s is still in the coordinator group (mage coordinator:remove %s takes it out)", h.Name, h.Name))
+			continue
 		}
 		was, err := c.retire(ctx, r, systemd)
 		switch {
@@ -287,6 +312,9 @@ func (o *Ops) membershipNote(h Host, role string) string {
 		return ""
 	}
 	var out []string
+	if o.Inv.Several() {
+		out = append(out, "one of "+memberNames(o.Inv.groupOf(o.members)))
+	}
 	for _, p := range o.Inv.Participants() {
 		if why := o.members.leftOut(p.Name); why != "" {
 			out = append(out, p.Name+" ("+why+")")
@@ -295,7 +323,67 @@ func (o *Ops) membershipNote(h Host, role string) string {
 	if len(out) == 0 {
 		return ""
 	}
+	if o.Inv.Several() {
+		if len(out) == 1 {
+			return " (" + out[0] + ")"
+		}
+		return " (" + out[0] + "); --participants leaves out " + strings.Join(out[1:], ", ")
+	}
 	return "; --participants leaves out " + strings.Join(out, ", ")
+}
+
+// reconfigure installs role's config, as o.members now makes it, on
+// each of hosts, without a restart: after a membership change the
+// running processes know it already (from the log), and the config is
+// for their next start. It returns the hosts whose config changed.
+func (o *Ops) reconfigure(ctx context.Context, hosts []Host, role string) ([]string, error) {
+	var changed []string
+	for _, h := range hosts {
+		ch, err := o.reconfigureHost(ctx, h, []string{role})
+		if err != nil {
+			return changed, fmt.Errorf("%s's %s config: %w", h.Name, role, err)
+		}
+		if len(ch) > 0 {
+			changed = append(changed, h.Name)
+		}
+	}
+	return changed, nil
+}
+
+// reconfigureHost installs the config of each of roles on h, as
+// reconfigure does, through one connection; it returns the roles whose
+// config changed.
+func (o *Ops) reconfigureHost(ctx context.Context, h Host, roles []string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, hostTimeout)
+	defer cancel()
+	c, err := Dial(ctx, h, o.Inv.KnownHosts)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var files []string
+	for _, r := range roles {
+		files = append(files, argsPath(h, r))
+	}
+	p, err := c.probe(ctx, files...)
+	if err != nil {
+		return nil, err
+	}
+	systemd, err := useSystemd(h, p)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, r := range roles {
+		ch, err := o.installConfig(ctx, c, r, systemd, p)
+		if err != nil {
+			return changed, err
+		}
+		if ch {
+			changed = append(changed, r)
+		}
+	}
+	return changed, nil
 }
 
 // ensureRunning restarts role if its binary or config changed, starts it
@@ -336,7 +424,11 @@ func (c *Conn) waitReady(ctx context.Context, role string, systemd bool, hc *htt
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := cl.Call(cctx, "system.listMethods")
 		cancel()
-		if err == nil {
+		// Fault 3 is an answer too: one of several coordinators says
+		// it while no leader is known (an election, or not yet added to
+		// the group), and it serves all the same.
+		var f *rpc.Fault
+		if err == nil || errors.As(err, &f) && f.Code == rpc.Unavailable {
 			return nil
 		}
 		if st, serr := c.state(ctx, role, systemd); serr == nil && !st.Running {
@@ -424,8 +516,12 @@ func (o *Ops) perRole(ctx context.Context, verb, target string, fn func(context.
 		}
 		var notes []string
 		var errs []error
+		only := target // a role, or HOST/ROLE's role
+		if _, role, ok := strings.Cut(target, "/"); ok {
+			only = role
+		}
 		for _, r := range rolesOf(c.Host) {
-			if (target == RoleCoordinator || target == RoleParticipant) && r != target {
+			if (only == RoleCoordinator || only == RoleParticipant) && r != only {
 				continue
 			}
 			msg, err := fn(ctx, c, r, systemd)

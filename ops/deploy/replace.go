@@ -119,19 +119,30 @@ func (rp *replacement) check(ctx context.Context) (string, error) {
 	if err := rp.o.loadCredentials(false); err != nil {
 		return "", err
 	}
-	h := inv.Coordinator()
-	dctx, cancel := context.WithTimeout(ctx, hostTimeout)
-	defer cancel()
-	c, err := Dial(dctx, h, inv.KnownHosts)
-	if err != nil {
-		return "", fmt.Errorf("the coordinator's host: %w", err)
+	// Any coordinator will do: with several, a follower forwards to the
+	// leader. The first that answers status is used for the whole run.
+	var st coordinator.Status
+	var errs []error
+	for _, h := range inv.Coordinators() {
+		dctx, cancel := context.WithTimeout(ctx, hostTimeout)
+		c, err := Dial(dctx, h, inv.KnownHosts)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the coordinator's host %s: %w", h.Name, err))
+			continue
+		}
+		rp.status = api.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.clientToken))
+		rp.members = rpc.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.token))
+		if st, err = rp.statusNow(ctx); err != nil {
+			c.Close()
+			errs = append(errs, fmt.Errorf("%s: %w", h.Name, err))
+			continue
+		}
+		rp.coord = c
+		break
 	}
-	rp.coord = c
-	rp.status = api.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.clientToken))
-	rp.members = rpc.NewClient(h.LocalURL(RoleCoordinator), c.roleClient(RoleCoordinator, rp.o.tls, rp.o.token))
-	st, err := rp.statusNow(ctx)
-	if err != nil {
-		return "", err
+	if rp.coord == nil {
+		return "", errors.Join(errs...)
 	}
 	old, nu := participant(st, rp.Old), participant(st, rp.New)
 	url := rp.newHost.URL(RoleParticipant)
@@ -244,23 +255,21 @@ func (rp *replacement) removeOld(ctx context.Context) (string, error) {
 		}
 		msg = fmt.Sprintf("members.remove %s: removed for good", rp.Old)
 	}
-	if rp.o.members, err = readMembership(ctx, rp.coord); err != nil {
+	if err := rp.o.readMembership(ctx); err != nil {
 		return "", fmt.Errorf("%s; the coordinator's config: %w", msg, err)
 	}
-	p, err := rp.coord.probe(ctx, argsPath(rp.coord.Host, RoleCoordinator))
-	if err != nil {
-		return "", err
+	var hosts []Host // the coordinators deploy runs
+	for _, h := range rp.o.Inv.Coordinators() {
+		if why, err := rp.o.members.coordinatorOff(rp.o.Inv, h); why == "" && err == nil {
+			hosts = append(hosts, h)
+		}
 	}
-	systemd, err := useSystemd(rp.coord.Host, p)
-	if err != nil {
-		return "", err
-	}
-	changed, err := rp.o.installConfig(ctx, rp.coord, RoleCoordinator, systemd, p)
+	changed, err := rp.o.reconfigure(ctx, hosts, RoleCoordinator)
 	if err != nil {
 		return "", fmt.Errorf("%s; the coordinator's config: %w", msg, err)
 	}
 	names := strings.Join(participantsArg(argsFile(rp.o.Inv.args(rp.coord.Host, RoleCoordinator, rp.o.members))), ", ")
-	if !changed {
+	if len(changed) == 0 {
 		return fmt.Sprintf("%s; the coordinator's config names %s already", msg, names), nil
 	}
 	return fmt.Sprintf("%s; the coordinator's config now names %s, for its next start (no restart needed: its log has them)", msg, names), nil

@@ -210,10 +210,11 @@ func (e *testEnv) loseHost(i int) {
 	e.hosts[i].stop()
 }
 
-// addHost adds a participant host, as an operator would: an sshd at ip
-// (its key in known_hosts), an entry in the inventory, its certificate
-// made by deploy:certs. Its processes are stopped before its sshd.
-func (e *testEnv) addHost(ip, name string) {
+// addHost adds a host with roles (default: participant), as an operator
+// would: an sshd at ip (its key in known_hosts), an entry in the
+// inventory, its certificate made by deploy:certs. Its processes are
+// stopped before its sshd.
+func (e *testEnv) addHost(ip, name string, roles ...string) {
 	t := e.t
 	t.Helper()
 	h := e.kit.startSSHD(t, ip)
@@ -229,9 +230,14 @@ func (e *testEnv) addHost(ip, name string) {
 	}
 	kh.WriteString(h.knownHostsLine())
 	kh.Close()
-	e.doc["hosts"] = append(e.hostDocs(), map[string]any{"name": name, "address": ip, "port": h.port,
-		"roles": []string{RoleParticipant}, "participant_listen": net.JoinHostPort(ip, strconv.Itoa(freePort(t, ip))),
-		"dir": filepath.Join(e.root, name)})
+	if len(roles) == 0 {
+		roles = []string{RoleParticipant}
+	}
+	doc := map[string]any{"name": name, "address": ip, "port": h.port, "roles": roles, "dir": filepath.Join(e.root, name)}
+	for _, r := range roles {
+		doc[r+"_listen"] = net.JoinHostPort(ip, strconv.Itoa(freePort(t, ip)))
+	}
+	e.doc["hosts"] = append(e.hostDocs(), doc)
 	e.writeInventory()
 	if e.ca != nil {
 		if err := e.inv.GenerateCerts(io.Discard); err != nil {
@@ -315,7 +321,9 @@ type putLoad struct {
 	wg       sync.WaitGroup
 }
 
-func startLoad(t *testing.T, c *rpc.Client, clients int) *putLoad {
+// Faults other than unavailable and conflict fail the test, but for
+// those in tolerate (outcome unknown, while a leader is killed).
+func startLoad(t *testing.T, c *rpc.Client, clients int, tolerate ...int) *putLoad {
 	l := &putLoad{t: t, acked: map[string]string{}, progress: make(chan struct{}, 1), stop: make(chan struct{})}
 	for n := range clients {
 		l.wg.Go(func() {
@@ -331,7 +339,7 @@ func startLoad(t *testing.T, c *rpc.Client, clients int) *putLoad {
 				cancel()
 				var f *rpc.Fault
 				switch {
-				case errors.As(err, &f) && f.Code != rpc.Unavailable && f.Code != rpc.Conflict:
+				case errors.As(err, &f) && f.Code != rpc.Unavailable && f.Code != rpc.Conflict && !slices.Contains(tolerate, f.Code):
 					t.Errorf("put %s: unexpected fault %v", key, f)
 					return
 				case err != nil: // unavailable while h3 is silent, not yet excluded: nothing written

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/twopc/twopc/consensus"
-
 	"github.com/twopc/twopc/protocol"
 )
 
