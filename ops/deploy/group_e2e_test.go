@@ -74,7 +74,7 @@ func TestSeveralCoordinatorsOverSSH(t *testing.T) {
 	phase("writes went on through the next leader")
 	e.settle(ctx, "h1", "h2", "h3")
 	e.checkOnEveryParticipant(ctx, acked, "h1", "h2", "h3")
-	log, err := cl.ReadTxlog(ctx)
+	log, err := cl.ReadTxlog(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,9 +171,9 @@ func TestTermsCheck(t *testing.T) {
 		t.Fatalf("a cluster at one term: %v", err)
 	}
 	for _, c := range []struct {
-		name string
+		name  string
 		plant func(*Terms)
-		want string
+		want  string
 	}{
 		{"behind", func(t *Terms) { t.Seen["p2"] = 6 }, "p2 has seen term 6, the leader's is 7"},
 		{"ahead", func(t *Terms) { t.Seen["p3"] = 1000 }, "p3 has seen term 1000"},
