@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
+	"strings"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -29,6 +31,11 @@ var ErrMembership = errors.New("consensus: membership change refused")
 func (n *Node) AddPeer(ctx context.Context, name, url string) error {
 	if err := checkPeerName(name); err != nil {
 		return fmt.Errorf("%w: %v", ErrMembership, err)
+	}
+	if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(url, " \t\n") {
+		// Added with a URL nobody serves at, it would count in every
+		// majority without ever voting.
+		return fmt.Errorf("%w: %q is not an http(s)://HOST:PORT/RPC2 URL", ErrMembership, url)
 	}
 	if n.peers.isRemoved(name) {
 		return fmt.Errorf("%w: %s was removed; a coordinator never comes back under its old name (use a new one)", ErrMembership, name)

@@ -34,6 +34,9 @@ func TestAddAndRemoveCoordinators(t *testing.T) {
 	if err := g.node(r.name).AddPeer(ctx, "c4", g.peers["c4"]); !errors.Is(err, ErrMembership) {
 		t.Fatalf("adding a member twice: %v", err)
 	}
+	if err := g.node(r.name).AddPeer(ctx, "c5", "10.0.0.5:7400"); !errors.Is(err, ErrMembership) {
+		t.Fatalf("adding a member without an http URL: %v", err)
+	}
 	if err := g.node(r.name).RemovePeer(ctx, r.name); !errors.Is(err, ErrMembership) {
 		t.Fatalf("the leader removing itself: %v", err)
 	}

@@ -207,16 +207,26 @@ type Coordinator mg.Namespace
 
 // Add adds host NEW to the group of coordinators (give it the coordinator role in the inventory first), each step checked: deploy it with --join; coordinators add; wait until it is a member that answers (at most $TWOPC_COORDINATOR_WAIT, default 2m); rewrite every config. Rerun it to resume.
 func (Coordinator) Add(ctx context.Context, host string) error {
-	wait, err := waitEnv("TWOPC_COORDINATOR_WAIT", deploy.DefaultCoordinatorWait)
+	ops, wait, err := coordinatorOps(ctx)
 	if err != nil {
 		return err
+	}
+	return ops.AddCoordinator(ctx, host, binary, wait)
+}
+
+// coordinatorOps is what adding a coordinator needs: the operations,
+// the built binary, and how long to wait for the new member.
+func coordinatorOps(ctx context.Context) (*deploy.Ops, time.Duration, error) {
+	wait, err := waitEnv("TWOPC_COORDINATOR_WAIT", deploy.DefaultCoordinatorWait)
+	if err != nil {
+		return nil, 0, err
 	}
 	ops, err := operations()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	mg.CtxDeps(ctx, Build)
-	return ops.AddCoordinator(ctx, host, binary, wait)
+	return ops, wait, nil
 }
 
 // Remove takes coordinator HOST out of the group for good and stops it (not while it leads: mage stop HOST/coordinator first), then rewrites every config. Rerun it to resume.
@@ -226,15 +236,10 @@ func (Coordinator) Remove(ctx context.Context, host string) error {
 
 // Replace removes coordinator OLD from the group, then adds NEW (in the inventory, move the coordinator role from OLD to NEW first).
 func (Coordinator) Replace(ctx context.Context, old, new string) error {
-	wait, err := waitEnv("TWOPC_COORDINATOR_WAIT", deploy.DefaultCoordinatorWait)
+	ops, wait, err := coordinatorOps(ctx)
 	if err != nil {
 		return err
 	}
-	ops, err := operations()
-	if err != nil {
-		return err
-	}
-	mg.CtxDeps(ctx, Build)
 	return ops.ReplaceCoordinator(ctx, old, new, binary, wait)
 }
 
