@@ -12,6 +12,8 @@
 #   PORT=7700             the coordinator's port
 #   LOADGEN=B             which binary's `twopc bench` drives both (A or B), or
 #                         own: each side's its own (to measure the load generator)
+#   COORDINATORS=1        coordinators in each cluster; with several, the
+#                         shapes go to the leader
 #
 # Every shape is driven by one binary's `twopc bench` (B's by default),
 # with 8-byte keys and 64-byte values; txn:16 is transactions of 8 puts
@@ -31,12 +33,14 @@ ADDR="http://127.0.0.1:$PORT/RPC2"
 round() { # round LABEL BINARY N
   local dir=$WORK/data-$1-$3 shape GEN=$GEN
   [ "${LOADGEN:-B}" = own ] && GEN=$2
-  "$2" local --dir "$dir" --port "$PORT" >"$WORK/local-$1-$3.log" 2>&1 &
+  "$2" local --dir "$dir" --port "$PORT" --coordinators "${COORDINATORS:-1}" >"$WORK/local-$1-$3.log" 2>&1 &
   LOCAL=$!
   for _ in $(seq 1 300); do "$GEN" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done
   TWOPC_PEER_TOKEN=$(cat "$dir/peer.token"); export TWOPC_PEER_TOKEN
+  local addr
+  addr=$(twopc_leader "$GEN" "$ADDR")
   for shape in $SHAPES; do
-    twopc_shape "$GEN" "$ADDR" "$LOCAL" "${shape%%:*}" "${shape##*:}" "$1" 2>/dev/null
+    twopc_shape "$GEN" "$addr" "$LOCAL" "${shape%%:*}" "${shape##*:}" "$1" 2>/dev/null
   done
   kill -INT "$LOCAL"; wait "$LOCAL" || true; LOCAL=
 }

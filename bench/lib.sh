@@ -17,12 +17,14 @@ ticks() {
 }
 
 # twopc_procs LOCAL_PID: "NAME PID" for each server `twopc local` runs:
-# coord, then each participant by its database's name (p1, p2, ...).
+# coord (or c1, c2, ... with several), then each participant by its
+# database's name (p1, p2, ...).
 twopc_procs() {
-  local p args db
+  local p args db name
   for p in $(pgrep -P "$1"); do
     args=$(tr '\0' ' ' <"/proc/$p/cmdline")
     case "$args" in
+      *" coordinator "*" --name "*) name=${args#* --name }; echo "${name%% *} $p" ;;
       *" coordinator "*) echo "coord $p" ;;
       *" participant "*) db=${args#* --db }; db=${db%% *}; db=${db##*/}; echo "${db%.db} $p" ;;
     esac
@@ -85,4 +87,15 @@ medians() {
         print line
       }
     }' "$1"
+}
+
+# twopc_leader BIN ADDR: the address of the coordinator that leads, when
+# `twopc local --coordinators N` gave c1 ADDR's port, c2 the next, ...;
+# ADDR itself with one coordinator.
+twopc_leader() {
+  local leader port=${2##*:}
+  port=${port%%/*}
+  leader=$(python3 -c "import xmlrpc.client,sys; print(xmlrpc.client.ServerProxy(sys.argv[1]).status().get('leader',''))" "$2")
+  [ -z "$leader" ] && { echo "$2"; return; }
+  echo "${2%%:$port*}:$((port + ${leader#c} - 1))/RPC2"
 }

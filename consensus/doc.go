@@ -26,9 +26,11 @@
 //     told when that index is committed in the same term (else
 //     ErrNotLeader: another leader's entry replaced it, or this node
 //     stopped leading).
-//   - transport.go: messages to a peer go in order, batched, as HTTP
-//     POSTs of length-prefixed protobufs; a failed send is dropped and
-//     reported to raft, which retries.
+//   - transport.go: messages to a peer go in order, batched, over one
+//     long HTTP POST whose body streams length-prefixed protobufs (as
+//     etcd streams its own); a failed or stalled write drops the batch,
+//     reports the peer to raft, which retries, and the next batch opens
+//     a new stream.
 //   - log.go: the decision log of one term (coordinator.DecisionLog).
 //
 // Invariants kept here:

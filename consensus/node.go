@@ -101,6 +101,7 @@ type Node struct {
 	reports     []func(*raft.RawNode) // unreachable peers, snapshot results
 	serving     uint64                // the term this node serves in; 0: none
 	wake        chan struct{}
+	streams     streams // from the peers (transport.go)
 
 	// Owned by the loop.
 	hard          raftpb.HardState
@@ -263,6 +264,7 @@ func (n *Node) Stop() {
 		close(n.stop)
 	}
 	<-n.done
+	n.streams.stop()
 }
 
 // signal wakes the loop.

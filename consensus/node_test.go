@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type group struct {
 	roles chan named
 	// snapshotEntries is Config.SnapshotEntries for nodes started now.
 	snapshotEntries uint64
+	requests        atomic.Int64 // raft requests served, by all
 }
 
 type named struct {
@@ -58,6 +60,7 @@ func (g *group) serve(name string) {
 	{
 		t := g.t
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g.requests.Add(1)
 			g.mu.Lock()
 			n := g.nodes[name]
 			g.mu.Unlock()

@@ -1,12 +1,14 @@
 package consensus
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -15,18 +17,35 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// Raft messages travel as HTTP POSTs to a peer's raft URL, the body a run
-// of messages, each a uvarint length and the message in raft's protobuf
-// encoding. One goroutine per peer sends them in order, as many as are
-// queued in one request. Raft copes with lost messages, so a full queue
-// or a failed request drops them (and tells raft the peer is unreachable).
+// Raft messages travel to a peer over a stream: an HTTP request that
+// upgrades its connection (101 Switching Protocols, as a WebSocket
+// does), after which the connection carries a run of messages, each a
+// uvarint length and the message in raft's protobuf encoding. One
+// goroutine per peer writes them in order, as many as are queued in one
+// write. A stream costs one write per batch where a request each cost a
+// round of HTTP on both sides, and an upgraded connection is the node's
+// to close, not the HTTP server's to wait for when it shuts down. Raft
+// copes with lost messages, so a full queue, a stream that breaks or a
+// write that stalls drops them (and tells raft the peer is unreachable);
+// the next batch opens a new stream. A plain POST of the same body is
+// still taken, for one batch.
 
-// maxRaftBody bounds one request: a snapshot of the state is the largest.
-const maxRaftBody = 64 << 20
+// maxRaftMessage bounds one message: a snapshot of the state is the
+// largest.
+const maxRaftMessage = 64 << 20
 
-// sendTimeout bounds one request, so that a peer that stalls (paused, cut
-// off) holds up its own queue only, and only this long.
+// sendTimeout bounds opening a stream and one write to it, so that a
+// peer that stalls (paused, cut off) holds up its own queue only, and
+// only this long.
 const sendTimeout = 2 * time.Second
+
+// streamIdle ends a stream that carried nothing this long (a leader
+// sends heartbeats every few ticks; without a leader, a new stream
+// opens with the next message).
+const streamIdle = 30 * time.Second
+
+// streamProtocol names the upgrade.
+const streamProtocol = "twopc-raft/1"
 
 type sender struct {
 	n    *Node
@@ -67,6 +86,12 @@ func (n *Node) report(f func(*raft.RawNode)) {
 }
 
 func (s *sender) run() {
+	var st *stream
+	defer func() {
+		if st != nil {
+			st.close()
+		}
+	}()
 	var buf []byte
 	for {
 		var m raftpb.Message
@@ -96,7 +121,16 @@ func (s *sender) run() {
 			buf = binary.AppendUvarint(buf, uint64(len(b)))
 			buf = append(buf, b...)
 		}
-		err := s.post(buf)
+		var err error
+		if st == nil {
+			st, err = s.open()
+		}
+		if err == nil {
+			if err = st.write(buf); err != nil {
+				st.close()
+				st = nil
+			}
+		}
 		for _, m := range batch {
 			if m.Type == raftpb.MsgSnap {
 				status := raft.SnapshotFinish
@@ -112,64 +146,167 @@ func (s *sender) run() {
 	}
 }
 
-func (s *sender) post(body []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-raft")
-	resp, err := s.n.cfg.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("raft peer %s: %s", s.url, resp.Status)
-	}
-	return nil
+// stream is one upgraded connection to a peer, written to only.
+type stream struct {
+	conn io.WriteCloser
 }
 
-// Handler receives raft messages from the other coordinators. The caller
-// mounts it and checks the peer token before it.
+// open upgrades a request to the peer into a stream, within sendTimeout.
+func (s *sender) open() (*stream, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", streamProtocol)
+	resp, err := s.n.cfg.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	conn, ok := resp.Body.(io.ReadWriteCloser)
+	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("raft peer %s: %s, not a stream", s.url, resp.Status)
+	}
+	return &stream{conn: conn}, nil
+}
+
+// write hands b to the stream, within sendTimeout.
+func (st *stream) write(b []byte) error {
+	t := time.AfterFunc(sendTimeout, func() { st.conn.Close() })
+	defer t.Stop()
+	_, err := st.conn.Write(b)
+	return err
+}
+
+func (st *stream) close() { st.conn.Close() }
+
+// Handler receives raft messages from the other coordinators: streams
+// (see sender), or one batch in a plain POST. The caller mounts it and
+// checks the peer token before it.
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST raft messages here", http.StatusMethodNotAllowed)
 			return
 		}
-		data, err := io.ReadAll(io.LimitReader(r.Body, maxRaftBody+1))
-		if err != nil || len(data) > maxRaftBody {
-			http.Error(w, "raft messages: body unreadable or too large", http.StatusBadRequest)
+		if r.Header.Get("Upgrade") != streamProtocol {
+			if code, err := n.receive(bufio.NewReader(io.LimitReader(r.Body, maxRaftMessage+16)), nil); err != nil {
+				http.Error(w, err.Error(), code)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		var msgs []raftpb.Message
-		for len(data) > 0 {
-			l, k := binary.Uvarint(data)
-			if k <= 0 || uint64(len(data)-k) < l {
-				http.Error(w, "raft messages: malformed body", http.StatusBadRequest)
-				return
-			}
-			var m raftpb.Message
-			if err := m.Unmarshal(data[k : k+int(l)]); err != nil {
-				http.Error(w, "raft messages: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			if !n.peers.known(m.From) || m.To != n.id {
-				http.Error(w, "raft messages: not from a peer of this group, or not to this coordinator", http.StatusForbidden)
-				return
-			}
-			msgs = append(msgs, m)
-			data = data[k+int(l):]
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, "raft stream: "+err.Error(), http.StatusInternalServerError)
+			return
 		}
-		n.mu.Lock()
-		n.inbox = append(n.inbox, msgs...)
-		n.mu.Unlock()
-		n.signal()
-		w.WriteHeader(http.StatusNoContent)
+		if !n.streams.add(conn) { // stopped
+			conn.Close()
+			return
+		}
+		defer n.streams.remove(conn)
+		conn.SetDeadline(time.Time{}) // the server's are for requests
+		conn.SetWriteDeadline(time.Now().Add(sendTimeout))
+		if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+streamProtocol+"\r\n\r\n"); err != nil {
+			return
+		}
+		n.receive(brw.Reader, conn) // it ends when the stream does
 	})
+}
+
+// receive reads messages from br until it ends, and hands them to the
+// loop a batch at a time (what the sender wrote in one go). A stream
+// that turns to garbage (a link that lost bytes) or carries a message
+// from a stranger ends, with what came whole before it delivered. conn,
+// if a stream, gets a read deadline of streamIdle for each message.
+func (n *Node) receive(br *bufio.Reader, conn net.Conn) (code int, err error) {
+	var msgs []raftpb.Message
+	defer func() { n.deliver(msgs) }()
+	for {
+		if conn != nil {
+			conn.SetReadDeadline(time.Now().Add(streamIdle))
+		}
+		l, err := binary.ReadUvarint(br)
+		if err == io.EOF {
+			return 0, nil
+		}
+		if err != nil {
+			return http.StatusBadRequest, fmt.Errorf("raft messages: %w", err)
+		}
+		if l > maxRaftMessage {
+			return http.StatusBadRequest, errors.New("raft messages: message too large")
+		}
+		data := make([]byte, l)
+		if _, err := io.ReadFull(br, data); err != nil {
+			return http.StatusBadRequest, fmt.Errorf("raft messages: %w", err)
+		}
+		var m raftpb.Message
+		if err := m.Unmarshal(data); err != nil {
+			return http.StatusBadRequest, fmt.Errorf("raft messages: %w", err)
+		}
+		if !n.peers.known(m.From) || m.To != n.id {
+			return http.StatusForbidden, errors.New("raft messages: not from a peer of this group, or not to this coordinator")
+		}
+		msgs = append(msgs, m)
+		if br.Buffered() == 0 {
+			n.deliver(msgs)
+			msgs = nil
+		}
+	}
+}
+
+// deliver hands msgs to the loop.
+func (n *Node) deliver(msgs []raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	n.mu.Lock()
+	n.inbox = append(n.inbox, msgs...)
+	n.mu.Unlock()
+	n.signal()
+}
+
+// streams are the connections peers stream to this node on; stopping
+// the node closes them.
+type streams struct {
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	stopped bool
+}
+
+func (s *streams) add(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]bool{}
+	}
+	s.conns[c] = true
+	return true
+}
+
+func (s *streams) remove(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+func (s *streams) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	for c := range s.conns {
+		c.Close()
+	}
 }
 
 // raftLogger sends etcd raft's logging to slog: debug and info at debug
