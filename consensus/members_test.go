@@ -67,3 +67,21 @@ func TestAddAndRemoveCoordinators(t *testing.T) {
 		t.Fatalf("peers after the changes: %v", g.node(next.name).Peers())
 	}
 }
+
+// A coordinator reaches the peers its flags name at the flags' URLs,
+// whatever URL a snapshot or a membership change carries (its author's
+// way there: in the drill, each coordinator reaches the others through
+// proxies of its own); a peer the flags do not name is reached at the
+// URL the group gave.
+func TestFlagsSayHowToReachAPeer(t *testing.T) {
+	g := newGroup(t, "c1", "c2", "c3")
+	n := g.node("c1")
+	n.peers.set(n, Peer{Name: "c2", URL: "http://elsewhere:1/RPC2", ID: NodeID("c2")})
+	if got := n.URL("c2"); got != g.peers["c2"] {
+		t.Fatalf("c2 reached at %s, want the flags' %s", got, g.peers["c2"])
+	}
+	n.peers.set(n, Peer{Name: "c9", URL: "http://c9:1/RPC2", ID: NodeID("c9")})
+	if got := n.URL("c9"); got != "http://c9:1/RPC2" {
+		t.Fatalf("c9 reached at %q, want the group's URL", got)
+	}
+}

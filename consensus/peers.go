@@ -51,6 +51,13 @@ func (ps *peers) set(n *Node, p Peer) {
 	if ps.removed[p.Name] {
 		return
 	}
+	// How this coordinator reaches a peer its flags name is the flags'
+	// to say: a snapshot or a membership change carries the URL its
+	// author used, which need not be the way from here (another network,
+	// a proxy).
+	if url, ok := n.cfg.Peers[p.Name]; ok {
+		p.URL = url
+	}
 	if old := ps.byID[p.ID]; old != nil {
 		if old.URL == p.URL {
 			return
