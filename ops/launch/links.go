@@ -104,7 +104,10 @@ func (c *Cluster) LinkFault(_ context.Context, a, b, fault, direction string, de
 		}
 		return l.Apply(fault, direction, delay)
 	}
-	return nil, fmt.Errorf("launch: no link between %q and %q (links join a coordinator, %v, to another or to a participant, %v)", a, b, c.coords, c.parts)
+	// errors.ErrUnsupported: a coordinator added later (AddCoordinator)
+	// has links to the participants only.
+	return nil, fmt.Errorf("launch: no link between %q and %q (links join a coordinator, %v, to another or to a participant, %v): %w",
+		a, b, c.coords, c.parts, errors.ErrUnsupported)
 }
 
 // Wipe deletes the database of the participant called name (the file
