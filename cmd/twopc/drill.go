@@ -31,7 +31,7 @@ func runDrill(args []string) error {
 	keyGroup := fs.Int("key-group", 3, "most keys one transaction spans: transactions draw their keys from groups of this many, which the checker checks one by one")
 	every := fs.Duration("fault-every", 2*time.Second, "mean gap between faults; 0 for no faults")
 	maxDown := fs.Duration("max-down", time.Second, "longest a killed process stays down")
-	coordinators := fs.Int("coordinators", 1, "with the local cluster: how many coordinators (3: one leads; kill-coordinator becomes kill-leader, pause-leader and kill-follower, and --network adds partitions of the leader from the participants and from the other coordinators)")
+	coordinators := fs.Int("coordinators", 1, "with the local cluster: how many coordinators (3: one leads; kill-coordinator becomes kill-leader, pause-leader, kill-follower and lose-follower, and --network adds partitions of the leader from the participants and from the other coordinators)")
 	network := fs.Bool("network", true, "with the local cluster: put fault proxies between the coordinator and each participant, and delay, black-hole and cut the traffic between them, overlapping the faults on processes (--network=false: processes only)")
 	lose := fs.Bool("lose-participants", false, "with the local cluster: also lose participants (SIGKILL, delete the database, restart empty) for them to catch up; "+
 		"runs the coordinator with --exclude-after "+loseExcludeAfter.String())

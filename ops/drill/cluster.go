@@ -81,6 +81,28 @@ type Cluster interface {
 	Close() error
 }
 
+// CoordinatorLoser is a Cluster of several coordinators that can lose
+// one with its disk and start a new one in its place, for LoseFollower
+// (launch.Cluster is one):
+//
+//   - LoseCoordinator deletes the raft log of a killed coordinator and
+//     forgets it: from then on Coordinators does not name it, and
+//     Healthy does not check it. Its name is never used again. (Taking
+//     it out of the group is coordinators.remove's work, which the drill
+//     asks of the leader.)
+//   - AddCoordinator starts a new coordinator called name, with an
+//     empty log, that joins the group (--join) whose members are members
+//     (name: URL), and returns its URL once it serves; from then on
+//     Coordinators names it. (Making it a member is coordinators.add's
+//     work.)
+//
+// Both are called with no other fault under way.
+type CoordinatorLoser interface {
+	Cluster
+	LoseCoordinator(ctx context.Context, name string) error
+	AddCoordinator(ctx context.Context, name string, members map[string]string) (string, error)
+}
+
 // Static is a running cluster the drill may load and check but not
 // attack: it has no way to signal the processes or to read their files.
 type Static struct {

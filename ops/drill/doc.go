@@ -32,7 +32,11 @@
 //     status: SIGKILL it (KillLeader) or SIGSTOP it (PauseLeader), or
 //     cut it off, with the fault proxies, from every participant or
 //     from every other coordinator (PartitionFaults: drop or cut, in
-//     one direction or both); or SIGKILL a follower (KillFollower).
+//     one direction or both); or SIGKILL a follower (KillFollower);
+//     or, with three or more and a CoordinatorLoser, lose a follower
+//     with its raft log and replace it with a new coordinator under a
+//     new name (LoseFollower: coordinators.remove and
+//     coordinators.add on the leader; alone, as LoseParticipant).
 //     One fault on a coordinator at a time, so that a majority always
 //     leads. After each fault that takes the leader away from the
 //     others, the faulter waits until another coordinator leads in a

@@ -59,7 +59,9 @@ type Config struct {
 	TxlogLimit int64
 	// CoordinatorHTTP and ParticipantHTTP carry the drill's calls to the
 	// coordinator (the load, status, final writes) and to participants
-	// (prepared, digest, final reads). Set them to present a token or trust
+	// (prepared, digest, final reads); ParticipantHTTP, which presents
+	// the peer token, also a lose-follower's coordinators.add and
+	// coordinators.remove. Set them to present a token or trust
 	// a CA (launch.Cluster's ClientHTTP and PeerHTTP do); nil means plain
 	// HTTP clients.
 	CoordinatorHTTP, ParticipantHTTP *http.Client
@@ -243,11 +245,7 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 			keys[i] = fmt.Sprintf("%sacct%d", cfg.KeyPrefix, i)
 		}
 	}
-	var urls []string
-	for _, n := range cl.Coordinators() {
-		urls = append(urls, cl.URL(n))
-	}
-	ld := &load{urls: urls, hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, groups: slices.Collect(slices.Chunk(keys, cfg.KeyGroup)),
+	ld := &load{urls: coordinatorURLs(cl), hc: cfg.CoordinatorHTTP, clients: cfg.Clients, keys: keys, groups: slices.Collect(slices.Chunk(keys, cfg.KeyGroup)),
 		txnRatio: cfg.TxnRatio, seed: cfg.Seed, opTimeout: cfg.OpTimeout, rec: rec}
 	ld.nextClient.Store(int64(cfg.Clients))
 	work := ld.run
@@ -264,8 +262,13 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	if err := canFaultLinks(ctx, cl, cfg.Faults); err != nil {
 		return res, err
 	}
+	if _, ok := cl.(CoordinatorLoser); !ok && cfg.Faults.Every > 0 && slices.Contains(cfg.Faults.Kinds, LoseFollower) {
+		return res, fmt.Errorf("drill: this cluster cannot replace a coordinator (leave out %s): %w", LoseFollower, errors.ErrUnsupported)
+	}
 	probe := Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP, ParticipantHTTP: cfg.ParticipantHTTP}
-	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec, watch{members: probe.states, leader: probe.leader, refusals: probe.refusals})
+	fl := newFaulter(cfg.Seed, cfg.Faults, cl, rec, watch{members: probe.states, leader: probe.leader, refusals: probe.refusals,
+		change: probe.changeGroup, group: probe.group, leaderOf: probe.leaderOf})
+	fl.coordinatorsChanged = func() { ld.setURLs(coordinatorURLs(cl)) }
 	cfg.Log.Info("drill: load and faults", "seed", cfg.Seed, "duration", cfg.Duration, "clients", cfg.Clients, "keys", len(keys), "bank", cfg.Bank > 0, "out", cfg.OutDir)
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	var wg sync.WaitGroup
@@ -335,6 +338,16 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	}
 	res.Keys = cleanUp(ctx, Probe{Cluster: cl, CoordinatorHTTP: cfg.CoordinatorHTTP}, keys, cfg.KeyPrefix, !res.Passed())
 	return res, nil
+}
+
+// coordinatorURLs are the coordinators' URLs, in the order of
+// Coordinators.
+func coordinatorURLs(cl Cluster) []string {
+	var urls []string
+	for _, n := range cl.Coordinators() {
+		urls = append(urls, cl.URL(n))
+	}
+	return urls
 }
 
 // canFaultLinks refuses, before any load or fault, a schedule with faults

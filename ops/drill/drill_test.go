@@ -248,10 +248,11 @@ func TestDrillLosesParticipants(t *testing.T) {
 }
 
 // Several coordinators: the leader killed, paused, cut off from the
-// participants and from the other coordinators, a follower killed,
-// beside the faults on participants and links; each fault on the
-// leader must see another take over, and the usual checks, fencing's
-// included, must pass.
+// participants and from the other coordinators, a follower killed, a
+// follower lost with its raft log and replaced by a new coordinator
+// under a new name, beside the faults on participants and links; each
+// fault on the leader must see another take over, and the usual checks,
+// fencing's included, must pass with the group as it is at the end.
 func TestDrillLeaderFaults(t *testing.T) {
 	dir := outDir(t, "cluster")
 	lc, err := launch.Start(context.Background(), launch.Config{Binary: binary, Dir: dir, Coordinators: 3, PrepareTimeout: time.Second,
@@ -288,5 +289,74 @@ func TestDrillLeaderFaults(t *testing.T) {
 	}
 	if res.Takeovers == 0 || res.Terms == nil || res.Terms.Leader < 2 {
 		t.Errorf("takeovers %d, terms %v: want new leaders", res.Takeovers, res.Terms)
+	}
+	checkLostFollowers(t, lc, res)
+}
+
+// checkLostFollowers checks a cluster after a drill that lost
+// followers: the coordinators are three, none of the lost ones (c1-c3
+// that are gone) and new ones in their place; the group says the same
+// and names one leader; and a kill of the leader after a lose-follower
+// still sees another take over (in the drill, else here).
+func checkLostFollowers(t *testing.T, lc *launch.Cluster, res Result) {
+	t.Helper()
+	coords := lc.Coordinators()
+	var added []string
+	for _, c := range coords {
+		if !slices.Contains([]string{"c1", "c2", "c3"}, c) {
+			added = append(added, c)
+		}
+	}
+	if len(coords) != 3 || len(added) != res.Faults[LoseFollower] {
+		t.Fatalf("coordinators %v after %d lose-follower: want three, as many new", coords, res.Faults[LoseFollower])
+	}
+	p := Probe{Cluster: lc, CoordinatorHTTP: lc.ClientHTTP(), ParticipantHTTP: lc.PeerHTTP()}
+	ctx := context.Background()
+	group, err := p.group(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(group)
+	if want := slices.Sorted(slices.Values(coords)); !slices.Equal(group, want) {
+		t.Fatalf("coordinators.list %v, want %v", group, want)
+	}
+	st, err := p.oneLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHistory(res.HistoryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lostAt := slices.IndexFunc(h.Events, func(e Event) bool { return strings.HasPrefix(e.What, "lose follower ") })
+	for _, e := range h.Events {
+		if strings.HasPrefix(e.What, "lose follower ") || lostAt >= 0 && strings.HasPrefix(e.What, "kill leader ") {
+			t.Log(e.What)
+		}
+	}
+	if lostAt >= 0 && slices.ContainsFunc(h.Events[lostAt:], func(e Event) bool {
+		return strings.HasPrefix(e.What, "kill leader ") && strings.Contains(e.What, "took over")
+	}) {
+		return
+	}
+	// No kill of the leader in the drill after the first lose-follower:
+	// one here.
+	if err := lc.Kill(ctx, st.Leader); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		leader, term, err := p.leader(ctx, st.Leader)
+		if err == nil && leader != st.Leader && term > st.Term {
+			t.Logf("after %s was killed, %s leads in term %d", st.Leader, leader, term)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no takeover 30s after %s was killed: %v %v", st.Leader, leader, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := lc.Restart(ctx, st.Leader); err != nil {
+		t.Fatal(err)
 	}
 }

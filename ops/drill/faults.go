@@ -45,6 +45,15 @@ const (
 	// KillFollower: SIGKILL a coordinator that does not lead, wait,
 	// restart it.
 	KillFollower FaultKind = "kill-follower"
+	// LoseFollower: SIGKILL a coordinator that does not lead and
+	// delete its raft log; take it out of the group (coordinators.remove
+	// on the leader) and start a new coordinator under a new name that
+	// joins it (--join, coordinators.add), as a coordinator lost with
+	// its disk is replaced (it must not come back under its old name:
+	// it could vote twice); wait until the new one follows the leader.
+	// It runs alone, as lose-participant does, and needs at least three
+	// coordinators and a Cluster that is a CoordinatorLoser.
+	LoseFollower FaultKind = "lose-follower"
 	// PartitionLeaderParticipants: black-hole (drop) or reset (cut) the
 	// traffic between the leader and every participant, in one
 	// direction or both, for as long as a fault on a link lasts. It
@@ -64,20 +73,21 @@ var ProcessFaults = []FaultKind{KillCoordinator, KillParticipant, PauseParticipa
 // (launch.Config.NetworkFaults).
 var NetworkFaults = []FaultKind{DelayLink, DropLink, CutLink}
 
-// LeaderFaults replace KillCoordinator with several coordinators.
-var LeaderFaults = []FaultKind{KillLeader, PauseLeader, KillFollower}
+// LeaderFaults replace KillCoordinator with several coordinators
+// (LoseFollower with three or more).
+var LeaderFaults = []FaultKind{KillLeader, PauseLeader, KillFollower, LoseFollower}
 
 // PartitionFaults need several coordinators and the fault proxies.
 var PartitionFaults = []FaultKind{PartitionLeaderParticipants, PartitionLeaderCoordinators}
 
 // FaultKinds lists every kind, in the order summaries print them.
-var FaultKinds = []FaultKind{KillCoordinator, KillLeader, PauseLeader, KillFollower, KillParticipant, PauseParticipant,
+var FaultKinds = []FaultKind{KillCoordinator, KillLeader, PauseLeader, KillFollower, LoseFollower, KillParticipant, PauseParticipant,
 	DelayLink, DropLink, CutLink, PartitionLeaderParticipants, PartitionLeaderCoordinators, LoseParticipant}
 
 // weight is how often each kind is drawn once every kind has been
 // injected once: kills of the coordinator (of the leader) are the most
-// telling.
-var weight = map[FaultKind]int{KillCoordinator: 4, KillLeader: 4, PauseLeader: 3, KillFollower: 2, KillParticipant: 3, PauseParticipant: 3,
+// telling; a lost follower, which takes seconds and runs alone, is rare.
+var weight = map[FaultKind]int{KillCoordinator: 4, KillLeader: 4, PauseLeader: 3, KillFollower: 2, LoseFollower: 1, KillParticipant: 3, PauseParticipant: 3,
 	DelayLink: 2, DropLink: 2, CutLink: 2, PartitionLeaderParticipants: 2, PartitionLeaderCoordinators: 2, LoseParticipant: 2}
 
 // onProcess says whether k acts on a process (lose-participant does):
@@ -93,6 +103,11 @@ func (k FaultKind) onProcess() bool {
 func (k FaultKind) onCoordinator() bool {
 	return k == KillCoordinator || slices.Contains(LeaderFaults, k) || slices.Contains(PartitionFaults, k)
 }
+
+// alone says whether k runs with no other fault under way: a
+// lose-participant (see faulter) and a lose-follower, which changes
+// who the coordinators are.
+func (k FaultKind) alone() bool { return k == LoseParticipant || k == LoseFollower }
 
 // onLink says whether k needs the fault proxies.
 func (k FaultKind) onLink() bool {
@@ -114,7 +129,7 @@ type FaultConfig struct {
 	// MaxActive bounds the faults under way at once (default 3). Faults
 	// on processes come one at a time, as they always did, and a
 	// lose-participant runs alone; faults on links overlap them and
-	// each other.
+	// each other. A lose-follower runs alone too.
 	MaxActive int
 	// MaxDown bounds how long a killed process stays down (uniform in
 	// [0, MaxDown]).
@@ -182,7 +197,8 @@ func (f FaultConfig) With(kinds ...FaultKind) FaultConfig {
 }
 
 // ForCoordinators returns f for a cluster of n coordinators: with
-// several, KillCoordinator becomes LeaderFaults, and faults on links
+// several, KillCoordinator becomes LeaderFaults (less LoseFollower with
+// two: the one left could not remove the lost one), and faults on links
 // bring PartitionFaults along. With one, f as it is.
 func (f FaultConfig) ForCoordinators(n int) FaultConfig {
 	if n <= 1 {
@@ -196,7 +212,11 @@ func (f FaultConfig) ForCoordinators(n int) FaultConfig {
 	for _, k := range kinds {
 		switch {
 		case k == KillCoordinator:
-			f.Kinds = append(f.Kinds, LeaderFaults...)
+			for _, l := range LeaderFaults {
+				if (l != LoseFollower || n >= 3) && !slices.Contains(f.Kinds, l) {
+					f.Kinds = append(f.Kinds, l)
+				}
+			}
 		case !slices.Contains(f.Kinds, k):
 			f.Kinds = append(f.Kinds, k)
 		}
@@ -215,6 +235,8 @@ func (f FaultConfig) fits(n int) error {
 			return fmt.Errorf("drill: %s with %d coordinators: use %v (FaultConfig.ForCoordinators)", k, n, LeaderFaults)
 		case n == 1 && (slices.Contains(LeaderFaults, k) || slices.Contains(PartitionFaults, k)):
 			return fmt.Errorf("drill: %s needs several coordinators", k)
+		case n < 3 && k == LoseFollower:
+			return fmt.Errorf("drill: %s needs at least three coordinators (with two, the one left cannot remove the lost one)", k)
 		}
 	}
 	return nil
@@ -242,6 +264,7 @@ func (f FaultConfig) Describe() string {
 		LoseParticipant:  "deletes the database of participants it kills, for them to catch up",
 		KillLeader:       "SIGKILLs the leading coordinator", PauseLeader: "SIGSTOPs the leading coordinator",
 		KillFollower:                "SIGKILLs coordinators that do not lead",
+		LoseFollower:                "deletes the raft log of coordinators that do not lead, which it kills, and replaces them with new ones under new names",
 		PartitionLeaderParticipants: "cuts the leader off from the participants",
 		PartitionLeaderCoordinators: "cuts the leader off from the other coordinators"}
 	var what []string

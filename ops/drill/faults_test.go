@@ -34,6 +34,9 @@ type scripted struct {
 	leading  string
 	term     uint64
 	isolated map[string]int
+	// members, if set, makes coordinators.list from the coordinators
+	// (a group that did not do what it was asked).
+	members func([]string) []string
 }
 
 // newScriptedGroup is newScripted with coordinators c1, c2, c3, of
@@ -71,7 +74,61 @@ func (s *scripted) leader(_ context.Context, avoid string) (string, uint64, erro
 	return s.leading, s.term, nil
 }
 
-func (s *scripted) watch() watch { return watch{members: s.states, leader: s.leader} }
+func (s *scripted) watch() watch {
+	return watch{members: s.states, leader: s.leader, change: s.change, group: s.group, leaderOf: s.leaderOf}
+}
+
+// LoseCoordinator forgets a killed coordinator (CoordinatorLoser).
+func (s *scripted) LoseCoordinator(_ context.Context, name string) error {
+	var err error
+	s.note("lose", name, func() {
+		if !s.down[name] {
+			err = fmt.Errorf("lose %s: not killed", name)
+			return
+		}
+		s.losing = name
+		delete(s.down, name)
+		s.coords = slices.DeleteFunc(s.coords, func(c string) bool { return c == name })
+	})
+	return err
+}
+
+// AddCoordinator starts a new one (CoordinatorLoser): it is a member at
+// once, as far as the script goes.
+func (s *scripted) AddCoordinator(_ context.Context, name string, members map[string]string) (string, error) {
+	var err error
+	s.note("add", name, func() {
+		if len(members) != len(s.coords) || slices.Contains(s.coords, name) {
+			err = fmt.Errorf("add %s: members %v, coordinators %v", name, members, s.coords)
+			return
+		}
+		s.coords = append(s.coords, name)
+		s.losing = ""
+	})
+	return "u-" + name, err
+}
+
+// change records a membership change asked of the leader.
+func (s *scripted) change(_ context.Context, via, method string, args ...any) error {
+	s.note(method, fmt.Sprint(args[0]), nil)
+	return nil
+}
+
+// group is coordinators.list: the coordinators, unless the test says
+// otherwise.
+func (s *scripted) group(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.members != nil {
+		return s.members(slices.Clone(s.coords)), nil
+	}
+	return slices.Clone(s.coords), nil
+}
+
+// leaderOf: every coordinator follows the leader at once.
+func (s *scripted) leaderOf(ctx context.Context, name string) (string, uint64, error) {
+	return s.leader(ctx, "")
+}
 
 func newScripted(max, want int) *scripted {
 	return &scripted{Static: *NewStatic("", []string{"db1=u1", "db2=u2", "db3=u3"}), max: max, want: want,
@@ -408,10 +465,14 @@ func TestFaultsForCoordinators(t *testing.T) {
 		t.Fatalf("one coordinator: kinds %v, want %v", got, one.Kinds)
 	}
 	three := one.ForCoordinators(3)
-	want := []FaultKind{KillLeader, PauseLeader, KillFollower, KillParticipant, PauseParticipant, DelayLink, DropLink, CutLink,
+	want := []FaultKind{KillLeader, PauseLeader, KillFollower, LoseFollower, KillParticipant, PauseParticipant, DelayLink, DropLink, CutLink,
 		PartitionLeaderParticipants, PartitionLeaderCoordinators}
 	if !slices.Equal(three.Kinds, want) {
 		t.Fatalf("three coordinators: kinds %v, want %v", three.Kinds, want)
+	}
+	two := one.ForCoordinators(2)
+	if slices.Contains(two.Kinds, LoseFollower) || !slices.Contains(two.Kinds, KillFollower) || two.fits(2) != nil || three.fits(2) == nil {
+		t.Fatalf("two coordinators: kinds %v; a lose-follower needs three", two.Kinds)
 	}
 	if got := (FaultConfig{}).ForCoordinators(3).Kinds; slices.ContainsFunc(got, FaultKind.onLink) || !slices.Contains(got, KillLeader) {
 		t.Fatalf("three coordinators, default kinds: %v", got)
@@ -475,5 +536,86 @@ func TestNoTakeoverIsAFinding(t *testing.T) {
 	}
 	if len(s.actions) != 2 || s.actions[1] != "restart c1" {
 		t.Fatalf("actions %q, want kill c1, restart c1 and nothing more", s.actions)
+	}
+}
+
+// A lost follower is replaced alone: killed, forgotten with its log,
+// removed from the group on the leader, and a new coordinator under a
+// new name added; later faults see the new one, never the old.
+func TestLoseFollowerReplacesIt(t *testing.T) {
+	s := newScriptedGroup(0, 300)
+	cfg := tiny(KillLeader, KillFollower, LoseFollower, KillParticipant, DropLink, PartitionLeaderCoordinators)
+	cfg.LinkMin, cfg.LinkMax = time.Millisecond, 3*time.Millisecond
+	cfg.LeaderWait = time.Second
+	f := newFaulter(4, cfg, s, newRecorder(), s.watch())
+	changed := 0
+	f.coordinatorsChanged = func() { changed++ }
+	actions := runUntil(t, f, s, nil)
+	if _, _, findings := f.tally(); len(findings) > 0 {
+		t.Fatalf("findings: %q", findings)
+	}
+	var lost []string
+	for i, a := range actions {
+		old, ok := strings.CutPrefix(a, "lose ")
+		if !ok {
+			continue
+		}
+		lost = append(lost, old)
+		if i+3 >= len(actions) {
+			break // the run ended in the middle of it
+		}
+		next := actions[i+1 : i+4]
+		if actions[i-1] != "kill "+old || next[0] != "coordinators.remove "+old || !strings.HasPrefix(next[1], "add c") ||
+			next[2] != "coordinators.add "+strings.TrimPrefix(next[1], "add ") {
+			t.Fatalf("lose %s: %q, want kill, lose, coordinators.remove, add, coordinators.add", old, actions[i-1:i+4])
+		}
+		for _, later := range actions[i+2:] {
+			if strings.HasSuffix(later, " "+old) || strings.Contains(later, old+"-") || strings.Contains(later, "-"+old+" ") {
+				t.Fatalf("%q after %s was lost", later, old)
+			}
+		}
+	}
+	if len(lost) < 2 {
+		t.Fatalf("lost %v in %d actions, want at least two", lost, len(actions))
+	}
+	if changed < 2*len(lost)-1 {
+		t.Errorf("the load heard of %d changes for %d lost coordinators", changed, len(lost))
+	}
+	if got := s.Coordinators(); len(got) != 3 {
+		t.Errorf("coordinators %v, want three", got)
+	}
+	if !slices.ContainsFunc(f.rec.history().Events, func(e Event) bool {
+		return strings.HasPrefix(e.What, "lose follower ") && strings.Contains(e.What, "joined in its place")
+	}) {
+		t.Error("no event for a lost follower")
+	}
+}
+
+// A group whose members, after a lose-follower, still include the lost
+// coordinator (it came back under its old name, or was never removed)
+// is a finding.
+func TestLoseFollowerFindsTheOldNameBack(t *testing.T) {
+	s := newScriptedGroup(0, -1)
+	s.members = func(coords []string) []string { return append(coords, "c2", "c3") } // whichever was lost is still listed
+	cfg := tiny(LoseFollower)
+	cfg.LeaderWait = 50 * time.Millisecond
+	f := newFaulter(1, cfg, s, newRecorder(), s.watch())
+	if err := f.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, findings := f.tally()
+	if len(findings) != 1 || !strings.Contains(findings[0], "the group's members are") {
+		t.Fatalf("findings %q", findings)
+	}
+}
+
+func TestNewCoordinatorName(t *testing.T) {
+	for _, c := range []struct {
+		used []string
+		want string
+	}{{[]string{"c1", "c2", "c3"}, "c4"}, {[]string{"c1", "c3", "c4", "c2"}, "c5"}, {[]string{"a", "b"}, "c1"}, {[]string{"c01", "c1"}, "c2"}} {
+		if got := newCoordinatorName(c.used); got != c.want {
+			t.Errorf("newCoordinatorName(%v) = %s, want %s", c.used, got, c.want)
+		}
 	}
 }

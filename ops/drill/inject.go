@@ -37,11 +37,14 @@ func (f *faulter) inject(p plan) error {
 	case LoseParticipant:
 		return f.lose(ctx, p)
 	case KillLeader, KillFollower:
-		return f.leaderFault(ctx, p, "kill", f.cl.Kill, f.cl.Restart)
+		return f.leaderFault(ctx, p, "kill", f.cl.Kill, f.cl.Restart, nil)
 	case PauseLeader:
-		return f.leaderFault(ctx, p, "pause", f.cl.Pause, f.cl.Resume)
+		return f.leaderFault(ctx, p, "pause", f.cl.Pause, f.cl.Resume, nil)
+	case LoseFollower:
+		return f.loseFollower(ctx, p)
 	case PartitionLeaderParticipants, PartitionLeaderCoordinators:
 		var ends []func()
+		var uncut []string // no link to cut (a coordinator added by a lose-follower has none with the others)
 		cut := func(ctx context.Context, leader string) error {
 			others := f.cl.Participants()
 			if p.kind == PartitionLeaderCoordinators {
@@ -49,6 +52,10 @@ func (f *faulter) inject(p plan) error {
 			}
 			for _, o := range others {
 				end, err := f.cl.LinkFault(ctx, leader, o, p.fault, p.dir, 0)
+				if errors.Is(err, errors.ErrUnsupported) {
+					uncut = append(uncut, o)
+					continue
+				}
 				if err != nil {
 					for _, e := range ends {
 						e()
@@ -65,7 +72,15 @@ func (f *faulter) inject(p plan) error {
 			}
 			return nil
 		}
-		return f.leaderFault(ctx, p, p.fault, cut, heal)
+		// The leader cut off from only some of the others may well go on
+		// leading with the rest: no takeover is due then.
+		isolated := func() string {
+			if len(uncut) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("; no link to %s, so no takeover is due", strings.Join(uncut, ", "))
+		}
+		return f.leaderFault(ctx, p, p.fault, cut, heal, isolated)
 	}
 	return fmt.Errorf("drill: no way to inject %q", p.kind)
 }
@@ -190,7 +205,11 @@ func (f *faulter) waitMembers(ctx context.Context, what string, ok func(map[stri
 // coordinator leads in a higher term, then undoes it. A takeover that
 // does not come within LeaderWait is a finding: the cluster promises
 // one within seconds (DESIGN.md).
-func (f *faulter) leaderFault(ctx context.Context, p plan, verb string, act, undo func(context.Context, string) error) error {
+//
+// notIsolated, if set, says after act why the leader is not taken away
+// from the others after all ("" if it is): then no takeover is waited
+// for.
+func (f *faulter) leaderFault(ctx context.Context, p plan, verb string, act, undo func(context.Context, string) error, notIsolated func() string) error {
 	leader, term, err := f.waitLeader(ctx, "", "a leader, before "+string(p.kind), nil)
 	if err != nil {
 		return err
@@ -214,7 +233,14 @@ func (f *faulter) leaderFault(ctx context.Context, p plan, verb string, act, und
 	f.counted(p.kind)
 	held := f.after(p.hold) // the fault itself
 	var took error
-	if p.kind != KillFollower && p.kind != PartitionLeaderParticipants {
+	takeover := p.kind != KillFollower && p.kind != PartitionLeaderParticipants
+	if notIsolated != nil {
+		if why := notIsolated(); why != "" {
+			what += why
+			takeover = false
+		}
+	}
+	if takeover {
 		var next string
 		var nextTerm uint64
 		next, nextTerm, took = f.waitLeader(ctx, leader, "another coordinator leading, after "+what,

@@ -16,7 +16,12 @@ import (
 
 // load is N clients doing random operations over a small key space.
 type load struct {
-	urls     []string     // the coordinators': any serves (followers forward to the leader)
+	// urls are the coordinators': any serves (followers forward to the
+	// leader). A lose-follower changes them (setURLs); gen counts the
+	// changes, and each client picks them up before its next call.
+	urlsMu   sync.Mutex
+	urls     []string
+	gen      int
 	hc       *http.Client // nil: each client gets its own plain one
 	clients  int
 	keys     []string
@@ -60,6 +65,7 @@ type client struct {
 	// moves on to the next when that one does not answer.
 	conns []*rpc.Client
 	cur   int
+	gen   int // of the load's URLs that conns were made for
 	// seen is the last value and version the client read of each key,
 	// so that its compares hold often enough for both branches to run.
 	seen map[string]entry
@@ -68,11 +74,32 @@ type client struct {
 // newClient makes client id, which starts at a coordinator of its own,
 // so that the clients are spread over them all.
 func (l *load) newClient(id int) *client {
-	c := &client{id: id, id0: id, rng: rand.New(rand.NewPCG(l.seed, uint64(id))), cur: id % len(l.urls), seen: map[string]entry{}}
+	c := &client{id: id, id0: id, rng: rand.New(rand.NewPCG(l.seed, uint64(id))), gen: -1, seen: map[string]entry{}}
+	l.refresh(c)
+	return c
+}
+
+// setURLs changes the coordinators' URLs the clients call.
+func (l *load) setURLs(urls []string) {
+	l.urlsMu.Lock()
+	defer l.urlsMu.Unlock()
+	l.urls, l.gen = urls, l.gen+1
+}
+
+// refresh gives c a connection to each coordinator, if they changed
+// since it last looked, and starts it at one of its own, so that the
+// clients stay spread over them all.
+func (l *load) refresh(c *client) {
+	l.urlsMu.Lock()
+	defer l.urlsMu.Unlock()
+	if c.gen == l.gen {
+		return
+	}
+	c.conns, c.gen = nil, l.gen
 	for _, u := range l.urls {
 		c.conns = append(c.conns, rpc.NewClient(u, l.hc))
 	}
-	return c
+	c.cur = c.id0 % len(c.conns)
 }
 
 // client issues one call at a time until ctx ends.
@@ -128,6 +155,7 @@ func (l *load) issue(ctx context.Context, c *client, op *Op) {
 // time, as a client that knows them all would: one that is down, paused
 // or cut off from the others may stay so for a while.
 func (l *load) call(c *client, op *Op) {
+	l.refresh(c)
 	op.Client = c.id
 	err := l.do(c.conns[c.cur], op)
 	l.rec.op(*op)

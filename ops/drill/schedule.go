@@ -41,7 +41,7 @@ type faulter struct {
 	active     int
 	onProcess  bool // a fault on a process is under way
 	onCoord    bool // a fault on a coordinator is under way
-	alone      bool // a lose-participant is under way
+	alone      bool // a lose-participant or a lose-follower is under way
 	mostAtOnce int
 	count      map[FaultKind]int
 	err        error    // the first fault that could not drive the cluster
@@ -51,6 +51,10 @@ type faulter struct {
 	// refusals sums each participant's stale_term_refusals read just
 	// before each of its kills, which reset its counters.
 	refusals map[string]int64
+	lost     []string // coordinators lost (lose-follower): their names are never used again
+	// coordinatorsChanged, if set, hears that a lose-follower changed
+	// Coordinators (the load's clients follow).
+	coordinatorsChanged func()
 }
 
 // watch is how the faulter sees the cluster: Probe's calls in a drill, a
@@ -63,6 +67,15 @@ type watch struct {
 	leader func(ctx context.Context, avoid string) (string, uint64, error)
 	// refusals returns a participant's stale_term_refusals (stats).
 	refusals func(ctx context.Context, participant string) (int64, error)
+	// change calls coordinators.add or coordinators.remove (method)
+	// on the coordinator via, with the peer token.
+	change func(ctx context.Context, via, method string, args ...any) error
+	// group returns the members of the coordinator group, per
+	// coordinators.list.
+	group func(ctx context.Context) ([]string, error)
+	// leaderOf returns the leader and term the coordinator called name
+	// knows (its own status, which a follower forwards to its leader).
+	leaderOf func(ctx context.Context, name string) (string, uint64, error)
 }
 
 // plan is one fault as the schedule drew it.
@@ -74,7 +87,7 @@ type plan struct {
 	dir    string        // links: "up" (coordinator to participant), "down" or "both"
 	delay  time.Duration // delay-link: the latency added
 	fault  string        // partitions: "drop" or "cut"
-	pick   int           // kill-follower: which follower (modulo how many there are)
+	pick   int           // kill-follower, lose-follower: which follower (modulo how many there are)
 }
 
 func newFaulter(seed uint64, cfg FaultConfig, cl Cluster, rec *recorder, w watch) *faulter {
@@ -151,6 +164,8 @@ func (f *faulter) draw() plan {
 	case KillFollower:
 		p.hold = f.duration(f.cfg.MaxDown)
 		p.pick = f.rng.IntN(1 << 16)
+	case LoseFollower:
+		p.pick = f.rng.IntN(1 << 16)
 	case PauseLeader:
 		p.hold = f.cfg.PauseMin + f.duration(f.cfg.PauseMax-f.cfg.PauseMin)
 	case PartitionLeaderParticipants, PartitionLeaderCoordinators:
@@ -206,7 +221,7 @@ func (f *faulter) admit(ctx context.Context, k FaultKind) bool {
 			f.mostAtOnce = max(f.mostAtOnce, f.active)
 			f.onProcess = f.onProcess || k.onProcess()
 			f.onCoord = f.onCoord || k.onCoordinator()
-			f.alone = k == LoseParticipant
+			f.alone = k.alone()
 			f.mu.Unlock()
 			return true
 		}
@@ -225,7 +240,7 @@ func (f *faulter) mayStart(k FaultKind) bool {
 	switch {
 	case f.alone:
 		return false
-	case k == LoseParticipant:
+	case k.alone():
 		return f.active == 0
 	case f.active >= f.cfg.MaxActive:
 		return false
@@ -248,7 +263,7 @@ func (f *faulter) release(k FaultKind, err error) {
 	if k.onCoordinator() {
 		f.onCoord = false
 	}
-	if k == LoseParticipant {
+	if k.alone() {
 		f.alone = false
 	}
 	var fd finding

@@ -17,8 +17,10 @@ import (
 
 // Probe makes the drill's own calls to a cluster: to the coordinator
 // through CoordinatorHTTP and to participants through ParticipantHTTP
-// (which may present tokens or trust a CA; nil is a plain client). It is
-// also how tests outside the drill wait for a cluster to settle.
+// (which may present tokens or trust a CA; nil is a plain client), as
+// well as coordinators.add and coordinators.remove, which want the
+// participants' (peer) token. It is also how tests outside the drill
+// wait for a cluster to settle.
 type Probe struct {
 	Cluster
 	CoordinatorHTTP, ParticipantHTTP *http.Client
@@ -73,6 +75,54 @@ func (p Probe) leader(ctx context.Context, avoid string) (string, uint64, error)
 		return p.Coordinator(), st.Term, nil
 	case st.Role != "leader" || st.Leader == "":
 		return "", 0, fmt.Errorf("no leader known (role %q, leader %q, term %d)", st.Role, st.Leader, st.Term)
+	}
+	return st.Leader, st.Term, nil
+}
+
+// changeGroup calls coordinators.add or coordinators.remove (method)
+// on the coordinator called via, with the peer token, bounded by a
+// little more than the coordinator's own wait for the change.
+func (p Probe) changeGroup(ctx context.Context, via, method string, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	_, err := rpc.NewClient(p.URL(via), p.ParticipantHTTP).Call(ctx, method, args...)
+	return err
+}
+
+// group is the coordinator group's members, per coordinators.list from
+// the first coordinator that answers.
+func (p Probe) group(ctx context.Context) ([]string, error) {
+	var errs []error
+	for _, name := range p.Coordinators() {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := rpc.NewClient(p.URL(name), p.CoordinatorHTTP).Call(cctx, "coordinators.list")
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		list, _ := res.([]any)
+		var out []string
+		for _, e := range list {
+			m, _ := e.(map[string]any)
+			n, _ := m["name"].(string)
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+// leaderOf is the leader and term the coordinator called name names in
+// its own status (a follower's is its leader's, forwarded: so it knows
+// one and reaches it).
+func (p Probe) leaderOf(ctx context.Context, name string) (string, uint64, error) {
+	st, err := p.statusOf(ctx, name)
+	switch {
+	case err != nil:
+		return "", 0, err
+	case st.Leader == "":
+		return "", 0, fmt.Errorf("%s knows no leader (role %q, term %d)", name, st.Role, st.Term)
 	}
 	return st.Leader, st.Term, nil
 }

@@ -10,9 +10,8 @@ import (
 // AddParticipant starts one more participant, called name, with an empty
 // database, on a free port, and returns its URL once it serves. The
 // coordinator does not know it: that is what `twopc members add` is for.
-// It is not safe to call while other goroutines use the cluster.
 func (c *Cluster) AddParticipant(ctx context.Context, name string) (string, error) {
-	if c.procs[name] != nil {
+	if c.Process(name) != nil {
 		return "", fmt.Errorf("launch: a process is already called %s", name)
 	}
 	addrs, err := ports(0, 1)
@@ -23,13 +22,14 @@ func (c *Cluster) AddParticipant(ctx context.Context, name string) (string, erro
 	scheme, _, _ := strings.Cut(coordURL, "://")
 	url := scheme + "://" + addrs[0] + "/RPC2"
 	args := []string{"participant", "--listen", addrs[0], "--db", filepath.Join(c.cfg.Dir, name+".db"), "--coordinator", coordURL,
-		"--peer-token-file", filepath.Join(c.cfg.Dir, "peer.token"), "--max-procs", "1"}
-	if t := c.cfg.TLS; t != nil {
-		args = append(args, "--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA)
-	}
+		"--peer-token-file", c.peerTokenFile(), "--max-procs", "1"}
+	args = append(args, c.tlsArgs()...)
 	args = join(args, durationFlag("--resolve-after", c.cfg.ResolveAfter), durationFlag("--resolve-interval", c.cfg.ResolveInterval),
 		c.cfg.ParticipantArgs)
+	c.mu.Lock()
+	c.addrs[name] = addrs[0]
 	c.add(name, url, args)
+	c.mu.Unlock()
 	if err := c.start(ctx, name); err != nil {
 		return "", err
 	}

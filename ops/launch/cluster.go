@@ -75,7 +75,12 @@ type Cluster struct {
 	client   *http.Client              // presents the client token, if any
 	parts    []string                  // the participants' names
 	links    map[pair]*faultproxy.Link // nil without Config.NetworkFaults
+	addrs    map[string]string         // each process's own address (not its links')
+	removed  []string                  // coordinators lost (LoseCoordinator): never a name again
 	once     sync.Once
+	// mu guards coords, names, urls, procs, links and removed, which
+	// LoseCoordinator and AddCoordinator change while a drill runs.
+	mu sync.RWMutex
 }
 
 // Start starts the cluster and returns once every process serves.
@@ -105,12 +110,10 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.TLS != nil {
 		scheme = "https"
 	}
-	common := []string{"--peer-token-file", filepath.Join(cfg.Dir, "peer.token")}
-	if t := cfg.TLS; t != nil {
-		common = append(common, "--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA)
-	}
+	common := join([]string{"--peer-token-file", c.peerTokenFile()}, c.tlsArgs())
 	url := func(addr string) string { return scheme + "://" + addr + "/RPC2" }
 	byName := map[string]string{} // each process's own address
+	c.addrs = byName
 	for i := range cfg.Coordinators {
 		name := CoordinatorName
 		if cfg.Coordinators > 1 {
@@ -206,8 +209,9 @@ func (c *Cluster) waitLeader(ctx context.Context) error {
 
 // add makes the process; names lists the coordinators first, then the
 // participants in the order they are added.
+// The caller holds mu, or is Start.
 func (c *Cluster) add(name, url string, args []string) {
-	if c.isCoordinator(name) {
+	if slices.Contains(c.coords, name) {
 		c.names = slices.Insert(c.names, slices.Index(c.coords, name), name)
 	} else {
 		c.names = append(c.names, name)
@@ -221,7 +225,7 @@ func (c *Cluster) add(name, url string, args []string) {
 // clients makes the peer token (if there is none yet) and the HTTP
 // clients that present the tokens and trust the cluster's CA.
 func (c *Cluster) clients() error {
-	peerToken, err := secret.Ensure(filepath.Join(c.cfg.Dir, "peer.token"))
+	peerToken, err := secret.Ensure(c.peerTokenFile())
 	if err != nil {
 		return fmt.Errorf("launch: peer token: %w", err)
 	}
@@ -242,6 +246,17 @@ func (c *Cluster) clients() error {
 		hc.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
 	c.peer, c.client = rpc.WithToken(hc, peerToken), rpc.WithToken(hc, clientToken)
+	return nil
+}
+
+// peerTokenFile holds the peer token every process presents.
+func (c *Cluster) peerTokenFile() string { return filepath.Join(c.cfg.Dir, "peer.token") }
+
+// tlsArgs are a server's TLS flags, if the cluster serves HTTPS.
+func (c *Cluster) tlsArgs() []string {
+	if t := c.cfg.TLS; t != nil {
+		return []string{"--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.CA}
+	}
 	return nil
 }
 
@@ -287,29 +302,50 @@ func ports(base, n int) ([]string, error) {
 }
 
 // Coordinator is the (first) coordinator's name.
-func (c *Cluster) Coordinator() string { return c.coords[0] }
+func (c *Cluster) Coordinator() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.coords[0]
+}
 
-// Coordinators are the coordinators' names: "coordinator", or c1, c2, ...
-func (c *Cluster) Coordinators() []string { return slices.Clone(c.coords) }
+// Coordinators are the coordinators' names: "coordinator", or c1, c2,
+// ... (less those lost, and those added since: see AddCoordinator).
+func (c *Cluster) Coordinators() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.coords)
+}
 
-func (c *Cluster) isCoordinator(name string) bool { return slices.Contains(c.coords, name) }
+func (c *Cluster) isCoordinator(name string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Contains(c.coords, name)
+}
 
 // Participants are the participants' names, as the coordinator knows
 // them: p1, p2, ...
-func (c *Cluster) Participants() []string { return slices.Clone(c.names[len(c.coords):]) }
+func (c *Cluster) Participants() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.names[len(c.coords):])
+}
 
 // URL is the XML-RPC URL of the process called name.
-func (c *Cluster) URL(name string) string { return c.urls[name] }
+func (c *Cluster) URL(name string) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.urls[name]
+}
 
 // CoordinatorURL is the (first) coordinator's XML-RPC URL; any
 // coordinator serves clients.
-func (c *Cluster) CoordinatorURL() string { return c.urls[c.coords[0]] }
+func (c *Cluster) CoordinatorURL() string { return c.URL(c.Coordinator()) }
 
 // ParticipantURLs are the participants' URLs, in the order of Participants.
 func (c *Cluster) ParticipantURLs() []string {
 	var out []string
 	for _, n := range c.Participants() {
-		out = append(out, c.urls[n])
+		out = append(out, c.URL(n))
 	}
 	return out
 }
@@ -326,7 +362,7 @@ func (c *Cluster) ClientHTTP() *http.Client { return c.client }
 func (c *Cluster) Dir() string { return c.cfg.Dir }
 
 // TxlogPath is the (first) coordinator's transaction log.
-func (c *Cluster) TxlogPath() string { return c.TxlogPathOf(c.coords[0]) }
+func (c *Cluster) TxlogPath() string { return c.TxlogPathOf(c.Coordinator()) }
 
 // TxlogPathOf is the named coordinator's transaction log (with several,
 // its copy of the replicated log).
@@ -338,9 +374,15 @@ func (c *Cluster) TxlogPathOf(name string) string {
 }
 
 // Process is the process called name, or nil.
-func (c *Cluster) Process(name string) *proc.Process { return c.procs[name] }
+func (c *Cluster) Process(name string) *proc.Process {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.procs[name]
+}
 
 func (c *Cluster) process(name string) (*proc.Process, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if p := c.procs[name]; p != nil {
 		return p, nil
 	}
@@ -362,14 +404,18 @@ func (c *Cluster) start(ctx context.Context, name string) error {
 
 // waitServing polls the process called name until it answers.
 func (c *Cluster) waitServing(ctx context.Context, name string) error {
-	p := c.procs[name]
+	p, err := c.process(name)
+	if err != nil {
+		return err
+	}
+	url := c.URL(name)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
 	defer cancel()
 	hc := c.peer
 	if c.isCoordinator(name) {
 		hc = c.client
 	}
-	rc := rpc.NewClient(c.urls[name], hc)
+	rc := rpc.NewClient(url, hc)
 	for {
 		cctx, ccancel := context.WithTimeout(ctx, time.Second)
 		_, err := rc.Call(cctx, "system.listMethods")
@@ -382,7 +428,7 @@ func (c *Cluster) waitServing(ctx context.Context, name string) error {
 		case <-p.Done():
 			return fmt.Errorf("launch: %s exited while starting: %v\n%s", name, p.Err(), p.Tail(2000))
 		case <-ctx.Done():
-			return fmt.Errorf("launch: %s not serving at %s after %v: %w (log %s)", name, c.urls[name], c.cfg.StartTimeout, err, p.LogPath())
+			return fmt.Errorf("launch: %s not serving at %s after %v: %w (log %s)", name, url, c.cfg.StartTimeout, err, p.LogPath())
 		case <-time.After(20 * time.Millisecond): // poll interval while it binds
 		}
 	}
@@ -421,8 +467,9 @@ func (c *Cluster) Resume(_ context.Context, name string) error {
 // it names each that is not, and any that exited without being killed.
 func (c *Cluster) Healthy(context.Context) error {
 	var errs []error
-	for _, name := range c.names {
-		p := c.procs[name]
+	names, procs := c.processes()
+	for i, name := range names {
+		p := procs[i]
 		if err := p.Unexpected(); err != nil {
 			errs = append(errs, err)
 		} else if !p.Running() {
@@ -438,17 +485,29 @@ func (c *Cluster) Healthy(context.Context) error {
 // several, its copy of the raft log) as it is now.
 func (c *Cluster) ReadTxlog(_ context.Context, name string) ([]byte, error) {
 	if !c.isCoordinator(name) {
-		return nil, fmt.Errorf("launch: no coordinator %q (have %v)", name, c.coords)
+		return nil, fmt.Errorf("launch: no coordinator %q (have %v)", name, c.Coordinators())
 	}
 	return os.ReadFile(c.TxlogPathOf(name))
 }
 
 // Tail returns up to the last n bytes of the process's log.
 func (c *Cluster) Tail(name string, n int) string {
-	if p := c.procs[name]; p != nil {
+	if p := c.Process(name); p != nil {
 		return p.Tail(n)
 	}
 	return ""
+}
+
+// processes are the names of the processes, coordinators first, and
+// the processes, in the same order.
+func (c *Cluster) processes() ([]string, []*proc.Process) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var ps []*proc.Process
+	for _, name := range c.names {
+		ps = append(ps, c.procs[name])
+	}
+	return slices.Clone(c.names), ps
 }
 
 // Close stops every process, the coordinator first: SIGTERM, then SIGKILL
@@ -456,12 +515,14 @@ func (c *Cluster) Tail(name string, n int) string {
 func (c *Cluster) Close() error {
 	c.once.Do(func() {
 		var wg sync.WaitGroup
-		for _, name := range c.coords {
-			wg.Go(func() { c.procs[name].Terminate(10 * time.Second) })
+		for _, name := range c.Coordinators() {
+			p := c.Process(name)
+			wg.Go(func() { p.Terminate(10 * time.Second) })
 		}
 		wg.Wait()
 		for _, name := range c.Participants() {
-			wg.Go(func() { c.procs[name].Terminate(10 * time.Second) })
+			p := c.Process(name)
+			wg.Go(func() { p.Terminate(10 * time.Second) })
 		}
 		wg.Wait()
 		c.closeLinks()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/twopc/twopc/internal/faultproxy"
@@ -47,6 +48,8 @@ func (c *Cluster) startLinks(addrs map[string]string) error {
 }
 
 func (c *Cluster) closeLinks() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	for _, l := range c.links {
 		l.Close()
 	}
@@ -67,11 +70,15 @@ func (c *Cluster) via(from, to string, addrs map[string]string) string {
 // Link is the fault proxies between the coordinator and the participant
 // called name, or nil if the cluster runs without them
 // (Config.NetworkFaults). With several coordinators, see LinkBetween.
-func (c *Cluster) Link(name string) *faultproxy.Link { return c.links[pair{c.coords[0], name}] }
+func (c *Cluster) Link(name string) *faultproxy.Link { return c.LinkBetween(c.Coordinator(), name) }
 
 // LinkBetween is the fault proxies between coordinator a and process b
 // (a participant, or a coordinator after a in Coordinators), or nil.
-func (c *Cluster) LinkBetween(a, b string) *faultproxy.Link { return c.links[pair{a, b}] }
+func (c *Cluster) LinkBetween(a, b string) *faultproxy.Link {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.links[pair{a, b}]
+}
 
 // LinkFault starts a network fault ("delay", "drop" or "cut") on the link
 // between coordinator a and process b (a participant or another
@@ -79,13 +86,15 @@ func (c *Cluster) LinkBetween(a, b string) *faultproxy.Link { return c.links[pai
 // the function that ends it (see faultproxy.Link.Apply). Without
 // Config.NetworkFaults it is errors.ErrUnsupported.
 func (c *Cluster) LinkFault(_ context.Context, a, b, fault, direction string, delay time.Duration) (end func(), err error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if c.links == nil {
 		return nil, fmt.Errorf("launch: the cluster runs without fault proxies (Config.NetworkFaults): %w", errors.ErrUnsupported)
 	}
 	if l := c.links[pair{a, b}]; l != nil {
 		return l.Apply(fault, direction, delay)
 	}
-	if l := c.links[pair{b, a}]; l != nil && c.isCoordinator(b) {
+	if l := c.links[pair{b, a}]; l != nil && slices.Contains(c.coords, b) {
 		// Stored the other way round: a's "up" is the link's Down.
 		switch direction {
 		case "up":
@@ -95,7 +104,10 @@ func (c *Cluster) LinkFault(_ context.Context, a, b, fault, direction string, de
 		}
 		return l.Apply(fault, direction, delay)
 	}
-	return nil, fmt.Errorf("launch: no link between %q and %q (links join a coordinator, %v, to another or to a participant, %v)", a, b, c.coords, c.parts)
+	// errors.ErrUnsupported: a coordinator added later (AddCoordinator)
+	// has links to the participants only.
+	return nil, fmt.Errorf("launch: no link between %q and %q (links join a coordinator, %v, to another or to a participant, %v): %w",
+		a, b, c.coords, c.parts, errors.ErrUnsupported)
 }
 
 // Wipe deletes the database of the participant called name (the file

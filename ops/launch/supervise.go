@@ -22,19 +22,20 @@ import (
 func (c *Cluster) Supervise(ctx context.Context, pol proc.Policy, report func(string)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, len(c.names))
-	for _, name := range c.names {
+	names, _ := c.processes()
+	errc := make(chan error, len(names))
+	for _, name := range names {
 		go func() {
 			err := c.supervise(ctx, name, pol, report)
 			if err == nil && ctx.Err() == nil {
-				p := c.procs[name]
+				p := c.Process(name)
 				err = fmt.Errorf("%s exited on its own (%s), which is not a crash: not restarted (see %s)", name, p.ExitReason(), p.LogPath())
 			}
 			errc <- err
 		}()
 	}
 	var first error
-	for range c.names {
+	for range names {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel() // the cluster is not whole: stop supervising the rest
@@ -44,7 +45,7 @@ func (c *Cluster) Supervise(ctx context.Context, pol proc.Policy, report func(st
 }
 
 func (c *Cluster) supervise(ctx context.Context, name string, pol proc.Policy, report func(string)) error {
-	p := c.procs[name]
+	p := c.Process(name)
 	var crashed time.Time
 	var unfinished string // what the coordinator's log held at the crash
 	return proc.Supervise(ctx, p, pol, proc.Hooks{
@@ -76,9 +77,10 @@ func (c *Cluster) supervise(ctx context.Context, name string, pol proc.Policy, r
 // Wait returns nil when ctx ends, or an error naming the first process
 // that exits (for a cluster that is not supervised).
 func (c *Cluster) Wait(ctx context.Context) error {
-	exited := make(chan string, len(c.names))
-	for _, name := range c.names {
-		done := c.procs[name].Done()
+	names, procs := c.processes()
+	exited := make(chan string, len(names))
+	for i, name := range names {
+		done := procs[i].Done()
 		go func() {
 			select {
 			case <-done:
@@ -91,7 +93,7 @@ func (c *Cluster) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	case name := <-exited:
-		p := c.procs[name]
+		p := c.Process(name)
 		return fmt.Errorf("%s exited unexpectedly (%s; see %s)", name, p.ExitReason(), p.LogPath())
 	}
 }
