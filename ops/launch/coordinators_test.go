@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/coordinator"
 	"github.com/twopc/twopc/internal/rpc"
 )
@@ -21,11 +20,7 @@ import (
 func TestLoseACoordinatorAndAddANewOne(t *testing.T) {
 	c := startWith(t, Config{Coordinators: 3, NetworkFaults: true, PrepareTimeout: time.Second})
 	ctx := context.Background()
-	status := func(name string) (coordinator.Status, error) {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		return api.NewClient(c.URL(name), c.ClientHTTP()).Status(sctx)
-	}
+	status := func(name string) (coordinator.Status, error) { return statusOf(ctx, c, name) }
 	st, err := status(c.Coordinator())
 	if err != nil {
 		t.Fatal(err)

@@ -154,11 +154,7 @@ func TestWipeRestartsAParticipantEmpty(t *testing.T) {
 func TestLinksBetweenCoordinators(t *testing.T) {
 	c := startWith(t, Config{Coordinators: 3, NetworkFaults: true})
 	ctx := context.Background()
-	status := func(name string) (coordinator.Status, error) {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		return api.NewClient(c.URL(name), c.ClientHTTP()).Status(sctx)
-	}
+	status := func(name string) (coordinator.Status, error) { return statusOf(ctx, c, name) }
 	st, err := status(c.Coordinator())
 	if err != nil {
 		t.Fatal(err)
@@ -201,4 +197,11 @@ func TestLinksBetweenCoordinators(t *testing.T) {
 		st, err := status(old)
 		return err == nil && st.Leader == now
 	})
+}
+
+// statusOf is the status of the coordinator called name, within 2 s.
+func statusOf(ctx context.Context, c *Cluster, name string) (coordinator.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return api.NewClient(c.URL(name), c.ClientHTTP()).Status(ctx)
 }
