@@ -88,14 +88,7 @@ func runDrill(t *testing.T, seed uint64, bank int) {
 	cfg := ciConfig(t, seed)
 	cfg.Bank = bank
 	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
-	res, err := Run(context.Background(), lc, cfg)
-	t.Log(res.Summary())
-	if err != nil {
-		t.Fatalf("drill could not run: %v", err)
-	}
-	for _, v := range res.Violations {
-		t.Errorf("violation: %s", v)
-	}
+	res := drillOn(t, lc, cfg)
 	if !res.Passed() {
 		load := ""
 		if bank > 0 {
@@ -234,14 +227,7 @@ func TestDrillLosesParticipants(t *testing.T) {
 	cfg := ciConfig(t, 11)
 	cfg.Faults = cfg.Faults.With(LoseParticipant)
 	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
-	res, err := Run(context.Background(), lc, cfg)
-	t.Log(res.Summary())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range res.Violations {
-		t.Errorf("violation: %s", v)
-	}
+	res := drillOn(t, lc, cfg)
 	if res.Faults[LoseParticipant] == 0 {
 		t.Error("no participant lost")
 	}
@@ -270,14 +256,7 @@ func TestDrillLeaderFaults(t *testing.T) {
 	cfg.Duration = 30 * time.Second
 	cfg.Faults = cfg.Faults.ForCoordinators(3)
 	cfg.CoordinatorHTTP, cfg.ParticipantHTTP = lc.ClientHTTP(), lc.PeerHTTP()
-	res, err := Run(context.Background(), lc, cfg)
-	t.Log(res.Summary())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range res.Violations {
-		t.Errorf("violation: %s", v)
-	}
+	res := drillOn(t, lc, cfg)
 	if !res.Passed() {
 		t.Fatalf("history %s; reproduce with: go run ./cmd/twopc drill --coordinators 3 --seed %d --duration %v --fault-every %v --max-down %v",
 			res.HistoryPath, cfg.Seed, cfg.Duration, cfg.Faults.Every, cfg.Faults.MaxDown)
@@ -359,4 +338,19 @@ func checkLostFollowers(t *testing.T, lc *launch.Cluster, res Result) {
 	if err := lc.Restart(ctx, st.Leader); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// drillOn runs the drill on lc, logs its summary and reports each
+// violation; a drill that cannot run ends the test.
+func drillOn(t *testing.T, lc *launch.Cluster, cfg Config) Result {
+	t.Helper()
+	res, err := Run(context.Background(), lc, cfg)
+	t.Log(res.Summary())
+	if err != nil {
+		t.Fatalf("drill could not run: %v", err)
+	}
+	for _, v := range res.Violations {
+		t.Errorf("violation: %s", v)
+	}
+	return res
 }
