@@ -27,10 +27,13 @@
 //     ErrNotLeader: another leader's entry replaced it, or this node
 //     stopped leading).
 //   - transport.go: messages to a peer go in order, batched, over one
-//     long HTTP POST whose body streams length-prefixed protobufs (as
-//     etcd streams its own); a failed or stalled write drops the batch,
-//     reports the peer to raft, which retries, and the next batch opens
-//     a new stream.
+//     connection: a POST /raft that upgrades it (101 Switching
+//     Protocols), then length-prefixed protobufs; a failed or stalled
+//     write drops the batch, reports the peer to raft, which retries,
+//     and the next batch opens a new stream.
+//   - read.go: ConfirmLeader, raft's ReadIndex, so that a leader answers
+//     a read only once a majority confirmed it still leads; concurrent
+//     calls share a round.
 //   - log.go: the decision log of one term (coordinator.DecisionLog).
 //
 // Invariants kept here:
@@ -42,6 +45,9 @@
 //     record, with its own term, once per term.
 //   - A node's vote and the entries it acknowledges are durable before
 //     it says so; a leader's own entries count only after its fsync.
+//   - ConfirmLeader succeeds only on heartbeats of its term answered by
+//     a majority after the call began (ReadOnlySafe, never a lease: a
+//     paused leader's clock says nothing).
 //
 // Timing (defaults): ticks of 20 ms, heartbeats every 2 ticks, elections
 // after 10 to 20 ticks without a leader, PreVote and CheckQuorum on (a

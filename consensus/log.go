@@ -1,6 +1,8 @@
 package consensus
 
 import (
+	"context"
+
 	"github.com/twopc/twopc/protocol"
 	"github.com/twopc/twopc/txlog"
 )
@@ -66,3 +68,8 @@ func (l *Log) AppendAsync(rec protocol.Record) error {
 	l.n.propose(l.term, rec, true, nil)
 	return nil
 }
+
+// ConfirmLeader returns nil once a majority confirmed, after the call
+// began, that this coordinator still leads in the log's term
+// (Node.ConfirmLeader): a read may then answer.
+func (l *Log) ConfirmLeader(ctx context.Context) error { return l.n.ConfirmLeader(ctx, l.term) }

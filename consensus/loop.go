@@ -27,11 +27,14 @@ func (n *Node) run() {
 			return
 		case <-ticker.C:
 			n.rn.Tick()
+			if len(n.readRounds) > 0 {
+				n.askReadIndex(nil) // in case raft lost one: see askReadIndex
+			}
 		case <-n.wake:
 		}
 		n.mu.Lock()
-		inbox, reports := n.inbox, n.reports
-		n.inbox, n.reports = nil, nil
+		inbox, reports, reads := n.inbox, n.reports, n.readsQueued
+		n.inbox, n.reports, n.readsQueued = nil, nil, nil
 		var props []proposal
 		if n.propsUrgent { // else they linger, for a record that is not lazy
 			props, n.props, n.propsUrgent = n.props, nil, false
@@ -46,8 +49,11 @@ func (n *Node) run() {
 		// Proposals go in once every Ready is handled, so that the log's
 		// last index is the storage's and each proposal's index is known.
 		err := n.handleAll()
-		if err == nil && len(props) > 0 {
+		if err == nil && (len(props) > 0 || len(reads) > 0) {
 			n.proposeAll(props)
+			if len(reads) > 0 {
+				n.askReadIndex(reads)
+			}
 			err = n.handleAll()
 		}
 		if err != nil {
@@ -163,6 +169,7 @@ func (n *Node) handle(rd raft.Ready) error {
 	if err := n.apply(rd.CommittedEntries); err != nil {
 		return err
 	}
+	n.readsAnswered(rd.ReadStates)
 	n.rn.Advance(rd)
 	return n.maybeSnapshot()
 }
@@ -273,6 +280,7 @@ func (n *Node) failWaits() {
 	}
 	n.waits, n.confWaits = nil, nil
 	n.note(notes)
+	n.failReads()
 }
 
 func (n *Node) setServing(term uint64) {

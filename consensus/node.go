@@ -100,6 +100,7 @@ type Node struct {
 	propsUrgent bool
 	reports     []func(*raft.RawNode) // unreachable peers, snapshot results
 	serving     uint64                // the term this node serves in; 0: none
+	readsQueued []chan error          // ConfirmLeader calls for the next round
 	wake        chan struct{}
 	streams     streams // from the peers (transport.go)
 
@@ -110,8 +111,10 @@ type Node struct {
 	leader        bool
 	epochProposed bool // this leader proposed its epoch record
 	waits         []wait
-	confWaits     []wait // membership changes proposed, by index
-	confChanged   bool   // since the last snapshot
+	confWaits     []wait      // membership changes proposed, by index
+	readRounds    []readRound // ConfirmLeader rounds out, oldest first
+	readSeq       uint64
+	confChanged   bool // since the last snapshot
 	snapIndex     uint64
 	applied       uint64
 

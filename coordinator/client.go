@@ -62,6 +62,11 @@ func (c *Coordinator) Txn(ctx context.Context, t *protocol.Txn) (Result, error) 
 
 	select {
 	case r := <-x.reply:
+		if r.ReadOnly {
+			if err := c.confirmLeader(ctx); err != nil {
+				return Result{}, err
+			}
+		}
 		return replyResult(r)
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("%w: stopped waiting: %w", ErrOutcomeUnknown, ctx.Err())
@@ -111,6 +116,9 @@ func (c *Coordinator) Delete(ctx context.Context, key string) (existed bool, err
 func (c *Coordinator) Get(ctx context.Context, key string) (protocol.Value, error) {
 	if c.ctx.Err() != nil {
 		return protocol.Value{}, ErrStopped
+	}
+	if err := c.confirmLeader(ctx); err != nil {
+		return protocol.Value{}, err
 	}
 	if e, ok := c.cache.get(key); ok {
 		c.cstats.hits.Add(1)

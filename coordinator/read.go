@@ -8,12 +8,41 @@ import (
 	"github.com/twopc/twopc/protocol"
 )
 
+// leaderConfirmer is a decision log shared by several coordinators
+// (consensus.Log): only the one that leads may write to it, and a read
+// must first hear from a majority that this one still does. Otherwise a
+// leader cut off from the others, not yet stepped down, could answer
+// from a participant the next leader excluded without reaching it, or
+// from its value cache: stale.
+type leaderConfirmer interface {
+	ConfirmLeader(ctx context.Context) error
+}
+
+// confirmLeader returns nil if this coordinator may answer a read now:
+// it is the only one (its log is its own), or the group confirmed it
+// still leads. Bounded by CallTimeout.
+func (c *Coordinator) confirmLeader(ctx context.Context) error {
+	lc, ok := c.cfg.Log.(leaderConfirmer)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	if err := lc.ConfirmLeader(ctx); err != nil {
+		return fmt.Errorf("%w: this coordinator could not confirm that it still leads the group: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
 // readTxn runs a transaction that writes nothing: its keys' current
 // entries from one participant, evaluated here. With more than one key,
 // the keys are locked for the read, so that no write lands between two
 // of them; one key needs no lock (a single read is atomic). It logs
 // nothing and asks no participant to vote.
 func (c *Coordinator) readTxn(ctx context.Context, t *protocol.Txn) (Result, error) {
+	if err := c.confirmLeader(ctx); err != nil {
+		return Result{}, err
+	}
 	keys := t.Keys()
 	if len(keys) > 1 {
 		unlock, ok := c.locks.lockAll(ctx, keys, c.cfg.LockTimeout, c.flush)

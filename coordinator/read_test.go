@@ -3,10 +3,15 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twopc/twopc/peer"
 	"github.com/twopc/twopc/protocol"
+	"github.com/twopc/twopc/txlog"
 )
 
 // scripted is a participant whose reads return a script of snapshots.
@@ -198,5 +203,79 @@ func TestReadFromParticipantExcludedMeanwhile(t *testing.T) {
 	got, err := c.snapshot(context.Background(), []string{"k"})
 	if err != nil || string(got["k"].Value.Data) != "fresh" {
 		t.Fatalf("read = %q, %v; want fresh, from q", got["k"].Value.Data, err)
+	}
+}
+
+// confirmingLog is a decision log shared by several coordinators, as far
+// as reads are concerned: confirm says whether this one still leads.
+type confirmingLog struct {
+	DecisionLog
+	mu      sync.Mutex
+	confirm error
+	calls   int
+}
+
+func (l *confirmingLog) ConfirmLeader(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	return l.confirm
+}
+
+func (l *confirmingLog) set(err error) (callsBefore int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.confirm = err
+	return l.calls
+}
+
+// A coordinator whose log is shared answers no read, cached or not,
+// read-only transaction or compare that fails, before the group
+// confirms it still leads; writes need no such round (raft's commit of
+// STAGED fences them).
+func TestReadsWaitForTheGroupToConfirmTheLeader(t *testing.T) {
+	urls := servedStores(t, 2)
+	tl, _, err := txlog.Open(filepath.Join(t.TempDir(), "c.txlog"), txlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &confirmingLog{DecisionLog: tl}
+	members := make([]Member, len(urls))
+	for i, u := range urls {
+		members[i] = Member{Name: fmt.Sprint("p", i+1), URL: u, Participant: peer.NewClient(u, nil, 1)}
+	}
+	c, err := New(Config{Members: members, Log: log, Epoch: 1, ReadCacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); tl.Close() })
+
+	if err := c.Put(bg, "k", protocol.Value{Data: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := log.set(errors.New("deposed")); n != 0 {
+		t.Fatalf("a put asked the group %d times; writes need no confirmation", n)
+	}
+	if _, err := c.Get(bg, "k"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("get (its value is cached) without a confirmed leader: %v, want %v", err, ErrUnavailable)
+	}
+	readOnly := &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpGet, Key: "k"}}}
+	if _, err := c.Txn(bg, readOnly); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("read-only txn without a confirmed leader: %v, want %v", err, ErrUnavailable)
+	}
+	failedCompare := &protocol.Txn{
+		Compares: []protocol.Compare{{Key: "k", Target: protocol.TargetValue, Op: protocol.Equal, Value: protocol.Value{Data: []byte("other")}}},
+		Success:  []protocol.Op{{Kind: protocol.OpPut, Key: "k", Value: protocol.Value{Data: []byte("w")}}},
+	}
+	if _, err := c.Txn(bg, failedCompare); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a compare that fails, without a confirmed leader: %v, want %v", err, ErrUnavailable)
+	}
+
+	log.set(nil)
+	if v, err := c.Get(bg, "k"); err != nil || string(v.Data) != "v" {
+		t.Fatalf("get once confirmed: %q, %v", v.Data, err)
+	}
+	if r, err := c.Txn(bg, failedCompare); err != nil || r.Succeeded {
+		t.Fatalf("a compare that fails, once confirmed: %+v, %v; want not succeeded", r, err)
 	}
 }

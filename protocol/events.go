@@ -90,6 +90,10 @@ type Reply struct {
 	Reason    string // ReplyAborted, ReplyUnknown
 	Succeeded bool   // ReplyCommitted: which branch ran
 	Results   []Result
+	// ReadOnly: ReplyCommitted of a transaction that wrote nothing (every
+	// vote read-only), so no record backs it: a coordinator of several
+	// confirms it still leads before passing it on, as for a read.
+	ReadOnly bool
 }
 
 // Answer is the outcome told to everyone waiting for an answer to their

@@ -263,7 +263,8 @@ func (m *Machine) decide() Ready {
 
 func (m *Machine) committedReply() *Reply {
 	m.replied = true
-	return &Reply{Kind: ReplyCommitted, Succeeded: m.vote.Succeeded, Results: m.vote.Results}
+	return &Reply{Kind: ReplyCommitted, Succeeded: m.vote.Succeeded, Results: m.vote.Results,
+		ReadOnly: m.vote.Kind == VoteReadOnly}
 }
 
 // abort decides abort: the ABORT record, then (once it is durable) the

@@ -12,5 +12,9 @@
 // leader recovers them), and requests are forwarded to the new leader.
 //
 // Participants fence a deposed leader: every call carries the term, and a
-// participant that heard a newer term refuses an older one.
+// participant that heard a newer term refuses an older one. Reads are
+// fenced here too: the incarnation answers one only once a majority
+// confirmed that it still leads (its log is a consensus.Log, which
+// coordinator's reads ask), so its value cache is as safe as a single
+// coordinator's.
 package replicated

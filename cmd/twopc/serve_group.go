@@ -34,10 +34,6 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, join bool,
 		Logger:  cs.log,
 		Start: func(group *replicated.Server, term uint64, st *txlog.State, log *consensus.Log) (replicated.Instance, error) {
 			base := cs.base
-			// Reads must come from participants, which refuse a deposed
-			// leader once they have heard from the next one; the value
-			// cache would answer without asking anyone.
-			base.ReadCacheBytes = 0
 			cs2 := *cs
 			// A decision that cannot be made durable any more usually means
 			// this coordinator stopped leading: raft reports it, and the

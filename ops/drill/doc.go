@@ -178,16 +178,17 @@
 //
 // A participant that accepted a stale term is, for the history, mostly
 // invisible: raft keeps a deposed leader from logging any decision, so
-// what it gets accepted is prepares that later abort. It shows in one
-// place: a leader cut off from the other coordinators serves reads from
-// the participants until it steps down, and a transaction the new leader
-// committed but has not applied everywhere yet is unknown to it, so it
-// reads the value before it (coordinator/read.go), a stale read, unless
-// the participant, which prepared that transaction with the new term,
-// refuses it. The linearizability check refuses such a read; the window
-// is a fraction of a second per partition, so a drill catches a missing
-// fence by chance only (participant's build tag twopc_nofence plants
-// one).
+// what it gets accepted is prepares that later abort. It could show in
+// one place: a leader cut off from the other coordinators, until it steps
+// down, does not know a transaction the new leader committed but has not
+// applied everywhere yet, so a read from a participant would see the
+// value before it (coordinator/read.go), a stale read. Two guards stand
+// in the way: the leader answers no read before a majority confirmed it
+// still leads (consensus.Node.ConfirmLeader), and the participant, which
+// prepared that transaction with the new term, refuses the old one. The
+// linearizability check refuses such a read; the window is a fraction of
+// a second per partition, so a drill would catch the two guards missing
+// by chance only (participant's build tag twopc_nofence plants one).
 //
 // FaultConfig is the fault profile: Chaos (every kind, at random, for a
 // duration) or CoordinatorKills (N kills of the coordinator, then the
