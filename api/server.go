@@ -231,7 +231,7 @@ func fault(err error) error {
 		code = rpc.NotFound
 	case errors.Is(err, coordinator.ErrConflict):
 		code = rpc.Conflict
-	case errors.Is(err, coordinator.ErrUnavailable), errors.Is(err, coordinator.ErrStopped):
+	case errors.Is(err, coordinator.ErrUnavailable), errors.Is(err, coordinator.ErrStopped), errors.Is(err, coordinator.ErrNotLeading):
 		code = rpc.Unavailable
 	case errors.Is(err, coordinator.ErrOutcomeUnknown):
 		code = rpc.OutcomeUnknown

@@ -14,6 +14,10 @@ var (
 	ErrUnavailable = errors.New("aborted: participant unavailable")
 	// ErrStopped: the coordinator is shutting down; nothing was done.
 	ErrStopped = errors.New("coordinator is shutting down")
+	// ErrNotLeading: one of several coordinators could not confirm that
+	// it still leads, so it answered no read; safe to retry (another
+	// coordinator may lead now).
+	ErrNotLeading = errors.New("this coordinator could not confirm that it still leads the group")
 	// ErrOutcomeUnknown: the decision log failed while the transaction
 	// was being decided, or the caller stopped waiting. It may or may not
 	// have taken effect; every participant will agree on which once the

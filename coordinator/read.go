@@ -29,7 +29,7 @@ func (c *Coordinator) confirmLeader(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	if err := lc.ConfirmLeader(ctx); err != nil {
-		return fmt.Errorf("%w: this coordinator could not confirm that it still leads the group: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrNotLeading, err)
 	}
 	return nil
 }

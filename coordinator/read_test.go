@@ -256,19 +256,19 @@ func TestReadsWaitForTheGroupToConfirmTheLeader(t *testing.T) {
 	if n := log.set(errors.New("deposed")); n != 0 {
 		t.Fatalf("a put asked the group %d times; writes need no confirmation", n)
 	}
-	if _, err := c.Get(bg, "k"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("get (its value is cached) without a confirmed leader: %v, want %v", err, ErrUnavailable)
+	if _, err := c.Get(bg, "k"); !errors.Is(err, ErrNotLeading) {
+		t.Fatalf("get (its value is cached) without a confirmed leader: %v, want %v", err, ErrNotLeading)
 	}
 	readOnly := &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpGet, Key: "k"}}}
-	if _, err := c.Txn(bg, readOnly); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("read-only txn without a confirmed leader: %v, want %v", err, ErrUnavailable)
+	if _, err := c.Txn(bg, readOnly); !errors.Is(err, ErrNotLeading) {
+		t.Fatalf("read-only txn without a confirmed leader: %v, want %v", err, ErrNotLeading)
 	}
 	failedCompare := &protocol.Txn{
 		Compares: []protocol.Compare{{Key: "k", Target: protocol.TargetValue, Op: protocol.Equal, Value: protocol.Value{Data: []byte("other")}}},
 		Success:  []protocol.Op{{Kind: protocol.OpPut, Key: "k", Value: protocol.Value{Data: []byte("w")}}},
 	}
-	if _, err := c.Txn(bg, failedCompare); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("a compare that fails, without a confirmed leader: %v, want %v", err, ErrUnavailable)
+	if _, err := c.Txn(bg, failedCompare); !errors.Is(err, ErrNotLeading) {
+		t.Fatalf("a compare that fails, without a confirmed leader: %v, want %v", err, ErrNotLeading)
 	}
 
 	log.set(nil)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +89,55 @@ func selfView(t *testing.T, cl *launch.Cluster, name string) string {
 		return "(" + err.Error() + ")"
 	}
 	return st.Leader
+}
+
+// A leader cut off from the other coordinators (both paused) answers no
+// get, although the value is in its cache and on every participant: it
+// cannot know what a newer leader has written since. Once they are back,
+// the get is answered.
+func TestCutOffLeaderAnswersNoRead(t *testing.T) {
+	cl := newCluster(t, func(c *launch.Config) { c.Coordinators = 3 })
+	leader := leaderOf(t, cl)
+	c := api.NewClient(cl.URL(leader), nil)
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	if err := c.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Get(ctx, "k"); err != nil || v != "v" {
+		t.Fatalf("get before the pause: %v, %v", v, err)
+	}
+	var followers []string
+	for _, n := range cl.Coordinators() {
+		if n != leader {
+			followers = append(followers, n)
+		}
+	}
+	for _, n := range followers {
+		if err := cl.Pause(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := c.Get(ctx, "k")
+	if err == nil {
+		t.Fatalf("the leader answered a get (%v) with every other coordinator paused", v)
+	}
+	if !strings.Contains(err.Error(), "fault 3:") {
+		t.Fatalf("get with both followers paused: %v, want fault 3 (unavailable, safe to retry)", err)
+	}
+	t.Logf("get with both followers paused: %v", err)
+	for _, n := range followers {
+		if err := cl.Resume(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, time.Minute, "a get once the followers are back", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		v, err := api.NewClient(cl.URL(leaderOf(t, cl)), nil).Get(ctx, "k")
+		if err == nil && v != "v" {
+			t.Fatalf("get after the pause: %v", v)
+		}
+		return err
+	})
 }
