@@ -155,17 +155,11 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 			"then joins it (status shows excluded, catching-up, active). Needs the peer token.",
 		Signature: [][]string{{"boolean", "string", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "name", "url"); err != nil {
-				return nil, err
-			}
-			name, err := rpc.String(ps, 0, "name")
+			p, err := rpc.Strings(ps, "name", "url")
 			if err != nil {
 				return nil, err
 			}
-			url, err := rpc.String(ps, 1, "url")
-			if err != nil {
-				return nil, err
-			}
+			name, url := p[0], p[1]
 			if err := c.AddMember(ctx, name, url); err != nil {
 				return nil, fault(err)
 			}
@@ -178,13 +172,11 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 			"Needs the peer token.",
 		Signature: [][]string{{"boolean", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "name"); err != nil {
-				return nil, err
-			}
-			name, err := rpc.String(ps, 0, "name")
+			p, err := rpc.Strings(ps, "name")
 			if err != nil {
 				return nil, err
 			}
+			name := p[0]
 			if err := c.RemoveMember(ctx, name); err != nil {
 				return nil, fault(err)
 			}
@@ -197,13 +189,11 @@ func Register(srv *rpc.Server, c *coordinator.Coordinator, lim Limits) {
 			"a transaction not yet decided is aborted by this call.",
 		Signature: [][]string{{"string", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "txid"); err != nil {
-				return nil, err
-			}
-			id, err := rpc.String(ps, 0, "txid")
+			p, err := rpc.Strings(ps, "txid")
 			if err != nil {
 				return nil, err
 			}
+			id := p[0]
 			commit, err := c.Outcome(ctx, id)
 			if err != nil {
 				return nil, rpc.Faultf(rpc.Unavailable, "%v", err)

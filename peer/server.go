@@ -64,13 +64,11 @@ func Register(srv *rpc.Server, b Backend) {
 		Help:      "read(key): the committed value and version of a key and, if it is prepared, the pending transaction, from one snapshot.",
 		Signature: [][]string{{"struct", "string"}},
 		Handler: fenced("read", false, func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "key"); err != nil {
-				return nil, err
-			}
-			key, err := rpc.String(ps, 0, "key")
+			p, err := rpc.Strings(ps, "key")
 			if err != nil {
 				return nil, err
 			}
+			key := p[0]
 			ks, err := b.Read(ctx, key)
 			if err != nil {
 				return nil, err

@@ -45,17 +45,11 @@ func (s *Server) Register(srv *rpc.Server) {
 			"(and every coordinator in --coordinators): it gets the log from the leader. A removed name is never used again. Needs the peer token.",
 		Signature: [][]string{{"boolean", "string", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "name", "url"); err != nil {
-				return nil, err
-			}
-			name, err := rpc.String(ps, 0, "name")
+			p, err := rpc.Strings(ps, "name", "url")
 			if err != nil {
 				return nil, err
 			}
-			url, err := rpc.String(ps, 1, "url")
-			if err != nil {
-				return nil, err
-			}
+			name, url := p[0], p[1]
 			ctx, cancel := context.WithTimeout(ctx, changeTimeout)
 			defer cancel()
 			return true, changeFault(s.node.AddPeer(ctx, name, url))
@@ -67,13 +61,11 @@ func (s *Server) Register(srv *rpc.Server) {
 			"A coordinator whose disk was lost is removed, then added back under a new name. Needs the peer token.",
 		Signature: [][]string{{"boolean", "string"}},
 		Handler: func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "name"); err != nil {
-				return nil, err
-			}
-			name, err := rpc.String(ps, 0, "name")
+			p, err := rpc.Strings(ps, "name")
 			if err != nil {
 				return nil, err
 			}
+			name := p[0]
 			ctx, cancel := context.WithTimeout(ctx, changeTimeout)
 			defer cancel()
 			return true, changeFault(s.node.RemovePeer(ctx, name))

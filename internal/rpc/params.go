@@ -22,6 +22,23 @@ func Arity(params []any, names ...string) error {
 	return nil
 }
 
+// Strings checks that there are exactly len(names) params, all strings,
+// and returns them: the usual shape of a method of names and URLs.
+func Strings(params []any, names ...string) ([]string, error) {
+	if err := Arity(params, names...); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(names))
+	for i, name := range names {
+		s, err := String(params, i, name)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
 // String returns param i, which must be a string.
 func String(params []any, i int, name string) (string, error) {
 	v, err := param(params, i, name)

@@ -21,6 +21,9 @@ func TestParamHelpers(t *testing.T) {
 	if m, err := Struct(p, 3, "opts"); err != nil || !reflect.DeepEqual(m, map[string]any{"a": "b"}) {
 		t.Errorf("Struct = %v, %v", m, err)
 	}
+	if ss, err := Strings([]any{"c4", "http://h/RPC2"}, "name", "url"); err != nil || !reflect.DeepEqual(ss, []string{"c4", "http://h/RPC2"}) {
+		t.Errorf("Strings = %q, %v", ss, err)
+	}
 	if v, bin, err := StringOrBytes(p, 0, "value"); err != nil || string(v) != "k" || bin {
 		t.Errorf("StringOrBytes(string) = %q, %v, %v", v, bin, err)
 	}
@@ -36,6 +39,8 @@ func TestParamHelpers(t *testing.T) {
 		{"arity", Arity(p[:1], "key", "value"), "want 2 params (key, value), got 1"},
 		{"arity none", Arity(p[:1]), "want no params, got 1"},
 		{"missing", second(String(p[:1], 1, "value")), "missing param 2 (value)"},
+		{"strings arity", second(Strings(p[:1], "name", "url")), "want 2 params (name, url), got 1"},
+		{"strings type", second(Strings(p[:2], "name", "url")), "param 2 (url): want string, got int"},
 		{"negative index", second(String(p, -1, "x")), "missing param 0 (x)"},
 		{"string", second(String(p, 1, "key")), "param 2 (key): want string, got int"},
 		{"int", second(Int(p, 5, "n")), "param 6 (n): want int, got double"},
