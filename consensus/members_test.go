@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -84,4 +85,45 @@ func TestFlagsSayHowToReachAPeer(t *testing.T) {
 	if got := n.URL("c9"); got != "http://c9:1/RPC2" {
 		t.Fatalf("c9 reached at %q, want the group's URL", got)
 	}
+}
+
+// A coordinator that was down while the group changed comes back knowing
+// only the peers of its flags. It must still answer, vote for and follow
+// a leader it has never heard of: here the only other live member is one
+// added while it was down, so without it no leader could be elected. (A
+// 10-minute drill, seed 13458328668986228705, got stuck so: a restarted
+// follower refused the new leader's messages as a stranger's.)
+func TestRejoinsAGroupThatChangedWhileItWasDown(t *testing.T) {
+	g := newGroup(t, "c1", "c2", "c3")
+	founders := maps.Clone(g.peers)
+	r := g.serving("")
+	var back, other string
+	for _, n := range []string{"c1", "c2", "c3"} {
+		switch {
+		case n == r.name:
+		case back == "":
+			back = n
+		default:
+			other = n
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g.stop(back)
+	g.serve("c4")
+	g.startWith("c4", true)
+	must(t, g.node(r.name).AddPeer(ctx, "c4", g.peers["c4"]))
+	must(t, g.node(r.name).RemovePeer(ctx, other))
+	g.stop(other)
+	must(t, g.node(r.name).Log(r.Term).Append(staged(fmt.Sprintf("%d.1", r.Term))))
+	// Members: the leader, back (down) and c4. Stop the leader and bring
+	// back the one that never heard of c4: only the two of them can elect.
+	g.stop(r.name)
+	g.startKnowing(back, false, founders)
+	next := g.serving(r.name)
+	if len(next.State.Pending) != 1 {
+		t.Fatalf("%s leads with %d pending, want 1", next.name, len(next.State.Pending))
+	}
+	// A decision needs both: back answers the new leader.
+	must(t, g.node(next.name).Log(next.Term).Append(staged(fmt.Sprintf("%d.1", next.Term))))
 }

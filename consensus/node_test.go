@@ -80,7 +80,13 @@ func (g *group) start(name string) *Node { return g.startWith(name, false) }
 // startWith starts the coordinator called name; join: as one added to
 // the group (it waits for the log instead of founding a group).
 func (g *group) startWith(name string, join bool) *Node {
-	n, err := Start(Config{Name: name, Peers: g.peers, Join: join, Path: filepath.Join(g.dir, name+".raftlog"),
+	return g.startKnowing(name, join, g.peers)
+}
+
+// startKnowing starts the coordinator called name with peers as its flags
+// (the group's own map names every coordinator ever served).
+func (g *group) startKnowing(name string, join bool, peers map[string]string) *Node {
+	n, err := Start(Config{Name: name, Peers: peers, Join: join, Path: filepath.Join(g.dir, name+".raftlog"),
 		Client: http.DefaultClient, Tick: 10 * time.Millisecond, SnapshotEntries: g.snapshotEntries,
 		OnRole: func(r Role) { g.roles <- named{name, r} }})
 	if err != nil {

@@ -21,18 +21,18 @@ func TestParticipantLostForGood(t *testing.T) {
 		c.CoordinatorArgs = append(c.CoordinatorArgs, "--exclude-after", "3s")
 	})
 	load := startPutLoad(t, cl.CoordinatorURL(), 8)
-	load.waitAcks(100)
+	load.WaitAcks(100)
 
-	load.resetGap()
+	load.ResetGap()
 	lose(t, cl, "p3")
-	load.waitAcks(200) // without p3
+	load.WaitAcks(200) // without p3
 	// A figure for the target (exclude-after + 0.5 s), logged,
 	// not asserted: this machine is shared.
-	t.Logf("longest gap between acknowledged puts around the loss of p3: %v", load.gap().Round(time.Millisecond))
+	t.Logf("longest gap between acknowledged puts around the loss of p3: %v", load.Gap().Round(time.Millisecond))
 
 	restart(t, cl, "coordinator")
-	load.waitAcks(100) // p3 is still excluded: the log says so
-	acked := load.end()
+	load.WaitAcks(100) // p3 is still excluded: the log says so
+	acked := load.End()
 	for name, want := range map[string]string{"p1": "active", "p2": "active", "p3": "excluded"} {
 		if s, err := participantState(cl, name); err != nil || s != want {
 			t.Fatalf("%s is %q (%v), want %s", name, s, err, want)
@@ -51,14 +51,14 @@ func TestReplacedParticipantRejoins(t *testing.T) {
 		c.CoordinatorArgs = append(c.CoordinatorArgs, "--exclude-after", "3s")
 	})
 	load := startPutLoad(t, cl.CoordinatorURL(), 8)
-	load.waitAcks(100)
+	load.WaitAcks(100)
 	lose(t, cl, "p3")
 	waitState(t, cl, "p3", "excluded")
-	load.waitAcks(200) // without p3
+	load.WaitAcks(200) // without p3
 	start(t, cl, "p3")
 	waitState(t, cl, "p3", "active")
-	load.waitAcks(200) // with p3
-	acked := load.end()
+	load.WaitAcks(200) // with p3
+	acked := load.End()
 	sameReplicas(t, cl, cl.ParticipantURLs(), acked)
 	t.Logf("%d puts acknowledged, all on the three replicas", len(acked))
 }
@@ -71,7 +71,7 @@ func TestReplacedParticipantRejoins(t *testing.T) {
 func TestReplaceParticipantWithMembers(t *testing.T) {
 	cl := newCluster(t)
 	load := startPutLoad(t, cl.CoordinatorURL(), 8)
-	load.waitAcks(100)
+	load.WaitAcks(100)
 	url := addParticipant(t, cl, "p4")
 	peerToken := "--peer-token-file=" + filepath.Join(cl.Dir(), "peer.token")
 	out := twopcCLI(t, cl, "members", "add", peerToken, "--wait", "1m", "p4="+url)
@@ -80,15 +80,15 @@ func TestReplaceParticipantWithMembers(t *testing.T) {
 			t.Fatalf("members add printed %q, want %q in it", out, want)
 		}
 	}
-	load.waitAcks(100) // with p4
+	load.WaitAcks(100) // with p4
 	kill(t, cl, "p2")
 	if out := twopcCLI(t, cl, "members", "remove", peerToken, "p2"); !strings.Contains(out, "removed p2") {
 		t.Fatalf("members remove printed %q", out)
 	}
-	load.waitAcks(100) // p1, p3 and p4
+	load.WaitAcks(100) // p1, p3 and p4
 	restart(t, cl, "coordinator")
-	load.waitAcks(100)
-	acked := load.end()
+	load.WaitAcks(100)
+	acked := load.End()
 
 	out = twopcCLI(t, cl, "members", "list")
 	for _, want := range []string{"p1 ", "p3 ", "p4 "} {

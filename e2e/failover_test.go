@@ -24,7 +24,7 @@ func TestCoordinatorFailover(t *testing.T) {
 	}
 	load := startPutLoadAt(t, urls, 8, true)
 	for i := range 3 {
-		load.waitAcks(100)
+		load.WaitAcks(100)
 		old := leaderOf(t, cl)
 		t0 := time.Now()
 		if i < 2 {
@@ -32,7 +32,7 @@ func TestCoordinatorFailover(t *testing.T) {
 		} else if err := cl.Pause(context.Background(), old); err != nil {
 			t.Fatal(err)
 		}
-		load.waitAcks(100)
+		load.WaitAcks(100)
 		next := leaderOf(t, cl)
 		t.Logf("leader %s %s; %s leads, 100 puts later after %v", old, map[bool]string{true: "killed", false: "paused"}[i < 2], next, time.Since(t0).Round(time.Millisecond))
 		if next == old {
@@ -44,8 +44,8 @@ func TestCoordinatorFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	load.waitAcks(100)
-	acked := load.end()
+	load.WaitAcks(100)
+	acked := load.End()
 	t.Logf("%d puts acknowledged across 2 leader kills and 1 pause", len(acked))
 	sameReplicas(t, cl, cl.ParticipantURLs(), acked)
 	// Every coordinator, the deposed ones included, names the same leader.

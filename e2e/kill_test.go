@@ -16,18 +16,18 @@ func TestKillNineUnderLoad(t *testing.T) {
 	cl := newCluster(t)
 	load := startPutLoad(t, cl.CoordinatorURL(), 8)
 	for range 3 {
-		load.waitAcks(100)
+		load.WaitAcks(100)
 		// Logged, not asserted: how long from the kill and restart until
 		// a put is acknowledged again (recovery included).
 		t0 := time.Now()
 		restart(t, cl, "coordinator")
-		load.waitAcks(1)
+		load.WaitAcks(1)
 		t.Logf("coordinator killed and restarted: serving again after %v", time.Since(t0).Round(time.Millisecond))
 	}
-	load.waitAcks(100)
+	load.WaitAcks(100)
 	restart(t, cl, "p2")
-	load.waitAcks(100)
-	acked := load.end()
+	load.WaitAcks(100)
+	acked := load.End()
 	t.Logf("%d puts acknowledged across 3 coordinator kills and 1 participant kill", len(acked))
 
 	probe := drill.Probe{Cluster: cl, ParticipantHTTP: cl.PeerHTTP()}

@@ -58,7 +58,7 @@ func TestSeveralCoordinatorsOverSSH(t *testing.T) {
 	leader, follower := e.roles(ctx)
 	url := func(name string) string { h, _ := e.inv.host(name); return h.URL(RoleCoordinator) }
 	load := startLoad(t, e.client(url(follower), ""), 2, rpc.OutcomeUnknown)
-	load.waitAcks(100)
+	load.WaitAcks(100)
 
 	cl, err := OpenCluster(ctx, e.inv)
 	if err != nil {
@@ -69,8 +69,8 @@ func TestSeveralCoordinatorsOverSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("killed the leader %s; the load goes on through %s", leader, follower)
-	load.waitAcks(200) // through the next leader
-	acked := load.end()
+	load.WaitAcks(200) // through the next leader
+	acked := load.End()
 	phase("writes went on through the next leader")
 	e.settle(ctx, "h1", "h2", "h3")
 	e.checkOnEveryParticipant(ctx, acked, "h1", "h2", "h3")

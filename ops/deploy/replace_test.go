@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,12 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/internal/putload"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/peer"
 )
@@ -57,11 +56,11 @@ func TestReplaceLostParticipantHost(t *testing.T) {
 	e.output()
 	coordURL := e.inv.Coordinator().URL(RoleCoordinator)
 	load := startLoad(t, e.client(coordURL, clientToken), 2)
-	load.waitAcks(200)
+	load.WaitAcks(200)
 
 	e.loseHost(2) // h3, for good
 	// Writes go on without h3 once it is excluded.
-	load.waitAcks(200)
+	load.WaitAcks(200)
 	err := e.ops.Status(ctx)
 	if out := e.output(); err == nil || !strings.Contains(out, "h3    participant  UNREACHABLE") || !strings.Contains(out, "2/3 participants active") {
 		t.Errorf("status with h3 lost: %v", err)
@@ -86,11 +85,11 @@ func TestReplaceLostParticipantHost(t *testing.T) {
 	case <-active:
 		// Writes went on during the catch-up, and go on a little with h4
 		// in the write set; then they pause, as the final check wants.
-		load.waitAcks(50)
-		acked = load.end()
+		load.WaitAcks(50)
+		acked = load.End()
 		err = <-done
 	case err = <-done:
-		acked = load.end()
+		acked = load.End()
 	}
 	t.Logf("participant:replace h3 h4:\n%s", out.String())
 	if err != nil {
@@ -309,75 +308,9 @@ func (e *testEnv) checkOnEveryParticipant(ctx context.Context, acked map[string]
 	t.Logf("%d acknowledged puts, all on %s; digests %s", len(acked), strings.Join(names, ", "), first)
 }
 
-// putLoad is clients putting keys of their own through the coordinator,
-// each put's key and value kept once it is acknowledged.
-type putLoad struct {
-	t        *testing.T
-	mu       sync.Mutex
-	acked    map[string]string
-	n        atomic.Int64
-	progress chan struct{}
-	stop     chan struct{}
-	wg       sync.WaitGroup
-}
-
-// Faults other than unavailable and conflict fail the test, but for
-// those in tolerate (outcome unknown, while a leader is killed).
-func startLoad(t *testing.T, c *rpc.Client, clients int, tolerate ...int) *putLoad {
-	l := &putLoad{t: t, acked: map[string]string{}, progress: make(chan struct{}, 1), stop: make(chan struct{})}
-	for n := range clients {
-		l.wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				key, value := fmt.Sprintf("c%d-%d", n, i), fmt.Sprintf("v%d-%d", n, i)
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := c.Call(ctx, "put", key, value)
-				cancel()
-				var f *rpc.Fault
-				switch {
-				case errors.As(err, &f) && f.Code != rpc.Unavailable && f.Code != rpc.Conflict && !slices.Contains(tolerate, f.Code):
-					t.Errorf("put %s: unexpected fault %v", key, f)
-					return
-				case err != nil: // unavailable while h3 is silent, not yet excluded: nothing written
-					time.Sleep(10 * time.Millisecond) // back off
-					continue
-				}
-				l.mu.Lock()
-				l.acked[key] = value
-				l.mu.Unlock()
-				l.n.Add(1)
-				select {
-				case l.progress <- struct{}{}:
-				default:
-				}
-			}
-		})
-	}
-	return l
-}
-
-// waitAcks blocks until k more puts have been acknowledged.
-func (l *putLoad) waitAcks(k int64) {
-	l.t.Helper()
-	target := l.n.Load() + k
-	for l.n.Load() < target {
-		select {
-		case <-l.progress:
-		case <-time.After(2 * time.Minute): // a bound, not a timing: writes have stopped
-			l.t.Fatalf("no progress: %d acknowledged puts, waiting for %d", l.n.Load(), target)
-		}
-	}
-}
-
-// end stops the clients and returns what was acknowledged.
-func (l *putLoad) end() map[string]string {
-	close(l.stop)
-	l.wg.Wait()
-	return l.acked
+// startLoad runs clients putting keys through c (putload.Start).
+func startLoad(t *testing.T, c *rpc.Client, clients int, tolerate ...int) *putload.Load {
+	return putload.Start(t, clients, func(int) *rpc.Client { return c }, tolerate...)
 }
 
 // syncBuffer is a buffer written by one goroutine and read by another;
