@@ -32,7 +32,7 @@ func (n *Node) AddPeer(ctx context.Context, name, url string) error {
 	if err := checkPeerName(name); err != nil {
 		return fmt.Errorf("%w: %v", ErrMembership, err)
 	}
-	if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(url, " \t\n") {
+	if !isPeerURL(url) {
 		// Added with a URL nobody serves at, it would count in every
 		// majority without ever voting.
 		return fmt.Errorf("%w: %q is not an http(s)://HOST:PORT/RPC2 URL", ErrMembership, url)
@@ -147,4 +147,10 @@ func (n *Node) settleConfWaits(e raftpb.Entry) []func() {
 		notes = append(notes, func() { w.then(err) })
 	}
 	return notes
+}
+
+// isPeerURL: url is an http(s)://HOST... URL, one word.
+func isPeerURL(url string) bool {
+	u, err := neturl.Parse(url)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && !strings.ContainsAny(url, " \t\n")
 }

@@ -17,10 +17,18 @@ type Peer struct {
 // peers are the coordinators this node can reach: those the flags name
 // and those membership changes in the log added, less those removed. The
 // loop changes them; the transport's handler reads them.
+//
+// heard are coordinators that streamed to this one and said who they are
+// and where they serve, not (yet) known otherwise: one added to the group
+// while this one was down, or before a restart made this one forget the
+// change (it is in its log, but not known as committed). This one must
+// answer them, or a leader it has never heard of could never win its
+// vote nor bring its log up to date. They are not members for that.
 type peers struct {
 	mu      sync.RWMutex
 	self    uint64
 	byID    map[uint64]*peerState
+	heard   map[uint64]*peerState
 	removed map[string]bool // names taken out for good: never members again
 }
 
@@ -30,7 +38,7 @@ type peerState struct {
 }
 
 func newPeers(self uint64) *peers {
-	return &peers{self: self, byID: map[uint64]*peerState{}, removed: map[string]bool{}}
+	return &peers{self: self, byID: map[uint64]*peerState{}, heard: map[uint64]*peerState{}, removed: map[string]bool{}}
 }
 
 // raftURL is where a coordinator served at u takes raft messages.
@@ -66,6 +74,14 @@ func (ps *peers) set(n *Node, p Peer) {
 			old.s.close()
 		}
 	}
+	if h := ps.heard[p.ID]; h != nil {
+		delete(ps.heard, p.ID)
+		if h.URL == p.URL {
+			ps.byID[p.ID] = h
+			return
+		}
+		h.s.close()
+	}
 	st := &peerState{Peer: p}
 	if p.ID != ps.self {
 		st.s = newSender(n, p.ID, raftURL(p.URL))
@@ -74,10 +90,33 @@ func (ps *peers) set(n *Node, p Peer) {
 	ps.byID[p.ID] = st
 }
 
+// hear: p streamed to this node, saying who it is and where it serves.
+// A peer known otherwise keeps its URL; a removed one stays out.
+func (ps *peers) hear(n *Node, p Peer) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.removed[p.Name] || p.ID == ps.self || ps.byID[p.ID] != nil {
+		return
+	}
+	if old := ps.heard[p.ID]; old != nil {
+		if old.URL == p.URL {
+			return
+		}
+		old.s.close()
+	}
+	st := &peerState{Peer: p, s: newSender(n, p.ID, raftURL(p.URL))}
+	go st.s.run()
+	ps.heard[p.ID] = st
+}
+
 // remove takes a peer out for good.
 func (ps *peers) remove(id uint64, name string) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if h := ps.heard[id]; h != nil {
+		h.s.close()
+		delete(ps.heard, id)
+	}
 	if old := ps.byID[id]; old != nil {
 		if old.s != nil {
 			old.s.close()
@@ -96,13 +135,16 @@ func (ps *peers) sender(id uint64) *sender {
 	if p := ps.byID[id]; p != nil {
 		return p.s
 	}
+	if p := ps.heard[id]; p != nil {
+		return p.s
+	}
 	return nil
 }
 
 func (ps *peers) known(id uint64) bool {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
-	return ps.byID[id] != nil
+	return ps.byID[id] != nil || ps.heard[id] != nil
 }
 
 func (ps *peers) name(id uint64) string {
@@ -150,6 +192,9 @@ func (ps *peers) closeAll() {
 		if p.s != nil {
 			p.s.close()
 		}
+	}
+	for _, p := range ps.heard {
+		p.s.close()
 	}
 }
 

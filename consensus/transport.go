@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,12 @@ const streamIdle = 30 * time.Second
 
 // streamProtocol names the upgrade.
 const streamProtocol = "twopc-raft/1"
+
+// fromHeader says who sends, "<name> <url>": its name and where it
+// serves (its own entry in its flags). A receiver that does not know it
+// yet learns from it where to answer (peers.hear); every message on the
+// stream must then come from that name.
+const fromHeader = "Twopc-Raft-From"
 
 type sender struct {
 	n    *Node
@@ -161,6 +168,9 @@ func (s *sender) open() (*stream, error) {
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", streamProtocol)
+	if self := s.n.cfg.Peers[s.n.cfg.Name]; self != "" {
+		req.Header.Set(fromHeader, s.n.cfg.Name+" "+self)
+	}
 	resp, err := s.n.cfg.Client.Do(req)
 	if err != nil {
 		return nil, err
@@ -193,8 +203,18 @@ func (n *Node) Handler() http.Handler {
 			http.Error(w, "POST raft messages here", http.StatusMethodNotAllowed)
 			return
 		}
+		var from uint64 // any known peer
+		if h := r.Header.Get(fromHeader); h != "" {
+			name, url, _ := strings.Cut(h, " ")
+			if checkPeerName(name) != nil || !isPeerURL(url) {
+				http.Error(w, "raft messages: "+fromHeader+" is not \"<name> <url>\"", http.StatusBadRequest)
+				return
+			}
+			from = NodeID(name)
+			n.peers.hear(n, Peer{Name: name, URL: url, ID: from})
+		}
 		if r.Header.Get("Upgrade") != streamProtocol {
-			if code, err := n.receive(bufio.NewReader(io.LimitReader(r.Body, maxRaftMessage+16)), nil); err != nil {
+			if code, err := n.receive(bufio.NewReader(io.LimitReader(r.Body, maxRaftMessage+16)), nil, from); err != nil {
 				http.Error(w, err.Error(), code)
 				return
 			}
@@ -216,7 +236,7 @@ func (n *Node) Handler() http.Handler {
 		if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+streamProtocol+"\r\n\r\n"); err != nil {
 			return
 		}
-		n.receive(brw.Reader, conn) // it ends when the stream does
+		n.receive(brw.Reader, conn, from) // it ends when the stream does
 	})
 }
 
@@ -225,7 +245,8 @@ func (n *Node) Handler() http.Handler {
 // that turns to garbage (a link that lost bytes) or carries a message
 // from a stranger ends, with what came whole before it delivered. conn,
 // if a stream, gets a read deadline of streamIdle for each message.
-func (n *Node) receive(br *bufio.Reader, conn net.Conn) (code int, err error) {
+// from, if not 0, is the only sender allowed.
+func (n *Node) receive(br *bufio.Reader, conn net.Conn, from uint64) (code int, err error) {
 	var msgs []raftpb.Message
 	defer func() { n.deliver(msgs) }()
 	for {
@@ -250,7 +271,7 @@ func (n *Node) receive(br *bufio.Reader, conn net.Conn) (code int, err error) {
 		if err := m.Unmarshal(data); err != nil {
 			return http.StatusBadRequest, fmt.Errorf("raft messages: %w", err)
 		}
-		if !n.peers.known(m.From) || m.To != n.id {
+		if !n.peers.known(m.From) || m.To != n.id || from != 0 && m.From != from {
 			return http.StatusForbidden, errors.New("raft messages: not from a peer of this group, or not to this coordinator")
 		}
 		msgs = append(msgs, m)

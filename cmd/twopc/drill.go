@@ -104,6 +104,7 @@ func runDrill(args []string) error {
 		log.Info("local cluster up", "coordinator", lc.CoordinatorURL(), "dir", lc.Dir())
 	}
 	defer cl.Close()
+	nCoordinators := len(cl.Coordinators()) // before lose-follower faults change the list
 
 	faults := drill.Chaos(*every, *prepare)
 	faults.MaxDown = *maxDown
@@ -114,7 +115,7 @@ func runDrill(args []string) error {
 		faults = faults.With(drill.LoseParticipant)
 		faults.LoseWait = *settle
 	}
-	faults = faults.ForCoordinators(len(cl.Coordinators()))
+	faults = faults.ForCoordinators(nCoordinators)
 	faults.LeaderWait = *settle // as the README says: a takeover is waited for as long as settling
 	nAccounts := 0
 	if *bank {
@@ -138,7 +139,7 @@ func runDrill(args []string) error {
 		load = fmt.Sprintf("--bank --accounts %d", *accounts)
 	}
 	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d %s --fault-every %v --max-down %v --network=%v --lose-participants=%v --coordinators %d\n",
-		*seed, *duration, *clients, load, *every, *maxDown, *network, *lose, len(cl.Coordinators()))
+		*seed, *duration, *clients, load, *every, *maxDown, *network, *lose, nCoordinators)
 	if len(res.Violations) == 0 {
 		return fmt.Errorf("not proved: the linearizability check timed out after %v (seed %d; try longer: twopc drill --check %s --check-timeout 1h)", *checkTimeout, *seed, res.HistoryPath)
 	}
