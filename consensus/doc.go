@@ -30,7 +30,11 @@
 //     connection: a POST /raft that upgrades it (101 Switching
 //     Protocols), then length-prefixed protobufs; a failed or stalled
 //     write drops the batch, reports the peer to raft, which retries,
-//     and the next batch opens a new stream.
+//     and the next batch opens a new stream. A stream says who sends and
+//     where it serves, so that a coordinator that missed a membership
+//     change (down, or restarted without knowing it committed) can
+//     answer a leader it has never heard of; peers.go keeps those apart
+//     from the members.
 //   - read.go: ConfirmLeader, raft's ReadIndex, so that a leader answers
 //     a read only once a majority confirmed it still leads; concurrent
 //     calls share a round.
