@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -275,9 +276,9 @@ func durationFlag(flag string, d time.Duration) []string {
 	return []string{flag, d.String()}
 }
 
-// ports returns n loopback addresses: from base on, or free ones the
-// kernel picks when base is 0. Another program could take a free port
-// before the child binds it; the child then fails to start and says so.
+// ports returns n loopback addresses: from base on, or free ones when
+// base is 0. Another program could take a free port before the child
+// binds it; the child then fails to start and says so.
 func ports(base, n int) ([]string, error) {
 	if base != 0 {
 		if base < 1 || base > 65535-(n-1) {
@@ -291,7 +292,7 @@ func ports(base, n int) ([]string, error) {
 	}
 	var out []string
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := listenFree()
 		if err != nil {
 			return nil, err
 		}
@@ -299,6 +300,33 @@ func ports(base, n int) ([]string, error) {
 		out = append(out, ln.Addr().String())
 	}
 	return out, nil
+}
+
+// listenFree listens on a free loopback port below the kernel's
+// ephemeral range where it can. The kernel hands out ports of that range
+// to every outgoing connection and every listen on port 0, so a port
+// picked there is often taken by one of them before the child binds it
+// (a drill failed to start so: "address already in use"); below it, only
+// a program asking for that very port can take it.
+func listenFree() (net.Listener, error) {
+	low := 32768 // Linux's default, if the kernel does not say
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	const from = 20000
+	for range 100 {
+		if low <= from {
+			break
+		}
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(from+rand.IntN(low-from))); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
 }
 
 // Coordinator is the (first) coordinator's name.

@@ -3,7 +3,10 @@ package launch
 import (
 	"context"
 	"errors"
+	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -180,5 +183,32 @@ func TestWaitReportsAnExit(t *testing.T) {
 	}
 	if filepath.Base(c.TxlogPath()) != "coordinator.txlog" {
 		t.Fatal(c.TxlogPath())
+	}
+}
+
+// Free ports come from below the kernel's ephemeral range, which outgoing
+// connections draw from, so none of them takes a port before its child
+// binds it.
+func TestFreePortsAreBelowTheEphemeralRange(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Fatal(err) // the tests run on Linux
+	}
+	low, err := strconv.Atoi(strings.Fields(string(b))[0])
+	if err != nil || low <= 20001 {
+		t.Fatalf("ephemeral range %q: this test wants it above 20000", b)
+	}
+	addrs, err := ports(0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		_, p, _ := net.SplitHostPort(a)
+		port, _ := strconv.Atoi(p)
+		if port < 20000 || port >= low || seen[a] {
+			t.Fatalf("ports %v: %s is not a new one in [20000, %d)", addrs, a, low)
+		}
+		seen[a] = true
 	}
 }
