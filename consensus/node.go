@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twopc/twopc/protocol"
@@ -103,6 +104,8 @@ type Node struct {
 	readsQueued []chan error          // ConfirmLeader calls for the next round
 	wake        chan struct{}
 	streams     streams // from the peers (transport.go)
+	// emptyAppends counts appends received without entries (tests).
+	emptyAppends atomic.Int64
 
 	// Owned by the loop.
 	hard          raftpb.HardState

@@ -16,6 +16,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 )
 
 // Raft messages travel to a peer over a stream: an HTTP request that
@@ -70,8 +71,27 @@ func newSender(n *Node, id uint64, url string) *sender {
 func (s *sender) close() { s.once.Do(func() { close(s.done) }) }
 
 // sendAll queues msgs for their peers; the loop calls it.
+//
+// It leaves out the empty appends by which a leader tells a follower
+// that replicates normally of each new commit index (etcd raft's
+// bcastAppend after every commit): the follower learns it as well from
+// the next append or heartbeat, and meanwhile needs it for nothing but
+// applying to its copy of the state. Each one cost the follower a
+// wake-up and an answer, as many as the appends that carry entries.
 func (n *Node) sendAll(msgs []raftpb.Message) {
+	var replicating map[uint64]bool
 	for _, m := range msgs {
+		if m.Type == raftpb.MsgApp && len(m.Entries) == 0 {
+			if replicating == nil {
+				replicating = map[uint64]bool{}
+				n.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+					replicating[id] = pr.State == tracker.StateReplicate
+				})
+			}
+			if replicating[m.To] {
+				continue
+			}
+		}
 		s := n.peers.sender(m.To)
 		if s == nil {
 			continue
@@ -273,6 +293,9 @@ func (n *Node) receive(br *bufio.Reader, conn net.Conn, from uint64) (code int, 
 		}
 		if !n.peers.known(m.From) || m.To != n.id || from != 0 && m.From != from {
 			return http.StatusForbidden, errors.New("raft messages: not from a peer of this group, or not to this coordinator")
+		}
+		if m.Type == raftpb.MsgApp && len(m.Entries) == 0 {
+			n.emptyAppends.Add(1)
 		}
 		msgs = append(msgs, m)
 		if br.Buffered() == 0 {

@@ -79,3 +79,33 @@ func TestStreamRefusesGarbage(t *testing.T) {
 		})
 	}
 }
+
+// A follower that replicates normally gets no append without entries: the
+// leader's word of each new commit index rides on the next append or
+// heartbeat instead (sendAll).
+func TestNoEmptyAppendsToFollowersThatKeepUp(t *testing.T) {
+	g := newGroup(t, "c1", "c2", "c3")
+	r := g.serving("")
+	log := g.node(r.name).Log(r.Term)
+	must(t, log.Append(staged(fmt.Sprintf("%d.0", r.Term)))) // every follower replicates
+	var followers []*Node
+	before := int64(0)
+	for _, name := range []string{"c1", "c2", "c3"} {
+		if name != r.name {
+			followers = append(followers, g.node(name))
+			before += g.node(name).emptyAppends.Load()
+		}
+	}
+	for i := 1; i <= 50; i++ {
+		must(t, log.Append(staged(fmt.Sprintf("%d.%d", r.Term, i))))
+	}
+	after := int64(0)
+	for _, f := range followers {
+		after += f.emptyAppends.Load()
+	}
+	// Each of the 50 commits was one empty append to each follower
+	// before; a few may still go to a follower that fell back to probing.
+	if after-before > 10 {
+		t.Fatalf("followers got %d empty appends over 50 serial appends", after-before)
+	}
+}
