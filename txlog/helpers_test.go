@@ -11,6 +11,9 @@ import (
 
 func epochRec(n uint64) protocol.Record { return protocol.Record{Kind: protocol.KindEpoch, Epoch: n} }
 func endRec(tx string) protocol.Record  { return protocol.Record{Kind: protocol.KindEnd, TxID: tx} }
+func stagedRec(tx, key string, parts ...string) protocol.Record {
+	return protocol.Record{Kind: protocol.KindStaged, TxID: tx, Participants: parts, Keys: []string{key}}
+}
 func commitRec(tx, key string, parts ...string) protocol.Record {
 	return protocol.Record{Kind: protocol.KindCommit, TxID: tx, Participants: parts, Keys: []string{key}}
 }

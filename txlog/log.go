@@ -31,7 +31,8 @@ type Options struct {
 	ObserveFsync func(time.Duration)
 
 	// failpoint, set only by tests, is called by the writer at named points
-	// ("write", "sync", "compact-sync", "compact-rename"); an error it
+	// ("write", "sync", "compact-sync", "compact-rename"; "linger", each
+	// time a batch waits, where its error is ignored); an error it
 	// returns is handled as if the I/O at that point had failed.
 	failpoint func(point string) error
 }

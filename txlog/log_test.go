@@ -508,3 +508,41 @@ func TestQueueThen(t *testing.T) {
 		t.Fatalf("queued on a closed log: told %v, want ErrClosed", err)
 	}
 }
+
+// A lazy COMMIT lingers for the next record that wants an fsync; an END
+// (AppendAsync) arriving meanwhile joins it without ending the wait, so
+// that COMMIT, END and STAGED share one fsync. Under serial load the END
+// of one transaction comes just after the COMMIT of the next.
+func TestAsyncRecordDoesNotEndTheLinger(t *testing.T) {
+	lingering := make(chan struct{}, 8)
+	synced := make(chan struct{}, 8)
+	l, _ := openLog(t, tempLog(t), Options{Linger: time.Hour, failpoint: func(point string) error {
+		switch point {
+		case "linger":
+			lingering <- struct{}{}
+		case "sync":
+			synced <- struct{}{}
+		}
+		return nil
+	}})
+	commit := l.QueueLazy(commitRec("1.2", "b", "p1"))
+	<-lingering
+	if err := l.AppendAsync(endRec("1.1")); err != nil {
+		t.Fatal(err)
+	}
+	select { // the writer either waits again or writes the batch
+	case <-lingering:
+	case <-synced:
+		t.Fatal("an END ended the COMMIT's linger: it got an fsync of its own")
+	}
+	staged := l.Queue(stagedRec("1.3", "c", "p1"))
+	if err := staged(); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(synced); n != 1 {
+		t.Fatalf("%d fsyncs for a lazy COMMIT, an END and a STAGED, want 1", n)
+	}
+}

@@ -45,21 +45,32 @@ func (l *Log) run() {
 }
 
 // linger lets a batch whose only waiters are lazy wait, up to
-// Options.Linger, for a record that wants its fsync now: the next wake-up
-// (any record, Flush, Compact or Close) ends the wait.
+// Options.Linger, for a record that wants its fsync now. A record that
+// wants none (AppendAsync's) joins the batch without ending the wait:
+// under serial load an END comes just after each COMMIT, and ending the
+// wait on it gave almost every COMMIT an fsync of its own. Flush,
+// Compact and Close end it.
 func (l *Log) linger() {
+	var t *time.Timer
+	for l.lingers() {
+		if t == nil {
+			t = time.NewTimer(l.opts.Linger)
+			defer t.Stop()
+		}
+		_ = l.failpoint("linger")
+		select {
+		case <-l.wake:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// lingers: the batch has lazy waiters only, and nothing asks for it now.
+func (l *Log) lingers() bool {
 	l.mu.Lock()
-	wait := l.cur.lazy && !l.cur.sync && !l.closed && len(l.compactCalls) == 0
-	l.mu.Unlock()
-	if !wait {
-		return
-	}
-	t := time.NewTimer(l.opts.Linger)
-	defer t.Stop()
-	select {
-	case <-l.wake:
-	case <-t.C:
-	}
+	defer l.mu.Unlock()
+	return l.cur.lazy && !l.cur.sync && !l.closed && len(l.compactCalls) == 0
 }
 
 // flush writes b and fsyncs if a caller waits for it or force is set.
