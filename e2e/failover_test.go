@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twopc/twopc/api"
+	"github.com/twopc/twopc/internal/metrics"
 	"github.com/twopc/twopc/ops/launch"
 )
 
@@ -140,4 +142,57 @@ func TestCutOffLeaderAnswersNoRead(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// In twopc local's shape a follower runs Go code on one CPU, and the
+// leader on as many as the process started with (GOMAXPROCS=3 here,
+// whatever this machine has), as each coordinator's metrics say. When
+// the leader is killed, the next one gets its CPUs back, and the old one
+// comes back as a follower on one.
+func TestOnlyTheLeaderRunsOnEveryCPU(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "3")
+	cl := newCluster(t, func(c *launch.Config) { c.Coordinators = 3 })
+	roles := func(down string) string {
+		leader := leaderOf(t, cl)
+		eventually(t, time.Minute, "GOMAXPROCS 3 at the leader, 1 at each follower", func() error {
+			for _, n := range cl.Coordinators() {
+				if n == down {
+					continue
+				}
+				want := 1.0
+				if n == leader {
+					want = 3
+				}
+				if got, err := gomaxprocs(cl.URL(n)); err != nil || got != want {
+					return fmt.Errorf("%s (leader %s): GOMAXPROCS %v (%v), want %v", n, leader, got, err, want)
+				}
+			}
+			return nil
+		})
+		return leader
+	}
+	old := roles("")
+	kill(t, cl, old)
+	if next := roles(old); next == old {
+		t.Fatalf("%s still leads after it was killed", old)
+	}
+	start(t, cl, old)
+	roles("")
+}
+
+// gomaxprocs reads a process's GOMAXPROCS from its metrics.
+func gomaxprocs(rpcURL string) (float64, error) {
+	code, body, err := fetch(base(rpcURL) + "/metrics")
+	if err != nil || code != http.StatusOK {
+		return 0, fmt.Errorf("metrics: %d %v", code, err)
+	}
+	f, err := metrics.Parse(strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	v, ok := f.Value("go_sched_gomaxprocs_threads")
+	if !ok {
+		return 0, fmt.Errorf("no go_sched_gomaxprocs_threads in the metrics")
+	}
+	return v, nil
 }

@@ -38,8 +38,12 @@ type Config struct {
 	// Start builds the incarnation for term from the replicated state,
 	// its decisions going to log; its API should have g's methods too
 	// (g.Register).
-	Start  func(g *Server, term uint64, st *txlog.State, log *consensus.Log) (Instance, error)
-	Logger *slog.Logger
+	Start func(g *Server, term uint64, st *txlog.State, log *consensus.Log) (Instance, error)
+	// FollowerMaxProcs, if positive, is GOMAXPROCS while another
+	// coordinator leads or none does; the leader runs with the value
+	// the process started with (procs.go).
+	FollowerMaxProcs int
+	Logger           *slog.Logger
 }
 
 // Server is one coordinator of several.
@@ -48,8 +52,9 @@ type Server struct {
 	node *consensus.Node
 	log  *slog.Logger
 
-	mu  sync.Mutex // serialises role changes
-	cur atomic.Pointer[current]
+	mu    sync.Mutex // serialises role changes
+	cur   atomic.Pointer[current]
+	procs procs
 }
 
 // current is what this coordinator is now.
@@ -75,7 +80,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, procs: newProcs(cfg.FollowerMaxProcs)}
 	s.cur.Store(newCurrent(consensus.Role{}))
 	cfg.Raft.OnRole = s.changeRole
 	node, err := consensus.Start(cfg.Raft)
@@ -111,6 +116,7 @@ func (s *Server) changeRole(r consensus.Role) {
 	defer s.mu.Unlock()
 	old := s.cur.Load()
 	next := newCurrent(r)
+	s.procs.set(r.Leader == s.cfg.Raft.Name)
 	defer old.end()
 	if old.inst != nil && !(r.Serving && r.Term == old.role.Term) {
 		s.log.Warn("stopped leading: closing this coordinator's incarnation; the next leader recovers its transactions", "term", old.role.Term, "leader", r.Leader)

@@ -44,6 +44,9 @@ func runCoordinator(args []string) error {
 	coordinators := fs.String("coordinators", "", "run as one of several coordinators, as comma-separated NAME=URL of each one's XML-RPC endpoint "+
 		"(the same list for all; this one's included): one leads, the others forward to it and take over if it fails. Default: a coordinator of its own")
 	name := fs.String("name", "", "this coordinator's name in --coordinators")
+	followerProcs := fs.Int("follower-max-procs", 0, "with --coordinators: CPUs that run this process's Go code at once (GOMAXPROCS) while it does not lead; "+
+		"0 keeps Go's choice. A follower only stores the log and forwards requests; where the coordinators share a few cores, "+
+		"1 spares the CPU that threads handing work to each other cost, and the leader gets the cores (twopc local uses 1)")
 	join := fs.Bool("join", false, "with --coordinators and an empty log: this coordinator is being added to a group that exists "+
 		"(twopc coordinators add): wait for the leader to send the log, rather than found a new group")
 	prepare := fs.Duration("prepare-timeout", 2*time.Second, "longest wait for every participant's vote before aborting with 'unavailable'")
@@ -98,7 +101,7 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	cs := &coordServer{
-		log: log, started: started, hc: hc, parts: *parts, lim: lim, rlim: rlim,
+		log: log, started: started, hc: hc, parts: *parts, lim: lim, rlim: rlim, followerProcs: *followerProcs,
 		peerSecret: rpc.NewSecret(peerToken), clientSecret: rpc.NewSecret(clientToken),
 		metrics: metrics.NewCoordinator(),
 		base: coordinator.Config{
@@ -144,6 +147,7 @@ type coordServer struct {
 	peerSecret, clientSecret rpc.Secret
 	metrics                  *metrics.Coordinator
 	base                     coordinator.Config // all but members, log and state
+	followerProcs            int                // GOMAXPROCS while another coordinator leads (0: unchanged)
 }
 
 // newCoordinator starts a coordinator incarnation from a log's state.

@@ -29,9 +29,10 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, join bool,
 		return err
 	}
 	group, err := replicated.Start(replicated.Config{
-		Raft:    consensus.Config{Name: name, Peers: urls, Join: join, Path: logPath, Client: cs.hc, Logger: cs.log},
-		Forward: forward.Transport,
-		Logger:  cs.log,
+		Raft:             consensus.Config{Name: name, Peers: urls, Join: join, Path: logPath, Client: cs.hc, Logger: cs.log},
+		Forward:          forward.Transport,
+		FollowerMaxProcs: cs.followerProcs,
+		Logger:           cs.log,
 		Start: func(group *replicated.Server, term uint64, st *txlog.State, log *consensus.Log) (replicated.Instance, error) {
 			base := cs.base
 			cs2 := *cs

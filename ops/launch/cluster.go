@@ -165,7 +165,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		coordArgs := join([]string{"coordinator", "--listen", byName[name], "--participants", strings.Join(members, ","), "--log", c.TxlogPathOf(name)},
 			durationFlag("--prepare-timeout", cfg.PrepareTimeout), common, cfg.CoordinatorArgs)
 		if cfg.Coordinators > 1 {
-			coordArgs = append(coordArgs, "--name", name, "--coordinators", strings.Join(group, ","))
+			// A follower on one P too: the leader needs the cores (see
+			// --follower-max-procs).
+			coordArgs = append(coordArgs, "--name", name, "--coordinators", strings.Join(group, ","), "--follower-max-procs", "1")
 		}
 		if cfg.ClientTokenFile != "" {
 			coordArgs = append(coordArgs, "--client-token-file", cfg.ClientTokenFile)

@@ -129,7 +129,7 @@ func (c *Cluster) AddCoordinator(ctx context.Context, name string, members map[s
 	args := join([]string{"coordinator", "--listen", addrs[0], "--participants", strings.Join(parts, ","), "--log", c.TxlogPathOf(name),
 		"--peer-token-file", c.peerTokenFile()},
 		durationFlag("--prepare-timeout", c.cfg.PrepareTimeout), c.tlsArgs(), c.cfg.CoordinatorArgs,
-		[]string{"--name", name, "--coordinators", strings.Join(list, ","), "--join"})
+		[]string{"--name", name, "--coordinators", strings.Join(list, ","), "--join", "--follower-max-procs", "1"})
 	if c.cfg.ClientTokenFile != "" {
 		args = append(args, "--client-token-file", c.cfg.ClientTokenFile)
 	}
