@@ -45,6 +45,7 @@ func runBench(args []string) error {
 	}
 	key := func(i int) string { return fmt.Sprintf("%0*d", *keySize, i%*keys)[:*keySize] }
 	value := fmt.Sprintf("%-*s", *valueSize, "v")[:*valueSize]
+	o.direct = true
 	c, traffic, err := o.meteredClient()
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -32,6 +33,9 @@ type clientOpts struct {
 	// client token (the members commands).
 	peer          bool
 	peerTokenFile string
+	// direct: calls on connections of their own goroutine
+	// (directTransport), for the load generator.
+	direct bool
 }
 
 func clientFlags(name, args, summary string) (*flag.FlagSet, *clientOpts) {
@@ -60,8 +64,15 @@ func (o *clientOpts) meteredClient() (*rpc.Client, *rpc.Traffic, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	hc, err := (&security{tlsCA: o.tlsCA}).httpClient(token)
-	if err != nil {
+	sec := &security{tlsCA: o.tlsCA}
+	var hc *http.Client
+	if o.direct {
+		tc, err := sec.clientTLS()
+		if err != nil {
+			return nil, nil, err
+		}
+		hc = rpc.WithToken(&http.Client{Transport: &directTransport{tls: tc}}, token)
+	} else if hc, err = sec.httpClient(token); err != nil {
 		return nil, nil, err
 	}
 	hc, t := rpc.Metered(hc)

@@ -99,18 +99,24 @@ func (s *security) httpClient(token string) (*http.Client, error) {
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 5 * time.Second,
 	}
-	if s.tlsCA != "" {
-		pool, err := loadCA(s.tlsCA)
-		if err != nil {
-			return nil, err
-		}
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	var err error
+	if t.TLSClientConfig, err = s.clientTLS(); err != nil {
+		return nil, err
 	}
-	hc := &http.Client{Transport: t}
-	if token != "" {
-		hc = rpc.WithToken(hc, token)
+	return rpc.WithToken(&http.Client{Transport: t}, token), nil
+}
+
+// clientTLS is the TLS configuration of calls that trust --tls-ca; nil
+// without one (the system's roots, for https URLs).
+func (s *security) clientTLS() (*tls.Config, error) {
+	if s.tlsCA == "" {
+		return nil, nil
 	}
-	return hc, nil
+	pool, err := loadCA(s.tlsCA)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // tlsFiles checks that --tls-cert and --tls-key come together.
