@@ -10,9 +10,8 @@ import "runtime"
 // gets every core it started with. Changing GOMAXPROCS stops the world
 // for a moment, so it is done only when the role changes.
 type procs struct {
-	follower, leader int
-	leading          bool
-	set0             bool // set has been called
+	follower, leader int // 0 follower: never switch
+	now              int // 0 until the first role
 }
 
 func newProcs(follower int) procs {
@@ -21,13 +20,12 @@ func newProcs(follower int) procs {
 
 // set gives this process the CPUs of its role.
 func (p *procs) set(leading bool) {
-	if p.follower <= 0 || (p.set0 && leading == p.leading) {
-		return
-	}
-	p.set0, p.leading = true, leading
+	want := p.follower
 	if leading {
-		runtime.GOMAXPROCS(p.leader)
-	} else {
-		runtime.GOMAXPROCS(p.follower)
+		want = p.leader
+	}
+	if p.follower > 0 && want != p.now {
+		runtime.GOMAXPROCS(want)
+		p.now = want
 	}
 }
