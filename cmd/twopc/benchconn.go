@@ -19,7 +19,10 @@ import (
 // two goroutines of the connection (one writes, one reads); on a machine
 // the load generator shares with the servers, those hand-offs cost CPU
 // the servers would use. Request and reply are still net/http's own
-// (Request.Write, ReadResponse).
+// (Request.Write, ReadResponse). Unlike net/http's Transport it does not
+// resend a call on a kept-alive connection that the server closed
+// meanwhile: that fits a load generator, whose connections are never idle
+// for long, and nothing else.
 type directTransport struct {
 	tls  *tls.Config // for https URLs; nil: the system's roots
 	mu   sync.Mutex

@@ -40,8 +40,8 @@ func limitFlags(fs *flag.FlagSet, lim *rpc.Limits) {
 
 // setMemoryLimit gives the Go runtime a soft memory limit, unless
 // GOMEMLIMIT sets one: the requests' budget plus rest (caches, idle
-// connections, the runtime). With GOGC at 400 (tuneGC) the heap would
-// otherwise grow to five times what is live before a collection; with it,
+// connections, the runtime). With GOGC at 200 (tuneGC) the heap would
+// otherwise grow to three times what is live before a collection; with it,
 // the collector works harder as the heap nears the limit, and the budget
 // keeps what is live below it.
 func setMemoryLimit(lim rpc.Limits, rest int64) {
