@@ -153,8 +153,9 @@ func TestOnlyTheLeaderRunsOnEveryCPU(t *testing.T) {
 	t.Setenv("GOMAXPROCS", "3")
 	cl := newCluster(t, func(c *launch.Config) { c.Coordinators = 3 })
 	roles := func(down string) string {
-		leader := leaderOf(t, cl)
+		var leader string
 		eventually(t, time.Minute, "GOMAXPROCS 3 at the leader, 1 at each follower", func() error {
+			leader = leaderOf(t, cl) // asked again each time, in case it moved
 			for _, n := range cl.Coordinators() {
 				if n == down {
 					continue
