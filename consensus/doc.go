@@ -16,7 +16,9 @@
 // Layers, bottom-up:
 //
 //   - wal.go: raft's entries, hard state and snapshots in one text file,
-//     framed as a txlog is (checksummed lines; less and grep read it).
+//     framed as a txlog is (checksummed lines; less and grep read it),
+//     padded past the last line with blank lines (walpad.go) so that an
+//     fsync need not change the file's length.
 //     Entries carry txlog record bodies; a snapshot is the records a
 //     compacted txlog would hold (txlog.Tracker).
 //   - node.go, loop.go: one goroutine owns the RawNode. Each Ready is

@@ -28,7 +28,7 @@ type Scanned struct {
 	// of the last one.
 	Term, Commit, Last   uint64
 	Entries, Uncommitted int
-	Torn                 bool // a torn last line (cut at the next start)
+	Torn                 bool // a torn last write (blanked at the next start)
 }
 
 // IsRaftLog says whether the file at path is a raft log (rather than a
@@ -49,7 +49,7 @@ func IsRaftLog(path string) bool {
 func IsRaftLogBytes(data []byte) bool {
 	line, _, _ := cutLine(data)
 	body, err := txlog.Unframe(line)
-	return err == nil && string(body) == walHeader
+	return err == nil && isWALHeader(body)
 }
 
 func cutLine(b []byte) ([]byte, []byte, bool) {
@@ -89,7 +89,7 @@ func ScanBytes(path string, data []byte) (*Scanned, error) {
 			}
 		}
 	}
-	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Last: ld.snap.Metadata.Index, Entries: len(ld.entries), Torn: end < len(data)}
+	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Last: ld.snap.Metadata.Index, Entries: len(ld.entries), Torn: !isBlank(data[end:])}
 	for _, e := range ld.entries {
 		sc.Last = e.Index
 		if e.Index > ld.hard.Commit {

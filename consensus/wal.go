@@ -33,11 +33,17 @@ import (
 // comma-separated. An entry at or below the last index replaces it and
 // every entry after it: raft truncates a conflicting suffix, and an
 // append-only file says so by writing the new entry.
+//
+// Past its last line the file is padded with blank lines (walpad.go), so
+// that an append overwrites padding and its fsync need not change the
+// file's length: on ext4 that saves a journal commit per fsync, about a
+// third of an fsync's CPU and wall time on the machines measured.
 type wal struct {
 	path string
 	f    *os.File
 	buf  []byte
-	size atomic.Int64
+	size atomic.Int64 // where the last line ends
+	room int64        // the file's length: size plus the padding after it
 	// Counters for Stats, read by other goroutines.
 	fsyncs, records, batches, compactions atomic.Uint64
 }
@@ -49,9 +55,20 @@ type loaded struct {
 	entries []raftpb.Entry
 }
 
-const walHeader = "raftlog 1"
+// The first line. Format 2 is format 1 with padding; a file of format 1
+// is rewritten in format 2 when opened, so that an older twopc refuses
+// it at its first line rather than at the padding.
+const (
+	walHeader   = "raftlog 2"
+	walHeaderV1 = "raftlog 1"
+)
 
-// openWAL reads the file at path (creating it) and cuts a torn last line.
+func isWALHeader(body []byte) bool {
+	return string(body) == walHeader || string(body) == walHeaderV1
+}
+
+// openWAL reads the file at path (creating it), and blanks a torn last
+// write and whatever it left past the last whole line.
 func openWAL(path string) (*wal, *loaded, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, nil, err
@@ -70,35 +87,33 @@ func openWAL(path string) (*wal, *loaded, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("raft log %s: %w", path, err)
 	}
-	w := &wal{path: path, f: f}
+	w := &wal{path: path, f: f, room: int64(len(data))}
 	w.size.Store(int64(end))
-	if end < len(data) {
-		// A torn last write: nothing after it was ever acknowledged.
-		if err := f.Truncate(int64(end)); err != nil {
-			f.Close()
-			return nil, nil, err
-		}
+	switch {
+	case end == 0:
+		err = w.start(data)
+	case !bytes.HasSuffix(firstLine(data), []byte(walHeader)):
+		err = w.rewrite(ld.hard, ld.snap, ld.entries)
+	default:
+		// Nothing past end was ever acknowledged: a torn last write.
+		err = w.blankTail(data[end:])
 	}
-	if _, err := f.Seek(int64(end), io.SeekStart); err != nil {
+	if err != nil {
 		f.Close()
-		return nil, nil, err
-	}
-	if end == 0 {
-		if err := w.write(w.line(nil, []byte(walHeader))); err != nil {
-			f.Close()
-			return nil, nil, err
-		}
+		return nil, nil, fmt.Errorf("raft log %s: %w", path, err)
 	}
 	return w, ld, nil
 }
 
-// parseWAL returns what data holds and where its last whole line ends. A
-// damaged line is a torn tail only if it is the last one.
+// parseWAL returns what data holds and where its last whole line ends:
+// at the first blank line (the padding), or at a torn last write. A
+// damaged line is torn only if nothing but padding or the end of the
+// file follows it; damage before that is refused, never skipped.
 func parseWAL(data []byte) (*loaded, int, error) {
 	ld := &loaded{}
 	var state []byte // state lines since the last snapshot line
 	off := 0
-	for off < len(data) {
+	for off < len(data) && data[off] != '\n' {
 		nl := bytes.IndexByte(data[off:], '\n')
 		if nl < 0 {
 			return ld, off, nil // torn: no newline
@@ -106,12 +121,12 @@ func parseWAL(data []byte) (*loaded, int, error) {
 		line := data[off : off+nl]
 		body, err := txlog.Unframe(line)
 		if err != nil {
-			if off+nl+1 == len(data) {
+			if next := off + nl + 1; next == len(data) || data[next] == '\n' {
 				return ld, off, nil // torn last line
 			}
 			return nil, 0, fmt.Errorf("offset %d: %v", off, err)
 		}
-		if off == 0 && string(body) != walHeader {
+		if off == 0 && !isWALHeader(body) {
 			return nil, 0, fmt.Errorf("first line %q is not %q", body, walHeader)
 		}
 		if err := ld.apply(body, &state); err != nil {
@@ -347,8 +362,13 @@ func (w *wal) save(snap raftpb.Snapshot, ents []raftpb.Entry, hs *raftpb.HardSta
 	return w.f.Sync()
 }
 
+// write puts b after the last line, over padding.
 func (w *wal) write(b []byte) error {
-	n, err := w.f.Write(b)
+	end := w.size.Load()
+	if err := w.reserve(end + int64(len(b))); err != nil {
+		return err
+	}
+	n, err := w.f.WriteAt(b, end)
 	w.size.Add(int64(n))
 	return err
 }
@@ -357,7 +377,9 @@ func (w *wal) write(b []byte) error {
 // entries after it), made durable before the rename.
 func (w *wal) rewrite(hs raftpb.HardState, snap raftpb.Snapshot, ents []raftpb.Entry) error {
 	b := txlog.AppendFramed(nil, []byte(walHeader))
-	b = appendSnapshot(b, snap)
+	if snap.Metadata.Index > 0 {
+		b = appendSnapshot(b, snap)
+	}
 	for _, e := range ents {
 		var err error
 		if b, err = appendEntry(b, e); err != nil {
@@ -370,7 +392,11 @@ func (w *wal) rewrite(hs raftpb.HardState, snap raftpb.Snapshot, ents []raftpb.E
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
+	_, err = f.Write(b)
+	if err == nil {
+		err = writeBlank(f, int64(len(b)), padChunk)
+	}
+	if err != nil {
 		f.Close()
 		return err
 	}
@@ -389,6 +415,7 @@ func (w *wal) rewrite(hs raftpb.HardState, snap raftpb.Snapshot, ents []raftpb.E
 	w.f.Close()
 	w.f = f
 	w.size.Store(int64(len(b)))
+	w.room = int64(len(b)) + padChunk
 	w.compactions.Add(1)
 	w.fsyncs.Add(2)
 	return nil

@@ -1,11 +1,14 @@
 package consensus
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/twopc/twopc/txlog"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -43,15 +46,15 @@ func TestWALReload(t *testing.T) {
 		t.Fatalf("entries %+v", ld.entries)
 	}
 	data, _ := os.ReadFile(path)
-	for _, want := range []string{" raftlog 1\n", " entry 2 2 epoch 2\n", " entry 3 2 staged 2.1 p1,p2 \"k\"\n", " entry 1 1 -\n"} {
+	for _, want := range []string{" raftlog 2\n", " entry 2 2 epoch 2\n", " entry 3 2 staged 2.1 p1,p2 \"k\"\n", " entry 1 1 -\n"} {
 		if !strings.Contains(string(data), want) {
 			t.Fatalf("file lacks %q:\n%s", want, data)
 		}
 	}
 }
 
-// A torn last line is cut: it was never acknowledged. Damage before the
-// last line is refused, never skipped.
+// A torn last line is dropped: it was never acknowledged. Damage before
+// the last line is refused, never skipped.
 func TestWALTornTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c1.txlog")
 	w, _ := openTestWAL(t, path)
@@ -59,7 +62,10 @@ func TestWALTornTail(t *testing.T) {
 	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(1, 1, "epoch 1"), ent(2, 1, "abort 1.1")}, &hs))
 	w.close()
 	data, _ := os.ReadFile(path)
-	must(t, os.WriteFile(path, data[:len(data)-5], 0o644)) // the hard line torn
+	end := lastLineEnd(data)
+	torn := []byte(string(data))
+	copy(torn[end-5:], "\n\n\n\n") // the hard line's end never reached the disk
+	must(t, os.WriteFile(path, torn, 0o644))
 
 	_, ld := openTestWAL(t, path)
 	if len(ld.entries) != 2 || ld.hard.Term != 0 {
@@ -126,5 +132,101 @@ func TestScanBytes(t *testing.T) {
 	}
 	if sc.All.Epoch != 9 {
 		t.Errorf("All: epoch %d, want the last entry's 9", sc.All.Epoch)
+	}
+}
+
+// lastLineEnd is where the last line of a padded raft log ends.
+func lastLineEnd(data []byte) int { return len(bytes.TrimRight(data, "\n")) + 1 }
+
+// A file past its last line is blank lines, so that an append overwrites
+// padding and its fsync does not change the file's length; the padding
+// grows a chunk at a time, and everything saved reads back.
+func TestWALPadding(t *testing.T) {
+	defer func(n int64) { padChunk = n }(padChunk)
+	padChunk = 512
+	path := filepath.Join(t.TempDir(), "c1.txlog")
+	w, _ := openTestWAL(t, path)
+	hs := raftpb.HardState{Term: 1, Commit: 1}
+	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(1, 1, "epoch 1")}, &hs))
+	length := func() int64 {
+		fi, err := os.Stat(path)
+		must(t, err)
+		return fi.Size()
+	}
+	before := length()
+	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(2, 1, "abort 1.1")}, &hs))
+	if after := length(); after != before || after <= w.sizeNow() {
+		t.Fatalf("a small append changed the file's length from %d to %d (last line ends at %d)", before, after, w.sizeNow())
+	}
+	for i := uint64(3); i <= 100; i++ { // past several chunks
+		must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(i, 1, fmt.Sprintf("abort 1.%d", i))}, &hs))
+	}
+	w.close()
+	data, _ := os.ReadFile(path)
+	if int64(len(data)) <= w.sizeNow() || !isBlank(data[w.sizeNow():]) {
+		t.Fatalf("the file (%d bytes) is not blank past its last line (%d)", len(data), w.sizeNow())
+	}
+	_, ld := openTestWAL(t, path)
+	if len(ld.entries) != 100 || string(ld.entries[99].Data) != "abort 1.100" {
+		t.Fatalf("reloaded %d entries", len(ld.entries))
+	}
+}
+
+// A write torn over the padding may leave any of its sectors: a partial
+// line, blanks, then a whole later line of the same write. None of it
+// was acknowledged: it is dropped and blanked, so that a shorter later
+// write is never followed by the stale line, which would read as an
+// entry.
+func TestWALTornWriteOverPadding(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c1.txlog")
+	w, _ := openTestWAL(t, path)
+	hs := raftpb.HardState{Term: 1, Commit: 1}
+	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(1, 1, "epoch 1"), ent(2, 1, "abort 1.1")}, &hs))
+	w.close()
+	data, _ := os.ReadFile(path)
+	end := lastLineEnd(data)
+	third, _ := appendEntry(nil, ent(3, 1, "abort 1.2"))
+	fourth, _ := appendEntry(nil, ent(4, 1, "abort 1.3"))
+	copy(data[end:], third[:len(third)/2]) // its first sector, cut short
+	copy(data[end+len(third)+8:], fourth)  // a later sector, whole
+	must(t, os.WriteFile(path, data, 0o644))
+
+	w, ld := openTestWAL(t, path)
+	if len(ld.entries) != 2 || ld.hard.Commit != 1 {
+		t.Fatalf("after a torn write: %d entries, hard %+v", len(ld.entries), ld.hard)
+	}
+	if on, _ := os.ReadFile(path); bytes.Contains(on, []byte("abort 1.3")) {
+		t.Fatal("the torn write's whole line is still in the file")
+	}
+	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(3, 2, "epoch 2")}, &raftpb.HardState{Term: 2, Commit: 3}))
+	w.close()
+	_, ld = openTestWAL(t, path)
+	if len(ld.entries) != 3 || string(ld.entries[2].Data) != "epoch 2" || ld.hard.Term != 2 {
+		t.Fatalf("after the next write: entries %+v, hard %+v", ld.entries, ld.hard)
+	}
+}
+
+// A file of format 1 (no padding, written by an older twopc) loads as it
+// did, and is rewritten in format 2.
+func TestWALFormat1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c1.txlog")
+	b := txlog.AppendFramed(nil, []byte(walHeaderV1))
+	b, _ = appendEntry(b, ent(1, 1, "epoch 1"))
+	b, _ = appendEntry(b, ent(2, 1, "abort 1.1"))
+	b = appendHard(b, raftpb.HardState{Term: 1, Vote: 1, Commit: 2})
+	must(t, os.WriteFile(path, b[:len(b)-3], 0o644)) // a torn hard line
+	w, ld := openTestWAL(t, path)
+	if len(ld.entries) != 2 || ld.hard.Commit != 0 {
+		t.Fatalf("format 1: entries %+v, hard %+v", ld.entries, ld.hard)
+	}
+	must(t, w.save(raftpb.Snapshot{}, nil, &raftpb.HardState{Term: 1, Vote: 1, Commit: 2}))
+	w.close()
+	data, _ := os.ReadFile(path)
+	if !bytes.Contains(firstLine(data), []byte(walHeader)) || !isBlank(data[lastLineEnd(data):]) || len(data) == lastLineEnd(data) {
+		t.Fatalf("not rewritten as format 2:\n%s", bytes.TrimRight(data, "\n"))
+	}
+	_, ld = openTestWAL(t, path)
+	if len(ld.entries) != 2 || ld.hard.Commit != 2 {
+		t.Fatalf("reopened: entries %+v, hard %+v", ld.entries, ld.hard)
 	}
 }
