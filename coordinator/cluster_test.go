@@ -43,6 +43,8 @@ type cluster struct {
 	// catchUpPage is the coordinator's page size for a catch-up (0: the
 	// default).
 	catchUpPage int
+	// sweepEvery is the coordinator's SweepEvery (0: the default).
+	sweepEvery time.Duration
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -213,7 +215,7 @@ func (cl *cluster) start(crashAfter int) {
 		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded, ExcludeAfter: cl.excludeAfter,
 		Joined: joined, Removed: state.Removed, Dial: dial,
 		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
-		manualRejoin: !cl.autoRejoin, catchUpPage: cl.catchUpPage,
+		manualRejoin: !cl.autoRejoin, catchUpPage: cl.catchUpPage, SweepEvery: cl.sweepEvery,
 		Fatal: func(err error) {
 			if !cl.env.isCrashed() {
 				cl.t.Errorf("decision log failed: %v", err)

@@ -87,6 +87,10 @@ type Config struct {
 	// RetryInterval is the first delay before a failed call is made again;
 	// it doubles up to 5s (default 100ms).
 	RetryInterval time.Duration
+	// SweepEvery is how often the coordinator asks every participant
+	// which transactions it holds prepared, and aborts those it does not
+	// know (default 10s; see sweep).
+	SweepEvery time.Duration
 	// ExcludeAfter is how long a participant may go without answering
 	// (while a call to it is out or has failed) before it is excluded
 	// from the write set; 0 never excludes (see membership.go).
@@ -135,6 +139,7 @@ func (c *Config) defaults() {
 	def(&c.LockTimeout, 2*time.Second)
 	def(&c.CallTimeout, 2*time.Second)
 	def(&c.RetryInterval, 100*time.Millisecond)
+	def(&c.SweepEvery, 10*time.Second)
 	if c.catchUpPage <= 0 {
 		c.catchUpPage = catchUpPage
 	}

@@ -228,3 +228,39 @@ func TestResolveAbortsWithAParticipantDown(t *testing.T) {
 	cl.settle()
 	cl.check(map[string]string{"k": "old"})
 }
+
+// A participant that missed the abort of a transaction of this epoch,
+// and cannot ask (every coordinator it knows was replaced), is told by
+// the coordinator's periodic sweep: the transaction is unknown to the
+// coordinator, so it finished, and the keys are free again.
+func TestSweepAbortsWhatAParticipantMissed(t *testing.T) {
+	cl := newCluster(t)
+	cl.sweepEvery = 10 * time.Millisecond
+	cl.restart()
+	cl.mustPut("k", "old")
+	cl.settle()
+	tx := protocol.NewTxID(cl.c.cfg.Epoch, 1_000_000) // this epoch's, finished here
+	cl.prepareAt(cl.parts[1:2], tx, "k", "new")
+
+	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not a timing assertion
+	for {
+		st, err := cl.parts[1].get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, err := st.PreparedTxs(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(held) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("p2 still holds %v prepared", held)
+		}
+		time.Sleep(10 * time.Millisecond) // polling, bounded by the deadline
+	}
+	cl.mustPut("k", "after")
+	cl.settle()
+	cl.check(map[string]string{"k": "after"})
+}

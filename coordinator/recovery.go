@@ -105,10 +105,33 @@ func sortedSet(keys []string) []string {
 }
 
 // sweep asks each participant, until it answers, which transactions it
-// holds prepared, and aborts those of earlier epochs that the log does
-// not name: they were never committed (presumed abort). Without it they
-// would wait for the participant's resolver.
+// holds prepared, and aborts those this coordinator does not know: of
+// earlier epochs, the log does not name them, so they were never
+// committed (presumed abort); of this epoch, they have finished, and a
+// participant that holds one prepared missed its abort. Then it asks
+// again every SweepEvery. Aborts are told once, and a participant that
+// missed one asks a coordinator of its list; but when every coordinator
+// it was started with has been replaced (several coordinators, each lost
+// with its disk in turn), it has nobody to ask, and without the sweep it
+// would hold the keys forever. A drill found that.
 func (c *Coordinator) sweep() {
+	c.sweepAll()
+	t := time.NewTicker(c.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			for _, m := range c.roster.Load().members {
+				c.sweepOne(m) // a failure waits for the next round
+			}
+		}
+	}
+}
+
+// sweepAll asks every participant until it answers.
+func (c *Coordinator) sweepAll() {
 	var wg sync.WaitGroup
 	for _, m := range c.roster.Load().members {
 		wg.Go(func() {
@@ -137,7 +160,10 @@ func (c *Coordinator) sweepOne(m *member) error {
 		return err
 	}
 	for _, p := range pts {
-		if protocol.EpochOf(p.TxID) < c.cfg.Epoch && c.lookup(p.TxID) == nil {
+		// A transaction of this epoch is stored before its prepares go
+		// out, and forgotten once it finished: a commit only once every
+		// participant applied it.
+		if protocol.EpochOf(p.TxID) <= c.cfg.Epoch && c.lookup(p.TxID) == nil {
 			if err := m.Abort(ctx, p.TxID); err != nil {
 				return err
 			}
