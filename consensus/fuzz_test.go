@@ -18,7 +18,7 @@ func FuzzParseWAL(f *testing.F) {
 	f.Add(b)
 	f.Add(appendSnapshot(append([]byte(nil), "f85b7287 raftlog 1\n"...), raftpb.Snapshot{Data: []byte("format 4\nepoch 2\npeer 1 c1 http://h/RPC2\n"),
 		Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 2, ConfState: raftpb.ConfState{Voters: []uint64{1}}}}))
-	f.Add(append(append([]byte(nil), b...), "\n\n\n"...))                           // padded
+	f.Add(append(append([]byte(nil), b...), "\n\n\n"...))                                  // padded
 	f.Add(append(append([]byte(nil), b[:len(b)-4]...), "\n\n\n\nf85b7287 raftlog 1\n"...)) // torn, then a stale line
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ld, end, err := parseWAL(data)
