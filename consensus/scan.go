@@ -29,6 +29,9 @@ type Scanned struct {
 	Term, Commit, Last   uint64
 	Entries, Uncommitted int
 	Torn                 bool // a torn last write (blanked at the next start)
+	// Bytes is where the last whole line ends: the file's length less
+	// its padding.
+	Bytes int
 }
 
 // IsRaftLog says whether the file at path is a raft log (rather than a
@@ -89,7 +92,7 @@ func ScanBytes(path string, data []byte) (*Scanned, error) {
 			}
 		}
 	}
-	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Last: ld.snap.Metadata.Index, Entries: len(ld.entries), Torn: !isBlank(data[end:])}
+	sc := &Scanned{Term: ld.hard.Term, Commit: ld.hard.Commit, Last: ld.snap.Metadata.Index, Entries: len(ld.entries), Torn: !isBlank(data[end:]), Bytes: end}
 	for _, e := range ld.entries {
 		sc.Last = e.Index
 		if e.Index > ld.hard.Commit {

@@ -130,6 +130,9 @@ func TestScanBytes(t *testing.T) {
 	if sc.Term != 2 || sc.Commit != 2 || sc.Last != 3 || sc.Uncommitted != 1 || sc.State.Epoch != 2 || len(sc.State.Removed) != 1 || sc.State.Removed[0] != "p3" {
 		t.Fatalf("scanned %+v, state %+v", sc, sc.State)
 	}
+	if sc.Bytes != lastLineEnd(data) || sc.Torn {
+		t.Errorf("scanned %d bytes (torn %v), want %d of %d, the rest padding", sc.Bytes, sc.Torn, lastLineEnd(data), len(data))
+	}
 	if sc.All.Epoch != 9 {
 		t.Errorf("All: epoch %d, want the last entry's 9", sc.All.Epoch)
 	}

@@ -227,7 +227,7 @@ func checkRaftLog(leader string, data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("raft log does not read back: %w", err)
 	}
-	desc := fmt.Sprintf("raft log of the leader %s: %d bytes, term %d, %d entries past its snapshot", leader, len(data), sc.Term, sc.Entries)
+	desc := fmt.Sprintf("raft log of the leader %s: %d bytes, term %d, %d entries past its snapshot", leader, sc.Bytes, sc.Term, sc.Entries)
 	var errs []error
 	if sc.Torn {
 		errs = append(errs, errors.New("raft log has a torn tail on a settled cluster"))
