@@ -56,12 +56,7 @@ func TestWALReload(t *testing.T) {
 // A torn last line is dropped: it was never acknowledged. Damage before
 // the last line is refused, never skipped.
 func TestWALTornTail(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c1.txlog")
-	w, _ := openTestWAL(t, path)
-	hs := raftpb.HardState{Term: 1, Commit: 1}
-	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(1, 1, "epoch 1"), ent(2, 1, "abort 1.1")}, &hs))
-	w.close()
-	data, _ := os.ReadFile(path)
+	path, data := twoEntries(t)
 	end := lastLineEnd(data)
 	torn := []byte(string(data))
 	copy(torn[end-5:], "\n\n\n\n") // the hard line's end never reached the disk
@@ -181,12 +176,7 @@ func TestWALPadding(t *testing.T) {
 // write is never followed by the stale line, which would read as an
 // entry.
 func TestWALTornWriteOverPadding(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c1.txlog")
-	w, _ := openTestWAL(t, path)
-	hs := raftpb.HardState{Term: 1, Commit: 1}
-	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(1, 1, "epoch 1"), ent(2, 1, "abort 1.1")}, &hs))
-	w.close()
-	data, _ := os.ReadFile(path)
+	path, data := twoEntries(t)
 	end := lastLineEnd(data)
 	third, _ := appendEntry(nil, ent(3, 1, "abort 1.2"))
 	fourth, _ := appendEntry(nil, ent(4, 1, "abort 1.3"))
@@ -232,4 +222,18 @@ func TestWALFormat1(t *testing.T) {
 	if len(ld.entries) != 2 || ld.hard.Commit != 2 {
 		t.Fatalf("reopened: entries %+v, hard %+v", ld.entries, ld.hard)
 	}
+}
+
+// twoEntries saves entries 1 and 2 and hard state 1/1 in a new raft log,
+// closed, and returns its path and its bytes.
+func twoEntries(t *testing.T) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c1.txlog")
+	w, _ := openTestWAL(t, path)
+	hs := raftpb.HardState{Term: 1, Commit: 1}
+	must(t, w.save(raftpb.Snapshot{}, []raftpb.Entry{ent(1, 1, "epoch 1"), ent(2, 1, "abort 1.1")}, &hs))
+	w.close()
+	data, err := os.ReadFile(path)
+	must(t, err)
+	return path, data
 }
