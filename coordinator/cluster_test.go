@@ -45,6 +45,10 @@ type cluster struct {
 	catchUpPage int
 	// sweepEvery is the coordinator's SweepEvery (0: the default).
 	sweepEvery time.Duration
+	// logWrap, if set, wraps the decision log the coordinator gets, and
+	// fatal replaces the Fatal that fails the test.
+	logWrap func(*env) DecisionLog
+	fatal   func(error)
 }
 
 // swappable is a participant whose process can be killed (its Store
@@ -211,16 +215,24 @@ func (cl *cluster) start(crashAfter int) {
 		}
 		return nil, fmt.Errorf("no participant at %s", url)
 	}
+	var dlog DecisionLog = cl.env
+	if cl.logWrap != nil {
+		dlog = cl.logWrap(cl.env)
+	}
+	fatal := func(err error) {
+		if !cl.env.isCrashed() {
+			cl.t.Errorf("decision log failed: %v", err)
+		}
+	}
+	if cl.fatal != nil {
+		fatal = cl.fatal
+	}
 	c, err := New(Config{
-		Members: members, Log: cl.env, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded, ExcludeAfter: cl.excludeAfter,
+		Members: members, Log: dlog, Epoch: epoch, Pending: state.Pending, Excluded: state.Excluded, ExcludeAfter: cl.excludeAfter,
 		Joined: joined, Removed: state.Removed, Dial: dial,
 		PrepareTimeout: 5 * time.Second, RetryInterval: time.Millisecond, ReadCacheBytes: cl.cacheBytes, LockTimeout: cl.lockTimeout,
 		manualRejoin: !cl.autoRejoin, catchUpPage: cl.catchUpPage, SweepEvery: cl.sweepEvery,
-		Fatal: func(err error) {
-			if !cl.env.isCrashed() {
-				cl.t.Errorf("decision log failed: %v", err)
-			}
-		},
+		Fatal: fatal,
 	})
 	if err != nil {
 		cl.t.Fatal(err)

@@ -194,8 +194,9 @@ type Coordinator struct {
 	locks     *keyLocks
 	cache     *valueCache // nil when off
 	cstats    cacheStats
-	txs       sync.Map // txid -> *tx, until the machine is finished
+	txs       sync.Map // txid -> *tx, until the machine is finished (kept if it failed)
 	seq       atomic.Uint64
+	sweeps    atomic.Uint64 // periodic sweep rounds done (recovery.go)
 	rr        atomic.Uint64 // round-robin start for reads
 	deposed   sync.Once     // Config.Deposed is called once
 	counts    counters

@@ -232,35 +232,111 @@ func TestResolveAbortsWithAParticipantDown(t *testing.T) {
 // A participant that missed the abort of a transaction of this epoch,
 // and cannot ask (every coordinator it knows was replaced), is told by
 // the coordinator's periodic sweep: the transaction is unknown to the
-// coordinator, so it finished, and the keys are free again.
+// coordinator, so it finished, and the keys are free again. Another
+// participant being down (so that the first sweep, at the start, is
+// still waiting for it) holds up nothing.
 func TestSweepAbortsWhatAParticipantMissed(t *testing.T) {
 	cl := newCluster(t)
-	cl.sweepEvery = 10 * time.Millisecond
-	cl.restart()
 	cl.mustPut("k", "old")
 	cl.settle()
+	cl.parts[0].kill()
+	cl.sweepEvery = 10 * time.Millisecond
+	cl.restart()
 	tx := protocol.NewTxID(cl.c.cfg.Epoch, 1_000_000) // this epoch's, finished here
 	cl.prepareAt(cl.parts[1:2], tx, "k", "new")
 
-	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not a timing assertion
-	for {
-		st, err := cl.parts[1].get()
-		if err != nil {
-			t.Fatal(err)
-		}
-		held, err := st.PreparedTxs(bg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(held) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("p2 still holds %v prepared", held)
-		}
-		time.Sleep(10 * time.Millisecond) // polling, bounded by the deadline
+	cl.waitSweeps(2)
+	if held := heldAt(t, cl.parts[1]); len(held) > 0 {
+		t.Fatalf("p2 still holds %v prepared after two sweeps", held)
 	}
+	cl.parts[0].restart(t)
 	cl.mustPut("k", "after")
 	cl.settle()
 	cl.check(map[string]string{"k": "after"})
+}
+
+// A client hears "committed" once STAGED is durable and every vote is
+// in; COMMIT follows. If the log then fails it (a leader that lost its
+// term while COMMIT was out), the transaction fails here, and the next
+// incarnation commits it from STAGED and the participants' prepared
+// rows. Until then, the sweep must leave those rows alone, and a
+// participant asking gets no presumed abort: either would lose the
+// acknowledged write. A review found both.
+func TestSweepLeavesAFailedCommitAlone(t *testing.T) {
+	cl := newCluster(t)
+	cl.mustPut("k", "old")
+	cl.settle()
+	cl.sweepEvery = 10 * time.Millisecond
+	cl.logWrap = func(e *env) DecisionLog { return commitFails{e} }
+	cl.fatal = func(error) {} // as a follower's coordinator logs it and goes on until closed
+	cl.restart()
+	cl.mustPut("k", "new") // acknowledged on STAGED; COMMIT then fails
+	cl.waitSweeps(2)
+	var tx string
+	for _, p := range cl.parts {
+		held := heldAt(t, p)
+		if len(held) != 1 {
+			t.Fatalf("%s holds %v prepared after two sweeps, want the failed commit", p.name, held)
+		}
+		tx = held[0]
+	}
+	if commit, err := cl.c.Outcome(bg, tx); err == nil {
+		t.Fatalf("outcome of %s: commit=%v, want an error (unknown here), never a presumed abort", tx, commit)
+	}
+	cl.logWrap, cl.fatal = nil, nil
+	cl.restart()
+	cl.settle()
+	cl.check(map[string]string{"k": "new"}) // the acknowledged write
+}
+
+// commitFails is a decision log whose COMMIT records never become
+// durable (consensus.ErrNotLeader), while participants stay reachable.
+type commitFails struct{ *env }
+
+var errLostTerm = errors.New("lost the term (test)")
+
+func (l commitFails) Queue(rec protocol.Record) func() error {
+	if rec.Kind == protocol.KindCommit {
+		return func() error { return errLostTerm }
+	}
+	return l.env.Queue(rec)
+}
+
+func (l commitFails) QueueThen(rec protocol.Record, _ bool, then func(error)) {
+	wait := l.Queue(rec)
+	go func() { then(wait()) }()
+}
+
+func (l commitFails) QueueLazy(rec protocol.Record) func() error { return l.Queue(rec) }
+func (l commitFails) Append(rec protocol.Record) error           { return l.Queue(rec)() }
+
+// waitSweeps waits for n more rounds of the coordinator's periodic sweep.
+func (cl *cluster) waitSweeps(n uint64) {
+	cl.t.Helper()
+	want := cl.c.sweeps.Load() + n
+	deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not a timing assertion
+	for cl.c.sweeps.Load() < want {
+		if time.Now().After(deadline) {
+			cl.t.Fatalf("the sweep did %d rounds in 30 s, want %d", cl.c.sweeps.Load(), want)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, bounded above
+	}
+}
+
+// heldAt lists the transactions p holds prepared.
+func heldAt(t *testing.T, p *swappable) []string {
+	t.Helper()
+	st, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := st.PreparedTxs(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, pt := range pts {
+		ids = append(ids, pt.TxID)
+	}
+	return ids
 }

@@ -157,7 +157,15 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []durability) {
 				last = answer{err: fmt.Errorf("coordinator: outcome of %s unknown until the coordinator recovers", t.id)}
 			}
 			t.answer(last, true)
-			c.txs.Delete(t.id)
+			// A failed transaction stays known, answering that its
+			// outcome is unknown: forgotten, Outcome and the sweep would
+			// presume it aborted, when its COMMIT may yet be committed
+			// (a leader that lost its term while COMMIT was out: the
+			// next leader may hold it). The log failed: this coordinator
+			// is on its way out.
+			if rd.To == protocol.Finished {
+				c.txs.Delete(t.id)
+			}
 		}
 	}
 }

@@ -115,7 +115,7 @@ func sortedSet(keys []string) []string {
 // with its disk in turn), it has nobody to ask, and without the sweep it
 // would hold the keys forever. A drill found that.
 func (c *Coordinator) sweep() {
-	c.sweepAll()
+	c.goBackground(c.sweepAll) // a participant that is down must not hold up the rounds
 	t := time.NewTicker(c.cfg.SweepEvery)
 	defer t.Stop()
 	for {
@@ -126,6 +126,7 @@ func (c *Coordinator) sweep() {
 			for _, m := range c.roster.Load().members {
 				c.sweepOne(m) // a failure waits for the next round
 			}
+			c.sweeps.Add(1)
 		}
 	}
 }

@@ -31,7 +31,7 @@ func runTxlog(args []string) error {
 		fmt.Printf("%s: one coordinator's copy of the replicated log: raft term %d, %d entries after its snapshot, committed up to %d (%d entries not known committed here)\n",
 			fs.Arg(0), sc.Term, sc.Entries, sc.Commit, sc.Uncommitted)
 		if sc.Torn {
-			fmt.Println("torn tail: the last line is incomplete; it is cut off when the coordinator starts")
+			fmt.Println("torn tail: the last write is incomplete; it was never acknowledged, and is blanked when the coordinator starts")
 		}
 	} else {
 		var err error
