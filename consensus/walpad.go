@@ -5,11 +5,15 @@ import (
 	"os"
 )
 
-// padChunk is how much padding the raft log file gains at a time: at a
-// few hundred fsyncs a second of a few hundred bytes each, 4 MiB lasts
-// tens of seconds, so the fsyncs that also change the file's length are
-// rare. A variable for tests.
-var padChunk int64 = 4 << 20
+// padChunk is how much padding the raft log file gains at a time. The
+// write that needs more padding, and each compaction, writes and syncs
+// it on the raft loop, so it stays small: with 4 MiB (and, less often,
+// 256 KiB) that stalled the loop long enough for a leader to lose its
+// quorum, under -race on a loaded machine, in tests that compact every 8
+// entries. At a few hundred bytes to a few KiB per fsync, 64 KiB still
+// leaves most fsyncs not changing the file's length. A variable for
+// tests.
+var padChunk int64 = 64 << 10
 
 // blankBlock is written repeatedly to pad a file: blank lines.
 var blankBlock = bytes.Repeat([]byte{'\n'}, 64<<10)
