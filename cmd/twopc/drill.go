@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,9 @@ func runDrill(args []string) error {
 	prepare := fs.Duration("prepare-timeout", time.Second, "the local coordinator's --prepare-timeout; pauses last 1.5x to 3x this")
 	settle := fs.Duration("settle-timeout", time.Minute, "how long the cluster may take to finish everything after the load stops")
 	checkTimeout := fs.Duration("check-timeout", 5*time.Minute, "how long the linearizability search may take; past it the verdict is UNKNOWN, not a pass")
+	checkMemory := byteSize(drill.DefaultCheckMemory())
+	fs.Var(&checkMemory, "check-memory", "most resident memory the linearizability search may take, e.g. 4GiB (default: half of this machine's); "+
+		"past it the search, which runs in a child process, is stopped and the verdict is UNKNOWN, not a pass; 0 for no bound")
 	dir := fs.String("dir", "", "folder for the local cluster's data and logs and the drill's output (default: a new temporary folder)")
 	coordURL := fs.String("coordinator", "", "target this running coordinator instead of starting a cluster (no faults: they need process control)")
 	partURLs := fs.String("participants", "", "with --coordinator: the participants, comma-separated NAME=URL (as the coordinator's --participants) or URLs")
@@ -52,7 +56,7 @@ func runDrill(args []string) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *check != "" {
-		return checkHistory(*check, *checkTimeout)
+		return checkHistory(*check, *checkTimeout, int64(checkMemory))
 	}
 	if *seed == 0 {
 		*seed = rand.Uint64()
@@ -122,7 +126,8 @@ func runDrill(args []string) error {
 		nAccounts = *accounts
 	}
 	res, err := drill.Run(ctx, cl, drill.Config{Bank: nAccounts,
-		Seed: *seed, Duration: *duration, Clients: *clients, Keys: *keys, TxnRatio: ratio(*txnRatio), KeyGroup: *keyGroup, SettleTimeout: *settle, CheckTimeout: *checkTimeout,
+		Seed: *seed, Duration: *duration, Clients: *clients, Keys: *keys, TxnRatio: orNone(*txnRatio), KeyGroup: *keyGroup, SettleTimeout: *settle, CheckTimeout: *checkTimeout,
+		CheckMemory:     orNone(int64(checkMemory)),
 		Faults:          faults,
 		CoordinatorHTTP: coordHC, ParticipantHTTP: partHC, OutDir: *dir, Log: log,
 	})
@@ -141,7 +146,7 @@ func runDrill(args []string) error {
 	fmt.Printf("reproduce: twopc drill --seed %d --duration %v --clients %d %s --fault-every %v --max-down %v --network=%v --lose-participants=%v --coordinators %d\n",
 		*seed, *duration, *clients, load, *every, *maxDown, *network, *lose, nCoordinators)
 	if len(res.Violations) == 0 {
-		return fmt.Errorf("not proved: the linearizability check timed out after %v (seed %d; try longer: twopc drill --check %s --check-timeout 1h)", *checkTimeout, *seed, res.HistoryPath)
+		return fmt.Errorf("not proved: %s (seed %d)", notProved(res.Verdict, *checkTimeout, res.HistoryPath), *seed)
 	}
 	return fmt.Errorf("%d violations (seed %d)", len(res.Violations), *seed)
 }
@@ -150,23 +155,40 @@ func runDrill(args []string) error {
 // loses participants: short, so that a lost one is excluded soon.
 const loseExcludeAfter = time.Second
 
-// ratio is --txn-ratio as drill.Config takes it: 0 there means the
-// default, so "none" is negative.
-func ratio(r float64) float64 {
-	if r <= 0 {
+// orNone is a flag's value as drill.Config takes it: 0 there means the
+// default, so "none" (0 here) is negative.
+func orNone[T int64 | float64](v T) T {
+	if v <= 0 {
 		return -1
 	}
-	return r
+	return v
+}
+
+// notProved says what stopped the linearizability search of v, and how
+// to try again on the history in path.
+func notProved(v drill.Verdict, timeout time.Duration, path string) string {
+	var why []string
+	if v.TimedOut {
+		why = append(why, fmt.Sprintf("timed out after %v (try longer: twopc drill --check %s --check-timeout 1h)", timeout, path))
+	}
+	if v.OutOfMemory > 0 {
+		why = append(why, fmt.Sprintf("reached its memory bound of %d MiB and was stopped (with more memory: twopc drill --check %s --check-memory %dMiB)",
+			v.OutOfMemory>>20, path, 2*v.OutOfMemory>>20))
+	}
+	return "the linearizability check " + strings.Join(why, ", and ")
 }
 
 // checkHistory runs the checker alone on a recorded history.
-func checkHistory(path string, timeout time.Duration) error {
+func checkHistory(path string, timeout time.Duration, memory int64) error {
 	h, err := drill.ReadHistory(path)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	v := drill.Check(h, timeout)
+	v, err := drill.CheckBounded(h, timeout, memory)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("%s: %d records: %v, in %v\n", path, len(h.Ops), v, time.Since(start).Round(time.Millisecond))
 	var errs []error
 	if bank, violations := drill.CheckBank(h); bank.Accounts > 0 {
@@ -180,14 +202,19 @@ func checkHistory(path string, timeout time.Duration) error {
 	}
 	switch {
 	case v.Illegal():
+		fmt.Printf("keys not linearizable: %q\n", v.BadKeys)
 		html := strings.TrimSuffix(path, filepath.Ext(path)) + ".html"
-		if err := v.Visualize(html, h.Events); err != nil {
+		switch err := v.Visualize(html); {
+		case errors.Is(err, drill.ErrOutOfMemory):
+			fmt.Printf("no visualization: %v\n", err)
+		case err != nil:
 			return err
+		default:
+			fmt.Printf("visualization: %s\n", html)
 		}
-		fmt.Printf("keys not linearizable: %q\nvisualization: %s\n", v.BadKeys, html)
 		errs = append(errs, fmt.Errorf("history %s is not linearizable", path))
 	case !v.Linearizable():
-		errs = append(errs, fmt.Errorf("history %s: nothing proved in %v (--check-timeout)", path, timeout))
+		errs = append(errs, fmt.Errorf("history %s: nothing proved: %s", path, notProved(v, timeout, path)))
 	}
 	return errors.Join(errs...)
 }
@@ -200,4 +227,25 @@ func drillHTTPClient(file, env, ca string) (*http.Client, error) {
 		return nil, err
 	}
 	return (&security{tlsCA: ca}).httpClient(token)
+}
+
+// byteSize is a flag of a size in bytes, with a unit: 512MiB, 4GiB.
+type byteSize int64
+
+func (b byteSize) String() string { return fmt.Sprintf("%dMiB", b>>20) }
+
+func (b *byteSize) Set(s string) error {
+	num, mult := s, 1.0
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if n, ok := strings.CutSuffix(s, unit); ok {
+			num, mult = n, float64(int64(1)<<(10*(i+1)))
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return fmt.Errorf("%q is not a size such as 4GiB", s)
+	}
+	*b = byteSize(f * mult)
+	return nil
 }

@@ -25,10 +25,10 @@ func TestCheckHistory(t *testing.T) {
 		}
 		return path
 	}
-	if err := checkHistory(write("ok", "a"), time.Minute); err != nil {
+	if err := checkHistory(write("ok", "a"), time.Minute, drill.DefaultCheckMemory()); err != nil {
 		t.Fatalf("a linearizable history: %v", err)
 	}
-	err := checkHistory(write("bad", "b"), time.Minute)
+	err := checkHistory(write("bad", "b"), time.Minute, drill.DefaultCheckMemory())
 	if err == nil || !strings.Contains(err.Error(), "is not linearizable") {
 		t.Fatalf("a get of a value never put: %v", err)
 	}

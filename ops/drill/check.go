@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // Verdict is what Check concludes about a history.
 type Verdict struct {
 	// Result is porcupine's: Ok, Illegal, or Unknown when the search ran
-	// out of time (which proves nothing either way).
+	// out of time or memory (which proves nothing either way).
 	Result porcupine.CheckResult
 	// Checked counts the operations checked: every OK one, every write
 	// of Unknown outcome, and the final reads of each key as one.
@@ -28,8 +29,14 @@ type Verdict struct {
 	// of each group of keys that transactions link (see model.partition)
 	// and that porcupine could not linearize.
 	BadKeys []string
-	// Undecided are the keys of the groups whose search ran out of time.
+	// Undecided are the keys of the groups whose search ran out of time
+	// (TimedOut) or memory (OutOfMemory).
 	Undecided []string
+	// TimedOut: the search of some groups ran out of time.
+	TimedOut bool
+	// OutOfMemory, if not 0, is the memory bound of CheckBounded, in
+	// bytes, that the search of some groups reached: it was stopped there.
+	OutOfMemory int64
 	// Segments counts the pieces the groups were cut into (see segments),
 	// at least one per group.
 	Segments int
@@ -37,9 +44,13 @@ type Verdict struct {
 	// proved linearizable with every unknown write taking effect during
 	// its call or never (see checkGroup).
 	Searched int
-	info     porcupine.LinearizationInfo
-	model    porcupine.Model
-	hasInfo  bool
+	// What Visualize draws: the verbose search's info (Check), or the page
+	// a child drew (CheckBounded), or why there is none.
+	info         porcupine.LinearizationInfo
+	model        porcupine.Model
+	hasInfo      bool
+	html         []byte
+	visualizeErr error
 }
 
 // Linearizable reports whether the history was proved linearizable.
@@ -53,15 +64,29 @@ func (v Verdict) Illegal() bool { return v.Result == porcupine.Illegal }
 func (v Verdict) String() string {
 	s := string(v.Result)
 	if v.Result == porcupine.Unknown {
-		s = fmt.Sprintf("Unknown (the search timed out on the keys %q: nothing proved either way)", v.Undecided)
+		s = fmt.Sprintf("Unknown (the search %s on the keys %q: nothing proved either way)", v.Stopped(), v.Undecided)
 	}
 	return fmt.Sprintf("%s: %d operations in %d groups of keys, %d segments (%d groups searched in full); %d writes of unknown outcome, %d of them seen to take effect",
 		s, v.Checked, v.Groups, v.Segments, v.Searched, v.UnknownWrites, v.Seen)
 }
 
+// Stopped says what stopped the search of the Undecided groups: "timed
+// out", "reached its memory bound of 200 MiB", or both.
+func (v Verdict) Stopped() string {
+	memory := fmt.Sprintf("reached its memory bound of %s", mib(v.OutOfMemory))
+	switch {
+	case v.TimedOut && v.OutOfMemory > 0:
+		return "timed out or " + memory
+	case v.OutOfMemory > 0:
+		return memory
+	}
+	return "timed out"
+}
+
 // Check decides whether h is linearizable for a key-value store with
 // versions and transactions (see model.go), with porcupine. timeout
-// bounds the search (0: none); past it the result is Unknown.
+// bounds the search (0: none); past it the result is Unknown. Nothing
+// bounds its memory: CheckBounded does.
 //
 // What each operation contributes:
 //   - OK: took effect exactly once between Call and Return, with the
@@ -93,46 +118,104 @@ func (v Verdict) String() string {
 // of the same value. Where they are not (the bank drill's balances), pin
 // does not apply; versions and CheckBank make up for the rest.
 func Check(h History, timeout time.Duration) Verdict {
-	m := newModel(h.Ops)
-	ops, unknowns, seen := toPorcupine(h.Ops, m)
-	pm := m.porcupine(nil)
-	// Each unknown write not seen is two operations, its halves.
-	v := Verdict{Result: porcupine.Ok, Checked: len(ops) - (unknowns - seen), UnknownWrites: unknowns, Seen: seen, model: pm}
-	deadline := time.Now().Add(timeout)
-	var illegal []porcupine.Operation
-	for _, g := range m.partition(ops) {
-		v.Groups++
-		left := time.Until(deadline)
-		if timeout == 0 {
-			left = 0 // no bound
-		} else if left <= 0 {
-			v.Undecided = append(v.Undecided, m.keysOf(g)...)
-			continue
-		}
-		res, segments, searched := m.checkGroup(g, left)
-		v.Segments += segments
-		if searched {
-			v.Searched++
-		}
-		switch res {
-		case porcupine.Illegal:
-			v.BadKeys = append(v.BadKeys, m.keysOf(g)...)
-			illegal = append(illegal, g...)
-		case porcupine.Unknown:
-			v.Undecided = append(v.Undecided, m.keysOf(g)...)
-		}
+	c := newChecker(h)
+	deadline := deadlineOf(timeout)
+	for i := range c.groups {
+		c.add(i, c.decide(i, deadline))
 	}
-	switch {
-	case illegal != nil:
+	if c.illegal != nil {
 		// Again, verbosely, for the visualization: only the groups that
 		// failed, whose search has ended once already.
-		v.Result = porcupine.Illegal
-		_, v.info = porcupine.CheckOperationsVerbose(pm, illegal, timeout)
-		v.hasInfo = true
-	case v.Undecided != nil:
-		v.Result = porcupine.Unknown
+		c.v.info = c.verbose(c.illegal, timeout)
+		c.v.hasInfo = true
 	}
-	return v
+	return c.v
+}
+
+// checker is a history as the search takes it, split into its groups of
+// keys, and the verdict on the groups decided so far.
+type checker struct {
+	m       *model
+	groups  [][]porcupine.Operation
+	events  []Event // for the visualization
+	v       Verdict
+	illegal []int // the groups found not linearizable
+}
+
+func newChecker(h History) *checker {
+	m := newModel(h.Ops)
+	ops, unknowns, seen := toPorcupine(h.Ops, m)
+	groups := m.partition(ops)
+	// Each unknown write not seen is two operations, its halves.
+	v := Verdict{Result: porcupine.Ok, Checked: len(ops) - (unknowns - seen), UnknownWrites: unknowns, Seen: seen,
+		Groups: len(groups), model: m.porcupine(nil)}
+	return &checker{m: m, groups: groups, events: h.Events, v: v}
+}
+
+// decision is what the search concluded of one group of keys.
+type decision struct {
+	Result   porcupine.CheckResult `json:"result"`
+	Segments int                   `json:"segments,omitempty"`
+	Searched bool                  `json:"searched,omitempty"`
+	// OutOfMemory: the search was stopped at CheckBounded's memory bound
+	// (Result Unknown).
+	OutOfMemory bool `json:"-"`
+}
+
+// deadlineOf is when a search bounded by timeout must end (zero: never).
+func deadlineOf(timeout time.Duration) time.Time {
+	if timeout == 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(timeout)
+}
+
+// decide searches group i until deadline (zero: no bound).
+func (c *checker) decide(i int, deadline time.Time) decision {
+	var left time.Duration // 0: no bound
+	if !deadline.IsZero() {
+		if left = time.Until(deadline); left <= 0 {
+			return decision{Result: porcupine.Unknown}
+		}
+	}
+	res, segments, searched := c.m.checkGroup(c.groups[i], left)
+	return decision{Result: res, Segments: segments, Searched: searched}
+}
+
+// add counts group i's decision into the verdict.
+func (c *checker) add(i int, d decision) {
+	c.v.Segments += d.Segments
+	if d.Searched {
+		c.v.Searched++
+	}
+	switch d.Result {
+	case porcupine.Illegal:
+		c.v.BadKeys = append(c.v.BadKeys, c.m.keysOf(c.groups[i])...)
+		c.illegal = append(c.illegal, i)
+		c.v.Result = porcupine.Illegal
+	case porcupine.Unknown:
+		c.v.Undecided = append(c.v.Undecided, c.m.keysOf(c.groups[i])...)
+		c.v.TimedOut = c.v.TimedOut || !d.OutOfMemory
+		if c.v.Result == porcupine.Ok {
+			c.v.Result = porcupine.Unknown
+		}
+	}
+}
+
+// verbose searches the groups again, keeping what porcupine's
+// visualization draws, annotated with the drill's events.
+func (c *checker) verbose(groups []int, timeout time.Duration) porcupine.LinearizationInfo {
+	var ops []porcupine.Operation
+	for _, i := range groups {
+		ops = append(ops, c.groups[i]...)
+	}
+	_, info := porcupine.CheckOperationsVerbose(c.v.model, ops, timeout)
+	var anns []porcupine.Annotation
+	for _, e := range c.events {
+		anns = append(anns, porcupine.Annotation{Tag: "faults", Start: e.Start, End: e.End, Description: e.What})
+	}
+	info.AddAnnotations(anns)
+	return info
 }
 
 // checkGroup checks one group of keys: first with every write of
@@ -373,17 +456,16 @@ func (m *model) input(o Op) *step {
 	return in
 }
 
-// Visualize writes porcupine's HTML visualization of the checked history,
-// with the drill's events (faults) as annotations.
-func (v Verdict) Visualize(path string, events []Event) error {
-	if !v.hasInfo {
-		return fmt.Errorf("drill: no linearization info to visualize")
+// Visualize writes porcupine's HTML visualization of the groups found
+// not linearizable, with the drill's events (faults) as annotations.
+func (v Verdict) Visualize(path string) error {
+	switch {
+	case v.html != nil:
+		return os.WriteFile(path, v.html, 0o644)
+	case v.hasInfo:
+		return porcupine.VisualizePath(v.model, v.info, path)
+	case v.visualizeErr != nil:
+		return v.visualizeErr
 	}
-	info := v.info
-	var anns []porcupine.Annotation
-	for _, e := range events {
-		anns = append(anns, porcupine.Annotation{Tag: "faults", Start: e.Start, End: e.End, Description: e.What})
-	}
-	info.AddAnnotations(anns)
-	return porcupine.VisualizePath(v.model, info, path)
+	return fmt.Errorf("drill: no linearization info to visualize")
 }

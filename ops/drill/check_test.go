@@ -128,18 +128,29 @@ func TestVisualizeAndHistoryRoundTrip(t *testing.T) {
 	if !slices.Equal(back.Ops, h.Ops) || !slices.Equal(back.Events, h.Events) {
 		t.Fatalf("read back %+v, wrote %+v", back, h)
 	}
+	// In this process, and in a child under a memory bound: the same
+	// verdict and the same picture.
 	v := Check(back, 0)
-	html := filepath.Join(dir, "h.html")
-	if err := v.Visualize(html, back.Events); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(html)
+	bounded, err := CheckBounded(back, 0, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"kill coordinator", `put(\"k\", \"b\")`} {
-		if !strings.Contains(string(b), want) {
-			t.Fatalf("visualization lacks %s", want)
+	if bounded.String() != v.String() || !slices.Equal(bounded.BadKeys, v.BadKeys) {
+		t.Fatalf("in a child: %v, bad keys %q; in this process: %v, %q", bounded, bounded.BadKeys, v, v.BadKeys)
+	}
+	for name, v := range map[string]Verdict{"h": v, "bounded": bounded} {
+		html := filepath.Join(dir, name+".html")
+		if err := v.Visualize(html); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(html)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"kill coordinator", `put(\"k\", \"b\")`} {
+			if !strings.Contains(string(b), want) {
+				t.Fatalf("%s lacks %s", html, want)
+			}
 		}
 	}
 }
@@ -152,6 +163,10 @@ func TestUndecidedIsNotAPass(t *testing.T) {
 		t.Fatal("a drill whose linearizability check timed out passed")
 	}
 	if s := r.Summary(); !strings.Contains(s, "result=UNKNOWN (the linearizability check timed out)") {
+		t.Fatalf("summary %q", s)
+	}
+	r.Verdict.OutOfMemory = 200 << 20
+	if s := r.Summary(); !strings.Contains(s, "result=UNKNOWN (the linearizability check reached its memory bound of 200 MiB)") {
 		t.Fatalf("summary %q", s)
 	}
 	r.Violations = []string{"replicas: differ"}

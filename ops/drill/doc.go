@@ -126,9 +126,13 @@
 //     overlaps no other operation fixes the group's whole state: the
 //     history is cut there (segments), and each piece checked from the
 //     state that read found.
-//   - CheckTimeout (5 minutes) bounds the search. Past it the verdict is
-//     Unknown, and the drill reports UNKNOWN and names the groups left
-//     undecided: not a pass, and not a violation either.
+//   - CheckTimeout (5 minutes) bounds the search's time, and
+//     CheckMemory (half of the machine's memory) its resident memory:
+//     porcupine cannot be stopped but by its timeout, so the search runs
+//     in a child process, killed past the bound (CheckBounded,
+//     bounded.go); one drill's re-check had grown to 24 GB. Past either,
+//     the verdict is Unknown, and the drill reports UNKNOWN and names the
+//     groups left undecided: not a pass, and not a violation either.
 //
 // On this project's 2-core machines, 10 minutes of either load with a
 // fault every second is checked in seconds; the README has figures.

@@ -54,6 +54,11 @@ type Config struct {
 	// result is Unknown, which the drill reports as UNKNOWN, never as a
 	// pass.
 	CheckTimeout time.Duration
+	// CheckMemory bounds the resident memory of porcupine's search, in
+	// bytes (default DefaultCheckMemory, half of this machine's; negative:
+	// no bound). Past it the search is stopped and the result is Unknown,
+	// as past CheckTimeout (see CheckBounded).
+	CheckMemory int64
 	// TxlogLimit is the largest the coordinator's log may be once settled
 	// (default txlog.DefaultCompactBytes plus 64 KiB for the last batch).
 	TxlogLimit int64
@@ -101,6 +106,9 @@ func (c *Config) defaults() {
 	def(&c.OpTimeout, 10*time.Second)
 	def(&c.SettleTimeout, 60*time.Second)
 	def(&c.CheckTimeout, 5*time.Minute)
+	if c.CheckMemory == 0 {
+		c.CheckMemory = DefaultCheckMemory()
+	}
 	if c.TxlogLimit <= 0 {
 		c.TxlogLimit = txlog.DefaultCompactBytes + 64<<10
 	}
@@ -122,8 +130,9 @@ type Result struct {
 	Verdict             Verdict           // Check's, in full
 	Checked             bool              // the checks ran (false: the drill stopped early)
 	// Undecided: the linearizability search ran out of time (CheckTimeout)
-	// on some keys. That proves nothing either way, so the drill does not
-	// pass; it is not a violation either.
+	// or memory (CheckMemory) on some keys (Verdict.Stopped says which).
+	// That proves nothing either way, so the drill does not pass; it is
+	// not a violation either.
 	Undecided bool
 	Bank      *BankTally // a bank drill's transfers and audits
 	// Terms is what the participants said of fencing at the end: their
@@ -161,7 +170,7 @@ func (r Result) Summary() string {
 	case len(r.Violations) > 0:
 		verdict = fmt.Sprintf("FAIL (%d violations)", len(r.Violations))
 	case r.Undecided:
-		verdict = "UNKNOWN (the linearizability check timed out)"
+		verdict = "UNKNOWN (the linearizability check " + r.Verdict.Stopped() + ")"
 	}
 	bank := ""
 	if r.Bank != nil {
@@ -317,7 +326,10 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	}
 	cfg.Log.Info("drill: checking linearizability", "ops", len(h.Ops))
 	checking := time.Now()
-	v := Check(h, cfg.CheckTimeout)
+	v, err := CheckBounded(h, cfg.CheckTimeout, cfg.CheckMemory)
+	if err != nil {
+		return res, err
+	}
 	res.Linearizability = fmt.Sprintf("%v, in %v", v, time.Since(checking).Round(time.Millisecond))
 	res.Verdict = v
 	res.Checked = true
@@ -325,7 +337,11 @@ func Run(ctx context.Context, cl Cluster, cfg Config) (res Result, err error) {
 	if v.Illegal() {
 		violate("linearizability: porcupine says %s; keys %q", v.Result, v.BadKeys)
 		res.VisualizationPath = filepath.Join(cfg.OutDir, "linearizability.html")
-		if err := v.Visualize(res.VisualizationPath, h.Events); err != nil {
+		if err := v.Visualize(res.VisualizationPath); errors.Is(err, ErrOutOfMemory) {
+			// The violation stands; only its picture is missing.
+			res.VisualizationPath = ""
+			res.Linearizability += "; no visualization: " + err.Error()
+		} else if err != nil {
 			return res, err
 		}
 	}
