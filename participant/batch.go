@@ -35,7 +35,8 @@ func (s *Store) Prepare(ctx context.Context, txid string, t *protocol.Txn) (prot
 	return r.vote, r.err
 }
 
-// Commit applies txid's prepared writes and unlocks their keys.
+// Commit makes txid's prepared writes the keys' committed entries (in kv
+// at the next apply: apply.go) and unlocks the keys.
 // Committing a transaction that is not prepared here is a no-op: it was
 // committed before (commit is idempotent).
 func (s *Store) Commit(ctx context.Context, txid string) error {
@@ -154,6 +155,7 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 		}
 	}()
 	term := s.term.Load()
+	changesKV, locked := false, false
 	took, err := s.w.inTx(func(tx *wtx) error {
 		for _, r := range batch {
 			ok, err := s.fenceWrite(tx, r, &term)
@@ -161,6 +163,7 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			case err != nil || !ok || r.termOnly:
 			case r.install != nil:
 				if r.err = s.refuseInstall(r.install); r.err == nil {
+					changesKV = true
 					err = s.install(tx, r.install)
 				}
 			case r.kind == protocol.MsgPrepare:
@@ -174,8 +177,26 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 				return err
 			}
 		}
-		return nil
+		applied, err := s.applyDueLocked(tx)
+		changesKV = changesKV || applied
+		return err
+	}, func() {
+		// Readers must not see kv change under a view of before.
+		if changesKV {
+			s.view.mu.Lock()
+			locked = true
+		}
 	})
+	if s.afterCommit != nil {
+		s.afterCommit(changesKV)
+	}
+	if !locked {
+		s.view.mu.Lock()
+	}
+	if err == nil {
+		s.publishLocked()
+	}
+	s.view.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -218,6 +239,9 @@ func (s *Store) prepare(tx *wtx, r *request) error {
 	}
 	var readErr error
 	out := protocol.Evaluate(r.txn, func(key string) protocol.Entry {
+		if w, ok := s.over[key]; ok {
+			return entry(w)
+		}
 		e, err := tx.readKV(key)
 		if err != nil && readErr == nil {
 			readErr = err
@@ -241,6 +265,7 @@ func (s *Store) prepare(tx *wtx, r *request) error {
 			return err
 		}
 		s.locks[w.Key] = r.txid
+		s.touch(w.Key)
 	}
 	vote := r.vote
 	s.prepared[r.txid] = &preparedTx{writes: out.Writes, vote: &vote, since: s.now()}
@@ -256,10 +281,7 @@ func (s *Store) commit(tx *wtx, r *request) error {
 		return nil
 	}
 	s.stats.commits.Add(1)
-	if err := tx.applyWrites(p.writes); err != nil {
-		return err
-	}
-	return s.forget(tx, r.txid, p)
+	return s.committedLocked(tx, r.txid, p)
 }
 
 func (s *Store) abort(tx *wtx, r *request) error {
@@ -276,11 +298,16 @@ func (s *Store) forget(tx *wtx, txid string, p *preparedTx) error {
 	if err := tx.deletePrepared(txid); err != nil {
 		return err
 	}
+	s.unlockLocked(txid, p)
+	return nil
+}
+
+func (s *Store) unlockLocked(txid string, p *preparedTx) {
 	delete(s.prepared, txid)
 	for _, w := range p.writes {
 		delete(s.locks, w.Key)
+		s.touch(w.Key)
 	}
-	return nil
 }
 
 // tombstones remembers the most recent aborted transaction ids, oldest

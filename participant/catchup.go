@@ -39,8 +39,12 @@ func (s *Store) refuseInstall(in *protocol.Install) error {
 // install runs on the writer goroutine with s.mu held. A reset drops the
 // prepared transactions too: the copy that follows supersedes whatever
 // they would have written, and their tombstones make a late commit or
-// prepare of them a no-op.
+// prepare of them a no-op. Committed writes not yet in kv go there
+// first, so that the copy supersedes them, as it would if they were.
 func (s *Store) install(tx *wtx, in *protocol.Install) error {
+	if err := s.applyAllLocked(tx); err != nil {
+		return err
+	}
 	if in.Reset {
 		if err := tx.exec(stDeleteAllKV); err != nil {
 			return err
@@ -60,9 +64,15 @@ func (s *Store) install(tx *wtx, in *protocol.Install) error {
 		}
 		clear(s.prepared)
 		clear(s.locks)
+		s.rebuild = true
 		s.fence = in.Fence
 	}
-	return tx.applyWrites(in.Writes)
+	for _, w := range in.Writes {
+		if err := tx.applyWrite(w); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ScanBytes bounds the bytes of committed values one Scan returns, so
@@ -90,16 +100,41 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) (states []pro
 		return nil, false, fmt.Errorf("participant: scan: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT key, value, binary, version FROM kv WHERE key > ? ORDER BY key LIMIT ?`, after, limit)
+	over, pending, err := s.pin(ctx, tx, after)
 	if err != nil {
 		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	}
+	states, more, err = scanKV(ctx, tx, after, limit)
+	if err != nil {
+		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	}
+	last := ""
+	if more {
+		last = states[len(states)-1].Key
+	}
+	states = overlay(states, upTo(over, last))
+	if len(states) > limit {
+		states, more = states[:limit], true
+	}
+	if more {
+		last = states[len(states)-1].Key
+	}
+	return withPending(states, pending, last), more, nil
+}
+
+// scanKV reads up to limit entries of kv after `after`, in key order, of
+// about ScanBytes of values at most, and whether there may be more.
+func scanKV(ctx context.Context, tx *sql.Tx, after string, limit int) (states []protocol.KeyState, more bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT key, value, binary, version FROM kv WHERE key > ? ORDER BY key LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, false, err
 	}
 	defer rows.Close()
 	size := 0
 	for size < ScanBytes && rows.Next() {
 		ks := protocol.KeyState{Entry: protocol.Entry{Found: true}}
 		if err := rows.Scan(&ks.Key, &ks.Entry.Value.Data, &ks.Entry.Value.Binary, &ks.Entry.Version); err != nil {
-			return nil, false, fmt.Errorf("participant: scan: %w", err)
+			return nil, false, err
 		}
 		if ks.Entry.Value.Data == nil {
 			ks.Entry.Value.Data = []byte{}
@@ -107,48 +142,26 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) (states []pro
 		states = append(states, ks)
 		size += len(ks.Key) + len(ks.Entry.Value.Data)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("participant: scan: %w", err)
+	return states, len(states) == limit || size >= ScanBytes, rows.Err()
+}
+
+// overlay lays committed writes not yet in kv over a page of kv, both in
+// key order. A key such a write deleted stays, not found, so that a page
+// of kv is never emptied (an empty page ends a catch-up's scan).
+func overlay(states []protocol.KeyState, over []protocol.Write) []protocol.KeyState {
+	if len(over) == 0 {
+		return states
 	}
-	// Prepared writes of the same stretch of keys: up to the last key
-	// read if the page is full, else to the end.
-	more = len(states) == limit || size >= ScanBytes
-	q, args := `SELECT key, found, value, binary, version, txid FROM prepared_writes WHERE key > ? ORDER BY key`, []any{after}
-	if more {
-		q, args = `SELECT key, found, value, binary, version, txid FROM prepared_writes WHERE key > ? AND key <= ? ORDER BY key`,
-			[]any{after, states[len(states)-1].Key}
-	}
-	pending, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("participant: scan: %w", err)
-	}
-	defer pending.Close()
-	var merged []protocol.KeyState
+	out := make([]protocol.KeyState, 0, len(states)+len(over))
 	i := 0
-	for pending.Next() {
-		var key, txid string
-		var next protocol.Entry
-		if err := pending.Scan(&key, &next.Found, &next.Value.Data, &next.Value.Binary, &next.Version, &txid); err != nil {
-			return nil, false, fmt.Errorf("participant: scan: %w", err)
+	for _, w := range over {
+		for ; i < len(states) && states[i].Key < w.Key; i++ {
+			out = append(out, states[i])
 		}
-		if next.Found && next.Value.Data == nil {
-			next.Value.Data = []byte{}
-		}
-		for i < len(states) && states[i].Key < key {
-			merged = append(merged, states[i])
+		if i < len(states) && states[i].Key == w.Key {
 			i++
 		}
-		if i < len(states) && states[i].Key == key {
-			states[i].Pending, states[i].Next = txid, next
-			continue
-		}
-		merged = append(merged, protocol.KeyState{Key: key, Pending: txid, Next: next})
+		out = append(out, protocol.KeyState{Key: w.Key, Entry: entry(w)})
 	}
-	if err := pending.Err(); err != nil {
-		return nil, false, fmt.Errorf("participant: scan: %w", err)
-	}
-	if merged == nil {
-		return states, more, nil
-	}
-	return append(merged, states[i:]...), more, nil
+	return append(out, states[i:]...)
 }

@@ -2,9 +2,13 @@
 // runs the transactions a coordinator proposes on its own copy, votes,
 // then applies or discards their writes.
 //
-// A participant keeps two tables in one SQLite file (WAL, synchronous=FULL):
-// kv, the committed data with each key's version, and prepared_writes,
-// for each prepared transaction the entry each of its keys will have.
+// A participant keeps its tables in one SQLite file (WAL, synchronous=FULL):
+// kv, the committed data with each key's version; prepared_writes, for
+// each prepared transaction the entry each of its keys will have; and
+// committed, the transactions whose prepared writes are committed but
+// not yet copied into kv. A commit only adds its id to committed; the
+// writes wait in memory and reach kv together about once a second
+// (apply.go), so that a page of kv is written once for many commits.
 //
 // Invariants:
 //   - A YES vote is sent only after the prepared writes are durable, so a
@@ -38,7 +42,8 @@
 // Every write goes through one writer goroutine that batches all requests
 // waiting at that moment into one SQLite transaction: one fsync serves
 // many prepares and commits (group commit). Reads run concurrently on
-// separate connections and see a consistent snapshot of kv and
-// prepared_writes. How the coordinator reaches a Store over the network
-// is package peer's business, not this one's.
+// separate connections: each sees kv and the writes held in memory (the
+// view: committed and not yet in kv, and prepared) as of one moment.
+// How the coordinator reaches a Store over the network is package
+// peer's business, not this one's.
 package participant

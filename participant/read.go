@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,16 +14,10 @@ import (
 	"github.com/twopc/twopc/protocol"
 )
 
-// readKey returns the committed entry and any prepared write of one key
-// in a single statement.
-const readKey = `
-SELECT 0, 1, value, binary, version, '' FROM kv WHERE key = ?1
-UNION ALL
-SELECT 1, found, value, binary, version, txid FROM prepared_writes WHERE key = ?1`
-
 // Read returns each key's state (committed entry, and the pending write
-// of a transaction holding it prepared) from one consistent snapshot. It
-// runs concurrently with the writer (WAL readers).
+// of a transaction holding it prepared) as of one moment. It runs
+// concurrently with the writer (WAL readers): kv is read under the
+// view's read lock, so it cannot change beside the writes in memory.
 func (s *Store) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, error) {
 	if err := s.fenceRead(ctx); err != nil {
 		return nil, err
@@ -36,40 +31,36 @@ func (s *Store) Read(ctx context.Context, keys ...string) ([]protocol.KeyState, 
 	}
 	defer tx.Rollback()
 	out := make([]protocol.KeyState, len(keys))
+	s.view.mu.RLock()
+	defer s.view.mu.RUnlock()
 	for i, key := range keys {
-		if out[i], err = readOne(ctx, tx, key); err != nil {
+		ks := protocol.KeyState{Key: key}
+		if p, ok := s.view.pending[key]; ok {
+			ks.Pending, ks.Next = p.txid, p.next
+		}
+		if w, ok := s.view.over[key]; ok {
+			ks.Entry = entry(w)
+		} else if ks.Entry, err = readKV(ctx, tx, key); err != nil {
 			return nil, fmt.Errorf("participant: read: %w", err)
 		}
+		out[i] = ks
 	}
 	return out, nil
 }
 
-func readOne(ctx context.Context, tx *sql.Tx, key string) (protocol.KeyState, error) {
-	ks := protocol.KeyState{Key: key}
-	rows, err := tx.QueryContext(ctx, readKey, key)
-	if err != nil {
-		return ks, err
+func readKV(ctx context.Context, tx *sql.Tx, key string) (protocol.Entry, error) {
+	e := protocol.Entry{Found: true}
+	err := tx.QueryRowContext(ctx, `SELECT value, binary, version FROM kv WHERE key = ?`, key).Scan(&e.Value.Data, &e.Value.Binary, &e.Version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return protocol.Entry{}, nil
+	case err != nil:
+		return protocol.Entry{}, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			pending bool
-			e       protocol.Entry
-			txid    string
-		)
-		if err := rows.Scan(&pending, &e.Found, &e.Value.Data, &e.Value.Binary, &e.Version, &txid); err != nil {
-			return ks, err
-		}
-		if e.Found && e.Value.Data == nil {
-			e.Value.Data = []byte{}
-		}
-		if pending {
-			ks.Pending, ks.Next = txid, e
-		} else {
-			ks.Entry = e
-		}
+	if e.Value.Data == nil {
+		e.Value.Data = []byte{}
 	}
-	return ks, rows.Err()
+	return e, nil
 }
 
 // Batch runs many calls at once. Its prepares, commits and aborts are
@@ -139,9 +130,11 @@ func (s *Store) Digest(ctx context.Context) (protocol.Digest, error) {
 	}
 	defer tx.Rollback()
 	var d protocol.Digest
-	if err := tx.QueryRowContext(ctx, `SELECT count(DISTINCT txid) FROM prepared_writes`).Scan(&d.Prepared); err != nil {
+	over, pending, err := s.pin(ctx, tx, "")
+	if err != nil {
 		return protocol.Digest{}, fmt.Errorf("participant: digest: %w", err)
 	}
+	d.Prepared = int64(countTxs(pending))
 	rows, err := tx.QueryContext(ctx, `SELECT key, value, binary, version FROM kv ORDER BY key`)
 	if err != nil {
 		return protocol.Digest{}, fmt.Errorf("participant: digest: %w", err)
@@ -149,31 +142,53 @@ func (s *Store) Digest(ctx context.Context) (protocol.Digest, error) {
 	defer rows.Close()
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
-	for rows.Next() {
-		var (
-			key     string
-			value   []byte
-			bin     bool
-			version int64
-		)
-		if err := rows.Scan(&key, &value, &bin, &version); err != nil {
-			return protocol.Digest{}, fmt.Errorf("participant: digest: %w", err)
+	add := func(key string, e protocol.Entry) {
+		if !e.Found {
+			return // deleted by a write not yet in kv
 		}
 		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(key)))])
 		h.Write([]byte(key))
-		if bin {
+		if e.Value.Binary {
 			h.Write([]byte{1})
 		} else {
 			h.Write([]byte{0})
 		}
-		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(value)))])
-		h.Write(value)
-		h.Write(buf[:binary.PutVarint(buf[:], version)])
+		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(e.Value.Data)))])
+		h.Write(e.Value.Data)
+		h.Write(buf[:binary.PutVarint(buf[:], e.Version)])
 		d.Keys++
+	}
+	i := 0 // the next of over, which lies over kv in key order
+	for rows.Next() {
+		var key string
+		e := protocol.Entry{Found: true}
+		if err := rows.Scan(&key, &e.Value.Data, &e.Value.Binary, &e.Version); err != nil {
+			return protocol.Digest{}, fmt.Errorf("participant: digest: %w", err)
+		}
+		for ; i < len(over) && over[i].Key < key; i++ {
+			add(over[i].Key, entry(over[i]))
+		}
+		if i < len(over) && over[i].Key == key {
+			e = entry(over[i])
+			i++
+		}
+		add(key, e)
 	}
 	if err := rows.Err(); err != nil {
 		return protocol.Digest{}, fmt.Errorf("participant: digest: %w", err)
 	}
+	for ; i < len(over); i++ {
+		add(over[i].Key, entry(over[i]))
+	}
 	d.Hash = hex.EncodeToString(h.Sum(nil))
 	return d, nil
+}
+
+// countTxs counts the transactions holding keys prepared.
+func countTxs(pending map[string]pendingWrite) int {
+	txs := map[string]bool{}
+	for _, p := range pending {
+		txs[p.txid] = true
+	}
+	return len(txs)
 }

@@ -27,6 +27,11 @@ var ErrClosed = errors.New("participant: store closed")
 // The schema. kv is the committed data, with each key's version;
 // prepared_writes holds, per prepared transaction, the entry each key it
 // writes will have once it commits (found 0: the key is deleted).
+// committed lists, in commit order, the transactions whose rows in
+// prepared_writes are committed but not yet applied to kv (apply.go).
+// Readers look keys up in memory, not in prepared_writes, so it has no
+// index on key: the index's random pages cost each commit more than the
+// lookups saved.
 const schema = `
 CREATE TABLE IF NOT EXISTS kv (
 	key     TEXT PRIMARY KEY,
@@ -43,7 +48,11 @@ CREATE TABLE IF NOT EXISTS prepared_writes (
 	version INTEGER NOT NULL,
 	PRIMARY KEY (txid, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS prepared_writes_key ON prepared_writes(key);
+DROP INDEX IF EXISTS prepared_writes_key;
+CREATE TABLE IF NOT EXISTS committed (
+	seq   INTEGER PRIMARY KEY,
+	txid  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
 	name  TEXT PRIMARY KEY,
 	value TEXT NOT NULL
@@ -78,6 +87,15 @@ type Options struct {
 	// holdBatch, set only by tests, runs on the writer after it took the
 	// first request of a batch and before it gathers the rest.
 	holdBatch func()
+	// applyEvery, set only by tests, replaces defaultApplyEvery (apply.go);
+	// negative: apply at every batch.
+	applyEvery time.Duration
+	// stepEveryBatch, set only by tests, takes a step of an apply cycle
+	// at every batch (apply.go).
+	stepEveryBatch bool
+	// afterCommit, set only by tests, runs on the writer after a batch's
+	// SQLite commit and before readers are shown its effects.
+	afterCommit func(changedKV bool)
 }
 
 // Store is a participant's SQLite database plus the in-memory lock table
@@ -103,14 +121,33 @@ type Store struct {
 	tombs    *tombstones
 	fence    string // prepares of ids before it are refused (see Install)
 
+	// Lazy apply (apply.go), the writer's: committed writes not yet in
+	// kv (key -> the latest) and their bytes; the last commit's number;
+	// the cycle under way; the keys this batch changed, and whether
+	// readers' view must be rebuilt whole.
+	over           map[string]protocol.Write
+	overBytes      int
+	seq            int64     // the last commit's in committed
+	waitingSince   time.Time // the first commit not in the cycle under way
+	cycle          *applyCycle
+	dropped        int64 // rows of commits up to here are deleted
+	droppable      int64 // commits up to here are wholly in kv
+	dropEach       int64 // commits whose rows a step deletes
+	applyEvery     time.Duration
+	stepEveryBatch bool
+	touched        []string
+	rebuild        bool
+	view           *view // what readers see (apply.go)
+
 	term atomic.Uint64 // the highest term seen, durably (term.go)
 
-	closeOnce sync.Once
-	stats     counters
-	failed    atomic.Pointer[error] // set once a SQLite commit fails: the store stops
-	onFail    func(error)           // Options.OnFail
-	observe   func(time.Duration)   // Options.ObserveCommit
-	holdBatch func()                // Options.holdBatch
+	closeOnce   sync.Once
+	stats       counters
+	failed      atomic.Pointer[error] // set once a SQLite commit fails: the store stops
+	onFail      func(error)           // Options.OnFail
+	observe     func(time.Duration)   // Options.ObserveCommit
+	holdBatch   func()                // Options.holdBatch
+	afterCommit func(bool)            // Options.afterCommit
 }
 
 // preparedTx is a durable promise: a YES vote given, outcome not yet known.
@@ -121,8 +158,8 @@ type preparedTx struct {
 }
 
 type counters struct {
-	batches, prepares, commits, aborts atomic.Uint64
-	staleTerm                          atomic.Uint64 // calls refused for a stale term
+	batches, prepares, commits, aborts, applies atomic.Uint64
+	staleTerm                                   atomic.Uint64 // calls refused for a stale term
 }
 
 // Stats counts the work a Store has done since it was opened.
@@ -131,7 +168,10 @@ type Stats struct {
 	// (synchronous=FULL syncs the WAL once per commit; checkpoints add a
 	// few more that are not counted here).
 	Batches, Prepares, Commits, Aborts uint64
-	Prepared                           int
+	// Applies counts the SQLite transactions that moved committed writes
+	// into kv (apply.go).
+	Applies  uint64
+	Prepared int
 	// StaleTermRefusals counts the calls refused because their term was
 	// lower than Term, the highest this participant has seen (term.go).
 	StaleTermRefusals, Term uint64
@@ -172,13 +212,20 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger, maxResult: opts.MaxResultBytes,
-		holdBatch: opts.holdBatch, onFail: opts.OnFail, observe: opts.ObserveCommit,
+		holdBatch: opts.holdBatch, afterCommit: opts.afterCommit, onFail: opts.OnFail, observe: opts.ObserveCommit,
 		reqs:     make(chan []*request, opts.MaxBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		locks:    map[string]string{},
 		prepared: map[string]*preparedTx{},
 		tombs:    newTombstones(opts.Tombstones),
+		over:     map[string]protocol.Write{},
+		view:     newView(),
+
+		applyEvery: opts.applyEvery, stepEveryBatch: opts.stepEveryBatch,
+	}
+	if s.applyEvery == 0 {
+		s.applyEvery = defaultApplyEvery
 	}
 	err = s.reload()
 	if err == nil {
@@ -276,9 +323,51 @@ func (s *Store) reload() error {
 	if err := s.reloadTerm(); err != nil {
 		return err
 	}
-	rows, err := s.wdb.Query(`SELECT txid, key, found, value, binary, version FROM prepared_writes ORDER BY txid, key`)
+	if err := s.wdb.QueryRow(`SELECT COALESCE(max(seq), 0) FROM committed`).Scan(&s.seq); err != nil {
+		return fmt.Errorf("reload committed: %w", err)
+	}
+	// Committed and not yet dropped: their writes, in commit order, are
+	// the keys' entries until they are applied.
+	done := map[string]bool{}
+	err = s.eachWrite(`SELECT c.txid, p.key, p.found, p.value, p.binary, p.version
+		FROM committed c JOIN prepared_writes p ON p.txid = c.txid ORDER BY c.seq, p.key`,
+		func(txid string, w protocol.Write) {
+			s.setOver(w)
+			done[txid] = true
+		})
+	if err != nil {
+		return fmt.Errorf("reload committed: %w", err)
+	}
+	if len(s.over) > 0 {
+		s.waitingSince = time.Now()
+	}
+	err = s.eachWrite(`SELECT txid, key, found, value, binary, version FROM prepared_writes ORDER BY txid, key`,
+		func(txid string, w protocol.Write) {
+			if done[txid] {
+				return
+			}
+			p := s.prepared[txid]
+			if p == nil {
+				p = &preparedTx{}
+				s.prepared[txid] = p
+			}
+			p.writes = append(p.writes, w)
+			s.locks[w.Key] = txid
+		})
 	if err != nil {
 		return fmt.Errorf("reload prepared: %w", err)
+	}
+	s.rebuild = true
+	s.publishLocked()
+	return nil
+}
+
+// eachWrite runs query, whose rows are a transaction id and a write, on
+// the writer's pool and hands f each row.
+func (s *Store) eachWrite(query string, f func(txid string, w protocol.Write)) error {
+	rows, err := s.wdb.Query(query)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -287,15 +376,9 @@ func (s *Store) reload() error {
 			w    protocol.Write
 		)
 		if err := rows.Scan(&txid, &w.Key, &w.Found, &w.Value.Data, &w.Value.Binary, &w.Version); err != nil {
-			return fmt.Errorf("reload prepared: %w", err)
+			return err
 		}
-		p := s.prepared[txid]
-		if p == nil {
-			p = &preparedTx{}
-			s.prepared[txid] = p
-		}
-		p.writes = append(p.writes, w)
-		s.locks[w.Key] = txid
+		f(txid, w)
 	}
 	return rows.Err()
 }
@@ -307,7 +390,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
-		err = errors.Join(s.w.close(), s.wdb.Close(), s.rdb.Close())
+		err = errors.Join(s.applyAtClose(), s.w.close(), s.wdb.Close(), s.rdb.Close())
 	})
 	return err
 }
@@ -322,6 +405,7 @@ func (s *Store) Stats() Stats {
 		Prepares: s.stats.prepares.Load(),
 		Commits:  s.stats.commits.Load(),
 		Aborts:   s.stats.aborts.Load(),
+		Applies:  s.stats.applies.Load(),
 		Prepared: n,
 
 		StaleTermRefusals: s.stats.staleTerm.Load(),

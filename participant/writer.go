@@ -37,6 +37,9 @@ const (
 	stDeleteAllKV
 	stDeleteAllPrepared
 	stSetMeta
+	stInsertCommitted
+	stDeleteAppliedPrepared
+	stDeleteCommitted
 	nStmts
 )
 
@@ -52,6 +55,10 @@ var writerSQL = [nStmts]string{
 	stDeleteAllPrepared: `DELETE FROM prepared_writes`,
 	stSetMeta: `INSERT INTO meta (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+	// Lazy apply (apply.go).
+	stInsertCommitted:       `INSERT INTO committed (seq, txid) VALUES (?, ?)`,
+	stDeleteAppliedPrepared: `DELETE FROM prepared_writes WHERE txid IN (SELECT txid FROM committed WHERE seq <= ?)`,
+	stDeleteCommitted:       `DELETE FROM committed WHERE seq <= ?`,
 }
 
 // openWriter takes db's connection for the writer and prepares its
@@ -97,9 +104,10 @@ func (w *writer) close() error {
 }
 
 // inTx runs f in one write transaction (BEGIN IMMEDIATE, the pool's
-// _txlock) and commits it, unless f fails: then it rolls back. It
-// returns how long the commit, and with it the WAL's fsync, took.
-func (w *writer) inTx(f func(*wtx) error) (commit time.Duration, err error) {
+// _txlock) and commits it, unless f fails: then it rolls back.
+// beforeCommit, if not nil, runs just before the commit. It returns how
+// long the commit, and with it the WAL's fsync, took.
+func (w *writer) inTx(f func(*wtx) error, beforeCommit func()) (commit time.Duration, err error) {
 	err = w.conn.Raw(func(dc any) error {
 		tx, err := dc.(*sqlite3.SQLiteConn).Begin()
 		if err != nil {
@@ -107,6 +115,9 @@ func (w *writer) inTx(f func(*wtx) error) (commit time.Duration, err error) {
 		}
 		if err := f(&wtx{w: w}); err != nil {
 			return errors.Join(err, tx.Rollback())
+		}
+		if beforeCommit != nil {
+			beforeCommit()
 		}
 		start := time.Now()
 		if err := tx.Commit(); err != nil {
@@ -177,21 +188,13 @@ func (t *wtx) upsertKV(w protocol.Write) error {
 
 func (t *wtx) deleteKV(key string) error { return t.exec(stDeleteKV, key) }
 
-// applyWrites stores each write's entry, or deletes its key if the entry
-// is not found.
-func (t *wtx) applyWrites(ws []protocol.Write) error {
-	for _, w := range ws {
-		var err error
-		if w.Found {
-			err = t.upsertKV(w)
-		} else {
-			err = t.deleteKV(w.Key)
-		}
-		if err != nil {
-			return err
-		}
+// applyWrite stores w's entry in kv, or deletes its key if the entry is
+// not found.
+func (t *wtx) applyWrite(w protocol.Write) error {
+	if w.Found {
+		return t.upsertKV(w)
 	}
-	return nil
+	return t.deleteKV(w.Key)
 }
 
 func (t *wtx) deletePrepared(txid string) error { return t.exec(stDeletePrepared, txid) }

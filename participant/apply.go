@@ -1,0 +1,337 @@
+package participant
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twopc/twopc/protocol"
+)
+
+// Committed writes reach kv lazily. A commit records its transaction id
+// in the committed table and leaves its rows in prepared_writes: a
+// handful of pages at the end of two small tables, where writing each
+// key into kv at once wrote one random page of kv per key. The writes
+// wait in memory (Store.over) and go to kv about once a second, so that
+// a hot page of kv is written once for many transactions.
+//
+// An apply cycle sorts the keys waiting and goes through them in
+// applySteps ranges, one range every applyEvery/applySteps, each in the
+// SQLite transaction of a batch: each page of kv is still written once a
+// cycle, while no batch waits for the whole of it. A key committed again
+// during the cycle, in a range already done, waits for the next one.
+// Once the last range is done, every transaction committed before the
+// cycle began is wholly in kv: its rows go, a share at each step of the
+// next cycle.
+//
+// A commit is as durable as before, in the same SQLite transaction; only
+// where its writes live changes. Open loads what is committed and not
+// yet dropped back into memory, in commit order, so that the latest
+// write of each key wins, as it does in kv; Close applies everything, so
+// that a cleanly closed database holds all its data in kv.
+
+// Apply thresholds: a cycle begins once the oldest write waiting is
+// applyEvery old, or at once, step after step, when too many writes or
+// bytes wait (memory stays bounded).
+const (
+	defaultApplyEvery = time.Second
+	applySteps        = 32
+	maxUnapplied      = 16384
+	maxUnappliedBytes = 16 << 20
+)
+
+// applyCycle is one pass of over through kv, range by range.
+type applyCycle struct {
+	bounds []string // range i is [bounds[i-1], bounds[i]): "" and no end at the edges
+	next   int      // the range to apply next
+	upTo   int64    // the last commit (committed.seq) before the cycle began
+	last   time.Time
+}
+
+// view is what readers (Read, Scan, Digest) see of the writer's memory,
+// as of the last SQLite commit: the writer changes it only after a
+// commit, and holds mu across the commit of a batch that applies, so
+// that a reader holding mu.RLock sees kv and over from the same moment.
+type view struct {
+	mu      sync.RWMutex
+	over    map[string]protocol.Write // committed, not yet in kv
+	pending map[string]pendingWrite   // key -> the prepared write holding it
+}
+
+type pendingWrite struct {
+	txid string
+	next protocol.Entry
+}
+
+func newView() *view {
+	return &view{over: map[string]protocol.Write{}, pending: map[string]pendingWrite{}}
+}
+
+// entry is a committed write as the entry it leaves.
+func entry(w protocol.Write) protocol.Entry {
+	return protocol.Entry{Found: w.Found, Value: w.Value, Version: w.Version}
+}
+
+// committedLocked moves a committed transaction's writes to over, in the
+// batch's transaction, where an apply will find them. s.mu is held.
+func (s *Store) committedLocked(tx *wtx, txid string, p *preparedTx) error {
+	s.seq++
+	if err := tx.exec(stInsertCommitted, s.seq, txid); err != nil {
+		return err
+	}
+	if s.waitingSince.IsZero() {
+		s.waitingSince = time.Now()
+	}
+	for _, w := range p.writes {
+		s.setOver(w)
+	}
+	s.unlockLocked(txid, p)
+	return nil
+}
+
+func (s *Store) setOver(w protocol.Write) {
+	if old, ok := s.over[w.Key]; ok {
+		s.overBytes -= len(old.Key) + len(old.Value.Data)
+	}
+	s.over[w.Key] = w
+	s.overBytes += len(w.Key) + len(w.Value.Data)
+}
+
+func (s *Store) dropOver(key string) {
+	if old, ok := s.over[key]; ok {
+		s.overBytes -= len(old.Key) + len(old.Value.Data)
+		delete(s.over, key)
+		s.touch(key)
+	}
+}
+
+// applyDueLocked takes the next step of an apply cycle if one is due, in
+// the batch's transaction, and says whether kv changed.
+func (s *Store) applyDueLocked(tx *wtx) (bool, error) {
+	if s.applyEvery < 0 { // tests: everything, every batch
+		return len(s.over) > 0, s.applyAllLocked(tx)
+	}
+	pressed := s.stepEveryBatch || len(s.over) >= maxUnapplied || s.overBytes >= maxUnappliedBytes
+	switch {
+	case s.cycle == nil && (len(s.over) == 0 || !pressed && time.Since(s.waitingSince) < s.applyEvery):
+		return false, nil
+	case s.cycle == nil:
+		s.startCycle()
+	case !pressed && time.Since(s.cycle.last) < s.applyEvery/applySteps:
+		return false, nil
+	}
+	return true, s.stepLocked(tx)
+}
+
+func (s *Store) startCycle() {
+	keys := make([]string, 0, len(s.over))
+	for k := range s.over {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	c := &applyCycle{upTo: s.seq}
+	for i := 1; i < applySteps; i++ {
+		c.bounds = append(c.bounds, keys[i*len(keys)/applySteps])
+	}
+	s.cycle = c
+	s.waitingSince = time.Time{} // commits from now on wait for the next cycle
+}
+
+// stepLocked applies the cycle's next range, after dropping a share of
+// the rows of transactions already wholly in kv (dropSomeLocked).
+func (s *Store) stepLocked(tx *wtx) error {
+	if err := s.dropSomeLocked(tx); err != nil {
+		return err
+	}
+	c := s.cycle
+	lo, hi := "", ""
+	if c.next > 0 {
+		lo = c.bounds[c.next-1]
+	}
+	if c.next < len(c.bounds) {
+		hi = c.bounds[c.next]
+	}
+	for k, w := range s.over {
+		if k >= lo && (hi == "" || k < hi) {
+			if err := tx.applyWrite(w); err != nil {
+				return err
+			}
+			s.dropOver(k)
+		}
+	}
+	c.next++
+	c.last = time.Now()
+	if c.next <= len(c.bounds) {
+		return nil
+	}
+	// Every transaction committed before the cycle began is in kv now.
+	s.cycle = nil
+	s.droppable = c.upTo
+	s.dropEach = max(1, (s.droppable-s.dropped+applySteps-1)/applySteps)
+	s.stats.applies.Add(1)
+	return nil
+}
+
+// dropSomeLocked deletes the rows of the next share of the transactions
+// whose writes are all in kv: a cycle's go over the next cycle's steps,
+// since deleting them all at once held up a batch for 10-25 ms. Rows go
+// in commit order, so that a reload, which replays what is left in that
+// order, still ends on each key's latest write.
+func (s *Store) dropSomeLocked(tx *wtx) error {
+	if s.dropped >= s.droppable {
+		return nil
+	}
+	return s.dropRowsLocked(tx, min(s.droppable, s.dropped+s.dropEach))
+}
+
+// applyAllLocked writes every committed write waiting in memory to kv
+// and drops every committed transaction's rows, in tx.
+func (s *Store) applyAllLocked(tx *wtx) error {
+	for _, w := range s.over {
+		if err := tx.applyWrite(w); err != nil {
+			return err
+		}
+	}
+	clear(s.over)
+	s.overBytes = 0
+	s.cycle = nil
+	s.waitingSince = time.Time{}
+	s.rebuild = true
+	s.droppable = s.seq
+	s.stats.applies.Add(1)
+	return s.dropRowsLocked(tx, s.seq)
+}
+
+// dropRowsLocked deletes the rows of the transactions committed up to
+// seq, whose writes are all in kv.
+func (s *Store) dropRowsLocked(tx *wtx, seq int64) error {
+	if err := tx.exec(stDeleteAppliedPrepared, seq); err != nil {
+		return err
+	}
+	if err := tx.exec(stDeleteCommitted, seq); err != nil {
+		return err
+	}
+	s.dropped = seq
+	return nil
+}
+
+// touch notes that key's state changed in this batch, for publishLocked.
+func (s *Store) touch(key string) { s.touched = append(s.touched, key) }
+
+// publishLocked shows readers the state the batch just committed: each
+// key it touched as the writer now holds it, or everything after an
+// apply or a catch-up reset. The caller holds s.view.mu.
+func (s *Store) publishLocked() {
+	v := s.view
+	if s.rebuild {
+		clear(v.over)
+		for k, w := range s.over {
+			v.over[k] = w
+		}
+		clear(v.pending)
+		for k := range s.locks {
+			s.touch(k)
+		}
+	}
+	for _, k := range s.touched {
+		if w, ok := s.over[k]; ok {
+			v.over[k] = w
+		} else {
+			delete(v.over, k)
+		}
+		if txid, ok := s.locks[k]; ok {
+			v.pending[k] = pendingWrite{txid: txid, next: s.prepared[txid].next(k)}
+		} else {
+			delete(v.pending, k)
+		}
+	}
+	s.touched = s.touched[:0]
+	s.rebuild = false
+}
+
+// next is the entry key will have once p commits.
+func (p *preparedTx) next(key string) protocol.Entry {
+	for _, w := range p.writes {
+		if w.Key == key {
+			return entry(w)
+		}
+	}
+	return protocol.Entry{}
+}
+
+// applyAtClose applies what waits, so that a cleanly closed database
+// holds all its data in kv, as an older twopc expects.
+func (s *Store) applyAtClose() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seq == 0 || s.failed.Load() != nil {
+		return nil
+	}
+	_, err := s.w.inTx(s.applyAllLocked, nil)
+	return err
+}
+
+// pin starts tx's snapshot of kv and copies what the view holds of the
+// keys after `after`, both under the view's read lock, so that they are
+// of one moment; the caller then reads kv without holding the writer up.
+func (s *Store) pin(ctx context.Context, tx *sql.Tx, after string) ([]protocol.Write, map[string]pendingWrite, error) {
+	s.view.mu.RLock()
+	defer s.view.mu.RUnlock()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM meta`).Scan(&n); err != nil {
+		return nil, nil, err
+	}
+	var over []protocol.Write
+	for k, w := range s.view.over {
+		if k > after {
+			over = append(over, w)
+		}
+	}
+	slices.SortFunc(over, func(a, b protocol.Write) int { return cmpString(a.Key, b.Key) })
+	pending := map[string]pendingWrite{}
+	for k, p := range s.view.pending {
+		if k > after {
+			pending[k] = p
+		}
+	}
+	return over, pending, nil
+}
+
+// upTo cuts writes sorted by key after key upTo ("": no cut).
+func upTo(ws []protocol.Write, key string) []protocol.Write {
+	if key == "" {
+		return ws
+	}
+	i, _ := slices.BinarySearchFunc(ws, key, func(w protocol.Write, k string) int { return cmpString(w.Key, k) })
+	for i < len(ws) && ws[i].Key == key {
+		i++
+	}
+	return ws[:i]
+}
+
+// withPending adds to states, in key order, the prepared writes of
+// pending up to key last ("": all): each key's Pending and Next.
+func withPending(states []protocol.KeyState, pending map[string]pendingWrite, last string) []protocol.KeyState {
+	at := make(map[string]int, len(states))
+	for i, ks := range states {
+		at[ks.Key] = i
+	}
+	added := false
+	for k, p := range pending {
+		if last != "" && k > last {
+			continue
+		}
+		if i, ok := at[k]; ok {
+			states[i].Pending, states[i].Next = p.txid, p.next
+			continue
+		}
+		states = append(states, protocol.KeyState{Key: k, Pending: p.txid, Next: p.next})
+		added = true
+	}
+	if added {
+		slices.SortFunc(states, func(a, b protocol.KeyState) int { return cmpString(a.Key, b.Key) })
+	}
+	return states
+}
