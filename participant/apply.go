@@ -42,12 +42,30 @@ const (
 	maxUnappliedBytes = 16 << 20
 )
 
-// applyCycle is one pass of over through kv, range by range.
+// applyCycle is one pass of over through kv, range by range: range i
+// is keys[i*n/applySteps : (i+1)*n/applySteps] of the n keys waiting
+// when it began, in order, and the keys that came since (late) and fall
+// between that range's first key and the next range's.
 type applyCycle struct {
-	bounds []string // range i is [bounds[i-1], bounds[i]): "" and no end at the edges
-	next   int      // the range to apply next
-	upTo   int64    // the last commit (committed.seq) before the cycle began
-	last   time.Time
+	keys []string
+	late []string
+	next int   // the range to apply next
+	upTo int64 // the last commit (committed.seq) before the cycle began
+	last time.Time
+}
+
+// rangeOf returns range i's keys and bounds: [lo, hi), lo "" at the
+// start and hi "" at the end. The ranges' bounds tile the key space,
+// since range i+1 starts where range i's keys end.
+func (c *applyCycle) rangeOf(i int) (keys []string, lo, hi string) {
+	a, b := i*len(c.keys)/applySteps, (i+1)*len(c.keys)/applySteps
+	if i > 0 {
+		lo = c.keys[a]
+	}
+	if i < applySteps-1 {
+		hi = c.keys[b]
+	}
+	return c.keys[a:b], lo, hi
 }
 
 // view is what readers (Read, Scan, Digest) see of the writer's memory,
@@ -94,6 +112,8 @@ func (s *Store) committedLocked(tx *wtx, txid string, p *preparedTx) error {
 func (s *Store) setOver(w protocol.Write) {
 	if old, ok := s.over[w.Key]; ok {
 		s.overBytes -= len(old.Key) + len(old.Value.Data)
+	} else if s.cycle != nil {
+		s.cycle.late = append(s.cycle.late, w.Key)
 	}
 	s.over[w.Key] = w
 	s.overBytes += len(w.Key) + len(w.Value.Data)
@@ -131,11 +151,7 @@ func (s *Store) startCycle() {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	c := &applyCycle{upTo: s.seq}
-	for i := 1; i < applySteps; i++ {
-		c.bounds = append(c.bounds, keys[i*len(keys)/applySteps])
-	}
-	s.cycle = c
+	s.cycle = &applyCycle{keys: keys, upTo: s.seq}
 	s.waitingSince = time.Time{} // commits from now on wait for the next cycle
 }
 
@@ -146,24 +162,32 @@ func (s *Store) stepLocked(tx *wtx) error {
 		return err
 	}
 	c := s.cycle
-	lo, hi := "", ""
-	if c.next > 0 {
-		lo = c.bounds[c.next-1]
+	keys, lo, hi := c.rangeOf(c.next)
+	apply := func(k string) error {
+		w, ok := s.over[k]
+		if !ok {
+			return nil
+		}
+		s.dropOver(k)
+		return tx.applyWrite(w)
 	}
-	if c.next < len(c.bounds) {
-		hi = c.bounds[c.next]
-	}
-	for k, w := range s.over {
-		if k >= lo && (hi == "" || k < hi) {
-			if err := tx.applyWrite(w); err != nil {
-				return err
-			}
-			s.dropOver(k)
+	for _, k := range keys {
+		if err := apply(k); err != nil {
+			return err
 		}
 	}
+	late := c.late[:0]
+	for _, k := range c.late {
+		if k < lo || hi != "" && k >= hi {
+			late = append(late, k) // a later range's, or a past one's (next cycle)
+		} else if err := apply(k); err != nil {
+			return err
+		}
+	}
+	c.late = late
 	c.next++
 	c.last = time.Now()
-	if c.next <= len(c.bounds) {
+	if c.next < applySteps {
 		return nil
 	}
 	// Every transaction committed before the cycle began is in kv now.
