@@ -33,8 +33,8 @@ import (
 // that a cleanly closed database holds all its data in kv.
 
 // Apply thresholds: a cycle begins once the oldest write waiting is
-// applyEvery old, or at once, step after step, when too many writes or
-// bytes wait (memory stays bounded).
+// applyEvery old; when too many writes or bytes wait, all of them are
+// applied in the next batch (memory stays bounded).
 const (
 	defaultApplyEvery = time.Second
 	applySteps        = 32
@@ -99,6 +99,8 @@ func (s *Store) committedLocked(tx *wtx, txid string, p *preparedTx) error {
 	if err := tx.exec(stInsertCommitted, s.seq, txid); err != nil {
 		return err
 	}
+	s.committed[txid] = true
+	s.committedOrder = append(s.committedOrder, seqID{s.seq, txid})
 	if s.waitingSince.IsZero() {
 		s.waitingSince = time.Now()
 	}
@@ -133,13 +135,17 @@ func (s *Store) applyDueLocked(tx *wtx) (bool, error) {
 	if s.applyEvery < 0 { // tests: everything, every batch
 		return len(s.over) > 0, s.applyAllLocked(tx)
 	}
-	pressed := s.stepEveryBatch || len(s.over) >= maxUnapplied || s.overBytes >= maxUnappliedBytes
+	if len(s.over) >= maxUnapplied || s.overBytes >= maxUnappliedBytes {
+		// A step a batch would let over grow by 32 batches' writes
+		// meanwhile: all of it now, in this batch, bounds it.
+		return true, s.applyAllLocked(tx)
+	}
 	switch {
-	case s.cycle == nil && (len(s.over) == 0 || !pressed && time.Since(s.waitingSince) < s.applyEvery):
+	case s.cycle == nil && (len(s.over) == 0 || !s.stepEveryBatch && time.Since(s.waitingSince) < s.applyEvery):
 		return false, nil
 	case s.cycle == nil:
 		s.startCycle()
-	case !pressed && time.Since(s.cycle.last) < s.applyEvery/applySteps:
+	case !s.stepEveryBatch && time.Since(s.cycle.last) < s.applyEvery/applySteps:
 		return false, nil
 	}
 	return true, s.stepLocked(tx)
@@ -238,7 +244,19 @@ func (s *Store) dropRowsLocked(tx *wtx, seq int64) error {
 		return err
 	}
 	s.dropped = seq
+	n := 0
+	for n < len(s.committedOrder) && s.committedOrder[n].seq <= seq {
+		delete(s.committed, s.committedOrder[n].txid)
+		n++
+	}
+	s.committedOrder = slices.Delete(s.committedOrder, 0, n)
 	return nil
+}
+
+// seqID is a committed transaction and its place in commit order.
+type seqID struct {
+	seq  int64
+	txid string
 }
 
 // touch notes that key's state changed in this batch, for publishLocked.

@@ -90,6 +90,9 @@ func TestCommittedWritesReachKVLazily(t *testing.T) {
 		protocol.Op{Kind: protocol.OpPut, Key: "b", Value: protocol.Value{Data: []byte("2")}}))
 	commit(t, s, "1.2", del("b"))
 	mustVote(t, s, "1.3", put("c", "3"), yes) // stays prepared
+	// The same id again: its rows are still here, so a NO, and the store
+	// goes on.
+	mustVote(t, s, "1.1", put("x", "again"), no)
 
 	if got := mustRead(t, s, "a"); string(got.Entry.Value.Data) != "1" || got.Entry.Version != 1 {
 		t.Fatalf("read a: %+v, want 1 at version 1", got)
@@ -244,8 +247,8 @@ func pagesOf(t *testing.T, s *Store, limit int) []string {
 func TestReadersWaitWhileKVChanges(t *testing.T) {
 	var changed, excluded, seen int
 	var s *Store
-	s = openWith(t, filepath.Join(t.TempDir(), "p.db"), Options{applyEvery: -1, afterCommit: func(changedKV bool) {
-		if !changedKV {
+	s = openWith(t, filepath.Join(t.TempDir(), "p.db"), Options{applyEvery: -1, atCommit: func(changesKV bool) {
+		if !changesKV {
 			return
 		}
 		changed++
@@ -266,6 +269,50 @@ func TestReadersWaitWhileKVChanges(t *testing.T) {
 	}
 }
 
+// Readers take no write lock: a reader in the middle of a long read
+// (a digest, a page of a scan) does not hold the writer up.
+func TestReadersLeaveTheWriterFree(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := openWith(t, path, lazy)
+	commit(t, s, "1.1", put("a", "1"))
+	rtx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback()
+	if _, _, err := s.pin(ctx, rtx, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer that will not wait: it gets the write lock at once,
+	// or fails with "database is locked".
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=0&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	wtx, err := db.Begin()
+	if err != nil {
+		t.Fatalf("a writer could not begin while a reader read: %v", err)
+	}
+	wtx.Rollback()
+}
+
+// Past the bound on the bytes waiting in memory, everything goes to kv
+// in the next batch, so that memory stays bounded whatever the load.
+func TestMemoryWaitingIsBounded(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "p.db"), lazy)
+	value := string(make([]byte, 1<<20))
+	for i := range maxUnappliedBytes>>20 + 2 {
+		commit(t, s, fmt.Sprintf("1.%d", i+1), put(fmt.Sprintf("k%d", i), value))
+	}
+	s.mu.Lock()
+	waiting := s.overBytes
+	s.mu.Unlock()
+	if waiting >= maxUnappliedBytes || s.Stats().Applies == 0 {
+		t.Fatalf("%d bytes wait in memory after %d applies, want under %d", waiting, s.Stats().Applies, maxUnappliedBytes)
+	}
+}
+
 // Cycles that apply a range of keys at a time, while commits go on to
 // keys of ranges already done: readers must see the same as a store that
 // applies everything at once, and so must a copy taken as a crash would
@@ -274,12 +321,12 @@ func TestApplyCyclesStepByStep(t *testing.T) {
 	dir := t.TempDir()
 	eager := openWith(t, filepath.Join(dir, "eager.db"), Options{applyEvery: -1})
 	steps := openWith(t, filepath.Join(dir, "steps.db"), Options{applyEvery: time.Hour, stepEveryBatch: true})
-	keys := make([]string, 24)
+	keys := make([]string, 80)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k%02d", i)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 120 {
+	for i := range 240 {
 		k := keys[rng.IntN(len(keys))]
 		tx := put(k, fmt.Sprint(i))
 		if rng.IntN(5) == 0 {
@@ -348,12 +395,46 @@ func TestApplyCycleKeepsLaterCommits(t *testing.T) {
 	if kv := rawKV(t, path); !maps(kv, want) {
 		t.Fatalf("kv after the cycle: %v, want every key of 1.1: %v", kv, want)
 	}
+	// The next cycle (k00's "second") drops 1.1's rows as it goes; 1.2's
+	// stay until a cycle begun after it ends.
+	mustVote(t, s, "1.3", txn(protocol.Op{Kind: protocol.OpGet, Key: "k01"}), protocol.VoteReadOnly)
+	for cycling(s) {
+		mustVote(t, s, "1.3", txn(protocol.Op{Kind: protocol.OpGet, Key: "k01"}), protocol.VoteReadOnly)
+	}
+	if ids := rawCommitted(t, path); !slices.Equal(ids, []string{"1.2"}) {
+		t.Fatalf("committed rows after the next cycle: %q, want only 1.2's", ids)
+	}
+	commit(t, s, "1.4", put("k05", "third")) // a commit during no cycle waits
 	crashed := filepath.Join(dir, "crashed.db")
 	copyDB(t, path, crashed)
 	c := openWith(t, crashed, lazy)
 	if got := mustRead(t, c, "k00"); string(got.Entry.Value.Data) != "second" {
 		t.Fatalf("after a crash, k00 is %q, want the commit made during the cycle, \"second\"", got.Entry.Value.Data)
 	}
+}
+
+// rawCommitted lists the ids in the committed table, in commit order.
+func rawCommitted(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT txid FROM committed ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func cycling(s *Store) bool {

@@ -186,10 +186,10 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			s.view.mu.Lock()
 			locked = true
 		}
+		if s.atCommit != nil {
+			s.atCommit(changesKV)
+		}
 	})
-	if s.afterCommit != nil {
-		s.afterCommit(changesKV)
-	}
 	if !locked {
 		s.view.mu.Lock()
 	}
@@ -220,6 +220,11 @@ func (s *Store) prepare(tx *wtx, r *request) error {
 	}
 	if s.fence != "" && protocol.CompareTxIDs(r.txid, s.fence) < 0 {
 		r.vote = protocol.Vote{Reason: "transaction " + r.txid + " was sent before this participant caught up (it accepts " + s.fence + " and later)"}
+		return nil
+	}
+	if s.committed[r.txid] {
+		// Its rows are still here, under the same id.
+		r.vote = protocol.Vote{Reason: "transaction " + r.txid + " was already committed here"}
 		return nil
 	}
 	if p, ok := s.prepared[r.txid]; ok {

@@ -93,9 +93,9 @@ type Options struct {
 	// stepEveryBatch, set only by tests, takes a step of an apply cycle
 	// at every batch (apply.go).
 	stepEveryBatch bool
-	// afterCommit, set only by tests, runs on the writer after a batch's
-	// SQLite commit and before readers are shown its effects.
-	afterCommit func(changedKV bool)
+	// atCommit, set only by tests, runs on the writer just before a
+	// batch's SQLite commit.
+	atCommit func(changesKV bool)
 }
 
 // Store is a participant's SQLite database plus the in-memory lock table
@@ -127,8 +127,10 @@ type Store struct {
 	// readers' view must be rebuilt whole.
 	over           map[string]protocol.Write
 	overBytes      int
-	seq            int64     // the last commit's in committed
-	waitingSince   time.Time // the first commit not in the cycle under way
+	seq            int64           // the last commit's in committed
+	committed      map[string]bool // transactions with rows in committed,
+	committedOrder []seqID         // oldest first
+	waitingSince   time.Time       // the first commit not in the cycle under way
 	cycle          *applyCycle
 	dropped        int64 // rows of commits up to here are deleted
 	droppable      int64 // commits up to here are wholly in kv
@@ -141,13 +143,13 @@ type Store struct {
 
 	term atomic.Uint64 // the highest term seen, durably (term.go)
 
-	closeOnce   sync.Once
-	stats       counters
-	failed      atomic.Pointer[error] // set once a SQLite commit fails: the store stops
-	onFail      func(error)           // Options.OnFail
-	observe     func(time.Duration)   // Options.ObserveCommit
-	holdBatch   func()                // Options.holdBatch
-	afterCommit func(bool)            // Options.afterCommit
+	closeOnce sync.Once
+	stats     counters
+	failed    atomic.Pointer[error] // set once a SQLite commit fails: the store stops
+	onFail    func(error)           // Options.OnFail
+	observe   func(time.Duration)   // Options.ObserveCommit
+	holdBatch func()                // Options.holdBatch
+	atCommit  func(bool)            // Options.atCommit
 }
 
 // preparedTx is a durable promise: a YES vote given, outcome not yet known.
@@ -168,8 +170,8 @@ type Stats struct {
 	// (synchronous=FULL syncs the WAL once per commit; checkpoints add a
 	// few more that are not counted here).
 	Batches, Prepares, Commits, Aborts uint64
-	// Applies counts the SQLite transactions that moved committed writes
-	// into kv (apply.go).
+	// Applies counts the completed passes of committed writes into kv:
+	// cycles, and whole applies (apply.go).
 	Applies  uint64
 	Prepared int
 	// StaleTermRefusals counts the calls refused because their term was
@@ -197,7 +199,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxResultBytes <= 0 {
 		opts.MaxResultBytes = DefaultMaxResultBytes
 	}
-	wdb, err := openDB(path, 1)
+	wdb, err := openDB(path, 1, "immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -205,22 +207,23 @@ func Open(path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("participant: schema of %s: %w", path, err)
 	}
-	rdb, err := openDB(path, 8)
+	rdb, err := openDB(path, 8, "deferred")
 	if err != nil {
 		wdb.Close()
 		return nil, err
 	}
 	s := &Store{
 		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger, maxResult: opts.MaxResultBytes,
-		holdBatch: opts.holdBatch, afterCommit: opts.afterCommit, onFail: opts.OnFail, observe: opts.ObserveCommit,
-		reqs:     make(chan []*request, opts.MaxBatch),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
-		locks:    map[string]string{},
-		prepared: map[string]*preparedTx{},
-		tombs:    newTombstones(opts.Tombstones),
-		over:     map[string]protocol.Write{},
-		view:     newView(),
+		holdBatch: opts.holdBatch, atCommit: opts.atCommit, onFail: opts.OnFail, observe: opts.ObserveCommit,
+		reqs:      make(chan []*request, opts.MaxBatch),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		locks:     map[string]string{},
+		prepared:  map[string]*preparedTx{},
+		tombs:     newTombstones(opts.Tombstones),
+		over:      map[string]protocol.Write{},
+		committed: map[string]bool{},
+		view:      newView(),
 
 		applyEvery: opts.applyEvery, stepEveryBatch: opts.stepEveryBatch,
 	}
@@ -241,13 +244,17 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 // openDB opens one pool on path with the durability settings every
-// connection must have: a vote may only be given on a synced WAL.
-func openDB(path string, conns int) (*sql.DB, error) {
+// connection must have: a vote may only be given on a synced WAL. The
+// writer's transactions take the write lock at BEGIN (txlock
+// "immediate"); readers' must not ("deferred"): go-sqlite3 ignores
+// read-only transactions, and a reader's BEGIN IMMEDIATE held the
+// writer up for the whole of its read.
+func openDB(path string, conns int, txlock string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	q.Set("_busy_timeout", "10000")
-	q.Set("_txlock", "immediate")
+	q.Set("_txlock", txlock)
 	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("participant: open %s: %w", path, err)
@@ -323,18 +330,14 @@ func (s *Store) reload() error {
 	if err := s.reloadTerm(); err != nil {
 		return err
 	}
-	if err := s.wdb.QueryRow(`SELECT COALESCE(max(seq), 0) FROM committed`).Scan(&s.seq); err != nil {
+	if err := s.reloadCommitted(); err != nil {
 		return fmt.Errorf("reload committed: %w", err)
 	}
 	// Committed and not yet dropped: their writes, in commit order, are
 	// the keys' entries until they are applied.
-	done := map[string]bool{}
 	err = s.eachWrite(`SELECT c.txid, p.key, p.found, p.value, p.binary, p.version
 		FROM committed c JOIN prepared_writes p ON p.txid = c.txid ORDER BY c.seq, p.key`,
-		func(txid string, w protocol.Write) {
-			s.setOver(w)
-			done[txid] = true
-		})
+		func(_ string, w protocol.Write) { s.setOver(w) })
 	if err != nil {
 		return fmt.Errorf("reload committed: %w", err)
 	}
@@ -343,7 +346,7 @@ func (s *Store) reload() error {
 	}
 	err = s.eachWrite(`SELECT txid, key, found, value, binary, version FROM prepared_writes ORDER BY txid, key`,
 		func(txid string, w protocol.Write) {
-			if done[txid] {
+			if s.committed[txid] {
 				return
 			}
 			p := s.prepared[txid]
@@ -360,6 +363,26 @@ func (s *Store) reload() error {
 	s.rebuild = true
 	s.publishLocked()
 	return nil
+}
+
+// reloadCommitted reads which transactions are committed and not yet
+// dropped, in commit order.
+func (s *Store) reloadCommitted() error {
+	rows, err := s.wdb.Query(`SELECT seq, txid FROM committed ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c seqID
+		if err := rows.Scan(&c.seq, &c.txid); err != nil {
+			return err
+		}
+		s.committed[c.txid] = true
+		s.committedOrder = append(s.committedOrder, c)
+		s.seq = c.seq
+	}
+	return rows.Err()
 }
 
 // eachWrite runs query, whose rows are a transaction id and a write, on

@@ -398,7 +398,7 @@ func TestTransactionAtReplica(t *testing.T) {
 // brought up to date at Open, its prepared transaction kept.
 func TestMigrateOldDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p.db")
-	db, err := openDB(path, 1)
+	db, err := openDB(path, 1, "immediate")
 	if err != nil {
 		t.Fatal(err)
 	}
