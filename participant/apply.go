@@ -133,7 +133,10 @@ func (s *Store) dropOver(key string) {
 // the batch's transaction, and says whether kv changed.
 func (s *Store) applyDueLocked(tx *wtx) (bool, error) {
 	if s.applyEvery < 0 { // tests: everything, every batch
-		return len(s.over) > 0, s.applyAllLocked(tx)
+		if len(s.over) == 0 {
+			return false, nil
+		}
+		return true, s.applyAllLocked(tx)
 	}
 	if len(s.over) >= maxUnapplied || s.overBytes >= maxUnappliedBytes {
 		// A step a batch would let over grow by 32 batches' writes
