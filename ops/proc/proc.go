@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -202,8 +203,72 @@ func (p *Process) end(sig syscall.Signal, grace time.Duration) error {
 }
 
 // Stop sends SIGSTOP: the child stays alive, holds its sockets and files,
-// and answers nothing until Cont.
-func (p *Process) Stop() error { return p.signal(syscall.SIGSTOP, true) }
+// and answers nothing until Cont. It returns once every thread of the
+// child has stopped: the kernel stops them one by one, and on a busy
+// machine a thread can go on answering messages for milliseconds after
+// kill(2) returns, which a test that pauses a process and then expects
+// silence must not see.
+func (p *Process) Stop() error {
+	if err := p.signal(syscall.SIGSTOP, true); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	pid, done := p.cmd.Process.Pid, p.done
+	p.mu.Unlock()
+	return waitStopped(p.spec.Name, pid, done, stopWait)
+}
+
+// stopWait bounds how long Stop waits for the kernel to stop a child.
+const stopWait = 10 * time.Second
+
+// waitStopped polls /proc until no thread of pid runs (or the child is
+// gone), for at most limit.
+func waitStopped(name string, pid int, done <-chan struct{}, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		running, err := threadsRunning(pid)
+		if err != nil || running == 0 {
+			return nil // gone: nothing runs, and Wait reports how it ended
+		}
+		select {
+		case <-done:
+			return nil
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("proc: %s (pid %d) still has %d threads running %v after SIGSTOP", name, pid, running, limit)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// threadsRunning counts the threads of pid that are not stopped (state
+// T or t) or dead (Z or X), from /proc/PID/task/*/stat.
+func threadsRunning(pid int) (int, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	running := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/stat")
+		if err != nil {
+			continue // the thread exited
+		}
+		// "tid (comm) S ...": the state follows the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			continue
+		}
+		switch b[i+2] {
+		case 'T', 't', 'Z', 'X':
+		default:
+			running++
+		}
+	}
+	return running, nil
+}
 
 // Cont sends SIGCONT to a stopped child.
 func (p *Process) Cont() error { return p.signal(syscall.SIGCONT, false) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,9 +70,8 @@ func TestStopCont(t *testing.T) {
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	// SIGSTOP is delivered asynchronously; wait for the kernel to act.
-	for state(t, p) != "T" {
-		time.Sleep(time.Millisecond)
+	if s := state(t, p); s != "T" {
+		t.Fatalf("state %s once Stop returned, want T", s)
 	}
 	if err := p.Cont(); err != nil {
 		t.Fatal(err)
@@ -100,5 +100,56 @@ func TestUnexpectedExit(t *testing.T) {
 	err := p.Unexpected()
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") {
 		t.Fatalf("Unexpected() = %v, want the exit status", err)
+	}
+}
+
+// spinEnv makes this test binary a child that keeps every core busy on
+// several threads, the kind of process kill(2) does not stop at once.
+const spinEnv = "TWOPC_PROC_TEST_SPIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(spinEnv) == "1" {
+		for i := 0; i < 2*runtime.NumCPU(); i++ {
+			go func() {
+				for {
+				}
+			}()
+		}
+		select {}
+	}
+	os.Exit(m.Run())
+}
+
+// Stop returns only once no thread of the child runs: a test that
+// pauses a process and then expects silence relies on it. A busy child
+// with several threads makes the kernel's one-by-one stop visible.
+func TestStopReturnsOnceEveryThreadStopped(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(spinEnv, "1")
+	p := New(Spec{Name: "spinner", Path: self, Log: filepath.Join(t.TempDir(), "spin.log")})
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	p.mu.Lock()
+	pid := p.cmd.Process.Pid
+	p.mu.Unlock()
+	for i := 0; i < 200; i++ {
+		if err := p.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		running, err := threadsRunning(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if running != 0 {
+			t.Fatalf("round %d: threads still running once Stop returned: %d", i, running)
+		}
+		if err := p.Cont(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
