@@ -14,6 +14,8 @@
 #                         own: each side's its own (to measure the load generator)
 #   COORDINATORS=1        coordinators in each cluster; with several, the
 #                         shapes go to the leader
+#   COORDINATORS_A, COORDINATORS_B   the same for one side (bench/coordinators.sh
+#                         runs one binary as A with 1 and as B with 3)
 #
 # Every shape is driven by one binary's `twopc bench` (B's by default),
 # with 8-byte keys and 64-byte values; txn:16 is transactions of 8 puts
@@ -31,9 +33,11 @@ PORT=${PORT:-7700}
 ADDR="http://127.0.0.1:$PORT/RPC2"
 
 round() { # round LABEL BINARY N
-  local dir=$WORK/data-$1-$3 shape GEN=$GEN
+  local dir=$WORK/data-$1-$3 shape GEN=$GEN coordinators=${COORDINATORS:-1}
   [ "${LOADGEN:-B}" = own ] && GEN=$2
-  "$2" local --dir "$dir" --port "$PORT" --coordinators "${COORDINATORS:-1}" >"$WORK/local-$1-$3.log" 2>&1 &
+  [ "$1" = A ] && coordinators=${COORDINATORS_A:-$coordinators}
+  [ "$1" = B ] && coordinators=${COORDINATORS_B:-$coordinators}
+  "$2" local --dir "$dir" --port "$PORT" --coordinators "$coordinators" >"$WORK/local-$1-$3.log" 2>&1 &
   LOCAL=$!
   for _ in $(seq 1 300); do "$GEN" status --addr "$ADDR" >/dev/null 2>&1 && break; sleep 0.1; done
   TWOPC_PEER_TOKEN=$(cat "$dir/peer.token"); export TWOPC_PEER_TOKEN
@@ -54,16 +58,21 @@ done
 echo
 echo "medians of $ROUNDS rounds: ops/s, p50 ms, CPU µs per op (total, then by process); B/A ratios"
 medians "$WORK/lines" | sort -s -k2,2 | awk '{
-    for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$1, $2, kv[1]] = kv[2]; if ($1 == "A") keys[$2] = keys[$2] " " kv[1] }
+    for (i = 3; i <= NF; i++) {
+      split($i, kv, "="); v[$1, $2, kv[1]] = kv[2]
+      if (!(($2, kv[1]) in known)) { known[$2, kv[1]] = 1; keys[$2] = keys[$2] " " kv[1] } # the processes of both sides, A first
+    }
     shapes[$2] = 1
-  } END {
+  }
+  function fig(x) { return x == "" ? "-" : sprintf("%.0f", x) } # "-": that side has no such process
+  END {
     for (s in shapes) {
       printf "%-9s ops/s %6.0f -> %6.0f (%.2fx)  p50 %.2f -> %.2f  CPU/op %4.0f -> %4.0f (%.2fx) ", s,
         v["A", s, "ops/s"], v["B", s, "ops/s"], v["B", s, "ops/s"] / (v["A", s, "ops/s"] + 1e-9),
         v["A", s, "p50"], v["B", s, "p50"], v["A", s, "total"], v["B", s, "total"], v["B", s, "total"] / (v["A", s, "total"] + 1e-9)
       n = split(keys[s], k, " ")
       for (i = 1; i <= n; i++) if (k[i] != "ops/s" && k[i] != "p50" && k[i] != "p99" && k[i] != "total")
-        printf " %s %.0f->%.0f", k[i], v["A", s, k[i]], v["B", s, k[i]]
+        printf " %s %s->%s", k[i], fig(v["A", s, k[i]]), fig(v["B", s, k[i]])
       printf "\n"
     }
   }' | sort

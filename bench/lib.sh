@@ -16,15 +16,19 @@ ticks() {
   echo $((f[11] + f[12]))
 }
 
-# twopc_procs LOCAL_PID: "NAME PID" for each server `twopc local` runs:
-# coord (or c1, c2, ... with several), then each participant by its
-# database's name (p1, p2, ...).
+# twopc_procs LOCAL_PID [LEADER_ADDR]: "NAME PID" for each server `twopc
+# local` runs: coord (with several: leader, the one serving LEADER_ADDR,
+# then follower1, follower2, ..., whichever of c1, c2, ... leads), then
+# each participant by its database's name (p1, p2, ...).
 twopc_procs() {
-  local p args db name
+  local p args db name listen leader=${2#*://} n=0
+  leader=${leader%%/*}
   for p in $(pgrep -P "$1"); do
     args=$(tr '\0' ' ' <"/proc/$p/cmdline")
     case "$args" in
-      *" coordinator "*" --name "*) name=${args#* --name }; echo "${name%% *} $p" ;;
+      *" coordinator "*" --name "*)
+        listen=${args#* --listen }; listen=${listen%% *}
+        if [ "$listen" = "$leader" ]; then echo "leader $p"; else n=$((n + 1)); echo "follower$n $p"; fi ;;
       *" coordinator "*) echo "coord $p" ;;
       *" participant "*) db=${args#* --db }; db=${db%% *}; db=${db##*/}; echo "${db%.db} $p" ;;
     esac
@@ -43,7 +47,7 @@ twopc_shape() {
     "$bin" bench --addr "$addr" --op get --duration 1ms >/dev/null
     PRELOADED=$local
   fi
-  while read -r name pid; do names+=("$name"); pids+=("$pid"); before+=("$(ticks "$pid")"); done < <(twopc_procs "$local")
+  while read -r name pid; do names+=("$name"); pids+=("$pid"); before+=("$(ticks "$pid")"); done < <(twopc_procs "$local" "$addr")
   out=$("$bin" bench --addr "$addr" --op "$op" --txn-ops 8 --clients "$clients" --duration "${DUR}s" --keys 100000 --preload=false)
   echo "  $out" >&2
   local line="" shape="${op}_c$clients"
