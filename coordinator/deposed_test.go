@@ -100,6 +100,9 @@ func TestNewerCoordinatorFencesTheOlder(t *testing.T) {
 	if got := oldHook.String(); got != "[2]" {
 		t.Fatalf("Deposed called with %s, want once, with 2", got)
 	}
+	// The newer one's commit goes to the participants after its put
+	// returned (it may linger for a later call to ride on).
+	waitIdle(t, newer)
 	for i, u := range urls {
 		pc := peer.NewClient(u, nil, 0)
 		ks, err := pc.Read(bg, "k")

@@ -3,7 +3,9 @@
 // participant.Store is), the Go client the coordinator calls them with
 // (Client, which batches concurrent calls into one request), the client
 // participants ask the coordinator for outcomes with (OutcomeClient),
-// and the wire format of a batch (wire.go).
+// and the wire format of a batch (wire.go). The coordinator gives its
+// Clients an HTTP client whose transport carries calls over streams
+// (rpc.StreamTransport), which participants accept.
 //
 // Fencing (term.go): a Client belongs to one coordinator term and sends
 // it in the TermHeader of every request, so that a participant that has

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/twopc/twopc/internal/rpc"
 )
 
 // directTransport carries the load generator's calls: each call is
@@ -73,27 +75,9 @@ func (t *directTransport) get(ctx context.Context, u *url.URL) (*directConn, err
 		return dc, nil
 	}
 	t.mu.Unlock()
-	port := u.Port()
-	if port == "" {
-		port = map[bool]string{true: "443", false: "80"}[u.Scheme == "https"]
-	}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	c, err := rpc.Dial(ctx, u, t.tls, 5*time.Second)
 	if err != nil {
 		return nil, err
-	}
-	if u.Scheme == "https" {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if t.tls != nil {
-			cfg = t.tls.Clone()
-		}
-		cfg.ServerName = u.Hostname()
-		tc := tls.Client(c, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			c.Close()
-			return nil, err
-		}
-		c = tc
 	}
 	return &directConn{c: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)}, nil
 }

@@ -106,6 +106,22 @@ func (s *security) httpClient(token string) (*http.Client, error) {
 	return rpc.WithToken(&http.Client{Transport: t}, token), nil
 }
 
+// callClient returns the client a coordinator calls its participants
+// with: over streams (rpc.StreamTransport, see internal/rpc/stream.go),
+// presenting token; a participant that does not take streams is called
+// as any peer is.
+func (s *security) callClient(token string) (*http.Client, error) {
+	plain, err := s.httpClient("")
+	if err != nil {
+		return nil, err
+	}
+	tc, err := s.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	return rpc.WithToken(&http.Client{Transport: rpc.NewStreamTransport(tc, plain.Transport)}, token), nil
+}
+
 // clientTLS is the TLS configuration of calls that trust --tls-ca; nil
 // without one (the system's roots, for https URLs).
 func (s *security) clientTLS() (*tls.Config, error) {

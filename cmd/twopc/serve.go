@@ -100,8 +100,12 @@ func runCoordinator(args []string) error {
 	if err := os.MkdirAll(filepath.Dir(*logPath), 0o755); err != nil {
 		return err
 	}
+	calls, err := sec.callClient(peerToken)
+	if err != nil {
+		return err
+	}
 	cs := &coordServer{
-		log: log, started: started, hc: hc, parts: *parts, lim: lim, rlim: rlim, followerProcs: *followerProcs,
+		log: log, started: started, hc: hc, calls: calls, parts: *parts, lim: lim, rlim: rlim, followerProcs: *followerProcs,
 		peerSecret: rpc.NewSecret(peerToken), clientSecret: rpc.NewSecret(clientToken),
 		metrics: metrics.NewCoordinator(),
 		base: coordinator.Config{
@@ -140,7 +144,8 @@ func runCoordinator(args []string) error {
 type coordServer struct {
 	log                      *slog.Logger
 	started                  time.Time
-	hc                       *http.Client
+	hc                       *http.Client // to other coordinators, and for catch-up
+	calls                    *http.Client // to participants: prepares, commits, aborts, reads
 	parts                    string
 	lim                      api.Limits
 	rlim                     rpc.Limits
@@ -161,12 +166,12 @@ func (cs *coordServer) newCoordinator(log coordinator.DecisionLog, epoch uint64,
 	// called, this one can change nothing there (fencing:
 	// participant/doc.go).
 	for i := range members {
-		members[i].Participant = peer.NewClient(members[i].URL, cs.hc, epoch)
+		members[i].Participant = peer.NewClient(members[i].URL, cs.calls, epoch)
 	}
 	cfg := cs.base
 	cfg.Name, cfg.Members, cfg.Log, cfg.Epoch = name, members, log, epoch
 	cfg.Pending, cfg.Excluded, cfg.Joined, cfg.Removed = state.Pending, state.Excluded, joinedMembers(state.Joined), state.Removed
-	cfg.Dial = func(url string) (coordinator.Participant, error) { return peer.NewClient(url, cs.hc, epoch), nil }
+	cfg.Dial = func(url string) (coordinator.Participant, error) { return peer.NewClient(url, cs.calls, epoch), nil }
 	return coordinator.New(cfg)
 }
 
@@ -332,13 +337,14 @@ func runParticipant(args []string) error {
 	// refused before the body is read.
 	srv.SetCredentials(rpc.Credential{Secret: rpc.NewSecret(peerToken)})
 	srv.SetObserver(m.ObserveCall)
-	return serve(log, *listen, web.New(web.Config{RPC: srv, Metrics: m.Handler(), Ready: web.StoreReadiness(store)}), sec)
+	srv.AcceptStreams() // the coordinator's calls (internal/rpc/stream.go)
+	return serve(log, *listen, web.New(web.Config{RPC: srv, Metrics: m.Handler(), Ready: web.StoreReadiness(store)}), sec, srv.CloseStreams)
 }
 
 // serve runs h on addr (over TLS when sec has a certificate) until SIGINT
 // or SIGTERM, then shuts down cleanly. Plain HTTP to a TLS port is told to
 // use https.
-func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
+func serve(log *slog.Logger, addr string, h http.Handler, sec *security, closeStreams ...func(context.Context)) error {
 	certFile, keyFile, err := sec.tlsFiles()
 	if err != nil {
 		return err
@@ -383,7 +389,11 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Shutdown(ctx)
+	for _, f := range closeStreams { // hijacked: Shutdown left them
+		f(ctx)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

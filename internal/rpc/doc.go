@@ -110,6 +110,18 @@
 //     counted; it is bounded by their own limits and by the requests the
 //     budget lets in.
 //
+// # Streams
+//
+// The coordinator calls its participants over streams (stream.go): a
+// request upgrades its connection, which then carries one call after
+// another, each a frame with the headers and the XML body a request
+// would have. A server takes them only if told (AcceptStreams), only
+// from a caller its credentials admit, and runs every frame through
+// ServeHTTP, so that each call passes admission, the budget and the
+// limits above on its own headers. The client (StreamTransport) writes
+// and reads in the caller's goroutine; it falls back to plain HTTP for a
+// server that does not take streams.
+//
 // What is not supported: XML encodings other than UTF-8 (a declared
 // encoding="ISO-8859-1" is a ParseError), DOCTYPE declarations (refused),
 // and extension types other than <i8> and <nil/>. Element names are

@@ -39,6 +39,7 @@ type Server struct {
 	observe   func(CallInfo) // nil: nobody
 	creds     []Credential
 	budget    *budget
+	streams   *streamSet // nil: no streams (AcceptStreams)
 
 	mu      sync.RWMutex
 	methods map[string]Method
@@ -92,6 +93,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "this is an XML-RPC endpoint: POST a methodCall to it", http.StatusMethodNotAllowed)
+		return
+	}
+	if s.streams != nil && r.Header.Get("Upgrade") == StreamProtocol {
+		s.serveStream(w, r)
 		return
 	}
 	start := time.Now()

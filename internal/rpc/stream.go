@@ -1,0 +1,120 @@
+package rpc
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Streams carry the coordinator's calls to its participants. A request
+// upgrades its connection (101 Switching Protocols, as a WebSocket does,
+// and as the coordinators' raft messages do); then the connection
+// carries one call after another, each answered before the next is
+// sent, each a frame that holds what an HTTP request would: its headers
+// (the token, the coordinator's term) and its XML body. The server runs
+// each frame through ServeHTTP as if it had come as a request, so that
+// admission, limits, authorization, fencing and metrics are the same.
+//
+// What it saves is net/http's work around each call: on a 2-core machine
+// a round trip of a 1.2 KB body cost the client about 120 µs and the
+// server about 100 µs of CPU with net/http's Transport and Server (each
+// call is handed between goroutines of the connection on both sides),
+// against about 30 µs each on a plain connection whose caller writes and
+// reads itself. A participant with a batch to commit per call pays that
+// on every one.
+//
+// Frames: a request is uvarint(len(headers)) headers uvarint(len(body))
+// body; a reply is uvarint(status) and the same. Headers are
+// "Name: value\r\n" lines.
+
+// StreamProtocol names the upgrade.
+const StreamProtocol = "twopc-rpc/1"
+
+// maxFrameHeader bounds a frame's headers, as the servers' MaxHeaderBytes
+// bounds a request's.
+const maxFrameHeader = 64 << 10
+
+// errFrame is a stream that does not follow the format: it is closed.
+var errFrame = errors.New("rpc: malformed stream frame")
+
+// hopHeaders are about the connection, not the call: never in a frame.
+var hopHeaders = []string{"Connection", "Upgrade", "Content-Length", "Transfer-Encoding", "Keep-Alive", "Te", "Trailer"}
+
+// appendHeader appends h's lines to dst, without hop-by-hop headers.
+func appendHeader(dst []byte, h http.Header) []byte {
+	for name, values := range h {
+		if isHopHeader(name) {
+			continue
+		}
+		for _, v := range values {
+			dst = append(dst, name...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return dst
+}
+
+func isHopHeader(name string) bool {
+	for _, h := range hopHeaders {
+		if strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendFrame appends a frame (status 0: a request) to dst.
+func appendFrame(dst []byte, status int, h http.Header, body []byte) []byte {
+	if status != 0 {
+		dst = binary.AppendUvarint(dst, uint64(status))
+	}
+	var hb [512]byte
+	head := appendHeader(hb[:0], h)
+	dst = binary.AppendUvarint(dst, uint64(len(head)))
+	dst = append(dst, head...)
+	dst = binary.AppendUvarint(dst, uint64(len(body)))
+	return append(dst, body...)
+}
+
+// readFrameHeader reads a frame's headers and the length of its body,
+// which follows in br.
+func readFrameHeader(br *bufio.Reader) (http.Header, int64, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, 0, err
+	}
+	if n > maxFrameHeader {
+		return nil, 0, fmt.Errorf("%w: headers of %d bytes", errFrame, n)
+	}
+	raw := make([]byte, n)
+	if _, err := io.ReadFull(br, raw); err != nil {
+		return nil, 0, err
+	}
+	h := http.Header{}
+	for line := range strings.SplitSeq(string(raw), "\r\n") {
+		if line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ": ")
+		if !ok || name == "" {
+			return nil, 0, fmt.Errorf("%w: header line without a name", errFrame)
+		}
+		if !isHopHeader(name) {
+			h.Add(name, value)
+		}
+	}
+	size, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, 0, err
+	}
+	if size > 1<<40 {
+		return nil, 0, fmt.Errorf("%w: body of %d bytes", errFrame, size)
+	}
+	return h, int64(size), nil
+}

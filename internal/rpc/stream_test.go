@@ -1,0 +1,363 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const streamToken = "stream-test-token"
+
+// streamServer serves the test methods and takes streams from callers
+// with streamToken; conns counts the connections it was opened.
+func streamServer(t *testing.T, accept bool, extra ...Method) (s *Server, ts *httptest.Server, conns *atomic.Int32) {
+	t.Helper()
+	s = NewServer(Limits{}, nil)
+	for _, m := range append(testMethods(), extra...) {
+		s.Register(m)
+	}
+	s.SetCredentials(Credential{Secret: NewSecret(streamToken)})
+	if accept {
+		s.AcceptStreams()
+	}
+	ts = httptest.NewUnstartedServer(s)
+	conns = &atomic.Int32{}
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(func() { s.CloseStreams(context.Background()); ts.Close() })
+	return s, ts, conns
+}
+
+// countingTransport counts what falls back to plain HTTP.
+type countingTransport struct {
+	n    atomic.Int32
+	base http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
+}
+
+func streamClient(url, token string) (*Client, *countingTransport) {
+	fb := &countingTransport{base: defaultTransport()}
+	return NewClient(url+"/RPC2", WithToken(&http.Client{Transport: NewStreamTransport(nil, fb)}, token)).OwnEncoder(), fb
+}
+
+// Every value and fault goes over a stream as over HTTP, and every call
+// of a serial run rides the one connection.
+func TestStreamRoundTrip(t *testing.T) {
+	_, ts, conns := streamServer(t, true)
+	c, fallback := streamClient(ts.URL, streamToken)
+	clientRoundTrip(t, c)
+	_, err := c.Call(t.Context(), "fail", 7)
+	var f *Fault
+	if !errors.As(err, &f) || f.Code != 7 {
+		t.Fatalf("fault over a stream: %v, want fault 7", err)
+	}
+	if n := fallback.n.Load(); n != 0 {
+		t.Fatalf("%d calls went over plain HTTP", n)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("the server saw %d connections, want the one stream", n)
+	}
+}
+
+// A server that does not take streams (an older participant) is called
+// over plain HTTP, and asked to upgrade once, not at every call.
+func TestStreamFallsBackToPlainHTTP(t *testing.T) {
+	_, ts, _ := streamServer(t, false)
+	c, fallback := streamClient(ts.URL, streamToken)
+	for i := range 5 {
+		if got, err := c.Call(t.Context(), "add", i, 1); err != nil || got != int64(i+1) {
+			t.Fatalf("call %d: %v, %v", i, got, err)
+		}
+	}
+	if n := fallback.n.Load(); n != 5 {
+		t.Fatalf("%d calls over plain HTTP, want 5", n)
+	}
+}
+
+// A caller without the token gets no stream, only the fault; and every
+// call on a stream is admitted on its own headers, not on the upgrade's.
+func TestStreamAdmitsEachCall(t *testing.T) {
+	s, ts, _ := streamServer(t, true)
+	c, _ := streamClient(ts.URL, "wrong")
+	_, err := c.Call(t.Context(), "add", 1, 2)
+	var f *Fault
+	if !errors.As(err, &f) || f.Code != NotAuthorised {
+		t.Fatalf("call with a wrong token: %v, want fault %d", err, NotAuthorised)
+	}
+	s.streams.mu.Lock()
+	n := len(s.streams.conns)
+	s.streams.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("a caller with a wrong token holds %d streams", n)
+	}
+
+	st := rawStream(t, ts, streamToken)
+	h := http.Header{"Content-Type": {"text/xml"}} // no token
+	status, _, body := st.call(t, h, callXML("<param><value><int>1</int></value></param><param><value><int>2</int></value></param>"))
+	if status != http.StatusOK || !strings.Contains(body, "<name>faultCode</name><value><int>5</int>") {
+		t.Fatalf("a frame without the token on an admitted stream: %d %s", status, body)
+	}
+}
+
+// A stream the server closed while it was idle (a participant that
+// restarted) is found closed before the next call, which goes on a new
+// one instead of failing.
+func TestStreamReopensAfterServerClosedIt(t *testing.T) {
+	s, ts, conns := streamServer(t, true)
+	c, _ := streamClient(ts.URL, streamToken)
+	if _, err := c.Call(t.Context(), "add", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	s.CloseStreams(t.Context())
+	s.AcceptStreams() // serving again, as a restarted server would
+	if got, err := c.Call(t.Context(), "add", 2, 2); err != nil || got != int64(4) {
+		t.Fatalf("call after the server closed the stream: %v, %v", got, err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("the server saw %d connections, want 2", n)
+	}
+}
+
+// A frame whose headers exceed the bound ends the stream before they
+// are read; a body over the server's limit is refused with its fault,
+// and a body too long to skip ends the stream after the reply.
+func TestStreamFrameLimits(t *testing.T) {
+	defer func(d time.Duration) { frameTimeout = d }(frameTimeout)
+	frameTimeout = time.Hour // a server that waited for the frame would hang the test
+	_, ts, _ := streamServer(t, true)
+	st := rawStream(t, ts, streamToken)
+	st.write(t, []byte{0xff, 0xff, 0xff, 0x7f}) // headers of 256 MiB
+	if _, err := st.br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after headers of 256 MiB: %v, want the stream closed", err)
+	}
+
+	st = rawStream(t, ts, streamToken)
+	frame := appendFrame(nil, 0, http.Header{"Authorization": {"Bearer " + streamToken}}, nil)
+	frame = frame[:len(frame)-1]                        // drop the body length (0)
+	frame = append(frame, 0x80, 0x80, 0x80, 0x80, 0x01) // a body of 256 MiB, never sent
+	st.write(t, frame)
+	status, _, body := st.read(t)
+	if status != http.StatusOK || !strings.Contains(body, "<int>4</int>") {
+		t.Fatalf("a body of 256 MiB: %d %s, want fault 4", status, body)
+	}
+	if _, err := st.br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after a body too long to skip: %v, want the stream closed", err)
+	}
+}
+
+// CloseStreams closes an idle stream at once, and lets a call in
+// progress finish and answer first.
+func TestCloseStreamsLetsCallsFinish(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s, ts, _ := streamServer(t, true, Method{Name: "slow", Handler: func(context.Context, []any) (any, error) {
+		started <- struct{}{}
+		<-release
+		return "done", nil
+	}})
+	idle := rawStream(t, ts, streamToken)
+	busy, _ := streamClient(ts.URL, streamToken)
+	result := make(chan error, 1)
+	go func() {
+		got, err := busy.Call(context.Background(), "slow")
+		if err == nil && got != "done" {
+			err = errors.New("wrong result")
+		}
+		result <- err
+	}()
+	<-started
+	closed := make(chan struct{})
+	go func() { s.CloseStreams(context.Background()); close(closed) }()
+	if _, err := idle.br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle stream: %v, want closed", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("CloseStreams returned while a call was in progress")
+	default:
+	}
+	close(release)
+	if err := <-result; err != nil {
+		t.Fatalf("the call in progress: %v", err)
+	}
+	<-closed
+}
+
+// A call cancelled while the server works on it returns at once.
+func TestStreamCancel(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	defer close(release)
+	_, ts, _ := streamServer(t, true, Method{Name: "block", Handler: func(context.Context, []any) (any, error) {
+		started <- struct{}{}
+		<-release
+		return nil, nil
+	}})
+	c, _ := streamClient(ts.URL, streamToken)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { <-started; cancel() }()
+	if _, err := c.Call(ctx, "block"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+}
+
+// rawStream is a stream opened by hand, to send what a StreamTransport
+// never would.
+type rawStreamConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func rawStream(t *testing.T, ts *httptest.Server, token string) *rawStreamConn {
+	t.Helper()
+	c, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/RPC2", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", StreamProtocol)
+	if err := req.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v, %v", resp, err)
+	}
+	return &rawStreamConn{c: c, br: br}
+}
+
+func (st *rawStreamConn) write(t *testing.T, b []byte) {
+	t.Helper()
+	if _, err := st.c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (st *rawStreamConn) read(t *testing.T) (int, http.Header, string) {
+	t.Helper()
+	status, err := readUvarint(st.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, size, err := readFrameHeader(st.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(st.br, body); err != nil {
+		t.Fatal(err)
+	}
+	return int(status), h, string(body)
+}
+
+func (st *rawStreamConn) call(t *testing.T, h http.Header, body string) (int, http.Header, string) {
+	st.write(t, appendFrame(nil, 0, h, []byte(body)))
+	return st.read(t)
+}
+
+// Streams a burst opened and that stay idle are closed, not kept for
+// ever: the pool closes those idle past streamIdle when a stream comes
+// back.
+func TestStreamPoolClosesIdleStreams(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 3)
+	_, ts, _ := streamServer(t, true, Method{Name: "wait", Handler: func(context.Context, []any) (any, error) {
+		started <- struct{}{}
+		<-release
+		return nil, nil
+	}})
+	fb := &countingTransport{base: defaultTransport()}
+	tr := NewStreamTransport(nil, fb)
+	c := NewClient(ts.URL+"/RPC2", WithToken(&http.Client{Transport: tr}, streamToken))
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := c.Call(context.Background(), "wait"); errs <- err }()
+	}
+	for range 3 {
+		<-started
+	}
+	close(release)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := ts.URL + "/RPC2"
+	tr.mu.Lock()
+	pool := append([]*streamConn(nil), tr.idle[key]...)
+	if len(pool) != 3 {
+		t.Fatalf("%d streams in the pool after a burst of 3", len(pool))
+	}
+	for _, sc := range pool[:2] { // the bottom two: idle for long
+		sc.used = time.Now().Add(-2 * streamIdle)
+	}
+	tr.mu.Unlock()
+	if _, err := c.Call(t.Context(), "add", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	left := len(tr.idle[key])
+	tr.mu.Unlock()
+	if left != 1 {
+		t.Fatalf("%d streams in the pool, want the one in use", left)
+	}
+	for i, sc := range pool[:2] {
+		if _, err := sc.c.Write([]byte{0}); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("idle stream %d: write gave %v, want it closed", i, err)
+		}
+	}
+}
+
+// FuzzStreamFrames feeds any bytes to a stream's server side: no panic,
+// every call it reads is answered with a frame that parses, status 200
+// (faults included), and it stops at the first thing that is not a frame.
+func FuzzStreamFrames(f *testing.F) {
+	f.Add(appendFrame(nil, 0, http.Header{"Content-Type": {"text/xml"}}, []byte(callXML(""))))
+	f.Add(append(appendFrame(nil, 0, nil, []byte("<methodCall>")), 0xff, 0xff))
+	f.Add([]byte{3, 'a', ':', ' ', 0})
+	s := NewServer(Limits{MaxBodyBytes: 1 << 16}, nil)
+	for _, m := range testMethods() {
+		if m.Name != "boom" {
+			s.Register(m)
+		}
+	}
+	up := httptest.NewRequest(http.MethodPost, "/RPC2", nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReader(bytes.NewReader(data))
+		for range 64 {
+			out, _ := s.serveFrame(up, br, nil)
+			if out == nil {
+				return
+			}
+			r := bufio.NewReader(bytes.NewReader(out))
+			status, err := readUvarint(r)
+			if err != nil || status != http.StatusOK {
+				t.Fatalf("reply status %d, %v", status, err)
+			}
+			if _, size, err := readFrameHeader(r); err != nil || int64(r.Buffered()) != size {
+				t.Fatalf("reply frame: body %d of %d bytes, %v", r.Buffered(), size, err)
+			}
+		}
+	})
+}

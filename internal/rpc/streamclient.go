@@ -1,0 +1,292 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// StreamTransport is an http.RoundTripper that carries each POST over a
+// stream (see stream.go) taken from a pool per URL, written and read in
+// the caller's goroutine. A server that does not take streams (one of an
+// older version) is called through fallback instead, and asked again
+// after a minute. Other requests go to fallback.
+//
+// A call that fails on a stream is not sent again: as with net/http's
+// Transport and a POST, the server may have acted on it. A stream left
+// idle is checked before it is used (a server that restarted closed it),
+// and closed after streamIdle.
+type StreamTransport struct {
+	tls      *tls.Config
+	fallback http.RoundTripper
+
+	mu    sync.Mutex
+	idle  map[string][]*streamConn // by URL
+	plain map[string]time.Time     // URLs that refused a stream, until when
+}
+
+type streamConn struct {
+	c    net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	used time.Time // when it was last given back
+	buf  []byte
+}
+
+// NewStreamTransport returns a transport that opens streams with
+// tlsConfig for https URLs (nil: the system's roots) and sends what does
+// not go on a stream through fallback.
+func NewStreamTransport(tlsConfig *tls.Config, fallback http.RoundTripper) *StreamTransport {
+	return &StreamTransport{tls: tlsConfig, fallback: fallback, idle: map[string][]*streamConn{}, plain: map[string]time.Time{}}
+}
+
+// Dialling and idling. streamIdle is well below the servers' idle limit
+// for a stream (serverStreamIdle), so that a server never closes a stream
+// the client may be about to use.
+const (
+	streamDialTimeout = 2 * time.Second
+	streamIdle        = time.Minute
+	plainFor          = time.Minute
+)
+
+// errNoStream: the server answered the upgrade with something else.
+var errNoStream = errors.New("rpc: the server does not take streams")
+
+func (t *StreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := req.URL.String()
+	if req.Method != http.MethodPost || req.Header.Get("Upgrade") != "" || t.isPlain(key) {
+		return t.fallback.RoundTrip(req)
+	}
+	body, err := readRequestBody(req)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := t.get(req, key)
+	if errors.Is(err, errNoStream) {
+		t.setPlain(key)
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		return t.fallback.RoundTrip(req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp, err := sc.call(req, body)
+	if err != nil {
+		sc.c.Close()
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+	t.put(key, sc) // if the server closed it after this reply, get finds out
+	return resp, nil
+}
+
+// readRequestBody reads and closes req's body, as a RoundTripper must.
+func readRequestBody(req *http.Request) ([]byte, error) {
+	if req.Body == nil {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	if req.ContentLength > 0 {
+		b := make([]byte, req.ContentLength)
+		_, err := io.ReadFull(req.Body, b)
+		return b, err
+	}
+	return io.ReadAll(req.Body)
+}
+
+// call writes one frame and reads its reply, within req's context.
+func (sc *streamConn) call(req *http.Request, body []byte) (*http.Response, error) {
+	ctx := req.Context()
+	deadline, _ := ctx.Deadline()
+	if err := sc.c.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	// Cancelled: unblock at once.
+	stop := context.AfterFunc(ctx, func() { _ = sc.c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	sc.buf = appendFrame(sc.buf[:0], 0, req.Header, body)
+	if _, err := sc.bw.Write(sc.buf); err != nil {
+		return nil, err
+	}
+	if err := sc.bw.Flush(); err != nil {
+		return nil, err
+	}
+	status, err := readUvarint(sc.br)
+	if err != nil {
+		return nil, err
+	}
+	h, size, err := readFrameHeader(sc.br)
+	if err != nil {
+		return nil, err
+	}
+	if status < 100 || status > 999 || size > maxResponseBytes {
+		return nil, fmt.Errorf("%w: status %d, body of %d bytes", errFrame, status, size)
+	}
+	reply := make([]byte, size)
+	if _, err := io.ReadFull(sc.br, reply); err != nil {
+		return nil, err
+	}
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(int(status))),
+		StatusCode:    int(status),
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(reply)),
+		ContentLength: size,
+		Request:       req,
+	}, nil
+}
+
+// get returns an idle stream to key that is still open, or opens one.
+func (t *StreamTransport) get(req *http.Request, key string) (*streamConn, error) {
+	for {
+		t.mu.Lock()
+		list := t.idle[key]
+		if len(list) == 0 {
+			t.mu.Unlock()
+			return t.open(req)
+		}
+		sc := list[len(list)-1]
+		t.idle[key] = list[:len(list)-1]
+		t.mu.Unlock()
+		if time.Since(sc.used) < streamIdle && sc.open() {
+			return sc, nil
+		}
+		sc.c.Close()
+	}
+}
+
+// open reports whether nothing came on the idle stream: a server that
+// closed it, or wrote on it out of turn, made it useless. It peeks at
+// the socket without waiting (a read with a deadline already past would
+// not even look).
+func (sc *streamConn) open() bool {
+	if sc.br.Buffered() > 0 {
+		return false
+	}
+	c := sc.c
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn() // a close_notify or a FIN shows there as well
+	}
+	sys, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sys.SyscallConn()
+	if err != nil {
+		return false
+	}
+	quiet := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		quiet = errors.Is(err, syscall.EAGAIN)
+		return true
+	})
+	return err == nil && quiet
+}
+
+// put gives sc back. The pool is a stack, so that a burst's extra
+// streams sink to the bottom, where they are closed once idle too long.
+func (t *StreamTransport) put(key string, sc *streamConn) {
+	sc.used = time.Now()
+	t.mu.Lock()
+	list := append(t.idle[key], sc)
+	for len(list) > 0 && time.Since(list[0].used) >= streamIdle {
+		list[0].c.Close()
+		list = list[1:]
+	}
+	t.idle[key] = list
+	t.mu.Unlock()
+}
+
+func (t *StreamTransport) isPlain(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	until, ok := t.plain[key]
+	if ok && time.Now().After(until) {
+		delete(t.plain, key)
+		return false
+	}
+	return ok
+}
+
+func (t *StreamTransport) setPlain(key string) {
+	t.mu.Lock()
+	t.plain[key] = time.Now().Add(plainFor)
+	t.mu.Unlock()
+}
+
+// open dials req's host and upgrades the connection, presenting req's
+// headers (its token).
+func (t *StreamTransport) open(req *http.Request) (*streamConn, error) {
+	c, err := Dial(req.Context(), req.URL, t.tls, streamDialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	sc := &streamConn{c: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)}
+	if err := sc.upgrade(req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return sc, nil
+}
+
+func (sc *streamConn) upgrade(req *http.Request) error {
+	deadline, _ := req.Context().Deadline()
+	if dl := time.Now().Add(streamDialTimeout); deadline.IsZero() || dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := sc.c.SetDeadline(deadline); err != nil {
+		return err
+	}
+	up, err := http.NewRequest(http.MethodPost, req.URL.String(), nil)
+	if err != nil {
+		return err
+	}
+	for name, values := range req.Header {
+		if !isHopHeader(name) && name != "Content-Type" {
+			up.Header[name] = values
+		}
+	}
+	up.Header.Set("Connection", "Upgrade")
+	up.Header.Set("Upgrade", StreamProtocol)
+	if err := up.Write(sc.bw); err != nil {
+		return err
+	}
+	if err := sc.bw.Flush(); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(sc.br, up)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != StreamProtocol {
+		resp.Body.Close()
+		return errNoStream
+	}
+	return nil
+}
+
+func readUvarint(br *bufio.Reader) (uint64, error) {
+	v, err := binary.ReadUvarint(br)
+	if errors.Is(err, io.EOF) {
+		return 0, io.ErrUnexpectedEOF // the server closed the stream before answering
+	}
+	return v, err
+}
