@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -389,10 +390,14 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security, closeSt
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = srv.Shutdown(ctx)
-	for _, f := range closeStreams { // hijacked: Shutdown left them
-		f(ctx)
+	// Streams are hijacked connections, which Shutdown leaves alone:
+	// they stop taking calls at the same time, and are waited for too.
+	var wg sync.WaitGroup
+	for _, f := range closeStreams {
+		wg.Go(func() { f(ctx) })
 	}
+	err = srv.Shutdown(ctx)
+	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -169,15 +169,7 @@ func TestClientCancel(t *testing.T) {
 func TestClientReusesConnections(t *testing.T) {
 	s := NewServer(Limits{}, nil)
 	s.Register(testMethods()[0])
-	ts := httptest.NewUnstartedServer(s)
-	var conns atomic.Int32
-	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	ts.Start()
-	defer ts.Close()
+	ts, conns := countingServer(t, s)
 	c := NewClient(ts.URL, nil)
 	for range 20 {
 		if _, err := c.Call(t.Context(), "echo", "x"); err != nil {
@@ -265,4 +257,19 @@ func refusesBadArgs(t *testing.T, c *Client, encoder string) {
 			t.Errorf("%s: no error", tc.name)
 		}
 	}
+}
+
+// countingServer serves s and counts the connections it was opened.
+func countingServer(t *testing.T, s http.Handler) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(s)
+	conns := &atomic.Int32{}
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts, conns
 }

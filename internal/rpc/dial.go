@@ -13,11 +13,13 @@ import (
 // generator's): over TLS with tlsConfig for https (nil: the system's
 // roots), within timeout and ctx.
 func Dial(ctx context.Context, u *url.URL, tlsConfig *tls.Config, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout) // the TLS handshake too
+	defer cancel()
 	port := u.Port()
 	if port == "" {
 		port = map[bool]string{true: "443", false: "80"}[u.Scheme == "https"]
 	}
-	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	d := net.Dialer{KeepAlive: 30 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil || u.Scheme != "https" {
 		return c, err

@@ -28,8 +28,11 @@ import (
 // on every one.
 //
 // Frames: a request is uvarint(len(headers)) headers uvarint(len(body))
-// body; a reply is uvarint(status) and the same. Headers are
-// "Name: value\r\n" lines.
+// body; a reply is uvarint(status) and the same, then one byte: 0, or 1
+// if the server closes the stream after it. Headers are "Name: value\r\n"
+// lines. A request may carry Twopc-Timeout, the milliseconds its caller
+// waits: the handler's context ends then, as a request's does when its
+// client goes away.
 
 // StreamProtocol names the upgrade.
 const StreamProtocol = "twopc-rpc/1"
@@ -69,8 +72,18 @@ func isHopHeader(name string) bool {
 	return false
 }
 
-// appendFrame appends a frame (status 0: a request) to dst.
-func appendFrame(dst []byte, status int, h http.Header, body []byte) []byte {
+// timeoutHeader carries a call's timeout, in milliseconds.
+const timeoutHeader = "Twopc-Timeout"
+
+// Reply trailers.
+const (
+	streamGoesOn byte = 0
+	streamEnds   byte = 1
+)
+
+// appendHead appends a frame's start (status 0: a request's), up to its
+// body of size bytes, to dst.
+func appendHead(dst []byte, status int, h http.Header, size int64) []byte {
 	if status != 0 {
 		dst = binary.AppendUvarint(dst, uint64(status))
 	}
@@ -78,8 +91,27 @@ func appendFrame(dst []byte, status int, h http.Header, body []byte) []byte {
 	head := appendHeader(hb[:0], h)
 	dst = binary.AppendUvarint(dst, uint64(len(head)))
 	dst = append(dst, head...)
-	dst = binary.AppendUvarint(dst, uint64(len(body)))
-	return append(dst, body...)
+	return binary.AppendUvarint(dst, uint64(size))
+}
+
+// appendFrame appends a request frame to dst.
+func appendFrame(dst []byte, h http.Header, body []byte) []byte {
+	return append(appendHead(dst, 0, h, int64(len(body))), body...)
+}
+
+// checkHeader refuses what would not survive as one header line.
+func checkHeader(h http.Header) error {
+	for name, values := range h {
+		if name == "" || strings.ContainsAny(name, ":\r\n") {
+			return fmt.Errorf("rpc: header name %q cannot go on a stream", name)
+		}
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n") {
+				return fmt.Errorf("rpc: the value of header %s cannot go on a stream", name)
+			}
+		}
+	}
+	return nil
 }
 
 // readFrameHeader reads a frame's headers and the length of its body,

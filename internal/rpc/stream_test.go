@@ -29,15 +29,8 @@ func streamServer(t *testing.T, accept bool, extra ...Method) (s *Server, ts *ht
 	if accept {
 		s.AcceptStreams()
 	}
-	ts = httptest.NewUnstartedServer(s)
-	conns = &atomic.Int32{}
-	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	ts.Start()
-	t.Cleanup(func() { s.CloseStreams(context.Background()); ts.Close() })
+	ts, conns = countingServer(t, s)
+	t.Cleanup(func() { s.CloseStreams(context.Background()) }) // before ts closes: cleanups run last first
 	return s, ts, conns
 }
 
@@ -149,13 +142,13 @@ func TestStreamFrameLimits(t *testing.T) {
 	}
 
 	st = rawStream(t, ts, streamToken)
-	frame := appendFrame(nil, 0, http.Header{"Authorization": {"Bearer " + streamToken}}, nil)
+	frame := appendFrame(nil, http.Header{"Authorization": {"Bearer " + streamToken}}, nil)
 	frame = frame[:len(frame)-1]                        // drop the body length (0)
 	frame = append(frame, 0x80, 0x80, 0x80, 0x80, 0x01) // a body of 256 MiB, never sent
 	st.write(t, frame)
-	status, _, body := st.read(t)
-	if status != http.StatusOK || !strings.Contains(body, "<int>4</int>") {
-		t.Fatalf("a body of 256 MiB: %d %s, want fault 4", status, body)
+	status, _, body, trailer := st.read(t)
+	if status != http.StatusOK || !strings.Contains(body, "<int>4</int>") || trailer != streamEnds {
+		t.Fatalf("a body of 256 MiB: %d %s, trailer %d; want fault 4, and the stream's end", status, body, trailer)
 	}
 	if _, err := st.br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after a body too long to skip: %v, want the stream closed", err)
@@ -200,7 +193,84 @@ func TestCloseStreamsLetsCallsFinish(t *testing.T) {
 	<-closed
 }
 
-// A call cancelled while the server works on it returns at once.
+// A refused call (here too large; busy or a wrong token alike) leaves
+// the stream usable: the calls after it go on the same connection.
+func TestStreamGoesOnAfterARefusedCall(t *testing.T) {
+	s := NewServer(Limits{MaxBodyBytes: 1024}, nil)
+	for _, m := range testMethods() {
+		s.Register(m)
+	}
+	s.AcceptStreams()
+	ts, conns := countingServer(t, s)
+	t.Cleanup(func() { s.CloseStreams(context.Background()) })
+	c, _ := streamClient(ts.URL, "")
+	for i := range 20 {
+		var f *Fault
+		if _, err := c.Call(t.Context(), "first", strings.Repeat("x", 2048)); !errors.As(err, &f) || f.Code != TooLarge {
+			t.Fatalf("round %d: a call over the limit: %v, want fault %d", i, err, TooLarge)
+		}
+		if got, err := c.Call(t.Context(), "add", i, 1); err != nil || got != int64(i+1) {
+			t.Fatalf("round %d: the call after a refused one: %v, %v", i, got, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("the server saw %d connections, want the one stream", n)
+	}
+}
+
+// A call's deadline stays its own: once it has passed, the stream is
+// still good for the next call; and the handler's context ends when the
+// caller stops waiting, as it does when a plain request's client goes.
+func TestStreamDeadlines(t *testing.T) {
+	gaveUp := make(chan error, 1)
+	_, ts, conns := streamServer(t, true, Method{Name: "wait", Handler: func(ctx context.Context, _ []any) (any, error) {
+		<-ctx.Done()
+		gaveUp <- ctx.Err()
+		return nil, ctx.Err()
+	}})
+	c, _ := streamClient(ts.URL, streamToken)
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		if _, err := c.Call(ctx, "add", 1, 1); err != nil {
+			t.Fatal(err)
+		}
+		<-ctx.Done() // its deadline has passed, with the stream idle
+		cancel()
+		if n := conns.Load(); n != 1 {
+			t.Fatalf("call %d: the server saw %d connections, want the one stream", i, n)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(ctx, "wait"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if err := <-gaveUp; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the handler's context ended with %v, want its deadline", err)
+	}
+}
+
+// Each call is served with its own frame's headers (the term a
+// coordinator sends), not the upgrade's nor the call's before it.
+func TestStreamHeadersArePerCall(t *testing.T) {
+	_, ts, _ := streamServer(t, true, Method{Name: "term", Handler: func(ctx context.Context, _ []any) (any, error) {
+		return RequestHeader(ctx, "X-Twopc-Term"), nil
+	}})
+	st := rawStream(t, ts, streamToken)
+	for _, term := range []string{"7", "", "9"} {
+		h := http.Header{"Authorization": {"Bearer " + streamToken}}
+		if term != "" {
+			h.Set("X-Twopc-Term", term)
+		}
+		_, _, body := st.call(t, h, "<methodCall><methodName>term</methodName></methodCall>")
+		if want := "<string>" + term + "</string>"; !strings.Contains(body, want) && !(term == "" && strings.Contains(body, "<string></string>")) {
+			t.Fatalf("term %q: reply %s", term, body)
+		}
+	}
+}
+
+// A call cancelled while the server works on it returns at once, and
+// its stream is not used again.
 func TestStreamCancel(t *testing.T) {
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -210,11 +280,19 @@ func TestStreamCancel(t *testing.T) {
 		<-release
 		return nil, nil
 	}})
-	c, _ := streamClient(ts.URL, streamToken)
+	fb := &countingTransport{base: defaultTransport()}
+	tr := NewStreamTransport(nil, fb)
+	c := NewClient(ts.URL+"/RPC2", WithToken(&http.Client{Transport: tr}, streamToken))
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-started; cancel() }()
 	if _, err := c.Call(ctx, "block"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	tr.mu.Lock()
+	n := len(tr.idle[ts.URL+"/RPC2"])
+	tr.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("the cancelled call's stream went back to the pool")
 	}
 }
 
@@ -254,7 +332,7 @@ func (st *rawStreamConn) write(t *testing.T, b []byte) {
 	}
 }
 
-func (st *rawStreamConn) read(t *testing.T) (int, http.Header, string) {
+func (st *rawStreamConn) read(t *testing.T) (int, http.Header, string, byte) {
 	t.Helper()
 	status, err := readUvarint(st.br)
 	if err != nil {
@@ -268,12 +346,20 @@ func (st *rawStreamConn) read(t *testing.T) (int, http.Header, string) {
 	if _, err := io.ReadFull(st.br, body); err != nil {
 		t.Fatal(err)
 	}
-	return int(status), h, string(body)
+	trailer, err := st.br.ReadByte()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(status), h, string(body), trailer
 }
 
 func (st *rawStreamConn) call(t *testing.T, h http.Header, body string) (int, http.Header, string) {
-	st.write(t, appendFrame(nil, 0, h, []byte(body)))
-	return st.read(t)
+	st.write(t, appendFrame(nil, h, []byte(body)))
+	status, rh, reply, trailer := st.read(t)
+	if trailer != streamGoesOn {
+		t.Fatalf("trailer %d after %s", trailer, reply)
+	}
+	return status, rh, reply
 }
 
 // Streams a burst opened and that stay idle are closed, not kept for
@@ -333,8 +419,10 @@ func TestStreamPoolClosesIdleStreams(t *testing.T) {
 // every call it reads is answered with a frame that parses, status 200
 // (faults included), and it stops at the first thing that is not a frame.
 func FuzzStreamFrames(f *testing.F) {
-	f.Add(appendFrame(nil, 0, http.Header{"Content-Type": {"text/xml"}}, []byte(callXML(""))))
-	f.Add(append(appendFrame(nil, 0, nil, []byte("<methodCall>")), 0xff, 0xff))
+	auth := http.Header{"Authorization": {"Bearer " + streamToken}, "Upgrade": {StreamProtocol}}
+	f.Add(appendFrame(nil, auth, []byte(callXML(""))))
+	f.Add(appendFrame(nil, http.Header{"Content-Type": {"text/xml"}}, []byte(callXML(""))))
+	f.Add(append(appendFrame(nil, auth, []byte("<methodCall>")), 0xff, 0xff))
 	f.Add([]byte{3, 'a', ':', ' ', 0})
 	s := NewServer(Limits{MaxBodyBytes: 1 << 16}, nil)
 	for _, m := range testMethods() {
@@ -342,22 +430,36 @@ func FuzzStreamFrames(f *testing.F) {
 			s.Register(m)
 		}
 	}
+	s.SetCredentials(Credential{Secret: NewSecret(streamToken)})
+	s.AcceptStreams() // a frame asking to upgrade must not reach serveStream
 	up := httptest.NewRequest(http.MethodPost, "/RPC2", nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		br := bufio.NewReader(bytes.NewReader(data))
+		var out bytes.Buffer
 		for range 64 {
-			out, _ := s.serveFrame(up, br, nil)
-			if out == nil {
-				return
+			out.Reset()
+			goesOn := s.serveFrame(up, nopConn{}, br, bufio.NewWriter(&out))
+			if out.Len() == 0 {
+				return // not a frame: no reply
 			}
-			r := bufio.NewReader(bytes.NewReader(out))
+			r := bufio.NewReader(bytes.NewReader(out.Bytes()))
 			status, err := readUvarint(r)
 			if err != nil || status != http.StatusOK {
 				t.Fatalf("reply status %d, %v", status, err)
 			}
-			if _, size, err := readFrameHeader(r); err != nil || int64(r.Buffered()) != size {
-				t.Fatalf("reply frame: body %d of %d bytes, %v", r.Buffered(), size, err)
+			_, size, err := readFrameHeader(r)
+			if err != nil || int64(r.Buffered()) != size+1 {
+				t.Fatalf("reply frame: %d bytes after its head for a body of %d and a trailer, %v", r.Buffered(), size, err)
+			}
+			if !goesOn {
+				return
 			}
 		}
 	})
 }
+
+// nopConn stands for a stream's connection where only its deadlines are
+// set.
+type nopConn struct{ net.Conn }
+
+func (nopConn) SetWriteDeadline(time.Time) error { return nil }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ type StreamTransport struct {
 	mu    sync.Mutex
 	idle  map[string][]*streamConn // by URL
 	plain map[string]time.Time     // URLs that refused a stream, until when
+	swept time.Time                // when put last looked at every URL's streams
 }
 
 type streamConn struct {
@@ -71,26 +73,51 @@ func (t *StreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkHeader(req.Header); err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	sc, err := t.get(req, key)
 	if errors.Is(err, errNoStream) {
 		t.setPlain(key)
-		req = req.Clone(req.Context())
+		req = req.Clone(ctx)
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		return t.fallback.RoundTrip(req)
 	}
 	if err != nil {
 		return nil, err
 	}
-	resp, err := sc.call(req, body)
-	if err != nil {
+	// A cancelled call unblocks at once; the stream is then closed, even
+	// if its reply came, since the cancellation may yet touch it.
+	stop := context.AfterFunc(ctx, func() { _ = sc.c.SetDeadline(time.Unix(1, 0)) })
+	resp, goesOn, err := sc.call(req, body)
+	if !stop() || err != nil || !goesOn {
 		sc.c.Close()
-		if ctxErr := req.Context().Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		return nil, err
+	} else if sc.c.SetDeadline(time.Time{}) == nil {
+		t.put(key, sc)
+	} else {
+		sc.c.Close()
 	}
-	t.put(key, sc) // if the server closed it after this reply, get finds out
+	if err != nil {
+		return nil, callError(ctx, err)
+	}
 	return resp, nil
+}
+
+// callError is what a call that failed on a stream returns: its
+// context's error if that ended it, as net/http's Transport does.
+func callError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var ne net.Error
+	if _, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() {
+		return context.DeadlineExceeded // the connection's deadline, a hair before the context's
+	}
+	return err
 }
 
 // readRequestBody reads and closes req's body, as a RoundTripper must.
@@ -107,37 +134,48 @@ func readRequestBody(req *http.Request) ([]byte, error) {
 	return io.ReadAll(req.Body)
 }
 
-// call writes one frame and reads its reply, within req's context.
-func (sc *streamConn) call(req *http.Request, body []byte) (*http.Response, error) {
+// call writes one frame and reads its reply and whether the stream goes
+// on after it, within req's context's deadline.
+func (sc *streamConn) call(req *http.Request, body []byte) (*http.Response, bool, error) {
 	ctx := req.Context()
-	deadline, _ := ctx.Deadline()
+	deadline, ok := ctx.Deadline()
 	if err := sc.c.SetDeadline(deadline); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	// Cancelled: unblock at once.
-	stop := context.AfterFunc(ctx, func() { _ = sc.c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	sc.buf = appendFrame(sc.buf[:0], 0, req.Header, body)
-	if _, err := sc.bw.Write(sc.buf); err != nil {
-		return nil, err
+	h := req.Header
+	if ok {
+		h = h.Clone()
+		ms := (time.Until(deadline) + time.Millisecond - 1).Milliseconds() // rounded up
+		h.Set(timeoutHeader, strconv.FormatInt(max(1, ms), 10))
+	}
+	buf := appendFrame(sc.buf[:0], h, body)
+	if cap(buf) <= maxKeptBuffer {
+		sc.buf = buf
+	}
+	if _, err := sc.bw.Write(buf); err != nil {
+		return nil, false, err
 	}
 	if err := sc.bw.Flush(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	status, err := readUvarint(sc.br)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	h, size, err := readFrameHeader(sc.br)
+	rh, size, err := readFrameHeader(sc.br)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if status < 100 || status > 999 || size > maxResponseBytes {
-		return nil, fmt.Errorf("%w: status %d, body of %d bytes", errFrame, status, size)
+		return nil, false, fmt.Errorf("%w: status %d, body of %d bytes", errFrame, status, size)
 	}
 	reply := make([]byte, size)
 	if _, err := io.ReadFull(sc.br, reply); err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	trailer, err := sc.br.ReadByte()
+	if err != nil {
+		return nil, false, err
 	}
 	return &http.Response{
 		Status:        fmt.Sprintf("%d %s", status, http.StatusText(int(status))),
@@ -145,12 +183,16 @@ func (sc *streamConn) call(req *http.Request, body []byte) (*http.Response, erro
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        h,
+		Header:        rh,
 		Body:          io.NopCloser(bytes.NewReader(reply)),
 		ContentLength: size,
 		Request:       req,
-	}, nil
+	}, trailer == streamGoesOn, nil
 }
+
+// maxKeptBuffer: a stream keeps its frame buffer for the next call only
+// up to this size, so that one large call does not pin its size.
+const maxKeptBuffer = 64 << 10
 
 // get returns an idle stream to key that is still open, or opens one.
 func (t *StreamTransport) get(req *http.Request, key string) (*streamConn, error) {
@@ -201,18 +243,37 @@ func (sc *streamConn) open() bool {
 	return err == nil && quiet
 }
 
-// put gives sc back. The pool is a stack, so that a burst's extra
-// streams sink to the bottom, where they are closed once idle too long.
+// put gives sc back. Each pool is a stack, so that a burst's extra
+// streams sink to the bottom, where they are closed once idle too long:
+// those of key now, those of every URL (a participant no longer called)
+// every streamIdle.
 func (t *StreamTransport) put(key string, sc *streamConn) {
-	sc.used = time.Now()
+	now := time.Now()
+	sc.used = now
 	t.mu.Lock()
-	list := append(t.idle[key], sc)
-	for len(list) > 0 && time.Since(list[0].used) >= streamIdle {
+	defer t.mu.Unlock()
+	t.idle[key] = closeIdle(append(t.idle[key], sc), now)
+	if now.Sub(t.swept) < streamIdle {
+		return
+	}
+	t.swept = now
+	for k, list := range t.idle {
+		if list = closeIdle(list, now); len(list) == 0 {
+			delete(t.idle, k)
+		} else {
+			t.idle[k] = list
+		}
+	}
+}
+
+// closeIdle closes the streams at the bottom of list idle past
+// streamIdle and returns the rest.
+func closeIdle(list []*streamConn, now time.Time) []*streamConn {
+	for len(list) > 0 && now.Sub(list[0].used) >= streamIdle {
 		list[0].c.Close()
 		list = list[1:]
 	}
-	t.idle[key] = list
-	t.mu.Unlock()
+	return list
 }
 
 func (t *StreamTransport) isPlain(key string) bool {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -106,7 +107,6 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bw := bufio.NewWriter(conn)
-	var out []byte
 	for {
 		if !ss.setBusy(conn, false) {
 			return
@@ -118,30 +118,27 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		if !ss.setBusy(conn, true) {
 			return
 		}
-		_ = conn.SetDeadline(time.Now().Add(frameTimeout))
-		var closeAfter bool
-		out, closeAfter = s.serveFrame(r, brw.Reader, out[:0])
-		if out == nil {
-			return // malformed, or cut off
-		}
-		if _, err := bw.Write(out); err != nil || bw.Flush() != nil || closeAfter {
+		_ = conn.SetReadDeadline(time.Now().Add(frameTimeout))
+		if !s.serveFrame(r, conn, brw.Reader, bw) {
 			return
 		}
 	}
 }
 
 // serveFrame reads one call from br and serves it as a request like up
-// (the upgrade) with the frame's headers and body; it returns the reply
-// frame appended to out, and whether the stream must close after it
-// (the handler said "Connection: close", or left a body too long to
-// skip). nil: the stream is unusable.
-func (s *Server) serveFrame(up *http.Request, br *bufio.Reader, out []byte) ([]byte, bool) {
+// (the upgrade) with the frame's headers and body, answering on bw. It
+// returns false if the stream must end: a frame that does not follow
+// the format, or a refused body too long to skip (then after the reply,
+// whose trailer says so).
+func (s *Server) serveFrame(up *http.Request, conn net.Conn, br *bufio.Reader, bw *bufio.Writer) bool {
 	h, size, err := readFrameHeader(br)
 	if err != nil {
-		return nil, false
+		return false
 	}
+	ctx, cancel := frameContext(up.Context(), h)
+	defer cancel()
 	body := &io.LimitedReader{R: br, N: size}
-	req := &http.Request{
+	req := (&http.Request{
 		Method:        http.MethodPost,
 		URL:           up.URL,
 		Proto:         "HTTP/1.1",
@@ -154,42 +151,101 @@ func (s *Server) serveFrame(up *http.Request, br *bufio.Reader, out []byte) ([]b
 		RemoteAddr:    up.RemoteAddr,
 		RequestURI:    up.RequestURI,
 		TLS:           up.TLS,
-	}
-	req = req.WithContext(up.Context())
-	fw := &frameWriter{header: http.Header{}}
+	}).WithContext(ctx)
+	fw := &frameWriter{header: http.Header{}, bw: bw, conn: conn}
 	s.ServeHTTP(fw, req)
-	if fw.status == 0 {
-		fw.status = http.StatusOK
-	}
-	closeAfter := fw.header.Get("Connection") == "close"
 	// What the handler left of the body is skipped, to reach the next
-	// frame; a refused request may leave more than is worth reading,
-	// and then the stream ends after the reply.
-	if body.N > maxDrain {
-		closeAfter = true
-	} else if _, err := io.CopyN(io.Discard, br, body.N); err != nil {
-		return nil, false
+	// frame (a refused request leaves it, and says "Connection: close",
+	// which a stream need not do); past maxDrain it is not worth reading.
+	goesOn := body.N <= maxDrain
+	if goesOn {
+		_, err := io.CopyN(io.Discard, br, body.N)
+		goesOn = err == nil
 	}
-	return appendFrame(out, fw.status, fw.header, fw.body), closeAfter
+	return fw.finish(goesOn) && goesOn
 }
 
-// frameWriter is the http.ResponseWriter of a call on a stream.
+// frameContext is the context of a call whose frame has headers h: it
+// ends when the call is answered, and an eighth after the caller stopped
+// waiting (Twopc-Timeout), so that the caller meets its own deadline
+// first, as with a plain request, whose context ends when its client,
+// past its deadline, closes the connection.
+func frameContext(parent context.Context, h http.Header) (context.Context, context.CancelFunc) {
+	ms, err := strconv.ParseInt(h.Get(timeoutHeader), 10, 64)
+	if err == nil && ms > 0 && ms < 1<<31 {
+		d := time.Duration(ms) * time.Millisecond
+		return context.WithTimeout(parent, d+d/8+time.Millisecond)
+	}
+	return context.WithCancel(parent)
+}
+
+// frameWriter is the http.ResponseWriter of a call on a stream. A reply
+// with a Content-Length (every reply of the server's: writeXML, reply)
+// goes straight onto the stream as the handler writes it, while its
+// memory is still charged to the request; another is kept until the
+// handler returns.
 type frameWriter struct {
-	header http.Header
-	status int
-	body   []byte
+	header  http.Header
+	bw      *bufio.Writer
+	conn    net.Conn
+	status  int
+	length  int64 // declared by the handler; -1: none
+	sent    int64 // of the body, once started
+	started bool  // the frame's head is written
+	over    bool  // the handler wrote more than it declared
+	buf     []byte
 }
 
 func (w *frameWriter) Header() http.Header { return w.header }
 
 func (w *frameWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+	if w.status != 0 {
+		return
 	}
+	w.status, w.length = code, -1
+	if n, err := strconv.ParseInt(w.header.Get("Content-Length"), 10, 64); err == nil && n >= 0 {
+		w.length = n
+		w.start(n)
+	}
+}
+
+func (w *frameWriter) start(size int64) {
+	_ = w.conn.SetWriteDeadline(time.Now().Add(frameTimeout))
+	_, _ = w.bw.Write(appendHead(nil, w.status, w.header, size)) // a failed write: the caller is gone
+	w.started = true
 }
 
 func (w *frameWriter) Write(b []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
-	w.body = append(w.body, b...)
-	return len(b), nil
+	if w.length < 0 {
+		w.buf = append(w.buf, b...)
+		return len(b), nil
+	}
+	if left := w.length - w.sent; int64(len(b)) > left {
+		b, w.over = b[:left], true // finish ends the stream
+	}
+	n, err := w.bw.Write(b)
+	w.sent += int64(n)
+	return n, err
+}
+
+// finish completes the reply with its trailer and sends it; false if
+// the stream cannot go on.
+func (w *frameWriter) finish(goesOn bool) bool {
+	w.WriteHeader(http.StatusOK)
+	if !w.started {
+		w.start(int64(len(w.buf)))
+		_, _ = w.bw.Write(w.buf)
+		w.sent = int64(len(w.buf))
+		w.length = w.sent
+	}
+	if w.over || w.sent != w.length {
+		return false // not the length declared: the frame cannot be ended
+	}
+	trailer := streamGoesOn
+	if !goesOn {
+		trailer = streamEnds
+	}
+	_ = w.bw.WriteByte(trailer)
+	return w.bw.Flush() == nil && goesOn
 }
