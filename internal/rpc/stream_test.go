@@ -119,7 +119,7 @@ func TestStreamReopensAfterServerClosedIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.CloseStreams(t.Context())
-	s.AcceptStreams() // serving again, as a restarted server would
+	s.AcceptStreams() // serving again, as a restarted server would (no call is in flight)
 	if got, err := c.Call(t.Context(), "add", 2, 2); err != nil || got != int64(4) {
 		t.Fatalf("call after the server closed the stream: %v, %v", got, err)
 	}

@@ -12,14 +12,14 @@ import (
 )
 
 // Server side of streams (see stream.go).
-var (
-	// serverStreamIdle closes a stream that carried no call this long;
-	// clients give theirs up sooner (streamIdle).
-	serverStreamIdle = 5 * time.Minute
-	// frameTimeout bounds reading the rest of a frame once it began, and
-	// writing a reply. A variable for tests.
-	frameTimeout = 30 * time.Second
-)
+
+// serverStreamIdle closes a stream that carried no call this long;
+// clients give theirs up sooner (streamIdle).
+const serverStreamIdle = 5 * time.Minute
+
+// frameTimeout bounds reading a frame once it began, and writing a
+// reply. A variable for tests.
+var frameTimeout = 30 * time.Second
 
 // AcceptStreams makes the server take streams (a participant's, for its
 // coordinator's calls). Call it before serving.
@@ -28,7 +28,7 @@ func (s *Server) AcceptStreams() { s.streams = &streamSet{conns: map[net.Conn]bo
 // CloseStreams closes every stream: at once those waiting for a call,
 // the others once their call is answered; it returns when all are
 // closed or ctx ends. http.Server.Shutdown does not wait for them (they
-// are hijacked connections): call it after.
+// are hijacked connections): call it alongside.
 func (s *Server) CloseStreams(ctx context.Context) {
 	if s.streams == nil {
 		return
