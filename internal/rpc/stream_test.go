@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -463,3 +464,30 @@ func FuzzStreamFrames(f *testing.F) {
 type nopConn struct{ net.Conn }
 
 func (nopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Streams work over TLS as over plain TCP: the client offers no ALPN,
+// so the server speaks HTTP/1.1, which has upgrades.
+func TestStreamOverTLS(t *testing.T) {
+	s := NewServer(Limits{}, nil)
+	for _, m := range testMethods() {
+		s.Register(m)
+	}
+	s.SetCredentials(Credential{Secret: NewSecret(streamToken)})
+	s.AcceptStreams()
+	ts := httptest.NewUnstartedServer(s)
+	ts.EnableHTTP2 = true // a server that would take h2 if offered
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { s.CloseStreams(context.Background()) })
+	roots := ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	fb := &countingTransport{base: defaultTransport()}
+	c := NewClient(ts.URL+"/RPC2", WithToken(&http.Client{Transport: NewStreamTransport(&tls.Config{RootCAs: roots}, fb)}, streamToken))
+	for i := range 3 {
+		if got, err := c.Call(t.Context(), "add", i, 1); err != nil || got != int64(i+1) {
+			t.Fatalf("call %d over TLS: %v, %v", i, got, err)
+		}
+	}
+	if n := fb.n.Load(); n != 0 {
+		t.Fatalf("%d calls fell back to plain HTTPS", n)
+	}
+}
