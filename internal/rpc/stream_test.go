@@ -46,16 +46,30 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.base.RoundTrip(r)
 }
 
-func streamClient(url, token string) (*Client, *countingTransport) {
+// streamClient calls url over streams; the transport, and what it sent
+// over plain HTTP instead, for the tests to look at.
+func streamClient(url, token string) (*Client, *StreamTransport, *countingTransport) {
 	fb := &countingTransport{base: defaultTransport()}
-	return NewClient(url+"/RPC2", WithToken(&http.Client{Transport: NewStreamTransport(nil, fb)}, token)).OwnEncoder(), fb
+	tr := NewStreamTransport(nil, fb)
+	return NewClient(url+"/RPC2", WithToken(&http.Client{Transport: tr}, token)).OwnEncoder(), tr, fb
+}
+
+// gated is a method whose calls each say they started, then wait for
+// release to be closed.
+func gated(name string, calls int) (m Method, started chan struct{}, release chan struct{}) {
+	started, release = make(chan struct{}, calls), make(chan struct{})
+	return Method{Name: name, Handler: func(context.Context, []any) (any, error) {
+		started <- struct{}{}
+		<-release
+		return "done", nil
+	}}, started, release
 }
 
 // Every value and fault goes over a stream as over HTTP, and every call
 // of a serial run rides the one connection.
 func TestStreamRoundTrip(t *testing.T) {
 	_, ts, conns := streamServer(t, true)
-	c, fallback := streamClient(ts.URL, streamToken)
+	c, _, fallback := streamClient(ts.URL, streamToken)
 	clientRoundTrip(t, c)
 	_, err := c.Call(t.Context(), "fail", 7)
 	var f *Fault
@@ -74,7 +88,7 @@ func TestStreamRoundTrip(t *testing.T) {
 // over plain HTTP, and asked to upgrade once, not at every call.
 func TestStreamFallsBackToPlainHTTP(t *testing.T) {
 	_, ts, _ := streamServer(t, false)
-	c, fallback := streamClient(ts.URL, streamToken)
+	c, _, fallback := streamClient(ts.URL, streamToken)
 	for i := range 5 {
 		if got, err := c.Call(t.Context(), "add", i, 1); err != nil || got != int64(i+1) {
 			t.Fatalf("call %d: %v, %v", i, got, err)
@@ -89,7 +103,7 @@ func TestStreamFallsBackToPlainHTTP(t *testing.T) {
 // call on a stream is admitted on its own headers, not on the upgrade's.
 func TestStreamAdmitsEachCall(t *testing.T) {
 	s, ts, _ := streamServer(t, true)
-	c, _ := streamClient(ts.URL, "wrong")
+	c, _, _ := streamClient(ts.URL, "wrong")
 	_, err := c.Call(t.Context(), "add", 1, 2)
 	var f *Fault
 	if !errors.As(err, &f) || f.Code != NotAuthorised {
@@ -115,7 +129,7 @@ func TestStreamAdmitsEachCall(t *testing.T) {
 // one instead of failing.
 func TestStreamReopensAfterServerClosedIt(t *testing.T) {
 	s, ts, conns := streamServer(t, true)
-	c, _ := streamClient(ts.URL, streamToken)
+	c, _, _ := streamClient(ts.URL, streamToken)
 	if _, err := c.Call(t.Context(), "add", 1, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -159,15 +173,10 @@ func TestStreamFrameLimits(t *testing.T) {
 // CloseStreams closes an idle stream at once, and lets a call in
 // progress finish and answer first.
 func TestCloseStreamsLetsCallsFinish(t *testing.T) {
-	release := make(chan struct{})
-	started := make(chan struct{}, 1)
-	s, ts, _ := streamServer(t, true, Method{Name: "slow", Handler: func(context.Context, []any) (any, error) {
-		started <- struct{}{}
-		<-release
-		return "done", nil
-	}})
+	slow, started, release := gated("slow", 1)
+	s, ts, _ := streamServer(t, true, slow)
 	idle := rawStream(t, ts, streamToken)
-	busy, _ := streamClient(ts.URL, streamToken)
+	busy, _, _ := streamClient(ts.URL, streamToken)
 	result := make(chan error, 1)
 	go func() {
 		got, err := busy.Call(context.Background(), "slow")
@@ -204,7 +213,7 @@ func TestStreamGoesOnAfterARefusedCall(t *testing.T) {
 	s.AcceptStreams()
 	ts, conns := countingServer(t, s)
 	t.Cleanup(func() { s.CloseStreams(context.Background()) })
-	c, _ := streamClient(ts.URL, "")
+	c, _, _ := streamClient(ts.URL, "")
 	for i := range 20 {
 		var f *Fault
 		if _, err := c.Call(t.Context(), "first", strings.Repeat("x", 2048)); !errors.As(err, &f) || f.Code != TooLarge {
@@ -229,7 +238,7 @@ func TestStreamDeadlines(t *testing.T) {
 		gaveUp <- ctx.Err()
 		return nil, ctx.Err()
 	}})
-	c, _ := streamClient(ts.URL, streamToken)
+	c, _, _ := streamClient(ts.URL, streamToken)
 	for i := range 3 {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		if _, err := c.Call(ctx, "add", 1, 1); err != nil {
@@ -273,17 +282,10 @@ func TestStreamHeadersArePerCall(t *testing.T) {
 // A call cancelled while the server works on it returns at once, and
 // its stream is not used again.
 func TestStreamCancel(t *testing.T) {
-	started := make(chan struct{}, 1)
-	release := make(chan struct{})
+	block, started, release := gated("block", 1)
 	defer close(release)
-	_, ts, _ := streamServer(t, true, Method{Name: "block", Handler: func(context.Context, []any) (any, error) {
-		started <- struct{}{}
-		<-release
-		return nil, nil
-	}})
-	fb := &countingTransport{base: defaultTransport()}
-	tr := NewStreamTransport(nil, fb)
-	c := NewClient(ts.URL+"/RPC2", WithToken(&http.Client{Transport: tr}, streamToken))
+	_, ts, _ := streamServer(t, true, block)
+	c, tr, _ := streamClient(ts.URL, streamToken)
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { <-started; cancel() }()
 	if _, err := c.Call(ctx, "block"); !errors.Is(err, context.Canceled) {
@@ -367,16 +369,9 @@ func (st *rawStreamConn) call(t *testing.T, h http.Header, body string) (int, ht
 // ever: the pool closes those idle past streamIdle when a stream comes
 // back.
 func TestStreamPoolClosesIdleStreams(t *testing.T) {
-	release := make(chan struct{})
-	started := make(chan struct{}, 3)
-	_, ts, _ := streamServer(t, true, Method{Name: "wait", Handler: func(context.Context, []any) (any, error) {
-		started <- struct{}{}
-		<-release
-		return nil, nil
-	}})
-	fb := &countingTransport{base: defaultTransport()}
-	tr := NewStreamTransport(nil, fb)
-	c := NewClient(ts.URL+"/RPC2", WithToken(&http.Client{Transport: tr}, streamToken))
+	wait, started, release := gated("wait", 3)
+	_, ts, _ := streamServer(t, true, wait)
+	c, tr, _ := streamClient(ts.URL, streamToken)
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() { _, err := c.Call(context.Background(), "wait"); errs <- err }()
