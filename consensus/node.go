@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -157,6 +158,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = DefaultSnapshotEntries
 	}
+	cfg.Peers = maps.Clone(cfg.Peers) // read by the senders; the caller's may change
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/twopc/twopc/peer"
-	"github.com/twopc/twopc/protocol"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,11 +21,14 @@ import (
 
 	"github.com/twopc/twopc/api"
 	"github.com/twopc/twopc/coordinator"
+	"github.com/twopc/twopc/internal/httpserve"
 	"github.com/twopc/twopc/internal/logging"
 	"github.com/twopc/twopc/internal/metrics"
 	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/internal/web"
 	"github.com/twopc/twopc/participant"
+	"github.com/twopc/twopc/peer"
+	"github.com/twopc/twopc/protocol"
 	"github.com/twopc/twopc/txlog"
 )
 
@@ -376,8 +377,11 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security, closeSt
 		ln = web.TLSListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
+	// Client calls are served in their connection's goroutine; pages,
+	// metrics and upgrades by net/http (internal/httpserve).
+	calls := &httpserve.Server{HTTP: srv, Paths: []string{"/RPC2", "/"}}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- calls.Serve(ln) }()
 	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+"/RPC2", "version", versionString())
 
 	sig := make(chan os.Signal, 1)
@@ -396,7 +400,7 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security, closeSt
 	for _, f := range closeStreams {
 		wg.Go(func() { f(ctx) })
 	}
-	err = srv.Shutdown(ctx)
+	err = calls.Shutdown(ctx)
 	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
