@@ -130,11 +130,11 @@ func (c *Client) encode(method string, args []any) ([]byte, error) {
 		return nil, fmt.Errorf("rpc: call %s: %s", excerpt(method), f.Message)
 	}
 	if c.own {
-		var buf bytes.Buffer
-		if err := EncodeCall(&buf, method, args...); err != nil {
+		body, err := encodeCallBytes(method, args)
+		if err != nil {
 			return nil, fmt.Errorf("rpc: call %s: %w", method, err)
 		}
-		return buf.Bytes(), nil
+		return body, nil
 	}
 	kargs := make([]any, len(args))
 	for i, a := range args {

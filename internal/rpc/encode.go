@@ -29,11 +29,29 @@ const dateTimeFormat = "20060102T15:04:05"
 // EncodeCall writes a methodCall document. The whole document is built
 // before anything is written, so an error leaves w untouched.
 func EncodeCall(w io.Writer, method string, params ...any) error {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.call(method, params); err != nil {
+		return err
+	}
+	_, err := w.Write(e.buf.Bytes())
+	return err
+}
+
+// encodeCallBytes is EncodeCall into a slice of its own, of the exact size.
+func encodeCallBytes(method string, params []any) ([]byte, error) {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.call(method, params); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(e.buf.Bytes()), nil
+}
+
+func (e *encoder) call(method string, params []any) error {
 	if f := checkMethodName(method); f != nil {
 		return fmt.Errorf("rpc: %s", f.Message)
 	}
-	e := getEncoder()
-	defer putEncoder(e)
 	e.write(xmlHeader + "<methodCall><methodName>" + method + "</methodName><params>")
 	for i, p := range params {
 		e.write("<param>")
@@ -43,8 +61,7 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 		e.write("</param>")
 	}
 	e.write("</params></methodCall>\n")
-	_, err := w.Write(e.buf.Bytes())
-	return err
+	return nil
 }
 
 // EncodeResponse writes a methodResponse document carrying v. An error

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -69,31 +70,29 @@ func (t *StreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodPost || req.Header.Get("Upgrade") != "" || t.isPlain(key) {
 		return t.fallback.RoundTrip(req)
 	}
-	body, err := readRequestBody(req)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkHeader(req.Header); err != nil {
-		return nil, err
-	}
+	// The body is read only once the stream is there: straight into its
+	// frame, or by the fallback.
 	ctx := req.Context()
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	err := checkHeader(req.Header)
+	if err == nil {
+		err = ctx.Err()
 	}
-	sc, err := t.get(req, key)
+	var sc *streamConn
+	if err == nil {
+		sc, err = t.get(req, key)
+	}
 	if errors.Is(err, errNoStream) {
 		t.setPlain(key)
-		req = req.Clone(ctx)
-		req.Body = io.NopCloser(bytes.NewReader(body))
 		return t.fallback.RoundTrip(req)
 	}
 	if err != nil {
+		closeBody(req) // as a RoundTripper must, even when it fails
 		return nil, err
 	}
 	// A cancelled call unblocks at once; the stream is then closed, even
 	// if its reply came, since the cancellation may yet touch it.
 	stop := context.AfterFunc(ctx, func() { _ = sc.c.SetDeadline(time.Unix(1, 0)) })
-	resp, goesOn, err := sc.call(req, body)
+	resp, goesOn, err := sc.call(req)
 	if !stop() || err != nil || !goesOn {
 		sc.c.Close()
 	} else if sc.c.SetDeadline(time.Time{}) == nil {
@@ -120,23 +119,36 @@ func callError(ctx context.Context, err error) error {
 	return err
 }
 
-// readRequestBody reads and closes req's body, as a RoundTripper must.
-func readRequestBody(req *http.Request) ([]byte, error) {
-	if req.Body == nil {
-		return nil, nil
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// appendRequestFrame appends req's frame, with headers h, to dst: its body
+// is read (and closed) straight into it when its length is known.
+func appendRequestFrame(dst []byte, h http.Header, req *http.Request) ([]byte, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return appendFrame(dst, h, nil), nil
 	}
 	defer req.Body.Close()
-	if req.ContentLength > 0 {
-		b := make([]byte, req.ContentLength)
-		_, err := io.ReadFull(req.Body, b)
-		return b, err
+	if n := req.ContentLength; n > 0 {
+		dst = appendHead(dst, 0, h, n)
+		start := len(dst)
+		dst = slices.Grow(dst, int(n))[:start+int(n)]
+		_, err := io.ReadFull(req.Body, dst[start:])
+		return dst, err
 	}
-	return io.ReadAll(req.Body)
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return dst, err
+	}
+	return appendFrame(dst, h, body), nil
 }
 
 // call writes one frame and reads its reply and whether the stream goes
 // on after it, within req's context's deadline.
-func (sc *streamConn) call(req *http.Request, body []byte) (*http.Response, bool, error) {
+func (sc *streamConn) call(req *http.Request) (*http.Response, bool, error) {
 	ctx := req.Context()
 	deadline, ok := ctx.Deadline()
 	if err := sc.c.SetDeadline(deadline); err != nil {
@@ -148,9 +160,12 @@ func (sc *streamConn) call(req *http.Request, body []byte) (*http.Response, bool
 		ms := (time.Until(deadline) + time.Millisecond - 1).Milliseconds() // rounded up
 		h.Set(timeoutHeader, strconv.FormatInt(max(1, ms), 10))
 	}
-	buf := appendFrame(sc.buf[:0], h, body)
+	buf, err := appendRequestFrame(sc.buf[:0], h, req)
 	if cap(buf) <= maxKeptBuffer {
 		sc.buf = buf
+	}
+	if err != nil {
+		return nil, false, err
 	}
 	if _, err := sc.bw.Write(buf); err != nil {
 		return nil, false, err
@@ -178,7 +193,7 @@ func (sc *streamConn) call(req *http.Request, body []byte) (*http.Response, bool
 		return nil, false, err
 	}
 	return &http.Response{
-		Status:        fmt.Sprintf("%d %s", status, http.StatusText(int(status))),
+		Status:        strconv.FormatUint(status, 10) + " " + http.StatusText(int(status)),
 		StatusCode:    int(status),
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
