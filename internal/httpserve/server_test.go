@@ -43,7 +43,7 @@ type testServer struct {
 }
 
 // start serves h with the given http.Server settings (Handler is set).
-func start(t *testing.T, h http.Handler, hs *http.Server) *testServer {
+func start(t testing.TB, h http.Handler, hs *http.Server) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
