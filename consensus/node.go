@@ -100,6 +100,11 @@ type Node struct {
 	props []proposal
 	// propsUrgent: props hold one that is not lazy, or lingered enough.
 	propsUrgent bool
+	// flushAt: when flushTimer, if armed, makes the lazy props urgent.
+	// One timer serves every lazy record: a record's flush is due Linger
+	// (or asyncLinger) after it was queued, and one armed sooner does.
+	flushAt     time.Time
+	flushTimer  *time.Timer
 	reports     []func(*raft.RawNode) // unreachable peers, snapshot results
 	serving     uint64                // the term this node serves in; 0: none
 	readsQueued []chan error          // ConfirmLeader calls for the next round
@@ -133,7 +138,6 @@ type proposal struct {
 	data []byte
 	then func(error) // nil: nobody waits
 	lazy bool
-	at   time.Time
 }
 
 type wait struct {
@@ -314,21 +318,34 @@ func (n *Node) propose(term uint64, rec protocol.Record, lazy bool, then func(er
 		}
 		return
 	}
-	first := len(n.props) == 0
-	n.props = append(n.props, proposal{term: term, data: data, then: then, lazy: lazy, at: time.Now()})
-	if !lazy {
-		n.propsUrgent = true
-	}
-	n.mu.Unlock()
+	n.props = append(n.props, proposal{term: term, data: data, then: then, lazy: lazy})
 	switch {
 	case !lazy:
-		n.signal()
+		n.propsUrgent = true
 	case then != nil:
-		time.AfterFunc(n.cfg.Linger, n.signalFlush)
-	case first:
+		n.flushWithinLocked(n.cfg.Linger)
+	default:
 		// Nobody waits for it (an END): it rides with the next record
 		// that is proposed, or goes after asyncLinger.
-		time.AfterFunc(asyncLinger, n.signalFlush)
+		n.flushWithinLocked(asyncLinger)
+	}
+	n.mu.Unlock()
+	if !lazy {
+		n.signal()
+	}
+}
+
+// flushWithinLocked makes sure the lazy props are proposed within d.
+func (n *Node) flushWithinLocked(d time.Duration) {
+	at := time.Now().Add(d)
+	if !n.flushAt.IsZero() && !at.Before(n.flushAt) {
+		return // armed to fire sooner
+	}
+	n.flushAt = at
+	if n.flushTimer == nil {
+		n.flushTimer = time.AfterFunc(d, n.signalFlush)
+	} else {
+		n.flushTimer.Reset(d)
 	}
 }
 
@@ -349,6 +366,7 @@ func (n *Node) ServingTerm() uint64 {
 // signalFlush wakes the loop to propose what lingers.
 func (n *Node) signalFlush() {
 	n.mu.Lock()
+	n.flushAt = time.Time{}
 	n.propsUrgent = len(n.props) > 0
 	n.mu.Unlock()
 	n.signal()
