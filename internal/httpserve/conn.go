@@ -59,6 +59,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		if !ours {
 			keep = true
+			lr.remain = 1<<63 - 1 // net/http bounds what it reads itself
 			s.handOff(c, br)
 			return
 		}

@@ -154,6 +154,12 @@ func TestCallsAreServedHereAndTheRestByNetHTTP(t *testing.T) {
 	if _, body, _ := cl.read(); body != "net/http POST /RPC2 c" {
 		t.Fatalf("after the page: %q", body)
 	}
+	// Past the header limit this server reads with: net/http reads on.
+	large := strings.Repeat("x", 2<<20)
+	cl.send(post("/RPC2", large))
+	if code, body, _ := cl.read(); body != "net/http POST /RPC2 "+large {
+		t.Fatalf("a 2 MiB call after the page: %d, %d bytes back", code, len(body))
+	}
 	// Near misses of the request line go to net/http too.
 	for _, line := range []string{"POST /RPC2x HTTP/1.1", "POST /RPC HTTP/1.1", "POST /RPC2 HTTP/1.0", "PUT /RPC2 HTTP/1.1"} {
 		cl := dial(t, ts)
