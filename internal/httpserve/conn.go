@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -67,9 +68,6 @@ func (s *Server) serveConn(c net.Conn) {
 			st := tc.ConnectionState()
 			tlsState = &st
 		}
-		if d := s.HTTP.ReadTimeout; d > 0 {
-			_ = c.SetReadDeadline(t0.Add(d))
-		}
 		if d := s.HTTP.WriteTimeout; d > 0 {
 			_ = c.SetWriteDeadline(t0.Add(d))
 		} else {
@@ -81,6 +79,13 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		lr.remain = 1<<63 - 1
+		// The body has ReadTimeout from the request's start, as in net/http;
+		// the header's own deadline ends here.
+		var bodyDeadline time.Time
+		if d := s.HTTP.ReadTimeout; d > 0 {
+			bodyDeadline = t0.Add(d)
+		}
+		_ = c.SetReadDeadline(bodyDeadline)
 		req.RemoteAddr, req.TLS = c.RemoteAddr().String(), tlsState
 		switch s.serveRequest(base, c, req, br, bw) {
 		case hijacked:
@@ -124,11 +129,12 @@ const (
 // serveRequest runs the handler on req and completes its reply.
 func (s *Server) serveRequest(base context.Context, c net.Conn, req *http.Request, br *bufio.Reader, bw *bufio.Writer) after {
 	w := &responseWriter{srv: s, conn: c, br: br, bw: bw, header: http.Header{}, closeAfter: req.Close}
-	if req.Host == "" { // HTTP/1.1 requires one (ReadRequest moved it here)
-		w.refuse(http.StatusBadRequest, "missing Host header")
+	if !validHost(req.Host) { // HTTP/1.1 requires one (ReadRequest moved it here)
+		w.refuse(http.StatusBadRequest, "missing or malformed Host header")
 		return closeConn
 	}
 	body := &bodyReader{rc: req.Body, w: w}
+	w.body = body
 	switch e := req.Header.Get("Expect"); {
 	case e == "":
 	case http.CanonicalHeaderKey(e) == "100-Continue" && req.ContentLength != 0:
@@ -147,19 +153,6 @@ func (s *Server) serveRequest(base context.Context, c net.Conn, req *http.Reques
 	}
 	if !ok {
 		return closeConn
-	}
-	// What the handler left of the body is read past, unless it never
-	// asked for it (a client waiting for "100 Continue" sends none), the
-	// connection ends anyway (a refusal says so), or it is too long.
-	if body.expect && !body.continued {
-		w.closeAfter = true
-	} else if !body.eof && !w.closeAfter {
-		if n, _ := io.CopyN(io.Discard, body, maxDrain+1); n > maxDrain || !body.eof {
-			w.closeAfter = true
-		}
-	}
-	if s.closed() {
-		w.closeAfter = true
 	}
 	if !w.finish() || w.closeAfter {
 		return closeConn
@@ -288,3 +281,36 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 }
 
 func (b *bodyReader) Close() error { return nil }
+
+// settle reads past what the handler left of the body, before its reply's
+// head goes out, so that the head can say whether the connection ends:
+// it does if the client waits for "100 Continue" that was never sent (it
+// sends no body), or if more than maxDrain is left.
+func (b *bodyReader) settle() (goesOn bool) {
+	if b.expect && !b.continued {
+		return false
+	}
+	if b.eof {
+		return true
+	}
+	n, _ := io.CopyN(io.Discard, b, maxDrain+1)
+	return n <= maxDrain && b.eof
+}
+
+// validHost: h is a Host header's value as net/http accepts it: not
+// empty, and only the bytes a host, port or IPv6 literal may hold.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -21,4 +21,6 @@
 // cancelled when its client hangs up (the handlers' own timeouts bound
 // the work), and a reply without a Content-Length is kept until the
 // handler returns, then sent with one (XML-RPC replies carry theirs).
+// Requests net/http serves here have no r.TLS (it sees a wrapped
+// connection, not a *tls.Conn); nothing in twopc reads it.
 package httpserve

@@ -29,6 +29,7 @@ type Server struct {
 // Serve accepts connections on ln until Shutdown, and returns
 // http.ErrServerClosed then.
 func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
 	for _, p := range s.Paths {
 		s.lines = append(s.lines, []byte("POST "+p+" HTTP/1.1\r\n"))
 	}
@@ -125,11 +126,12 @@ func (s *Server) track(c net.Conn) bool {
 }
 
 // setBusy marks c busy (a request began) or idle; false if the server is
-// shutting down and c is to be closed instead of waiting for another.
+// shutting down: c is then closed, and no request begins on it (Shutdown
+// may have closed it as idle already, and a reply would be lost).
 func (s *Server) setBusy(c net.Conn, busy bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped && !busy {
+	if s.stopped {
 		return false
 	}
 	s.conns[c] = busy
@@ -157,6 +159,15 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite lets net/http half-close c before closing it, so that a
+// client still sending gets the reply first (see lingerClose).
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
 
 // connQueue is the listener the http.Server accepts handed-off
 // connections from.

@@ -241,6 +241,7 @@ func TestBadRequestsGetAnHTTPError(t *testing.T) {
 		{"no Host", "POST /RPC2 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
 		{"bad header line", "POST /RPC2 HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n", 400},
 		{"bad length", "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n", 400},
+		{"bad Host", "POST /RPC2 HTTP/1.1\r\nHost: a b/c\r\nContent-Length: 0\r\n\r\n", 400},
 		{"header too large", "POST /RPC2 HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 8<<10) + "\r\n\r\n", 431},
 	} {
 		cl := dial(t, ts)
@@ -270,8 +271,8 @@ func TestUnreadBodies(t *testing.T) {
 	cl = dial(t, ts)
 	cl.send(fmt.Sprintf("POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 10<<20))
 	go io.Copy(cl.c, io.LimitReader(zeros{}, 10<<20)) // ends on its own, or when the connection does
-	if code, body, _ := cl.read(); code != 200 || body != "ok" || !cl.closed() {
-		t.Fatalf("large unread body: %d %q, want the connection closed after", code, body)
+	if code, body, closing := cl.read(); code != 200 || body != "ok" || !closing || !cl.closed() {
+		t.Fatalf("large unread body: %d %q closing=%v, want \"Connection: close\" and the connection closed", code, body, closing)
 	}
 }
 
@@ -295,7 +296,9 @@ func TestRepliesWithoutOrWithWrongLengths(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}), nil)
-	ask := func(cl *client, c string) { cl.send("POST /RPC2 HTTP/1.1\r\nHost: x\r\nX-Case: " + c + "\r\nContent-Length: 0\r\n\r\n") }
+	ask := func(cl *client, c string) {
+		cl.send("POST /RPC2 HTTP/1.1\r\nHost: x\r\nX-Case: " + c + "\r\nContent-Length: 0\r\n\r\n")
+	}
 
 	cl := dial(t, ts)
 	ask(cl, "none")
@@ -429,6 +432,10 @@ func TestShutdownClosesIdleAndFinishesBusy(t *testing.T) {
 	if err := <-ts.done; !errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("Serve returned %v, want http.ErrServerClosed", err)
 	}
+	if c, err := net.Dial("tcp", ts.addr); err == nil {
+		c.Close()
+		t.Fatal("the listener still accepts after Shutdown")
+	}
 }
 
 func TestSlowHeadersAreCutOff(t *testing.T) {
@@ -462,6 +469,32 @@ func TestRefusalReachesAClientStillSending(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("call %d: %d, want 403", i, resp.StatusCode)
+		}
+	}
+}
+
+// A Go client whose calls leave large bodies unread is told the
+// connection ends with each reply, so it never sends a call on a
+// connection the server is closing (it would not resend a POST).
+func TestUnreadBodiesWithGoClient(t *testing.T) {
+	ts := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Ignore") == "" {
+			io.Copy(io.Discard, r.Body)
+		}
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "ok")
+	}), nil)
+	c := &http.Client{}
+	for i := range 100 {
+		for _, ignore := range []string{"1", ""} {
+			req, _ := http.NewRequest("POST", "http://"+ts.addr+"/RPC2", strings.NewReader(strings.Repeat("b", 300<<10)))
+			req.Header.Set("X-Ignore", ignore)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("call %d (ignored %q): %v", i, ignore, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
 	}
 }

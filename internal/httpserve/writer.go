@@ -12,7 +12,8 @@ import (
 // reply with a Content-Length goes out as the handler writes it; another
 // is kept until the handler returns, then sent with its length.
 type responseWriter struct {
-	srv        *Server // nil for a refusal before the request was read
+	srv        *Server     // nil for a refusal before the request was read
+	body       *bodyReader // nil for such a refusal too
 	conn       net.Conn
 	br         *bufio.Reader
 	bw         *bufio.Writer
@@ -52,6 +53,9 @@ func (w *responseWriter) start(size int64) {
 	w.started = true
 	if w.srv != nil && w.srv.closed() {
 		w.closeAfter = true // shutting down: this reply is the last
+	}
+	if !w.closeAfter && w.body != nil && !w.body.settle() {
+		w.closeAfter = true
 	}
 	h := w.header
 	h.Del("Content-Length")
@@ -134,6 +138,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	w.hijacked = true
+	_ = w.conn.SetDeadline(time.Time{}) // the request's are not the new owner's
 	return w.conn, bufio.NewReadWriter(w.br, w.bw), nil
 }
 
