@@ -46,7 +46,7 @@ func (s *Store) install(tx *wtx, in *protocol.Install) error {
 		return err
 	}
 	if in.Reset {
-		if err := tx.exec(stDeleteAllKV); err != nil {
+		if err := tx.deleteAllKV(); err != nil {
 			return err
 		}
 		if err := tx.exec(stDeleteAllPrepared); err != nil {

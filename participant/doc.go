@@ -41,7 +41,9 @@
 //
 // Every write goes through one writer goroutine that batches all requests
 // waiting at that moment into one SQLite transaction: one fsync serves
-// many prepares and commits (group commit). Reads run concurrently on
+// many prepares and commits (group commit). The writer keeps the kv
+// entries it reads and writes in a bounded cache (kvcache.go), all of kv
+// while it fits, so that a prepare seldom queries SQLite. Reads run concurrently on
 // separate connections: each sees kv and the writes held in memory (the
 // view: committed and not yet in kv, and prepared) as of one moment.
 // How the coordinator reaches a Store over the network is package

@@ -81,6 +81,9 @@ type Options struct {
 	// small request cannot make the store hold many large values (0:
 	// DefaultMaxResultBytes).
 	MaxResultBytes int
+	// KVCacheBytes bounds the memory of the cache of kv entries that
+	// prepares read (kvcache.go); 0: DefaultKVCacheBytes, negative: off.
+	KVCacheBytes int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -196,6 +199,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.KVCacheBytes == 0 {
+		opts.KVCacheBytes = DefaultKVCacheBytes
+	}
 	if opts.MaxResultBytes <= 0 {
 		opts.MaxResultBytes = DefaultMaxResultBytes
 	}
@@ -232,7 +238,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	err = s.reload()
 	if err == nil {
-		s.w, err = openWriter(wdb)
+		s.w, err = openWriter(wdb, opts.KVCacheBytes)
 	}
 	if err != nil {
 		wdb.Close()

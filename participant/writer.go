@@ -25,6 +25,7 @@ import (
 type writer struct {
 	conn  *sql.Conn
 	stmts [nStmts]*sqlite3.SQLiteStmt
+	cache *kvCache // kv's entries, as of the open transaction
 }
 
 // The writer's statements.
@@ -62,13 +63,13 @@ var writerSQL = [nStmts]string{
 }
 
 // openWriter takes db's connection for the writer and prepares its
-// statements on it.
-func openWriter(db *sql.DB) (*writer, error) {
+// statements on it. cacheBytes bounds its cache of kv (negative: off).
+func openWriter(db *sql.DB, cacheBytes int) (*writer, error) {
 	conn, err := db.Conn(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{conn: conn}
+	w := &writer{conn: conn, cache: newKVCache(cacheBytes)}
 	err = conn.Raw(func(dc any) error {
 		c, ok := dc.(*sqlite3.SQLiteConn)
 		if !ok {
@@ -81,7 +82,7 @@ func openWriter(db *sql.DB) (*writer, error) {
 			}
 			w.stmts[i] = st.(*sqlite3.SQLiteStmt)
 		}
-		return nil
+		return w.loadCache(c)
 	})
 	if err != nil {
 		return nil, errors.Join(err, w.close())
@@ -108,6 +109,11 @@ func (w *writer) close() error {
 // beforeCommit, if not nil, runs just before the commit. It returns how
 // long the commit, and with it the WAL's fsync, took.
 func (w *writer) inTx(f func(*wtx) error, beforeCommit func()) (commit time.Duration, err error) {
+	defer func() {
+		if err != nil {
+			w.cache.reset() // kv did not change the way the cache did
+		}
+	}()
 	err = w.conn.Raw(func(dc any) error {
 		tx, err := dc.(*sqlite3.SQLiteConn).Begin()
 		if err != nil {
@@ -146,8 +152,19 @@ func (t *wtx) exec(st int, args ...driver.Value) error {
 	return err
 }
 
-// readKV reads key's committed entry.
+// readKV reads key's committed entry, from the cache if it is there.
 func (t *wtx) readKV(key string) (protocol.Entry, error) {
+	if e, ok := t.w.cache.get(key); ok {
+		return e, nil
+	}
+	e, err := t.queryKV(key)
+	if err == nil {
+		t.w.cache.set(key, e)
+	}
+	return e, err
+}
+
+func (t *wtx) queryKV(key string) (protocol.Entry, error) {
 	t.args[0] = driver.NamedValue{Ordinal: 1, Value: key}
 	rows, err := t.w.stmts[stReadKV].QueryContext(context.Background(), t.args[:1])
 	if err != nil {
@@ -160,8 +177,14 @@ func (t *wtx) readKV(key string) (protocol.Entry, error) {
 	case err != nil:
 		return protocol.Entry{}, err
 	}
+	return kvEntry(key, t.dest[:])
+}
+
+// kvEntry is the entry of a kv row found, from its value, binary and
+// version columns.
+func kvEntry(key string, cols []driver.Value) (protocol.Entry, error) {
 	e := protocol.Entry{Found: true}
-	switch v := t.dest[0].(type) {
+	switch v := cols[0].(type) {
 	case []byte:
 		e.Value.Data = v
 	case string:
@@ -169,32 +192,89 @@ func (t *wtx) readKV(key string) (protocol.Entry, error) {
 	default:
 		e.Value.Data = []byte{}
 	}
-	binary, ok1 := t.dest[1].(int64)
-	version, ok2 := t.dest[2].(int64)
+	binary, ok1 := cols[1].(int64)
+	version, ok2 := cols[2].(int64)
 	if !ok1 || !ok2 {
-		return protocol.Entry{}, fmt.Errorf("kv row of %.64q: binary %T, version %T: want integers", key, t.dest[1], t.dest[2])
+		return protocol.Entry{}, fmt.Errorf("kv row of %.64q: binary %T, version %T: want integers", key, cols[1], cols[2])
 	}
 	e.Value.Binary, e.Version = binary != 0, version
 	return e, nil
+}
+
+// loadCache fills the cache from kv, in key order, until it is full. If
+// all of kv fits, the cache is complete: a key it does not hold is not in
+// kv, and no prepare queries SQLite until the cache first drops an entry.
+func (w *writer) loadCache(c *sqlite3.SQLiteConn) error {
+	if w.cache.maxBytes == 0 {
+		return nil
+	}
+	rows, err := c.Query(`SELECT key, value, binary, version FROM kv ORDER BY key`, nil)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols := make([]driver.Value, 4)
+	for {
+		switch err := rows.Next(cols); {
+		case err == io.EOF:
+			w.cache.complete = true // loadCache is not called when the cache is off
+			return nil
+		case err != nil:
+			return err
+		}
+		key, ok := cols[0].(string)
+		if !ok {
+			return fmt.Errorf("kv key of type %T, want text", cols[0])
+		}
+		e, err := kvEntry(key, cols[1:])
+		if err != nil {
+			return err
+		}
+		if !w.cache.fits(key, e) {
+			return nil
+		}
+		w.cache.set(key, e)
+	}
 }
 
 func (t *wtx) insertPrepared(txid string, w protocol.Write) error {
 	return t.exec(stInsertPrepared, txid, w.Key, w.Found, w.Value.Data, w.Value.Binary, w.Version)
 }
 
-func (t *wtx) upsertKV(w protocol.Write) error {
-	return t.exec(stUpsertKV, w.Key, w.Value.Data, w.Value.Binary, w.Version)
-}
-
-func (t *wtx) deleteKV(key string) error { return t.exec(stDeleteKV, key) }
-
 // applyWrite stores w's entry in kv, or deletes its key if the entry is
 // not found.
 func (t *wtx) applyWrite(w protocol.Write) error {
+	var err error
 	if w.Found {
-		return t.upsertKV(w)
+		err = t.exec(stUpsertKV, w.Key, w.Value.Data, w.Value.Binary, w.Version)
+	} else {
+		err = t.exec(stDeleteKV, w.Key)
 	}
-	return t.deleteKV(w.Key)
+	if err == nil {
+		t.w.cache.set(w.Key, asRead(w))
+	}
+	return err
+}
+
+// asRead is w's entry as queryKV would read it back from kv.
+func asRead(w protocol.Write) protocol.Entry {
+	if !w.Found {
+		return protocol.Entry{}
+	}
+	e := entry(w)
+	if e.Value.Data == nil {
+		e.Value.Data = []byte{}
+	}
+	return e
+}
+
+// deleteAllKV empties kv (a catch-up reset).
+func (t *wtx) deleteAllKV() error {
+	err := t.exec(stDeleteAllKV)
+	if err == nil {
+		t.w.cache.emptied()
+	}
+	return err
 }
 
 func (t *wtx) deletePrepared(txid string) error { return t.exec(stDeletePrepared, txid) }

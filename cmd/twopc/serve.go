@@ -270,6 +270,7 @@ func runParticipant(args []string) error {
 	after := fs.Duration("resolve-after", 5*time.Second, "ask the coordinator about a transaction prepared this long without a decision")
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
 	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return here; past it the vote is NO (too large)")
+	kvCache := fs.Int("kv-cache-bytes", participant.DefaultKVCacheBytes, "memory for the entries of recently used keys, so that a prepare reads them without a SQLite query (0: off)")
 	maxProcs := fs.Int("max-procs", 0, "CPUs that run this process's Go code at once (GOMAXPROCS); 0 keeps Go's choice. "+
 		"Every write goes through one goroutine, so 1 costs little and, where several servers share a few cores, "+
 		"spares the CPU that threads handing work to each other cost (twopc local uses 1)")
@@ -310,7 +311,10 @@ func runParticipant(args []string) error {
 		return err
 	}
 	m := metrics.NewParticipant()
-	store, err := participant.Open(*db, participant.Options{Logger: log, MaxResultBytes: *maxResult, ObserveCommit: m.ObserveCommit, OnFail: func(err error) {
+	if *kvCache <= 0 {
+		*kvCache = -1 // Options: off
+	}
+	store, err := participant.Open(*db, participant.Options{Logger: log, MaxResultBytes: *maxResult, KVCacheBytes: *kvCache, ObserveCommit: m.ObserveCommit, OnFail: func(err error) {
 		// Serving errors forever would leave keys locked and commits in
 		// doubt; a restart reloads the state from disk.
 		log.Error("database write failed; exiting so that a restart can recover", "err", err)

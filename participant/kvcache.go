@@ -1,0 +1,101 @@
+package participant
+
+import "github.com/twopc/twopc/protocol"
+
+// kvCache holds the committed entries of the keys the writer read from or
+// wrote to kv lately, so that a prepare finds a key's entry without a
+// SQLite query. A query costs about 5 µs here (cgo, binding, a B-tree
+// descent), and a transaction runs one per key it touches: a fifth of an
+// 8-put transaction's CPU in a participant, measured before this cache.
+//
+// The cache mirrors kv exactly, by construction: the writer is kv's only
+// writer, and every change it makes to kv (applyWrite, a catch-up reset)
+// goes through the cache too. A write transaction that rolls back empties
+// the cache, since kv did not change the way the cache did. It is bounded
+// by bytes; when full, it drops entries in map order, which is roughly
+// random: no bookkeeping per hit, and a hot key that is dropped comes
+// back on its next read.
+//
+// While all of kv fits, the cache holds all of it (complete), loaded at
+// open: then a key it does not hold is a key kv does not hold, and even
+// the first write of a new key queries nothing. It stops being complete
+// the first time it drops an entry to make room, or rolls back.
+type kvCache struct {
+	m        map[string]protocol.Entry // not found: a key known to be absent
+	bytes    int
+	maxBytes int  // 0: off
+	complete bool // every key of kv is in m
+}
+
+// kvEntryOverhead is what the cache charges for an entry beyond its key
+// and value: the map's slot, the Entry and the string and slice headers.
+const kvEntryOverhead = 112
+
+// DefaultKVCacheBytes is the memory the kv cache may charge by default:
+// about 180,000 entries of an 8-byte key and a 64-byte value.
+const DefaultKVCacheBytes = 32 << 20
+
+func newKVCache(maxBytes int) *kvCache {
+	return &kvCache{m: map[string]protocol.Entry{}, maxBytes: max(maxBytes, 0)}
+}
+
+func cost(key string, e protocol.Entry) int {
+	return len(key) + len(e.Value.Data) + kvEntryOverhead
+}
+
+// get returns key's entry in kv, if the cache knows it.
+func (c *kvCache) get(key string) (protocol.Entry, bool) {
+	e, ok := c.m[key]
+	return e, ok || c.complete
+}
+
+// fits says whether key's entry e can join the cache without dropping
+// another.
+func (c *kvCache) fits(key string, e protocol.Entry) bool {
+	return c.bytes+cost(key, e) <= c.maxBytes
+}
+
+// set records that key's entry in kv is e (not found: the key is absent).
+func (c *kvCache) set(key string, e protocol.Entry) {
+	if c.maxBytes == 0 {
+		return
+	}
+	c.drop(key)
+	if !e.Found && c.complete {
+		return // absent keys are the ones not held
+	}
+	n := cost(key, e)
+	if n > c.maxBytes/8 {
+		c.complete = false // a large value would push out many small ones
+		return
+	}
+	for c.bytes+n > c.maxBytes {
+		c.complete = false
+		for k := range c.m {
+			c.drop(k)
+			break
+		}
+	}
+	c.m[key] = e
+	c.bytes += n
+}
+
+func (c *kvCache) drop(key string) {
+	if old, ok := c.m[key]; ok {
+		c.bytes -= cost(key, old)
+		delete(c.m, key)
+	}
+}
+
+// emptied records that kv is now empty.
+func (c *kvCache) emptied() {
+	c.reset()
+	c.complete = c.maxBytes > 0
+}
+
+// reset forgets everything: the cache no longer knows kv.
+func (c *kvCache) reset() {
+	clear(c.m)
+	c.bytes = 0
+	c.complete = false
+}
