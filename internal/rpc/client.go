@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -94,10 +93,12 @@ func (c *Client) Call(ctx context.Context, method string, args ...any) (any, err
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
 	if err != nil {
+		body.Close()
 		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
 	}
+	req.ContentLength = int64(body.Len())
 	for name, values := range c.header {
 		req.Header[name] = values
 	}
@@ -125,12 +126,12 @@ func (c *Client) Call(ctx context.Context, method string, args ...any) (any, err
 }
 
 // encode builds the methodCall document of a call.
-func (c *Client) encode(method string, args []any) ([]byte, error) {
+func (c *Client) encode(method string, args []any) (*callBody, error) {
 	if f := checkMethodName(method); f != nil {
 		return nil, fmt.Errorf("rpc: call %s: %s", excerpt(method), f.Message)
 	}
 	if c.own {
-		body, err := encodeCallBytes(method, args)
+		body, err := encodeCallBody(method, args)
 		if err != nil {
 			return nil, fmt.Errorf("rpc: call %s: %w", method, err)
 		}
@@ -148,7 +149,7 @@ func (c *Client) encode(method string, args []any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
 	}
-	return body, nil
+	return newCallBody(body, nil), nil
 }
 
 // toKolo rewrites an argument into values kolo encodes correctly, copying

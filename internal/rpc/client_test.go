@@ -260,7 +260,7 @@ func refusesBadArgs(t *testing.T, c *Client, encoder string) {
 }
 
 // countingServer serves s and counts the connections it was opened.
-func countingServer(t *testing.T, s http.Handler) (*httptest.Server, *atomic.Int32) {
+func countingServer(t testing.TB, s http.Handler) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(s)
 	conns := &atomic.Int32{}

@@ -20,7 +20,7 @@ const streamToken = "stream-test-token"
 
 // streamServer serves the test methods and takes streams from callers
 // with streamToken; conns counts the connections it was opened.
-func streamServer(t *testing.T, accept bool, extra ...Method) (s *Server, ts *httptest.Server, conns *atomic.Int32) {
+func streamServer(t testing.TB, accept bool, extra ...Method) (s *Server, ts *httptest.Server, conns *atomic.Int32) {
 	t.Helper()
 	s = NewServer(Limits{}, nil)
 	for _, m := range append(testMethods(), extra...) {
