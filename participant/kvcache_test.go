@@ -207,7 +207,7 @@ func TestKVCacheBounds(t *testing.T) {
 	for k, e := range c.m {
 		sum += cost(k, e)
 	}
-	if sum != c.bytes || len(c.m) < 10_000/150 {
+	if sum != c.bytes || len(c.m) < 10_000/(20+8+kvEntryOverhead) {
 		t.Fatalf("cache holds %d entries costing %d, charges %d", len(c.m), sum, c.bytes)
 	}
 	c.set("big", protocol.Entry{Found: true, Value: protocol.Value{Data: make([]byte, 1500)}})

@@ -300,7 +300,9 @@ func runParticipant(args []string) error {
 	if *maxProcs > 0 {
 		runtime.GOMAXPROCS(*maxProcs)
 	}
-	setMemoryLimit(plim, 40<<20) // SQLite's own memory is outside Go's heap: leave it room under 128 MB
+	// SQLite's own memory is outside Go's heap: leave it room under 128 MB,
+	// beside the kv cache's.
+	setMemoryLimit(plim, 40<<20+int64(max(*kvCache, 0)))
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
 		return err
