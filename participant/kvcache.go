@@ -1,6 +1,10 @@
 package participant
 
-import "github.com/twopc/twopc/protocol"
+import (
+	"sync/atomic"
+
+	"github.com/twopc/twopc/protocol"
+)
 
 // kvCache holds the committed entries of the keys the writer read from or
 // wrote to kv lately, so that a prepare finds a key's entry without a
@@ -25,6 +29,9 @@ type kvCache struct {
 	bytes    int
 	maxBytes int  // 0: off
 	complete bool // every key of kv is in m
+
+	// Reads the cache answered, and those that queried SQLite (Stats).
+	hits, queries atomic.Uint64
 }
 
 // kvEntryOverhead is what the cache charges for an entry beyond its key

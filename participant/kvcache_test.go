@@ -165,6 +165,10 @@ func TestKVCacheLoadsAtOpen(t *testing.T) {
 		if a, b := v.Results[0], v.Results[1]; !a.Found || a.Version != 1 || len(a.Value.Data) != 39 || b.Found {
 			t.Fatalf("cache of %d bytes: read k39 %+v and the absent k40 %+v", c.bytes, a, b)
 		}
+		// k39, last in key order, is not among what a small cache loads.
+		if st := s.Stats(); st.KVCacheHits+st.KVQueries != 2 || (st.KVQueries == 0) != c.complete {
+			t.Fatalf("cache of %d bytes: %d reads from the cache, %d queries; want 2 reads, queries only if incomplete", c.bytes, st.KVCacheHits, st.KVQueries)
+		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}

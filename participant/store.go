@@ -180,6 +180,11 @@ type Stats struct {
 	// StaleTermRefusals counts the calls refused because their term was
 	// lower than Term, the highest this participant has seen (term.go).
 	StaleTermRefusals, Term uint64
+	// KVCacheHits and KVQueries count a prepare's reads of kv: those the
+	// cache answered, and those that queried SQLite (kvcache.go). Many
+	// queries under a steady load say the cache is too small for the keys
+	// in use (--kv-cache-bytes).
+	KVCacheHits, KVQueries uint64
 }
 
 // Open opens (creating if needed) the database at path and reloads its
@@ -439,6 +444,8 @@ func (s *Store) Stats() Stats {
 
 		StaleTermRefusals: s.stats.staleTerm.Load(),
 		Term:              s.term.Load(),
+		KVCacheHits:       s.w.cache.hits.Load(),
+		KVQueries:         s.w.cache.queries.Load(),
 	}
 }
 

@@ -155,8 +155,10 @@ func (t *wtx) exec(st int, args ...driver.Value) error {
 // readKV reads key's committed entry, from the cache if it is there.
 func (t *wtx) readKV(key string) (protocol.Entry, error) {
 	if e, ok := t.w.cache.get(key); ok {
+		t.w.cache.hits.Add(1)
 		return e, nil
 	}
+	t.w.cache.queries.Add(1)
 	e, err := t.queryKV(key)
 	if err == nil {
 		t.w.cache.set(key, e)

@@ -120,7 +120,7 @@ func TestCoordinatorMetrics(t *testing.T) {
 func TestParticipantMetrics(t *testing.T) {
 	m := NewParticipant()
 	m.Watch(func() participant.Stats {
-		return participant.Stats{Batches: 9, Prepares: 3, Commits: 2, Aborts: 1, Prepared: 1, StaleTermRefusals: 4, Term: 7}
+		return participant.Stats{Batches: 9, Prepares: 3, Commits: 2, Aborts: 1, Prepared: 1, StaleTermRefusals: 4, Term: 7, KVCacheHits: 11, KVQueries: 5}
 	})
 	m.ObserveCommit(time.Millisecond)
 	m.ObserveCall(rpc.CallInfo{Method: "batch"})
@@ -132,6 +132,8 @@ func TestParticipantMetrics(t *testing.T) {
 		{name: "twopc_store_requests_total", labels: []string{"kind", "abort"}, value: 1},
 		{name: "twopc_store_stale_term_refusals_total", value: 4},
 		{name: "twopc_store_term", value: 7},
+		{name: "twopc_store_kv_reads_total", labels: []string{"source", "cache"}, value: 11},
+		{name: "twopc_store_kv_reads_total", labels: []string{"source", "sqlite"}, value: 5},
 		{name: "twopc_sqlite_commit_duration_seconds", value: 1},
 		{name: "twopc_rpc_calls_total", labels: []string{"method", "batch", "code", "ok"}, value: 1},
 		{name: "twopc_transactions_total", absent: true}, // a coordinator's

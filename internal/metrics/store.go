@@ -19,6 +19,8 @@ var (
 		"Calls refused since the participant started because their coordinator's term was below the highest seen: a replaced coordinator still calling.", nil, nil)
 	descStoreTerm = prometheus.NewDesc("twopc_store_term",
 		"The highest coordinator term this participant has seen (fencing).", nil, nil)
+	descStoreKVReads = prometheus.NewDesc("twopc_store_kv_reads_total",
+		"Prepares' reads of a key's committed entry since the participant started, by source: the cache, or a SQLite query (many of these: raise --kv-cache-bytes).", []string{"source"}, nil)
 )
 
 // storeCollector reads a participant store's Stats at every scrape.
@@ -32,6 +34,7 @@ func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStoreBatches
 	ch <- descStoreStaleTerm
 	ch <- descStoreTerm
+	ch <- descStoreKVReads
 }
 
 func (sc storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -43,4 +46,6 @@ func (sc storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreBatches, prometheus.CounterValue, float64(st.Batches))
 	ch <- prometheus.MustNewConstMetric(descStoreStaleTerm, prometheus.CounterValue, float64(st.StaleTermRefusals))
 	ch <- prometheus.MustNewConstMetric(descStoreTerm, prometheus.GaugeValue, float64(st.Term))
+	ch <- prometheus.MustNewConstMetric(descStoreKVReads, prometheus.CounterValue, float64(st.KVCacheHits), "cache")
+	ch <- prometheus.MustNewConstMetric(descStoreKVReads, prometheus.CounterValue, float64(st.KVQueries), "sqlite")
 }
