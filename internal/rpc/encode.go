@@ -226,7 +226,7 @@ func (e *encoder) value(v any, depth int) error {
 	case time.Time:
 		err = e.dateTime(v)
 	case map[string]any:
-		err = e.structure(reflect.ValueOf(v), depth)
+		err = e.structMap(v, depth)
 	case []any:
 		e.write("<array><data>")
 		for _, x := range v {
@@ -385,6 +385,34 @@ func checkYear(t time.Time) error {
 
 // structure writes a map with string keys as a <struct>, members sorted by
 // name so that the same value always gives the same bytes.
+// structMap is structure for the common map[string]any, without reflect:
+// its names sorted on the stack (a struct of up to 8 members allocates
+// nothing), each value read straight from the map. Through reflect, each
+// member cost an allocation for the names and one for the boxed value:
+// 29 allocations for the reply to a txn of 8 puts.
+func (e *encoder) structMap(m map[string]any, depth int) error {
+	var small [8]string
+	names := small[:0]
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	e.write("<struct>")
+	for _, k := range names {
+		e.write("<member><name>")
+		if err := e.text(k); err != nil {
+			return fmt.Errorf("member name: %w", err)
+		}
+		e.write("</name>")
+		if err := e.value(m[k], depth+1); err != nil {
+			return fmt.Errorf("member %s: %w", excerpt(k), err)
+		}
+		e.write("</member>")
+	}
+	e.write("</struct>")
+	return nil
+}
+
 func (e *encoder) structure(m reflect.Value, depth int) error {
 	keys := m.MapKeys()
 	slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })

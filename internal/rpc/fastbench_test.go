@@ -62,16 +62,21 @@ func BenchmarkDecodeResponse(b *testing.B) {
 }
 
 // BenchmarkEncodeResponse encodes what a participant sends back for a
-// batch of 64 prepares, and what the coordinator answers to a put.
+// batch of 64 prepares, what the coordinator answers to a put, and to a
+// txn of 8 puts.
 func BenchmarkEncodeResponse(b *testing.B) {
 	replies := make([]any, 64)
 	for i := range replies {
 		replies[i] = []any{"yes", true, false, ""}
 	}
+	results := make([]any, 8)
+	for i := range results {
+		results[i] = map[string]any{"version": int64(i + 1)}
+	}
 	for _, doc := range []struct {
 		name string
 		v    any
-	}{{"batch64", replies}, {"true", true}} {
+	}{{"batch64", replies}, {"true", true}, {"txn8", map[string]any{"succeeded": true, "results": results}}} {
 		b.Run(doc.name, func(b *testing.B) {
 			var buf bytes.Buffer
 			b.ReportAllocs()
