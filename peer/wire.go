@@ -321,6 +321,9 @@ func decodeVote(v any) (protocol.Vote, error) {
 	if err != nil {
 		return vote, err
 	}
+	if len(results) > 0 {
+		vote.Results = make([]protocol.Result, 0, len(results))
+	}
 	for _, rv := range results {
 		ra, err := array(rv, -1, "result")
 		if err != nil || len(ra) < 2 {

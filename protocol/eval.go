@@ -53,7 +53,7 @@ type Outcome struct {
 // bound): one small request must not make a replica, or the coordinator
 // that gathers the votes, hold many large values at once.
 func Evaluate(t *Txn, read func(key string) Entry, maxResultBytes int) Outcome {
-	state := map[string]Entry{}
+	state := make(map[string]Entry, len(t.Success)+len(t.Compares))
 	get := func(k string) Entry {
 		e, ok := state[k]
 		if !ok {
@@ -73,7 +73,10 @@ func Evaluate(t *Txn, read func(key string) Entry, maxResultBytes int) Outcome {
 	if !out.Succeeded {
 		ops = t.Failure
 	}
-	changed := map[string]bool{}
+	changed := make(map[string]bool, len(ops))
+	if len(ops) > 0 {
+		out.Results = make([]Result, 0, len(ops))
+	}
 	resultBytes := 0
 	for _, o := range ops {
 		old := get(o.Key)
@@ -93,6 +96,9 @@ func Evaluate(t *Txn, read func(key string) Entry, maxResultBytes int) Outcome {
 			}
 			out.Results = append(out.Results, Result{Kind: OpGet, Found: old.Found, Version: old.Version, Value: old.Value})
 		}
+	}
+	if len(changed) > 0 {
+		out.Writes = make([]Write, 0, len(changed))
 	}
 	for k := range changed {
 		out.Writes = append(out.Writes, Write{Key: k, Entry: state[k]})
