@@ -230,7 +230,10 @@ func (m *Machine) onVote(p int, v *Vote) Ready {
 	case v.Kind == VoteNo:
 		return m.abort(CauseUnavailable, fmt.Sprintf("%s refused: %s", m.parts[p], v.Reason))
 	case m.vote == nil:
-		m.vote = v
+		// A copy, so that v (the event's, on its caller's stack) does not
+		// escape: otherwise every event of every step is on the heap.
+		first := *v
+		m.vote = &first
 	case !m.vote.agrees(v):
 		return m.abort(CauseDiverged, fmt.Sprintf("replicas disagree: %s gave %s", m.parts[p], v.describe()))
 	}

@@ -64,3 +64,27 @@ func TestCallBodyGivesItsBufferBackOnClose(t *testing.T) {
 		other.Close()
 	}
 }
+
+// A reply's body reads the reply, and nothing once closed, even
+// when the next reply has taken its buffer; closing twice gives the
+// buffer back once, so two replies never share one.
+func TestReplyBodyGivesItsBufferBackOnClose(t *testing.T) {
+	first := newReplyBody(3)
+	copy(first.buf, "abc")
+	first.Reset(first.buf)
+	got := make([]byte, 1)
+	if n, _ := first.Read(got); n != 1 || got[0] != 'a' {
+		t.Fatalf("read %q, want a", got[:n])
+	}
+	first.Close()
+	first.Close()
+	second, third := newReplyBody(3), newReplyBody(3)
+	if &second.buf[0] == &third.buf[0] {
+		t.Fatal("two open replies share a buffer: a body closed twice was pooled twice")
+	}
+	copy(second.buf, "xyz")
+	second.Reset(second.buf)
+	if n, err := first.Read(make([]byte, 3)); n != 0 || err != io.EOF {
+		t.Fatalf("a closed body read %d bytes, %v; want 0, EOF", n, err)
+	}
+}

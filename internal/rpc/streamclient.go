@@ -184,14 +184,17 @@ func (sc *streamConn) call(req *http.Request) (*http.Response, bool, error) {
 	if status < 100 || status > 999 || size > maxResponseBytes {
 		return nil, false, fmt.Errorf("%w: status %d, body of %d bytes", errFrame, status, size)
 	}
-	reply := make([]byte, size)
-	if _, err := io.ReadFull(sc.br, reply); err != nil {
+	body := newReplyBody(int(size))
+	if _, err := io.ReadFull(sc.br, body.buf); err != nil {
+		body.Close()
 		return nil, false, err
 	}
 	trailer, err := sc.br.ReadByte()
 	if err != nil {
+		body.Close()
 		return nil, false, err
 	}
+	body.Reset(body.buf)
 	return &http.Response{
 		Status:        strconv.FormatUint(status, 10) + " " + http.StatusText(int(status)),
 		StatusCode:    int(status),
@@ -199,10 +202,44 @@ func (sc *streamConn) call(req *http.Request) (*http.Response, bool, error) {
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        rh,
-		Body:          io.NopCloser(bytes.NewReader(reply)),
+		Body:          body,
 		ContentLength: size,
 		Request:       req,
 	}, trailer == streamGoesOn, nil
+}
+
+// replyBody is a reply's body, read whole from the stream so that the
+// stream can take the next call at once. Its buffer comes from
+// replyBuffers and goes back on Close (the client decodes a reply into
+// values of their own, then closes it): a coordinator reads about a
+// kilobyte of replies per put.
+type replyBody struct {
+	bytes.Reader
+	buf []byte
+}
+
+var replyBuffers = sync.Pool{New: func() any { return new(replyBody) }}
+
+func newReplyBody(size int) *replyBody {
+	b := replyBuffers.Get().(*replyBody)
+	if cap(b.buf) < size {
+		b.buf = make([]byte, size)
+	}
+	b.buf = b.buf[:size]
+	return b
+}
+
+// Close gives the buffer back; reading after it reads nothing.
+func (b *replyBody) Close() error {
+	if b.buf == nil {
+		return nil // closed already
+	}
+	b.Reset(nil)
+	if cap(b.buf) <= maxKeptBuffer {
+		replyBuffers.Put(&replyBody{buf: b.buf})
+	}
+	b.buf = nil
+	return nil
 }
 
 // maxKeptBuffer: a stream keeps its frame buffer for the next call only
