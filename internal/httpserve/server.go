@@ -169,6 +169,16 @@ func (c *bufferedConn) CloseWrite() error {
 	return nil
 }
 
+// Close closes c as lingerClose does, in the background: net/http closes
+// a connection at once after a 400 to a request it could not parse,
+// which resets it if the client's request is not all read, and the
+// client's system then drops the 400 unread; in the background, so that
+// net/http's goroutines and Shutdown do not wait the half second.
+func (c *bufferedConn) Close() error {
+	go lingerClose(c.Conn)
+	return nil
+}
+
 // connQueue is the listener the http.Server accepts handed-off
 // connections from.
 type connQueue struct {
