@@ -418,14 +418,14 @@ func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, re
 	if err := finalReads(ctx, p, keys, rec, client); err != nil {
 		violate("final reads: %v", err)
 	}
-	desc, err := checkTxlog(ctx, p, cfg.TxlogLimit)
+	desc, err := checkTxlog(ctx, p, cfg.TxlogLimit, cfg.SettleTimeout)
 	if err != nil {
 		violate("txlog: %v", err)
 	}
 	if err := finalWrites(ctx, p, keys, rec, client+len(cl.Participants())); err != nil {
 		violate("never stuck: %v", err)
 	}
-	terms, err := checkTerms(ctx, p, highest, refusals)
+	terms, err := checkTerms(ctx, p, highest, refusals, cfg.SettleTimeout)
 	if err != nil {
 		violate("fencing: %v", err)
 	}

@@ -203,6 +203,25 @@ func (p Probe) unsettled(ctx context.Context) error {
 	return nil
 }
 
+// waitOneLeader polls oneLeader until it answers, for at most timeout:
+// on a settled cluster a heartbeat missed on a busy machine can start an
+// election, which is not a fault of the cluster unless it never ends.
+func (p Probe) waitOneLeader(ctx context.Context, timeout time.Duration) (coordinator.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		st, err := p.oneLeader(ctx)
+		if err == nil {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("no single leader %v after the cluster settled: %w", timeout, err)
+		case <-time.After(100 * time.Millisecond): // poll interval, as Settle's
+		}
+	}
+}
+
 // oneLeader returns the leader's status once every coordinator answers
 // status, and all name the same leader in the same term (with one
 // coordinator, its status): a new leader took over from every old one,

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twopc/twopc/consensus"
 	"github.com/twopc/twopc/protocol"
@@ -72,8 +73,8 @@ func finalReads(ctx context.Context, p Probe, keys []string, rec *recorder, clie
 // checkTxlog checks that the log reads back cleanly, that every commit in
 // it has its end, and that compaction keeps it small: at most limit bytes.
 // It returns a description of the log for the summary.
-func checkTxlog(ctx context.Context, p Probe, limit int64) (string, error) {
-	leader, err := p.oneLeader(ctx)
+func checkTxlog(ctx context.Context, p Probe, limit int64, wait time.Duration) (string, error) {
+	leader, err := p.waitOneLeader(ctx, wait)
 	if err != nil {
 		return "", err
 	}
@@ -179,9 +180,9 @@ func (t Terms) String() string {
 // settled cluster) is reported as such rather than as a participant
 // behind. before is what each participant's stats said of refusals
 // before each of its kills.
-func checkTerms(ctx context.Context, p Probe, highest uint64, before map[string]int64) (Terms, error) {
+func checkTerms(ctx context.Context, p Probe, highest uint64, before map[string]int64, wait time.Duration) (Terms, error) {
 	t := Terms{Highest: highest, Seen: map[string]uint64{}, Refusals: map[string]int64{}}
-	st, err := p.oneLeader(ctx)
+	st, err := p.waitOneLeader(ctx, wait)
 	if err != nil {
 		return t, err
 	}
@@ -194,7 +195,7 @@ func checkTerms(ctx context.Context, p Probe, highest uint64, before map[string]
 		t.Seen[name] = uint64(s["term"])
 		t.Refusals[name] = before[name] + s["stale_term_refusals"]
 	}
-	if again, err := p.oneLeader(ctx); err != nil || again.Term != t.Leader {
+	if again, err := p.waitOneLeader(ctx, wait); err != nil || again.Term != t.Leader {
 		return t, fmt.Errorf("the leader's term changed on the settled cluster, from %d (now %d, %v)", t.Leader, again.Term, err)
 	}
 	return t, t.check(p.Participants())
