@@ -422,7 +422,7 @@ func checkCluster(ctx context.Context, cl Cluster, cfg Config, keys []string, re
 	if err != nil {
 		violate("txlog: %v", err)
 	}
-	if err := finalWrites(ctx, p, keys, rec, client+len(cl.Participants())); err != nil {
+	if err := finalWrites(ctx, p, keys, rec, client+len(cl.Participants()), cfg.SettleTimeout); err != nil {
 		violate("never stuck: %v", err)
 	}
 	terms, err := checkTerms(ctx, p, highest, refusals, cfg.SettleTimeout)

@@ -123,21 +123,41 @@ func checkTxlog(ctx context.Context, p Probe, limit int64, wait time.Duration) (
 // settled cluster with no other client: each must succeed at once. A
 // conflict or unavailable fault now means a key stayed locked (at the
 // coordinator or a participant) or a process stopped serving, which
-// "never stuck" rules out. The writes join the history after the final
-// reads.
-func finalWrites(ctx context.Context, p Probe, keys []string, rec *recorder, client int) error {
+// "never stuck" rules out; only while the coordinators are between
+// leaders is a put tried again, within wait. The writes join the history
+// after the final reads, from client number client on.
+func finalWrites(ctx context.Context, p Probe, keys []string, rec *recorder, client int, wait time.Duration) error {
 	var errs []error
+	deadline := time.Now().Add(wait)
 	for _, key := range keys {
-		op := Op{Client: client, Kind: Put, Key: key, Value: "final", Call: rec.now()}
-		_, err := p.call(ctx, "put", op.Key, op.Value)
-		op.Return = rec.now()
-		op.Outcome, op.Err = OK, ""
-		if err != nil {
-			op.Outcome, _ = outcomeOf(err)
-			op.Err = err.Error()
-			errs = append(errs, fmt.Errorf("put %q on the settled cluster: %w", op.Key, err))
+		for {
+			op := Op{Client: client, Kind: Put, Key: key, Value: "final", Call: rec.now()}
+			_, err := p.call(ctx, "put", op.Key, op.Value)
+			op.Return = rec.now()
+			op.Outcome, op.Err = OK, ""
+			if err != nil {
+				op.Outcome, _ = outcomeOf(err)
+				op.Err = err.Error()
+			}
+			rec.op(op)
+			if err == nil {
+				break
+			}
+			if op.Outcome == Unknown {
+				client++ // its put may still land: the next is another client's
+			}
+			// A coordinator between leaders (one paused while it led
+			// steps down once resumed, and follows again) is not a stuck
+			// key: once one leader is back, the put goes again.
+			if _, lerr := p.oneLeader(ctx); lerr == nil || time.Until(deadline) <= 0 {
+				errs = append(errs, fmt.Errorf("put %q on the settled cluster: %w", op.Key, err))
+				break
+			}
+			if _, lerr := p.waitOneLeader(ctx, time.Until(deadline)); lerr != nil {
+				errs = append(errs, fmt.Errorf("put %q on the settled cluster: %w (then %v)", op.Key, err, lerr))
+				break
+			}
 		}
-		rec.op(op)
 	}
 	return errors.Join(errs...)
 }
