@@ -10,12 +10,11 @@ import (
 	"github.com/twopc/twopc/protocol"
 )
 
-// Committed writes reach kv lazily. A commit records its transaction id
-// in the committed table and leaves its rows in prepared_writes: a
-// handful of pages at the end of two small tables, where writing each
-// key into kv at once wrote one random page of kv per key. The writes
-// wait in memory (Store.over) and go to kv about once a second, so that
-// a hot page of kv is written once for many transactions.
+// Committed writes reach kv lazily. A commit is a line in the vote log
+// (votelog.go), where writing each key into kv at once wrote one random
+// page of kv per key. The writes wait in memory (Store.over) and go to
+// kv about once a second, so that a hot page of kv is written once for
+// many transactions.
 //
 // An apply cycle sorts the keys waiting and goes through them in
 // applySteps ranges, one range every applyEvery/applySteps, each in the
@@ -23,14 +22,12 @@ import (
 // cycle, while no batch waits for the whole of it. A key committed again
 // during the cycle, in a range already done, waits for the next one.
 // Once the last range is done, every transaction committed before the
-// cycle began is wholly in kv: its rows go, a share at each step of the
-// next cycle.
+// cycle began is wholly in kv, and its id is forgotten.
 //
-// A commit is as durable as before, in the same SQLite transaction; only
-// where its writes live changes. Open loads what is committed and not
-// yet dropped back into memory, in commit order, so that the latest
-// write of each key wins, as it does in kv; Close applies everything, so
-// that a cleanly closed database holds all its data in kv.
+// Open replays the vote log back into memory, in order, so that the
+// latest write of each key wins, as it does in kv; Close applies
+// everything, so that a cleanly closed database holds all its committed
+// data in kv.
 
 // Apply thresholds: a cycle begins once the oldest write waiting is
 // applyEvery old; when too many writes or bytes wait, all of them are
@@ -92,13 +89,11 @@ func entry(w protocol.Write) protocol.Entry {
 	return protocol.Entry{Found: w.Found, Value: w.Value, Version: w.Version}
 }
 
-// committedLocked moves a committed transaction's writes to over, in the
-// batch's transaction, where an apply will find them. s.mu is held.
-func (s *Store) committedLocked(tx *wtx, txid string, p *preparedTx) error {
+// committedLocked moves a committed transaction's writes to over, where
+// an apply will find them (its commit record is the caller's). s.mu is
+// held, or the store is opening.
+func (s *Store) committedLocked(txid string, p *preparedTx) {
 	s.seq++
-	if err := tx.exec(stInsertCommitted, s.seq, txid); err != nil {
-		return err
-	}
 	s.committed[txid] = true
 	s.committedOrder = append(s.committedOrder, seqID{s.seq, txid})
 	if s.waitingSince.IsZero() {
@@ -108,7 +103,6 @@ func (s *Store) committedLocked(tx *wtx, txid string, p *preparedTx) error {
 		s.setOver(w)
 	}
 	s.unlockLocked(txid, p)
-	return nil
 }
 
 func (s *Store) setOver(w protocol.Write) {
@@ -164,12 +158,8 @@ func (s *Store) startCycle() {
 	s.waitingSince = time.Time{} // commits from now on wait for the next cycle
 }
 
-// stepLocked applies the cycle's next range, after dropping a share of
-// the rows of transactions already wholly in kv (dropSomeLocked).
+// stepLocked applies the cycle's next range.
 func (s *Store) stepLocked(tx *wtx) error {
-	if err := s.dropSomeLocked(tx); err != nil {
-		return err
-	}
 	c := s.cycle
 	keys, lo, hi := c.rangeOf(c.next)
 	apply := func(k string) error {
@@ -201,26 +191,13 @@ func (s *Store) stepLocked(tx *wtx) error {
 	}
 	// Every transaction committed before the cycle began is in kv now.
 	s.cycle = nil
-	s.droppable = c.upTo
-	s.dropEach = max(1, (s.droppable-s.dropped+applySteps-1)/applySteps)
+	s.forgetCommitted(c.upTo)
 	s.stats.applies.Add(1)
 	return nil
 }
 
-// dropSomeLocked deletes the rows of the next share of the transactions
-// whose writes are all in kv: a cycle's go over the next cycle's steps,
-// since deleting them all at once held up a batch for 10-25 ms. Rows go
-// in commit order, so that a reload, which replays what is left in that
-// order, still ends on each key's latest write.
-func (s *Store) dropSomeLocked(tx *wtx) error {
-	if s.dropped >= s.droppable {
-		return nil
-	}
-	return s.dropRowsLocked(tx, min(s.droppable, s.dropped+s.dropEach))
-}
-
-// applyAllLocked writes every committed write waiting in memory to kv
-// and drops every committed transaction's rows, in tx.
+// applyAllLocked writes every committed write waiting in memory to kv,
+// in tx.
 func (s *Store) applyAllLocked(tx *wtx) error {
 	for _, w := range s.over {
 		if err := tx.applyWrite(w); err != nil {
@@ -232,28 +209,21 @@ func (s *Store) applyAllLocked(tx *wtx) error {
 	s.cycle = nil
 	s.waitingSince = time.Time{}
 	s.rebuild = true
-	s.droppable = s.seq
+	s.forgetCommitted(s.seq)
 	s.stats.applies.Add(1)
-	return s.dropRowsLocked(tx, s.seq)
+	return nil
 }
 
-// dropRowsLocked deletes the rows of the transactions committed up to
-// seq, whose writes are all in kv.
-func (s *Store) dropRowsLocked(tx *wtx, seq int64) error {
-	if err := tx.exec(stDeleteAppliedPrepared, seq); err != nil {
-		return err
-	}
-	if err := tx.exec(stDeleteCommitted, seq); err != nil {
-		return err
-	}
-	s.dropped = seq
+// forgetCommitted forgets the ids of the transactions committed up to
+// seq, whose writes are all in kv: a prepare repeated after that is no
+// longer recognised (as after a restart).
+func (s *Store) forgetCommitted(seq int64) {
 	n := 0
 	for n < len(s.committedOrder) && s.committedOrder[n].seq <= seq {
 		delete(s.committed, s.committedOrder[n].txid)
 		n++
 	}
 	s.committedOrder = slices.Delete(s.committedOrder, 0, n)
-	return nil
 }
 
 // seqID is a committed transaction and its place in commit order.
@@ -307,14 +277,24 @@ func (p *preparedTx) next(key string) protocol.Entry {
 }
 
 // applyAtClose applies what waits, so that a cleanly closed database
-// holds all its data in kv, as an older twopc expects.
+// holds all its committed data in kv, and its vote log only what is
+// prepared.
 func (s *Store) applyAtClose() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seq == 0 || s.failed.Load() != nil {
 		return nil
 	}
-	_, err := s.w.inTx(s.applyAllLocked, nil)
+	_, err := s.w.inTx(func(tx *wtx) error {
+		if err := s.applyAllLocked(tx); err != nil {
+			return err
+		}
+		s.rotateVotes = true // to a vote log of the prepared alone
+		return s.makeDurable(tx)
+	}, nil)
+	if err == nil {
+		err = s.votes.retire()
+	}
 	return err
 }
 

@@ -57,9 +57,9 @@ func (s *Store) submitOne(ctx context.Context, r *request) error {
 }
 
 // submit hands rs to the writer as one unit, so that they share one
-// SQLite transaction, and waits for their durable results. Once the writer
-// has taken them, the wait does not honour ctx: the outcome is decided in
-// at most one SQLite commit, and abandoning it would hide a YES vote.
+// batch, and waits for their durable results. Once the writer has taken
+// them, the wait does not honour ctx: the outcome is decided in one
+// batch, and abandoning it would hide a YES vote.
 // The error is the unit's (closed store); each request has its own.
 func (s *Store) submit(ctx context.Context, rs ...*request) error {
 	for _, r := range rs {
@@ -83,8 +83,8 @@ func (s *Store) submit(ctx context.Context, rs ...*request) error {
 }
 
 // run is the writer goroutine: it takes every request waiting at that
-// moment and applies them in one SQLite transaction, so one fsync serves
-// the whole batch (group commit).
+// moment and applies them as one batch, so one fsync of the vote log
+// serves the whole batch (group commit).
 func (s *Store) run() {
 	defer close(s.done)
 	batch := make([]*request, 0, s.max)
@@ -169,9 +169,9 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			case r.kind == protocol.MsgPrepare:
 				err = s.prepare(tx, r)
 			case r.kind == protocol.MsgCommit:
-				err = s.commit(tx, r)
+				err = s.commit(r)
 			case r.kind == protocol.MsgAbort:
-				err = s.abort(tx, r)
+				err = s.abort(r)
 			}
 			if err != nil {
 				return err
@@ -179,7 +179,10 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 		}
 		applied, err := s.applyDueLocked(tx)
 		changesKV = changesKV || applied
-		return err
+		if err != nil {
+			return err
+		}
+		return s.makeDurable(tx)
 	}, func() {
 		// Readers must not see kv change under a view of before.
 		if changesKV {
@@ -201,16 +204,21 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 		return err
 	}
 	s.term.Store(term) // durable now
+	if s.votes.old != "" {
+		if err := s.votes.retire(); err != nil {
+			s.log.Warn("participant: could not remove a replaced vote log", "db", s.path, "err", err)
+		}
+	}
 	if s.observe != nil {
-		s.observe(took)
+		s.observe(took + s.voteSync)
 	}
 	s.stats.batches.Add(1)
 	return nil
 }
 
 // prepare, commit and abort run on the writer goroutine with s.mu held,
-// inside the batch's SQLite transaction, which sees the effects of the
-// requests before them in the batch.
+// in the batch, which sees the effects of the requests before them in
+// it; each adds its record to the batch's vote log lines.
 
 func (s *Store) prepare(tx *wtx, r *request) error {
 	s.stats.prepares.Add(1)
@@ -265,10 +273,8 @@ func (s *Store) prepare(tx *wtx, r *request) error {
 		r.vote.Kind = protocol.VoteReadOnly
 		return nil
 	}
+	s.votes.appendPrepare(r.txid, out.Writes)
 	for _, w := range out.Writes {
-		if err := tx.insertPrepared(r.txid, w); err != nil {
-			return err
-		}
 		s.locks[w.Key] = r.txid
 		s.touch(w.Key)
 	}
@@ -277,7 +283,7 @@ func (s *Store) prepare(tx *wtx, r *request) error {
 	return nil
 }
 
-func (s *Store) commit(tx *wtx, r *request) error {
+func (s *Store) commit(r *request) error {
 	p, ok := s.prepared[r.txid]
 	if !ok {
 		if s.tombs.has(r.txid) {
@@ -286,24 +292,20 @@ func (s *Store) commit(tx *wtx, r *request) error {
 		return nil
 	}
 	s.stats.commits.Add(1)
-	return s.committedLocked(tx, r.txid, p)
+	s.votes.appendCommit(r.txid)
+	s.committedLocked(r.txid, p)
+	return nil
 }
 
-func (s *Store) abort(tx *wtx, r *request) error {
+func (s *Store) abort(r *request) error {
 	s.tombs.add(r.txid)
 	p, ok := s.prepared[r.txid]
 	if !ok {
 		return nil
 	}
 	s.stats.aborts.Add(1)
-	return s.forget(tx, r.txid, p)
-}
-
-func (s *Store) forget(tx *wtx, txid string, p *preparedTx) error {
-	if err := tx.deletePrepared(txid); err != nil {
-		return err
-	}
-	s.unlockLocked(txid, p)
+	s.votes.appendAbort(r.txid)
+	s.unlockLocked(r.txid, p)
 	return nil
 }
 

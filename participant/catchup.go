@@ -15,7 +15,8 @@ import (
 // (Install), starting with a reset. See coordinator/catchup.go.
 
 // Install applies one catch-up step through the writer goroutine, in one
-// SQLite transaction: durable when it returns.
+// SQLite transaction (which also starts a new vote log: votelog.go):
+// durable when it returns.
 func (s *Store) Install(ctx context.Context, in *protocol.Install) error {
 	return s.submitOne(ctx, &request{install: in, term: protocol.TermOf(ctx)})
 }
@@ -42,14 +43,12 @@ func (s *Store) refuseInstall(in *protocol.Install) error {
 // prepare of them a no-op. Committed writes not yet in kv go there
 // first, so that the copy supersedes them, as it would if they were.
 func (s *Store) install(tx *wtx, in *protocol.Install) error {
+	s.rotateVotes = true // the log's commits must not replay onto the new kv
 	if err := s.applyAllLocked(tx); err != nil {
 		return err
 	}
 	if in.Reset {
 		if err := tx.deleteAllKV(); err != nil {
-			return err
-		}
-		if err := tx.exec(stDeleteAllPrepared); err != nil {
 			return err
 		}
 		if err := tx.exec(stSetMeta, "fence", in.Fence); err != nil {

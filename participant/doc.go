@@ -2,13 +2,15 @@
 // runs the transactions a coordinator proposes on its own copy, votes,
 // then applies or discards their writes.
 //
-// A participant keeps its tables in one SQLite file (WAL, synchronous=FULL):
-// kv, the committed data with each key's version; prepared_writes, for
-// each prepared transaction the entry each of its keys will have; and
-// committed, the transactions whose prepared writes are committed but
-// not yet copied into kv. A commit only adds its id to committed; the
+// A participant keeps the committed data, kv, with each key's version, in
+// one SQLite file (WAL, synchronous=FULL), and its votes in a vote log
+// next to it (votelog.go): an append-only file of prepares (the entry
+// each key of a prepared transaction will have), commits and aborts,
+// which a batch makes durable with one write and one fsync. Committed
 // writes wait in memory and reach kv together about once a second
-// (apply.go), so that a page of kv is written once for many commits.
+// (apply.go), so that a page of kv is written once for many commits; the
+// vote log holds them until then, and is replaced by a snapshot of what
+// is still needed once it has grown.
 //
 // Invariants:
 //   - A YES vote is sent only after the prepared writes are durable, so a
@@ -40,8 +42,9 @@
 //     (package peer) refuses changes without one.
 //
 // Every write goes through one writer goroutine that batches all requests
-// waiting at that moment into one SQLite transaction: one fsync serves
-// many prepares and commits (group commit). The writer keeps the kv
+// waiting at that moment: one fsync of the vote log serves many prepares
+// and commits (group commit), and the batch's changes to kv, if any, are
+// one SQLite transaction. The writer keeps the kv
 // entries it reads and writes in a bounded cache (kvcache.go), all of kv
 // while it fits, so that a prepare seldom queries SQLite. Reads run concurrently on
 // separate connections: each sees kv and the writes held in memory (the

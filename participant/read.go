@@ -64,7 +64,7 @@ func readKV(ctx context.Context, tx *sql.Tx, key string) (protocol.Entry, error)
 }
 
 // Batch runs many calls at once. Its prepares, commits and aborts are
-// applied in one SQLite transaction (one fsync for all of them), in
+// applied in one batch of the writer (one fsync for all of them), in
 // order; its reads run concurrently on the read connections. Results are
 // in the order of calls. A batch of a stale term is refused whole.
 func (s *Store) Batch(ctx context.Context, calls []protocol.Call) []protocol.CallResult {

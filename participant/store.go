@@ -24,14 +24,14 @@ const DefaultMaxResultBytes = 1 << 20
 // ErrClosed is returned by calls on a closed Store.
 var ErrClosed = errors.New("participant: store closed")
 
-// The schema. kv is the committed data, with each key's version;
-// prepared_writes holds, per prepared transaction, the entry each key it
-// writes will have once it commits (found 0: the key is deleted).
-// committed lists, in commit order, the transactions whose rows in
-// prepared_writes are committed but not yet applied to kv (apply.go).
-// Readers look keys up in memory, not in prepared_writes, so it has no
-// index on key: the index's random pages cost each commit more than the
-// lookups saved.
+// The schema. kv is the committed data, with each key's version; meta
+// holds the fence, the highest term seen and which vote log is current.
+// prepared_writes and committed are where twopc kept its votes before
+// the vote log (votelog.go): per prepared transaction, the entry each
+// key it writes will have once it commits (found 0: the key is
+// deleted), and the transactions committed but not yet applied to kv.
+// Open reads what a database of an older twopc left in them into the
+// vote log, and empties them.
 const schema = `
 CREATE TABLE IF NOT EXISTS kv (
 	key     TEXT PRIMARY KEY,
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS meta (
 
 // Options tune a Store; the zero value is usable.
 type Options struct {
-	// MaxBatch caps how many requests share one SQLite transaction.
+	// MaxBatch caps how many requests share one batch (one fsync).
 	MaxBatch int
 	// Tombstones is how many aborted transaction ids are remembered to
 	// refuse a prepare that arrives after its abort.
@@ -72,9 +72,10 @@ type Options struct {
 	// refuses everything from then on. The process should exit, so that a
 	// restart reloads the state from disk (nil: just stop).
 	OnFail func(error)
-	// ObserveCommit, if set, is told how long each SQLite write
-	// transaction's commit (its WAL fsync) took (metrics). It runs on the
-	// writer goroutine: it must be quick.
+	// ObserveCommit, if set, is told how long each batch took to become
+	// durable: its vote log's fsync, and its SQLite commit (a WAL fsync)
+	// if it changed kv or meta (metrics). It runs on the writer
+	// goroutine: it must be quick.
 	ObserveCommit func(time.Duration)
 	// MaxResultBytes bounds the bytes of values one transaction's gets
 	// may return here; past it the vote is NO (too large), so that one
@@ -97,8 +98,11 @@ type Options struct {
 	// at every batch (apply.go).
 	stepEveryBatch bool
 	// atCommit, set only by tests, runs on the writer just before a
-	// batch's SQLite commit.
+	// batch's SQLite commit (its vote log is durable by then).
 	atCommit func(changesKV bool)
+	// voteLogBytes, set only by tests, replaces rotateVoteLogBytes
+	// (votelog.go).
+	voteLogBytes int64
 }
 
 // Store is a participant's SQLite database plus the in-memory lock table
@@ -130,19 +134,20 @@ type Store struct {
 	// readers' view must be rebuilt whole.
 	over           map[string]protocol.Write
 	overBytes      int
-	seq            int64           // the last commit's in committed
-	committed      map[string]bool // transactions with rows in committed,
+	seq            int64           // the last commit's number
+	committed      map[string]bool // transactions committed, not yet wholly in kv,
 	committedOrder []seqID         // oldest first
 	waitingSince   time.Time       // the first commit not in the cycle under way
 	cycle          *applyCycle
-	dropped        int64 // rows of commits up to here are deleted
-	droppable      int64 // commits up to here are wholly in kv
-	dropEach       int64 // commits whose rows a step deletes
 	applyEvery     time.Duration
 	stepEveryBatch bool
 	touched        []string
 	rebuild        bool
 	view           *view // what readers see (apply.go)
+
+	votes       *voteLog      // the writer's (votelog.go)
+	rotateVotes bool          // the batch changed kv under the vote log: rotate it
+	voteSync    time.Duration // how long the batch's vote log took to be durable
 
 	term atomic.Uint64 // the highest term seen, durably (term.go)
 
@@ -164,15 +169,19 @@ type preparedTx struct {
 
 type counters struct {
 	batches, prepares, commits, aborts, applies atomic.Uint64
+	fsyncs                                      atomic.Uint64 // the vote log's and SQLite's commits
 	staleTerm                                   atomic.Uint64 // calls refused for a stale term
 }
 
 // Stats counts the work a Store has done since it was opened.
 type Stats struct {
-	// Batches is the number of SQLite write transactions, i.e. WAL fsyncs
+	// Batches is the number of the writer's batches, each at most one
+	// fsync of the vote log and one SQLite commit (if it changed kv or
+	// meta). Fsyncs counts those: the vote log's, two a rotation (the
+	// new file's and its directory's), and one per SQLite commit
 	// (synchronous=FULL syncs the WAL once per commit; checkpoints add a
 	// few more that are not counted here).
-	Batches, Prepares, Commits, Aborts uint64
+	Batches, Fsyncs, Prepares, Commits, Aborts uint64
 	// Applies counts the completed passes of committed writes into kv:
 	// cycles, and whole applies (apply.go).
 	Applies  uint64
@@ -241,11 +250,16 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.applyEvery == 0 {
 		s.applyEvery = defaultApplyEvery
 	}
+	s.votes = &voteLog{db: path, rotateAt: opts.voteLogBytes}
+	if s.votes.rotateAt <= 0 {
+		s.votes.rotateAt = rotateVoteLogBytes
+	}
 	err = s.reload()
 	if err == nil {
 		s.w, err = openWriter(wdb, opts.KVCacheBytes)
 	}
 	if err != nil {
+		s.votes.close()
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("participant: open %s: %w", path, err)
@@ -331,7 +345,9 @@ func migrate(db *sql.DB) error {
 	return tx.Commit()
 }
 
-// reload rebuilds the lock table from the prepared rows on disk, and
+// reload rebuilds the lock table and the committed writes not yet in kv
+// from what a database of an older twopc left in prepared_writes and
+// committed, then from the vote log (openVotes), and
 // reads the fence of the last catch-up and the highest term seen.
 func (s *Store) reload() error {
 	err := s.wdb.QueryRow(`SELECT value FROM meta WHERE name = 'fence'`).Scan(&s.fence)
@@ -352,9 +368,6 @@ func (s *Store) reload() error {
 	if err != nil {
 		return fmt.Errorf("reload committed: %w", err)
 	}
-	if len(s.over) > 0 {
-		s.waitingSince = time.Now()
-	}
 	err = s.eachWrite(`SELECT txid, key, found, value, binary, version FROM prepared_writes ORDER BY txid, key`,
 		func(txid string, w protocol.Write) {
 			if s.committed[txid] {
@@ -370,6 +383,12 @@ func (s *Store) reload() error {
 		})
 	if err != nil {
 		return fmt.Errorf("reload prepared: %w", err)
+	}
+	if err := s.openVotes(); err != nil {
+		return err
+	}
+	if len(s.over) > 0 {
+		s.waitingSince = time.Now()
 	}
 	s.rebuild = true
 	s.publishLocked()
@@ -424,7 +443,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
-		err = errors.Join(s.applyAtClose(), s.w.close(), s.wdb.Close(), s.rdb.Close())
+		err = errors.Join(s.applyAtClose(), s.w.close(), s.votes.close(), s.wdb.Close(), s.rdb.Close())
 	})
 	return err
 }
@@ -436,6 +455,7 @@ func (s *Store) Stats() Stats {
 	s.mu.Unlock()
 	return Stats{
 		Batches:  s.stats.batches.Load(),
+		Fsyncs:   s.stats.fsyncs.Load() + s.w.commits.Load(),
 		Prepares: s.stats.prepares.Load(),
 		Commits:  s.stats.commits.Load(),
 		Aborts:   s.stats.aborts.Load(),
@@ -486,7 +506,7 @@ func cmpString(a, b string) int {
 // Counters returns Stats by name, as the stats method serves them.
 func (s *Store) Counters() map[string]int64 {
 	st := s.Stats()
-	return map[string]int64{"batches": int64(st.Batches), "prepares": int64(st.Prepares),
+	return map[string]int64{"batches": int64(st.Batches), "fsyncs": int64(st.Fsyncs), "prepares": int64(st.Prepares),
 		"commits": int64(st.Commits), "aborts": int64(st.Aborts), "prepared": int64(st.Prepared),
 		"stale_term_refusals": int64(st.StaleTermRefusals), "term": int64(st.Term)}
 }

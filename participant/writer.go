@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -23,43 +24,30 @@ import (
 // the one connection of the writer's pool, and used only inside that
 // connection's Raw callbacks, as database/sql requires.
 type writer struct {
-	conn  *sql.Conn
-	stmts [nStmts]*sqlite3.SQLiteStmt
-	cache *kvCache // kv's entries, as of the open transaction
+	commits atomic.Uint64 // SQLite commits
+	conn    *sql.Conn
+	stmts   [nStmts]*sqlite3.SQLiteStmt
+	cache   *kvCache // kv's entries, as of the open transaction
 }
 
 // The writer's statements.
 const (
 	stReadKV = iota
-	stInsertPrepared
 	stUpsertKV
 	stDeleteKV
-	stDeletePrepared
 	stDeleteAllKV
-	stDeleteAllPrepared
 	stSetMeta
-	stInsertCommitted
-	stDeleteAppliedPrepared
-	stDeleteCommitted
 	nStmts
 )
 
 var writerSQL = [nStmts]string{
-	stReadKV:         `SELECT value, binary, version FROM kv WHERE key = ?`,
-	stInsertPrepared: `INSERT INTO prepared_writes (txid, key, found, value, binary, version) VALUES (?, ?, ?, ?, ?, ?)`,
+	stReadKV: `SELECT value, binary, version FROM kv WHERE key = ?`,
 	stUpsertKV: `INSERT INTO kv (key, value, binary, version) VALUES (?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary, version = excluded.version`,
-	stDeleteKV:       `DELETE FROM kv WHERE key = ?`,
-	stDeletePrepared: `DELETE FROM prepared_writes WHERE txid = ?`,
-	// Catch-up (Install) only.
-	stDeleteAllKV:       `DELETE FROM kv`,
-	stDeleteAllPrepared: `DELETE FROM prepared_writes`,
+	stDeleteKV:    `DELETE FROM kv WHERE key = ?`,
+	stDeleteAllKV: `DELETE FROM kv`, // catch-up (Install) only
 	stSetMeta: `INSERT INTO meta (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-	// Lazy apply (apply.go).
-	stInsertCommitted:       `INSERT INTO committed (seq, txid) VALUES (?, ?)`,
-	stDeleteAppliedPrepared: `DELETE FROM prepared_writes WHERE txid IN (SELECT txid FROM committed WHERE seq <= ?)`,
-	stDeleteCommitted:       `DELETE FROM committed WHERE seq <= ?`,
 }
 
 // openWriter takes db's connection for the writer and prepares its
@@ -104,10 +92,12 @@ func (w *writer) close() error {
 	return errors.Join(err, w.conn.Close())
 }
 
-// inTx runs f in one write transaction (BEGIN IMMEDIATE, the pool's
-// _txlock) and commits it, unless f fails: then it rolls back.
-// beforeCommit, if not nil, runs just before the commit. It returns how
-// long the commit, and with it the WAL's fsync, took.
+// inTx runs f with a write transaction that begins (BEGIN IMMEDIATE, the
+// pool's _txlock) at f's first statement, if any, and commits after f,
+// unless f fails: then it rolls back. A batch whose votes go to the vote
+// log alone touches no SQLite at all. beforeCommit, if not nil, runs
+// just before the commit. It returns how long the commit, and with it
+// the WAL's fsync, took (0: nothing to commit).
 func (w *writer) inTx(f func(*wtx) error, beforeCommit func()) (commit time.Duration, err error) {
 	defer func() {
 		if err != nil {
@@ -115,35 +105,49 @@ func (w *writer) inTx(f func(*wtx) error, beforeCommit func()) (commit time.Dura
 		}
 	}()
 	err = w.conn.Raw(func(dc any) error {
-		tx, err := dc.(*sqlite3.SQLiteConn).Begin()
-		if err != nil {
+		t := &wtx{w: w, c: dc.(*sqlite3.SQLiteConn)}
+		if err := f(t); err != nil {
+			if t.tx != nil {
+				err = errors.Join(err, t.tx.Rollback())
+			}
 			return err
-		}
-		if err := f(&wtx{w: w}); err != nil {
-			return errors.Join(err, tx.Rollback())
 		}
 		if beforeCommit != nil {
 			beforeCommit()
 		}
+		if t.tx == nil {
+			return nil
+		}
 		start := time.Now()
-		if err := tx.Commit(); err != nil {
+		if err := t.tx.Commit(); err != nil {
 			return err
 		}
 		commit = time.Since(start)
+		w.commits.Add(1)
 		return nil
 	})
 	return commit, err
 }
 
-// wtx is the writer's open transaction: its statements, with their
-// arguments in the order of writerSQL's placeholders.
+// wtx is the writer's transaction, begun at its first statement: its
+// statements, with their arguments in the order of writerSQL's
+// placeholders.
 type wtx struct {
 	w    *writer
+	c    *sqlite3.SQLiteConn
+	tx   driver.Tx // nil until the first statement
 	args [6]driver.NamedValue
 	dest [3]driver.Value
 }
 
 func (t *wtx) exec(st int, args ...driver.Value) error {
+	if t.tx == nil {
+		tx, err := t.c.Begin()
+		if err != nil {
+			return err
+		}
+		t.tx = tx
+	}
 	nv := t.args[:len(args)]
 	for i, a := range args {
 		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
@@ -239,10 +243,6 @@ func (w *writer) loadCache(c *sqlite3.SQLiteConn) error {
 	}
 }
 
-func (t *wtx) insertPrepared(txid string, w protocol.Write) error {
-	return t.exec(stInsertPrepared, txid, w.Key, w.Found, w.Value.Data, w.Value.Binary, w.Version)
-}
-
 // applyWrite stores w's entry in kv, or deletes its key if the entry is
 // not found.
 func (t *wtx) applyWrite(w protocol.Write) error {
@@ -278,5 +278,3 @@ func (t *wtx) deleteAllKV() error {
 	}
 	return err
 }
-
-func (t *wtx) deletePrepared(txid string) error { return t.exec(stDeletePrepared, txid) }

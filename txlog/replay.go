@@ -2,6 +2,7 @@ package txlog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 
@@ -14,32 +15,56 @@ import (
 // that is not a torn tail is ErrCorrupt. See doc.go for the rules.
 func replay(path string, data []byte) (*live, int64, error) {
 	s := newLive()
+	end, err := EachLine(data, func(_ int, body []byte) error {
+		rec, err := parseBody(body)
+		if err != nil {
+			return err
+		}
+		return s.apply(rec, int64(headerLen+len(body)+1))
+	})
+	if le := (*LineError)(nil); errors.As(err, &le) {
+		return nil, 0, corruptf(path, int64(le.Off), "%v", le.Err)
+	}
+	return s, int64(end), err
+}
+
+// LineError is damage at byte offset Off of a log that is not a torn
+// tail, or the error a line's handler returned for it.
+type LineError struct {
+	Off int
+	Err error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("offset %d: %v", e.Off, e.Err) }
+
+// EachLine hands f the body of every whole line of data, a file framed
+// as this package frames its logs (AppendFramed), in order, and returns
+// where the last of them ends: less than len(data) means the rest is a
+// torn tail, cut by the rules of doc.go. Damage followed by a good line,
+// or an error from f, is a *LineError.
+func EachLine(data []byte, f func(off int, body []byte) error) (int, error) {
 	off := 0
 	for off < len(data) {
 		n := bytes.IndexByte(data[off:], '\n')
 		if n < 0 {
 			// The last line never got its newline: a torn write, whatever it
 			// holds. Appending after it would glue two records together.
-			return s, int64(off), nil
+			return off, nil
 		}
 		next := off + n + 1
 		body, err := checkFrame(data[off : off+n])
 		if err != nil {
 			if at := findFramed(data, next); at >= 0 {
-				return nil, 0, corruptf(path, int64(off), "%v; a line with a good checksum follows at offset %d", err, at)
+				return 0, &LineError{off, fmt.Errorf("%v; a line with a good checksum follows at offset %d", err, at)}
 			}
-			return s, int64(off), nil
+			return off, nil
 		}
-		rec, err := parseBody(body)
-		if err != nil {
-			return nil, 0, corruptf(path, int64(off), "%v", err)
-		}
-		if err := s.apply(rec, int64(next-off)); err != nil {
-			return nil, 0, corruptf(path, int64(off), "%v", err)
+		if err := f(off, body); err != nil {
+			return 0, &LineError{off, err}
 		}
 		off = next
 	}
-	return s, int64(off), nil
+	return off, nil
 }
 
 // findFramed returns the offset of the first line at or after off whose

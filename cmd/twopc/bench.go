@@ -180,7 +180,7 @@ type fsyncCount struct {
 }
 
 // fsyncCounts reads the coordinator's log fsyncs and each participant's
-// SQLite commits (one WAL fsync each) through status and stats. It
+// (its vote log's and SQLite's) through status and stats. It
 // returns nil if any of them cannot be read: the figures are then left out.
 func fsyncCounts(c *rpc.Client, peers *http.Client, timeout time.Duration) []fsyncCount {
 	get := func(c *rpc.Client, method string) map[string]any {
@@ -203,7 +203,11 @@ func fsyncCounts(c *rpc.Client, peers *http.Client, timeout time.Duration) []fsy
 	out := []fsyncCount{{name: "coordinator", n: int64(st.Log.Fsyncs)}}
 	for _, p := range st.Participants {
 		out[0].wire += p.BytesSent + p.BytesReceived
-		n, ok := get(rpc.NewClient(p.URL, peers), "stats")["batches"].(int64)
+		stats := get(rpc.NewClient(p.URL, peers), "stats")
+		n, ok := stats["fsyncs"].(int64)
+		if !ok { // an older participant: one SQLite commit a batch
+			n, ok = stats["batches"].(int64)
+		}
 		if !ok {
 			return nil
 		}

@@ -120,13 +120,14 @@ func TestCoordinatorMetrics(t *testing.T) {
 func TestParticipantMetrics(t *testing.T) {
 	m := NewParticipant()
 	m.Watch(func() participant.Stats {
-		return participant.Stats{Batches: 9, Prepares: 3, Commits: 2, Aborts: 1, Prepared: 1, StaleTermRefusals: 4, Term: 7, KVCacheHits: 11, KVQueries: 5}
+		return participant.Stats{Batches: 9, Fsyncs: 12, Prepares: 3, Commits: 2, Aborts: 1, Prepared: 1, StaleTermRefusals: 4, Term: 7, KVCacheHits: 11, KVQueries: 5}
 	})
 	m.ObserveCommit(time.Millisecond)
 	m.ObserveCall(rpc.CallInfo{Method: "batch"})
 	check(t, scrape(t, m.Handler()), []want{
 		{name: "twopc_store_prepared", value: 1},
 		{name: "twopc_store_batches_total", value: 9},
+		{name: "twopc_store_fsyncs_total", value: 12},
 		{name: "twopc_store_requests_total", labels: []string{"kind", "prepare"}, value: 3},
 		{name: "twopc_store_requests_total", labels: []string{"kind", "commit"}, value: 2},
 		{name: "twopc_store_requests_total", labels: []string{"kind", "abort"}, value: 1},

@@ -23,7 +23,7 @@ func NewParticipant() *Participant {
 		Server: newServer(),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "twopc_sqlite_commit_duration_seconds",
-			Help:    "Each SQLite write transaction's commit (a WAL fsync), shared by a batch of prepares, commits and aborts.",
+			Help:    "How long each batch of prepares, commits and aborts took to become durable: its vote log's fsync, and its SQLite commit (a WAL fsync) if it changed kv or meta.",
 			Buckets: latencyBuckets,
 		}),
 	}

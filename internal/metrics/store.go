@@ -12,7 +12,9 @@ var (
 	descStoreRequests = prometheus.NewDesc("twopc_store_requests_total",
 		"Prepares, commits and aborts this participant applied since it started, by kind.", []string{"kind"}, nil)
 	descStoreBatches = prometheus.NewDesc("twopc_store_batches_total",
-		"SQLite write transactions (one WAL fsync each) since the participant started.", nil, nil)
+		"Batches of prepares, commits and aborts the participant made durable together since it started.", nil, nil)
+	descStoreFsyncs = prometheus.NewDesc("twopc_store_fsyncs_total",
+		"fsyncs since the participant started: of its vote log, and one per SQLite commit (WAL).", nil, nil)
 	// Named store_, not participant_, as every metric of the participant's
 	// own: a coordinator's twopc_participant_* are per participant.
 	descStoreStaleTerm = prometheus.NewDesc("twopc_store_stale_term_refusals_total",
@@ -32,6 +34,7 @@ func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStorePrepared
 	ch <- descStoreRequests
 	ch <- descStoreBatches
+	ch <- descStoreFsyncs
 	ch <- descStoreStaleTerm
 	ch <- descStoreTerm
 	ch <- descStoreKVReads
@@ -44,6 +47,7 @@ func (sc storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStoreRequests, prometheus.CounterValue, float64(n), kind)
 	}
 	ch <- prometheus.MustNewConstMetric(descStoreBatches, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(descStoreFsyncs, prometheus.CounterValue, float64(st.Fsyncs))
 	ch <- prometheus.MustNewConstMetric(descStoreStaleTerm, prometheus.CounterValue, float64(st.StaleTermRefusals))
 	ch <- prometheus.MustNewConstMetric(descStoreTerm, prometheus.GaugeValue, float64(st.Term))
 	ch <- prometheus.MustNewConstMetric(descStoreKVReads, prometheus.CounterValue, float64(st.KVCacheHits), "cache")

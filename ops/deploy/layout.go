@@ -16,7 +16,7 @@ import (
 //	etc/cert.pem       with tls_ca: the host's certificate (0644)
 //	etc/key.pem        with tls_ca: the host's TLS key (0600; never in output)
 //	data/              coordinator.txlog (with several coordinators, this one's copy of the
-//	                   raft log), participant.db
+//	                   raft log), participant.db (with its -wal, -shm and -votes.N)
 //	log/ROLE.log       stdout+stderr of the background process and its supervisor
 //	run/ROLE.pid       pid of the background process (rewritten at each restart)
 //	run/ROLE.supervisor.pid  pid of its supervisor (twopc supervise)

@@ -110,8 +110,8 @@ func (c *Cluster) LinkFault(_ context.Context, a, b, fault, direction string, de
 		a, b, c.coords, c.parts, errors.ErrUnsupported)
 }
 
-// Wipe deletes the database of the participant called name (the file
-// and its -wal and -shm), so that Restart starts it empty: a participant
+// Wipe deletes the database of the participant called name (the file,
+// its -wal and -shm, and its vote logs), so that Restart starts it empty: a participant
 // lost with its disk and replaced under the same name. It must not be
 // running.
 func (c *Cluster) Wipe(_ context.Context, name string) error {
@@ -127,7 +127,11 @@ func (c *Cluster) Wipe(_ context.Context, name string) error {
 	}
 	db := c.dbPath(name)
 	var errs []error
-	for _, f := range []string{db, db + "-wal", db + "-shm"} {
+	logs, err := filepath.Glob(db + "-votes.*")
+	if err != nil {
+		return err
+	}
+	for _, f := range append([]string{db, db + "-wal", db + "-shm"}, logs...) {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
