@@ -282,7 +282,7 @@ func (p *preparedTx) next(key string) protocol.Entry {
 func (s *Store) applyAtClose() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seq == 0 || s.failed.Load() != nil {
+	if len(s.over) == 0 && s.seq == 0 || s.failed.Load() != nil {
 		return nil
 	}
 	_, err := s.w.inTx(func(tx *wtx) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
 	"github.com/twopc/twopc/protocol"
+	"github.com/twopc/twopc/txlog"
 )
 
 // DefaultMaxResultBytes is the largest a transaction's results may be:
@@ -145,6 +147,7 @@ type Store struct {
 	rebuild        bool
 	view           *view // what readers see (apply.go)
 
+	lock        *os.File      // held while open (Open)
 	votes       *voteLog      // the writer's (votelog.go)
 	rotateVotes bool          // the batch changed kv under the vote log: rotate it
 	voteSync    time.Duration // how long the batch's vote log took to be durable
@@ -199,8 +202,27 @@ type Stats struct {
 // Open opens (creating if needed) the database at path and reloads its
 // prepared transactions, whose keys stay locked until they are resolved.
 // A database written before versions and multi-key transactions is
-// brought up to date first, in one SQLite transaction.
+// brought up to date first, in one SQLite transaction. One process at a
+// time may have it open (a lock on path.lock): a second would replace
+// the first one's vote log under it.
 func Open(path string, opts Options) (*Store, error) {
+	lock, err := txlog.LockFile(path)
+	if errors.Is(err, txlog.ErrLocked) {
+		return nil, fmt.Errorf("participant: %s is open in another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("participant: %w", err)
+	}
+	s, err := openStore(path, opts)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func openStore(path string, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
@@ -443,7 +465,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
-		err = errors.Join(s.applyAtClose(), s.w.close(), s.votes.close(), s.wdb.Close(), s.rdb.Close())
+		err = errors.Join(s.applyAtClose(), s.w.close(), s.votes.close(), s.wdb.Close(), s.rdb.Close(), s.lock.Close())
 	})
 	return err
 }

@@ -53,7 +53,8 @@ type voteLog struct {
 	gen      int64
 	f        *os.File
 	size     int64
-	rotateAt int64  // the size past which a batch rotates
+	rotateAt int64  // the size past which a batch rotates,
+	base     int64  // or twice the size the last rotation left, if more
 	buf      []byte // the batch's lines, not yet written
 	old      string // a file a rotation replaced, removed once meta names the new one
 }
@@ -153,9 +154,15 @@ func (l *voteLog) rotate(snapshot []byte, setMeta func(gen int64) error) error {
 		l.f.Close()
 		l.old = l.path(l.gen)
 	}
-	l.f, l.gen, l.size = f, next, int64(len(data))
+	l.f, l.gen, l.size, l.base = f, next, int64(len(data)), int64(len(data))
 	return nil
 }
+
+// due says whether the file has grown enough to be replaced: past
+// rotateAt, and to twice what the last rotation wrote, so that a large
+// snapshot (many or large prepared transactions) is not rewritten at
+// every batch.
+func (l *voteLog) due() bool { return l.size >= max(l.rotateAt, 2*l.base) }
 
 // retire removes the file the last rotation replaced, once the SQLite
 // transaction naming its successor has committed, and any other vote
@@ -169,7 +176,8 @@ func (l *voteLog) retire() error {
 	cur := l.path(l.gen)
 	var errs []error
 	for _, f := range files {
-		if f != cur {
+		n, err := strconv.ParseInt(strings.TrimPrefix(f, l.db+"-votes."), 10, 64)
+		if err == nil && n >= 0 && f != cur {
 			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
@@ -215,11 +223,13 @@ func readVoteLog(path string, f func(voteRecord) error) error {
 	if err != nil {
 		return fmt.Errorf("vote log: %w", err)
 	}
+	header := false
 	_, err = txlog.EachLine(data, func(off int, body []byte) error {
 		if off == 0 {
 			if string(body) != voteLogHeader {
-				return fmt.Errorf("first line %q, want %q (written by a newer twopc?)", body, voteLogHeader)
+				return fmt.Errorf("first line %.64q, want %q (written by a newer twopc?)", body, voteLogHeader)
 			}
+			header = true
 			return nil
 		}
 		r, err := parseVoteRecord(string(body))
@@ -228,6 +238,11 @@ func readVoteLog(path string, f func(voteRecord) error) error {
 		}
 		return f(r)
 	})
+	if err == nil && !header {
+		// A rotation makes the header durable before meta names the
+		// file: without it, the file is not the one meta named.
+		err = fmt.Errorf("no %q line: damaged, or not a vote log", voteLogHeader)
+	}
 	if err != nil {
 		return fmt.Errorf("vote log %s: %w", path, err)
 	}
@@ -246,7 +261,7 @@ func parseVoteRecord(body string) (voteRecord, error) {
 	case "write":
 		rest = " " + rest
 	default:
-		return r, fmt.Errorf("unknown record %q", kind)
+		return r, fmt.Errorf("unknown record %.64q", kind)
 	}
 	n := 0
 	switch kind {
@@ -254,7 +269,7 @@ func parseVoteRecord(body string) (voteRecord, error) {
 		var count string
 		count, rest, _ = strings.Cut(strings.TrimPrefix(rest, " "), " ")
 		if n, err = strconv.Atoi(count); err != nil || n < 1 {
-			return r, fmt.Errorf("prepare: %q writes", count)
+			return r, fmt.Errorf("prepare: %.64q writes", count)
 		}
 		rest = " " + rest
 	case "write":
@@ -263,12 +278,12 @@ func parseVoteRecord(body string) (voteRecord, error) {
 	for range n {
 		var w protocol.Write
 		if w, rest, err = parseWrite(rest); err != nil {
-			return r, fmt.Errorf("%s %q: %v", kind, r.txid, err)
+			return r, fmt.Errorf("%s %.64q: %v", kind, r.txid, err)
 		}
 		r.writes = append(r.writes, w)
 	}
 	if rest != "" {
-		return r, fmt.Errorf("%s: %q left over", kind, rest)
+		return r, fmt.Errorf("%s: %.64q left over", kind, rest)
 	}
 	return r, nil
 }
@@ -317,7 +332,7 @@ func quoted(s string) (string, string, error) {
 func (s *Store) makeDurable(tx *wtx) error {
 	start := time.Now()
 	err := s.votes.flush(&s.stats.fsyncs)
-	if err == nil && (s.rotateVotes || s.votes.size >= s.votes.rotateAt) {
+	if err == nil && (s.rotateVotes || s.votes.due()) {
 		err = s.votes.rotate(s.snapshotLocked(), func(gen int64) error {
 			return tx.exec(stSetMeta, metaVotes, strconv.FormatInt(gen, 10))
 		})
@@ -380,7 +395,10 @@ func (s *Store) openVotes() error {
 	if err != nil {
 		return err
 	}
-	return s.votes.retire()
+	if err := s.votes.retire(); err != nil {
+		s.log.Warn("participant: could not remove an older vote log", "db", s.path, "err", err)
+	}
+	return nil
 }
 
 // replayVote applies one record of the vote log at open.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twopc/twopc/protocol"
 	"github.com/twopc/twopc/txlog"
@@ -193,6 +194,7 @@ func TestVoteLogTornTailAndDamage(t *testing.T) {
 	}{
 		{"torn", "0badc0de prepare \"1.3\" 1 11 1 \"c\"", ""},
 		{"zeros", "\x00\x00\x00\x00\x00\x00", ""},
+		{"bad checksum", "0badc0de commit \"1.2\"\n", ""},
 		{"damaged", "0badc0de commit \"1.2\"\n" + string(appendIDLine(nil, "commit ", "1.2")), "a line with a good checksum follows"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -248,12 +250,81 @@ func TestVoteLogFilesAtOpen(t *testing.T) {
 	if len(logs) != 1 || logs[0] == stray {
 		t.Fatalf("vote logs after open: %v, want one, not %s", logs, stray)
 	}
-	os.Remove(logs[0])
-	if o, err := Open(path, lazy); err == nil || !strings.Contains(err.Error(), logs[0]) {
+	// Emptied, or gone: what it held is lost, so Open refuses.
+	for _, damage := range []func() error{
+		func() error { return os.Truncate(logs[0], 0) },
+		func() error { return os.Remove(logs[0]) },
+	} {
+		if err := damage(); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := Open(path, lazy); err == nil || !strings.Contains(err.Error(), logs[0]) {
+			if o != nil {
+				o.Close()
+			}
+			t.Fatalf("open with the vote log meta names damaged: %v", err)
+		}
+	}
+}
+
+// A second Open of a database open in this or another process is
+// refused: it would replace the vote log the first one writes.
+func TestOpenTwiceRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := openWith(t, path, lazy)
+	if o, err := Open(path, lazy); err == nil || !strings.Contains(err.Error(), "open in another process") {
 		if o != nil {
 			o.Close()
 		}
-		t.Fatalf("open without the vote log meta names: %v", err)
+		t.Fatalf("second open: %v", err)
+	}
+	s.Close()
+	openWith(t, path, lazy)
+}
+
+// Prepared transactions larger than the rotation size do not make every
+// batch write the vote log anew: it rotates once it has doubled.
+func TestVoteLogRotatesAsItGrows(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "p.db"), Options{applyEvery: time.Hour, voteLogBytes: 256})
+	for i := range 4 {
+		mustVote(t, s, fmt.Sprintf("1.%d", i+1), put(fmt.Sprintf("k%d", i), strings.Repeat("v", 200)), yes)
+	}
+	gen := func() int64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.votes.gen
+	}
+	before := gen()
+	for range 20 {
+		mustVote(t, s, "2.1", txn(protocol.Op{Kind: protocol.OpGet, Key: "z"}), protocol.VoteReadOnly)
+	}
+	if after := gen(); after != before {
+		t.Fatalf("20 read-only batches rotated the vote log %d times", after-before)
+	}
+}
+
+// Close applies committed writes that a reopened store holds only from a
+// snapshot (no commit since): a cleanly closed database has them in kv.
+func TestCloseAppliesSnapshotWrites(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.db")
+	s := openWith(t, path, lazy)
+	commit(t, s, "1.1", put("a", "1"))
+	first := filepath.Join(dir, "first.db")
+	copyDB(t, path, first) // a crash: the commit is in the vote log only
+	a := openWith(t, first, lazy)
+	second := filepath.Join(dir, "second.db")
+	copyDB(t, first, second) // a crash after reopening: a snapshot's write line
+	a.Close()
+	b, err := Open(second, lazy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kv := rawKV(t, second); kv["a"] != "1" {
+		t.Fatalf("kv after a clean close: %v, want a=1", kv)
 	}
 }
 

@@ -1,12 +1,24 @@
 package txlog
 
 import (
+	"os"
+
 	"github.com/twopc/twopc/protocol"
 )
 
 // The pieces below let a replicated log (package consensus) keep its own
 // file in this format: the same framing, the same record bodies, the same
 // replay rules, so that less, grep and twopc txlog read it too.
+
+// LockFile takes the lock Open takes on a log, an exclusive flock of
+// path+".lock" that the kernel drops when the process dies, for another
+// file that one process at a time may write (a participant's database
+// and vote log). Closing the file releases it; an error wraps ErrLocked
+// if another process holds it.
+func LockFile(path string) (*os.File, error) {
+	f, _, err := lockFile(path)
+	return f, err
+}
 
 // AppendFramed appends "<crc> <body>\n" to dst. body must hold no newline.
 func AppendFramed(dst, body []byte) []byte {
