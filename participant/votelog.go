@@ -141,7 +141,7 @@ func (l *voteLog) rotate(snapshot []byte, setMeta func(gen int64) error) error {
 		err = f.Sync()
 	}
 	if err == nil {
-		err = syncDir(l.db)
+		err = txlog.SyncDir(l.db)
 	}
 	if err == nil {
 		err = setMeta(next)
@@ -169,18 +169,19 @@ func (l *voteLog) due() bool { return l.size >= max(l.rotateAt, 2*l.base) }
 // log of this database (left by a crash between a rotation's two steps).
 func (l *voteLog) retire() error {
 	l.old = ""
-	files, err := filepath.Glob(globEscape(l.db) + "-votes.*")
+	dir, prefix := filepath.Dir(l.db), filepath.Base(l.db)+"-votes."
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	cur := l.path(l.gen)
 	var errs []error
-	for _, f := range files {
-		n, err := strconv.ParseInt(strings.TrimPrefix(f, l.db+"-votes."), 10, 64)
-		if err == nil && n >= 0 && f != cur {
-			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
-			}
+	for _, e := range entries {
+		n, err := strconv.ParseInt(strings.TrimPrefix(e.Name(), prefix), 10, 64)
+		if !strings.HasPrefix(e.Name(), prefix) || err != nil || n < 0 || n == l.gen {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -191,21 +192,6 @@ func (l *voteLog) close() error {
 		return nil
 	}
 	return l.f.Close()
-}
-
-// globEscape escapes the characters filepath.Match treats specially.
-func globEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
-	return r.Replace(s)
-}
-
-func syncDir(path string) error {
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // voteRecord is one line of a vote log, parsed.

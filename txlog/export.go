@@ -20,6 +20,10 @@ func LockFile(path string) (*os.File, error) {
 	return f, err
 }
 
+// SyncDir fsyncs the directory holding path, as the log does for a new
+// file: for another file kept the same way (a participant's vote log).
+func SyncDir(path string) error { return syncDir(path) }
+
 // AppendFramed appends "<crc> <body>\n" to dst. body must hold no newline.
 func AppendFramed(dst, body []byte) []byte {
 	start := len(dst)
