@@ -140,8 +140,8 @@ func lastLineEnd(data []byte) int { return len(bytes.TrimRight(data, "\n")) + 1 
 // padding and its fsync does not change the file's length; the padding
 // grows a chunk at a time, and everything saved reads back.
 func TestWALPadding(t *testing.T) {
-	defer func(n int64) { padChunk = n }(padChunk)
-	padChunk = 512
+	defer func(n int64) { txlog.PadBytes = n }(txlog.PadBytes)
+	txlog.PadBytes = 512
 	path := filepath.Join(t.TempDir(), "c1.txlog")
 	w, _ := openTestWAL(t, path)
 	hs := raftpb.HardState{Term: 1, Commit: 1}

@@ -27,7 +27,8 @@ import (
 // The file is <db>-votes.<n>, n in meta 'votes'; lines are framed as the
 // coordinator's log is (txlog.AppendFramed: a CRC-32C, then the body),
 // so a crash in the middle of a write leaves a torn tail that opening
-// cuts, by the txlog's rules. The bodies:
+// cuts, by the txlog's rules; and it is padded with blank lines past its
+// end, as that log is (txlog.Appender), for the cheaper fsync. The bodies:
 //
 //	votes 1                                the first line
 //	prepare <txid> <n> <write>...           a YES vote's writes, n of them
@@ -51,7 +52,7 @@ import (
 type voteLog struct {
 	db       string // the database's path; files are db-votes.<gen>
 	gen      int64
-	f        *os.File
+	f        *txlog.Appender // padded past its end: see txlog.PadBytes
 	size     int64
 	rotateAt int64  // the size past which a batch rotates,
 	base     int64  // or twice the size the last rotation left, if more
@@ -131,8 +132,13 @@ func (l *voteLog) flush(fsyncs *atomic.Uint64) error {
 // (retire).
 func (l *voteLog) rotate(snapshot []byte, setMeta func(gen int64) error) error {
 	next := l.gen + 1
-	f, err := os.OpenFile(l.path(next), os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	file, err := os.OpenFile(l.path(next), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
+		return fmt.Errorf("vote log: %w", err)
+	}
+	f, err := txlog.NewAppender(file, 0)
+	if err != nil {
+		file.Close()
 		return fmt.Errorf("vote log: %w", err)
 	}
 	data := append(txlog.AppendFramed(nil, []byte(voteLogHeader)), snapshot...)

@@ -1,6 +1,7 @@
 package participant
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -201,12 +202,16 @@ func TestVoteLogTornTailAndDamage(t *testing.T) {
 			crashed := filepath.Join(dir, c.name+".db")
 			copyDB(t, path, crashed)
 			logs, _ := filepath.Glob(crashed + "-votes.*")
-			f, err := os.OpenFile(logs[0], os.O_APPEND|os.O_WRONLY, 0)
+			// The tail goes after the last line, where the next write
+			// would have gone, over the padding.
+			data, err := os.ReadFile(logs[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.WriteString(c.tail)
-			f.Close()
+			data = append(append(bytes.TrimRight(data, "\n"), '\n'), c.tail...)
+			if err := os.WriteFile(logs[0], data, 0o600); err != nil {
+				t.Fatal(err)
+			}
 			o, err := Open(crashed, lazy)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "vote log") {

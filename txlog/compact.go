@@ -18,13 +18,18 @@ func (l *Log) dueForCompaction() bool {
 // the old log or the new one under path, and both replay to the same state.
 func (l *Log) compact() error {
 	tmp := l.path + ".compact.tmp"
-	fi, err := l.f.Stat()
+	fi, err := os.Stat(l.path)
 	if err != nil {
 		return failed(l.path, "stat", err)
 	}
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
+	file, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
 	if err != nil {
 		return failed(tmp, "create", err)
+	}
+	f, err := NewAppender(file, 0)
+	if err != nil {
+		file.Close()
+		return failed(tmp, "stat", err)
 	}
 	var buf []byte
 	for _, r := range l.live.records() {

@@ -44,6 +44,11 @@ func readFile(t testing.TB, path string) []byte {
 	return data
 }
 
+// lines is a log file's lines, without the padding after them.
+func lines(data []byte) string {
+	return strings.TrimRight(string(data), "\n") + "\n"
+}
+
 func openLog(t testing.TB, path string, opts Options) (*Log, *State) {
 	t.Helper()
 	l, st, err := Open(path, opts)

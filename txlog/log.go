@@ -66,7 +66,7 @@ type Log struct {
 	lock *os.File // holds the lock file's flock while the log is open
 
 	// Owned by the writer goroutine (and by Close after the writer exited).
-	f        *os.File
+	f        *Appender
 	live     *live
 	unsynced bool // bytes written since the last fsync
 	spare    *batch

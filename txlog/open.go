@@ -59,11 +59,16 @@ func open(path string, opts Options) (*Log, *State, error) {
 		return nil, nil, fmt.Errorf("txlog: %w", err)
 	}
 	st := s.state()
-	if end < int64(len(data)) {
+	if !isPadding(data[end:]) {
 		if st.TornTail, err = cutTail(f, path, data, end); err != nil {
 			f.Close()
 			return nil, nil, err
 		}
+	}
+	a, err := NewAppender(f, end)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("txlog: %w", err)
 	}
 	l := &Log{
 		path:  path,
@@ -72,7 +77,7 @@ func open(path string, opts Options) (*Log, *State, error) {
 		done:  make(chan struct{}),
 		cur:   newBatch(nil),
 		epoch: s.epoch,
-		f:     f,
+		f:     a,
 		live:  s,
 	}
 	l.size.Store(end)
@@ -91,7 +96,7 @@ func open(path string, opts Options) (*Log, *State, error) {
 }
 
 func openOrCreate(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 	if err == nil {
 		// A new file starts with its format line, and is only there after
 		// a crash once its directory entry is.
@@ -114,7 +119,7 @@ func openOrCreate(path string) (*os.File, error) {
 	if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("txlog: %w", err)
 	}
-	f, err = os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+	f, err = os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("txlog: %w", err)
 	}

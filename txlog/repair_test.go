@@ -80,6 +80,21 @@ func TestOpenDamagedFiles(t *testing.T) {
 			want: cut, off: len(good), state: goodState,
 		},
 		{
+			name: "padding: blank lines after the last line",
+			data: good + strings.Repeat("\n", 4096),
+			want: clean, state: goodState,
+		},
+		{
+			name: "a torn write over padding: a blank sector, then whole lines",
+			data: good + `0badc0de commit "1.4` + "\n\n\n\n" + `p1 "d"` + "\n" + line(endRec("1.2")) + "\n\n",
+			want: cut, off: len(good), state: goodState,
+		},
+		{
+			name: "whole lines after padding",
+			data: good + "\n\n" + line(endRec("1.2")),
+			want: cut, off: len(good), state: goodState,
+		},
+		{
 			name: "NUL bytes with newlines in them",
 			data: good + "\x00\x00\n\x00\x00\x00\n\x00",
 			want: cut, off: len(good), state: goodState,
@@ -95,9 +110,9 @@ func TestOpenDamagedFiles(t *testing.T) {
 			want: cut, off: lineOffset(1), state: "epoch=1 pending=",
 		},
 		{
-			name: "blank last line",
+			name: "blank last line (padding)",
 			data: good + "\n",
-			want: cut, off: len(good), state: goodState,
+			want: clean, state: goodState,
 		},
 		{
 			name: "flipped byte in a middle line",
@@ -326,7 +341,7 @@ func TestOlderFormat(t *testing.T) {
 	if got := describe(st); got != "epoch=3 pending=3.1,3.2" {
 		t.Errorf("state of the format 1 file: %s", got)
 	}
-	if got, want := string(readFile(t, path)), formatLine+v1; got != want {
+	if got, want := lines(readFile(t, path)), formatLine+v1; got != want {
 		t.Errorf("after Open:\n got %q\nwant %q", got, want)
 	}
 

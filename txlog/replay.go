@@ -11,7 +11,7 @@ import (
 
 // replay applies the lines of data, the content of the file at path (named
 // in errors). It returns the state of the valid prefix and that prefix's
-// length; a length short of len(data) means the rest is a torn tail. Damage
+// length; the rest is padding or a torn tail (isPadding tells). Damage
 // that is not a torn tail is ErrCorrupt. See doc.go for the rules.
 func replay(path string, data []byte) (*live, int64, error) {
 	s := newLive()
@@ -39,12 +39,12 @@ func (e *LineError) Error() string { return fmt.Sprintf("offset %d: %v", e.Off, 
 
 // EachLine hands f the body of every whole line of data, a file framed
 // as this package frames its logs (AppendFramed), in order, and returns
-// where the last of them ends: less than len(data) means the rest is a
-// torn tail, cut by the rules of doc.go. Damage followed by a good line,
-// or an error from f, is a *LineError.
+// where the last of them ends: the rest is padding (blank lines), or a
+// torn tail, cut by the rules of doc.go. Damage followed by a good line
+// before the padding, or an error from f, is a *LineError.
 func EachLine(data []byte, f func(off int, body []byte) error) (int, error) {
 	off := 0
-	for off < len(data) {
+	for off < len(data) && data[off] != '\n' { // a blank line: the padding
 		n := bytes.IndexByte(data[off:], '\n')
 		if n < 0 {
 			// The last line never got its newline: a torn write, whatever it
@@ -68,9 +68,10 @@ func EachLine(data []byte, f func(off int, body []byte) error) (int, error) {
 }
 
 // findFramed returns the offset of the first line at or after off whose
-// framing is good (the last line need not end in a newline), or -1.
+// framing is good (the last line need not end in a newline), or -1 if
+// none comes before the end or the padding.
 func findFramed(data []byte, off int) int {
-	for off < len(data) {
+	for off < len(data) && data[off] != '\n' {
 		n := bytes.IndexByte(data[off:], '\n')
 		end := off + n
 		if n < 0 {
@@ -104,7 +105,7 @@ func ScanBytes(path string, data []byte) (*State, error) {
 		return nil, err
 	}
 	st := s.state()
-	if end < int64(len(data)) {
+	if !isPadding(data[end:]) {
 		st.TornTail = &Torn{Offset: end, Bytes: int64(len(data)) - end}
 	}
 	return st, nil

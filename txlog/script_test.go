@@ -134,7 +134,7 @@ func runScript(t *testing.T, file string) {
 				printState(printf, s)
 			}
 		case "file":
-			for _, ln := range bytes.SplitAfter(readFile(t, path), []byte("\n")) {
+			for _, ln := range bytes.SplitAfter(bytes.TrimRight(readFile(t, path), "\n"), []byte("\n")) {
 				if len(ln) > 0 {
 					printf("%s", strings.TrimSuffix(string(ln[headerLen:]), "\n"))
 				}
