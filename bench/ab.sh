@@ -76,4 +76,23 @@ medians "$WORK/lines" | sort -s -k2,2 | awk '{
       printf "\n"
     }
   }' | sort
+# Round r's A and B ran one after the other, on much the same machine:
+# their ratio drifts less than either side's median (here, a side's ops/s
+# can move 20% between rounds while the pair's ratio moves a few %).
+echo "B/A by round: ops/s and CPU per op, and in how many rounds B did better"
+awk '{
+    for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    r = ++n[$1, $2]; shapes[$2] = 1
+    ops[$1, $2, r] = f["ops/s"]; cpu[$1, $2, r] = f["total"]
+  }
+  END {
+    for (s in shapes) {
+      line = sprintf("%-9s ops/s", s); wins = 0; cwins = 0; cl = ""
+      for (r = 1; r <= n["A", s] && r <= n["B", s]; r++) {
+        line = line sprintf(" %.2f", ops["B", s, r] / (ops["A", s, r] + 1e-9)); wins += ops["B", s, r] > ops["A", s, r]
+        cl = cl sprintf(" %.2f", cpu["B", s, r] / (cpu["A", s, r] + 1e-9)); cwins += cpu["B", s, r] < cpu["A", s, r]
+      }
+      printf "%s (B faster in %d of %d)  CPU/op%s (B cheaper in %d of %d)\n", line, wins, r - 1, cl, cwins, r - 1
+    }
+  }' "$WORK/lines" | sort
 echo "raw lines: $WORK/lines"
