@@ -94,7 +94,11 @@ func openWAL(path string) (*wal, *loaded, error) {
 	w.size.Store(int64(end))
 	switch {
 	case end == 0:
-		err = w.start(data)
+		// A new file (or one without a whole line) is there after a crash
+		// only once its directory entry is durable.
+		if err = w.start(data); err == nil {
+			err = txlog.SyncDir(path)
+		}
 	case !bytes.HasSuffix(firstLine(data), []byte(walHeader)):
 		err = w.rewrite(ld.hard, ld.snap, ld.entries)
 	default:
@@ -109,14 +113,14 @@ func openWAL(path string) (*wal, *loaded, error) {
 }
 
 // parseWAL returns what data holds and where its last whole line ends:
-// at the first blank line (the padding), or at a torn last write. A
+// where the padding begins (txlog.PaddingAt), or at a torn last write. A
 // damaged line is torn only if nothing but padding or the end of the
 // file follows it; damage before that is refused, never skipped.
 func parseWAL(data []byte) (*loaded, int, error) {
 	ld := &loaded{}
 	var state []byte // state lines since the last snapshot line
 	off := 0
-	for off < len(data) && data[off] != '\n' {
+	for off < len(data) && !txlog.PaddingAt(data, off) {
 		nl := bytes.IndexByte(data[off:], '\n')
 		if nl < 0 {
 			return ld, off, nil // torn: no newline
@@ -124,7 +128,7 @@ func parseWAL(data []byte) (*loaded, int, error) {
 		line := data[off : off+nl]
 		body, err := txlog.Unframe(line)
 		if err != nil {
-			if next := off + nl + 1; next == len(data) || data[next] == '\n' {
+			if next := off + nl + 1; next == len(data) || txlog.PaddingAt(data, next) {
 				return ld, off, nil // torn last line
 			}
 			return nil, 0, fmt.Errorf("offset %d: %v", off, err)
@@ -407,16 +411,12 @@ func (w *wal) rewrite(hs raftpb.HardState, snap raftpb.Snapshot, ents []raftpb.E
 		f.Close()
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
 	w.a.Close()
 	w.a = f
 	w.size.Store(int64(len(b)))
 	w.compactions.Add(1)
 	w.fsyncs.Add(2)
-	return nil
+	return txlog.SyncDir(w.path) // the rename is durable once its directory is
 }
 
 func (w *wal) close() error { return w.a.Close() }

@@ -178,10 +178,13 @@ func TestWALPadding(t *testing.T) {
 func TestWALTornWriteOverPadding(t *testing.T) {
 	path, data := twoEntries(t)
 	end := lastLineEnd(data)
-	third, _ := appendEntry(nil, ent(3, 1, "abort 1.2"))
+	// One write of two entries, the first longer than two sectors, whose
+	// first whole sector was lost: it reads as the padding it overwrote.
+	third, _ := appendEntry(nil, ent(3, 1, `staged 1.2 p1 "`+strings.Repeat("k", 1200)+`"`))
 	fourth, _ := appendEntry(nil, ent(4, 1, "abort 1.3"))
-	copy(data[end:], third[:len(third)/2]) // its first sector, cut short
-	copy(data[end+len(third)+8:], fourth)  // a later sector, whole
+	copy(data[end:], append(third, fourth...))
+	lost := (end/512 + 1) * 512
+	copy(data[lost:lost+512], bytes.Repeat([]byte{'\n'}, 512))
 	must(t, os.WriteFile(path, data, 0o644))
 
 	w, ld := openTestWAL(t, path)

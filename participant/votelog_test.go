@@ -190,9 +190,14 @@ func TestVoteLogTornTailAndDamage(t *testing.T) {
 	s := openWith(t, path, lazy)
 	commit(t, s, "1.1", put("a", "1"))
 	mustVote(t, s, "1.2", put("b", "2"), yes)
+	long := protocol.Write{Key: "c", Entry: protocol.Entry{Found: true, Value: protocol.Value{Data: bytes.Repeat([]byte("v"), 1200)}, Version: 1}}
+	overPadding := string(appendPrepareLine(nil, "1.3", []protocol.Write{long})) + string(appendIDLine(nil, "commit ", "1.2")) + strings.Repeat("\n", 600)
 	for _, c := range []struct {
 		name, tail, err string
 	}{
+		// One write over the padding whose first whole sector was lost
+		// (loseSector below): the commit after it is not a record.
+		{"torn over padding", overPadding, ""},
 		{"torn", "0badc0de prepare \"1.3\" 1 11 1 \"c\"", ""},
 		{"zeros", "\x00\x00\x00\x00\x00\x00", ""},
 		{"bad checksum", "0badc0de commit \"1.2\"\n", ""},
@@ -208,7 +213,12 @@ func TestVoteLogTornTailAndDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data = append(append(bytes.TrimRight(data, "\n"), '\n'), c.tail...)
+			end := len(bytes.TrimRight(data, "\n")) + 1
+			data = append(data[:end], c.tail...)
+			if c.tail == overPadding {
+				lost := (end/512 + 1) * 512
+				copy(data[lost:lost+512], bytes.Repeat([]byte{'\n'}, 512))
+			}
 			if err := os.WriteFile(logs[0], data, 0o600); err != nil {
 				t.Fatal(err)
 			}

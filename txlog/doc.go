@@ -145,9 +145,13 @@ the same answer before and after compaction, which forgets ended txids.
 # Torn tails and corruption
 
 The writer pads the file past its last line with blank lines (see
-Writing and durability). The first blank line is where the log's lines
-end: Open and Scan read no further, and padding alone after it is no
-damage.
+Writing and durability). The padding begins at a blank line whose 512-byte
+sector is blank from there on (PaddingAt): that is where the log's lines
+end. Open and Scan read no further, and padding alone after it is no
+damage. A blank line with anything else in its sector is damage, judged
+by the rules below. (Damage that turns the last byte of a sector into a
+newline just after another one cannot be told from the padding: the
+lines after it would be cut as a torn tail, a copy kept.)
 
 A crash in the middle of a write leaves a torn tail: a last line without its
 newline, a last line whose checksum does not match, or a run of NUL bytes or
@@ -159,11 +163,14 @@ Open tells it from corruption this way:
  2. If any later line has good framing, the damage is in the middle of the
     file: Open refuses with ErrCorrupt, naming the file and the byte offset of
     the bad line. A refused file is never modified. Lines after the
-    padding do not count: a crash can leave them, since the sectors of
-    one write over padding reach the disk in any order, and none of them
-    was covered by an fsync (one writes every sector before it returns).
+    padding do not count: a write over padding that a crash tore may
+    have lost any of its sectors, which then read as padding, while
+    later ones arrived; none of it was covered by an fsync (one writes
+    every sector before it returns). A write that extended the file can
+    still leave NUL bytes where a sector was lost, as an append always
+    could: NUL bytes followed by good lines are refused.
  3. Otherwise it is a torn tail, as is anything but blank lines after
-    the first blank line. Open copies the whole original file to
+    the padding begins. Open copies the whole original file to
     <path>.torn-<unixnano> (and fsyncs it), truncates the log at the start of
     the bad line, fsyncs the file and the directory, and reports the cut in
     State.TornTail. The records before the cut are intact.
@@ -189,9 +196,10 @@ written without an fsync; the next Append, compaction or Close covers it.
 
 The file is padded with blank lines, PadBytes at a time, and the writer
 writes over them (Appender): an fsync after a write that leaves the
-file's length alone need not commit the file system's journal, and
-costs about a third less. The file stays text, its lines and then
-blank lines.
+file's length and blocks alone costs about a third less on ext4. The
+padding a write adds is made durable by that write's fsync, so that the
+next write goes over durable padding. The file stays text, its lines
+and then blank lines; Stats.Bytes and CompactBytes count the lines.
 
 The log is fail-stop. Once a write, fsync, or compaction step fails, the log
 is failed: every waiting and later call returns that error (wrapping

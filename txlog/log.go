@@ -16,8 +16,9 @@ const DefaultCompactBytes = 4 << 20
 
 // Options tune a Log. The zero value is ready to use.
 type Options struct {
-	// CompactBytes: after a batch, compact when the file is larger than
-	// this and the live records take less than a quarter of it. 0 means
+	// CompactBytes: after a batch, compact when the log's lines (the
+	// file without its padding) take more than this and the live records
+	// less than a quarter of it. 0 means
 	// DefaultCompactBytes; a negative value turns automatic compaction off.
 	CompactBytes int64
 
@@ -43,7 +44,7 @@ type Stats struct {
 	Records     uint64 // records written
 	Batches     uint64 // writes, each of every record queued at the time
 	Compactions uint64
-	Bytes       int64 // size of the log file now
+	Bytes       int64 // length of the log's lines now (the file is longer by its padding)
 }
 
 // Log is an open transaction log. Its methods are safe for concurrent use.

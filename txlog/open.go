@@ -150,7 +150,7 @@ func cutTail(f *os.File, path string, data []byte, end int64) (*Torn, error) {
 	if err := syncDir(path); err != nil {
 		return nil, fmt.Errorf("txlog: cut torn tail: %w", err)
 	}
-	return &Torn{Offset: end, Bytes: int64(len(data)) - end, CopyPath: cp}, nil
+	return &Torn{Offset: end, Bytes: tornBytes(data, end), CopyPath: cp}, nil
 }
 
 func writeFileSync(path string, data []byte, perm fs.FileMode) error {

@@ -27,6 +27,17 @@ var (
 
 var formatLine = line(protocol.Record{Kind: protocol.KindFormat, Format: Format})
 
+// blank is n newlines: padding.
+func blank(n int) string { return strings.Repeat("\n", n) }
+
+// loseSector blanks the first whole sector of a test file's data (after
+// its format line) from offset from on: a sector of a write over
+// padding that a crash lost.
+func loseSector(data string, from int) string {
+	k := ((len(formatLine)+from)/sector+1)*sector - len(formatLine)
+	return data[:k] + blank(sector) + data[k+sector:]
+}
+
 func lineOffset(i int) int { return len(strings.Join(goodLines[:i], "")) }
 
 // framed puts body in a line with a correct checksum, whatever body holds.
@@ -85,14 +96,19 @@ func TestOpenDamagedFiles(t *testing.T) {
 			want: clean, state: goodState,
 		},
 		{
-			name: "a torn write over padding: a blank sector, then whole lines",
-			data: good + `0badc0de commit "1.4` + "\n\n\n\n" + `p1 "d"` + "\n" + line(endRec("1.2")) + "\n\n",
+			name: "a torn write over padding: a sector lost, then whole lines",
+			data: loseSector(good+line(commitRec("1.4", strings.Repeat("k", 1200), "p1"))+line(endRec("1.2"))+blank(600), len(good)),
 			want: cut, off: len(good), state: goodState,
 		},
 		{
 			name: "whole lines after padding",
-			data: good + "\n\n" + line(endRec("1.2")),
+			data: good + blank(sector-(len(formatLine)+len(good))%sector) + line(endRec("1.2")),
 			want: cut, off: len(good), state: goodState,
+		},
+		{
+			name: "a blank line in the middle is damage, not padding",
+			data: good[:lineOffset(3)-2] + "\n" + good[lineOffset(3)-1:],
+			want: corrupt, off: lineOffset(2),
 		},
 		{
 			name: "NUL bytes with newlines in them",
@@ -279,8 +295,13 @@ func checkCut(t *testing.T, path, data string, off int, torn, scanned *Torn) {
 	if torn == nil {
 		t.Fatalf("no torn tail reported")
 	}
-	if torn.Offset != int64(off) || torn.Bytes != int64(len(data)-off) {
-		t.Errorf("torn tail at %d (%d bytes), want %d (%d bytes)", torn.Offset, torn.Bytes, off, len(data)-off)
+	// The tail's length leaves out the padding after it, but for one newline.
+	want := len(strings.TrimRight(data[off:], "\n"))
+	if want < len(data)-off {
+		want++
+	}
+	if torn.Offset != int64(off) || torn.Bytes != int64(want) {
+		t.Errorf("torn tail at %d (%d bytes), want %d (%d bytes)", torn.Offset, torn.Bytes, off, want)
 	}
 	if scanned == nil || scanned.Offset != torn.Offset || scanned.Bytes != torn.Bytes || scanned.CopyPath != "" {
 		t.Errorf("Scan reported %+v, Open %+v", scanned, torn)

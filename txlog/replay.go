@@ -44,7 +44,7 @@ func (e *LineError) Error() string { return fmt.Sprintf("offset %d: %v", e.Off, 
 // before the padding, or an error from f, is a *LineError.
 func EachLine(data []byte, f func(off int, body []byte) error) (int, error) {
 	off := 0
-	for off < len(data) && data[off] != '\n' { // a blank line: the padding
+	for off < len(data) && !PaddingAt(data, off) {
 		n := bytes.IndexByte(data[off:], '\n')
 		if n < 0 {
 			// The last line never got its newline: a torn write, whatever it
@@ -67,11 +67,35 @@ func EachLine(data []byte, f func(off int, body []byte) error) (int, error) {
 	return off, nil
 }
 
+// tornBytes is the length of the torn tail of data from end, without
+// the padding after it.
+func tornBytes(data []byte, end int64) int64 {
+	tail := data[end:]
+	n := len(bytes.TrimRight(tail, "\n"))
+	if n < len(tail) {
+		n++ // the torn tail's own last newline
+	}
+	return int64(n)
+}
+
+// sector is the unit a disk writes whole, or not at all.
+const sector = 512
+
+// PaddingAt says whether the padding (Appender) begins at off, the start
+// of a line of data: a blank line, and the rest of its sector blank too.
+// A write over padding that a crash tore leaves its lost sectors blank,
+// whole; a blank line with anything else in its sector is damage, for
+// the rules to judge, not the end of the lines.
+func PaddingAt(data []byte, off int) bool {
+	end := min(len(data), (off/sector+1)*sector)
+	return off < len(data) && isPadding(data[off:end])
+}
+
 // findFramed returns the offset of the first line at or after off whose
 // framing is good (the last line need not end in a newline), or -1 if
 // none comes before the end or the padding.
 func findFramed(data []byte, off int) int {
-	for off < len(data) && data[off] != '\n' {
+	for off < len(data) && !PaddingAt(data, off) {
 		n := bytes.IndexByte(data[off:], '\n')
 		end := off + n
 		if n < 0 {
@@ -106,7 +130,7 @@ func ScanBytes(path string, data []byte) (*State, error) {
 	}
 	st := s.state()
 	if !isPadding(data[end:]) {
-		st.TornTail = &Torn{Offset: end, Bytes: int64(len(data)) - end}
+		st.TornTail = &Torn{Offset: end, Bytes: tornBytes(data, end)}
 	}
 	return st, nil
 }

@@ -26,7 +26,7 @@ type Joined struct{ Name, URL string }
 // Torn describes a torn tail.
 type Torn struct {
 	Offset   int64  // where the tail started; the file now ends here (Open)
-	Bytes    int64  // how many bytes it held
+	Bytes    int64  // how many bytes it held, padding after it aside
 	CopyPath string // copy of the whole file before the cut; "" from Scan
 }
 

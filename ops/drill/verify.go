@@ -92,7 +92,8 @@ func checkTxlog(ctx context.Context, p Probe, limit int64, wait time.Duration) (
 	if err != nil {
 		return "", fmt.Errorf("txlog does not read back: %w", err)
 	}
-	lines := bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	data = bytes.TrimRight(data, "\n") // the padding (txlog.Appender) is no record
+	lines := bytes.Split(data, []byte("\n"))
 	epochs := 0
 	for _, l := range lines {
 		if f := bytes.Fields(l); len(f) > 1 && string(f[1]) == "epoch" {
