@@ -20,8 +20,8 @@ var PadBytes int64 = 64 << 10
 var blankBlock = bytes.Repeat([]byte{'\n'}, 64<<10)
 
 // Appender writes a log file at its end, over the blank lines that pad
-// the file past it: a blank line is where a log's lines end (doc.go),
-// so the file stays text that less and grep read. An Appender is not
+// the file past it: the log's lines end where the padding begins
+// (PaddingAt, doc.go), and the file stays text that less and grep read. An Appender is not
 // safe for concurrent use.
 type Appender struct {
 	f    *os.File
