@@ -85,6 +85,9 @@ func (c *valueCache) set(key string, e cached) {
 	}
 	sh.m[key] = e
 	sh.bytes += size(key, e)
+	if sh.bytes <= c.budget {
+		return // not even an iterator: starting one on a large map costs as much as the rest
+	}
 	for k, old := range sh.m { // map order is random enough for eviction
 		if sh.bytes <= c.budget {
 			break

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/twopc/twopc/protocol"
 )
 
 // Gets of keys this coordinator wrote come from its cache and see the
@@ -61,5 +63,23 @@ func TestValueCache(t *testing.T) {
 	}
 	if total > cl.cacheBytes {
 		t.Fatalf("cache holds %d bytes, budget %d", total, cl.cacheBytes)
+	}
+}
+
+// BenchmarkCacheSet sets random keys of 100,000 in a cache that holds
+// them all, as the benchmarks' puts do:
+//
+//	go test -run - -bench CacheSet ./coordinator
+func BenchmarkCacheSet(b *testing.B) {
+	c := newValueCache(64 << 20)
+	keys := make([]string, 100_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%07d", i)
+		c.set(keys[i], cached{value: protocol.Value{Data: make([]byte, 64)}, found: true})
+	}
+	v := cached{value: protocol.Value{Data: make([]byte, 64)}, found: true}
+	b.ResetTimer()
+	for i := range b.N {
+		c.set(keys[(i*7919)%len(keys)], v)
 	}
 }
