@@ -418,3 +418,47 @@ func cycling(s *Store) bool {
 	defer s.mu.Unlock()
 	return s.cycle != nil
 }
+
+// A step takes its range's keys and at most lateBudget more of the keys
+// committed since the cycle began (more than that wait for the next
+// cycle), however the late keys fall: here all of them in the last
+// range, which the keys the cycle began with leave wide open.
+func TestApplyStepsStayBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := openWith(t, path, Options{applyEvery: time.Hour, stepEveryBatch: true})
+	want := map[string]string{}
+	var low, high []protocol.Op
+	for i := range applySteps {
+		k := fmt.Sprintf("a%02d", i)
+		low = append(low, protocol.Op{Kind: protocol.OpPut, Key: k, Value: protocol.Value{Data: []byte(k)}})
+		want[k] = k
+	}
+	for i := range 5 * lateBudget {
+		k := fmt.Sprintf("z%03d", i)
+		high = append(high, protocol.Op{Kind: protocol.OpPut, Key: k, Value: protocol.Value{Data: []byte(k)}})
+		want[k] = k
+	}
+	waiting := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.over)
+	}
+	commit(t, s, "1.1", txn(low...))  // its batch begins a cycle of one key a range
+	commit(t, s, "1.2", txn(high...)) // late keys, every one past the last range's first key
+	most, steps := 0, 0
+	for i := 0; waiting() > 0; i++ {
+		before := waiting()
+		mustVote(t, s, fmt.Sprintf("2.%d", i), txn(protocol.Op{Kind: protocol.OpGet, Key: "a00"}), protocol.VoteReadOnly) // a batch: a step
+		most = max(most, before-waiting())
+		steps++
+	}
+	if most > 1+lateBudget {
+		t.Fatalf("a step applied %d keys: want at most its range's 1 and %d late keys", most, lateBudget)
+	}
+	if steps <= applySteps {
+		t.Fatalf("everything applied in %d steps: the late keys over budget should have waited for a second cycle", steps)
+	}
+	if kv := rawKV(t, path); !maps(kv, want) {
+		t.Fatalf("kv holds %d keys, want all %d", len(kv), len(want))
+	}
+}
