@@ -45,7 +45,7 @@ import (
 const (
 	defaultApplyEvery = time.Second
 	applySteps        = 32
-	lateBudget        = 64 // late keys a step may take beyond its range's own count
+	lateBudget        = 64 // late keys a step may always take (more if its range has more keys of its own)
 	maxUnapplied      = 16384
 	maxUnappliedBytes = 16 << 20
 )
