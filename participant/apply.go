@@ -173,16 +173,17 @@ func (s *Store) startCycle() {
 func (s *Store) stepLocked(tx *wtx) error {
 	c := s.cycle
 	keys, lo, hi := c.rangeOf(c.next)
-	apply := func(k string) error {
+	// apply applies k's waiting write, if it still waits, and says so.
+	apply := func(k string) (bool, error) {
 		w, ok := s.over[k]
 		if !ok {
-			return nil
+			return false, nil
 		}
 		s.dropOver(k)
-		return tx.applyWrite(w)
+		return true, tx.applyWrite(w)
 	}
 	for _, k := range keys {
-		if err := apply(k); err != nil {
+		if _, err := apply(k); err != nil {
 			return err
 		}
 	}
@@ -193,11 +194,12 @@ func (s *Store) stepLocked(tx *wtx) error {
 			late = append(late, k) // a later range's, a past one's, or over budget (next cycle)
 			continue
 		}
-		if _, ok := s.over[k]; ok {
-			budget--
-		}
-		if err := apply(k); err != nil {
+		applied, err := apply(k)
+		if err != nil {
 			return err
+		}
+		if applied {
+			budget--
 		}
 	}
 	c.late = late

@@ -446,11 +446,13 @@ func TestApplyStepsStayBounded(t *testing.T) {
 	commit(t, s, "1.1", txn(low...))  // its batch begins a cycle of one key a range
 	commit(t, s, "1.2", txn(high...)) // late keys, every one past the last range's first key
 	most, steps := 0, 0
-	for i := 0; waiting() > 0; i++ {
+	for ; waiting() > 0; steps++ {
+		if steps == 10*applySteps {
+			t.Fatalf("%d writes still waiting after %d steps", waiting(), steps)
+		}
 		before := waiting()
-		mustVote(t, s, fmt.Sprintf("2.%d", i), txn(protocol.Op{Kind: protocol.OpGet, Key: "a00"}), protocol.VoteReadOnly) // a batch: a step
+		mustVote(t, s, fmt.Sprintf("2.%d", steps), txn(protocol.Op{Kind: protocol.OpGet, Key: "a00"}), protocol.VoteReadOnly) // a batch: a step
 		most = max(most, before-waiting())
-		steps++
 	}
 	if most > 1+lateBudget {
 		t.Fatalf("a step applied %d keys: want at most its range's 1 and %d late keys", most, lateBudget)
