@@ -248,6 +248,9 @@ func (b *batcher) lingerLocked() time.Duration {
 	return b.linger
 }
 
+// writers hold batches being encoded.
+var writers = sync.Pool{New: func() any { return new(rpc.ValueWriter) }}
+
 // approxSize is a rough size of c on the wire, to cap a request's.
 func approxSize(c protocol.Call) int {
 	n := 64 + len(c.TxID)
@@ -268,20 +271,28 @@ func approxSize(c protocol.Call) int {
 }
 
 func (b *batcher) send(batch []*pending) {
-	calls := make([]any, len(batch))
+	w := writers.Get().(*rpc.ValueWriter)
+	w.Reset()
+	w.OpenArray()
 	var deadline time.Time
-	for i, p := range batch {
-		calls[i] = encodeCall(p.call)
+	for _, p := range batch {
+		appendCall(w, p.call)
 		if p.deadline.After(deadline) {
 			deadline = p.deadline
 		}
 	}
+	w.CloseArray()
 	if deadline.IsZero() {
 		deadline = time.Now().Add(30 * time.Second)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	res, err := call(ctx, b.rpc, "batch", calls)
-	cancel()
+	var res any
+	err := w.Err()
+	if err == nil {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		res, err = call(ctx, b.rpc, "batch", w.Raw())
+		cancel()
+	}
+	writers.Put(w)
 	replies, ok := res.([]any)
 	if err == nil && (!ok || len(replies) != len(batch)) {
 		err = fmt.Errorf("peer: batch of %d calls got a reply of %d", len(batch), len(replies))

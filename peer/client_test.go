@@ -123,7 +123,7 @@ func TestClientConcurrentCalls(t *testing.T) {
 func TestBatchMalformedEntries(t *testing.T) {
 	_, _, url := serve(t)
 	c := rpc.NewClient(url, nil).WithHeader(TermHeader, "1")
-	good := encodeCall(protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.1", Txn: put("k", "v")})
+	good := wireCall(t, protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.1", Txn: put("k", "v")})
 	res, err := c.Call(ctx, "batch", []any{
 		good,
 		[]any{"explode", "1.1"},

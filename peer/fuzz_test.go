@@ -2,7 +2,6 @@ package peer
 
 import (
 	"bytes"
-	"fmt"
 	"reflect"
 	"testing"
 
@@ -13,7 +12,8 @@ import (
 // FuzzDecodeBatchCall feeds arbitrary methodCall documents through the
 // XML-RPC decoder and the participant's decoding of batch entries (what
 // a prepare payload becomes). It must never panic, and an entry that
-// decodes must encode back to an entry that decodes to the same Call.
+// decodes must encode back (through the wire: appendCall, then the
+// XML-RPC decoder) to an entry that decodes to the same Call.
 func FuzzDecodeBatchCall(f *testing.F) {
 	val := func(s string) protocol.Value { return protocol.Value{Data: []byte(s)} }
 	for _, calls := range [][]protocol.Call{
@@ -26,12 +26,14 @@ func FuzzDecodeBatchCall(f *testing.F) {
 			{Kind: protocol.MsgCommit, TxID: "1.1"}, {Kind: protocol.MsgAbort, TxID: "1.2"}, {Kind: protocol.MsgRead, Keys: []string{"k", "ü"}}},
 		{{Kind: protocol.MsgPrepare, TxID: "1.3", Txn: &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpPut, Key: "ü <&>", Value: val("")}}}}},
 	} {
-		entries := make([]any, len(calls))
-		for i, c := range calls {
-			entries[i] = encodeCall(c)
+		var w rpc.ValueWriter
+		w.OpenArray()
+		for _, c := range calls {
+			appendCall(&w, c)
 		}
+		w.CloseArray()
 		var b bytes.Buffer
-		if err := rpc.EncodeCall(&b, "batch", entries); err != nil {
+		if err := rpc.EncodeCall(&b, "batch", w.Raw()); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b.Bytes())
@@ -50,27 +52,10 @@ func FuzzDecodeBatchCall(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			again, err := decodeCall(normalise(encodeCall(c)))
+			again, err := decodeCall(wireCall(t, c))
 			if err != nil || !reflect.DeepEqual(again, c) {
 				t.Fatalf("entry %v decoded to %+v, re-encoded to %+v (%v)", e, c, again, err)
 			}
 		}
 	})
-}
-
-// normalise turns what encodeCall builds into what the decoder returns,
-// as a trip over the wire would: every value the encoder writes comes
-// back as the same Go value, so only the nesting needs no change.
-func normalise(v any) any {
-	switch x := v.(type) {
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalise(e)
-		}
-		return out
-	case string, []byte, int64, bool:
-		return x
-	}
-	panic(fmt.Sprintf("unexpected %T", v))
 }

@@ -1,10 +1,12 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
 
+	"github.com/twopc/twopc/internal/rpc"
 	"github.com/twopc/twopc/participant"
 	"github.com/twopc/twopc/protocol"
 )
@@ -36,4 +38,24 @@ func mustRead(t *testing.T, s *participant.Store, key string) protocol.KeyState 
 		t.Fatal(err)
 	}
 	return ks[0]
+}
+
+// wireCall is c as a participant's server gets it: written by appendCall
+// into a methodCall document, read back by rpc's decoder.
+func wireCall(t testing.TB, c protocol.Call) any {
+	t.Helper()
+	var w rpc.ValueWriter
+	appendCall(&w, c)
+	if err := w.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var doc bytes.Buffer
+	if err := rpc.EncodeCall(&doc, "batch", w.Raw()); err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := rpc.DecodeCall(&doc, rpc.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return params[0]
 }

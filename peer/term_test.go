@@ -81,8 +81,8 @@ func TestStaleBatchRefusedWhole(t *testing.T) {
 	}
 	old := rpc.NewClient(url, nil).WithHeader(TermHeader, "1")
 	_, err := old.Call(ctx, "batch", []any{
-		encodeCall(protocol.Call{Kind: protocol.MsgRead, Keys: []string{"k"}}),
-		encodeCall(protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.1", Txn: put("k", "v")}),
+		wireCall(t, protocol.Call{Kind: protocol.MsgRead, Keys: []string{"k"}}),
+		wireCall(t, protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.1", Txn: put("k", "v")}),
 	})
 	var f *rpc.Fault
 	if !errors.As(err, &f) || f.Code != rpc.StaleTerm {

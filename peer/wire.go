@@ -23,47 +23,76 @@ import (
 //	    -> [[found bool, value, version int, pending txid|"", next found bool, next value, next version int], ...]
 //	  a call that fails -> {faultCode int, faultString string}
 
-func encodeCall(c protocol.Call) []any {
+// appendCall writes c as a batch entry. Written element by element
+// (rpc.ValueWriter), not built as a tree of any: the coordinator encodes
+// every prepare, commit and abort it sends this way. A key or value XML
+// cannot carry shows in w.Err.
+func appendCall(w *rpc.ValueWriter, c protocol.Call) {
+	w.OpenArray()
 	switch c.Kind {
 	case protocol.MsgPrepare:
-		return []any{"prepare", c.TxID, encodeTxn(c.Txn)}
+		w.String("prepare")
+		w.String(c.TxID)
+		appendTxn(w, c.Txn)
 	case protocol.MsgRead:
-		keys := make([]any, len(c.Keys))
-		for i, k := range c.Keys {
-			keys[i] = k
+		w.String("read")
+		w.OpenArray()
+		for _, k := range c.Keys {
+			w.String(k)
 		}
-		return []any{"read", keys}
+		w.CloseArray()
+	default:
+		w.String(c.Kind.String())
+		w.String(c.TxID)
 	}
-	return []any{c.Kind.String(), c.TxID}
+	w.CloseArray()
 }
 
-func encodeTxn(t *protocol.Txn) []any {
-	cs := make([]any, len(t.Compares))
-	for i, c := range t.Compares {
-		var operand any
+func appendTxn(w *rpc.ValueWriter, t *protocol.Txn) {
+	w.OpenArray()
+	w.OpenArray()
+	for _, c := range t.Compares {
+		w.OpenArray()
+		w.String(c.Key)
+		w.String(c.Target.String())
+		w.String(c.Op.String())
 		switch c.Target {
 		case protocol.TargetValue:
-			operand = wireValue(c.Value)
+			appendValue(w, c.Value)
 		case protocol.TargetVersion:
-			operand = c.Version
+			w.Int(c.Version)
 		case protocol.TargetExists:
-			operand = c.Exists
+			w.Bool(c.Exists)
 		}
-		cs[i] = []any{c.Key, c.Target.String(), c.Op.String(), operand}
+		w.CloseArray()
 	}
-	return []any{cs, encodeOps(t.Success), encodeOps(t.Failure)}
+	w.CloseArray()
+	appendOps(w, t.Success)
+	appendOps(w, t.Failure)
+	w.CloseArray()
 }
 
-func encodeOps(ops []protocol.Op) []any {
-	out := make([]any, len(ops))
-	for i, o := range ops {
+func appendOps(w *rpc.ValueWriter, ops []protocol.Op) {
+	w.OpenArray()
+	for _, o := range ops {
+		w.OpenArray()
+		w.String(o.Kind.String())
+		w.String(o.Key)
 		if o.Kind == protocol.OpPut {
-			out[i] = []any{"put", o.Key, wireValue(o.Value)}
-		} else {
-			out[i] = []any{o.Kind.String(), o.Key}
+			appendValue(w, o.Value)
 		}
+		w.CloseArray()
 	}
-	return out
+	w.CloseArray()
+}
+
+// appendValue is wireValue for a ValueWriter.
+func appendValue(w *rpc.ValueWriter, v protocol.Value) {
+	if v.Binary {
+		w.Base64(v.Data)
+	} else {
+		w.StringBytes(v.Data)
+	}
 }
 
 // array reads v as an array of n elements (n < 0: any length).

@@ -176,6 +176,20 @@ func (e *encoder) write(s string) {
 	}
 }
 
+// writeBytes is write for bytes.
+func (e *encoder) writeBytes(b []byte) {
+	if e.sink == nil {
+		e.buf.Write(b)
+		return
+	}
+	for len(b) > 0 {
+		n := min(len(b), flushAt-e.buf.Len())
+		e.buf.Write(b[:n])
+		b = b[n:]
+		e.spill()
+	}
+}
+
 // spill hands a full buffer to the sink.
 func (e *encoder) spill() {
 	if e.buf.Len() >= flushAt {
@@ -205,6 +219,10 @@ func (e *encoder) value(v any, depth int) error {
 	}
 	if depth > maxEncodeDepth {
 		return fmt.Errorf("values nested deeper than %d levels (a value that contains itself?)", maxEncodeDepth)
+	}
+	if r, ok := v.(Raw); ok {
+		e.writeBytes(r.b) // a ValueWriter's <value> elements, whole
+		return nil
 	}
 	e.write("<value>")
 	var err error
