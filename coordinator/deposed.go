@@ -16,6 +16,9 @@ import (
 // noticeDeposed calls Config.Deposed, once, if err is a participant's
 // refusal of this coordinator's term.
 func (c *Coordinator) noticeDeposed(err error) {
+	if err == nil {
+		return // without the escaping stale: most calls succeed
+	}
 	var stale *protocol.StaleTermError
 	if errors.As(err, &stale) {
 		c.deposed.Do(func() { c.cfg.Deposed(stale.Seen) })

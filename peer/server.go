@@ -90,15 +90,18 @@ func Register(srv *rpc.Server, b Backend) {
 			if !ok {
 				return nil, rpc.Faultf(rpc.InvalidParams, "param 1 (calls): want array, got %T", ps[0])
 			}
-			out := make([]any, len(list))
+			// Each entry's call, or why it could not be decoded.
+			entries := make([]protocol.Call, len(list))
+			results := make([]protocol.CallResult, len(list))
 			var calls []protocol.Call
 			var at []int
 			for i, v := range list {
 				c, err := decodeCall(v)
 				if err != nil {
-					out[i] = encodeResult(c, protocol.CallResult{Err: rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)})
+					results[i].Err = rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)
 					continue
 				}
+				entries[i] = c
 				calls = append(calls, c)
 				at = append(at, i)
 			}
@@ -109,9 +112,21 @@ func Register(srv *rpc.Server, b Backend) {
 				if isStaleTerm(r.Err) {
 					return nil, r.Err // a request of a stale term is refused whole
 				}
-				out[at[j]] = encodeResult(calls[j], r)
+				results[at[j]] = r
 			}
-			return out, nil
+			// Written as it goes, not built as a tree (see appendCall). The
+			// writer is the reply's own: the server encodes it after this
+			// returns.
+			w := new(rpc.ValueWriter)
+			w.OpenArray()
+			for i, r := range results {
+				appendResult(w, entries[i], r)
+			}
+			w.CloseArray()
+			if err := w.Err(); err != nil {
+				return nil, err
+			}
+			return w.Raw(), nil
 		}),
 	})
 	srv.Register(rpc.Method{

@@ -56,6 +56,9 @@ func termContext(ctx context.Context, method string, must bool) (context.Context
 }
 
 func isStaleTerm(err error) bool {
+	if err == nil {
+		return false // without the escaping stale: most calls succeed
+	}
 	var stale *protocol.StaleTermError
 	return errors.As(err, &stale)
 }

@@ -263,42 +263,63 @@ func decodeOps(v any, what string) ([]protocol.Op, error) {
 	return ops, nil
 }
 
-func encodeResult(c protocol.Call, r protocol.CallResult) any {
+// appendResult writes the reply to c, as appendCall writes a call.
+func appendResult(w *rpc.ValueWriter, c protocol.Call, r protocol.CallResult) {
 	if r.Err != nil {
 		code := rpc.InternalError
 		if f, ok := r.Err.(*rpc.Fault); ok {
 			code = f.Code
 		}
-		return map[string]any{"faultCode": code, "faultString": r.Err.Error()}
+		w.Fault(code, r.Err.Error())
+		return
 	}
 	switch c.Kind {
 	case protocol.MsgPrepare:
 		v := r.Vote
-		results := make([]any, len(v.Results))
-		for i, res := range v.Results {
-			switch res.Kind {
-			case protocol.OpPut:
-				results[i] = []any{"put", res.Version}
-			case protocol.OpDelete:
-				results[i] = []any{"delete", res.Existed}
-			case protocol.OpGet:
-				results[i] = []any{"get", res.Found, res.Version, wireValue(res.Value)}
-			}
-		}
 		kind := voteNames[v.Kind]
 		if v.Kind == protocol.VoteNo && v.TooLarge {
 			kind = "toolarge"
 		}
-		return []any{kind, v.Succeeded, v.Conflict, v.Reason, results}
-	case protocol.MsgRead:
-		out := make([]any, len(r.Keys))
-		for i, k := range r.Keys {
-			out[i] = []any{k.Entry.Found, wireValue(k.Entry.Value), k.Entry.Version, k.Pending,
-				k.Next.Found, wireValue(k.Next.Value), k.Next.Version}
+		w.OpenArray()
+		w.String(kind)
+		w.Bool(v.Succeeded)
+		w.Bool(v.Conflict)
+		w.String(v.Reason)
+		w.OpenArray()
+		for _, res := range v.Results {
+			w.OpenArray()
+			w.String(res.Kind.String())
+			switch res.Kind {
+			case protocol.OpPut:
+				w.Int(res.Version)
+			case protocol.OpDelete:
+				w.Bool(res.Existed)
+			case protocol.OpGet:
+				w.Bool(res.Found)
+				w.Int(res.Version)
+				appendValue(w, res.Value)
+			}
+			w.CloseArray()
 		}
-		return out
+		w.CloseArray()
+		w.CloseArray()
+	case protocol.MsgRead:
+		w.OpenArray()
+		for _, k := range r.Keys {
+			w.OpenArray()
+			w.Bool(k.Entry.Found)
+			appendValue(w, k.Entry.Value)
+			w.Int(k.Entry.Version)
+			w.String(k.Pending)
+			w.Bool(k.Next.Found)
+			appendValue(w, k.Next.Value)
+			w.Int(k.Next.Version)
+			w.CloseArray()
+		}
+		w.CloseArray()
+	default:
+		w.Bool(true)
 	}
-	return true
 }
 
 var voteNames = map[protocol.VoteKind]string{protocol.VoteNo: "no", protocol.VoteYes: "yes", protocol.VoteReadOnly: "readonly"}

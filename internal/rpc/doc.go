@@ -29,7 +29,10 @@
 // string keys (<struct>, members sorted by name), pointers (nil is <nil/>)
 // and named types of those kinds. time.Time goes out in UTC at second
 // precision, without a zone, the only form Python reads. Go structs are not
-// encoded: build a map[string]any.
+// encoded: build a map[string]any. A caller that sends many values of a
+// known shape writes them with a ValueWriter instead, element by element,
+// and passes what it wrote as one param or result (Raw): the same bytes,
+// without a tree of any to allocate (package peer's batches).
 //
 // Every string XML 1.0 can carry goes out and comes back byte for byte: CR
 // is sent as &#xD; (a parser would turn a raw CR into LF) and > as &gt;, so

@@ -57,6 +57,9 @@ func (f *Fault) Error() string {
 
 // asFault reports whether err is, or wraps, a *Fault.
 func asFault(err error) (*Fault, bool) {
+	if err == nil {
+		return nil, false // without the escaping f: most calls succeed
+	}
 	var f *Fault
 	if errors.As(err, &f) && f != nil {
 		return f, true

@@ -89,3 +89,14 @@ func (w *ValueWriter) OpenArray() { w.e.write("<value><array><data>") }
 
 // CloseArray ends the innermost open <array>.
 func (w *ValueWriter) CloseArray() { w.e.write("</data></array></value>") }
+
+// Fault writes a fault's struct (faultCode, faultString), as one entry
+// of a batch's reply. Like EncodeFault, it replaces what XML cannot carry
+// in msg with U+FFFD: a fault must always get out.
+func (w *ValueWriter) Fault(code int, msg string) {
+	w.e.write("<value><struct><member><name>faultCode</name>")
+	w.Int(int64(code))
+	w.e.write("</member><member><name>faultString</name>")
+	w.String(sanitize(msg))
+	w.e.write("</member></struct></value>")
+}

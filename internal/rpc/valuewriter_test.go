@@ -96,3 +96,27 @@ func TestValueWriterKeepsFirstError(t *testing.T) {
 		t.Fatalf("after Reset: %v, %d bytes", err, w.Len())
 	}
 }
+
+// A fault entry is the struct the encoder writes for the same map, and a
+// message XML cannot carry still gets out, with U+FFFD in its place.
+func TestValueWriterFault(t *testing.T) {
+	var w ValueWriter
+	w.Fault(InvalidParams, "call 2: bad & <odd>")
+	var want, got bytes.Buffer
+	if err := EncodeResponse(&want, map[string]any{"faultCode": InvalidParams, "faultString": "call 2: bad & <odd>"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EncodeResponse(&got, w.Raw()); err != nil || got.String() != want.String() {
+		t.Fatalf("fault entry:\n%s\nwant\n%s (%v)", got.String(), want.String(), err)
+	}
+	w.Reset()
+	w.Fault(InternalError, "bytes \xff\x00 here")
+	got.Reset()
+	if err := EncodeResponse(&got, w.Raw()); err != nil || w.Err() != nil {
+		t.Fatal(err, w.Err())
+	}
+	v, err := DecodeResponse(&got, DefaultLimits())
+	if m, ok := v.(map[string]any); err != nil || !ok || m["faultString"] != "bytes \ufffd\ufffd here" {
+		t.Fatalf("fault with bad bytes decoded to %#v, %v", v, err)
+	}
+}
