@@ -286,15 +286,18 @@ func (b *batcher) send(batch []*pending) {
 		deadline = time.Now().Add(30 * time.Second)
 	}
 	var res any
+	read, results := false, make([]protocol.CallResult, len(batch))
 	err := w.Err()
 	if err == nil {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		res, err = call(ctx, b.rpc, "batch", w.Raw())
+		res, read, err = callReading(ctx, b.rpc, func(r *rpc.ValueReader) bool {
+			return readReplies(r, batch, results)
+		}, "batch", w.Raw())
 		cancel()
 	}
 	writers.Put(w)
 	replies, ok := res.([]any)
-	if err == nil && (!ok || len(replies) != len(batch)) {
+	if err == nil && !read && (!ok || len(replies) != len(batch)) {
 		err = fmt.Errorf("peer: batch of %d calls got a reply of %d", len(batch), len(replies))
 	}
 	var async []*pending
@@ -305,9 +308,12 @@ func (b *batcher) send(batch []*pending) {
 			continue
 		}
 		p.answered = true
-		if err != nil {
+		switch {
+		case err != nil:
 			p.reply = protocol.CallResult{Err: err}
-		} else {
+		case read:
+			p.reply = results[i]
+		default:
 			p.reply = decodeResult(p.call, replies[i])
 		}
 		if p.then != nil {

@@ -24,9 +24,18 @@ func call(ctx context.Context, rc *rpc.Client, method string, args ...any) (any,
 	return res, staleTermOf(err)
 }
 
+// callReading is call with rpc.Client.CallReading.
+func callReading(ctx context.Context, rc *rpc.Client, read func(*rpc.ValueReader) bool, method string, args ...any) (any, bool, error) {
+	res, done, err := rc.CallReading(ctx, read, method, args...)
+	return res, done, staleTermOf(err)
+}
+
 // staleTermOf returns err, or the *protocol.StaleTermError a StaleTerm
 // fault carries.
 func staleTermOf(err error) error {
+	if err == nil {
+		return nil // without the escaping f: most calls succeed
+	}
 	var f *rpc.Fault
 	if !errors.As(err, &f) || f.Code != rpc.StaleTerm {
 		return err

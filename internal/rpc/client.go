@@ -89,14 +89,30 @@ func defaultTransport() *http.Transport {
 // is returned as a *Fault; a transport problem, a non-200 status or a
 // malformed reply as another error. ctx bounds the whole call.
 func (c *Client) Call(ctx context.Context, method string, args ...any) (any, error) {
+	v, _, err := c.call(ctx, nil, method, args)
+	return v, err
+}
+
+// CallReading is Call for a caller that reads the reply's value itself,
+// with read, which says whether it read the value whole. If it did, the
+// call returns true, and no value. If it did not (a value of a shape it
+// does not expect, XML beyond the fast path, a fault), the reply is
+// decoded again, and returned as Call returns it; whatever read kept of
+// it is the caller's to drop. read is not called for a call that fails
+// before a reply is read.
+func (c *Client) CallReading(ctx context.Context, read func(*ValueReader) bool, method string, args ...any) (any, bool, error) {
+	return c.call(ctx, read, method, args)
+}
+
+func (c *Client) call(ctx context.Context, read func(*ValueReader) bool, method string, args []any) (any, bool, error) {
 	body, err := c.encode(method, args)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
 	if err != nil {
 		body.Close()
-		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+		return nil, false, fmt.Errorf("rpc: call %s: %w", method, err)
 	}
 	req.ContentLength = int64(body.Len())
 	for name, values := range c.header {
@@ -105,7 +121,7 @@ func (c *Client) Call(ctx context.Context, method string, args ...any) (any, err
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("rpc: call %s: %w", method, err)
+		return nil, false, fmt.Errorf("rpc: call %s: %w", method, err)
 	}
 	defer func() {
 		// Drain what is left (bounded) so that the connection can be reused.
@@ -113,16 +129,16 @@ func (c *Client) Call(ctx context.Context, method string, args ...any) (any, err
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("rpc: call %s to %s: HTTP %s%s", method, c.url, resp.Status, explanation(resp))
+		return nil, false, fmt.Errorf("rpc: call %s to %s: HTTP %s%s", method, c.url, resp.Status, explanation(resp))
 	}
-	v, err := DecodeResponse(resp.Body, c.lim)
+	v, done, err := decodeResponseReading(resp.Body, c.lim, read)
 	if f, ok := asFault(err); ok {
-		return nil, f
+		return nil, false, f
 	}
 	if err != nil {
-		return nil, fmt.Errorf("rpc: call %s to %s: %w", method, c.url, err)
+		return nil, false, fmt.Errorf("rpc: call %s to %s: %w", method, c.url, err)
 	}
-	return v, nil
+	return v, done, nil
 }
 
 // encode builds the methodCall document of a call.

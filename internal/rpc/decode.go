@@ -52,10 +52,33 @@ func decodeCallXML(r io.Reader, lim Limits) (method string, params []any, err er
 // so that a caller can tell "the server said no" from "the reply was
 // broken".
 func DecodeResponse(r io.Reader, lim Limits) (any, error) {
+	v, _, err := decodeResponseReading(r, lim, nil)
+	return v, err
+}
+
+// decodeResponseReading is DecodeResponse, but first lets read (unless
+// nil) read the value, on the fast path: the bool is true if it did,
+// and there is nothing more to decode.
+func decodeResponseReading(r io.Reader, lim Limits, read func(*ValueReader) bool) (any, bool, error) {
 	lim = lim.orDefaults()
 	s := getScanner(lim)
 	defer putScanner(s)
 	rest := s.read(r, lim.MaxBodyBytes, 0)
+	if rest == nil && read != nil {
+		if s.readResponse(read) {
+			return nil, true, nil
+		}
+		clear(s.vals) // what read left, before decoding again
+		clear(s.mems)
+		s.vals, s.mems = s.vals[:0], s.mems[:0]
+	}
+	v, err := decodeResponseRest(s, rest, lim)
+	return v, false, err
+}
+
+// decodeResponseRest decodes the response in s (its whole body when
+// rest is nil; else s's bytes then rest).
+func decodeResponseRest(s *scanner, rest io.Reader, lim Limits) (any, error) {
 	if rest == nil {
 		if v, fault, ok := s.response(); ok {
 			if fault != nil {
