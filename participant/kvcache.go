@@ -71,11 +71,19 @@ func (c *kvCache) set(key string, e protocol.Entry) {
 	if c.maxBytes == 0 {
 		return
 	}
+	n := cost(key, e)
+	if old, ok := c.m[key]; ok && (e.Found || !c.complete) && n <= c.maxBytes/8 && c.bytes-cost(key, old)+n <= c.maxBytes {
+		// The usual write of a cached key, in place: a delete and an
+		// insert cost two more probes of a map too big for the CPU's
+		// caches (the delete's was 3% of a participant's CPU on puts).
+		c.bytes += n - cost(key, old)
+		c.m[key] = e
+		return
+	}
 	c.drop(key)
 	if !e.Found && c.complete {
 		return // absent keys are the ones not held
 	}
-	n := cost(key, e)
 	if n > c.maxBytes/8 {
 		c.complete = false // a large value would push out many small ones
 		return

@@ -214,6 +214,17 @@ func TestKVCacheBounds(t *testing.T) {
 	if sum != c.bytes || len(c.m) < 10_000/(20+8+kvEntryOverhead) {
 		t.Fatalf("cache holds %d entries costing %d, charges %d", len(c.m), sum, c.bytes)
 	}
+	// Keys written again, larger and smaller: charged what they hold.
+	for i := range 3000 {
+		c.set(fmt.Sprintf("key%d", i%97), protocol.Entry{Found: true, Value: protocol.Value{Data: make([]byte, i*7%300)}})
+		sum := 0
+		for k, e := range c.m {
+			sum += cost(k, e)
+		}
+		if sum != c.bytes || c.bytes > 10_000 {
+			t.Fatalf("after rewrite %d the cache holds entries costing %d, charges %d (bound 10000)", i, sum, c.bytes)
+		}
+	}
 	c.set("big", protocol.Entry{Found: true, Value: protocol.Value{Data: make([]byte, 1500)}})
 	if _, ok := c.get("big"); ok {
 		t.Fatal("a value of a sixth of the cache was cached")
