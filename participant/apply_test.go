@@ -464,3 +464,23 @@ func TestApplyStepsStayBounded(t *testing.T) {
 		t.Fatalf("kv holds %d keys, want all %d", len(kv), len(want))
 	}
 }
+
+// ObserveBatch tells each batch's time and whether it applied writes to
+// kv: a batch that only votes, then the commit's, whose writes are
+// applied at once here.
+func TestObserveBatchTellsApplyWork(t *testing.T) {
+	var applied []bool
+	s := openWith(t, filepath.Join(t.TempDir(), "p.db"), Options{applyEvery: -1, ObserveBatch: func(d time.Duration, a bool) {
+		if d <= 0 {
+			t.Errorf("a batch took %v", d)
+		}
+		applied = append(applied, a)
+	}})
+	mustVote(t, s, "1.1", put("a", "1"), protocol.VoteYes)
+	if err := s.Commit(ctx, "1.1"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{false, true}; !slices.Equal(applied, want) {
+		t.Fatalf("batches applied %v, want %v", applied, want)
+	}
+}

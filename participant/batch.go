@@ -3,6 +3,7 @@ package participant
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twopc/twopc/protocol"
 )
@@ -144,6 +145,7 @@ func (s *Store) failedErr() error {
 }
 
 func (s *Store) commitBatch(batch []*request) (err error) {
+	start := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() {
@@ -155,7 +157,7 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 		}
 	}()
 	term := s.term.Load()
-	changesKV, locked := false, false
+	changesKV, locked, applied := false, false, false
 	took, err := s.w.inTx(func(tx *wtx) error {
 		for _, r := range batch {
 			ok, err := s.fenceWrite(tx, r, &term)
@@ -177,7 +179,7 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 				return err
 			}
 		}
-		applied, err := s.applyDueLocked(tx)
+		applied, err = s.applyDueLocked(tx)
 		changesKV = changesKV || applied
 		if err != nil {
 			return err
@@ -211,6 +213,9 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 	}
 	if s.observe != nil {
 		s.observe(took + s.voteSync)
+	}
+	if s.observeB != nil {
+		s.observeB(time.Since(start), applied)
 	}
 	s.stats.batches.Add(1)
 	return nil

@@ -79,6 +79,13 @@ type Options struct {
 	// if it changed kv or meta (metrics). It runs on the writer
 	// goroutine: it must be quick.
 	ObserveCommit func(time.Duration)
+	// ObserveBatch, if set, is told how long each batch took on the
+	// writer goroutine, from its start to durable, and whether it
+	// carried apply work (a step copying committed writes into kv,
+	// apply.go): what every prepare in it waited, which a slow step
+	// stretches where ObserveCommit does not show it. It runs on the
+	// writer goroutine: it must be quick.
+	ObserveBatch func(d time.Duration, applied bool)
 	// MaxResultBytes bounds the bytes of values one transaction's gets
 	// may return here; past it the vote is NO (too large), so that one
 	// small request cannot make the store hold many large values (0:
@@ -156,11 +163,12 @@ type Store struct {
 
 	closeOnce sync.Once
 	stats     counters
-	failed    atomic.Pointer[error] // set once a SQLite commit fails: the store stops
-	onFail    func(error)           // Options.OnFail
-	observe   func(time.Duration)   // Options.ObserveCommit
-	holdBatch func()                // Options.holdBatch
-	atCommit  func(bool)            // Options.atCommit
+	failed    atomic.Pointer[error]     // set once a SQLite commit fails: the store stops
+	onFail    func(error)               // Options.OnFail
+	observe   func(time.Duration)       // Options.ObserveCommit
+	observeB  func(time.Duration, bool) // Options.ObserveBatch
+	holdBatch func()                    // Options.holdBatch
+	atCommit  func(bool)                // Options.atCommit
 }
 
 // preparedTx is a durable promise: a YES vote given, outcome not yet known.
@@ -256,7 +264,7 @@ func openStore(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger, maxResult: opts.MaxResultBytes,
-		holdBatch: opts.holdBatch, atCommit: opts.atCommit, onFail: opts.OnFail, observe: opts.ObserveCommit,
+		holdBatch: opts.holdBatch, atCommit: opts.atCommit, onFail: opts.OnFail, observe: opts.ObserveCommit, observeB: opts.ObserveBatch,
 		reqs:      make(chan []*request, opts.MaxBatch),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),

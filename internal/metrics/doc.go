@@ -9,7 +9,7 @@
 //   - hooks the server calls as things happen: rpc.Server's observer
 //     (calls by method and code, their latency), coordinator.Observer
 //     (prepare and commit phases), txlog's ObserveFsync and the
-//     participant store's ObserveCommit;
+//     participant store's ObserveCommit and ObserveBatch;
 //   - at scrape time, the coordinator's Status (transactions by outcome,
 //     in doubt, participant states, the log) and the store's Stats. They
 //     are read, not copied into counters, so a scrape always shows what

@@ -123,6 +123,9 @@ func TestParticipantMetrics(t *testing.T) {
 		return participant.Stats{Batches: 9, Fsyncs: 12, Prepares: 3, Commits: 2, Aborts: 1, Prepared: 1, StaleTermRefusals: 4, Term: 7, KVCacheHits: 11, KVQueries: 5}
 	})
 	m.ObserveCommit(time.Millisecond)
+	m.ObserveBatch(time.Millisecond, true)
+	m.ObserveBatch(time.Millisecond, false)
+	m.ObserveBatch(2*time.Millisecond, false)
 	m.ObserveCall(rpc.CallInfo{Method: "batch"})
 	check(t, scrape(t, m.Handler()), []want{
 		{name: "twopc_store_prepared", value: 1},
@@ -136,6 +139,8 @@ func TestParticipantMetrics(t *testing.T) {
 		{name: "twopc_store_kv_reads_total", labels: []string{"source", "cache"}, value: 11},
 		{name: "twopc_store_kv_reads_total", labels: []string{"source", "sqlite"}, value: 5},
 		{name: "twopc_sqlite_commit_duration_seconds", value: 1},
+		{name: "twopc_store_batch_duration_seconds", labels: []string{"apply", "yes"}, value: 1},
+		{name: "twopc_store_batch_duration_seconds", labels: []string{"apply", "no"}, value: 2},
 		{name: "twopc_rpc_calls_total", labels: []string{"method", "batch", "code", "ok"}, value: 1},
 		{name: "twopc_transactions_total", absent: true}, // a coordinator's
 	})
