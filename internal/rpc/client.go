@@ -184,6 +184,8 @@ func toKolo(v any, depth int) (any, error) {
 		return nil, fmt.Errorf("cannot send nil: kolo/xmlrpc has no <nil/>")
 	case xmlrpc.Base64:
 		return v, nil // already encoded by the caller
+	case Raw:
+		return nil, errors.New("cannot send a ValueWriter's Raw through kolo's encoder: use OwnEncoder")
 	case []byte:
 		return xmlrpc.Base64(base64.StdEncoding.EncodeToString(v)), nil
 	case time.Time:

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"reflect"
 	"strings"
@@ -118,5 +119,16 @@ func TestValueWriterFault(t *testing.T) {
 	v, err := DecodeResponse(&got, DefaultLimits())
 	if m, ok := v.(map[string]any); err != nil || !ok || m["faultString"] != "bytes \ufffd\ufffd here" {
 		t.Fatalf("fault with bad bytes decoded to %#v, %v", v, err)
+	}
+}
+
+// kolo's encoder cannot write a Raw: a client that uses it says so
+// before sending anything.
+func TestRawNeedsOwnEncoder(t *testing.T) {
+	var w ValueWriter
+	w.String("x")
+	_, err := NewClient("http://127.0.0.1:1/RPC2", nil).Call(context.Background(), "m", w.Raw())
+	if err == nil || !strings.Contains(err.Error(), "OwnEncoder") {
+		t.Fatalf("a Raw through kolo: %v", err)
 	}
 }
