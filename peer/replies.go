@@ -133,33 +133,14 @@ func readKeys(r *rpc.ValueReader, keys []string) ([]protocol.KeyState, bool) {
 			return nil, false
 		}
 		ks := protocol.KeyState{Key: keys[len(out)]}
-		ok := r.Next()
-		if ok {
-			ks.Entry.Found, ok = r.Bool()
-		}
-		ok = ok && r.Next()
-		if ok {
-			ks.Entry.Value, ok = readValue(r, ks.Entry.Found)
-		}
-		ok = ok && r.Next()
-		if ok {
-			ks.Entry.Version, ok = r.Int()
-		}
+		var ok bool
+		ks.Entry, ok = readEntry(r)
 		ok = ok && r.Next()
 		if ok {
 			ks.Pending, ok = r.String()
 		}
-		ok = ok && r.Next()
 		if ok {
-			ks.Next.Found, ok = r.Bool()
-		}
-		ok = ok && r.Next()
-		if ok {
-			ks.Next.Value, ok = readValue(r, ks.Next.Found)
-		}
-		ok = ok && r.Next()
-		if ok {
-			ks.Next.Version, ok = r.Int()
+			ks.Next, ok = readEntry(r)
 		}
 		if !ok || r.Next() || r.Failed() {
 			return nil, false
@@ -167,6 +148,25 @@ func readKeys(r *rpc.ValueReader, keys []string) ([]protocol.KeyState, bool) {
 		out = append(out, ks)
 	}
 	return out, !r.Failed() && len(out) == len(keys)
+}
+
+// readEntry reads found, value, version: the next three elements of the
+// array being read.
+func readEntry(r *rpc.ValueReader) (protocol.Entry, bool) {
+	var e protocol.Entry
+	ok := r.Next()
+	if ok {
+		e.Found, ok = r.Bool()
+	}
+	ok = ok && r.Next()
+	if ok {
+		e.Value, ok = readValue(r, e.Found)
+	}
+	ok = ok && r.Next()
+	if ok {
+		e.Version, ok = r.Int()
+	}
+	return e, ok
 }
 
 // readValue reads a value as valueOf takes it (a string or base64), if
