@@ -17,10 +17,11 @@ import (
 // many transactions.
 //
 // An apply cycle sorts the keys waiting and goes through them in
-// applySteps ranges, one range every applyEvery/applySteps, each in the
-// SQLite transaction of a batch: each page of kv is still written once a
-// cycle, while no batch waits for the whole of it. A key committed again
-// during the cycle, in a range already done, waits for the next one.
+// applySteps ranges, one range every applyEvery/applySteps, each in a
+// SQLite transaction of its own, beside the writer (applier.go): each
+// page of kv is still written once a cycle, while no batch waits for it.
+// A key committed again during the cycle, in a range already done, waits
+// for the next one.
 // Once the last range is done, every transaction committed before the
 // cycle began is wholly in kv, and its id is forgotten.
 //
@@ -134,8 +135,10 @@ func (s *Store) dropOver(key string) {
 	}
 }
 
-// applyDueLocked takes the next step of an apply cycle if one is due, in
-// the batch's transaction, and says whether kv changed.
+// applyDueLocked applies every committed write waiting, in the batch's
+// transaction, when tests ask for it at every batch or when too many
+// wait, and says whether kv changed. Steps of a cycle run beside the
+// writer (applier.go).
 func (s *Store) applyDueLocked(tx *wtx) (bool, error) {
 	if s.applyEvery < 0 { // tests: everything, every batch
 		if len(s.over) == 0 {
@@ -143,20 +146,31 @@ func (s *Store) applyDueLocked(tx *wtx) (bool, error) {
 		}
 		return true, s.applyAllLocked(tx)
 	}
-	if len(s.over) >= maxUnapplied || s.overBytes >= maxUnappliedBytes {
-		// A step a batch would let over grow by 32 batches' writes
-		// meanwhile: all of it now, in this batch, bounds it.
+	if s.overBoundLocked() && s.stepping == nil {
+		// A step at a time would let over grow by many batches' writes
+		// meanwhile: all of it now, in this batch, bounds it. (If a step
+		// runs, the next batch waits for it first: commitBatch.)
 		return true, s.applyAllLocked(tx)
 	}
+	return false, nil
+}
+
+func (s *Store) overBoundLocked() bool {
+	return len(s.over) >= maxUnapplied || s.overBytes >= maxUnappliedBytes
+}
+
+// stepDueLocked says whether a step of a cycle is due, and begins the
+// cycle if it is its first.
+func (s *Store) stepDueLocked() bool {
 	switch {
 	case s.cycle == nil && (len(s.over) == 0 || !s.stepEveryBatch && time.Since(s.waitingSince) < s.applyEvery):
-		return false, nil
+		return false
 	case s.cycle == nil:
 		s.startCycle()
 	case !s.stepEveryBatch && time.Since(s.cycle.last) < s.applyEvery/applySteps:
-		return false, nil
+		return false
 	}
-	return true, s.stepLocked(tx)
+	return true
 }
 
 func (s *Store) startCycle() {
@@ -169,23 +183,22 @@ func (s *Store) startCycle() {
 	s.waitingSince = time.Time{} // commits from now on wait for the next cycle
 }
 
-// stepLocked applies the cycle's next range.
-func (s *Store) stepLocked(tx *wtx) error {
+// takeStepLocked takes the cycle's next range: the writes the applier is
+// to copy into kv. They stay in over until it has (finishStepLocked).
+func (s *Store) takeStepLocked() *step {
 	c := s.cycle
 	keys, lo, hi := c.rangeOf(c.next)
-	// apply applies k's waiting write, if it still waits, and says so.
-	apply := func(k string) (bool, error) {
+	st := &step{upTo: c.upTo}
+	// take takes k's waiting write, if it still waits, and says so.
+	take := func(k string) bool {
 		w, ok := s.over[k]
-		if !ok {
-			return false, nil
+		if ok {
+			st.writes = append(st.writes, w)
 		}
-		s.dropOver(k)
-		return true, tx.applyWrite(w)
+		return ok
 	}
 	for _, k := range keys {
-		if _, err := apply(k); err != nil {
-			return err
-		}
+		take(k)
 	}
 	late := c.late[:0]
 	budget := max(len(keys), lateBudget)
@@ -194,25 +207,15 @@ func (s *Store) stepLocked(tx *wtx) error {
 			late = append(late, k) // a later range's, a past one's, or over budget (next cycle)
 			continue
 		}
-		applied, err := apply(k)
-		if err != nil {
-			return err
-		}
-		if applied {
+		if take(k) {
 			budget--
 		}
 	}
 	c.late = late
 	c.next++
 	c.last = time.Now()
-	if c.next < applySteps {
-		return nil
-	}
-	// Every transaction committed before the cycle began is in kv now.
-	s.cycle = nil
-	s.forgetCommitted(c.upTo)
-	s.stats.applies.Add(1)
-	return nil
+	st.last = c.next == applySteps
+	return st
 }
 
 // applyAllLocked writes every committed write waiting in memory to kv,
@@ -301,6 +304,7 @@ func (p *preparedTx) next(key string) protocol.Entry {
 func (s *Store) applyAtClose() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.awaitStepLocked()
 	if len(s.over) == 0 && s.seq == 0 || s.failed.Load() != nil {
 		return nil
 	}

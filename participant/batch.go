@@ -3,6 +3,7 @@ package participant
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twopc/twopc/protocol"
@@ -93,6 +94,9 @@ func (s *Store) run() {
 		select {
 		case <-s.quit:
 			return
+		case d := <-s.stepDone:
+			s.finishStep(d)
+			continue
 		case rs := <-s.reqs:
 			batch = append(batch[:0], rs...)
 		}
@@ -117,14 +121,14 @@ func (s *Store) applyBatch(batch []*request) {
 	if err == nil {
 		err = s.commitBatch(batch)
 		if err != nil {
-			// A failed commit leaves memory and disk out of step, and a
-			// retried fsync may report success for lost data: stop, and
-			// let the process restart and reload from disk.
-			s.log.Error("participant: write failed, store stopped", "db", s.path, "err", err)
-			s.failed.Store(&err)
-			if s.onFail != nil {
-				s.onFail(err)
-			}
+			s.fail(err)
+		}
+	}
+	if err == nil && s.stepEveryBatch {
+		// Tests: the step before the answers, so that they see it done.
+		s.stepIfDue()
+		if s.stepping != nil {
+			s.finishStep(<-s.stepDone)
 		}
 	}
 	for _, r := range batch {
@@ -132,6 +136,20 @@ func (s *Store) applyBatch(batch []*request) {
 			r.err = err
 		}
 		close(r.done)
+	}
+	if !s.stepEveryBatch {
+		s.stepIfDue() // after the answers: no request waits for it
+	}
+}
+
+// fail stops the store: a failed commit leaves memory and disk out of
+// step, and a retried fsync may report success for lost data, so the
+// process should restart and reload from disk.
+func (s *Store) fail(err error) {
+	s.log.Error("participant: write failed, store stopped", "db", s.path, "err", err)
+	s.failed.Store(&err)
+	if s.onFail != nil {
+		s.onFail(err)
 	}
 }
 
@@ -143,6 +161,8 @@ func (s *Store) failedErr() error {
 	}
 	return nil
 }
+
+func isInstall(r *request) bool { return r.install != nil }
 
 func (s *Store) commitBatch(batch []*request) (err error) {
 	start := time.Now()
@@ -156,6 +176,9 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			s.failed.Store(&err)
 		}
 	}()
+	if s.stepping != nil && (s.overBoundLocked() || slices.ContainsFunc(batch, isInstall)) {
+		s.awaitStepLocked() // this batch writes kv itself (applier.go)
+	}
 	term := s.term.Load()
 	changesKV, locked, applied := false, false, false
 	took, err := s.w.inTx(func(tx *wtx) error {

@@ -81,11 +81,15 @@ type Options struct {
 	ObserveCommit func(time.Duration)
 	// ObserveBatch, if set, is told how long each batch took on the
 	// writer goroutine, from its start to durable, and whether it
-	// carried apply work (a step copying committed writes into kv,
-	// apply.go): what every prepare in it waited, which a slow step
-	// stretches where ObserveCommit does not show it. It runs on the
-	// writer goroutine: it must be quick.
+	// carried apply work (all committed writes copied into kv at once:
+	// apply.go): what every prepare in it waited. It runs on the writer
+	// goroutine: it must be quick.
 	ObserveBatch func(d time.Duration, applied bool)
+	// ObserveApplyStep, if set, is told how long each step of an apply
+	// cycle took to copy its writes into kv and commit, beside the
+	// writer (applier.go). It runs on the writer goroutine: it must be
+	// quick.
+	ObserveApplyStep func(time.Duration)
 	// MaxResultBytes bounds the bytes of values one transaction's gets
 	// may return here; past it the vote is NO (too large), so that one
 	// small request cannot make the store hold many large values (0:
@@ -104,8 +108,11 @@ type Options struct {
 	// negative: apply at every batch.
 	applyEvery time.Duration
 	// stepEveryBatch, set only by tests, takes a step of an apply cycle
-	// at every batch (apply.go).
+	// at every batch, before its answers (apply.go).
 	stepEveryBatch bool
+	// holdStep, set only by tests, runs where a step of an apply cycle
+	// begins, beside the writer (applier.go).
+	holdStep func()
 	// atCommit, set only by tests, runs on the writer just before a
 	// batch's SQLite commit (its vote log is durable by then).
 	atCommit func(changesKV bool)
@@ -118,9 +125,10 @@ type Options struct {
 // derived from its prepared rows.
 type Store struct {
 	path      string
-	wdb       *sql.DB // the writer goroutine's single connection
+	wdb       *sql.DB // the writer's connection and the applier's
 	rdb       *sql.DB // concurrent readers
 	w         *writer // wdb's connection, the writer goroutine's
+	applier   *writer // wdb's other connection, the apply steps' (applier.go)
 	now       func() time.Time
 	max       int
 	log       *slog.Logger
@@ -148,6 +156,8 @@ type Store struct {
 	committedOrder []seqID         // oldest first
 	waitingSince   time.Time       // the first commit not in the cycle under way
 	cycle          *applyCycle
+	stepping       *step         // handed to the applier, not yet done
+	stepDone       chan stepDone // the applier's answer
 	applyEvery     time.Duration
 	stepEveryBatch bool
 	touched        []string
@@ -161,14 +171,16 @@ type Store struct {
 
 	term atomic.Uint64 // the highest term seen, durably (term.go)
 
-	closeOnce sync.Once
-	stats     counters
-	failed    atomic.Pointer[error]     // set once a SQLite commit fails: the store stops
-	onFail    func(error)               // Options.OnFail
-	observe   func(time.Duration)       // Options.ObserveCommit
-	observeB  func(time.Duration, bool) // Options.ObserveBatch
-	holdBatch func()                    // Options.holdBatch
-	atCommit  func(bool)                // Options.atCommit
+	closeOnce   sync.Once
+	stats       counters
+	failed      atomic.Pointer[error]     // set once a SQLite commit fails: the store stops
+	onFail      func(error)               // Options.OnFail
+	observe     func(time.Duration)       // Options.ObserveCommit
+	observeB    func(time.Duration, bool) // Options.ObserveBatch
+	holdBatch   func()                    // Options.holdBatch
+	holdStep    func()                    // Options.holdStep
+	observeStep func(time.Duration)       // Options.ObserveApplyStep
+	atCommit    func(bool)                // Options.atCommit
 }
 
 // preparedTx is a durable promise: a YES vote given, outcome not yet known.
@@ -249,7 +261,7 @@ func openStore(path string, opts Options) (*Store, error) {
 	if opts.MaxResultBytes <= 0 {
 		opts.MaxResultBytes = DefaultMaxResultBytes
 	}
-	wdb, err := openDB(path, 1, "immediate")
+	wdb, err := openDB(path, 2, "immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +277,8 @@ func openStore(path string, opts Options) (*Store, error) {
 	s := &Store{
 		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger, maxResult: opts.MaxResultBytes,
 		holdBatch: opts.holdBatch, atCommit: opts.atCommit, onFail: opts.OnFail, observe: opts.ObserveCommit, observeB: opts.ObserveBatch,
+		holdStep: opts.holdStep, observeStep: opts.ObserveApplyStep,
+		stepDone:  make(chan stepDone, 1),
 		reqs:      make(chan []*request, opts.MaxBatch),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -287,6 +301,11 @@ func openStore(path string, opts Options) (*Store, error) {
 	err = s.reload()
 	if err == nil {
 		s.w, err = openWriter(wdb, opts.KVCacheBytes)
+	}
+	if err == nil {
+		if s.applier, err = openWriter(wdb, -1); err != nil {
+			s.w.close()
+		}
 	}
 	if err != nil {
 		s.votes.close()
@@ -473,7 +492,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.quit)
 		<-s.done
-		err = errors.Join(s.applyAtClose(), s.w.close(), s.votes.close(), s.wdb.Close(), s.rdb.Close(), s.lock.Close())
+		err = errors.Join(s.applyAtClose(), s.w.close(), s.applier.close(), s.votes.close(), s.wdb.Close(), s.rdb.Close(), s.lock.Close())
 	})
 	return err
 }
@@ -485,7 +504,7 @@ func (s *Store) Stats() Stats {
 	s.mu.Unlock()
 	return Stats{
 		Batches:  s.stats.batches.Load(),
-		Fsyncs:   s.stats.fsyncs.Load() + s.w.commits.Load(),
+		Fsyncs:   s.stats.fsyncs.Load() + s.w.commits.Load() + s.applier.commits.Load(),
 		Prepares: s.stats.prepares.Load(),
 		Commits:  s.stats.commits.Load(),
 		Aborts:   s.stats.aborts.Load(),

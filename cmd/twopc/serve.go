@@ -317,7 +317,7 @@ func runParticipant(args []string) error {
 	if *kvCache <= 0 {
 		*kvCache = -1 // Options: off
 	}
-	store, err := participant.Open(*db, participant.Options{Logger: log, MaxResultBytes: *maxResult, KVCacheBytes: *kvCache, ObserveCommit: m.ObserveCommit, ObserveBatch: m.ObserveBatch, OnFail: func(err error) {
+	store, err := participant.Open(*db, participant.Options{Logger: log, MaxResultBytes: *maxResult, KVCacheBytes: *kvCache, ObserveCommit: m.ObserveCommit, ObserveBatch: m.ObserveBatch, ObserveApplyStep: m.ObserveApplyStep, OnFail: func(err error) {
 		// Serving errors forever would leave keys locked and commits in
 		// doubt; a restart reloads the state from disk.
 		log.Error("database write failed; exiting so that a restart can recover", "err", err)

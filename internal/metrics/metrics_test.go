@@ -126,6 +126,8 @@ func TestParticipantMetrics(t *testing.T) {
 	m.ObserveBatch(time.Millisecond, true)
 	m.ObserveBatch(time.Millisecond, false)
 	m.ObserveBatch(2*time.Millisecond, false)
+	m.ObserveApplyStep(3 * time.Millisecond)
+	m.ObserveApplyStep(4 * time.Millisecond)
 	m.ObserveCall(rpc.CallInfo{Method: "batch"})
 	check(t, scrape(t, m.Handler()), []want{
 		{name: "twopc_store_prepared", value: 1},
@@ -141,6 +143,7 @@ func TestParticipantMetrics(t *testing.T) {
 		{name: "twopc_sqlite_commit_duration_seconds", value: 1},
 		{name: "twopc_store_batch_duration_seconds", labels: []string{"apply", "yes"}, value: 1},
 		{name: "twopc_store_batch_duration_seconds", labels: []string{"apply", "no"}, value: 2},
+		{name: "twopc_store_apply_step_duration_seconds", value: 2},
 		{name: "twopc_rpc_calls_total", labels: []string{"method", "batch", "code", "ok"}, value: 1},
 		{name: "twopc_transactions_total", absent: true}, // a coordinator's
 	})

@@ -8,13 +8,14 @@ import (
 	"github.com/twopc/twopc/participant"
 )
 
-// Participant is the metrics of a participant process: ObserveCommit and
-// ObserveBatch go into participant.Options, and Watch adds the store's
-// counters.
+// Participant is the metrics of a participant process: ObserveCommit,
+// ObserveBatch and ObserveApplyStep go into participant.Options, and
+// Watch adds the store's counters.
 type Participant struct {
 	*Server
 	commit prometheus.Histogram
 	batch  *prometheus.HistogramVec
+	step   prometheus.Histogram
 }
 
 // NewParticipant returns a participant's metrics, its hook ready before
@@ -30,11 +31,16 @@ func NewParticipant() *Participant {
 		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "twopc_store_batch_duration_seconds",
 			Help: "How long each batch took on the participant's writer, from its start to durable, which every prepare and commit in it waited; " +
-				`apply="yes": the batch also copied committed writes into kv (a step of the apply cycle).`,
+				`apply="yes": the batch also copied every committed write waiting into kv (too many waited, or a catch-up).`,
 			Buckets: latencyBuckets,
 		}, []string{"apply"}),
+		step: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "twopc_store_apply_step_duration_seconds",
+			Help:    "How long each step of the apply cycle took to copy a range of committed writes into kv and commit, beside the writer (no prepare waits for it).",
+			Buckets: latencyBuckets,
+		}),
 	}
-	p.reg.MustRegister(p.commit, p.batch)
+	p.reg.MustRegister(p.commit, p.batch, p.step)
 	return p
 }
 
@@ -49,6 +55,9 @@ func (p *Participant) ObserveBatch(d time.Duration, applied bool) {
 	}
 	p.batch.WithLabelValues(apply).Observe(d.Seconds())
 }
+
+// ObserveApplyStep is participant.Options.ObserveApplyStep.
+func (p *Participant) ObserveApplyStep(d time.Duration) { p.step.Observe(d.Seconds()) }
 
 // Watch adds the metrics read from stats at every scrape. Call it once,
 // when the store is open.

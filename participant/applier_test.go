@@ -1,0 +1,144 @@
+package participant
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twopc/twopc/protocol"
+)
+
+// besideTheWriter takes a step of a cycle after every batch, beside the
+// writer, as a store under load does.
+var besideTheWriter = Options{applyEvery: time.Nanosecond}
+
+// While a step writes kv, prepares, commits and reads go on, and see the
+// writes the step is copying; a key committed again meanwhile keeps its
+// newer write, which the step's end must not drop.
+func TestPreparesDoNotWaitForApplySteps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	opts := besideTheWriter
+	opts.holdStep = func() { once.Do(func() { close(held); <-release }) }
+	s := openWith(t, path, opts)
+	var ops []protocol.Op
+	for i := range applySteps { // a key a range, so that the first step has one
+		k := fmt.Sprintf("a%02d", i)
+		ops = append(ops, protocol.Op{Kind: protocol.OpPut, Key: k, Value: protocol.Value{Data: []byte("first")}})
+	}
+	commit(t, s, "1.1", txn(ops...))
+	<-held // the step of a00's range, after the commit's batch
+
+	// A writer that waited for the step would not answer these until it
+	// ends: the deadline turns that into a failure, not a hang.
+	answered := make(chan error, 1)
+	go func() {
+		v, err := s.Prepare(ctx, "1.2", put("a00", "second"))
+		if err == nil && v.Kind != yes {
+			err = fmt.Errorf("vote %+v", v)
+		}
+		if err == nil {
+			err = s.Commit(ctx, "1.2")
+		}
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("prepare and commit while a step runs: %v", err)
+		}
+	case <-time.After(time.Minute):
+		close(release)
+		t.Fatal("a prepare and its commit waited a minute for a step that copies one key")
+	}
+	if got := mustRead(t, s, "a00"); string(got.Entry.Value.Data) != "second" {
+		t.Fatalf("a00 reads %q while the step runs, want the newer commit's \"second\"", got.Entry.Value.Data)
+	}
+	if kv := rawKV(t, path); len(kv) != 0 {
+		t.Fatalf("kv holds %v before the held step committed", kv)
+	}
+	close(release)
+	if err := s.Close(); err != nil { // waits for the step, then applies what waits
+		t.Fatal(err)
+	}
+	if kv := rawKV(t, path); kv["a00"] != "second" || kv["a01"] != "first" || len(kv) != applySteps {
+		t.Fatalf("kv after close: a00 %q, a01 %q, %d keys; want \"second\", \"first\", %d", kv["a00"], kv["a01"], len(kv), applySteps)
+	}
+}
+
+// Steps beside the writer, with commits and reads going on: readers see
+// what a store that applies everything in the batch shows, the writer's
+// cache of kv stays kv's, and what is durable after a close is the same.
+func TestApplyStepsBesideTheWriter(t *testing.T) {
+	dir := t.TempDir()
+	eager := openWith(t, filepath.Join(dir, "eager.db"), Options{applyEvery: -1})
+	path := filepath.Join(dir, "beside.db")
+	beside := openWith(t, path, besideTheWriter)
+	keys := make([]string, 80)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%02d", i)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 600 {
+		k := keys[rng.IntN(len(keys))]
+		tx := put(k, fmt.Sprint(i))
+		if rng.IntN(5) == 0 {
+			tx = del(k)
+		}
+		id := fmt.Sprintf("1.%d", i+1)
+		v1, err1 := eager.Prepare(ctx, id, tx)
+		v2, err2 := beside.Prepare(ctx, id, tx)
+		if err1 != nil || err2 != nil || !sameVote(v1, v2) {
+			t.Fatalf("prepare %s: votes %+v (%v) and %+v (%v)", id, v1, err1, v2, err2)
+		}
+		if v1.Kind == yes && (eager.Commit(ctx, id) != nil || beside.Commit(ctx, id) != nil) {
+			t.Fatalf("commit %s failed", id)
+		}
+		got, err := beside.Read(ctx, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := eager.Read(ctx, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(got, want, sameState) {
+			t.Fatalf("after %d commits: read %+v, want %+v", i+1, got, want)
+		}
+	}
+	if beside.Stats().Applies < 2 {
+		t.Fatalf("%d cycles done: the test needs steps to have run", beside.Stats().Applies)
+	}
+	want := digest(t, eager)
+	if d := digest(t, beside); d != want {
+		t.Fatalf("digests differ: eager %+v, beside %+v", want, d)
+	}
+	settle(beside)
+	cacheMatchesKV(t, beside)
+	if err := beside.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := digest(t, openWith(t, path, lazy)); d != want {
+		t.Fatalf("digests differ after a close: eager %+v, reopened %+v", want, d)
+	}
+}
+
+// settle waits until no step runs. No batch comes meanwhile, so none
+// begins after it.
+func settle(s *Store) {
+	for {
+		s.mu.Lock()
+		idle := s.stepping == nil
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		runtime.Gosched()
+	}
+}
