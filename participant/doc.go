@@ -43,8 +43,9 @@
 //
 // Every write goes through one writer goroutine that batches all requests
 // waiting at that moment: one fsync of the vote log serves many prepares
-// and commits (group commit), and the batch's changes to kv, if any, are
-// one SQLite transaction. The writer keeps the kv
+// and commits (group commit). Committed writes go into kv by steps, each
+// a SQLite transaction on a connection of its own beside the writer
+// (applier.go), so that no prepare waits for one. The writer keeps the kv
 // entries it reads and writes in a bounded cache (kvcache.go), all of kv
 // while it fits, so that a prepare seldom queries SQLite. Reads run concurrently on
 // separate connections: each sees kv and the writes held in memory (the
