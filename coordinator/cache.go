@@ -24,7 +24,7 @@ type valueCache struct {
 
 type cacheShard struct {
 	mu    sync.Mutex
-	m     map[string]cached
+	m     map[string]*cached // by pointer, so that a rewrite finds and updates in one probe
 	bytes int64
 }
 
@@ -42,7 +42,7 @@ func newValueCache(budget int64) *valueCache {
 	}
 	c := &valueCache{seed: maphash.MakeSeed(), budget: budget / 64}
 	for i := range c.shards {
-		c.shards[i].m = map[string]cached{}
+		c.shards[i].m = map[string]*cached{}
 	}
 	return c
 }
@@ -80,11 +80,15 @@ func (c *valueCache) set(key string, e cached) {
 	sh := c.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if old, ok := sh.m[key]; ok {
-		sh.bytes -= size(key, old)
+	if p, ok := sh.m[key]; ok {
+		sh.bytes += size(key, e) - size(key, *p)
+		*p = e
+	} else {
+		p = new(cached)
+		*p = e
+		sh.m[key] = p
+		sh.bytes += size(key, e)
 	}
-	sh.m[key] = e
-	sh.bytes += size(key, e)
 	if sh.bytes <= c.budget {
 		return // not even an iterator: starting one on a large map costs as much as the rest
 	}
@@ -94,7 +98,7 @@ func (c *valueCache) set(key string, e cached) {
 		}
 		if k != key {
 			delete(sh.m, k)
-			sh.bytes -= size(k, old)
+			sh.bytes -= size(k, *old)
 		}
 	}
 }
@@ -116,7 +120,7 @@ func (c *valueCache) forget(key string) {
 	defer sh.mu.Unlock()
 	if old, ok := sh.m[key]; ok {
 		delete(sh.m, key)
-		sh.bytes -= size(key, old)
+		sh.bytes -= size(key, *old)
 	}
 }
 
@@ -127,8 +131,10 @@ func (c *valueCache) get(key string) (cached, bool) {
 	sh := c.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e, ok := sh.m[key]
-	return e, ok
+	if p, ok := sh.m[key]; ok {
+		return *p, true
+	}
+	return cached{}, false
 }
 
 // cacheStats counts cache hits and misses for status.
