@@ -142,3 +142,58 @@ func settle(s *Store) {
 		runtime.Gosched()
 	}
 }
+
+// applyWrites, which writes runs of puts upsertRows to a statement,
+// leaves kv as applyWrite one at a time would: every kind of value,
+// deletes among the puts, a run cut short, and keys written again.
+func TestApplyWritesInRows(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "p.db"), lazy)
+	var ws []protocol.Write
+	for i := range 3*upsertRows + 5 {
+		w := protocol.Write{Key: fmt.Sprintf("k%03d", i%(2*upsertRows+3)), Entry: protocol.Entry{Found: true, Version: int64(i + 1)}}
+		switch i % 7 {
+		case 0:
+			w.Value = protocol.Value{Data: []byte{0, 1, 2, 255}, Binary: true}
+		case 1:
+			w.Value = protocol.Value{Data: []byte{}}
+		case 2: // nil data: an empty value
+		case 3:
+			if i == 24 {
+				w = protocol.Write{Key: w.Key} // a delete, after a run cut short
+			}
+		default:
+			w.Value = protocol.Value{Data: []byte(fmt.Sprint("v", i))}
+		}
+		ws = append(ws, w)
+	}
+	want := map[string]protocol.Entry{"gone": {}}
+	for _, w := range ws {
+		want[w.Key] = asRead(w)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.applier.inTx(func(tx *wtx) error {
+		if err := tx.applyWrite(protocol.Write{Key: "gone", Entry: protocol.Entry{Found: true, Version: 1}}); err != nil {
+			return err
+		}
+		return tx.applyWrites(append(ws, protocol.Write{Key: "gone"}))
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.w.inTx(func(tx *wtx) error {
+		for k, e := range want {
+			got, err := tx.queryKV(k)
+			if err != nil {
+				return err
+			}
+			if !sameEntry(got, e) || got.Value.Binary != e.Value.Binary || (got.Value.Data == nil) != (e.Value.Data == nil) {
+				return fmt.Errorf("key %q: kv holds %+v, want %+v", k, got, e)
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
