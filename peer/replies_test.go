@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/twopc/twopc/internal/rpc"
@@ -129,57 +128,8 @@ func FuzzReadReplies(f *testing.F) {
 func TestReadRepliesNeighbours(t *testing.T) {
 	batch, results := replyBatch()
 	doc := string(replyDoc(t, batch, results))
-	var docs []string
-	// Texts: between every '>' and the next '<'.
 	texts := []string{"", "0", "1", "-1", "2147483648", "9223372036854775808", " 5 ", "yes", "no", "put", "get", "AA==", "x"}
-	for i := 0; i < len(doc); i++ {
-		if doc[i] != '>' {
-			continue
-		}
-		j := i + 1 + strings.IndexByte(doc[i+1:], '<')
-		for _, x := range texts {
-			docs = append(docs, doc[:i+1]+x+doc[j:])
-		}
-	}
-	// Types: each scalar element renamed, start and end tag.
-	types := []string{"string", "int", "i4", "i8", "boolean", "double", "base64", "struct", "array"}
-	for _, from := range types[:7] {
-		for at := 0; ; {
-			k := strings.Index(doc[at:], "<"+from+">")
-			if k < 0 {
-				break
-			}
-			k += at
-			end := k + strings.Index(doc[k:], "</"+from+">")
-			for _, to := range types {
-				if to != from {
-					docs = append(docs, doc[:k]+"<"+to+">"+doc[k+len(from)+2:end]+"</"+to+">"+doc[end+len(from)+3:])
-				}
-			}
-			at = end
-		}
-	}
-	// Values: each <value> element dropped, or doubled.
-	for k := strings.Index(doc, "<value>"); k >= 0; {
-		depth, end := 0, k
-		for end < len(doc) {
-			if strings.HasPrefix(doc[end:], "<value>") {
-				depth++
-			} else if strings.HasPrefix(doc[end:], "</value>") {
-				if depth--; depth == 0 {
-					end += len("</value>")
-					break
-				}
-			}
-			end++
-		}
-		docs = append(docs, doc[:k]+doc[end:], doc[:end]+doc[k:end]+doc[end:])
-		next := strings.Index(doc[k+1:], "<value>")
-		if next < 0 {
-			break
-		}
-		k += 1 + next
-	}
+	docs := neighbours(doc, texts)
 	read := 0
 	for _, d := range docs {
 		got := make([]protocol.CallResult, len(batch))

@@ -82,28 +82,11 @@ func Register(srv *rpc.Server, b Backend) {
 		Help: "Many prepare/commit/abort/read calls in one request (see peer/wire.go); " +
 			"its writes share one SQLite transaction. Used by the coordinator.",
 		Signature: [][]string{{"array", "array"}},
+		ReadParam: readBatch,
 		Handler: fenced("batch", false, func(ctx context.Context, ps []any) (any, error) {
-			if err := rpc.Arity(ps, "calls"); err != nil {
+			entries, results, calls, at, err := batchCalls(ps)
+			if err != nil {
 				return nil, err
-			}
-			list, ok := ps[0].([]any)
-			if !ok {
-				return nil, rpc.Faultf(rpc.InvalidParams, "param 1 (calls): want array, got %T", ps[0])
-			}
-			// Each entry's call, or why it could not be decoded.
-			entries := make([]protocol.Call, len(list))
-			results := make([]protocol.CallResult, len(list))
-			var calls []protocol.Call
-			var at []int
-			for i, v := range list {
-				c, err := decodeCall(v)
-				if err != nil {
-					results[i].Err = rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)
-					continue
-				}
-				entries[i] = c
-				calls = append(calls, c)
-				at = append(at, i)
 			}
 			if protocol.TermOf(ctx) == 0 && slices.ContainsFunc(calls, changesData) {
 				return nil, rpc.Faultf(rpc.InvalidRequest, "a batch with a prepare, commit or abort must carry the coordinator's term in the %s header", TermHeader)
@@ -112,7 +95,10 @@ func Register(srv *rpc.Server, b Backend) {
 				if isStaleTerm(r.Err) {
 					return nil, r.Err // a request of a stale term is refused whole
 				}
-				results[at[j]] = r
+				if at != nil {
+					j = at[j]
+				}
+				results[j] = r
 			}
 			// Written as it goes, not built as a tree (see appendCall). The
 			// writer is the reply's own: the server encodes it after this
@@ -225,4 +211,35 @@ func Register(srv *rpc.Server, b Backend) {
 			return out, nil
 		}),
 	})
+}
+
+// batchCalls takes the batch method's params, read by readBatch or
+// decoded as a tree: each entry's call, a result for each (with why the
+// call could not be decoded, if it could not), the calls to run, and the
+// entry of each (nil: every entry is a call, in order).
+func batchCalls(ps []any) (entries []protocol.Call, results []protocol.CallResult, calls []protocol.Call, at []int, err error) {
+	if err := rpc.Arity(ps, "calls"); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if read, ok := ps[0].(readCalls); ok {
+		return read, make([]protocol.CallResult, len(read)), read, nil, nil
+	}
+	list, ok := ps[0].([]any)
+	if !ok {
+		return nil, nil, nil, nil, rpc.Faultf(rpc.InvalidParams, "param 1 (calls): want array, got %T", ps[0])
+	}
+	entries = make([]protocol.Call, len(list))
+	results = make([]protocol.CallResult, len(list))
+	at = []int{}
+	for i, v := range list {
+		c, err := decodeCall(v)
+		if err != nil {
+			results[i].Err = rpc.Faultf(rpc.InvalidParams, "call %d: %v", i+1, err)
+			continue
+		}
+		entries[i] = c
+		calls = append(calls, c)
+		at = append(at, i)
+	}
+	return entries, results, calls, at, nil
 }

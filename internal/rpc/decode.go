@@ -16,17 +16,26 @@ import (
 // methodCall; TooLarge when it is beyond lim. params is never nil. r is
 // read to its end, or past lim.MaxBodyBytes (see "Fast path" in doc.go).
 func DecodeCall(r io.Reader, lim Limits) (method string, params []any, err error) {
-	return decodeCall(r, lim, 0)
+	return decodeCall(r, lim, 0, nil)
 }
 
 // decodeCall is DecodeCall for a body of a known length (0: unknown), so
-// that it can be read into one buffer of the right size.
-func decodeCall(r io.Reader, lim Limits, length int64) (method string, params []any, err error) {
+// that it can be read into one buffer of the right size, and with the
+// param readers of the methods that have one (readerOf, nil: none).
+func decodeCall(r io.Reader, lim Limits, length int64, readerOf func(method string) ParamReader) (method string, params []any, err error) {
 	lim = lim.orDefaults()
 	s := getScanner(lim)
 	defer putScanner(s)
 	rest := s.read(r, lim.MaxBodyBytes, length)
 	if rest == nil {
+		if readerOf != nil {
+			if method, v, ok := s.callReading(readerOf); ok {
+				return method, []any{v}, nil
+			}
+			clear(s.vals) // what the reader left, before decoding again
+			clear(s.mems)
+			s.vals, s.mems = s.vals[:0], s.mems[:0]
+		}
 		if method, params, ok := s.call(); ok {
 			return method, params, nil
 		}

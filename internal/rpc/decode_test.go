@@ -228,7 +228,7 @@ func TestByteOrderMark(t *testing.T) {
 func TestDecodeKnownLength(t *testing.T) {
 	body := []byte(oneParam(strings.Repeat("x", 2<<20)))
 	n := allocated(func() {
-		if _, _, err := decodeCall(bytes.NewReader(body), Limits{}, int64(len(body))); err != nil {
+		if _, _, err := decodeCall(bytes.NewReader(body), Limits{}, int64(len(body)), nil); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -28,7 +28,16 @@ type Method struct {
 	// [return type, param types...], e.g. {{"boolean", "string", "string"}}.
 	Signature [][]string
 	Handler   Handler
+	// ReadParam, if set, reads the call's one param without a tree of
+	// any (see ValueReader): the handler then gets what it returns as
+	// params[0]. Whatever it does not read whole (false, or a call of
+	// another shape) is decoded as usual, and the handler gets that: it
+	// must take both.
+	ReadParam ParamReader
 }
+
+// ParamReader reads a call's one param: see Method.ReadParam.
+type ParamReader func(r *ValueReader) (any, bool)
 
 // Server is an http.Handler that serves XML-RPC calls to registered methods
 // at "/" and "/RPC2". It is safe for concurrent use.
@@ -73,6 +82,12 @@ func (s *Server) Register(m Method) {
 		panic(fmt.Sprintf("rpc: Register: method %q registered twice", m.Name))
 	}
 	s.methods[m.Name] = m
+}
+
+// readerOf is the param reader of method, or nil.
+func (s *Server) readerOf(method string) ParamReader {
+	m, _ := s.lookup(method)
+	return m.ReadParam
 }
 
 func (s *Server) lookup(name string) (Method, bool) {
@@ -125,7 +140,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lim := s.lim
 	lim.MaxBodyBytes = maxBody
 	body := http.MaxBytesReader(w, r.Body, maxBody)
-	method, params, err := decodeCall(body, lim, r.ContentLength)
+	method, params, err := decodeCall(body, lim, r.ContentLength, s.readerOf)
 	if err != nil {
 		f, _ := asFault(err) // DecodeCall returns only faults
 		f = f.outgoing()

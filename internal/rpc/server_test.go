@@ -285,3 +285,44 @@ func TestIntrospection(t *testing.T) {
 	_, err = post(t, ts.URL, encodeCall(t, "system.listMethods", 1))
 	wantFault(t, err, InvalidParams, "want no params")
 }
+
+// A method with a param reader gets what it read, when it reads the call
+// whole, and the tree otherwise: another shape, a second param, XML the
+// fast path leaves to encoding/xml.
+func TestReadParam(t *testing.T) {
+	s := NewServer(Limits{}, nil)
+	type sum int64
+	s.Register(Method{
+		Name: "sum",
+		ReadParam: func(r *ValueReader) (any, bool) {
+			var n int64
+			ok := r.Array()
+			for ok && r.Next() {
+				var x int64
+				x, ok = r.Int()
+				n += x
+			}
+			return sum(n), ok && !r.Failed()
+		},
+		Handler: func(_ context.Context, ps []any) (any, error) {
+			if n, ok := ps[0].(sum); ok {
+				return fmt.Sprint("read ", int64(n)), nil
+			}
+			return fmt.Sprintf("tree %d params", len(ps)), nil
+		},
+	})
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	for _, c := range []struct{ body, want string }{
+		{encodeCall(t, "sum", []any{1, 2, 3}), "read 6"},
+		{encodeCall(t, "sum", []any{}), "read 0"},
+		{encodeCall(t, "sum", []any{1, "2"}), "tree 1 params"},
+		{encodeCall(t, "sum", []any{1}, 2), "tree 2 params"},
+		{strings.Replace(encodeCall(t, "sum", []any{1}), "<int>", "<!-- a comment --><int>", 1), "tree 1 params"},
+	} {
+		got, err := post(t, ts.URL, c.body)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %v (%v), want %q", c.body, got, err, c.want)
+		}
+	}
+}

@@ -199,6 +199,63 @@ func (s *scanner) readResponse(read func(*ValueReader) bool) bool {
 	return s.end(elParam) && s.end(elParams) && s.end(elMethodResponse) && s.epilog()
 }
 
+// callReading reads a methodCall document of one param, which the
+// method's reader reads whole: false if the method has none, or the
+// document or the reader took anything the fast path does not, and the
+// caller must decode it again.
+func (s *scanner) callReading(readerOf func(string) ParamReader) (method string, v any, ok bool) {
+	if !s.prolog() {
+		return "", nil, false
+	}
+	if kind, el, ok := s.tag(); !ok || kind != startTag || el != elMethodCall {
+		return "", nil, false
+	}
+	kind, el, ok := s.next()
+	if !ok || kind != startTag || el != elMethodName {
+		return "", nil, false
+	}
+	t, ok := s.leaf(el, kind)
+	if !ok {
+		return "", nil, false
+	}
+	method = s.name(t)
+	read := readerOf(method)
+	if read == nil || checkMethodName(method) != nil {
+		return "", nil, false
+	}
+	for _, el := range [...]elem{elParams, elParam} {
+		if kind, got, ok := s.next(); !ok || kind != startTag || got != el {
+			return "", nil, false
+		}
+	}
+	kind, el, ok = s.next()
+	if !ok || kind == endTag || el != elValue {
+		return "", nil, false
+	}
+	r := ValueReader{s: s, depth: 1, open: true, empty: kind == emptyTag}
+	v, ok = read(&r)
+	if !ok || r.bad || r.open || r.depth != 1 {
+		return "", nil, false
+	}
+	if !s.end(elParam) || !s.end(elParams) || !s.end(elMethodCall) || !s.epilog() {
+		return "", nil, false
+	}
+	return method, v, true
+}
+
+// ReadCall lets the reader of the method doc calls read its one param, as
+// a server with that method registered does, and says whether it read it
+// whole (tests).
+func ReadCall(doc []byte, lim Limits, read ParamReader) (any, bool) {
+	s := getScanner(lim.orDefaults())
+	defer putScanner(s)
+	if rest := s.read(bytes.NewReader(doc), s.lim.MaxBodyBytes, int64(len(doc))); rest != nil {
+		return nil, false
+	}
+	_, v, ok := s.callReading(func(string) ParamReader { return read })
+	return v, ok
+}
+
 // parseFastInt is fastInt without the boxing, and without strconv's
 // string: the decimal digits of t, with an optional sign, around which
 // bytes.TrimSpace trims, in range for bits. Anything else (strconv would
