@@ -64,7 +64,14 @@ func (s *Store) stepIfDue() {
 		if s.holdStep != nil {
 			s.holdStep()
 		}
-		_, err := s.applier.inTx(func(tx *wtx) error { return tx.applyWrites(st.writes) }, nil)
+		_, err := s.applier.inTx(func(tx *wtx) error {
+			for _, w := range st.writes {
+				if err := tx.applyWrite(w); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, nil)
 		s.stepDone <- stepDone{st, time.Since(start), err}
 	}()
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,8 +27,7 @@ type writer struct {
 	commits atomic.Uint64 // SQLite commits
 	conn    *sql.Conn
 	stmts   [nStmts]*sqlite3.SQLiteStmt
-	cache   *kvCache            // kv's entries, as of the open transaction
-	rowArgs []driver.NamedValue // upsertRows' arguments, reused
+	cache   *kvCache // kv's entries, as of the open transaction
 }
 
 // The writer's statements.
@@ -39,29 +37,17 @@ const (
 	stDeleteKV
 	stDeleteAllKV
 	stSetMeta
-	stUpsertKVRows
 	nStmts
 )
 
-// upsertRows is how many puts one statement of applyWrites writes: per
-// row, a statement of its own also cost a step, a reset and a clearing
-// of its bindings, each a call into C, beside the row's four bindings.
-const upsertRows = 16
-
 var writerSQL = [nStmts]string{
-	stReadKV:       `SELECT value, binary, version FROM kv WHERE key = ?`,
-	stUpsertKV:     upsertSQL(1),
-	stUpsertKVRows: upsertSQL(upsertRows),
-	stDeleteKV:     `DELETE FROM kv WHERE key = ?`,
-	stDeleteAllKV:  `DELETE FROM kv`, // catch-up (Install) only
+	stReadKV: `SELECT value, binary, version FROM kv WHERE key = ?`,
+	stUpsertKV: `INSERT INTO kv (key, value, binary, version) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary, version = excluded.version`,
+	stDeleteKV:    `DELETE FROM kv WHERE key = ?`,
+	stDeleteAllKV: `DELETE FROM kv`, // catch-up (Install) only
 	stSetMeta: `INSERT INTO meta (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-}
-
-func upsertSQL(rows int) string {
-	values := strings.Repeat(", (?, ?, ?, ?)", rows)[2:]
-	return `INSERT INTO kv (key, value, binary, version) VALUES ` + values + `
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value, binary = excluded.binary, version = excluded.version`
 }
 
 // openWriter takes db's connection for the writer and prepares its
@@ -155,14 +141,6 @@ type wtx struct {
 }
 
 func (t *wtx) exec(st int, args ...driver.Value) error {
-	nv := t.args[:len(args)]
-	for i, a := range args {
-		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-	}
-	return t.execNamed(st, nv)
-}
-
-func (t *wtx) execNamed(st int, args []driver.NamedValue) error {
 	if t.tx == nil {
 		tx, err := t.c.Begin()
 		if err != nil {
@@ -170,7 +148,11 @@ func (t *wtx) execNamed(st int, args []driver.NamedValue) error {
 		}
 		t.tx = tx
 	}
-	_, err := t.w.stmts[st].ExecContext(context.Background(), args)
+	nv := t.args[:len(args)]
+	for i, a := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	_, err := t.w.stmts[st].ExecContext(context.Background(), nv)
 	return err
 }
 
@@ -274,49 +256,6 @@ func (t *wtx) applyWrite(w protocol.Write) error {
 		t.w.cache.set(w.Key, asRead(w))
 	}
 	return err
-}
-
-// applyWrites applies each of ws, as applyWrite does, but runs of
-// upsertRows puts in one statement each.
-func (t *wtx) applyWrites(ws []protocol.Write) error {
-	for len(ws) > 0 {
-		n := 0
-		for n < len(ws) && n < upsertRows && ws[n].Found {
-			n++
-		}
-		if n < upsertRows {
-			n = 1
-			if err := t.applyWrite(ws[0]); err != nil {
-				return err
-			}
-		} else if err := t.upsertRows(ws[:n]); err != nil {
-			return err
-		}
-		ws = ws[n:]
-	}
-	return nil
-}
-
-func (t *wtx) upsertRows(ws []protocol.Write) error {
-	args := t.w.rowArgs[:0]
-	for _, w := range ws {
-		i := len(args)
-		args = append(args,
-			driver.NamedValue{Ordinal: i + 1, Value: w.Key},
-			driver.NamedValue{Ordinal: i + 2, Value: w.Value.Data},
-			driver.NamedValue{Ordinal: i + 3, Value: w.Value.Binary},
-			driver.NamedValue{Ordinal: i + 4, Value: w.Version})
-	}
-	t.w.rowArgs = args
-	err := t.execNamed(stUpsertKVRows, args)
-	clear(args) // no values kept alive
-	if err != nil {
-		return err
-	}
-	for _, w := range ws {
-		t.w.cache.set(w.Key, asRead(w))
-	}
-	return nil
 }
 
 // asRead is w's entry as queryKV would read it back from kv.
