@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -181,4 +182,36 @@ func neighbours(doc string, texts []string) []string {
 		k += 1 + next
 	}
 	return docs
+}
+
+// BenchmarkReadBatch reads a batch of 6 prepares of 8 puts and 6
+// commits, as a participant under 8-put transactions gets them, with
+// readBatch or as a tree then decodeCall:
+//
+//	go test -run - -bench ReadBatch -benchmem -count 6 ./peer
+func BenchmarkReadBatch(b *testing.B) {
+	var calls []protocol.Call
+	for i := range 6 {
+		t := &protocol.Txn{}
+		for j := range 8 {
+			t.Success = append(t.Success, protocol.Op{Kind: protocol.OpPut, Key: fmt.Sprintf("k%06d", 1000*i+j), Value: protocol.Value{Data: bytes.Repeat([]byte{'v'}, 64)}})
+		}
+		calls = append(calls, protocol.Call{Kind: protocol.MsgPrepare, TxID: fmt.Sprintf("7.%d", 100+i), Txn: t},
+			protocol.Call{Kind: protocol.MsgCommit, TxID: fmt.Sprintf("7.%d", 90+i)})
+	}
+	doc := callDoc(b, calls)
+	b.Run("reader", func(b *testing.B) {
+		for range b.N {
+			if _, ok := rpc.ReadCall(doc, rpc.DefaultLimits(), readBatch); !ok {
+				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("tree", func(b *testing.B) {
+		for range b.N {
+			if decodeBatch(doc) == nil {
+				b.Fatal("not decoded")
+			}
+		}
+	})
 }
