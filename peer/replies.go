@@ -173,10 +173,9 @@ func readEntry(r *rpc.ValueReader) (protocol.Entry, bool) {
 // found; one that is not found is read and dropped, as decodeVote and
 // decodeKeys drop it.
 func readValue(r *rpc.ValueReader, found bool) (protocol.Value, bool) {
-	v, ok := r.Value()
+	data, binary, ok := r.Data()
 	if !ok || !found {
 		return protocol.Value{}, ok
 	}
-	val, err := valueOf(v)
-	return val, err == nil
+	return protocol.Value{Data: data, Binary: binary}, true
 }

@@ -66,6 +66,14 @@ func fastDouble(t []byte) (any, bool) {
 // its whitespace. t may be s.text itself: compacting it in place is safe,
 // as the writing never overtakes the reading.
 func (s *scanner) base64(t []byte) (any, bool) {
+	b, ok := s.base64Bytes(t)
+	if !ok {
+		return nil, false
+	}
+	return b, true
+}
+
+func (s *scanner) base64Bytes(t []byte) ([]byte, bool) {
 	clean := s.text[:0]
 	for _, c := range t {
 		if !isSpaceByte(c) {

@@ -113,14 +113,78 @@ func (r *ValueReader) Value() (any, bool) {
 	return v, true
 }
 
-// String reads the open value, which must be a string.
+// String reads the open value, which must be a string: as value would,
+// without boxing it.
 func (r *ValueReader) String() (string, bool) {
-	v, _ := r.Value()
-	s, ok := v.(string)
-	if !ok {
+	el, t, bare, ok := r.scalarText()
+	if !ok || el != elString {
 		return "", r.fail()
 	}
-	return s, true
+	str := r.s.name(t)
+	return str, bare || r.closeScalar()
+}
+
+// Data reads the open value, which must be a string or base64, as bytes
+// (binary: it was base64): what Value would give as a string, or as
+// bytes, without boxing it, nor copying a string twice.
+func (r *ValueReader) Data() (data []byte, binary, ok bool) {
+	el, t, bare, ok := r.scalarText()
+	switch {
+	case !ok:
+		return nil, false, r.fail()
+	case el == elString:
+		data = append([]byte{}, t...)
+	case el == elBase64:
+		if data, ok = r.s.base64Bytes(t); !ok {
+			return nil, false, r.fail()
+		}
+		binary = true
+	default:
+		return nil, false, r.fail()
+	}
+	return data, binary, bare || r.closeScalar()
+}
+
+// scalarText reads the open value up to a scalar's text: its type
+// element (elString for text alone) and text, which the caller must take
+// before it reads on. Unless bare (text alone, whose </value> has been
+// read), closeScalar then reads the value's end.
+func (r *ValueReader) scalarText() (el elem, t []byte, bare, ok bool) {
+	s := r.s
+	if r.bad || !r.open || r.depth > s.lim.MaxDepth {
+		return 0, nil, false, r.fail()
+	}
+	r.open = false
+	if r.empty {
+		return elString, nil, true, true
+	}
+	if t, ok = s.charData(); !ok {
+		return 0, nil, false, r.fail()
+	}
+	kind, el, ok := s.tag()
+	switch {
+	case !ok:
+		return 0, nil, false, r.fail()
+	case kind == endTag: // text alone is a string
+		return elString, t, true, el == elValue || r.fail()
+	case !isSpace(t) || el == elArray || el == elStruct:
+		return 0, nil, false, r.fail()
+	}
+	t, ok = s.leaf(el, kind)
+	return el, t, false, ok || r.fail()
+}
+
+// closeScalar reads what follows a scalar's element: whitespace, then
+// </value>.
+func (r *ValueReader) closeScalar() bool {
+	s := r.s
+	if t, ok := s.charData(); !ok || !isSpace(t) {
+		return r.fail()
+	}
+	if kind, el, ok := s.tag(); !ok || kind != endTag || el != elValue {
+		return r.fail()
+	}
+	return true
 }
 
 // Bool reads the open value, which must be a boolean.
