@@ -33,8 +33,9 @@ type member struct {
 }
 
 type internEntry struct {
-	s string
-	v any // s, boxed once
+	s    string
+	v    any // s, boxed once (nil until str wants it)
+	used bool
 }
 
 // Buffers above these sizes are not kept in the pool, so that one huge

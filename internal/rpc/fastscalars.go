@@ -102,7 +102,11 @@ func (s *scanner) str(t []byte) any {
 	if len(t) > maxIntern {
 		return string(t)
 	}
-	return s.intern(t).v
+	e := s.intern(t)
+	if e.v == nil {
+		e.v = e.s // boxed once, when first wanted boxed
+	}
+	return e.v
 }
 
 // name returns t as a string, interned like str's values: method names
@@ -116,13 +120,12 @@ func (s *scanner) name(t []byte) string {
 
 func (s *scanner) intern(t []byte) *internEntry {
 	for i := range s.interned {
-		if e := &s.interned[i]; e.v != nil && e.s == string(t) {
+		if e := &s.interned[i]; e.used && e.s == string(t) {
 			return e
 		}
 	}
 	e := &s.interned[s.nextSlot]
 	s.nextSlot = (s.nextSlot + 1) % len(s.interned)
-	e.s = string(t)
-	e.v = e.s
+	*e = internEntry{s: string(t), used: true}
 	return e
 }
