@@ -2,10 +2,8 @@ package participant
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -80,38 +78,7 @@ func TestApplyStepsBesideTheWriter(t *testing.T) {
 	eager := openWith(t, filepath.Join(dir, "eager.db"), Options{applyEvery: -1})
 	path := filepath.Join(dir, "beside.db")
 	beside := openWith(t, path, besideTheWriter)
-	keys := make([]string, 80)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k%02d", i)
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range 600 {
-		k := keys[rng.IntN(len(keys))]
-		tx := put(k, fmt.Sprint(i))
-		if rng.IntN(5) == 0 {
-			tx = del(k)
-		}
-		id := fmt.Sprintf("1.%d", i+1)
-		v1, err1 := eager.Prepare(ctx, id, tx)
-		v2, err2 := beside.Prepare(ctx, id, tx)
-		if err1 != nil || err2 != nil || !sameVote(v1, v2) {
-			t.Fatalf("prepare %s: votes %+v (%v) and %+v (%v)", id, v1, err1, v2, err2)
-		}
-		if v1.Kind == yes && (eager.Commit(ctx, id) != nil || beside.Commit(ctx, id) != nil) {
-			t.Fatalf("commit %s failed", id)
-		}
-		got, err := beside.Read(ctx, keys...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := eager.Read(ctx, keys...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.EqualFunc(got, want, sameState) {
-			t.Fatalf("after %d commits: read %+v, want %+v", i+1, got, want)
-		}
-	}
+	mirrored(t, eager, beside, 600, 1, 3)
 	if beside.Stats().Applies < 2 {
 		t.Fatalf("%d cycles done: the test needs steps to have run", beside.Stats().Applies)
 	}

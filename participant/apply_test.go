@@ -330,40 +330,7 @@ func TestApplyCyclesStepByStep(t *testing.T) {
 	dir := t.TempDir()
 	eager := openWith(t, filepath.Join(dir, "eager.db"), Options{applyEvery: -1})
 	steps := openWith(t, filepath.Join(dir, "steps.db"), Options{applyEvery: time.Hour, stepEveryBatch: true})
-	keys := make([]string, 80)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k%02d", i)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 240 {
-		k := keys[rng.IntN(len(keys))]
-		tx := put(k, fmt.Sprint(i))
-		if rng.IntN(5) == 0 {
-			tx = del(k)
-		}
-		id := fmt.Sprintf("1.%d", i+1)
-		v1, err1 := eager.Prepare(ctx, id, tx)
-		v2, err2 := steps.Prepare(ctx, id, tx)
-		if err1 != nil || err2 != nil || v1.Kind != v2.Kind {
-			t.Fatalf("prepare %s: votes %+v (%v) and %+v (%v)", id, v1, err1, v2, err2)
-		}
-		if v1.Kind == yes && (eager.Commit(ctx, id) != nil || steps.Commit(ctx, id) != nil) {
-			t.Fatalf("commit %s failed", id)
-		}
-		if i%7 == 0 {
-			got, err := steps.Read(ctx, keys...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := eager.Read(ctx, keys...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.EqualFunc(got, want, sameState) {
-				t.Fatalf("after %d commits: read %+v, want %+v", i+1, got, want)
-			}
-		}
-	}
+	mirrored(t, eager, steps, 240, 7, 1)
 	steps.mu.Lock()
 	waiting, applies := len(steps.over), steps.stats.applies.Load()
 	steps.mu.Unlock()
@@ -482,5 +449,47 @@ func TestObserveBatchTellsApplyWork(t *testing.T) {
 	}
 	if want := []bool{false, true}; !slices.Equal(applied, want) {
 		t.Fatalf("batches applied %v, want %v", applied, want)
+	}
+}
+
+// mirrored runs n transactions, each a put or a delete of one of 80 keys
+// at random (seed), on both stores, which must vote alike, and checks
+// that they read alike after every readEvery-th.
+func mirrored(t *testing.T, eager, other *Store, n, readEvery int, seed uint64) {
+	t.Helper()
+	keys := make([]string, 80)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%02d", i)
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for i := range n {
+		k := keys[rng.IntN(len(keys))]
+		tx := put(k, fmt.Sprint(i))
+		if rng.IntN(5) == 0 {
+			tx = del(k)
+		}
+		id := fmt.Sprintf("1.%d", i+1)
+		v1, err1 := eager.Prepare(ctx, id, tx)
+		v2, err2 := other.Prepare(ctx, id, tx)
+		if err1 != nil || err2 != nil || !sameVote(v1, v2) {
+			t.Fatalf("prepare %s: votes %+v (%v) and %+v (%v)", id, v1, err1, v2, err2)
+		}
+		if v1.Kind == yes && (eager.Commit(ctx, id) != nil || other.Commit(ctx, id) != nil) {
+			t.Fatalf("commit %s failed", id)
+		}
+		if i%readEvery != 0 {
+			continue
+		}
+		got, err := other.Read(ctx, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := eager.Read(ctx, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(got, want, sameState) {
+			t.Fatalf("after %d commits: read %+v, want %+v", i+1, got, want)
+		}
 	}
 }

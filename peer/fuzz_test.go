@@ -26,17 +26,7 @@ func FuzzDecodeBatchCall(f *testing.F) {
 			{Kind: protocol.MsgCommit, TxID: "1.1"}, {Kind: protocol.MsgAbort, TxID: "1.2"}, {Kind: protocol.MsgRead, Keys: []string{"k", "ü"}}},
 		{{Kind: protocol.MsgPrepare, TxID: "1.3", Txn: &protocol.Txn{Success: []protocol.Op{{Kind: protocol.OpPut, Key: "ü <&>", Value: val("")}}}}},
 	} {
-		var w rpc.ValueWriter
-		w.OpenArray()
-		for _, c := range calls {
-			appendCall(&w, c)
-		}
-		w.CloseArray()
-		var b bytes.Buffer
-		if err := rpc.EncodeCall(&b, "batch", w.Raw()); err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b.Bytes())
+		f.Add(callDoc(f, calls))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		_, params, err := rpc.DecodeCall(bytes.NewReader(doc), rpc.DefaultLimits())
