@@ -2,6 +2,7 @@ package participant
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/twopc/twopc/protocol"
@@ -55,7 +56,7 @@ func (s *Store) stepIfDue() {
 	}
 	st := s.takeStepLocked()
 	if len(st.writes) == 0 { // a range left empty: nothing to write, or to show
-		s.finishStepLocked(stepDone{step: st})
+		_ = s.finishStepLocked(stepDone{step: st}) // no error without a commit
 		return
 	}
 	s.stepping = st
@@ -77,30 +78,45 @@ func (s *Store) stepIfDue() {
 }
 
 // finishStep takes in the outcome of the step that ran, and shows
-// readers what it changed. It runs on the writer goroutine.
+// readers what it changed, unless the store has stopped (memory may then
+// hold what a failed batch did not make durable). It runs on the writer
+// goroutine.
 func (s *Store) finishStep(d stepDone) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.finishStepLocked(d)
-	s.view.mu.Lock()
-	s.publishLocked()
-	s.view.mu.Unlock()
-}
-
-// awaitStepLocked waits for the step that runs, if any, and takes in its
-// outcome; the caller publishes. The writer must not hold SQLite's write
-// lock: the step may be waiting for it.
-func (s *Store) awaitStepLocked() {
-	if s.stepping != nil {
-		s.finishStepLocked(<-s.stepDone)
+	err := s.finishStepLocked(d)
+	if err == nil && s.failed.Load() == nil {
+		s.view.mu.Lock()
+		s.publishLocked()
+		s.view.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.fail(err) // outside the locks: OnFail may look at the store
 	}
 }
 
-func (s *Store) finishStepLocked(d stepDone) {
+// awaitStepLocked waits for the step that runs, if any, and takes in its
+// outcome; the caller publishes, and stops the store if it failed. The
+// writer must not hold SQLite's write lock: the step may be waiting for
+// it. So the writer's transactions call it before they begin (wtx.exec).
+func (s *Store) awaitStepLocked() error {
+	if s.stepping == nil {
+		return nil
+	}
+	if s.awaiting != nil {
+		s.awaiting()
+	}
+	return s.finishStepLocked(<-s.stepDone)
+}
+
+// finishStepLocked takes in a step's outcome. A step that failed stops
+// the store, as a failed batch does (the caller calls fail).
+func (s *Store) finishStepLocked(d stepDone) error {
 	s.stepping = nil
 	if d.err != nil {
-		s.fail(d.err)
-		return
+		err := fmt.Errorf("apply step: %w", d.err)
+		s.failed.Store(&err)
+		return err
 	}
 	for _, w := range d.writes {
 		s.w.cache.set(w.Key, asRead(w)) // kv holds w now, whatever over holds
@@ -114,9 +130,10 @@ func (s *Store) finishStepLocked(d stepDone) {
 		s.forgetCommitted(d.upTo)
 		s.stats.applies.Add(1)
 	}
-	if s.observeStep != nil {
+	if s.observeStep != nil && len(d.writes) > 0 {
 		s.observeStep(d.took)
 	}
+	return nil
 }
 
 func sameWrite(a, b protocol.Write) bool {

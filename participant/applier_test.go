@@ -109,3 +109,48 @@ func settle(s *Store) {
 		runtime.Gosched()
 	}
 }
+
+// A catch-up's reset, while a step runs, waits for the step: the step's
+// writes (from before the reset) must not land in kv after it.
+func TestInstallWaitsForApplyStep(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	held, release, waits := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once, waited sync.Once
+	opts := besideTheWriter
+	opts.holdStep = func() { once.Do(func() { close(held); <-release }) }
+	opts.awaitingStep = func() { waited.Do(func() { close(waits) }) }
+	s := openWith(t, path, opts)
+	var ops []protocol.Op
+	for i := range applySteps {
+		ops = append(ops, protocol.Op{Kind: protocol.OpPut, Key: fmt.Sprintf("a%02d", i), Value: protocol.Value{Data: []byte("old")}})
+	}
+	commit(t, s, "1.1", txn(ops...))
+	<-held
+	installed := make(chan error, 1)
+	go func() {
+		err := s.Install(ctx, &protocol.Install{Reset: true, Fence: "2.0"})
+		if err == nil {
+			err = s.Install(ctx, &protocol.Install{Fence: "2.0", Writes: []protocol.Write{{Key: "b", Entry: protocol.Entry{Found: true, Value: protocol.Value{Data: []byte("new")}, Version: 1}}}})
+		}
+		installed <- err
+	}()
+	select {
+	case <-waits: // the reset waits for the step
+	case err := <-installed:
+		close(release)
+		t.Fatalf("a reset ran while a step was still to write kv (%v)", err)
+	}
+	close(release)
+	if err := <-installed; err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, s, "a00"); got.Entry.Found {
+		t.Fatalf("a00 reads %+v after a reset", got.Entry)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if kv := rawKV(t, path); len(kv) != 1 || kv["b"] != "new" {
+		t.Fatalf("kv after the reset and close: %v, want b alone", kv)
+	}
+}

@@ -146,10 +146,10 @@ func (s *Store) applyDueLocked(tx *wtx) (bool, error) {
 		}
 		return true, s.applyAllLocked(tx)
 	}
-	if s.overBoundLocked() && s.stepping == nil {
+	if s.overBoundLocked() {
 		// A step at a time would let over grow by many batches' writes
-		// meanwhile: all of it now, in this batch, bounds it. (If a step
-		// runs, the next batch waits for it first: commitBatch.)
+		// meanwhile: all of it now, in this batch, bounds it (after the
+		// step that runs, if one does: wtx.exec waits for it).
 		return true, s.applyAllLocked(tx)
 	}
 	return false, nil
@@ -304,7 +304,9 @@ func (p *preparedTx) next(key string) protocol.Entry {
 func (s *Store) applyAtClose() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.awaitStepLocked()
+	if err := s.awaitStepLocked(); err != nil { // before the applier's connection closes
+		return err
+	}
 	if len(s.over) == 0 && s.seq == 0 || s.failed.Load() != nil {
 		return nil
 	}

@@ -3,7 +3,6 @@ package participant
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twopc/twopc/protocol"
@@ -146,6 +145,9 @@ func (s *Store) applyBatch(batch []*request) {
 // step, and a retried fsync may report success for lost data, so the
 // process should restart and reload from disk.
 func (s *Store) fail(err error) {
+	if !s.stopping.CompareAndSwap(false, true) {
+		return // OnFail is called once
+	}
 	s.log.Error("participant: write failed, store stopped", "db", s.path, "err", err)
 	s.failed.Store(&err)
 	if s.onFail != nil {
@@ -162,8 +164,6 @@ func (s *Store) failedErr() error {
 	return nil
 }
 
-func isInstall(r *request) bool { return r.install != nil }
-
 func (s *Store) commitBatch(batch []*request) (err error) {
 	start := time.Now()
 	s.mu.Lock()
@@ -176,9 +176,6 @@ func (s *Store) commitBatch(batch []*request) (err error) {
 			s.failed.Store(&err)
 		}
 	}()
-	if s.stepping != nil && (s.overBoundLocked() || slices.ContainsFunc(batch, isInstall)) {
-		s.awaitStepLocked() // this batch writes kv itself (applier.go)
-	}
 	term := s.term.Load()
 	changesKV, locked, applied := false, false, false
 	took, err := s.w.inTx(func(tx *wtx) error {

@@ -124,6 +124,9 @@ func (s *Store) Digest(ctx context.Context) (protocol.Digest, error) {
 	if err := s.fenceRead(ctx); err != nil {
 		return protocol.Digest{}, err
 	}
+	if err := s.failedErr(); err != nil {
+		return protocol.Digest{}, err
+	}
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return protocol.Digest{}, fmt.Errorf("participant: digest: %w", err)

@@ -87,8 +87,8 @@ type Options struct {
 	ObserveBatch func(d time.Duration, applied bool)
 	// ObserveApplyStep, if set, is told how long each step of an apply
 	// cycle took to copy its writes into kv and commit, beside the
-	// writer (applier.go). It runs on the writer goroutine: it must be
-	// quick.
+	// writer (applier.go). It runs on the writer goroutine (or in
+	// Close): it must be quick.
 	ObserveApplyStep func(time.Duration)
 	// MaxResultBytes bounds the bytes of values one transaction's gets
 	// may return here; past it the vote is NO (too large), so that one
@@ -111,8 +111,9 @@ type Options struct {
 	// at every batch, before its answers (apply.go).
 	stepEveryBatch bool
 	// holdStep, set only by tests, runs where a step of an apply cycle
-	// begins, beside the writer (applier.go).
-	holdStep func()
+	// begins, beside the writer (applier.go); awaitingStep, where the
+	// writer begins to wait for one.
+	holdStep, awaitingStep func()
 	// atCommit, set only by tests, runs on the writer just before a
 	// batch's SQLite commit (its vote log is durable by then).
 	atCommit func(changesKV bool)
@@ -174,11 +175,13 @@ type Store struct {
 	closeOnce   sync.Once
 	stats       counters
 	failed      atomic.Pointer[error]     // set once a SQLite commit fails: the store stops
+	stopping    atomic.Bool               // fail has run (OnFail once)
 	onFail      func(error)               // Options.OnFail
 	observe     func(time.Duration)       // Options.ObserveCommit
 	observeB    func(time.Duration, bool) // Options.ObserveBatch
 	holdBatch   func()                    // Options.holdBatch
 	holdStep    func()                    // Options.holdStep
+	awaiting    func()                    // Options.awaitingStep
 	observeStep func(time.Duration)       // Options.ObserveApplyStep
 	atCommit    func(bool)                // Options.atCommit
 }
@@ -277,7 +280,7 @@ func openStore(path string, opts Options) (*Store, error) {
 	s := &Store{
 		path: path, wdb: wdb, rdb: rdb, now: opts.Now, max: opts.MaxBatch, log: opts.Logger, maxResult: opts.MaxResultBytes,
 		holdBatch: opts.holdBatch, atCommit: opts.atCommit, onFail: opts.OnFail, observe: opts.ObserveCommit, observeB: opts.ObserveBatch,
-		holdStep: opts.holdStep, observeStep: opts.ObserveApplyStep,
+		holdStep: opts.holdStep, awaiting: opts.awaitingStep, observeStep: opts.ObserveApplyStep,
 		stepDone:  make(chan stepDone, 1),
 		reqs:      make(chan []*request, opts.MaxBatch),
 		quit:      make(chan struct{}),
@@ -306,6 +309,7 @@ func openStore(path string, opts Options) (*Store, error) {
 		if s.applier, err = openWriter(wdb, -1); err != nil {
 			s.w.close()
 		}
+		s.w.beforeBegin = s.awaitStepLocked // the writer holds s.mu in its transactions
 	}
 	if err != nil {
 		s.votes.close()

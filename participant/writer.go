@@ -28,6 +28,11 @@ type writer struct {
 	conn    *sql.Conn
 	stmts   [nStmts]*sqlite3.SQLiteStmt
 	cache   *kvCache // kv's entries, as of the open transaction
+	// beforeBegin, if set, runs before a transaction begins: the store's
+	// writer waits there for the apply step that runs (applier.go), which
+	// would otherwise wait for the writer's transaction, or the writer
+	// for it, in SQLite's busy handler.
+	beforeBegin func() error
 }
 
 // The writer's statements.
@@ -142,6 +147,11 @@ type wtx struct {
 
 func (t *wtx) exec(st int, args ...driver.Value) error {
 	if t.tx == nil {
+		if t.w.beforeBegin != nil {
+			if err := t.w.beforeBegin(); err != nil {
+				return err
+			}
+		}
 		tx, err := t.c.Begin()
 		if err != nil {
 			return err
