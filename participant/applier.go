@@ -24,9 +24,11 @@ import (
 // before kv, so kv changing under them changes nothing they see. The
 // writes were durable in the vote log before the step was handed them.
 //
-// One step runs at a time, and the writer writes kv itself (a whole
-// apply, a catch-up) only when none runs: kv's writes stay in commit
-// order, and the writer's cache of kv stays right.
+// One step runs at a time, and the writer begins no SQLite transaction
+// of its own (a whole apply, a catch-up, a term raise, a vote log
+// rotation) while one runs: it waits for the step first (wtx.exec), so
+// kv's writes stay in commit order, the writer's cache of kv stays
+// right, and neither waits for the other in SQLite's busy handler.
 
 // step is one range of a cycle, handed to the applier.
 type step struct {
