@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,7 @@ type Server struct {
 
 	mu      sync.RWMutex
 	methods map[string]Method
+	readers atomic.Bool // some method has a ReadParam
 }
 
 // NewServer returns a server with the system.* methods registered. A nil
@@ -82,6 +84,9 @@ func (s *Server) Register(m Method) {
 		panic(fmt.Sprintf("rpc: Register: method %q registered twice", m.Name))
 	}
 	s.methods[m.Name] = m
+	if m.ReadParam != nil {
+		s.readers.Store(true)
+	}
 }
 
 // readerOf is the param reader of method, or nil.
@@ -140,7 +145,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lim := s.lim
 	lim.MaxBodyBytes = maxBody
 	body := http.MaxBytesReader(w, r.Body, maxBody)
-	method, params, err := decodeCall(body, lim, r.ContentLength, s.readerOf)
+	var readerOf func(string) ParamReader // nil: no method reads its param, skip trying
+	if s.readers.Load() {
+		readerOf = s.readerOf
+	}
+	method, params, err := decodeCall(body, lim, r.ContentLength, readerOf)
 	if err != nil {
 		f, _ := asFault(err) // DecodeCall returns only faults
 		f = f.outgoing()
