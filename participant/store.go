@@ -308,8 +308,9 @@ func openStore(path string, opts Options) (*Store, error) {
 	if err == nil {
 		if s.applier, err = openWriter(wdb, -1); err != nil {
 			s.w.close()
+		} else {
+			s.w.beforeBegin = s.awaitStepLocked // the writer holds s.mu in its transactions
 		}
-		s.w.beforeBegin = s.awaitStepLocked // the writer holds s.mu in its transactions
 	}
 	if err != nil {
 		s.votes.close()
