@@ -93,6 +93,9 @@ func (c *Coordinator) queue(t *tx, rd protocol.Ready) []durability {
 // carryOut does what a Ready asks, in the order protocol.Ready gives.
 func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []durability) {
 	c.count(t, rd.From, rd.To)
+	if rd.Flush {
+		c.cfg.Log.Flush()
+	}
 	if rd.Wait {
 		for i, w := range waits {
 			if w.wait == nil {

@@ -66,7 +66,7 @@ func (c *Coordinator) restoreRoster() (*roster, error) {
 		if err := checkName(m.Name); err != nil || r.byName[m.Name] != nil {
 			return fmt.Errorf("coordinator: participant name %q empty, repeated, or with a space or comma", m.Name)
 		}
-		mb := &member{Member: m}
+		mb := c.newMember(m)
 		mb.excluded.Store(slices.Contains(cfg.Excluded, m.Name))
 		mb.lastOK.Store(time.Now().UnixNano())
 		r = r.with(mb)
@@ -105,6 +105,22 @@ func (c *Coordinator) restoreRoster() (*roster, error) {
 		r.removed[name] = true
 	}
 	return r, nil
+}
+
+// preparesWatcher is a participant transport that can say when a
+// request carrying prepares leaves (peer.Client).
+type preparesWatcher interface{ OnPrepares(func()) }
+
+// newMember wraps m. Its prepares going out end the linger of the
+// STAGED records queued so far (protocol.Start queues them lazily), so
+// that, under load, one fsync serves every transaction of a request and
+// overlaps its round trip, instead of each burst of arrivals starting
+// fsyncs of its own.
+func (c *Coordinator) newMember(m Member) *member {
+	if w, ok := m.Participant.(preparesWatcher); ok {
+		w.OnPrepares(c.cfg.Log.Flush)
+	}
+	return &member{Member: m}
 }
 
 // checkName accepts what a log record can carry as a participant name.
@@ -157,7 +173,7 @@ func (c *Coordinator) AddMember(ctx context.Context, name, url string) error {
 		c.logFailedMembership(err)
 		return err
 	}
-	m := &member{Member: Member{Name: name, URL: url, Participant: p}}
+	m := c.newMember(Member{Name: name, URL: url, Participant: p})
 	m.excluded.Store(true)
 	m.lastOK.Store(time.Now().UnixNano())
 	c.roster.Store(r.with(m))

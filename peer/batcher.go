@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twopc/twopc/internal/rpc"
@@ -52,6 +53,8 @@ type batcher struct {
 	flying   [][]*pending  // the batches of the requests in flight
 	watch    *time.Timer   // fires at watchAt: async calls may have run out
 	watchAt  time.Time     // zero: watch not armed
+
+	onPrepares atomic.Pointer[func()] // see Client.OnPrepares
 }
 
 type pending struct {
@@ -210,10 +213,12 @@ func (b *batcher) run() {
 		// Copy out and clear the slots, so that sent calls (values up to
 		// the value limit) are not kept alive by the queue's array.
 		batch := slices.Clone(b.queue[:n])
+		prepares := false
 		for _, p := range batch {
 			if !p.lazy {
 				b.eager--
 			}
+			prepares = prepares || p.call.Kind == protocol.MsgPrepare
 		}
 		clear(b.queue[:n])
 		b.queue = b.queue[n:]
@@ -225,6 +230,9 @@ func (b *batcher) run() {
 		}
 		b.flying = append(b.flying, batch)
 		b.mu.Unlock()
+		if f := b.onPrepares.Load(); f != nil && prepares {
+			(*f)()
+		}
 		b.send(batch)
 	}
 }

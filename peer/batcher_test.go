@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -88,6 +89,42 @@ func TestFlushSendsLazyCommit(t *testing.T) {
 	wg.Wait()
 	if r := mustRead(t, s, "a"); !r.Entry.Found {
 		t.Fatal("flushed commit not applied")
+	}
+}
+
+// OnPrepares hears of each request carrying a prepare as it leaves, and
+// of no other: a commit sent alone (Flush) is not one.
+func TestOnPreparesHearsRequestsWithPrepares(t *testing.T) {
+	c, requests, _ := countingServer(t)
+	var heard atomic.Int64
+	c.OnPrepares(func() { heard.Add(1) })
+	for i, key := range []string{"a", "b"} {
+		id := fmt.Sprintf("1.%d", i+1)
+		if v, err := c.Prepare(ctx, id, put(key, "1")); err != nil || v.Kind != protocol.VoteYes {
+			t.Fatal(v, err)
+		}
+		if got := heard.Load(); got != int64(i+1) {
+			t.Fatalf("after %d prepares, OnPrepares heard %d requests", i+1, got)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := c.Commit(ctx, id); err != nil {
+				t.Error(err)
+			}
+		})
+		for { // wait until the commit is queued, then send it alone
+			c.writes.mu.Lock()
+			queued := len(c.writes.queue)
+			c.writes.mu.Unlock()
+			if queued == 1 {
+				break
+			}
+		}
+		c.Flush()
+		wg.Wait()
+	}
+	if got, sent := heard.Load(), requests.Load(); got != 2 || sent != 4 {
+		t.Fatalf("OnPrepares heard %d of %d requests, want the 2 with a prepare", got, sent)
 	}
 }
 

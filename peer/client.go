@@ -105,6 +105,12 @@ func (c *Client) Traffic() (sent, received int64) {
 	return c.traffic.Bytes()
 }
 
+// OnPrepares has f called each time a request carrying prepares is
+// about to leave, from the goroutine that sends it. The coordinator ends
+// the linger of its STAGED records then: their fsync overlaps the
+// round trip, and one serves every transaction of the request.
+func (c *Client) OnPrepares(f func()) { c.writes.onPrepares.Store(&f) }
+
 // Flush sends waiting commits and aborts now: the coordinator calls it
 // when a write waits for a key that a lingering commit still holds.
 func (c *Client) Flush() { c.writes.flush() }

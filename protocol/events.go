@@ -141,7 +141,9 @@ type Event struct {
 // Ready is what a step asks the driver to do, in this order:
 //
 //  1. Queue Records in the decision log, in order (fsync lazily if Lazy:
-//     the client already has its answer).
+//     nobody needs them durable yet: a COMMIT's client already has its
+//     answer; a STAGED is needed once every vote is in, and Flush asks
+//     for it then).
 //  2. If Wait, wait until they are durable and report it (EvDurable)
 //     before going on.
 //  3. Make the calls in Messages, give the Reply to the client and the
@@ -155,6 +157,9 @@ type Ready struct {
 	Records  []Record
 	Wait     bool
 	Lazy     bool
+	// Flush: records queued lazily are needed durable now (the log's
+	// Flush).
+	Flush    bool
 	Messages []Message
 	Reply    *Reply
 	Answer   Answer
@@ -168,5 +173,5 @@ type Ready struct {
 // Empty reports whether the step asks for nothing.
 func (r *Ready) Empty() bool {
 	return r.From == r.To && len(r.Records) == 0 && len(r.Messages) == 0 && r.Reply == nil &&
-		r.Answer == NoAnswer && !r.Retry && !r.Release
+		r.Answer == NoAnswer && !r.Retry && !r.Release && !r.Flush
 }

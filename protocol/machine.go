@@ -43,14 +43,19 @@ const MaxParticipants = 64
 
 // Start begins transaction id, which may write keys, over participants:
 // STAGED is queued and the prepares go out at once, in parallel (the
-// client then waits for one round of fsyncs, not two). The caller holds
-// the transaction's keys.
+// client then waits for one round of fsyncs, not two). STAGED is needed
+// durable only once every vote is in, so it is queued lazily: its fsync
+// may wait to share those of other transactions starting meanwhile (a
+// driver may end the wait as the prepares leave), and decide asks for
+// it (Ready.Flush) if the votes come first. The caller holds the
+// transaction's keys.
 func Start(id string, participants, keys []string) (*Machine, Ready) {
 	m := newMachine(id, participants, keys, Preparing)
 	m.client = true
 	m.round, m.out = MsgPrepare, m.all
 	return m, m.ready(Ready{
 		Records:  []Record{m.record(KindStaged)},
+		Lazy:     true,
 		Messages: m.send(MsgPrepare, m.all),
 	})
 }
@@ -256,7 +261,7 @@ func (m *Machine) decide() Ready {
 		}
 	}
 	if !m.durable[KindStaged] {
-		return Ready{}
+		return Ready{Flush: true} // every vote is in: STAGED may linger no more
 	}
 	m.become(Committing)
 	// The client hears now; the COMMIT record follows and its fsync may

@@ -237,6 +237,9 @@ func describe(rd Ready) []string {
 	case AnswerAbort:
 		out = append(out, "answer abort to those who asked")
 	}
+	if rd.Flush {
+		out = append(out, "flush the log: lingering records are needed now")
+	}
 	if rd.Retry {
 		out = append(out, "retry after a backoff")
 	}
