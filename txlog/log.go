@@ -226,9 +226,15 @@ func (l *Log) enqueueLocked(rec protocol.Record, mode syncMode) (*batch, error) 
 	n := len(b.buf)
 	b.buf = appendLine(b.buf, rec)
 	b.recs = append(b.recs, queued{rec: rec, len: int64(len(b.buf) - n)})
+	// Wake the writer only if this record changes what it does with the
+	// batch: the first record gives it one to write, the first eager one
+	// ends its linger. Waking it for every lazy record only to linger on
+	// cost a goroutine switch per transaction.
+	if n == 0 || (mode == eagerSync && !b.sync) {
+		l.signal()
+	}
 	b.sync = b.sync || mode == eagerSync
 	b.lazy = b.lazy || mode == lazySync
-	l.signal()
 	return b, nil
 }
 
