@@ -30,7 +30,7 @@ func (c *Coordinator) Txn(ctx context.Context, t *protocol.Txn) (Result, error) 
 	if t.ReadOnly() {
 		return c.readTxn(ctx, t)
 	}
-	keys := t.Keys()
+	keys, writes := t.KeySets()
 	unlock, ok := c.locks.lockAll(ctx, keys, c.cfg.LockTimeout, c.flush)
 	if !ok {
 		return Result{}, fmt.Errorf("%w: keys busy for longer than %v", ErrConflict, c.cfg.LockTimeout)
@@ -40,7 +40,7 @@ func (c *Coordinator) Txn(ctx context.Context, t *protocol.Txn) (Result, error) 
 	x := newTx(c, id, t, unlock)
 	gen := c.membership.Load()
 	ws := c.writeSet.Load()
-	m, rd := protocol.Start(id, ws.names, t.WriteKeys())
+	m, rd := protocol.Start(id, ws.names, writes)
 	x.m = m
 	x.mu.Lock() // an exclusion may step x as soon as it is stored
 	c.txs.Store(id, x)

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -18,14 +19,14 @@ type Machine struct {
 	all   mask
 
 	state   State
-	client  bool          // a client waits for the reply (not a recovered transaction)
-	round   MsgKind       // the calls out now (out) are of this kind
-	durable map[Kind]bool // records of this transaction known durable
-	vote    *Vote         // the first YES or read-only vote; the others must agree
-	voted   mask          // Preparing: votes in
-	held    mask          // Resolving: participants holding it prepared
-	out     mask          // calls of the current round without an answer yet
-	acked   mask          // participants that applied the decision
+	client  bool     // a client waits for the reply (not a recovered transaction)
+	round   MsgKind  // the calls out now (out) are of this kind
+	durable durables // records of this transaction known durable
+	vote    *Vote    // the first YES or read-only vote; the others must agree
+	voted   mask     // Preparing: votes in
+	held    mask     // Resolving: participants holding it prepared
+	out     mask     // calls of the current round without an answer yet
+	acked   mask     // participants that applied the decision
 	// gone are participants excluded from the write set (their exclusion
 	// durable): no vote, acknowledgement or answer is awaited from them,
 	// and they are sent nothing more. They catch up from a snapshot.
@@ -70,11 +71,12 @@ func Recover(rec Record, excluded []string) (*Machine, Ready) {
 	switch rec.Kind {
 	case KindCommit:
 		m = newMachine(rec.TxID, rec.Participants, rec.Keys, Committed)
-		m.durable[KindStaged], m.durable[KindCommit] = true, true
+		m.durable.set(KindStaged)
+		m.durable.set(KindCommit)
 		m.round = MsgCommit
 	case KindStaged:
 		m = newMachine(rec.TxID, rec.Participants, rec.Keys, Resolving)
-		m.durable[KindStaged] = true
+		m.durable.set(KindStaged)
 		m.round = MsgAskHeld
 	default:
 		panic(fmt.Sprintf("protocol: Recover: a %s record has no transaction to finish", rec.Kind))
@@ -106,17 +108,13 @@ func newMachine(id string, participants, keys []string, s State) *Machine {
 	}
 	return &Machine{
 		id: id, parts: participants, keys: keys, all: mask(1)<<len(participants) - 1,
-		state: s, durable: map[Kind]bool{},
+		state: s,
 	}
 }
 
 // Clone returns an independent copy (the explorer branches on it).
 func (m *Machine) Clone() *Machine {
 	c := *m
-	c.durable = make(map[Kind]bool, len(m.durable))
-	for k, v := range m.durable {
-		c.durable[k] = v
-	}
 	return &c
 }
 
@@ -147,7 +145,7 @@ func (m *Machine) step(ev Event) Ready {
 		}
 		return m.fail(ev.Err)
 	case EvDurable:
-		m.durable[ev.Record] = true
+		m.durable.set(ev.Record)
 		return m.onDurable(ev.Record)
 	case EvAsked:
 		return m.onAsked(ev.From)
@@ -260,7 +258,7 @@ func (m *Machine) decide() Ready {
 			Reply:   m.committedReply(), Release: m.release(),
 		}
 	}
-	if !m.durable[KindStaged] {
+	if !m.durable.has(KindStaged) {
 		return Ready{Flush: true} // every vote is in: STAGED may linger no more
 	}
 	m.become(Committing)
@@ -398,7 +396,7 @@ func (m *Machine) retry() Ready {
 func (m *Machine) fail(reason string) Ready {
 	// An abort's reply waits for ABORT to be durable: if the log failed
 	// first, the client never heard it.
-	unheard := !m.replied || (m.state == Aborting && !m.durable[KindAbort])
+	unheard := !m.replied || (m.state == Aborting && !m.durable.has(KindAbort))
 	m.become(Failed)
 	rd := Ready{Release: m.release()}
 	if m.client && unheard {
@@ -424,12 +422,41 @@ func (m *Machine) become(to State) {
 	m.state = to
 }
 
+// durables are the kinds of a transaction's records known durable. A
+// map of them was two allocations a transaction.
+type durables struct{ staged, commit, abort bool }
+
+func (d *durables) at(k Kind) *bool {
+	switch k {
+	case KindStaged:
+		return &d.staged
+	case KindCommit:
+		return &d.commit
+	case KindAbort:
+		return &d.abort
+	}
+	return nil
+}
+
+func (d *durables) has(k Kind) bool { p := d.at(k); return p != nil && *p }
+
+// set records that k is durable (kinds a transaction does not wait for
+// are not kept).
+func (d *durables) set(k Kind) {
+	if p := d.at(k); p != nil {
+		*p = true
+	}
+}
+
 func (m *Machine) record(k Kind) Record {
 	return Record{Kind: k, TxID: m.id, Participants: m.parts, Keys: m.keys}
 }
 
 func (m *Machine) send(k MsgKind, to mask) []Message {
-	var ms []Message
+	if to&m.all == 0 {
+		return nil
+	}
+	ms := make([]Message, 0, bits.OnesCount64(uint64(to&m.all)))
 	for p := range m.parts {
 		if to.has(p) {
 			ms = append(ms, Message{To: m.parts[p], Kind: k})
@@ -465,34 +492,36 @@ func (v *Vote) describe() string {
 // Ready would break the protocol: that is a bug in the machine, and it
 // panics rather than let it happen.
 func (m *Machine) ready(rd Ready) Ready {
-	need := func(k Kind, what string) {
+	// need: what (to, if any) needs k durable. The text is made only for
+	// a panic: made for every commit sent, it was an allocation each.
+	need := func(k Kind, what, to string) {
 		switch {
-		case m.durable[k]:
+		case m.durable.has(k):
 		case slices.ContainsFunc(rd.Records, func(r Record) bool { return r.Kind == k }):
 			rd.Wait = true
 		default:
-			panic(fmt.Sprintf("protocol: %s: %s before %s is durable (state %s)", m.id, what, k, m.state))
+			panic(fmt.Sprintf("protocol: %s: %s%s before %s is durable (state %s)", m.id, what, to, k, m.state))
 		}
 	}
 	for _, msg := range rd.Messages {
 		switch msg.Kind {
 		case MsgCommit:
-			need(KindCommit, "commit sent to "+msg.To)
+			need(KindCommit, "commit sent to ", msg.To)
 		case MsgAbort:
-			need(KindAbort, "abort sent to "+msg.To)
+			need(KindAbort, "abort sent to ", msg.To)
 		}
 	}
 	switch rd.Answer {
 	case AnswerCommit:
-		need(KindCommit, "commit answered")
+		need(KindCommit, "commit answered", "")
 	case AnswerAbort:
-		need(KindAbort, "abort answered")
+		need(KindAbort, "abort answered", "")
 	}
 	if r := rd.Reply; r != nil {
 		switch {
 		case r.Kind == ReplyAborted:
-			need(KindAbort, "abort replied")
-		case r.Kind == ReplyCommitted && m.vote.Kind != VoteReadOnly && (m.voted|m.gone != m.all || !m.durable[KindStaged]):
+			need(KindAbort, "abort replied", "")
+		case r.Kind == ReplyCommitted && m.vote.Kind != VoteReadOnly && (m.voted|m.gone != m.all || !m.durable.has(KindStaged)):
 			panic(fmt.Sprintf("protocol: %s: success replied before every vote and STAGED are durable", m.id))
 		}
 	}
@@ -505,7 +534,7 @@ func (m *Machine) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s round=%s", m.id, m.state, m.round)
 	for _, k := range []Kind{KindStaged, KindCommit, KindAbort} {
-		if m.durable[k] {
+		if m.durable.has(k) {
 			fmt.Fprintf(&b, " durable:%s", k)
 		}
 	}
@@ -524,7 +553,7 @@ func (m *Machine) String() string {
 // machine compares them only with later votes.
 func (m *Machine) AppendKey(b []byte) []byte {
 	flags := byte(0)
-	for i, on := range []bool{m.durable[KindStaged], m.durable[KindCommit], m.durable[KindAbort], m.vote != nil, m.client, m.replied, m.freed, m.asked} {
+	for i, on := range []bool{m.durable.staged, m.durable.commit, m.durable.abort, m.vote != nil, m.client, m.replied, m.freed, m.asked} {
 		if on {
 			flags |= 1 << i
 		}

@@ -202,7 +202,34 @@ func (t *Txn) WriteKeys() []string {
 
 // ReadOnly reports whether neither branch writes: such a transaction
 // needs no vote and no log record.
-func (t *Txn) ReadOnly() bool { return len(t.WriteKeys()) == 0 }
+func (t *Txn) ReadOnly() bool {
+	for _, ops := range [][]Op{t.Success, t.Failure} {
+		for _, o := range ops {
+			if o.Writes() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// KeySets returns Keys and WriteKeys, one slice for both when every key
+// the transaction names is one it writes (a put, a delete, a multi-key
+// write without compares): the caller must not modify either.
+func (t *Txn) KeySets() (keys, writes []string) {
+	keys = t.Keys()
+	if len(t.Compares) > 0 {
+		return keys, t.WriteKeys()
+	}
+	for _, ops := range [][]Op{t.Success, t.Failure} {
+		for _, o := range ops {
+			if !o.Writes() {
+				return keys, t.WriteKeys()
+			}
+		}
+	}
+	return keys, keys
+}
 
 // NewTxID returns the id of the seq'th transaction of a coordinator's
 // epoch: "<epoch>.<seq>". Ids of different incarnations never collide.

@@ -61,6 +61,7 @@ type Log struct {
 	cur          *batch       // records queued for the next write
 	compactCalls []chan error // Compact calls waiting for the writer
 	epoch        uint64       // highest epoch queued or written
+	lastParts    []string     // the participants of the last record queued that had some (copyParts)
 	closed       bool
 	err          error // why the log failed; sticky
 
@@ -198,18 +199,32 @@ func (l *Log) enqueue(rec protocol.Record, mode syncMode, then func(error)) (*ba
 		return nil, invalid(err)
 	}
 	// The log keeps rec until it is ended; the caller may reuse its slices.
-	rec.Participants, rec.Keys = slices.Clone(rec.Participants), slices.Clone(rec.Keys)
+	rec.Keys = slices.Clone(rec.Keys)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return nil, err
 	}
+	rec.Participants = l.copyParts(rec.Participants)
 	b, err := l.enqueueLocked(rec, mode)
 	if err == nil && then != nil {
 		b.thens = append(b.thens, then)
 	}
 	return b, err
+}
+
+// copyParts returns a copy of parts: the last one it made if they are
+// equal, since record after record names the same write set. l.mu is
+// held.
+func (l *Log) copyParts(parts []string) []string {
+	if len(parts) == 0 {
+		return slices.Clone(parts)
+	}
+	if !slices.Equal(parts, l.lastParts) {
+		l.lastParts = slices.Clone(parts)
+	}
+	return l.lastParts
 }
 
 // enqueueLocked queues a valid rec; l.mu is held (or l not yet shared).
