@@ -34,6 +34,7 @@ func (s *Server) serveConn(c net.Conn) {
 	base := context.WithValue(context.WithValue(context.Background(),
 		http.ServerContextKey, s.HTTP), http.LocalAddrContextKey, c.LocalAddr())
 	var tlsState *tls.ConnectionState
+	var remote string // c's address, made once
 	for first := true; ; first = false {
 		if !s.setBusy(c, false) {
 			return
@@ -86,7 +87,10 @@ func (s *Server) serveConn(c net.Conn) {
 			bodyDeadline = t0.Add(d)
 		}
 		_ = c.SetReadDeadline(bodyDeadline)
-		req.RemoteAddr, req.TLS = c.RemoteAddr().String(), tlsState
+		if remote == "" {
+			remote = c.RemoteAddr().String()
+		}
+		req.RemoteAddr, req.TLS = remote, tlsState
 		switch s.serveRequest(base, c, req, br, bw) {
 		case hijacked:
 			keep = true
@@ -128,7 +132,7 @@ const (
 
 // serveRequest runs the handler on req and completes its reply.
 func (s *Server) serveRequest(base context.Context, c net.Conn, req *http.Request, br *bufio.Reader, bw *bufio.Writer) after {
-	w := &responseWriter{srv: s, conn: c, br: br, bw: bw, header: http.Header{}, closeAfter: req.Close}
+	w := &responseWriter{srv: s, conn: c, br: br, bw: bw, closeAfter: req.Close}
 	if !validHost(req.Host) { // HTTP/1.1 requires one (ReadRequest moved it here)
 		w.refuse(http.StatusBadRequest, "missing or malformed Host header")
 		return closeConn

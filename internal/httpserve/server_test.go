@@ -498,3 +498,69 @@ func TestUnreadBodiesWithGoClient(t *testing.T) {
 		}
 	}
 }
+
+// rawReply reads one reply's bytes whole: head and Content-Length body,
+// with its Date line taken out (it changes by the second).
+func (cl *client) rawReply() string {
+	cl.t.Helper()
+	var head strings.Builder
+	n := 0
+	for {
+		line, err := cl.br.ReadString('\n')
+		if err != nil {
+			cl.t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "Content-Length: ") {
+			fmt.Sscanf(line, "Content-Length: %d", &n)
+		}
+		if !strings.HasPrefix(line, "Date: ") {
+			head.WriteString(line)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(cl.br, body); err != nil {
+		cl.t.Fatal(err)
+	}
+	return head.String() + string(body)
+}
+
+// WriteWhole sends the bytes that the headers, WriteHeader and Write
+// send: alone, and after a header the handler set.
+func TestWriteWholeSendsWhatHeadersAndWriteSend(t *testing.T) {
+	const typ = "text/xml; charset=utf-8"
+	type whole interface{ WriteWhole(string, []byte) }
+	var wholes atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("X-Close") != "" {
+			w.Header().Set("Connection", "close")
+		}
+		if ww, ok := w.(whole); ok && r.Header.Get("X-Whole") != "" {
+			wholes.Add(1)
+			ww.WriteWhole(typ, body)
+			return
+		}
+		w.Header().Set("Content-Type", typ)
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	})
+	ts := start(t, handler, nil)
+	for _, extra := range []string{"", "X-Close: 1\r\n"} {
+		var got [2]string
+		for i, how := range []string{"X-Whole: 1\r\n", ""} {
+			cl := dial(t, ts)
+			cl.send("POST /RPC2 HTTP/1.1\r\nHost: x\r\n" + how + extra + "Content-Length: 4\r\n\r\n<x/>")
+			got[i] = cl.rawReply()
+		}
+		if got[0] != got[1] || !strings.Contains(got[0], "Content-Type: "+typ) {
+			t.Errorf("with %q: WriteWhole sent\n%q\nheaders and Write sent\n%q", extra, got[0], got[1])
+		}
+	}
+	if n := wholes.Load(); n != 2 {
+		t.Fatalf("WriteWhole ran %d times, want 2 (the calls went to net/http?)", n)
+	}
+}

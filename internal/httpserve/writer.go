@@ -17,7 +17,8 @@ type responseWriter struct {
 	conn       net.Conn
 	br         *bufio.Reader
 	bw         *bufio.Writer
-	header     http.Header
+	header     http.Header // made on first use (Header)
+	typ        string      // Content-Type of a WriteWhole reply, outside header
 	status     int
 	length     int64 // declared by the handler; -1: none
 	sent       int64 // of the body, once started
@@ -28,7 +29,32 @@ type responseWriter struct {
 	hijacked   bool
 }
 
-func (w *responseWriter) Header() http.Header { return w.header }
+func (w *responseWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	return w.header
+}
+
+// WriteWhole sends a 200 reply whose body is body, of contentType: what
+// setting those headers, WriteHeader and Write send, without the header
+// map (XML-RPC replies, one per client call: the map, its values and the
+// length's text were about five allocations a call). With any header
+// already set, or a status written, it does just that.
+func (w *responseWriter) WriteWhole(contentType string, body []byte) {
+	if len(w.header) > 0 || w.status != 0 || w.hijacked {
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
+	}
+	w.typ = contentType
+	w.status, w.length = http.StatusOK, int64(len(body))
+	w.start(w.length)
+	_, _ = w.Write(body)
+}
 
 func (w *responseWriter) WriteHeader(code int) {
 	if w.status != 0 || w.hijacked || code < 200 {
@@ -61,7 +87,7 @@ func (w *responseWriter) start(size int64) {
 	h.Del("Content-Length")
 	h.Del("Connection")
 	h.Del("Transfer-Encoding")
-	b := make([]byte, 0, 256)
+	b := w.bw.AvailableBuffer()
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(w.status), 10)
 	b = append(b, ' ')
@@ -74,6 +100,10 @@ func (w *responseWriter) start(size int64) {
 	}
 	if w.closeAfter {
 		b = append(b, "\r\nConnection: close"...)
+	}
+	if w.typ != "" {
+		b = append(b, "\r\nContent-Type: "...)
+		b = append(b, w.typ...)
 	}
 	b = append(b, "\r\n"...)
 	_, _ = w.bw.Write(b)
@@ -120,7 +150,7 @@ func (w *responseWriter) finish() bool {
 
 // refuse answers with code and a one-line text, and ends the connection.
 func (w *responseWriter) refuse(code int, text string) {
-	w.header.Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.closeAfter = true
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(text + "\n"))

@@ -235,9 +235,21 @@ func (s *Server) writeFault(w http.ResponseWriter, f *Fault) {
 	writeXML(w, buf.Bytes())
 }
 
+const xmlContentType = "text/xml; charset=utf-8"
+
+// wholeWriter is a ResponseWriter that sends a whole reply of one type
+// at once (httpserve's, which serves client calls).
+type wholeWriter interface {
+	WriteWhole(contentType string, body []byte)
+}
+
 func writeXML(w http.ResponseWriter, doc []byte) {
+	if ww, ok := w.(wholeWriter); ok {
+		ww.WriteWhole(xmlContentType, doc)
+		return
+	}
 	h := w.Header()
-	h.Set("Content-Type", "text/xml; charset=utf-8")
+	h.Set("Content-Type", xmlContentType)
 	h.Set("Content-Length", strconv.Itoa(len(doc)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(doc) // a failed write means the client is gone
