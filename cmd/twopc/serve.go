@@ -138,7 +138,8 @@ func runCoordinator(args []string) error {
 	}
 	defer c.Close()
 	log.Info("recovered", "log", *logPath, "epoch", epoch, "commits_to_finish", len(state.Pending))
-	return serve(log, *listen, cs.webHandler(cs.apiHandler(c), c.Status, c.Pending, nil), sec)
+	api := cs.apiHandler(c)
+	return serve(log, *listen, cs.webHandler(api, c.Status, c.Pending, nil), api, sec)
 }
 
 // coordServer is what a coordinator process builds its coordinator (or,
@@ -347,13 +348,14 @@ func runParticipant(args []string) error {
 	srv.SetCredentials(rpc.Credential{Secret: rpc.NewSecret(peerToken)})
 	srv.SetObserver(m.ObserveCall)
 	srv.AcceptStreams() // the coordinator's calls (internal/rpc/stream.go)
-	return serve(log, *listen, web.New(web.Config{RPC: srv, Metrics: m.Handler(), Ready: web.StoreReadiness(store)}), sec, srv.CloseStreams)
+	return serve(log, *listen, web.New(web.Config{RPC: srv, Metrics: m.Handler(), Ready: web.StoreReadiness(store)}), srv, sec, srv.CloseStreams)
 }
 
 // serve runs h on addr (over TLS when sec has a certificate) until SIGINT
 // or SIGTERM, then shuts down cleanly. Plain HTTP to a TLS port is told to
-// use https.
-func serve(log *slog.Logger, addr string, h http.Handler, sec *security, closeStreams ...func(context.Context)) error {
+// use https. calls is the handler h routes XML-RPC calls to, which serves
+// them without h's routing.
+func serve(log *slog.Logger, addr string, h, calls http.Handler, sec *security, closeStreams ...func(context.Context)) error {
 	certFile, keyFile, err := sec.tlsFiles()
 	if err != nil {
 		return err
@@ -386,9 +388,9 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security, closeSt
 	}
 	// Client calls are served in their connection's goroutine; pages,
 	// metrics and upgrades by net/http (internal/httpserve).
-	calls := &httpserve.Server{HTTP: srv, Paths: []string{"/RPC2", "/"}}
+	here := &httpserve.Server{HTTP: srv, Paths: []string{"/RPC2", "/"}, Calls: calls}
 	errc := make(chan error, 1)
-	go func() { errc <- calls.Serve(ln) }()
+	go func() { errc <- here.Serve(ln) }()
 	log.Info("serving", "url", scheme+"://"+ln.Addr().String()+"/RPC2", "version", versionString())
 
 	sig := make(chan os.Signal, 1)
@@ -407,7 +409,7 @@ func serve(log *slog.Logger, addr string, h http.Handler, sec *security, closeSt
 	for _, f := range closeStreams {
 		wg.Go(func() { f(ctx) })
 	}
-	err = calls.Shutdown(ctx)
+	err = here.Shutdown(ctx)
 	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

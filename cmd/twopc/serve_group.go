@@ -76,7 +76,7 @@ func (cs *coordServer) serveGroup(name, list, logPath, listen string, join bool,
 		return nil
 	}
 	cs.log.Info("one of several coordinators", "name", name, "coordinators", list, "log", logPath)
-	return serve(cs.log, listen, cs.webHandler(group, status, pending, group.RaftHandler()), sec)
+	return serve(cs.log, listen, cs.webHandler(group, status, pending, group.RaftHandler()), group, sec)
 }
 
 // instance is one term's coordinator and its API.

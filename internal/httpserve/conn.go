@@ -174,7 +174,11 @@ func (s *Server) runHandler(w *responseWriter, req *http.Request) (ok bool) {
 			s.logf("http: panic serving %s: %v\n%s", req.RemoteAddr, p, buf)
 		}
 	}()
-	s.HTTP.Handler.ServeHTTP(w, req)
+	if s.Calls != nil {
+		s.Calls.ServeHTTP(w, req)
+	} else {
+		s.HTTP.Handler.ServeHTTP(w, req)
+	}
 	return true
 }
 

@@ -564,3 +564,20 @@ func TestWriteWholeSendsWhatHeadersAndWriteSend(t *testing.T) {
 		t.Fatalf("WriteWhole ran %d times, want 2 (the calls went to net/http?)", n)
 	}
 }
+
+// With Calls set, the calls of Paths go to it, and the rest to
+// HTTP.Handler, as before.
+func TestCallsHandler(t *testing.T) {
+	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "routed") })
+	ts := start(t, routed, nil)
+	ts.Calls = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "call") })
+	cl := dial(t, ts)
+	cl.send(post("/RPC2", "a"))
+	if _, body, _ := cl.read(); body != "call" {
+		t.Fatalf("a call got %q, want Calls' answer", body)
+	}
+	cl.send("GET /page HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, body, _ := cl.read(); body != "routed" {
+		t.Fatalf("a page got %q, want HTTP.Handler's answer", body)
+	}
+}
