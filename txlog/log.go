@@ -222,7 +222,8 @@ func (l *Log) copyParts(parts []string) []string {
 		return slices.Clone(parts)
 	}
 	if !slices.Equal(parts, l.lastParts) {
-		l.lastParts = slices.Clone(parts)
+		// Clipped: records share it, so no append may write past its end.
+		l.lastParts = slices.Clip(slices.Clone(parts))
 	}
 	return l.lastParts
 }
