@@ -33,6 +33,18 @@ func countingServer(t *testing.T) (*Client, *atomic.Int64, *participant.Store) {
 	return c, &n, s
 }
 
+// waitQueued waits until n calls wait in c's write queue.
+func waitQueued(c *Client, n int) {
+	for {
+		c.writes.mu.Lock()
+		queued := len(c.writes.queue)
+		c.writes.mu.Unlock()
+		if queued == n {
+			return
+		}
+	}
+}
+
 // A commit waits for the next prepare and travels with it: one request,
 // one SQLite transaction for both.
 func TestLazyCommitRidesWithNextPrepare(t *testing.T) {
@@ -43,14 +55,7 @@ func TestLazyCommitRidesWithNextPrepare(t *testing.T) {
 	batches := s.Stats().Batches
 	committed := make(chan error, 1)
 	go func() { committed <- c.Commit(ctx, "1.1") }()
-	for { // wait until the commit is queued
-		c.writes.mu.Lock()
-		queued := len(c.writes.queue)
-		c.writes.mu.Unlock()
-		if queued == 1 {
-			break
-		}
-	}
+	waitQueued(c, 1) // the commit
 	if v, err := c.Prepare(ctx, "1.2", put("b", "2")); err != nil || v.Kind != protocol.VoteYes {
 		t.Fatal(v, err)
 	}
@@ -77,14 +82,7 @@ func TestFlushSendsLazyCommit(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	for {
-		c.writes.mu.Lock()
-		queued := len(c.writes.queue)
-		c.writes.mu.Unlock()
-		if queued == 1 {
-			break
-		}
-	}
+	waitQueued(c, 1)
 	c.Flush()
 	wg.Wait()
 	if r := mustRead(t, s, "a"); !r.Entry.Found {
@@ -112,14 +110,7 @@ func TestOnPreparesHearsRequestsWithPrepares(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		for { // wait until the commit is queued, then send it alone
-			c.writes.mu.Lock()
-			queued := len(c.writes.queue)
-			c.writes.mu.Unlock()
-			if queued == 1 {
-				break
-			}
-		}
+		waitQueued(c, 1) // the commit, then send it alone
 		c.Flush()
 		wg.Wait()
 	}
