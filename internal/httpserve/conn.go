@@ -34,7 +34,8 @@ func (s *Server) serveConn(c net.Conn) {
 	base := context.WithValue(context.WithValue(context.Background(),
 		http.ServerContextKey, s.HTTP), http.LocalAddrContextKey, c.LocalAddr())
 	var tlsState *tls.ConnectionState
-	var remote string // c's address, made once
+	var remote string      // c's address, made once
+	var prev *http.Request // the last call, whose values readHead reuses
 	for first := true; ; first = false {
 		if !s.setBusy(c, false) {
 			return
@@ -74,11 +75,14 @@ func (s *Server) serveConn(c net.Conn) {
 		} else {
 			_ = c.SetWriteDeadline(time.Time{})
 		}
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			s.badRequest(bw, lr.hit, err)
-			return
+		req, quick := s.readHead(br, prev)
+		if !quick {
+			if req, err = http.ReadRequest(br); err != nil {
+				s.badRequest(bw, lr.hit, err)
+				return
+			}
 		}
+		prev = req
 		lr.remain = 1<<63 - 1
 		// The body has ReadTimeout from the request's start, as in net/http;
 		// the header's own deadline ends here.
