@@ -77,7 +77,7 @@ func (s *Server) readHead(br *bufio.Reader, prev *http.Request) (*http.Request, 
 			key = textproto.CanonicalMIMEHeaderKey(string(name))
 		}
 		if _, seen := header[key]; seen {
-			return nil, false // repeated: as net/http would join them, it reads them
+			return nil, false // repeated: net/http has its rules for that
 		}
 		values[i] = reuse(prevHeader[key], value)
 		header[key] = values[i : i+1 : i+1]
