@@ -15,7 +15,8 @@ import (
 // Content-Length of digits, and nothing that changes how the request is
 // read or answered (Transfer-Encoding, Connection, Expect, Upgrade,
 // Trailer, Pragma, a folded line). It makes the request net/http's
-// ReadRequest would, with about a third of its allocations: one slice
+// ReadRequest would, with fewer allocations (seven fewer per put at a
+// coordinator, go_memstats_mallocs_total under load): one slice
 // for all the values, names of the usual headers not copied, the values
 // a connection sent in its last call reused. Anything else is false,
 // with nothing read, and the caller reads the request with ReadRequest.
