@@ -541,10 +541,10 @@ type goParticipant struct{ Participant }
 
 var _ asyncParticipant = goParticipant{}
 
-func (p goParticipant) Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult)) {
+func (p goParticipant) Go(call protocol.Call, deadline time.Time, done protocol.Answerer) {
 	go func() {
 		ctx, cancel := context.WithDeadline(bg, deadline)
 		defer cancel()
-		done(callWaiting(ctx, p.Participant, call))
+		done.Answered(callWaiting(ctx, p.Participant, call))
 	}()
 }
