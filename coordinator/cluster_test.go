@@ -541,10 +541,10 @@ type goParticipant struct{ Participant }
 
 var _ asyncParticipant = goParticipant{}
 
-func (p goParticipant) Go(call protocol.Call, deadline time.Time, done protocol.Answerer) {
+func (p goParticipant) Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult)) {
 	go func() {
 		ctx, cancel := context.WithDeadline(bg, deadline)
 		defer cancel()
-		done.Answered(callWaiting(ctx, p.Participant, call))
+		done(callWaiting(ctx, p.Participant, call))
 	}()
 }

@@ -21,12 +21,11 @@ type thenLog interface {
 	QueueThen(rec protocol.Record, lazy bool, then func(error))
 }
 
-// durability is how the driver learns that one of a Ready's records, of
-// kind, is durable: by calling wait, or through a note a thenLog fills
-// in (a Ready that does not make the driver wait). END, which nobody
-// waits for, has none unless the log refused it.
+// durability is how the driver learns that one of a Ready's records is
+// durable: by calling wait, or through a note a thenLog fills in (a
+// Ready that does not make the driver wait); neither for END, which
+// nobody waits for.
 type durability struct {
-	kind protocol.Kind
 	wait func() error
 	note *note
 }
@@ -58,36 +57,35 @@ func (n *note) arm() bool {
 	return n.told
 }
 
-// queue queues rd's records of t in the log and returns how carryOut
-// learns of their durability, appended to waits (a buffer of the
-// caller's, for the first Ready, whose escape analysis lets it stay on
-// the stack). The caller holds t.mu, or nobody else can step t yet.
-func (c *Coordinator) queue(t *tx, rd protocol.Ready, waits []durability) []durability {
+// queue queues rd's records of t in the log and returns, per record, how
+// carryOut learns of its durability. The caller holds t.mu, or nobody
+// else can step t yet.
+func (c *Coordinator) queue(t *tx, rd protocol.Ready) []durability {
+	var waits []durability
 	t.logged = append(t.logged, rd.Records...)
 	tl, _ := c.cfg.Log.(thenLog)
 	for _, r := range rd.Records {
-		d := durability{kind: r.Kind}
 		switch {
 		case r.Kind == protocol.KindEnd:
-			err := c.cfg.Log.AppendAsync(r)
-			if err == nil {
+			if err := c.cfg.Log.AppendAsync(r); err != nil {
+				failed := err
+				waits = append(waits, durability{wait: func() error { return failed }})
 				continue
 			}
-			d.wait = func() error { return err }
+			waits = append(waits, durability{})
 		case tl != nil && !rd.Wait:
-			n, kind := t.newNote(), r.Kind
+			n, kind := &note{}, r.Kind
 			tl.QueueThen(r, rd.Lazy, func(err error) {
 				if n.tell(err) {
 					c.inBackground(func() { c.durable(t, kind, err) })
 				}
 			})
-			d.note = n
+			waits = append(waits, durability{note: n})
 		case rd.Lazy:
-			d.wait = c.cfg.Log.QueueLazy(r)
+			waits = append(waits, durability{wait: c.cfg.Log.QueueLazy(r)})
 		default:
-			d.wait = c.cfg.Log.Queue(r)
+			waits = append(waits, durability{wait: c.cfg.Log.Queue(r)})
 		}
-		waits = append(waits, d)
 	}
 	return waits
 }
@@ -99,7 +97,7 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []durability) {
 		c.cfg.Log.Flush()
 	}
 	if rd.Wait {
-		for _, w := range waits {
+		for i, w := range waits {
 			if w.wait == nil {
 				continue
 			}
@@ -107,7 +105,7 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []durability) {
 				c.logFailed(t, err)
 				return
 			}
-			t.step(protocol.Event{Kind: protocol.EvDurable, Record: w.kind})
+			t.step(protocol.Event{Kind: protocol.EvDurable, Record: rd.Records[i].Kind})
 		}
 	}
 	if r := rd.Reply; r != nil {
@@ -120,14 +118,15 @@ func (c *Coordinator) carryOut(t *tx, rd protocol.Ready, waits []durability) {
 		c.send(t, msg)
 	}
 	if !rd.Wait {
-		for _, w := range waits {
+		for i, w := range waits {
+			kind := rd.Records[i].Kind
 			switch {
 			case w.note != nil:
 				if w.note.arm() { // the log was quicker
-					c.goBackground(func() { c.durable(t, w.kind, w.note.err) })
+					c.goBackground(func() { c.durable(t, kind, w.note.err) })
 				}
 			case w.wait != nil:
-				c.goBackground(func() { c.durable(t, w.kind, w.wait()) })
+				c.goBackground(func() { c.durable(t, kind, w.wait()) })
 			}
 		}
 	}
@@ -218,21 +217,7 @@ func (c *Coordinator) logFailed(t *tx, err error) {
 // done gets the result once, from another goroutine, after Go has
 // returned: the answer, or an error by deadline at the latest.
 type asyncParticipant interface {
-	Go(call protocol.Call, deadline time.Time, done protocol.Answerer)
-}
-
-// sent is one of t's messages in flight to m, waiting for its answer.
-type sent struct {
-	t   *tx
-	m   *member
-	msg protocol.Message
-}
-
-// Answered steps the machine with the answer (protocol.Answerer).
-func (s *sent) Answered(r protocol.CallResult) {
-	defer s.m.inflight.Add(-1)
-	c := s.t.c
-	c.inBackground(func() { c.answered(s.t, s.m, s.msg, r, false) })
+	Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult))
 }
 
 // send makes one call to a participant, without waiting, and steps the
@@ -257,7 +242,10 @@ func (c *Coordinator) send(t *tx, msg protocol.Message) {
 		return
 	}
 	m.inflight.Add(1)
-	a.Go(call, time.Now().Add(c.callTimeout(msg.Kind)), t.sending(m, msg))
+	a.Go(call, time.Now().Add(c.callTimeout(msg.Kind)), func(r protocol.CallResult) {
+		defer m.inflight.Add(-1)
+		c.inBackground(func() { c.answered(t, m, msg, r, false) })
+	})
 }
 
 // inBackground runs f now, as background work that Close waits for;

@@ -47,7 +47,7 @@ func (c *Coordinator) recover() {
 			c.txs.Store(x.id, x)
 			c.holding.Add(1)
 			c.enter(m.State())
-			c.carryOut(x, rd, c.queue(x, rd, nil))
+			c.carryOut(x, rd, c.queue(x, rd))
 		}
 	}
 	c.goBackground(c.sweep)

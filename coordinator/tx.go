@@ -31,15 +31,6 @@ type tx struct {
 	logged    []protocol.Record
 	loggedBuf [3]protocol.Record
 
-	// sent holds a put's messages (three prepares, three commits) in
-	// flight, which would otherwise cost an allocation each; nsent counts
-	// the slots taken, each once (see sending).
-	sent  [6]sent
-	nsent atomic.Int32
-	// notes are the first records' notes (queue), taken under mu.
-	notes  [2]note
-	nnotes int
-
 	started, decided time.Time // for the phase observer
 }
 
@@ -55,33 +46,12 @@ func newTx(c *Coordinator, id string, txn *protocol.Txn, unlock func()) *tx {
 	return t
 }
 
-// sending returns a slot for msg to m, in flight until answered: one of
-// t.sent while they last. A slot is never used twice, so a late answer
-// (one the batcher gave up on) cannot meet a later message's fields.
-func (t *tx) sending(m *member, msg protocol.Message) *sent {
-	if i := t.nsent.Add(1) - 1; int(i) < len(t.sent) {
-		t.sent[i] = sent{t: t, m: m, msg: msg}
-		return &t.sent[i]
-	}
-	return &sent{t: t, m: m, msg: msg}
-}
-
-// newNote returns a note for the next record queued: one of t.notes
-// while they last. The caller holds t.mu (see queue).
-func (t *tx) newNote() *note {
-	if t.nnotes < len(t.notes) {
-		t.nnotes++
-		return &t.notes[t.nnotes-1]
-	}
-	return &note{}
-}
-
 // step feeds ev to the machine and carries out what it asks. Records are
 // queued while mu is held, so that the log holds them in step order.
 func (t *tx) step(ev protocol.Event) {
 	t.mu.Lock()
 	rd := t.m.Step(ev)
-	waits := t.c.queue(t, rd, nil) // a buffer here would escape: step and carryOut recurse
+	waits := t.c.queue(t, rd)
 	t.mu.Unlock()
 	t.c.carryOut(t, rd, waits)
 }

@@ -31,7 +31,7 @@ import (
 // of its own at every participant.
 //
 // A call waits for its answer in one of two ways: do blocks its caller
-// (with ctx), goAsync hands the answer to an Answerer, with no goroutine
+// (with ctx), goAsync hands the answer to a function, with no goroutine
 // waiting on it. Async calls run out at their deadline on one timer per
 // batcher (watch), armed for the earliest deadline outstanding: a call
 // is answered once, by its reply or by its deadline, whichever is first.
@@ -63,7 +63,7 @@ type pending struct {
 	deadline time.Time // zero: none
 	reply    protocol.CallResult
 	done     chan struct{}             // closed once answered (do's)
-	then     protocol.Answerer         // told once answered (goAsync's)
+	then     func(protocol.CallResult) // called once answered (goAsync's)
 	answered bool                      // under mu, for async calls
 }
 
@@ -87,7 +87,7 @@ func (b *batcher) do(ctx context.Context, c protocol.Call, lazy bool) protocol.C
 // goroutine: the reply, or context.DeadlineExceeded at deadline (zero:
 // none) if no reply came by then. As with do, a call that ran out may
 // still take effect.
-func (b *batcher) goAsync(c protocol.Call, lazy bool, deadline time.Time, then protocol.Answerer) {
+func (b *batcher) goAsync(c protocol.Call, lazy bool, deadline time.Time, then func(protocol.CallResult)) {
 	p := &pending{call: c, lazy: lazy, deadline: deadline, then: then}
 	b.mu.Lock()
 	b.enqueueLocked(p)
@@ -164,7 +164,7 @@ func (b *batcher) expire() {
 	}
 	b.mu.Unlock()
 	for _, p := range out {
-		p.then.Answered(protocol.CallResult{Err: context.DeadlineExceeded})
+		p.then(protocol.CallResult{Err: context.DeadlineExceeded})
 	}
 }
 
@@ -339,7 +339,7 @@ func (b *batcher) send(batch []*pending) {
 		// one goroutine for the batch, not one per call.
 		go func() {
 			for _, p := range async {
-				p.then.Answered(p.reply)
+				p.then(p.reply)
 			}
 		}()
 	}

@@ -225,7 +225,7 @@ func TestAsyncCallsRunOutAtTheirDeadline(t *testing.T) {
 	answers := make(chan answer, 8)
 	var calls [4]atomic.Int64
 	goCall := func(i int, call protocol.Call, deadline time.Time) {
-		c.Go(call, deadline, protocol.AnswerFunc(func(r protocol.CallResult) { answers <- answer{r, int(calls[i].Add(1))} }))
+		c.Go(call, deadline, func(r protocol.CallResult) { answers <- answer{r, int(calls[i].Add(1))} })
 	}
 	far := time.Now().Add(time.Hour)
 	goCall(0, protocol.Call{Kind: protocol.MsgPrepare, TxID: "1.1", Txn: put("a", "1")}, far)

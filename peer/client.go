@@ -80,7 +80,7 @@ func (c *Client) Abort(ctx context.Context, txid string) error {
 // another goroutine, after Go has returned: the reply, or
 // context.DeadlineExceeded at deadline (zero: none) if none came by then.
 // It implements the coordinator's asynchronous transport.
-func (c *Client) Go(call protocol.Call, deadline time.Time, done protocol.Answerer) {
+func (c *Client) Go(call protocol.Call, deadline time.Time, done func(protocol.CallResult)) {
 	switch call.Kind {
 	case protocol.MsgPrepare:
 		c.writes.goAsync(call, false, deadline, done)
@@ -89,7 +89,7 @@ func (c *Client) Go(call protocol.Call, deadline time.Time, done protocol.Answer
 	case protocol.MsgRead:
 		c.reads.goAsync(call, false, deadline, done)
 	default:
-		go done.Answered(protocol.CallResult{Err: fmt.Errorf("peer: no asynchronous call of kind %d", call.Kind)})
+		go done(protocol.CallResult{Err: fmt.Errorf("peer: no asynchronous call of kind %d", call.Kind)})
 	}
 }
 

@@ -57,7 +57,7 @@ func TestStaleTermIsTypedError(t *testing.T) {
 		},
 		"async commit": func() error {
 			done := make(chan error, 1)
-			older.Go(protocol.Call{Kind: protocol.MsgCommit, TxID: "2.1"}, time.Time{}, protocol.AnswerFunc(func(r protocol.CallResult) { done <- r.Err }))
+			older.Go(protocol.Call{Kind: protocol.MsgCommit, TxID: "2.1"}, time.Time{}, func(r protocol.CallResult) { done <- r.Err })
 			return <-done
 		},
 	} {

@@ -25,20 +25,6 @@ type CallResult struct {
 	Err  error
 }
 
-// An Answerer hears the result of a Call sent without a goroutine
-// waiting on it. An interface rather than a func: the caller can hand a
-// value it already holds (the coordinator, a slot in its transaction)
-// instead of a closure made for every call.
-type Answerer interface {
-	Answered(CallResult)
-}
-
-// AnswerFunc is a function as an Answerer.
-type AnswerFunc func(CallResult)
-
-// Answered calls f.
-func (f AnswerFunc) Answered(r CallResult) { f(r) }
-
 // KeyState is one key at a participant, from one snapshot: its committed
 // entry and, if a transaction holds it prepared, that transaction and the
 // entry it will leave if it commits. Only the coordinator, which knows
