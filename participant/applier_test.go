@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +153,58 @@ func TestInstallWaitsForApplyStep(t *testing.T) {
 	}
 	if kv := rawKV(t, path); len(kv) != 1 || kv["b"] != "new" {
 		t.Fatalf("kv after the reset and close: %v, want b alone", kv)
+	}
+}
+
+// A step that fails (here SQLite refuses its writes) stops the store as a
+// failed batch does: OnFail once, no more prepares or reads. Every commit
+// it acknowledged is durable in the vote log, so a restart serves it.
+func TestFailedApplyStepStopsTheStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	calls := make(chan error, 4)
+	var s *Store
+	var once sync.Once
+	opts := besideTheWriter
+	opts.OnFail = func(err error) { calls <- err }
+	opts.holdStep = func() {
+		once.Do(func() {
+			// s is set before the first commit, whose batch starts the step.
+			if _, err := s.applier.conn.ExecContext(ctx, "PRAGMA query_only = ON"); err != nil {
+				t.Errorf("refusing the step's writes: %v", err)
+			}
+		})
+	}
+	s = openWith(t, path, opts)
+	var ops []protocol.Op
+	for i := range applySteps { // a key a range, so that the first step has one
+		ops = append(ops, protocol.Op{Kind: protocol.OpPut, Key: fmt.Sprintf("a%02d", i), Value: protocol.Value{Data: []byte("v")}})
+	}
+	commit(t, s, "1.1", txn(ops...))
+	select {
+	case err := <-calls:
+		if !strings.Contains(err.Error(), "apply step") {
+			t.Fatalf("OnFail(%v), want the step's error", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no OnFail a minute after the step's writes were refused")
+	}
+	if _, err := s.Prepare(ctx, "1.2", put("b", "v")); err == nil {
+		t.Fatal("prepare succeeded after a failed step")
+	}
+	if _, err := s.Read(ctx, "a00"); err == nil {
+		t.Fatal("read served by a store stopped by a failed step")
+	}
+	if _, err := s.Digest(ctx); err == nil {
+		t.Fatal("digest served by a store stopped by a failed step")
+	}
+	s.Close()
+	if n := len(calls); n != 0 {
+		t.Fatalf("OnFail called %d more times, want once", n)
+	}
+	again := openWith(t, path, lazy)
+	for _, op := range ops {
+		if got := mustRead(t, again, op.Key); string(got.Entry.Value.Data) != "v" {
+			t.Fatalf("%s reads %+v after a restart, want the acknowledged commit's \"v\"", op.Key, got.Entry)
+		}
 	}
 }
