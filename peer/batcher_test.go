@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -267,4 +268,112 @@ func TestAsyncCallsRunOutAtTheirDeadline(t *testing.T) {
 	if len(c.writes.queue) != 0 || len(c.writes.flying) != 0 || c.writes.eager != 0 {
 		t.Fatalf("left behind: %d queued, %d in flight, %d eager", len(c.writes.queue), len(c.writes.flying), c.writes.eager)
 	}
+}
+
+// senders counts c's write senders, busy and waiting.
+func senders(c *Client) (busy, waiting int) {
+	c.writes.mu.Lock()
+	defer c.writes.mu.Unlock()
+	return c.writes.inflight, c.writes.waiting
+}
+
+// waitSenders waits until c's write senders are busy and waiting, or
+// fails after a minute (a guard, not a measure).
+func waitSenders(t *testing.T, c *Client, busy, waiting int) {
+	t.Helper()
+	guard := time.Now().Add(time.Minute)
+	for {
+		b, w := senders(c)
+		if b == busy && w == waiting {
+			return
+		}
+		if time.Now().After(guard) {
+			t.Fatalf("write senders: %d busy, %d waiting; want %d and %d", b, w, busy, waiting)
+		}
+		runtime.Gosched()
+	}
+}
+
+// A sender waits for the next request instead of ending: serial calls
+// reuse one, rather than start a goroutine each.
+func TestSenderWaitsForTheNextCall(t *testing.T) {
+	c, _, _ := countingServer(t)
+	c.writes.senderIdle = time.Hour
+	for i := range 50 {
+		if v, err := c.Prepare(ctx, fmt.Sprintf("1.%d", i), put(fmt.Sprintf("k%d", i), "v")); err != nil || v.Kind != protocol.VoteYes {
+			t.Fatal(v, err)
+		}
+		waitSenders(t, c, 0, 1)
+	}
+}
+
+// Senders that end as soon as they wait, while calls keep coming from
+// many goroutines: every call is answered (none is left to a sender on
+// its way out), and no sender stays.
+func TestSendersEndWhenIdle(t *testing.T) {
+	c, _, _ := countingServer(t)
+	c.writes.senderIdle = time.Nanosecond
+	callCtx, cancel := context.WithTimeout(ctx, time.Minute) // a lost call fails, not hangs
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				id := fmt.Sprintf("%d.%d", g+1, i)
+				v, err := c.Prepare(callCtx, id, put("k"+id, "v"))
+				if err == nil && v.Kind != protocol.VoteYes {
+					err = fmt.Errorf("vote %+v", v)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("prepare %s: %w", id, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	waitSenders(t, c, 0, 0)
+}
+
+// A call that comes as a sender's wait runs out, handed to that sender
+// before it could end, is still sent: by that sender, which must see it
+// was handed work.
+func TestCallHandedToAnEndingSender(t *testing.T) {
+	c, _, _ := countingServer(t)
+	c.writes.senderIdle = time.Nanosecond
+	late := make(chan error, 1)
+	var once sync.Once
+	c.writes.senderEnding = func() {
+		once.Do(func() {
+			go func() {
+				callCtx, cancel := context.WithTimeout(ctx, time.Minute) // lost, it fails
+				defer cancel()
+				_, err := c.Prepare(callCtx, "1.2", put("b", "v"))
+				late <- err
+			}()
+			for { // until the call is handed to this sender
+				c.writes.mu.Lock()
+				handed := len(c.writes.wake) == 1
+				c.writes.mu.Unlock()
+				if handed {
+					return
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	// The first call's sender waits a nanosecond after it; as it ends,
+	// the hook hands it the second call.
+	if v, err := c.Prepare(ctx, "1.1", put("a", "v")); err != nil || v.Kind != protocol.VoteYes {
+		t.Fatal(v, err)
+	}
+	if err := <-late; err != nil {
+		t.Fatalf("the call handed to an ending sender: %v", err)
+	}
+	waitSenders(t, c, 0, 0)
 }
