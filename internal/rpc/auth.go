@@ -110,17 +110,25 @@ func WithToken(hc *http.Client, token string) *http.Client {
 		base = http.DefaultTransport
 	}
 	c := *hc
-	c.Transport = bearer{token: token, base: base}
+	c.Transport = bearer{value: "Bearer " + token, base: base}
 	return &c
 }
 
 type bearer struct {
-	token string
+	value string // the Authorization header's
 	base  http.RoundTripper
 }
 
 func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context()) // a RoundTripper must not modify its request
-	r.Header.Set("Authorization", "Bearer "+b.token)
+	r.Header.Set("Authorization", b.value)
 	return b.base.RoundTrip(r)
+}
+
+func (b bearer) post(o *outgoing) (*http.Response, error) {
+	o.auth = b.value
+	if p, ok := b.base.(poster); ok {
+		return p.post(o)
+	}
+	return o.roundTrip(b.base)
 }

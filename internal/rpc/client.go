@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	neturl "net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -30,6 +31,13 @@ type Client struct {
 	// header is set on every request (WithHeader), for what belongs to
 	// the whole client rather than to a call.
 	header http.Header
+	// post, if hc's transport is this package's and hc adds nothing of
+	// its own (timeout, cookies, redirect policy), takes calls without
+	// net/http's Client (see outgoing); postHeader is header with the
+	// Content-Type, shared by every call, never changed.
+	post       poster
+	postHeader http.Header
+	postURL    string // url as errors show it: without a password, as net/http's
 }
 
 // WithHeader returns a copy of c that sends the HTTP header name: value
@@ -42,7 +50,18 @@ func (c *Client) WithHeader(name, value string) *Client {
 		d.header = http.Header{}
 	}
 	d.header.Set(name, value)
+	d.postHeader = withContentType(d.header)
 	return &d
+}
+
+// withContentType is h with a call's Content-Type, in a map of its own.
+func withContentType(h http.Header) http.Header {
+	h = h.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Content-Type", "text/xml; charset=utf-8")
+	return h
 }
 
 // OwnEncoder returns a copy of c that encodes calls with this package's
@@ -70,7 +89,14 @@ func NewClient(url string, hc *http.Client) *Client {
 	// A multicall reply holds each result two levels deeper than a plain
 	// reply would; leave room for that.
 	lim.MaxDepth *= 2
-	return &Client{url: url, hc: hc, lim: lim}
+	c := &Client{url: url, hc: hc, lim: lim, postHeader: withContentType(nil)}
+	if p, ok := hc.Transport.(poster); ok && hc.Timeout == 0 && hc.Jar == nil && hc.CheckRedirect == nil {
+		c.post, c.postURL = p, url
+		if u, err := neturl.Parse(url); err == nil {
+			c.postURL = u.Redacted()
+		}
+	}
+	return c
 }
 
 // defaultTransport keeps many idle connections per host. Calls go to the
@@ -109,17 +135,7 @@ func (c *Client) call(ctx context.Context, read func(*ValueReader) bool, method 
 	if err != nil {
 		return nil, false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
-	if err != nil {
-		body.Close()
-		return nil, false, fmt.Errorf("rpc: call %s: %w", method, err)
-	}
-	req.ContentLength = int64(body.Len())
-	for name, values := range c.header {
-		req.Header[name] = values
-	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(ctx, body)
 	if err != nil {
 		return nil, false, fmt.Errorf("rpc: call %s: %w", method, err)
 	}
@@ -139,6 +155,29 @@ func (c *Client) call(ctx context.Context, read func(*ValueReader) bool, method 
 		return nil, false, fmt.Errorf("rpc: call %s to %s: %w", method, c.url, err)
 	}
 	return v, done, nil
+}
+
+// send posts body, through c.post if it can (see outgoing), and closes it.
+func (c *Client) send(ctx context.Context, body *callBody) (*http.Response, error) {
+	if c.post != nil {
+		defer body.Close() // the transport copies what it keeps
+		resp, err := c.post.post(&outgoing{ctx: ctx, url: c.url, header: c.postHeader, body: body.all})
+		if err != nil {
+			return nil, &neturl.Error{Op: "Post", URL: c.postURL, Err: err} // as net/http's Client says it
+		}
+		return resp, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
+	if err != nil {
+		body.Close()
+		return nil, err
+	}
+	req.ContentLength = int64(body.Len())
+	for name, values := range c.header {
+		req.Header[name] = values
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	return c.hc.Do(req)
 }
 
 // encode builds the methodCall document of a call.

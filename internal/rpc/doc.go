@@ -123,7 +123,10 @@
 // ServeHTTP, so that each call passes admission, the budget and the
 // limits above on its own headers. The client (StreamTransport) writes
 // and reads in the caller's goroutine; it falls back to plain HTTP for a
-// server that does not take streams.
+// server that does not take streams. A Client whose transports are all
+// this package's (Metered, WithToken, StreamTransport) hands them each
+// call as it is (outgoing), without net/http's Client and an
+// http.Request for each layer: the frame carries the same headers.
 //
 // What is not supported: XML encodings other than UTF-8 (a declared
 // encoding="ISO-8859-1" is a ParseError), DOCTYPE declarations (refused),

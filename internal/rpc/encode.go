@@ -47,13 +47,14 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 // goroutines still reads it; mu makes that read see either the bytes or
 // the end, never a buffer already reused.
 type callBody struct {
-	mu sync.Mutex
-	r  bytes.Reader
-	e  *encoder // nil: the bytes are the body's own
+	mu  sync.Mutex
+	r   bytes.Reader
+	e   *encoder // nil: the bytes are the body's own
+	all []byte   // the whole body, for a poster; the caller's until Close
 }
 
 func newCallBody(b []byte, e *encoder) *callBody {
-	body := &callBody{e: e}
+	body := &callBody{e: e, all: b}
 	body.r.Reset(b)
 	return body
 }

@@ -84,11 +84,24 @@ const (
 // appendHead appends a frame's start (status 0: a request's), up to its
 // body of size bytes, to dst.
 func appendHead(dst []byte, status int, h http.Header, size int64) []byte {
+	return appendHeadWith(dst, status, h, nil, size)
+}
+
+// appendHeadWith is appendHead with more header lines after h's: extra
+// holds names and values in turn (a call's token and timeout), which
+// saves a copy of h for each call.
+func appendHeadWith(dst []byte, status int, h http.Header, extra []string, size int64) []byte {
 	if status != 0 {
 		dst = binary.AppendUvarint(dst, uint64(status))
 	}
 	var hb [512]byte
 	head := appendHeader(hb[:0], h)
+	for i := 0; i+1 < len(extra); i += 2 {
+		head = append(head, extra[i]...)
+		head = append(head, ": "...)
+		head = append(head, extra[i+1]...)
+		head = append(head, "\r\n"...)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(head)))
 	dst = append(dst, head...)
 	return binary.AppendUvarint(dst, uint64(size))

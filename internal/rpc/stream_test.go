@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -484,5 +485,56 @@ func TestStreamOverTLS(t *testing.T) {
 	}
 	if n := fb.n.Load(); n != 0 {
 		t.Fatalf("%d calls fell back to plain HTTPS", n)
+	}
+}
+
+// A Client over this package's transports hands them its calls without
+// an http.Request (outgoing). The server must see each call as it would
+// through net/http's Client and RoundTrip: the same headers, the token,
+// the timeout, the same bytes counted; on a stream, and on plain HTTP.
+func TestPostedCallsAsRoundTripped(t *testing.T) {
+	headers := Method{Name: "headers", Handler: func(ctx context.Context, _ []any) (any, error) {
+		return map[string]any{
+			"type": RequestHeader(ctx, "Content-Type"), "term": RequestHeader(ctx, "X-Twopc-Term"),
+			"auth": RequestHeader(ctx, "Authorization"), "timeout": RequestHeader(ctx, timeoutHeader) != "",
+		}, nil
+	}}
+	for _, streams := range []bool{true, false} {
+		_, ts, _ := streamServer(t, streams, headers)
+		seen := map[bool]any{}
+		counted := map[bool][2]int64{}
+		for _, posted := range []bool{true, false} {
+			fb := &countingTransport{base: defaultTransport()}
+			hc, traffic := Metered(WithToken(&http.Client{Transport: NewStreamTransport(nil, fb)}, streamToken))
+			c := NewClient(ts.URL+"/RPC2", hc).OwnEncoder().WithHeader("X-Twopc-Term", "7")
+			if (c.post != nil) != true {
+				t.Fatal("a client over the package's transports does not post")
+			}
+			if !posted {
+				c.post = nil // through net/http's Client
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			got, err := c.Call(ctx, "headers")
+			cancel()
+			if err != nil {
+				t.Fatalf("streams %v, posted %v: %v", streams, posted, err)
+			}
+			if fell := fb.n.Load() != 0; fell == streams {
+				t.Fatalf("streams %v, posted %v: %d calls over plain HTTP", streams, posted, fb.n.Load())
+			}
+			seen[posted] = got
+			sent, received := traffic.Bytes()
+			counted[posted] = [2]int64{sent, received}
+		}
+		want := map[string]any{"type": "text/xml; charset=utf-8", "term": "7", "auth": "Bearer " + streamToken, "timeout": streams}
+		if !reflect.DeepEqual(seen[false], want) {
+			t.Fatalf("streams %v: through net/http the server saw %v, want %v", streams, seen[false], want)
+		}
+		if !reflect.DeepEqual(seen[true], seen[false]) {
+			t.Fatalf("streams %v: posted, the server saw %v; through net/http %v", streams, seen[true], seen[false])
+		}
+		if counted[true] != counted[false] {
+			t.Fatalf("streams %v: traffic posted %v, through net/http %v", streams, counted[true], counted[false])
+		}
 	}
 }

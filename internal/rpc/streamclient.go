@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -79,7 +80,7 @@ func (t *StreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var sc *streamConn
 	if err == nil {
-		sc, err = t.get(req, key)
+		sc, err = t.get(key, func() (*http.Request, error) { return req, nil })
 	}
 	if errors.Is(err, errNoStream) {
 		t.setPlain(key)
@@ -89,10 +90,15 @@ func (t *StreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req) // as a RoundTripper must, even when it fails
 		return nil, err
 	}
-	// A cancelled call unblocks at once; the stream is then closed, even
-	// if its reply came, since the cancellation may yet touch it.
+	return t.exchange(ctx, key, sc, func() (*http.Response, bool, error) { return sc.call(req) })
+}
+
+// exchange makes one call on sc, and gives sc back if the stream goes
+// on after it. A cancelled call unblocks at once; the stream is then
+// closed, even if its reply came, since the cancellation may yet touch it.
+func (t *StreamTransport) exchange(ctx context.Context, key string, sc *streamConn, call func() (*http.Response, bool, error)) (*http.Response, error) {
 	stop := context.AfterFunc(ctx, func() { _ = sc.c.SetDeadline(time.Unix(1, 0)) })
-	resp, goesOn, err := sc.call(req)
+	resp, goesOn, err := call()
 	if !stop() || err != nil || !goesOn {
 		sc.c.Close()
 	} else if sc.c.SetDeadline(time.Time{}) == nil {
@@ -104,6 +110,71 @@ func (t *StreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, callError(ctx, err)
 	}
 	return resp, nil
+}
+
+// outgoing is a POST as this package's Client hands it to a transport of
+// this package (poster), without an http.Request: net/http's Client,
+// the request and a clone of it for each RoundTripper that adds to it
+// cost about as much CPU as the stream's own write and read. A transport
+// may set auth; header is shared, never changed.
+type outgoing struct {
+	ctx    context.Context
+	url    string
+	header http.Header
+	auth   string // the Authorization header's value, if any (bearer)
+	body   []byte // the caller's until the call returns
+}
+
+// poster is a transport that takes an outgoing call as it is.
+type poster interface {
+	post(o *outgoing) (*http.Response, error)
+}
+
+// request makes o an http.Request, for what takes one: a dial, a server
+// without streams. Its body is a copy, since a transport may read it
+// after the call has returned.
+func (o *outgoing) request() (*http.Request, error) {
+	req, err := http.NewRequestWithContext(o.ctx, http.MethodPost, o.url, bytes.NewReader(bytes.Clone(o.body)))
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(req.Header, o.header)
+	if o.auth != "" {
+		req.Header.Set("Authorization", o.auth)
+	}
+	return req, nil
+}
+
+// roundTrip sends o through an http.RoundTripper.
+func (o *outgoing) roundTrip(rt http.RoundTripper) (*http.Response, error) {
+	req, err := o.request()
+	if err != nil {
+		return nil, err
+	}
+	return rt.RoundTrip(req)
+}
+
+func (t *StreamTransport) post(o *outgoing) (*http.Response, error) {
+	_, authToo := o.header["Authorization"]
+	if t.isPlain(o.url) || o.auth != "" && authToo {
+		return o.roundTrip(t) // the fallback, or a header to replace: RoundTrip's way
+	}
+	err := checkHeader(o.header)
+	if err == nil {
+		err = o.ctx.Err()
+	}
+	var sc *streamConn
+	if err == nil {
+		sc, err = t.get(o.url, o.request)
+	}
+	if errors.Is(err, errNoStream) {
+		t.setPlain(o.url)
+		return o.roundTrip(t.fallback)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t.exchange(o.ctx, o.url, sc, func() (*http.Response, bool, error) { return sc.post(o) })
 }
 
 // callError is what a call that failed on a stream returns: its
@@ -125,15 +196,16 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// appendRequestFrame appends req's frame, with headers h, to dst: its body
-// is read (and closed) straight into it when its length is known.
-func appendRequestFrame(dst []byte, h http.Header, req *http.Request) ([]byte, error) {
+// appendRequestFrame appends req's frame, with headers h and extra (as
+// appendHeadWith's), to dst: its body is read (and closed) straight into
+// it when its length is known.
+func appendRequestFrame(dst []byte, h http.Header, extra []string, req *http.Request) ([]byte, error) {
 	if req.Body == nil || req.Body == http.NoBody {
-		return appendFrame(dst, h, nil), nil
+		return appendHeadWith(dst, 0, h, extra, 0), nil
 	}
 	defer req.Body.Close()
 	if n := req.ContentLength; n > 0 {
-		dst = appendHead(dst, 0, h, n)
+		dst = appendHeadWith(dst, 0, h, extra, n)
 		start := len(dst)
 		dst = slices.Grow(dst, int(n))[:start+int(n)]
 		_, err := io.ReadFull(req.Body, dst[start:])
@@ -143,24 +215,57 @@ func appendRequestFrame(dst []byte, h http.Header, req *http.Request) ([]byte, e
 	if err != nil {
 		return dst, err
 	}
-	return appendFrame(dst, h, body), nil
+	return append(appendHeadWith(dst, 0, h, extra, int64(len(body))), body...), nil
 }
 
-// call writes one frame and reads its reply and whether the stream goes
-// on after it, within req's context's deadline.
+// call writes req's frame and reads its reply and whether the stream
+// goes on after it, within req's context's deadline.
 func (sc *streamConn) call(req *http.Request) (*http.Response, bool, error) {
-	ctx := req.Context()
-	deadline, ok := ctx.Deadline()
-	if err := sc.c.SetDeadline(deadline); err != nil {
+	h := req.Header
+	if _, ok := h[timeoutHeader]; ok {
+		h = h.Clone() // the call's own deadline replaces it
+		h.Del(timeoutHeader)
+	}
+	var timeout [2]string
+	extra, err := sc.begin(req.Context(), timeout[:0])
+	if err != nil {
+		closeBody(req)
 		return nil, false, err
 	}
-	h := req.Header
-	if ok {
-		h = h.Clone()
-		ms := (time.Until(deadline) + time.Millisecond - 1).Milliseconds() // rounded up
-		h.Set(timeoutHeader, strconv.FormatInt(max(1, ms), 10))
+	buf, err := appendRequestFrame(sc.buf[:0], h, extra, req)
+	return sc.finish(buf, err, req)
+}
+
+// post is call for an outgoing call.
+func (sc *streamConn) post(o *outgoing) (*http.Response, bool, error) {
+	var lines [4]string
+	extra, err := sc.begin(o.ctx, lines[:0])
+	if err != nil {
+		return nil, false, err
 	}
-	buf, err := appendRequestFrame(sc.buf[:0], h, req)
+	if o.auth != "" {
+		extra = append(extra, "Authorization", o.auth)
+	}
+	buf := appendHeadWith(sc.buf[:0], 0, o.header, extra, int64(len(o.body)))
+	return sc.finish(append(buf, o.body...), nil, nil)
+}
+
+// begin sets the stream's deadline to ctx's, and appends to extra the
+// header line that tells the server the call's timeout.
+func (sc *streamConn) begin(ctx context.Context, extra []string) ([]string, error) {
+	deadline, ok := ctx.Deadline()
+	if err := sc.c.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	if ok {
+		ms := (time.Until(deadline) + time.Millisecond - 1).Milliseconds() // rounded up
+		extra = append(extra, timeoutHeader, strconv.FormatInt(max(1, ms), 10))
+	}
+	return extra, nil
+}
+
+// finish keeps buf for the next call, writes it, and reads the reply.
+func (sc *streamConn) finish(buf []byte, err error, req *http.Request) (*http.Response, bool, error) {
 	if cap(buf) <= maxKeptBuffer {
 		sc.buf = buf
 	}
@@ -246,13 +351,18 @@ func (b *replyBody) Close() error {
 // up to this size, so that one large call does not pin its size.
 const maxKeptBuffer = 64 << 10
 
-// get returns an idle stream to key that is still open, or opens one.
-func (t *StreamTransport) get(req *http.Request, key string) (*streamConn, error) {
+// get returns an idle stream to key that is still open, or opens one
+// with the request that request makes (its URL and headers: the token).
+func (t *StreamTransport) get(key string, request func() (*http.Request, error)) (*streamConn, error) {
 	for {
 		t.mu.Lock()
 		list := t.idle[key]
 		if len(list) == 0 {
 			t.mu.Unlock()
+			req, err := request()
+			if err != nil {
+				return nil, err
+			}
 			return t.open(req)
 		}
 		sc := list[len(list)-1]

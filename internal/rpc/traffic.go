@@ -42,6 +42,19 @@ func (t *Traffic) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+func (t *Traffic) post(o *outgoing) (*http.Response, error) {
+	p, ok := t.base.(poster)
+	if !ok {
+		return o.roundTrip(t)
+	}
+	t.sent.Add(int64(len(o.body)))
+	resp, err := p.post(o)
+	if err == nil {
+		resp.Body = &countingBody{ReadCloser: resp.Body, n: &t.received}
+	}
+	return resp, err
+}
+
 type countingBody struct {
 	io.ReadCloser
 	n *atomic.Int64
