@@ -125,10 +125,12 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
+func (b bearer) posts() bool { return posts(b.base) }
+
 func (b bearer) post(o *outgoing) (*http.Response, error) {
 	o.auth = b.value
-	if p, ok := b.base.(poster); ok {
-		return p.post(o)
+	if posts(b.base) {
+		return b.base.(poster).post(o)
 	}
 	return o.roundTrip(b.base)
 }

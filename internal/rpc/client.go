@@ -31,8 +31,9 @@ type Client struct {
 	// header is set on every request (WithHeader), for what belongs to
 	// the whole client rather than to a call.
 	header http.Header
-	// post, if hc's transport is this package's and hc adds nothing of
-	// its own (timeout, cookies, redirect policy), takes calls without
+	// post, if hc's transport ends in a StreamTransport through this
+	// package's wrappers alone, and hc adds nothing of its own (timeout,
+	// cookies, redirect policy), takes calls without
 	// net/http's Client (see outgoing); postHeader is header with the
 	// Content-Type, shared by every call, never changed.
 	post       poster
@@ -90,8 +91,8 @@ func NewClient(url string, hc *http.Client) *Client {
 	// reply would; leave room for that.
 	lim.MaxDepth *= 2
 	c := &Client{url: url, hc: hc, lim: lim, postHeader: withContentType(nil)}
-	if p, ok := hc.Transport.(poster); ok && hc.Timeout == 0 && hc.Jar == nil && hc.CheckRedirect == nil {
-		c.post, c.postURL = p, url
+	if posts(hc.Transport) && hc.Timeout == 0 && hc.Jar == nil && hc.CheckRedirect == nil {
+		c.post, c.postURL = hc.Transport.(poster), url
 		if u, err := neturl.Parse(url); err == nil {
 			c.postURL = u.Redacted()
 		}

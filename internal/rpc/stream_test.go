@@ -507,7 +507,7 @@ func TestPostedCallsAsRoundTripped(t *testing.T) {
 			fb := &countingTransport{base: defaultTransport()}
 			hc, traffic := Metered(WithToken(&http.Client{Transport: NewStreamTransport(nil, fb)}, streamToken))
 			c := NewClient(ts.URL+"/RPC2", hc).OwnEncoder().WithHeader("X-Twopc-Term", "7")
-			if (c.post != nil) != true {
+			if c.post == nil {
 				t.Fatal("a client over the package's transports does not post")
 			}
 			if !posted {
@@ -536,5 +536,10 @@ func TestPostedCallsAsRoundTripped(t *testing.T) {
 		if counted[true] != counted[false] {
 			t.Fatalf("streams %v: traffic posted %v, through net/http %v", streams, counted[true], counted[false])
 		}
+	}
+	// Over net/http's Transport alone, calls go through its Client.
+	hc, _ := Metered(WithToken(NewHTTPClient(), streamToken))
+	if c := NewClient("http://127.0.0.1:1/RPC2", hc); c.post != nil {
+		t.Fatal("a client over net/http's Transport posts")
 	}
 }

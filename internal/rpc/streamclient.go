@@ -125,10 +125,21 @@ type outgoing struct {
 	body   []byte // the caller's until the call returns
 }
 
-// poster is a transport that takes an outgoing call as it is.
+// poster is a transport that takes an outgoing call as it is. A wrapper
+// (Traffic, bearer) posts only if what it wraps does: what ends in
+// net/http's Transport goes through net/http's Client, as before.
 type poster interface {
 	post(o *outgoing) (*http.Response, error)
+	posts() bool
 }
+
+// posts reports whether rt takes outgoing calls.
+func posts(rt http.RoundTripper) bool {
+	p, ok := rt.(poster)
+	return ok && p.posts()
+}
+
+func (t *StreamTransport) posts() bool { return true }
 
 // request makes o an http.Request, for what takes one: a dial, a server
 // without streams. Its body is a copy, since a transport may read it

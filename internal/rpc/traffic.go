@@ -42,13 +42,14 @@ func (t *Traffic) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+func (t *Traffic) posts() bool { return posts(t.base) }
+
 func (t *Traffic) post(o *outgoing) (*http.Response, error) {
-	p, ok := t.base.(poster)
-	if !ok {
+	if !posts(t.base) {
 		return o.roundTrip(t)
 	}
 	t.sent.Add(int64(len(o.body)))
-	resp, err := p.post(o)
+	resp, err := t.base.(poster).post(o)
 	if err == nil {
 		resp.Body = &countingBody{ReadCloser: resp.Body, n: &t.received}
 	}
