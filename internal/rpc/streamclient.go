@@ -167,7 +167,8 @@ func (o *outgoing) roundTrip(rt http.RoundTripper) (*http.Response, error) {
 
 func (t *StreamTransport) post(o *outgoing) (*http.Response, error) {
 	_, authToo := o.header["Authorization"]
-	if t.isPlain(o.url) || o.auth != "" && authToo {
+	_, upgrade := o.header["Upgrade"]
+	if t.isPlain(o.url) || upgrade || o.auth != "" && authToo {
 		return o.roundTrip(t) // the fallback, or a header to replace: RoundTrip's way
 	}
 	err := checkHeader(o.header)
