@@ -129,8 +129,5 @@ func (b bearer) posts() bool { return posts(b.base) }
 
 func (b bearer) post(o *outgoing) (*http.Response, error) {
 	o.auth = b.value
-	if posts(b.base) {
-		return b.base.(poster).post(o)
-	}
-	return o.roundTrip(b.base)
+	return b.base.(poster).post(o)
 }

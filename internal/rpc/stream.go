@@ -107,11 +107,6 @@ func appendHeadWith(dst []byte, status int, h http.Header, extra []string, size 
 	return binary.AppendUvarint(dst, uint64(size))
 }
 
-// appendFrame appends a request frame to dst.
-func appendFrame(dst []byte, h http.Header, body []byte) []byte {
-	return append(appendHead(dst, 0, h, int64(len(body))), body...)
-}
-
 // checkHeader refuses what would not survive as one header line.
 func checkHeader(h http.Header) error {
 	for name, values := range h {

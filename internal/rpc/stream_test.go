@@ -19,6 +19,11 @@ import (
 
 const streamToken = "stream-test-token"
 
+// appendFrame appends a request frame to dst, as a client would.
+func appendFrame(dst []byte, h http.Header, body []byte) []byte {
+	return append(appendHead(dst, 0, h, int64(len(body))), body...)
+}
+
 // streamServer serves the test methods and takes streams from callers
 // with streamToken; conns counts the connections it was opened.
 func streamServer(t testing.TB, accept bool, extra ...Method) (s *Server, ts *httptest.Server, conns *atomic.Int32) {

@@ -127,7 +127,8 @@ type outgoing struct {
 
 // poster is a transport that takes an outgoing call as it is. A wrapper
 // (Traffic, bearer) posts only if what it wraps does: what ends in
-// net/http's Transport goes through net/http's Client, as before.
+// net/http's Transport goes through net/http's Client, as before. post
+// is called only on a transport that posts.
 type poster interface {
 	post(o *outgoing) (*http.Response, error)
 	posts() bool
