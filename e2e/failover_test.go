@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,23 @@ func TestOnlyTheLeaderRunsOnEveryCPU(t *testing.T) {
 	}
 	start(t, cl, old)
 	roles("")
+}
+
+// In twopc local's shape each participant runs Go code on one CPU and
+// the coordinator on the cores they leave, at least one, when GOMAXPROCS
+// is not set.
+func TestCoordinatorRunsOnTheCoresParticipantsLeave(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "")
+	cl := newCluster(t)
+	want := map[string]float64{cl.Coordinator(): float64(max(1, runtime.NumCPU()-len(cl.Participants())))}
+	for _, p := range cl.Participants() {
+		want[p] = 1
+	}
+	for n, w := range want {
+		if got, err := gomaxprocs(cl.URL(n)); err != nil || got != w {
+			t.Errorf("%s: GOMAXPROCS %v (%v), want %v on %d CPUs", n, got, err, w, runtime.NumCPU())
+		}
+	}
 }
 
 // gomaxprocs reads a process's GOMAXPROCS from its metrics.

@@ -46,6 +46,8 @@ func runCoordinator(args []string) error {
 	coordinators := fs.String("coordinators", "", "run as one of several coordinators, as comma-separated NAME=URL of each one's XML-RPC endpoint "+
 		"(the same list for all; this one's included): one leads, the others forward to it and take over if it fails. Default: a coordinator of its own")
 	name := fs.String("name", "", "this coordinator's name in --coordinators")
+	maxProcs := maxProcsFlag(fs, "Where the coordinator shares a few cores with its participants, fewer Ps cost less CPU per call "+
+		"(threads hand work to each other less): twopc local gives it the cores its participants' single Ps leave, at least 1")
 	followerProcs := fs.Int("follower-max-procs", 0, "with --coordinators: CPUs that run this process's Go code at once (GOMAXPROCS) while it does not lead; "+
 		"0 keeps Go's choice. A follower only stores the log and forwards requests; where the coordinators share a few cores, "+
 		"1 spares the CPU that threads handing work to each other cost, and the leader gets the cores (twopc local uses 1)")
@@ -82,6 +84,7 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
+	setMaxProcs(*maxProcs) // before a group's leader takes GOMAXPROCS as its own
 	setMemoryLimit(rlim, *cacheBytes+64<<20)
 	peerToken, hc, err := sec.setup(*listen)
 	if err != nil {
@@ -272,8 +275,7 @@ func runParticipant(args []string) error {
 	every := fs.Duration("resolve-interval", time.Second, "how often to look for such transactions")
 	maxResult := fs.Int("max-result-bytes", participant.DefaultMaxResultBytes, "most bytes of values one txn's gets may return here; past it the vote is NO (too large)")
 	kvCache := fs.Int("kv-cache-bytes", participant.DefaultKVCacheBytes, "memory for the entries of recently used keys, so that a prepare reads them without a SQLite query (0: off)")
-	maxProcs := fs.Int("max-procs", 0, "CPUs that run this process's Go code at once (GOMAXPROCS); 0 keeps Go's choice. "+
-		"Every write goes through one goroutine, so 1 costs little and, where several servers share a few cores, "+
+	maxProcs := maxProcsFlag(fs, "Every write goes through one goroutine, so 1 costs little and, where several servers share a few cores, "+
 		"spares the CPU that threads handing work to each other cost (twopc local uses 1)")
 	plim := rpc.DefaultLimits()
 	plim.MaxBodyBytes, plim.MaxReplyBytes, plim.MaxInflightBytes = participantBodyBytes, participantReplyBytes, participantInflightBytes
@@ -298,9 +300,7 @@ func runParticipant(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *maxProcs > 0 {
-		runtime.GOMAXPROCS(*maxProcs)
-	}
+	setMaxProcs(*maxProcs)
 	// SQLite's own memory is outside Go's heap: leave it room under 128 MB.
 	// The kv cache's 24 MiB fit in the rest: counting them on top let the
 	// heap grow to 100-102 MB of RSS in bench/compare.sh (82-84 without).
@@ -426,6 +426,17 @@ func serve(log *slog.Logger, addr string, h, calls http.Handler, sec *security, 
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
+	}
+}
+
+// maxProcsFlag is a server's --max-procs, with why to set it.
+func maxProcsFlag(fs *flag.FlagSet, why string) *int {
+	return fs.Int("max-procs", 0, "CPUs that run this process's Go code at once (GOMAXPROCS); 0 keeps Go's choice. "+why)
+}
+
+func setMaxProcs(n int) {
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
 	}
 }
 
