@@ -3,6 +3,8 @@ package txlog
 import (
 	"bytes"
 	"os"
+
+	"github.com/twopc/twopc/internal/fsync"
 )
 
 // PadBytes is how much blank padding an Appender adds past its end at a
@@ -25,8 +27,9 @@ var blankBlock = bytes.Repeat([]byte{'\n'}, 64<<10)
 // safe for concurrent use.
 type Appender struct {
 	f    *os.File
-	end  int64 // where the next line goes
-	room int64 // the file's length: end plus the padding after it
+	sync *fsync.File // nil: f.Sync
+	end  int64       // where the next line goes
+	room int64       // the file's length: end plus the padding after it
 }
 
 // NewAppender appends to f (opened read-write, without O_APPEND) at end,
@@ -78,7 +81,16 @@ func (a *Appender) blank(off, n int64) error {
 }
 
 // Sync makes everything written durable.
-func (a *Appender) Sync() error { return a.f.Sync() }
+func (a *Appender) Sync() error {
+	if a.sync != nil {
+		return a.sync.Sync()
+	}
+	return a.f.Sync()
+}
+
+// SyncInKernel makes Sync hand its fsyncs to the kernel (package fsync),
+// so that the goroutine waiting for one does not hold its thread and P.
+func (a *Appender) SyncInKernel() { a.sync = fsync.New(a.f) }
 
 // End is where the next write goes: the length of the log's lines.
 func (a *Appender) End() int64 { return a.end }
@@ -87,7 +99,12 @@ func (a *Appender) End() int64 { return a.end }
 func (a *Appender) Name() string { return a.f.Name() }
 
 // Close closes the file; the padding stays, blank lines to the end.
-func (a *Appender) Close() error { return a.f.Close() }
+func (a *Appender) Close() error {
+	if a.sync != nil {
+		a.sync.Close()
+	}
+	return a.f.Close()
+}
 
 // isPadding says whether tail, what follows a log's last line, is
 // padding only (or nothing).

@@ -31,6 +31,9 @@ func (l *Log) compact() error {
 		file.Close()
 		return failed(tmp, "stat", err)
 	}
+	if l.opts.SyncInKernel {
+		f.SyncInKernel()
+	}
 	var buf []byte
 	for _, r := range l.live.records() {
 		buf = appendLine(buf, r)

@@ -31,6 +31,11 @@ type Options struct {
 	// (metrics). It runs on the writer goroutine: it must be quick.
 	ObserveFsync func(time.Duration)
 
+	// SyncInKernel hands the log's fsyncs to the kernel (package fsync),
+	// so that the writer waits for one without holding its thread and P:
+	// a coordinator with one P then serves votes and clients meanwhile.
+	SyncInKernel bool
+
 	// failpoint, set only by tests, is called by the writer at named points
 	// ("write", "sync", "compact-sync", "compact-rename"; "linger", each
 	// time a batch waits, where its error is ignored); an error it

@@ -546,3 +546,30 @@ func TestAsyncRecordDoesNotEndTheLinger(t *testing.T) {
 		t.Fatalf("%d fsyncs for a lazy COMMIT, an END and a STAGED, want 1", n)
 	}
 }
+
+// With SyncInKernel the log's fsyncs go to the kernel (package fsync),
+// from the file it opened and from the one a compaction made.
+func TestSyncInKernelAcrossCompaction(t *testing.T) {
+	l, _ := openLog(t, tempLog(t), Options{CompactBytes: 4096, SyncInKernel: true})
+	defer l.Close()
+	inKernel := func(when string) {
+		t.Helper()
+		if runtime.GOOS == "linux" && (l.f.sync == nil || !l.f.sync.Async()) {
+			t.Fatalf("%s: the log's fsyncs are not handed to the kernel", when)
+		}
+	}
+	mustAppend(t, l, epochRec(1))
+	inKernel("after open")
+	for i := range 1000 {
+		tx := fmt.Sprintf("1.%d", i)
+		mustAppend(t, l, commitRec(tx, "k", "p1"))
+		if err := l.AppendAsync(endRec(tx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(t, l, epochRec(2))
+	if s := l.Stats(); s.Compactions == 0 {
+		t.Fatalf("no compaction: %+v", s)
+	}
+	inKernel("after a compaction")
+}

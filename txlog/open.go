@@ -70,6 +70,9 @@ func open(path string, opts Options) (*Log, *State, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("txlog: %w", err)
 	}
+	if opts.SyncInKernel {
+		a.SyncInKernel()
+	}
 	l := &Log{
 		path:  path,
 		opts:  opts,

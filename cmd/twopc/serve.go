@@ -123,7 +123,7 @@ func runCoordinator(args []string) error {
 	if *coordinators != "" {
 		return cs.serveGroup(*name, *coordinators, *logPath, *listen, *join, sec)
 	}
-	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes, ObserveFsync: cs.metrics.ObserveFsync})
+	tl, state, err := txlog.Open(*logPath, txlog.Options{CompactBytes: *compactBytes, ObserveFsync: cs.metrics.ObserveFsync, SyncInKernel: true})
 	if err != nil {
 		return err
 	}
