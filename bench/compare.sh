@@ -23,7 +23,11 @@
 # generator reports its own. For etcd, compare.sh runs etcd_bench.sh with
 # PEER_DIR pointing at a directory of its own whose bin/benchmark is
 # bench/etcd-cpu.sh, which wraps the real tool and measures the members.
-# CPU is far less noisy than ops/s on a shared machine.
+# CPU is far less noisy than ops/s on a shared machine. machine= is the
+# whole machine's CPU per operation (/proc/stat), which also counts what
+# kernel threads did for the processes (journal commits, an AIO fsync's
+# worker) and anything else running: its ratio is the one no process's
+# accounting can move.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -44,15 +48,19 @@ tables() { # tables LINES: the medians of a run's raw lines, then the ratios
 
   # twopc against etcd, shape by shape (mc8_c64 against etcd's put_c64).
   echo
-  printf '%-9s %14s %16s\n' shape "ops/s ratio" "CPU/op ratio"
+  printf '%-9s %14s %16s %20s\n' shape "ops/s ratio" "CPU/op ratio" "machine CPU/op ratio"
   medians "$1" | awk '{
-      for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ops/s") r[$1, $2] = kv[2]; if (kv[1] == "total") c[$1, $2] = kv[2] }
+      for (i = 3; i <= NF; i++) {
+        split($i, kv, "=")
+        if (kv[1] == "ops/s") r[$1, $2] = kv[2]; if (kv[1] == "total") c[$1, $2] = kv[2]; if (kv[1] == "machine") m[$1, $2] = kv[2]
+      }
       if ($1 == "twopc") shapes[++n] = $2
     } END {
       for (i = 1; i <= n; i++) {
         s = shapes[i]; e = (s == "mc8_c64") ? "put_c64" : s
+        mr = (m["twopc", s] > 0 && m["etcd", e] > 0) ? sprintf("%19.2fx", m["twopc", s] / m["etcd", e]) : sprintf("%20s", "-")
         if (r["etcd", e] > 0 && c["etcd", e] > 0)
-          printf "%-9s %13.2fx %15.2fx\n", s, r["twopc", s] / r["etcd", e], c["twopc", s] / c["etcd", e]
+          printf "%-9s %13.2fx %15.2fx %s\n", s, r["twopc", s] / r["etcd", e], c["twopc", s] / c["etcd", e], mr
       }
     }'
 }
@@ -91,12 +99,13 @@ etcd_round() {
       END {
         ops = t * r
         if (ops < 1) { print "  (etcd " shape ": no summary, left out of this round)" > "/dev/stderr"; exit }
-        n = split(cpu, f, " "); total = 0; out = ""
+        n = split(cpu, f, " "); total = 0; out = ""; machine = ""
         for (i = 2; i <= n; i++) {
           split(f[i], kv, "="); us = (kv[1] == "bench" ? kv[2] : kv[2] / hz) * 1e6 / ops
+          if (kv[1] == "machine") { machine = sprintf(" machine=%.0f", us); continue }
           total += us; out = out sprintf(" %s=%.0f", kv[1], us)
         }
-        printf "etcd %s ops/s=%.0f p50=%.2f p99=%.2f total=%.0f%s\n", shape, r, p50, p99, total, out
+        printf "etcd %s ops/s=%.0f p50=%.2f p99=%.2f total=%.0f%s%s\n", shape, r, p50, p99, total, out, machine
       }'
   done
 }

@@ -5,7 +5,10 @@
 # after the tool's own output, the CPU that each etcd member and the tool
 # itself used during the run:
 #
-#   cpu m1=TICKS m2=TICKS m3=TICKS bench=SECONDS
+#   cpu machine=TICKS m1=TICKS m2=TICKS m3=TICKS bench=SECONDS
+#
+# (machine: the whole machine's CPU during the run, as lib.sh's
+# machine_ticks counts it)
 #
 # The members are the etcd processes whose --data-dir lies under
 # $ETCD_CPU_DATA; the real tool is $ETCD_CPU_REAL.
@@ -33,6 +36,7 @@ for f in /proc/[0-9]*/cmdline; do
 done
 for i in "${!pids[@]}"; do before+=("$(ticks "${pids[$i]}")"); done
 child_cpu; c0=$CHILD_CPU
+m0=$(machine_ticks)
 
 "$ETCD_CPU_REAL" "$@" &
 child=$!
@@ -40,7 +44,7 @@ trap 'kill -TERM "$child" 2>/dev/null' TERM INT
 wait "$child"; rc=$?
 wait "$child" 2>/dev/null # a trapped signal interrupts the first wait
 
-line="cpu"
+line="cpu machine=$(( $(machine_ticks) - m0 ))"
 for i in "${!pids[@]}"; do line+=" ${names[$i]}=$(( $(ticks "${pids[$i]}") - before[i] ))"; done
 child_cpu
 echo "$line bench=$(awk -v a="$c0" -v b="$CHILD_CPU" 'BEGIN { printf "%.3f", b - a }')"

@@ -16,6 +16,12 @@ ticks() {
   echo $((f[11] + f[12]))
 }
 
+# machine_ticks: the CPU the whole machine has spent so far (user, nice,
+# system, irq and softirq from /proc/stat, in clock ticks): what
+# /proc/PID/stat leaves out too, such as kernel threads working for a
+# process (an fsync's journal commit, an AIO fsync's worker).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+
 # twopc_procs LOCAL_PID [LEADER_ADDR]: "NAME PID" for each server `twopc
 # local` runs: coord (with several: leader, the one serving LEADER_ADDR,
 # then follower1, follower2, ..., whichever of c1, c2, ... leads), then
@@ -48,12 +54,14 @@ twopc_shape() {
     PRELOADED=$local
   fi
   while read -r name pid; do names+=("$name"); pids+=("$pid"); before+=("$(ticks "$pid")"); done < <(twopc_procs "$local" "$addr")
+  local m0; m0=$(machine_ticks)
   out=$("$bin" bench --addr "$addr" --op "$op" --txn-ops 8 --clients "$clients" --duration "${DUR}s" --keys 100000 --preload=false)
+  local machine=$(( $(machine_ticks) - m0 ))
   echo "  $out" >&2
   local line="" shape="${op}_c$clients"
   case $op in txn) shape="txn8_c$clients" ;; multicall) shape="mc8_c$clients" ;; esac
   for i in "${!pids[@]}"; do line+=" ${names[$i]}=$(( $(ticks "${pids[$i]}") - before[i] ))"; done
-  awk -v label="$label" -v shape="$shape" -v hz="$HZ" -v servers="$line" '{
+  awk -v label="$label" -v shape="$shape" -v hz="$HZ" -v servers="$line" -v machine="$machine" '{
       for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     } END {
       ops = v["ops"] + 0; if (ops == 0) ops = 1
@@ -62,7 +70,7 @@ twopc_shape() {
       n = split(servers, s, " "); total = 0; out = ""
       for (i = 1; i <= n; i++) { split(s[i], kv, "="); us = kv[2] * 1e6 / hz / ops; total += us; out = out sprintf(" %s=%.0f", kv[1], us) }
       us = v["cpu"] * 1e6 / ops; total += us
-      printf " total=%.0f%s bench=%.0f\n", total, out, us
+      printf " total=%.0f%s bench=%.0f machine=%.0f\n", total, out, us, machine * 1e6 / hz / ops
     }' <<<"$out"
 }
 
