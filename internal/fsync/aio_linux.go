@@ -78,7 +78,10 @@ func newAIO(f *os.File) (*aio, error) {
 // sync submits an fsync and waits for it; submitted is false if the
 // kernel refused the request, and nothing was done.
 func (a *aio) sync() (submitted bool, err error) {
-	_, _, e := syscall.Syscall(syscall.SYS_IO_SUBMIT, a.ctx, 1, uintptr(unsafe.Pointer(&a.cbs[0])))
+	e := retry(func() syscall.Errno {
+		_, _, e := syscall.Syscall(syscall.SYS_IO_SUBMIT, a.ctx, 1, uintptr(unsafe.Pointer(&a.cbs[0])))
+		return e
+	})
 	runtime.KeepAlive(a)
 	if e != 0 {
 		return false, e
@@ -92,7 +95,12 @@ func (a *aio) sync() (submitted bool, err error) {
 	if binary.NativeEndian.Uint64(a.buf[:]) != 1 {
 		return true, fmt.Errorf("fsync: %d completions for one request", binary.NativeEndian.Uint64(a.buf[:]))
 	}
-	n, _, e := syscall.Syscall6(syscall.SYS_IO_GETEVENTS, a.ctx, 1, 1, uintptr(unsafe.Pointer(&a.ev)), 0, 0)
+	var n uintptr
+	e = retry(func() syscall.Errno {
+		var e syscall.Errno
+		n, _, e = syscall.Syscall6(syscall.SYS_IO_GETEVENTS, a.ctx, 1, 1, uintptr(unsafe.Pointer(&a.ev)), 0, 0)
+		return e
+	})
 	runtime.KeepAlive(a)
 	switch {
 	case e != 0:
@@ -103,6 +111,16 @@ func (a *aio) sync() (submitted bool, err error) {
 		return true, syscall.Errno(-a.ev.res)
 	}
 	return true, nil
+}
+
+// retry calls f again while a signal (the Go runtime's preemption, for
+// one) interrupts it.
+func retry(f func() syscall.Errno) syscall.Errno {
+	for {
+		if e := f(); e != syscall.EINTR {
+			return e
+		}
+	}
 }
 
 // close releases the context (io_destroy waits for a request in flight)
